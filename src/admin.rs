@@ -1,0 +1,146 @@
+//! Operator commands (`portal admin …`): validate input, then write through
+//! the same query functions the app uses. Each returns the new id.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use deadpool_postgres::Pool;
+use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use uuid::Uuid;
+
+use crate::auth::{Role, tokens};
+use crate::config::parse_email;
+use crate::db::orgs;
+use crate::error::{AppError, AppResult};
+
+/// Longest name accepted for partners, practices, sites and people.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// A trimmed, non-empty, reasonably short display name.
+pub fn parse_name(what: &str, raw: &str) -> AppResult<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(AppError::BadRequest(format!("{what} must not be empty")));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(AppError::BadRequest(format!(
+            "{what} must be at most {MAX_NAME_LEN} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+fn email(raw: &str) -> AppResult<String> {
+    parse_email(raw).ok_or_else(|| AppError::BadRequest(format!("{raw:?} is not an email address")))
+}
+
+/// A site appliance's Ed25519 public key from 64 hex digits.
+pub fn parse_public_key(hex_key: &str) -> AppResult<VerifyingKey> {
+    let bytes = hex::decode(hex_key.trim()).map_err(|_| {
+        AppError::BadRequest("the public key must be hex (64 hex digits for 32 bytes)".into())
+    })?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        AppError::BadRequest(format!(
+            "the public key must be 32 bytes (64 hex digits); got {} bytes",
+            b.len()
+        ))
+    })?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        AppError::BadRequest("those 32 bytes are not a valid Ed25519 public key".into())
+    })
+}
+
+pub async fn create_partner(pool: &Pool, name: &str, contact: Option<&str>) -> AppResult<Uuid> {
+    let name = parse_name("partner name", name)?;
+    let contact = contact.map(email).transpose()?;
+    let db = pool.get().await?;
+    orgs::insert_partner(&db, &name, contact.as_deref()).await
+}
+
+pub async fn create_org(
+    pool: &Pool,
+    name: &str,
+    primary_email: &str,
+    partner: Option<Uuid>,
+) -> AppResult<Uuid> {
+    let name = parse_name("practice name", name)?;
+    let primary_email = email(primary_email)?;
+    let db = pool.get().await?;
+    orgs::insert_org(&db, &name, &primary_email, partner).await
+}
+
+pub async fn create_user(
+    pool: &Pool,
+    org: Uuid,
+    address: &str,
+    role: &str,
+    name: Option<&str>,
+) -> AppResult<Uuid> {
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::auth::UnknownRole| AppError::BadRequest(e.to_string()))?;
+    let address = email(address)?;
+    let name = name.map(|n| parse_name("name", n)).transpose()?;
+    let db = pool.get().await?;
+    orgs::insert_user(&db, org, &address, name.as_deref(), role).await
+}
+
+/// Where a new site's key comes from.
+pub enum SiteKey<'a> {
+    /// The appliance already has a key pair; this is its public half (hex).
+    Public(&'a str),
+    /// Generate a key pair and write the private key (PKCS#8 PEM, mode 0600) here.
+    Generate(&'a Path),
+}
+
+pub async fn create_site(pool: &Pool, org: Uuid, name: &str, key: SiteKey<'_>) -> AppResult<Uuid> {
+    let name = parse_name("site name", name)?;
+    let (public, signing) = match key {
+        SiteKey::Public(hex_key) => (parse_public_key(hex_key)?, None),
+        SiteKey::Generate(path) => {
+            if path.exists() {
+                return Err(AppError::Conflict(format!(
+                    "{} already exists; choose a new file for the private key",
+                    path.display()
+                )));
+            }
+            let signing = SigningKey::from_bytes(&tokens::random_bytes());
+            (signing.verifying_key(), Some((signing, path)))
+        }
+    };
+    let mut db = pool.get().await?;
+    // The key file is written inside the transaction: if it cannot be written
+    // the site is not created, and if the insert fails no key is left behind.
+    let tx = db.transaction().await?;
+    let id = orgs::insert_site(&tx, org, &name, public.as_bytes()).await?;
+    if let Some((signing, path)) = signing {
+        write_private_key(&signing, path)?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Writes a PKCS#8 PEM private key readable by its owner only.
+pub fn write_private_key(key: &SigningKey, path: &Path) -> AppResult<()> {
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("encoding the private key: {e}")))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| AppError::BadRequest(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| AppError::BadRequest(format!("cannot write {}: {e}", path.display())))?;
+    Ok(())
+}

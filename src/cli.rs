@@ -1,0 +1,269 @@
+//! The `portal` command line. Logs go to stderr; commands that create
+//! something print only its id on stdout, so scripts can capture it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{ArgGroup, Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::admin::{self, SiteKey};
+use crate::config::{Config, ConfigArgs};
+use crate::db::{Database, migrate};
+use crate::error::AppError;
+use crate::state::{AppState, Mode};
+use crate::{demo, server};
+
+#[derive(Parser)]
+#[command(
+    name = "portal",
+    version,
+    about = "OsirisCare client portal: HIPAA compliance evidence for healthcare practices"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the portal (migrates the database first).
+    Serve,
+    /// Serve with a seeded demo practice and a dev mailbox; no configuration needed.
+    Demo,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator commands: create partners, practices, users and sites.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an MSP partner; prints its id.
+    CreatePartner {
+        #[arg(long)]
+        name: String,
+        /// Contact email of the partner.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Create a practice (client org); prints its id.
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+        /// Primary contact email of the practice.
+        #[arg(long)]
+        email: String,
+        /// Partner id; without it the practice is direct.
+        #[arg(long)]
+        partner: Option<Uuid>,
+    },
+    /// Create a practice user; prints its id.
+    CreateUser {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        email: String,
+        /// owner, admin or viewer.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create a site with its appliance's Ed25519 key; prints its id.
+    #[command(group(ArgGroup::new("key").required(true).args(["public_key", "key_out"])))]
+    CreateSite {
+        #[arg(long)]
+        org: Uuid,
+        /// Clinic name shown for the site.
+        #[arg(long)]
+        name: String,
+        /// The appliance's raw 32-byte Ed25519 public key, as 64 hex digits.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Generate a key pair and write the private key here (PKCS#8 PEM, mode 0600).
+        #[arg(long)]
+        key_out: Option<PathBuf>,
+    },
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let config = match Config::from_args(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Serve => serve(config, Mode::Serve).await,
+        Command::Demo => serve(config, Mode::Demo).await,
+        Command::Migrate => {
+            let db = Database::open(&config).await?;
+            let result = migrate::run(&db.pg_config).await;
+            db.shutdown().await?;
+            let report = result?;
+            if report.applied.is_empty() {
+                eprintln!("database is up to date");
+            } else {
+                eprintln!(
+                    "applied {} migration(s): {}",
+                    report.applied.len(),
+                    report.applied.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Admin(cmd) => {
+            let db = Database::open(&config).await?;
+            let result = async {
+                migrate::run(&db.pg_config).await?;
+                admin_command(&db, cmd).await
+            }
+            .await;
+            db.shutdown().await?;
+            println!("{}", result?);
+            Ok(())
+        }
+    }
+}
+
+async fn admin_command(db: &Database, cmd: AdminCommand) -> Result<Uuid> {
+    let pool = &db.pool;
+    let id = match cmd {
+        AdminCommand::CreatePartner { name, email } => {
+            admin::create_partner(pool, &name, email.as_deref()).await
+        }
+        AdminCommand::CreateOrg {
+            name,
+            email,
+            partner,
+        } => admin::create_org(pool, &name, &email, partner).await,
+        AdminCommand::CreateUser {
+            org,
+            email,
+            role,
+            name,
+        } => admin::create_user(pool, org, &email, &role, name.as_deref()).await,
+        AdminCommand::CreateSite {
+            org,
+            name,
+            public_key,
+            key_out,
+        } => {
+            let key = match (&public_key, &key_out) {
+                (Some(hex), _) => SiteKey::Public(hex),
+                (None, Some(path)) => SiteKey::Generate(path),
+                (None, None) => unreachable!("clap requires one of --public-key and --key-out"),
+            };
+            admin::create_site(pool, org, &name, key).await
+        }
+    };
+    id.map_err(|e| match e {
+        // Input problems are the operator's to fix: say only what was wrong.
+        AppError::Internal(e) | AppError::Unavailable(e) => e,
+        other => anyhow::anyhow!(other.to_string()),
+    })
+}
+
+async fn serve(config: Config, mode: Mode) -> Result<()> {
+    let started = Instant::now();
+    let acceptor = server::bind(config.bind).await?;
+    let db = Database::open(&config).await?;
+    let outcome = async {
+        migrate::run(&db.pg_config).await?;
+        let seeded = if mode == Mode::Demo {
+            Some(
+                demo::seed(&db.pool, &config.data_dir)
+                    .await
+                    .map_err(anyhow::Error::from)?,
+            )
+        } else {
+            None
+        };
+        let secret = server::load_secret(&config, mode)?;
+        let state = AppState::new(db.pool.clone(), config.clone(), secret, mode);
+        tracing::info!(database = %db.describe(), "database ready");
+        print_banner(&config, mode, seeded.as_ref(), started);
+        server::run(acceptor, state, server::shutdown_signal()).await
+    }
+    .await;
+    let stopped = db.shutdown().await.context("stopping the database");
+    outcome?;
+    stopped?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn print_banner(config: &Config, mode: Mode, seeded: Option<&demo::Seeded>, started: Instant) {
+    let base = &config.base_url;
+    let label = if mode == Mode::Demo { "demo" } else { "serve" };
+    println!();
+    println!(
+        "  OsirisCare client portal ({label}) is ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    println!("    Sign in:   {base}/client/login");
+    println!("    API docs:  {base}/api/docs");
+    println!("    Health:    {base}/readyz");
+    if mode == Mode::Demo {
+        println!();
+        match seeded {
+            Some(s) if s.created => println!(
+                "  Seeded the demo practice \"{}\". Its users:",
+                demo::PRACTICE
+            ),
+            _ => println!(
+                "  Demo practice \"{}\" (already seeded). Its users:",
+                demo::PRACTICE
+            ),
+        }
+        for (email, name, role) in demo::USERS {
+            println!("    {:<7} {email}  ({name})", role.as_str());
+        }
+        println!();
+        println!("  Enter one of these addresses on the sign-in page.");
+    }
+    println!();
+    println!("  Press Ctrl-C to stop.");
+    println!();
+}

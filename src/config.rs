@@ -1,0 +1,493 @@
+//! Configuration: every setting has one name, used both as an environment
+//! variable and (lower-cased, dashed) as a command-line flag.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+/// A value that must never be printed: `Debug` and `Display` show a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself; call sites that use it are easy to audit with grep.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Raw settings as clap reads them from flags and the environment. Parsing
+/// into [`Config`] happens in one place so every error names its variable.
+#[derive(Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// PostgreSQL URL; when unset the portal runs its own cluster in the data dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory for the managed database, generated secrets and demo keys.
+    #[arg(long, env = "PORTAL_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (HOST:PORT).
+    #[arg(long, env = "PORTAL_BIND", global = true)]
+    pub bind: Option<String>,
+    /// Public URL of the portal, used in emails and for Origin checks.
+    #[arg(long, env = "PORTAL_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+    /// Server secret for token hashing (at least 32 characters).
+    #[arg(
+        long,
+        env = "PORTAL_SESSION_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub session_secret: Option<String>,
+    /// SMTP server host; without it mail goes to the log (and the dev mailbox in demo mode).
+    #[arg(long, env = "PORTAL_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+    /// SMTP port (default: 25 for none, 587 for starttls, 465 for implicit).
+    #[arg(long, env = "PORTAL_SMTP_PORT", global = true)]
+    pub smtp_port: Option<String>,
+    /// SMTP transport security: none, starttls or implicit (default starttls).
+    #[arg(long, env = "PORTAL_SMTP_TLS", global = true)]
+    pub smtp_tls: Option<String>,
+    /// SMTP user name.
+    #[arg(long, env = "PORTAL_SMTP_USERNAME", global = true)]
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[arg(
+        long,
+        env = "PORTAL_SMTP_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+    /// Sender address of the portal's mail.
+    #[arg(long, env = "PORTAL_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+    /// Where partner-transfer requests are sent.
+    #[arg(long, env = "PORTAL_STAFF_EMAIL", global = true)]
+    pub staff_email: Option<String>,
+    /// Mark cookies Secure (true/false, default true).
+    #[arg(long, env = "PORTAL_COOKIE_SECURE", global = true)]
+    pub cookie_secure: Option<String>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Implicit,
+}
+
+impl SmtpTls {
+    fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::None => 25,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Implicit => 465,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+    pub from: String,
+}
+
+/// Validated configuration. `Debug` is safe to log: secrets are redacted.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Option<Secret<String>>,
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    pub base_url: String,
+    pub session_secret: Option<Secret<Vec<u8>>>,
+    pub smtp: Option<SmtpConfig>,
+    pub staff_email: Option<String>,
+    pub cookie_secure: bool,
+}
+
+/// A setting that could not be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+/// Treats empty values like unset ones, so `PORTAL_X=` in a shell means "default".
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl Config {
+    pub fn from_args(args: &ConfigArgs) -> Result<Config, ConfigError> {
+        let database_url = non_empty(&args.database_url)
+            .map(|url| {
+                if url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.contains('=')
+                {
+                    url.parse::<tokio_postgres::Config>().map_err(|e| {
+                        bad(
+                            "DATABASE_URL",
+                            format!("not a valid PostgreSQL connection string ({e})"),
+                        )
+                    })?;
+                    Ok(Secret::new(url.to_owned()))
+                } else {
+                    Err(bad(
+                        "DATABASE_URL",
+                        "expected a URL like postgres://user:password@host:5432/portal",
+                    ))
+                }
+            })
+            .transpose()?;
+
+        let data_dir = args
+            .data_dir
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("./data"));
+
+        let bind_raw = non_empty(&args.bind).unwrap_or(DEFAULT_BIND);
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+            bad(
+                "PORTAL_BIND",
+                format!("expected HOST:PORT with an IP address, such as 127.0.0.1:8080 (got {bind_raw:?})"),
+            )
+        })?;
+
+        let base_url = match non_empty(&args.base_url) {
+            Some(url) => parse_base_url(url)?,
+            None => default_base_url(bind),
+        };
+
+        let session_secret = non_empty(&args.session_secret)
+            .map(|s| {
+                if s.len() < MIN_SECRET_LEN {
+                    Err(bad(
+                        "PORTAL_SESSION_SECRET",
+                        format!(
+                            "expected at least {MIN_SECRET_LEN} characters (for example the output of `openssl rand -hex 32`)"
+                        ),
+                    ))
+                } else {
+                    Ok(Secret::new(s.as_bytes().to_vec()))
+                }
+            })
+            .transpose()?;
+
+        let smtp = parse_smtp(args)?;
+
+        let staff_email = non_empty(&args.staff_email)
+            .map(|e| {
+                parse_email(e).ok_or_else(|| {
+                    bad(
+                        "PORTAL_STAFF_EMAIL",
+                        format!("expected an email address (got {e:?})"),
+                    )
+                })
+            })
+            .transpose()?;
+
+        let cookie_secure = match non_empty(&args.cookie_secure) {
+            None => true,
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                bad(
+                    "PORTAL_COOKIE_SECURE",
+                    format!("expected true or false (got {v:?})"),
+                )
+            })?,
+        };
+
+        Ok(Config {
+            database_url,
+            data_dir,
+            bind,
+            base_url,
+            session_secret,
+            smtp,
+            staff_email,
+            cookie_secure,
+        })
+    }
+
+    /// Where the managed PostgreSQL keeps its files.
+    pub fn pg_dir(&self) -> PathBuf {
+        self.data_dir.join("pg")
+    }
+
+    pub fn data_path(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.data_dir.join(name)
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Lower-cases and checks the shape of an email address (one `@`, a dot in
+/// the domain, no spaces). Deliverability is the mail server's business.
+pub fn parse_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && email.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(email)
+}
+
+fn parse_base_url(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => Ok(trimmed.to_owned()),
+        _ => Err(bad(
+            "PORTAL_BASE_URL",
+            format!(
+                "expected an http:// or https:// URL such as https://portal.example.com (got {url:?})"
+            ),
+        )),
+    }
+}
+
+fn default_base_url(bind: SocketAddr) -> String {
+    let host = if bind.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        match bind {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        }
+    };
+    format!("http://{host}:{}", bind.port())
+}
+
+fn parse_smtp(args: &ConfigArgs) -> Result<Option<SmtpConfig>, ConfigError> {
+    let tls = match non_empty(&args.smtp_tls) {
+        None => SmtpTls::StartTls,
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "none" | "plain" => SmtpTls::None,
+            "starttls" => SmtpTls::StartTls,
+            "implicit" | "tls" => SmtpTls::Implicit,
+            _ => {
+                return Err(bad(
+                    "PORTAL_SMTP_TLS",
+                    format!("expected none, starttls or implicit (got {v:?})"),
+                ));
+            }
+        },
+    };
+    let port = non_empty(&args.smtp_port)
+        .map(|p| {
+            p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                bad(
+                    "PORTAL_SMTP_PORT",
+                    format!("expected a port number 1-65535 (got {p:?})"),
+                )
+            })
+        })
+        .transpose()?;
+    let from = non_empty(&args.smtp_from)
+        .map(|f| {
+            let address = f
+                .rsplit_once('<')
+                .map(|(_, a)| a.trim_end_matches('>'))
+                .unwrap_or(f);
+            parse_email(address).map(|_| f.to_owned()).ok_or_else(|| {
+                bad(
+                    "PORTAL_SMTP_FROM",
+                    format!("expected an address like portal@example.com or \"Portal <portal@example.com>\" (got {f:?})"),
+                )
+            })
+        })
+        .transpose()?;
+    let Some(host) = non_empty(&args.smtp_host) else {
+        return Ok(None);
+    };
+    Ok(Some(SmtpConfig {
+        host: host.to_owned(),
+        port: port.unwrap_or(tls.default_port()),
+        tls,
+        username: non_empty(&args.smtp_username).map(str::to_owned),
+        password: non_empty(&args.smtp_password).map(|p| Secret::new(p.to_owned())),
+        from: from.unwrap_or_else(|| "OsirisCare Portal <portal@localhost>".to_owned()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ConfigArgs {
+        ConfigArgs::default()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = Config::from_args(&args()).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.cookie_secure);
+        assert!(c.smtp.is_none());
+        assert!(c.database_url.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable_and_what_it_expects() {
+        let cases: Vec<(fn(&mut ConfigArgs), &str, &str)> = vec![
+            (
+                |a| a.bind = Some("nonsense".into()),
+                "PORTAL_BIND",
+                "HOST:PORT",
+            ),
+            (
+                |a| a.base_url = Some("ftp://x".into()),
+                "PORTAL_BASE_URL",
+                "http://",
+            ),
+            (
+                |a| a.session_secret = Some("short".into()),
+                "PORTAL_SESSION_SECRET",
+                "32",
+            ),
+            (
+                |a| a.smtp_tls = Some("ssl3".into()),
+                "PORTAL_SMTP_TLS",
+                "starttls",
+            ),
+            (
+                |a| a.smtp_port = Some("99999".into()),
+                "PORTAL_SMTP_PORT",
+                "1-65535",
+            ),
+            (
+                |a| a.cookie_secure = Some("maybe".into()),
+                "PORTAL_COOKIE_SECURE",
+                "true or false",
+            ),
+            (
+                |a| a.staff_email = Some("nobody".into()),
+                "PORTAL_STAFF_EMAIL",
+                "email",
+            ),
+            (
+                |a| a.database_url = Some("localhost".into()),
+                "DATABASE_URL",
+                "postgres://",
+            ),
+        ];
+        for (set, variable, expects) in cases {
+            let mut a = args();
+            set(&mut a);
+            let err = Config::from_args(&a).unwrap_err().to_string();
+            assert!(err.starts_with(variable), "{err}");
+            assert!(err.contains(expects), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut a = args();
+        a.database_url = Some("postgres://portal:hunter2-db@localhost/portal".into());
+        a.session_secret = Some("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t".into());
+        a.smtp_host = Some("smtp.example.com".into());
+        a.smtp_password = Some("smtp-pa55word".into());
+        let c = Config::from_args(&a).unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["hunter2-db", "s3cr3t", "smtp-pa55word"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+        assert!(shown.contains("smtp.example.com"));
+    }
+
+    #[test]
+    fn smtp_port_follows_the_tls_mode() {
+        let mut a = args();
+        a.smtp_host = Some("mail.example.com".into());
+        a.smtp_tls = Some("implicit".into());
+        assert_eq!(Config::from_args(&a).unwrap().smtp.unwrap().port, 465);
+        a.smtp_tls = Some("none".into());
+        assert_eq!(Config::from_args(&a).unwrap().smtp.unwrap().port, 25);
+    }
+
+    #[test]
+    fn email_addresses_are_normalised_and_checked() {
+        assert_eq!(
+            parse_email(" Jane@Clinic.Example ").as_deref(),
+            Some("jane@clinic.example")
+        );
+        for bad in [
+            "",
+            "jane",
+            "@x.org",
+            "jane@",
+            "jane@localhost",
+            "ja ne@x.org",
+            "a@b@c.org",
+        ] {
+            assert!(parse_email(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_url_defaults_from_bind_and_drops_trailing_slash() {
+        let mut a = args();
+        a.bind = Some("0.0.0.0:9000".into());
+        assert_eq!(
+            Config::from_args(&a).unwrap().base_url,
+            "http://localhost:9000"
+        );
+        a.base_url = Some("https://portal.example.com/".into());
+        assert_eq!(
+            Config::from_args(&a).unwrap().base_url,
+            "https://portal.example.com"
+        );
+    }
+}

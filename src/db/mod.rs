@@ -1,0 +1,168 @@
+//! Database access: the pool, migrations, the managed local cluster, and one
+//! file of named query functions per table group.
+
+pub mod managed;
+pub mod migrate;
+pub mod orgs;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::config::Config;
+use managed::{Cluster, ClusterOptions};
+
+/// The pool plus, when the portal runs its own PostgreSQL, that cluster.
+#[derive(Debug)]
+pub struct Database {
+    pub pool: Pool,
+    pub pg_config: tokio_postgres::Config,
+    cluster: Option<Cluster>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or brings up the managed cluster in the
+    /// data dir and connects to its `portal` database (created on first use).
+    pub async fn open(config: &Config) -> Result<Database> {
+        match &config.database_url {
+            Some(url) => {
+                let pg_config: tokio_postgres::Config = url
+                    .expose()
+                    .parse()
+                    .context("DATABASE_URL is not a valid connection string")?;
+                Ok(Database {
+                    pool: pool(pg_config.clone(), 16),
+                    pg_config,
+                    cluster: None,
+                })
+            }
+            None => {
+                let data_dir = config.data_dir.clone();
+                let cluster = tokio::task::spawn_blocking(move || {
+                    Cluster::ensure(&data_dir, &ClusterOptions::default())
+                })
+                .await
+                .context("the cluster start-up task panicked")??;
+                create_database_if_missing(&cluster, managed::DATABASE).await?;
+                let pg_config = cluster.pg_config(managed::DATABASE);
+                Ok(Database {
+                    pool: pool(pg_config.clone(), 16),
+                    pg_config,
+                    cluster: Some(cluster),
+                })
+            }
+        }
+    }
+
+    /// Closes the pool and stops the managed cluster if this process started it.
+    pub async fn shutdown(self) -> Result<()> {
+        self.pool.close();
+        if let Some(cluster) = self.cluster {
+            tokio::task::spawn_blocking(move || cluster.stop())
+                .await
+                .context("the cluster stop task panicked")??;
+        }
+        Ok(())
+    }
+
+    /// A human-readable description of where the data lives (no secrets).
+    pub fn describe(&self) -> String {
+        match &self.cluster {
+            Some(c) => format!(
+                "managed PostgreSQL in {} (psql -h {} -U {} {})",
+                c.pg_dir.display(),
+                c.socket_dir.display(),
+                managed::USER,
+                managed::DATABASE
+            ),
+            None => {
+                let hosts: Vec<String> = self
+                    .pg_config
+                    .get_hosts()
+                    .iter()
+                    .map(|h| match h {
+                        tokio_postgres::config::Host::Tcp(s) => s.clone(),
+                        tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                    })
+                    .collect();
+                format!(
+                    "PostgreSQL at {} (database {})",
+                    hosts.join(","),
+                    self.pg_config.get_dbname().unwrap_or("default")
+                )
+            }
+        }
+    }
+}
+
+/// A connection pool for `pg_config`.
+pub fn pool(mut pg_config: tokio_postgres::Config, max_size: usize) -> Pool {
+    if pg_config.get_connect_timeout().is_none() {
+        pg_config.connect_timeout(Duration::from_secs(5));
+    }
+    let manager = Manager::from_config(
+        pg_config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .expect("pool settings are static and valid")
+}
+
+/// Opens one connection outside any pool; its task ends when the client drops.
+pub async fn connect(pg_config: &tokio_postgres::Config) -> Result<tokio_postgres::Client> {
+    let (client, connection) = pg_config
+        .connect(NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+async fn create_database_if_missing(cluster: &Cluster, name: &str) -> Result<()> {
+    let client = connect(&cluster.pg_config("postgres")).await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let sql = format!("CREATE DATABASE {}", quote_ident(name));
+        match client.batch_execute(&sql).await {
+            Ok(()) => tracing::info!(database = name, "created database"),
+            // Another portal created it between our check and our CREATE.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(e).context("creating the portal database"),
+        }
+    }
+    Ok(())
+}
+
+/// Quotes an SQL identifier (for the few statements that cannot take parameters).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// True when the database answers a trivial query within two seconds.
+pub async fn is_ready(pool: &Pool) -> bool {
+    let check = async {
+        let client = pool.get().await.ok()?;
+        client.query_one("SELECT 1", &[]).await.ok()
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), check).await,
+        Ok(Some(_))
+    )
+}

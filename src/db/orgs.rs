@@ -1,0 +1,105 @@
+//! Partners, practices (client orgs), their users and sites.
+
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+
+pub async fn partner_exists(db: &impl GenericClient, id: Uuid) -> AppResult<bool> {
+    Ok(db
+        .query_opt("SELECT 1 FROM partners WHERE id = $1", &[&id])
+        .await?
+        .is_some())
+}
+
+pub async fn org_exists(db: &impl GenericClient, id: Uuid) -> AppResult<bool> {
+    Ok(db
+        .query_opt("SELECT 1 FROM client_orgs WHERE id = $1", &[&id])
+        .await?
+        .is_some())
+}
+
+pub async fn count_orgs(db: &impl GenericClient) -> AppResult<i64> {
+    Ok(db
+        .query_one("SELECT count(*) FROM client_orgs", &[])
+        .await?
+        .get(0))
+}
+
+pub async fn insert_partner(
+    db: &impl GenericClient,
+    name: &str,
+    contact_email: Option<&str>,
+) -> AppResult<Uuid> {
+    let row = db
+        .query_one(
+            "INSERT INTO partners (name, contact_email) VALUES ($1, $2) RETURNING id",
+            &[&name, &contact_email],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+pub async fn insert_org(
+    db: &impl GenericClient,
+    name: &str,
+    primary_email: &str,
+    partner_id: Option<Uuid>,
+) -> AppResult<Uuid> {
+    if let Some(partner) = partner_id
+        && !partner_exists(db, partner).await?
+    {
+        return Err(AppError::NotFound(format!("no partner with id {partner}")));
+    }
+    let row = db
+        .query_one(
+            "INSERT INTO client_orgs (name, primary_email, current_partner_id, partner_assigned_at)
+             VALUES ($1, $2, $3, CASE WHEN $3::uuid IS NULL THEN NULL ELSE now() END)
+             RETURNING id",
+            &[&name, &primary_email, &partner_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+pub async fn insert_user(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    email: &str,
+    name: Option<&str>,
+    role: Role,
+) -> AppResult<Uuid> {
+    if !org_exists(db, org_id).await? {
+        return Err(AppError::NotFound(format!(
+            "no practice (org) with id {org_id}"
+        )));
+    }
+    let row = db
+        .query_one(
+            "INSERT INTO client_users (client_org_id, email, name, role) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&org_id, &email, &name, &role.as_str()],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+pub async fn insert_site(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    name: &str,
+    public_key: &[u8; 32],
+) -> AppResult<Uuid> {
+    if !org_exists(db, org_id).await? {
+        return Err(AppError::NotFound(format!(
+            "no practice (org) with id {org_id}"
+        )));
+    }
+    let row = db
+        .query_one(
+            "INSERT INTO sites (client_org_id, name, agent_public_key) VALUES ($1, $2, $3) RETURNING id",
+            &[&org_id, &name, &public_key.as_slice()],
+        )
+        .await?;
+    Ok(row.get(0))
+}

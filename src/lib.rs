@@ -1,0 +1,22 @@
+//! OsirisCare client portal: a healthcare practice's own view of its HIPAA
+//! compliance evidence. `main.rs` is a thin CLI over this library; tests use
+//! [`app`] in process or [`server::Server`] on a real port.
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod views;
+
+pub use state::{AppState, Mode};
+
+/// The whole portal as one poem endpoint.
+pub fn app(state: AppState) -> impl poem::Endpoint + 'static {
+    routes::finish(routes::routes(), state)
+}

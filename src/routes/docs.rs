@@ -1,0 +1,77 @@
+//! The OpenAPI document and Swagger UI. Swagger UI ships as one HTML page with
+//! its script and style inline, so that page alone gets a CSP that allows
+//! exactly those inline blocks by hash (and nothing else inline).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use poem::http::header;
+use poem::web::Html;
+use poem::{Endpoint, IntoResponse, Response, Route, handler};
+use sha2::{Digest, Sha256};
+
+#[handler]
+pub fn openapi_json() -> Response {
+    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let spec = SPEC.get_or_init(super::api::spec_json);
+    spec.clone()
+        .with_content_type("application/json; charset=utf-8")
+        .with_header(header::CACHE_CONTROL, "no-cache")
+        .into_response()
+}
+
+/// Swagger UI at `/api/docs`, its CSP computed once from the page itself.
+pub fn swagger_ui() -> impl Endpoint + 'static {
+    let page = Arc::new(super::api::service().swagger_ui_html());
+    let csp = Arc::new(csp_for(&page));
+    Route::new().at(
+        "/",
+        poem::endpoint::make_sync(move |_| {
+            Html(page.as_str().to_owned())
+                .with_header(header::CONTENT_SECURITY_POLICY, csp.as_str())
+                .with_header(header::CACHE_CONTROL, "no-cache")
+                .into_response()
+        }),
+    )
+}
+
+fn csp_for(page: &str) -> String {
+    let scripts = inline_blocks(page, "script");
+    let styles = inline_blocks(page, "style");
+    let hashes = |blocks: &[&str]| -> String {
+        blocks
+            .iter()
+            .map(|b| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(b.as_bytes()))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "default-src 'self'; script-src 'self' {}; style-src 'self' {}; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        hashes(&scripts),
+        hashes(&styles)
+    )
+}
+
+/// Contents of `<tag ...>…</tag>` blocks without a `src` attribute.
+fn inline_blocks<'a>(page: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start..];
+        let Some(gt) = after.find('>') else { break };
+        let attrs = &after[..gt];
+        let body_start = gt + 1;
+        let Some(end) = after[body_start..].find(&close) else {
+            break;
+        };
+        if !attrs.contains("src=") {
+            out.push(&after[body_start..body_start + end]);
+        }
+        rest = &after[body_start + end + close.len()..];
+    }
+    out
+}

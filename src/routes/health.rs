@@ -1,0 +1,31 @@
+//! Liveness and readiness probes for load balancers and orchestrators.
+
+use poem::http::StatusCode;
+use poem::web::{Data, Json};
+use poem::{IntoResponse, Response, handler};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The process is up and serving HTTP.
+#[handler]
+pub fn healthz() -> Response {
+    Json(json!({ "status": "ok" }))
+        .with_header("cache-control", "no-store")
+        .into_response()
+}
+
+/// The portal can do useful work: its database answers.
+#[handler]
+pub async fn readyz(state: Data<&AppState>) -> Response {
+    if crate::db::is_ready(state.pool()).await {
+        Json(json!({ "status": "ready", "database": "ok" }))
+            .with_header("cache-control", "no-store")
+            .into_response()
+    } else {
+        Json(json!({ "status": "unavailable", "database": "unreachable" }))
+            .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            .with_header("cache-control", "no-store")
+            .into_response()
+    }
+}

@@ -1,0 +1,219 @@
+//! The outermost layer around every route: request logs, panic catching,
+//! error rendering (JSON under /api, HTML pages elsewhere, htmx-aware) and
+//! security headers on every response, errors included.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+
+use crate::error::AppError;
+use crate::views::errors::error_page;
+
+/// Content-Security-Policy for the portal's own pages: scripts and styles
+/// from our origin only, nothing inline, no framing.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Auth pages carry tokens in their URLs: never leak them in a Referer.
+const NO_REFERRER_PREFIXES: &[&str] = &["/client/login", "/client/verify", "/client/invite"];
+
+pub struct Shell {
+    pub hsts: bool,
+}
+
+impl<E: Endpoint> Middleware<E> for Shell {
+    type Output = ShellEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        ShellEndpoint {
+            inner: ep,
+            hsts: self.hsts,
+        }
+    }
+}
+
+pub struct ShellEndpoint<E> {
+    inner: E,
+    hsts: bool,
+}
+
+/// How a request wants its errors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Json,
+    Htmx,
+    Html,
+}
+
+impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        // The path only: query strings can carry tokens and never reach the logs.
+        let path = req.uri().path().to_owned();
+        let flavor = if path == "/api" || path.starts_with("/api/") {
+            Flavor::Json
+        } else if req.headers().contains_key("hx-request") {
+            Flavor::Htmx
+        } else {
+            Flavor::Html
+        };
+
+        let outcome = AssertUnwindSafe(self.inner.call(req)).catch_unwind().await;
+        let mut resp = match outcome {
+            Ok(Ok(resp)) => resp.into_response(),
+            Ok(Err(err)) => render_error(err, flavor),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                tracing::error!(%method, %path, panic = %what, "handler panicked");
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "", flavor)
+            }
+        };
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED && method != Method::OPTIONS {
+            // Nothing in poem says which methods the route has; all portal
+            // routes are reads or form/JSON posts.
+            resp.headers_mut()
+                .entry(header::ALLOW)
+                .or_insert(HeaderValue::from_static("GET, HEAD, POST"));
+        }
+        security_headers(&mut resp, &path, self.hsts);
+
+        let status = resp.status();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(%method, %path, status = status.as_u16(), ms = format_args!("{ms:.1}"), "request");
+        } else {
+            tracing::info!(%method, %path, status = status.as_u16(), ms = format_args!("{ms:.1}"), "request");
+        }
+        Ok(resp)
+    }
+}
+
+fn render_error(err: poem::Error, flavor: Flavor) -> Response {
+    if let Some(app) = err.downcast_ref::<AppError>() {
+        app.log();
+        // AppError's own wording never carries internals (5xx say only that
+        // something failed), so it is safe to show.
+        let mut resp = error_response(app.status(), app.code(), &app.to_string(), flavor);
+        if let AppError::TooManyRequests {
+            retry_after_secs, ..
+        } = app
+        {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        return resp;
+    }
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+    }
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        411 => "length_required",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        s if s >= 500 => "internal",
+        _ => "error",
+    };
+    // Server errors keep their internals in the log, not in the response.
+    let message = if status.is_server_error() {
+        String::new()
+    } else {
+        err.to_string()
+    };
+    error_response(status, code, &message, flavor)
+}
+
+fn default_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "no such resource",
+        405 => "method not allowed on this path",
+        s if s >= 500 => "something went wrong on our side; it has been logged",
+        _ => "the request could not be processed",
+    }
+}
+
+/// One error response in the shape the caller expects.
+fn error_response(status: StatusCode, code: &str, message: &str, flavor: Flavor) -> Response {
+    let message = if message.is_empty() {
+        default_message(status)
+    } else {
+        message
+    };
+    match flavor {
+        Flavor::Json => Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .body(serde_json::json!({ "error": code, "message": message }).to_string()),
+        Flavor::Htmx => Response::builder()
+            .status(status)
+            .header("X-Portal-Message", header_safe(message))
+            .content_type("text/html; charset=utf-8")
+            .body(maud::html! { div.alert.alert-error role="alert" { (message) } }.into_string()),
+        Flavor::Html => Response::builder()
+            .status(status)
+            .content_type("text/html; charset=utf-8")
+            .body(error_page(status, message).into_string()),
+    }
+}
+
+/// Header values must be visible ASCII; messages are ours and plain, but be safe.
+fn header_safe(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+fn security_headers(resp: &mut Response, path: &str, hsts: bool) {
+    let headers = resp.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let referrer = if NO_REFERRER_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        "no-referrer"
+    } else {
+        "same-origin"
+    };
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Running the portal: server secret, listener, graceful shutdown.
+
+use std::fs::OpenOptions;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+
+use crate::auth::tokens;
+use crate::config::{Config, MIN_SECRET_LEN, Secret};
+use crate::state::{AppState, Mode};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+const SECRET_FILE: &str = "session-secret";
+
+/// The server secret: `PORTAL_SESSION_SECRET`, or one generated on first run
+/// and kept (mode 0600) in the data dir, so sessions survive restarts.
+pub fn load_secret(config: &Config, mode: Mode) -> Result<Secret<Vec<u8>>> {
+    if let Some(secret) = &config.session_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.data_path(SECRET_FILE);
+    let secret = read_or_create_secret(&path)?;
+    if mode != Mode::Demo {
+        tracing::warn!(
+            "PORTAL_SESSION_SECRET is not set; using the generated secret in {}. Set it \
+             explicitly (openssl rand -hex 32) when several instances share a database.",
+            path.display()
+        );
+    }
+    Ok(secret)
+}
+
+fn read_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => {
+            let secret = hex::encode(tokens::random_bytes());
+            file.write_all(secret.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(Secret::new(secret.into_bytes()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = text.trim();
+            if text.len() < MIN_SECRET_LEN {
+                bail!(
+                    "{} holds a secret shorter than {MIN_SECRET_LEN} characters; delete it to generate a new one \
+                     (this signs everybody out)",
+                    path.display()
+                );
+            }
+            Ok(Secret::new(text.as_bytes().to_vec()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Binds the listening socket, with an error that says what to do when the
+/// address is taken.
+pub async fn bind(addr: SocketAddr) -> Result<TcpAcceptor> {
+    TcpListener::bind(addr).into_acceptor().await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "PORTAL_BIND: {addr} is already in use (another portal?). Stop that process or \
+                 choose another address, e.g. PORTAL_BIND=127.0.0.1:{}",
+                addr.port().wrapping_add(1).max(1024)
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("cannot listen on {addr} (PORTAL_BIND)"))
+        }
+    })
+}
+
+/// The local address of a bound acceptor (port 0 resolved).
+pub fn local_addr(acceptor: &TcpAcceptor) -> Option<SocketAddr> {
+    acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+}
+
+/// Serves until `shutdown` resolves, then stops accepting connections and
+/// gives requests in flight [`GRACE_PERIOD`] to finish.
+pub async fn run(
+    acceptor: TcpAcceptor,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(crate::app(state), shutdown, Some(GRACE_PERIOD))
+        .await
+        .context("the HTTP server failed")
+}
+
+/// Resolves at the first Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+}
