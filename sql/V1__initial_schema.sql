@@ -108,7 +108,7 @@ CREATE TABLE client_users (
     id                          uuid        NOT NULL DEFAULT gen_random_uuid(),
     client_org_id               uuid        NOT NULL,
     email                       text        NOT NULL,
-    name                        text        NOT NULL,
+    name                        text,       -- NULL = not given (admin CLI); pages show the email
     role                        text        NOT NULL,
     password_hash               text,       -- argon2id PHC string; NULL = magic link only
     is_active                   boolean     NOT NULL DEFAULT true,

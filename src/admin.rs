@@ -62,7 +62,7 @@ pub async fn create_partner(pool: &Pool, name: &str, contact: Option<&str>) -> A
     let name = parse_name("partner name", name)?;
     let contact = contact.map(email).transpose()?;
     let db = pool.get().await?;
-    orgs::insert_partner(&db, &name, contact.as_deref()).await
+    orgs::insert_partner(&**db, &name, contact.as_deref()).await
 }
 
 pub async fn create_org(
@@ -74,7 +74,7 @@ pub async fn create_org(
     let name = parse_name("practice name", name)?;
     let primary_email = email(primary_email)?;
     let db = pool.get().await?;
-    orgs::insert_org(&db, &name, &primary_email, partner).await
+    orgs::insert_org(&**db, &name, &primary_email, partner).await
 }
 
 pub async fn create_user(
@@ -90,7 +90,7 @@ pub async fn create_user(
     let address = email(address)?;
     let name = name.map(|n| parse_name("name", n)).transpose()?;
     let db = pool.get().await?;
-    orgs::insert_user(&db, org, &address, name.as_deref(), role).await
+    orgs::insert_user(&**db, org, &address, name.as_deref(), role).await
 }
 
 /// Where a new site's key comes from.
@@ -120,7 +120,7 @@ pub async fn create_site(pool: &Pool, org: Uuid, name: &str, key: SiteKey<'_>) -
     // The key file is written inside the transaction: if it cannot be written
     // the site is not created, and if the insert fails no key is left behind.
     let tx = db.transaction().await?;
-    let id = orgs::insert_site(&tx, org, &name, public.as_bytes()).await?;
+    let id = orgs::insert_site(&*tx, org, &name, public.as_bytes()).await?;
     if let Some((signing, path)) = signing {
         write_private_key(&signing, path)?;
     }

@@ -124,7 +124,9 @@ pub fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        // refinery narrates every run at info level; the portal logs what it applied.
+        .unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn,refinery=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -204,9 +206,15 @@ async fn admin_command(db: &Database, cmd: AdminCommand) -> Result<Uuid> {
     })
 }
 
-async fn serve(config: Config, mode: Mode) -> Result<()> {
+async fn serve(mut config: Config, mode: Mode) -> Result<()> {
     let started = Instant::now();
     let acceptor = server::bind(config.bind).await?;
+    if config.bind.port() == 0 {
+        // Port 0 asks the OS for a free port: report (and link to) the real one.
+        if let Some(actual) = server::local_addr(&acceptor) {
+            config.resolve_port(actual);
+        }
+    }
     let db = Database::open(&config).await?;
     let outcome = async {
         migrate::run(&db.pg_config).await?;

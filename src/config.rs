@@ -246,6 +246,15 @@ impl Config {
         })
     }
 
+    /// After binding port 0: the real address, and the base URL derived from
+    /// it unless one was configured.
+    pub fn resolve_port(&mut self, actual: SocketAddr) {
+        if self.base_url == default_base_url(self.bind) {
+            self.base_url = default_base_url(actual);
+        }
+        self.bind = actual;
+    }
+
     /// Where the managed PostgreSQL keeps its files.
     pub fn pg_dir(&self) -> PathBuf {
         self.data_dir.join("pg")
@@ -381,7 +390,8 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_variable_and_what_it_expects() {
-        let cases: Vec<(fn(&mut ConfigArgs), &str, &str)> = vec![
+        type Case = (fn(&mut ConfigArgs), &'static str, &'static str);
+        let cases: Vec<Case> = vec![
             (
                 |a| a.bind = Some("nonsense".into()),
                 "PORTAL_BIND",

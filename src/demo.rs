@@ -55,20 +55,20 @@ pub async fn seed(pool: &Pool, data_dir: &Path) -> AppResult<Seeded> {
     // Two demos starting at once on one database must not both seed.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEED_LOCK])
         .await?;
-    if orgs::count_orgs(&tx).await? > 0 {
+    if orgs::count_orgs(&*tx).await? > 0 {
         return Ok(Seeded { created: false });
     }
     let partner =
-        orgs::insert_partner(&tx, PARTNER, Some("support@summithealthit.example")).await?;
-    let org = orgs::insert_org(&tx, PRACTICE, PRACTICE_EMAIL, Some(partner)).await?;
+        orgs::insert_partner(&*tx, PARTNER, Some("support@summithealthit.example")).await?;
+    let org = orgs::insert_org(&*tx, PRACTICE, PRACTICE_EMAIL, Some(partner)).await?;
     for (email, name, role) in USERS {
-        orgs::insert_user(&tx, org, email, Some(name), role).await?;
+        orgs::insert_user(&*tx, org, email, Some(name), role).await?;
     }
     let key_dir = data_dir.join("demo-keys");
     std::fs::create_dir_all(&key_dir).map_err(anyhow::Error::from)?;
     for name in SITES {
         let key = SigningKey::from_bytes(&tokens::random_bytes());
-        let site = orgs::insert_site(&tx, org, name, key.verifying_key().as_bytes()).await?;
+        let site = orgs::insert_site(&*tx, org, name, key.verifying_key().as_bytes()).await?;
         let path = key_dir.join(format!("{site}.pem"));
         if path.exists() {
             std::fs::remove_file(&path).map_err(anyhow::Error::from)?;

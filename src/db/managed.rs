@@ -16,7 +16,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -47,7 +47,7 @@ pub struct Cluster {
 #[derive(Debug)]
 struct Supervised {
     pid: libc::pid_t,
-    exited: mpsc::Receiver<io::Result<std::process::ExitStatus>>,
+    exited: Mutex<mpsc::Receiver<io::Result<std::process::ExitStatus>>>,
 }
 
 /// The OS user that runs PostgreSQL when the portal runs as root.
@@ -124,7 +124,8 @@ impl Cluster {
         };
         // SAFETY: plain kill(2) on the pid of our own child.
         unsafe { libc::kill(child.pid, libc::SIGINT) };
-        match child.exited.recv_timeout(Duration::from_secs(60)) {
+        let exited = child.exited.into_inner().unwrap_or_else(|p| p.into_inner());
+        match exited.recv_timeout(Duration::from_secs(60)) {
             Ok(Ok(status)) if status.success() => {
                 tracing::info!("PostgreSQL stopped");
                 Ok(())
@@ -288,7 +289,7 @@ pub fn find_binaries() -> Result<Binaries> {
                 Some((version, e.path().join("bin")))
             })
             .collect();
-        versioned.sort_by(|a, b| b.0.cmp(&a.0));
+        versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
         candidates.extend(versioned.into_iter().map(|(_, p)| p));
     }
     for extra in [
@@ -446,7 +447,7 @@ fn start_server(
         if accepts_connections(bin, socket_dir) {
             return Ok(Supervised {
                 pid,
-                exited: exit_rx,
+                exited: Mutex::new(exit_rx),
             });
         }
         if let Ok(status) = exit_rx.try_recv() {

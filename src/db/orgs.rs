@@ -1,6 +1,6 @@
 //! Partners, practices (client orgs), their users and sites.
 
-use deadpool_postgres::GenericClient;
+use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::auth::Role;

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::error::AppError;
@@ -78,12 +78,13 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "", flavor)
             }
         };
-        if resp.status() == StatusCode::METHOD_NOT_ALLOWED && method != Method::OPTIONS {
-            // Nothing in poem says which methods the route has; all portal
-            // routes are reads or form/JSON posts.
-            resp.headers_mut()
-                .entry(header::ALLOW)
-                .or_insert(HeaderValue::from_static("GET, HEAD, POST"));
+        if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+            // RFC 9110: a 405 lists what the resource does accept.
+            let allow =
+                super::api::allowed_methods(&path).unwrap_or_else(|| "GET, HEAD".to_owned());
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(header::ALLOW, value);
+            }
         }
         security_headers(&mut resp, &path, self.hsts);
 

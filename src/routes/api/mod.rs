@@ -39,3 +39,40 @@ pub fn service() -> OpenApiService<Api, ()> {
 pub fn spec_json() -> String {
     service().spec()
 }
+
+/// The methods the API accepts at a request path (e.g. `/api/status`), read
+/// from the spec, for the `Allow` header of a 405.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static TABLE: std::sync::OnceLock<Vec<(Vec<String>, String)>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let spec: serde_json::Value =
+            serde_json::from_str(&spec_json()).expect("the generated spec is JSON");
+        let mut table = Vec::new();
+        if let Some(paths) = spec["paths"].as_object() {
+            for (template, ops) in paths {
+                let segments = format!("/api{template}")
+                    .split('/')
+                    .map(str::to_owned)
+                    .collect();
+                let mut methods: Vec<String> = ops
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                table.push((segments, methods.join(", ")));
+            }
+        }
+        table
+    });
+    let request: Vec<&str> = path.split('/').collect();
+    table.iter().find_map(|(template, methods)| {
+        let matches = template.len() == request.len()
+            && template
+                .iter()
+                .zip(&request)
+                .all(|(t, r)| t == r || (t.starts_with('{') && t.ends_with('}') && !r.is_empty()));
+        matches.then(|| methods.clone())
+    })
+}

@@ -1,0 +1,508 @@
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::DecodePrivateKey;
+use uuid::Uuid;
+
+use crate::helpers::{TempDir, TestDb, portal_cmd};
+
+fn portal(db: &TestDb, args: &[&str]) -> Output {
+    portal_cmd()
+        .env("DATABASE_URL", db.url())
+        .args(args)
+        .output()
+        .expect("run portal")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a create-* command that must succeed and print only an id.
+fn create(db: &TestDb, args: &[&str]) -> Uuid {
+    let out = portal(db, args);
+    assert!(out.status.success(), "{args:?} failed: {}", stderr(&out));
+    stdout(&out)
+        .parse()
+        .unwrap_or_else(|_| panic!("stdout is not just an id: {:?}", stdout(&out)))
+}
+
+/// Runs a command that must fail with a message containing `expect`.
+fn refuse(db: &TestDb, args: &[&str], expect: &str) {
+    let out = portal(db, args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        stdout(&out).is_empty(),
+        "nothing on stdout: {}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(expect),
+        "{args:?}: expected {expect:?} in {}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn admin_commands_create_a_practice_and_print_only_ids() {
+    let db = TestDb::new().await;
+    let partner = create(
+        &db,
+        &[
+            "admin",
+            "create-partner",
+            "--name",
+            "Acme IT",
+            "--email",
+            "help@acme.example",
+        ],
+    );
+    let org = create(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Oak Clinic",
+            "--email",
+            "Office@Oak.example",
+            "--partner",
+            &partner.to_string(),
+        ],
+    );
+    let user = create(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--org",
+            &org.to_string(),
+            "--email",
+            "doc@oak.example",
+            "--role",
+            "owner",
+            "--name",
+            "Dr Oak",
+        ],
+    );
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let hex_key = hex::encode(key.verifying_key().as_bytes());
+    let site = create(
+        &db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &org.to_string(),
+            "--name",
+            "Main",
+            "--public-key",
+            &hex_key,
+        ],
+    );
+
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT o.current_partner_id, o.primary_email, u.role, u.client_org_id, s.agent_public_key
+             FROM client_orgs o JOIN client_users u ON u.client_org_id = o.id JOIN sites s ON s.client_org_id = o.id
+             WHERE o.id = $1 AND u.id = $2 AND s.id = $3",
+            &[&org, &user, &site],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<Uuid>>(0), Some(partner));
+    assert_eq!(
+        row.get::<_, String>(1),
+        "office@oak.example",
+        "emails are stored lower-cased"
+    );
+    assert_eq!(row.get::<_, String>(2), "owner");
+    assert_eq!(
+        row.get::<_, Vec<u8>>(4),
+        key.verifying_key().as_bytes().to_vec()
+    );
+}
+
+#[tokio::test]
+async fn a_direct_practice_needs_no_partner() {
+    let db = TestDb::new().await;
+    let org = create(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Solo Practice",
+            "--email",
+            "solo@x.example",
+        ],
+    );
+    let client = db.client().await;
+    let partner: Option<Uuid> = client
+        .query_one(
+            "SELECT current_partner_id FROM client_orgs WHERE id = $1",
+            &[&org],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(partner, None);
+}
+
+#[tokio::test]
+async fn admin_commands_refuse_bad_input_with_a_clear_message() {
+    let db = TestDb::new().await;
+    let org = create(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Oak Clinic",
+            "--email",
+            "office@oak.example",
+        ],
+    )
+    .to_string();
+    let missing = Uuid::new_v4().to_string();
+    create(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--org",
+            &org,
+            "--email",
+            "a@oak.example",
+            "--role",
+            "admin",
+        ],
+    );
+
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "X",
+            "--email",
+            "x@x.example",
+            "--partner",
+            &missing,
+        ],
+        "no partner with id",
+    );
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--org",
+            &missing,
+            "--email",
+            "b@oak.example",
+            "--role",
+            "viewer",
+        ],
+        "no practice (org) with id",
+    );
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--org",
+            &org,
+            "--email",
+            "A@oak.example",
+            "--role",
+            "viewer",
+        ],
+        "already exists",
+    );
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--org",
+            &org,
+            "--email",
+            "c@oak.example",
+            "--role",
+            "root",
+        ],
+        "owner, admin or viewer",
+    );
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--org",
+            &org,
+            "--email",
+            "not-an-email",
+            "--role",
+            "viewer",
+        ],
+        "not an email address",
+    );
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--org",
+            "nonsense",
+            "--email",
+            "c@oak.example",
+            "--role",
+            "viewer",
+        ],
+        "invalid value 'nonsense'",
+    );
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &org,
+            "--name",
+            "S",
+            "--public-key",
+            "abcd",
+        ],
+        "32 bytes",
+    );
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &org,
+            "--name",
+            "S",
+            "--public-key",
+            "zz",
+        ],
+        "must be hex",
+    );
+    refuse(
+        &db,
+        &["admin", "create-site", "--org", &org, "--name", "S"],
+        "--public-key",
+    );
+    refuse(
+        &db,
+        &["admin", "create-partner", "--name", "   "],
+        "must not be empty",
+    );
+
+    let client = db.client().await;
+    let sites: i64 = client
+        .query_one("SELECT count(*) FROM sites", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let users: i64 = client
+        .query_one("SELECT count(*) FROM client_users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((sites, users), (0, 1), "nothing half-written");
+}
+
+#[tokio::test]
+async fn create_site_can_generate_the_appliance_key() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let org = create(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Oak Clinic",
+            "--email",
+            "office@oak.example",
+        ],
+    )
+    .to_string();
+    let key_path = dir.path().join("site.pem");
+    let site = create(
+        &db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &org,
+            "--name",
+            "Main",
+            "--key-out",
+            key_path.to_str().unwrap(),
+        ],
+    );
+
+    let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let pem = std::fs::read_to_string(&key_path).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    let key = SigningKey::from_pkcs8_pem(&pem).expect("PKCS#8 PEM");
+    let client = db.client().await;
+    let stored: Vec<u8> = client
+        .query_one("SELECT agent_public_key FROM sites WHERE id = $1", &[&site])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, key.verifying_key().as_bytes().to_vec());
+
+    // An existing file is never overwritten, and no site is created.
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &org,
+            "--name",
+            "Second",
+            "--key-out",
+            key_path.to_str().unwrap(),
+        ],
+        "already exists",
+    );
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), pem);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM sites", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_failed_insert_leaves_no_key_file_behind() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let org = create(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Oak Clinic",
+            "--email",
+            "office@oak.example",
+        ],
+    )
+    .to_string();
+    let first = dir.path().join("a.pem");
+    create(
+        &db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &org,
+            "--name",
+            "Main",
+            "--key-out",
+            first.to_str().unwrap(),
+        ],
+    );
+    let second = dir.path().join("b.pem");
+    refuse(
+        &db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &org,
+            "--name",
+            "Main",
+            "--key-out",
+            second.to_str().unwrap(),
+        ],
+        "already has a site with that name",
+    );
+    assert!(!second.exists());
+}
+
+#[tokio::test]
+async fn migrate_reports_when_the_database_is_up_to_date() {
+    let db = TestDb::empty().await;
+    let first = portal(&db, &["migrate"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("applied 1 migration(s): V1__initial_schema"),
+        "{}",
+        stderr(&first)
+    );
+    let second = portal(&db, &["migrate"]);
+    assert!(second.status.success());
+    assert!(
+        stderr(&second).contains("database is up to date"),
+        "{}",
+        stderr(&second)
+    );
+}
+
+#[test]
+fn a_bad_setting_names_the_variable_and_exits_2() {
+    let out = portal_cmd()
+        .env("PORTAL_BIND", "localhost")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("PORTAL_BIND") && err.contains("HOST:PORT"),
+        "{err}"
+    );
+
+    let out = portal_cmd()
+        .env("PORTAL_SMTP_TLS", "ssl")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("PORTAL_SMTP_TLS: expected none, starttls or implicit"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn secrets_given_on_the_environment_never_reach_the_output() {
+    let out = portal_cmd()
+        .env(
+            "DATABASE_URL",
+            "postgres://portal:hunter2@127.0.0.1:1/portal",
+        )
+        .env(
+            "PORTAL_SESSION_SECRET",
+            "supersecret-supersecret-supersecret-42",
+        )
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "nothing listens on port 1");
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains("hunter2") && !all.contains("supersecret"),
+        "{all}"
+    );
+    assert!(all.contains("connecting to PostgreSQL"), "{all}");
+}

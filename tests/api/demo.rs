@@ -1,0 +1,84 @@
+use std::os::unix::fs::PermissionsExt;
+
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::DecodePrivateKey;
+use uuid::Uuid;
+
+use crate::helpers::{TempDir, TestDb};
+
+#[tokio::test]
+async fn the_demo_seeds_a_practice_with_three_sites_and_three_roles_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let dir = TempDir::new();
+    assert!(portal::demo::seed(&pool, dir.path()).await.unwrap().created);
+    assert!(
+        !portal::demo::seed(&pool, dir.path()).await.unwrap().created,
+        "a second run changes nothing"
+    );
+
+    let client = db.client().await;
+    let counts: (i64, i64) = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM partners), (SELECT count(*) FROM client_orgs)",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(counts, (1, 1));
+    let roles: Vec<String> = client
+        .query("SELECT role FROM client_users ORDER BY role", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(roles, ["admin", "owner", "viewer"]);
+
+    let sites = client
+        .query(
+            "SELECT id, name, agent_public_key FROM sites ORDER BY name",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sites.len(), 3);
+    for site in sites {
+        let id: Uuid = site.get(0);
+        let path = dir.path().join("demo-keys").join(format!("{id}.pem"));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let key = SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            site.get::<_, Vec<u8>>(2),
+            key.verifying_key().as_bytes().to_vec(),
+            "{}",
+            site.get::<_, String>(1)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_demo_leaves_a_database_with_practices_alone() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    portal::db::orgs::insert_org(&client, "Existing Practice", "x@x.example", None)
+        .await
+        .unwrap();
+    let dir = TempDir::new();
+    assert!(
+        !portal::demo::seed(&db.pool(), dir.path())
+            .await
+            .unwrap()
+            .created
+    );
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM sites", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}

@@ -1,0 +1,70 @@
+use poem::http::StatusCode;
+use portal::config::Secret;
+use portal::{AppState, Mode};
+
+use crate::helpers::{TempDir, TestDb, spawn_app, test_config};
+
+/// An app whose database is unreachable (a socket directory with no server).
+async fn app_without_database() -> (poem::test::TestClient<impl poem::Endpoint>, TempDir) {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let config = test_config(&db, dir.path());
+    let mut dead = tokio_postgres::Config::new();
+    dead.host_path(dir.path())
+        .port(1)
+        .user("nobody")
+        .dbname("nothing");
+    let state = AppState::new(
+        portal::db::pool(dead, 2),
+        config,
+        Secret::new(vec![7; 32]),
+        Mode::Serve,
+    );
+    (poem::test::TestClient::new(portal::app(state)), dir)
+}
+
+#[tokio::test]
+async fn healthz_answers_while_the_process_is_up() {
+    let app = spawn_app().await;
+    let resp = app.client.get("/healthz").send().await;
+    resp.assert_status_is_ok();
+    resp.assert_json(serde_json::json!({"status": "ok"})).await;
+}
+
+#[tokio::test]
+async fn readyz_is_200_when_the_database_answers() {
+    let app = spawn_app().await;
+    let resp = app.client.get("/readyz").send().await;
+    resp.assert_status_is_ok();
+    resp.assert_json(serde_json::json!({"status": "ready", "database": "ok"}))
+        .await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_the_database_is_unreachable() {
+    let (client, _dir) = app_without_database().await;
+    let resp = client.get("/readyz").send().await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    resp.assert_json(serde_json::json!({"status": "unavailable", "database": "unreachable"}))
+        .await;
+    // The process itself is still alive.
+    client.get("/healthz").send().await.assert_status_is_ok();
+}
+
+#[tokio::test]
+async fn api_status_reports_the_database_in_the_error_envelope() {
+    let app = spawn_app().await;
+    let ok = app.client.get("/api/status").send().await;
+    ok.assert_status_is_ok();
+    let body = ok.json().await;
+    body.value().object().get("database").assert_string("ok");
+
+    let (client, _dir) = app_without_database().await;
+    let down = client.get("/api/status").send().await;
+    down.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    let body = down.json().await;
+    body.value()
+        .object()
+        .get("error")
+        .assert_string("unavailable");
+}

@@ -1,0 +1,170 @@
+use poem::http::StatusCode;
+use poem::{EndpointExt, Route, get, handler};
+use portal::routes::shell::CSP;
+
+use crate::helpers::spawn_app;
+
+const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+fn assert_security_headers(resp: &poem::test::TestResponse, what: &str) {
+    for (name, value) in SECURITY_HEADERS {
+        assert_eq!(
+            resp.0.headers().get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name} on {what}"
+        );
+    }
+    let csp = resp
+        .0
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "CSP on {what}: {csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "CSP on {what}: {csp}"
+    );
+    assert!(
+        resp.0.headers().contains_key("referrer-policy"),
+        "referrer-policy on {what}"
+    );
+}
+
+#[tokio::test]
+async fn every_kind_of_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in [
+        "/client/login",
+        "/healthz",
+        "/api/status",
+        "/api/openapi.json",
+        "/nope",
+        "/api/nope",
+        "/assets/app.css",
+    ] {
+        let resp = app.client.get(path).send().await;
+        assert_security_headers(&resp, path);
+    }
+    let resp = app.client.post("/api/status").send().await;
+    assert_security_headers(&resp, "405");
+}
+
+#[tokio::test]
+async fn pages_get_the_strict_policy_without_inline_script() {
+    let app = spawn_app().await;
+    let resp = app.client.get("/client/login").send().await;
+    resp.assert_header("content-security-policy", CSP);
+    assert!(CSP.contains("script-src 'self';"));
+}
+
+#[tokio::test]
+async fn sign_in_pages_send_no_referrer_and_others_same_origin() {
+    let app = spawn_app().await;
+    app.client
+        .get("/client/login")
+        .send()
+        .await
+        .assert_header("referrer-policy", "no-referrer");
+    app.client
+        .get("/api/status")
+        .send()
+        .await
+        .assert_header("referrer-policy", "same-origin");
+}
+
+#[tokio::test]
+async fn an_unknown_page_is_an_html_404_and_an_unknown_api_path_is_json() {
+    let app = spawn_app().await;
+    let page = app.client.get("/client/no-such-page").send().await;
+    page.assert_status(StatusCode::NOT_FOUND);
+    page.assert_content_type("text/html; charset=utf-8");
+    let html = page.0.into_body().into_string().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    assert!(
+        html.contains("href=\"/client/login\""),
+        "offers a way back: {html}"
+    );
+
+    let api = app.client.get("/api/no-such-thing").send().await;
+    api.assert_status(StatusCode::NOT_FOUND);
+    api.assert_content_type("application/json");
+    let body = api.json().await;
+    body.value()
+        .object()
+        .get("error")
+        .assert_string("not_found");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_the_allowed_ones() {
+    let app = spawn_app().await;
+    let resp = app.client.delete("/api/status").send().await;
+    resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    resp.assert_header("allow", "GET, HEAD");
+    let body = resp.json().await;
+    body.value()
+        .object()
+        .get("error")
+        .assert_string("method_not_allowed");
+}
+
+#[handler]
+fn boom() -> &'static str {
+    panic!("secret internal detail 1234")
+}
+
+/// The real shell around the real routes plus one that panics.
+async fn app_with_panicking_route() -> (
+    poem::test::TestClient<impl poem::Endpoint>,
+    crate::helpers::TestApp,
+) {
+    let app = spawn_app().await;
+    let routes = Route::new()
+        .at("/boom", get(boom))
+        .at("/api/boom", get(boom))
+        .nest("/", portal::routes::routes());
+    let ep = portal::routes::finish(routes, app.state.clone()).map_to_response();
+    (poem::test::TestClient::new(ep), app)
+}
+
+#[tokio::test]
+async fn a_panic_renders_the_500_page_without_internals() {
+    let (client, _app) = app_with_panicking_route().await;
+    let resp = client.get("/boom").send().await;
+    resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+    assert_security_headers(&resp, "500 page");
+    let html = resp.0.into_body().into_string().await.unwrap();
+    assert!(html.contains("Something went wrong"), "{html}");
+    assert!(!html.contains("secret internal detail"), "{html}");
+
+    let api = client.get("/api/boom").send().await;
+    api.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = api.0.into_body().into_string().await.unwrap();
+    assert!(text.contains("\"error\":\"internal\""), "{text}");
+    assert!(!text.contains("secret internal detail"), "{text}");
+}
+
+#[tokio::test]
+async fn htmx_requests_get_an_error_fragment_and_a_message_header() {
+    let (client, _app) = app_with_panicking_route().await;
+    let resp = client
+        .get("/boom")
+        .header("HX-Request", "true")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(resp.0.headers().contains_key("x-portal-message"));
+    let html = resp.0.into_body().into_string().await.unwrap();
+    assert!(
+        html.starts_with("<div class=\"alert alert-error\""),
+        "a fragment, not a page: {html}"
+    );
+}
