@@ -120,3 +120,42 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down: no new connections; finishing requests in flight");
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn temp_dir() -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("portal-secret-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_generated_secret_is_private_and_kept_across_restarts() {
+        let dir = temp_dir();
+        let path = dir.join(SECRET_FILE);
+        let first = read_or_create_secret(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(first.expose().len(), 64, "32 random bytes, hex");
+        let second = read_or_create_secret(&path).unwrap();
+        assert_eq!(first, second);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_truncated_secret_file_is_refused_with_advice() {
+        let dir = temp_dir();
+        let path = dir.join(SECRET_FILE);
+        std::fs::write(&path, "short").unwrap();
+        let err = read_or_create_secret(&path).unwrap_err().to_string();
+        assert!(err.contains("delete it to generate a new one"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
