@@ -144,3 +144,53 @@ pub fn write_private_key(key: &SigningKey, path: &Path) -> AppResult<()> {
         .map_err(|e| AppError::BadRequest(format!("cannot write {}: {e}", path.display())))?;
     Ok(())
 }
+
+/// An API token acting as `user_id`, for scripts and integrations set up by
+/// an operator. Returns the token, which is shown only this once.
+pub async fn create_api_token(
+    pool: &Pool,
+    secret: &crate::config::Secret<Vec<u8>>,
+    user_id: Uuid,
+    name: &str,
+) -> AppResult<String> {
+    let name = parse_name("token name", name)?;
+    let mut db = pool.get().await?;
+    let tx = db.transaction().await?;
+    let user = crate::db::users::find_by_id(&*tx, user_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no user with id {user_id}")))?;
+    if !user.can_sign_in() {
+        return Err(AppError::BadRequest(
+            "that user or their practice is not active".into(),
+        ));
+    }
+    let token = format!("{}{}", crate::auth::flows::TOKEN_PREFIX, tokens::generate());
+    let prefix: String = token
+        .chars()
+        .take(crate::auth::flows::TOKEN_PREFIX.len() + 4)
+        .collect();
+    let (id, _) = crate::db::api_tokens::insert(
+        &*tx,
+        user.org_id,
+        user.id,
+        &name,
+        &tokens::hash(secret, &token),
+        &prefix,
+    )
+    .await?;
+    crate::db::audit::record(
+        &*tx,
+        &crate::db::audit::Entry {
+            org_id: Some(user.org_id),
+            actor_email: Some("operator (portal admin)"),
+            action: "api_token.created",
+            target_type: Some("api_token"),
+            target_id: Some(id.to_string()),
+            details: serde_json::json!({ "name": name, "acts_as": user.email }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}

@@ -14,7 +14,7 @@ use crate::config::{Config, ConfigArgs};
 use crate::db::{Database, migrate};
 use crate::error::AppError;
 use crate::state::{AppState, Mode};
-use crate::{demo, server};
+use crate::{demo, mail, server};
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +74,15 @@ pub enum AdminCommand {
         role: String,
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Create an API token acting as a user; prints the token (shown once).
+    CreateApiToken {
+        /// The user the token acts as.
+        #[arg(long)]
+        user: Uuid,
+        /// What the token is for.
+        #[arg(long)]
+        name: String,
     },
     /// Create a site with its appliance's Ed25519 key; prints its id.
     #[command(group(ArgGroup::new("key").required(true).args(["public_key", "key_out"])))]
@@ -158,7 +167,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
             let db = Database::open(&config).await?;
             let result = async {
                 migrate::run(&db.pg_config).await?;
-                admin_command(&db, cmd).await
+                admin_command(&db, &config, cmd).await
             }
             .await;
             db.shutdown().await?;
@@ -168,8 +177,30 @@ async fn run(command: Command, config: Config) -> Result<()> {
     }
 }
 
-async fn admin_command(db: &Database, cmd: AdminCommand) -> Result<Uuid> {
+/// What an admin command prints: an id, or a secret shown once.
+enum Created {
+    Id(Uuid),
+    Token(String),
+}
+
+impl std::fmt::Display for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Created::Id(id) => write!(f, "{id}"),
+            Created::Token(t) => f.write_str(t),
+        }
+    }
+}
+
+async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Result<Created> {
     let pool = &db.pool;
+    if let AdminCommand::CreateApiToken { user, name } = &cmd {
+        let secret = server::load_secret(config, Mode::Demo)?;
+        return admin::create_api_token(pool, &secret, *user, name)
+            .await
+            .map(Created::Token)
+            .map_err(operator_error);
+    }
     let id = match cmd {
         AdminCommand::CreatePartner { name, email } => {
             admin::create_partner(pool, &name, email.as_deref()).await
@@ -198,12 +229,17 @@ async fn admin_command(db: &Database, cmd: AdminCommand) -> Result<Uuid> {
             };
             admin::create_site(pool, org, &name, key).await
         }
+        AdminCommand::CreateApiToken { .. } => unreachable!("handled above"),
     };
-    id.map_err(|e| match e {
-        // Input problems are the operator's to fix: say only what was wrong.
+    id.map(Created::Id).map_err(operator_error)
+}
+
+/// Input problems are the operator's to fix: say only what was wrong.
+fn operator_error(e: AppError) -> anyhow::Error {
+    match e {
         AppError::Internal(e) | AppError::Unavailable(e) => e,
         other => anyhow::anyhow!(other.to_string()),
-    })
+    }
 }
 
 async fn serve(mut config: Config, mode: Mode) -> Result<()> {
@@ -230,8 +266,15 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         let secret = server::load_secret(&config, mode)?;
         let state = AppState::new(db.pool.clone(), config.clone(), secret, mode);
         tracing::info!(database = %db.describe(), "database ready");
+        let mailer = mail::spawn_worker_with(
+            db.pool.clone(),
+            mail::Transport::from_config(config.smtp.as_ref()),
+            state.mail_waker(),
+        );
         print_banner(&config, mode, seeded.as_ref(), started);
-        server::run(acceptor, state, server::shutdown_signal()).await
+        let served = server::run(acceptor, state, server::shutdown_signal()).await;
+        mailer.shutdown().await;
+        served
     }
     .await;
     let stopped = db.shutdown().await.context("stopping the database");
@@ -269,7 +312,14 @@ fn print_banner(config: &Config, mode: Mode, seeded: Option<&demo::Seeded>, star
             println!("    {:<7} {email}  ({name})", role.as_str());
         }
         println!();
-        println!("  Enter one of these addresses on the sign-in page.");
+        if config.smtp.is_none() {
+            println!("  Enter one of these addresses on the sign-in page, then open the link");
+            println!("  from the dev mailbox: {base}/dev/mailbox");
+        } else {
+            println!(
+                "  Enter one of these addresses on the sign-in page; the link arrives by email."
+            );
+        }
     }
     println!();
     println!("  Press Ctrl-C to stop.");

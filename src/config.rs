@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -87,6 +88,12 @@ pub struct ConfigArgs {
     /// Mark cookies Secure (true/false, default true).
     #[arg(long, env = "PORTAL_COOKIE_SECURE", global = true)]
     pub cookie_secure: Option<String>,
+    /// Sign out sessions idle this long (e.g. 8h, 30m, 3600s; default 8h).
+    #[arg(long, env = "PORTAL_SESSION_IDLE_TIMEOUT", global = true)]
+    pub session_idle_timeout: Option<String>,
+    /// Accept state-changing requests from same-site (sibling subdomain) pages (default false).
+    #[arg(long, env = "PORTAL_CSRF_ALLOW_SAME_SITE", global = true)]
+    pub csrf_allow_same_site: Option<String>,
 }
 
 /// How the SMTP connection is protected.
@@ -128,6 +135,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub staff_email: Option<String>,
     pub cookie_secure: bool,
+    pub session_idle_timeout: Duration,
+    pub csrf_allow_same_site: bool,
 }
 
 /// A setting that could not be used; the message names the variable.
@@ -151,6 +160,9 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Absolute lifetime of a browser session.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 pub const MIN_SECRET_LEN: usize = 32;
 
 impl Config {
@@ -234,6 +246,28 @@ impl Config {
             })?,
         };
 
+        let session_idle_timeout = match non_empty(&args.session_idle_timeout) {
+            None => DEFAULT_IDLE_TIMEOUT,
+            Some(v) => parse_duration(v)
+                .filter(|d| *d >= Duration::from_secs(60) && *d <= SESSION_LIFETIME)
+                .ok_or_else(|| {
+                    bad(
+                        "PORTAL_SESSION_IDLE_TIMEOUT",
+                        format!("expected a duration between 1m and 30d such as 8h, 45m or 3600s (got {v:?})"),
+                    )
+                })?,
+        };
+
+        let csrf_allow_same_site = match non_empty(&args.csrf_allow_same_site) {
+            None => false,
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                bad(
+                    "PORTAL_CSRF_ALLOW_SAME_SITE",
+                    format!("expected true or false (got {v:?})"),
+                )
+            })?,
+        };
+
         Ok(Config {
             database_url,
             data_dir,
@@ -243,6 +277,8 @@ impl Config {
             smtp,
             staff_email,
             cookie_secure,
+            session_idle_timeout,
+            csrf_allow_same_site,
         })
     }
 
@@ -263,6 +299,24 @@ impl Config {
     pub fn data_path(&self, name: impl AsRef<Path>) -> PathBuf {
         self.data_dir.join(name)
     }
+}
+
+/// `90s`, `45m`, `8h`, `2d`, or a plain number of seconds.
+fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let (number, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, "s"),
+    };
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -455,6 +509,26 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert!(shown.contains("smtp.example.com"));
+    }
+
+    #[test]
+    fn the_idle_timeout_reads_human_durations() {
+        let mut a = args();
+        assert_eq!(
+            Config::from_args(&a).unwrap().session_idle_timeout,
+            Duration::from_secs(8 * 3600)
+        );
+        for (raw, secs) in [("45m", 2700), ("2h", 7200), ("3600", 3600), ("1d", 86_400)] {
+            a.session_idle_timeout = Some(raw.into());
+            assert_eq!(
+                Config::from_args(&a)
+                    .unwrap()
+                    .session_idle_timeout
+                    .as_secs(),
+                secs,
+                "{raw}"
+            );
+        }
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn constraint_message(constraint: &str) -> Option<(StatusCode, &'static str)> {
         "partners_name_key" => (conflict, "a partner with that name already exists"),
         "sites_org_name_key" => (conflict, "this practice already has a site with that name"),
         "client_users_one_active_owner_per_org" => (conflict, "this practice already has an owner"),
+        "api_tokens_user_name_key" => (conflict, "you already have an API token with that name"),
         _ => return None,
     })
 }
@@ -98,19 +99,38 @@ impl From<tokio_postgres::Error> for AppError {
                     _ => AppError::BadRequest(message.to_owned()),
                 };
             }
-        } else if e.is_closed() || e.code().is_none() {
-            return AppError::Unavailable(e.into());
+            if matches!(
+                e.code(),
+                Some(&SqlState::QUERY_CANCELED)
+                    | Some(&SqlState::ADMIN_SHUTDOWN)
+                    | Some(&SqlState::CANNOT_CONNECT_NOW)
+            ) {
+                return AppError::Unavailable(e.into());
+            }
+            return AppError::Internal(e.into());
         }
-        if e.code() == Some(&SqlState::QUERY_CANCELED) {
-            return AppError::Unavailable(e.into());
+        // No server error: the connection broke (unavailable) or our own
+        // parameters could not be encoded (a bug).
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io {
+            AppError::Unavailable(e.into())
+        } else {
+            AppError::Internal(e.into())
         }
-        AppError::Internal(e.into())
     }
 }
 
 impl From<deadpool_postgres::PoolError> for AppError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         AppError::Unavailable(e.into())
+    }
+}
+
+/// Lets handlers and extractors return `AppError` with `?`; the shell finds
+/// it again with `downcast_ref` to render the right body.
+impl poem::error::ResponseError for AppError {
+    fn status(&self) -> StatusCode {
+        AppError::status(self)
     }
 }
 

@@ -1,5 +1,10 @@
 //! Identity: roles and the secret tokens behind sessions, links and API keys.
 
+pub mod csrf;
+pub mod current;
+pub mod flows;
+pub mod password;
+pub mod session;
 pub mod tokens;
 
 use std::fmt;

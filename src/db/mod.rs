@@ -1,9 +1,15 @@
 //! Database access: the pool, migrations, the managed local cluster, and one
 //! file of named query functions per table group.
 
+pub mod api_tokens;
+pub mod audit;
 pub mod managed;
 pub mod migrate;
 pub mod orgs;
+pub mod outbox;
+pub mod rate_limits;
+pub mod sessions;
+pub mod users;
 
 use std::time::Duration;
 

@@ -8,19 +8,56 @@ pub mod health;
 pub mod pages;
 pub mod shell;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, post};
 
 use crate::state::AppState;
 
 /// Every route of the portal without state or middleware, so tests can add
 /// their own routes beside them.
 pub fn routes() -> Route {
+    use pages::{auth, dashboard, dev_mailbox, settings};
     Route::new()
         .at("/", get(pages::view_root_get))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/assets/:name", get(assets::serve_asset))
-        .at("/client/login", get(pages::view_login_get))
+        .at("/client/login", get(auth::view_login_get))
+        .at(
+            "/client/login/magic-link",
+            post(auth::view_login_magic_link_post),
+        )
+        .at(
+            "/client/login/password",
+            post(auth::view_login_password_post),
+        )
+        .at(
+            "/client/verify",
+            get(auth::view_verify_get).post(auth::view_verify_post),
+        )
+        .at("/client/logout", post(auth::view_logout_post))
+        .at("/client/dashboard", get(dashboard::view_dashboard_get))
+        .at("/client/settings", get(settings::view_settings_get))
+        .at(
+            "/client/settings/password",
+            post(settings::view_settings_password_post),
+        )
+        .at(
+            "/client/settings/sessions/revoke-others",
+            post(settings::view_settings_sessions_revoke_others_post),
+        )
+        .at(
+            "/client/settings/sessions/:id/revoke",
+            post(settings::view_settings_session_revoke_post),
+        )
+        .at(
+            "/client/settings/api-tokens",
+            post(settings::view_settings_token_create_post),
+        )
+        .at(
+            "/client/settings/api-tokens/:id/revoke",
+            post(settings::view_settings_token_revoke_post),
+        )
+        .at("/dev/mailbox", get(dev_mailbox::view_dev_mailbox_get))
         .at("/api/openapi.json", get(docs::openapi_json))
         .nest("/api/docs", docs::swagger_ui())
         .nest("/api", api::service())

@@ -64,9 +64,16 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
             Flavor::Html
         };
 
+        // Where to come back to after signing in (GET pages only).
+        let return_to = (req.method() == poem::http::Method::GET)
+            .then(|| req.uri().path_and_query().map(|pq| pq.as_str().to_owned()))
+            .flatten();
         let outcome = AssertUnwindSafe(self.inner.call(req)).catch_unwind().await;
         let mut resp = match outcome {
             Ok(Ok(resp)) => resp.into_response(),
+            Ok(Err(err)) if flavor != Flavor::Json && err.status() == StatusCode::UNAUTHORIZED => {
+                sign_in_redirect(flavor, return_to.as_deref())
+            }
             Ok(Err(err)) => render_error(err, flavor),
             Err(panic) => {
                 let what = panic
@@ -96,6 +103,32 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
             tracing::info!(%method, %path, status = status.as_u16(), ms = format_args!("{ms:.1}"), "request");
         }
         Ok(resp)
+    }
+}
+
+/// A page that needs a session sends the visitor to sign in and back; htmx
+/// requests get `HX-Redirect` so the whole page navigates.
+fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>) -> Response {
+    let next = return_to.filter(|p| !p.starts_with("/client/login"));
+    let location = match next {
+        Some(next) => format!(
+            "/client/login?next={}",
+            serde_urlencoded::to_string([("", next)])
+                .unwrap_or_default()
+                .trim_start_matches('=')
+        ),
+        None => "/client/login".to_owned(),
+    };
+    let builder = Response::builder().header(header::CACHE_CONTROL, "no-store");
+    match flavor {
+        Flavor::Htmx => builder
+            .status(StatusCode::UNAUTHORIZED)
+            .header("HX-Redirect", location)
+            .finish(),
+        _ => builder
+            .status(StatusCode::SEE_OTHER)
+            .header(header::LOCATION, location)
+            .finish(),
     }
 }
 
@@ -159,7 +192,7 @@ fn error_response(status: StatusCode, code: &str, message: &str, flavor: Flavor)
     match flavor {
         Flavor::Json => Response::builder()
             .status(status)
-            .content_type("application/json")
+            .content_type("application/json; charset=utf-8")
             .body(serde_json::json!({ "error": code, "message": message }).to_string()),
         Flavor::Htmx => Response::builder()
             .status(status)

@@ -16,6 +16,18 @@ pub struct NavUser<'a> {
     pub csrf_token: &'a str,
 }
 
+impl<'a> NavUser<'a> {
+    pub fn of(user: &'a crate::auth::current::CurrentUser) -> NavUser<'a> {
+        NavUser {
+            name: user.display_name(),
+            email: &user.email,
+            role: user.role.as_str(),
+            org_name: &user.org_name,
+            csrf_token: user.csrf_token().unwrap_or(""),
+        }
+    }
+}
+
 /// Top-level sections, for highlighting the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {

@@ -1,54 +1,106 @@
-//! The sign-in page: a magic-link form beside a password form.
+//! The sign-in page (a magic-link form beside a password form), the "check
+//! your email" fragment, and the magic-link landing page.
 
 use maud::{Markup, html};
 
 use super::layout::auth_page;
 
+/// The magic-link panel's form; `error` shows under the field.
+pub fn magic_link_form(next: Option<&str>, email: &str, error: Option<&str>) -> Markup {
+    html! {
+        h2 id="magic-title" { "Sign in with a magic link" }
+        p.muted.small { "We'll email you a one-time sign-in link. No password needed." }
+        form.form method="post" action="/client/login/magic-link"
+            hx-post="/client/login/magic-link" hx-target="#magic-link-panel" hx-swap="innerHTML" {
+            @if let Some(next) = next {
+                input type="hidden" name="next" value=(next);
+            }
+            div.field {
+                label for="magic-email" { "Work email" }
+                input id="magic-email" type="email" name="email" required value=(email)
+                    autocomplete="email" placeholder="you@practice.com" aria-invalid=[error.map(|_| "true")];
+                @if let Some(error) = error {
+                    span.field-error role="alert" { (error) }
+                }
+            }
+            button.btn.btn-primary.btn-block type="submit" {
+                "Email me a link"
+                span.htmx-indicator { " " span.spinner {} }
+            }
+        }
+    }
+}
+
+/// What replaces the magic-link form once a link has been requested.
+pub fn check_email(email: &str) -> Markup {
+    html! {
+        div.stack id="check-email" {
+            h2 { "Check your email" }
+            div.alert.alert-success role="status" {
+                "If " strong { (email) } " has an account, a sign-in link is on its way. "
+                "It works once and expires in 60 minutes."
+            }
+            p.muted.small { "Nothing arrived? Check your spam folder, or " a href="/client/login" { "try again" } "." }
+        }
+    }
+}
+
 /// `next` is a validated local path to return to after signing in.
-pub fn login_page(next: Option<&str>) -> Markup {
+pub fn login_page(next: Option<&str>, password_error: Option<&str>, email: &str) -> Markup {
     auth_page(
         "Sign in",
         html! {
             div.auth-card {
                 div.auth-split {
                     section id="magic-link-panel" aria-labelledby="magic-title" {
-                        h2 id="magic-title" { "Sign in with a magic link" }
-                        p.muted.small { "We'll email you a one-time sign-in link. No password needed." }
-                        form.form method="post" action="/client/login/magic-link"
-                            hx-post="/client/login/magic-link" hx-target="#magic-link-panel" hx-swap="innerHTML" {
-                            @if let Some(next) = next {
-                                input type="hidden" name="next" value=(next);
-                            }
-                            div.field {
-                                label for="magic-email" { "Work email" }
-                                input id="magic-email" type="email" name="email" required
-                                    autocomplete="email" placeholder="you@practice.com";
-                            }
-                            button.btn.btn-primary.btn-block type="submit" {
-                                "Email me a link"
-                                span.htmx-indicator { " " span.spinner {} }
-                            }
-                        }
+                        (magic_link_form(next, "", None))
                     }
                     div.auth-divider aria-hidden="true" { "or" }
                     section aria-labelledby="password-title" {
                         h2 id="password-title" { "Sign in with password" }
                         p.muted.small { "For accounts that have set a password in Settings." }
+                        @if let Some(error) = password_error {
+                            div.alert.alert-error role="alert" { (error) }
+                        }
                         form.form method="post" action="/client/login/password" {
                             @if let Some(next) = next {
                                 input type="hidden" name="next" value=(next);
                             }
                             div.field {
                                 label for="password-email" { "Email" }
-                                input id="password-email" type="email" name="email" required autocomplete="username";
+                                input id="password-email" type="email" name="email" required autocomplete="username" value=(email);
                             }
                             div.field {
                                 label for="password" { "Password" }
                                 input id="password" type="password" name="password" required
-                                    autocomplete="current-password" minlength="12";
+                                    autocomplete="current-password";
                             }
                             button.btn.btn-secondary.btn-block type="submit" { "Sign in" }
                         }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The page a sign-in link opens. Showing it uses nothing; the button's POST
+/// redeems the link (mail scanners that follow links cannot burn it).
+pub fn verify_page(token: &str, error: Option<&str>) -> Markup {
+    auth_page(
+        "Continue signing in",
+        html! {
+            div.auth-card {
+                @if let Some(error) = error {
+                    h2 { "This link cannot be used" }
+                    div.alert.alert-error role="alert" { (error) }
+                    a.btn.btn-primary href="/client/login" { "Request a new link" }
+                } @else {
+                    h2 { "Continue to the portal" }
+                    p.muted { "Press Continue to finish signing in on this device." }
+                    form.form method="post" action="/client/verify" {
+                        input type="hidden" name="token" value=(token);
+                        button.btn.btn-primary.btn-block type="submit" id="continue" { "Continue" }
                     }
                 }
             }

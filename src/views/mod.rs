@@ -1,5 +1,9 @@
 //! HTML views (maud): plain functions returning `Markup`, composed by pages.
 
+pub mod dashboard;
+pub mod dev_mailbox;
+pub mod emails;
 pub mod errors;
 pub mod layout;
 pub mod login;
+pub mod settings;

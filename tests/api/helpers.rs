@@ -318,3 +318,149 @@ pub fn portal_cmd() -> std::process::Command {
     cmd.stdin(std::process::Stdio::null());
     cmd
 }
+
+/// The portal in process with a tweaked configuration.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut app = spawn_app().await;
+    let mut config = app.state.config().clone();
+    tweak(&mut config);
+    app.state = app.state.with_config(config);
+    app.client = TestClient::new(portal::app(app.state.clone()).map_to_response().boxed());
+    app
+}
+
+/// A practice with one user of each role.
+pub struct Practice {
+    pub org_id: uuid::Uuid,
+    pub owner: TestUser,
+    pub admin: TestUser,
+    pub viewer: TestUser,
+}
+
+/// A signed-in user: a live session cookie and its CSRF token.
+#[derive(Clone)]
+pub struct TestUser {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub org_id: uuid::Uuid,
+    /// `name=value` for a Cookie header.
+    pub cookie: String,
+    pub csrf: String,
+    pub session_id: uuid::Uuid,
+}
+
+impl TestApp {
+    pub async fn db_client(&self) -> deadpool_postgres::Object {
+        self.pool.get().await.expect("pool connection")
+    }
+
+    /// Creates a practice named `name` with an owner, an admin and a viewer, all signed in.
+    pub async fn practice(&self, name: &str) -> Practice {
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let db = self.db_client().await;
+        let org_id =
+            portal::db::orgs::insert_org(&**db, name, &format!("office@{slug}.example"), None)
+                .await
+                .unwrap();
+        drop(db);
+        let mut users = Vec::new();
+        for role in [
+            portal::auth::Role::Owner,
+            portal::auth::Role::Admin,
+            portal::auth::Role::Viewer,
+        ] {
+            let email = format!("{role}@{slug}.example");
+            users.push(self.user(org_id, &email, role).await);
+        }
+        let viewer = users.pop().unwrap();
+        let admin = users.pop().unwrap();
+        let owner = users.pop().unwrap();
+        Practice {
+            org_id,
+            owner,
+            admin,
+            viewer,
+        }
+    }
+
+    /// Creates a user and signs them in (a real session row and cookie).
+    pub async fn user(
+        &self,
+        org_id: uuid::Uuid,
+        email: &str,
+        role: portal::auth::Role,
+    ) -> TestUser {
+        let db = self.db_client().await;
+        let name = email.split('@').next().unwrap_or("user");
+        let id = portal::db::orgs::insert_user(&**db, org_id, email, Some(name), role)
+            .await
+            .unwrap();
+        drop(db);
+        self.sign_in(id, email, org_id).await
+    }
+
+    /// A new session for an existing user.
+    pub async fn sign_in(&self, id: uuid::Uuid, email: &str, org_id: uuid::Uuid) -> TestUser {
+        let db = self.db_client().await;
+        let started =
+            portal::auth::session::start(&**db, &self.state, id, None, Some("test-agent"))
+                .await
+                .unwrap();
+        let cookie = started.set_cookie.split(';').next().unwrap().to_owned();
+        TestUser {
+            id,
+            email: email.to_owned(),
+            org_id,
+            cookie,
+            csrf: started.csrf_token,
+            session_id: started.session_id,
+        }
+    }
+
+    /// An API token acting as the user.
+    pub async fn bearer(&self, user: &TestUser) -> String {
+        portal::admin::create_api_token(
+            &self.pool,
+            self.state.secret(),
+            user.id,
+            &format!("test token {}", uuid::Uuid::new_v4()),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Requests with this user's cookie (and, for unsafe methods, CSRF token) set.
+    pub fn get_as(
+        &self,
+        user: &TestUser,
+        path: &str,
+    ) -> poem::test::TestRequestBuilder<'_, BoxEndpoint<'static, Response>> {
+        self.client.get(path).header("cookie", &user.cookie)
+    }
+
+    pub fn post_as(
+        &self,
+        user: &TestUser,
+        path: &str,
+    ) -> poem::test::TestRequestBuilder<'_, BoxEndpoint<'static, Response>> {
+        self.client
+            .post(path)
+            .header("cookie", &user.cookie)
+            .header("x-csrf-token", &user.csrf)
+            .header("sec-fetch-site", "same-origin")
+    }
+}
+
+/// Reads a response body as text.
+pub async fn body_text(resp: poem::test::TestResponse) -> String {
+    resp.0.into_body().into_string().await.unwrap()
+}
+
+/// Reads a response body as JSON.
+pub async fn body_json(resp: poem::test::TestResponse) -> serde_json::Value {
+    serde_json::from_str(&body_text(resp).await).unwrap()
+}

@@ -3,11 +3,14 @@ use poem::http::StatusCode;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn the_root_sends_people_to_sign_in() {
+async fn the_root_sends_people_to_the_dashboard_and_visitors_on_to_sign_in() {
     let app = spawn_app().await;
     let resp = app.client.get("/").send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/login");
+    resp.assert_header("location", "/client/dashboard");
+    let resp = app.client.get("/client/dashboard").send().await;
+    resp.assert_status(StatusCode::SEE_OTHER);
+    resp.assert_header("location", "/client/login?next=%2Fclient%2Fdashboard");
 }
 
 #[tokio::test]

@@ -95,7 +95,7 @@ async fn an_unknown_page_is_an_html_404_and_an_unknown_api_path_is_json() {
 
     let api = app.client.get("/api/no-such-thing").send().await;
     api.assert_status(StatusCode::NOT_FOUND);
-    api.assert_content_type("application/json");
+    api.assert_content_type("application/json; charset=utf-8");
     let body = api.json().await;
     body.value()
         .object()

@@ -2,6 +2,9 @@
 //! the generated spec is committed as `openapi.json` and a test keeps the
 //! two equal.
 
+pub mod account;
+pub mod auth;
+pub mod error;
 pub mod system;
 
 use poem_openapi::{Object, OpenApiService};
@@ -24,10 +27,14 @@ impl ErrorBody {
     }
 }
 
-pub type Api = system::SystemApi;
+pub type Api = (system::SystemApi, auth::AuthApi, account::AccountApi);
 
 pub fn service() -> OpenApiService<Api, ()> {
-    OpenApiService::new(system::SystemApi, "OsirisCare Client Portal API", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(
+        (system::SystemApi, auth::AuthApi, account::AccountApi),
+        "OsirisCare Client Portal API",
+        env!("CARGO_PKG_VERSION"),
+    )
         .description(
             "JSON API of the OsirisCare client portal: a healthcare practice's own view of its \
              HIPAA compliance evidence. Errors share one envelope: `{\"error\": code, \"message\": text}`.",

@@ -1,16 +1,13 @@
 //! HTML pages: full pages for normal requests, fragments for htmx ones.
+//! Handlers are named `view_<thing>_<method>`.
 
-use maud::Markup;
-use poem::web::{Query, Redirect};
-use poem::{IntoResponse, Response, handler};
-use serde::Deserialize;
+pub mod auth;
+pub mod dashboard;
+pub mod dev_mailbox;
+pub mod settings;
 
-use crate::views;
-
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    next: Option<String>,
-}
+use poem::web::Redirect;
+use poem::{Request, handler};
 
 /// Only same-site paths are allowed as a post-sign-in destination, so a
 /// crafted link cannot bounce a user to another site.
@@ -24,16 +21,14 @@ pub fn safe_next(next: Option<&str>) -> Option<&str> {
     })
 }
 
-#[handler]
-pub fn view_root_get() -> Redirect {
-    Redirect::see_other("/client/login")
+/// Whether htmx made this request (and wants a fragment).
+pub fn is_htmx(req: &Request) -> bool {
+    req.headers().contains_key("hx-request")
 }
 
 #[handler]
-pub fn view_login_get(Query(q): Query<LoginQuery>) -> Response {
-    let page: Markup = views::login::login_page(safe_next(q.next.as_deref()));
-    page.with_header("cache-control", "no-store")
-        .into_response()
+pub fn view_root_get() -> Redirect {
+    Redirect::see_other("/client/dashboard")
 }
 
 #[cfg(test)]

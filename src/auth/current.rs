@@ -1,0 +1,368 @@
+//! Who is calling: a browser session (cookie) or an API token (bearer).
+//! Role extractors (`Viewer`, `Admin`, `Owner` for pages; `ApiViewer`,
+//! `ApiAdmin`, `ApiOwner` for the JSON API, which also document the two
+//! security schemes) run the same [`require`] check: signed in, CSRF-safe,
+//! and at least the role.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use poem::http::header;
+use poem::{FromRequest, Request, RequestBody};
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use uuid::Uuid;
+
+use super::{Role, csrf, session, tokens};
+use crate::db::{api_tokens, sessions};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Writes of last-seen / last-used happen at most this often per credential.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { id: Uuid, csrf_token: String },
+    Token { id: Uuid },
+}
+
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub via: Via,
+}
+
+impl CurrentUser {
+    /// The name to greet the user with (their email when no name is set).
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.email)
+    }
+
+    pub fn session_id(&self) -> Option<Uuid> {
+        match &self.via {
+            Via::Session { id, .. } => Some(*id),
+            Via::Token { .. } => None,
+        }
+    }
+
+    pub fn csrf_token(&self) -> Option<&str> {
+        match &self.via {
+            Via::Session { csrf_token, .. } => Some(csrf_token),
+            Via::Token { .. } => None,
+        }
+    }
+}
+
+/// Client address and user agent, for audit entries and rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn of(req: &Request) -> ClientInfo {
+        ClientInfo {
+            ip: req.remote_addr().as_socket_addr().map(|a| a.ip()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect()),
+        }
+    }
+
+    /// Key for per-address rate limits.
+    pub fn ip_key(&self) -> String {
+        self.ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+impl<'a> FromRequest<'a> for ClientInfo {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(ClientInfo::of(req))
+    }
+}
+
+fn state_of(req: &Request) -> AppResult<&AppState> {
+    req.data::<AppState>()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("AppState missing from the request")))
+}
+
+/// The caller, if the request carries a live credential. A bad bearer token
+/// is an error (the client meant to authenticate); a stale cookie is not.
+pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<CurrentUser>> {
+    let pool = state.pool();
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "malformed Authorization header: send `Authorization: Bearer <token>`".into(),
+                )
+            })?;
+        let db = pool.get().await?;
+        let found = api_tokens::find_user(&**db, &tokens::hash(state.secret(), token)).await?;
+        let Some(t) = found else {
+            return Err(AppError::Unauthorized(
+                "invalid or revoked API token".into(),
+            ));
+        };
+        if t.last_used_at.is_none_or(stale) {
+            api_tokens::touch(&**db, t.token_id).await?;
+        }
+        return Ok(Some(CurrentUser {
+            id: t.user_id,
+            email: t.email,
+            name: t.name,
+            role: t.role,
+            org_id: t.org_id,
+            org_name: t.org_name,
+            via: Via::Token { id: t.token_id },
+        }));
+    }
+    let Some(token) = session::token_from(req, state.config()) else {
+        return Ok(None);
+    };
+    let db = pool.get().await?;
+    let hash = tokens::hash(state.secret(), &token);
+    let Some(s) =
+        sessions::find_live_session(&**db, &hash, state.config().session_idle_timeout).await?
+    else {
+        return Ok(None);
+    };
+    if stale(s.last_seen_at) {
+        sessions::touch_session(&**db, s.session_id).await?;
+    }
+    Ok(Some(CurrentUser {
+        id: s.user_id,
+        email: s.email,
+        name: s.name,
+        role: s.role,
+        org_id: s.org_id,
+        org_name: s.org_name,
+        via: Via::Session {
+            id: s.session_id,
+            csrf_token: s.csrf_token,
+        },
+    }))
+}
+
+fn stale(at: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::Utc::now()
+        .signed_duration_since(at)
+        .to_std()
+        .is_ok_and(|d| d >= TOUCH_EVERY)
+}
+
+/// Where a CSRF token may come from besides the header.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TokenSource {
+    HeaderOnly,
+    HeaderOrForm,
+}
+
+async fn require(
+    req: &Request,
+    body: &mut RequestBody,
+    min: Role,
+    source: TokenSource,
+) -> AppResult<CurrentUser> {
+    let state = state_of(req)?;
+    let user = authenticate(req, state).await?.ok_or_else(|| {
+        AppError::Unauthorized("sign in first, or send `Authorization: Bearer <API token>`".into())
+    })?;
+    if let Via::Session { csrf_token, .. } = &user.via
+        && csrf::is_unsafe(req.method())
+    {
+        csrf::check_origin(req, state.config())?;
+        let header = req
+            .headers()
+            .get(csrf::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let presented = match header {
+            Some(h) => Some(h),
+            None if source == TokenSource::HeaderOrForm => form_token(req, body).await?,
+            None => None,
+        };
+        csrf::check_token(presented.as_deref(), csrf_token)?;
+    }
+    if user.role < min {
+        return Err(AppError::Forbidden(format!(
+            "this needs the {min} role or higher; your role is {}",
+            user.role
+        )));
+    }
+    Ok(user)
+}
+
+/// The `csrf_token` field of a urlencoded form body, leaving the body in
+/// place for the handler's own form extractor.
+async fn form_token(req: &Request, body: &mut RequestBody) -> AppResult<Option<String>> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok(None);
+    }
+    let taken = body
+        .take()
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let bytes = taken
+        .into_bytes_limit(64 * 1024)
+        .await
+        .map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == csrf::FORM_FIELD)
+                .map(|(_, v)| v)
+        });
+    *body = RequestBody::new(poem::Body::from(bytes));
+    Ok(token)
+}
+
+macro_rules! page_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub CurrentUser);
+
+        impl<'a> FromRequest<'a> for $name {
+            async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+                Ok($name(require(req, body, $role, TokenSource::HeaderOrForm).await?))
+            }
+        }
+    };
+}
+
+page_extractor!(
+    /// A signed-in user of any role (pages).
+    Viewer,
+    Role::Viewer
+);
+page_extractor!(
+    /// A signed-in owner or admin (pages).
+    Admin,
+    Role::Admin
+);
+page_extractor!(
+    /// The practice owner (pages).
+    Owner,
+    Role::Owner
+);
+
+/// The signed-in user if there is one, for pages that also serve visitors.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl<'a> FromRequest<'a> for MaybeUser {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = state_of(req)?;
+        Ok(MaybeUser(authenticate(req, state).await.ok().flatten()))
+    }
+}
+
+/// Names of the two security schemes in the OpenAPI document.
+pub const COOKIE_SCHEME: &str = "SessionCookie";
+pub const BEARER_SCHEME: &str = "ApiToken";
+
+fn register_schemes(registry: &mut Registry) {
+    registry.create_security_scheme(
+        COOKIE_SCHEME,
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some(
+                "Browser session cookie set by the sign-in endpoints (named `osiris_session` when \
+                 PORTAL_COOKIE_SECURE=false). Unsafe methods also need the `X-CSRF-Token` header \
+                 (csrf_token from GET /api/client/auth/me).",
+            ),
+            name: Some(session::SECURE_NAME),
+            key_in: Some("cookie"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+    registry.create_security_scheme(
+        BEARER_SCHEME,
+        MetaSecurityScheme {
+            ty: "http",
+            description: Some("An API token created in Settings or with POST /api/client/api-tokens. No CSRF token needed."),
+            name: None,
+            key_in: None,
+            scheme: Some("bearer"),
+            bearer_format: Some("opaque"),
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
+
+macro_rules! api_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub CurrentUser);
+
+        impl<'a> ApiExtractor<'a> for $name {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut Registry) {
+                register_schemes(registry);
+            }
+
+            fn security_schemes() -> Vec<&'static str> {
+                vec![COOKIE_SCHEME, BEARER_SCHEME]
+            }
+
+            async fn from_request(
+                req: &'a Request,
+                body: &mut RequestBody,
+                _opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                Ok($name(require(req, body, $role, TokenSource::HeaderOnly).await?))
+            }
+        }
+    };
+}
+
+api_extractor!(
+    /// A signed-in user of any role (API).
+    ApiViewer,
+    Role::Viewer
+);
+api_extractor!(
+    /// A signed-in owner or admin (API).
+    ApiAdmin,
+    Role::Admin
+);
+api_extractor!(
+    /// The practice owner (API).
+    ApiOwner,
+    Role::Owner
+);

@@ -1,0 +1,490 @@
+//! Sign-in, sign-out and credential changes: the logic shared by the JSON
+//! API and the HTML pages. Each flow validates, rate-limits, writes in one
+//! transaction (audit entry included) and returns what the caller renders.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::current::{ClientInfo, CurrentUser};
+use super::session::{self, Started};
+use super::{password, tokens};
+use crate::config::parse_email;
+use crate::db::outbox::{self, NewMail};
+use crate::db::{api_tokens, audit, rate_limits, sessions, users};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::views::emails;
+
+pub const MAGIC_LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Magic links per address and per client address per window.
+const MAGIC_PER_EMAIL: u32 = 5;
+const MAGIC_PER_IP: u32 = 30;
+/// Link redemptions per client address per window (tokens are unguessable;
+/// this only bounds load).
+const REDEEM_PER_IP: u32 = 120;
+/// Password attempts per account and per client address per window.
+const LOGIN_PER_ACCOUNT: u32 = 10;
+const LOGIN_PER_IP: u32 = 50;
+
+/// The one answer to every magic-link request, whether or not the address exists.
+pub const MAGIC_LINK_SENT: &str = "If that email exists, a login link was sent.";
+/// The one answer to every failed password sign-in.
+pub const LOGIN_FAILED: &str = "Invalid email or password.";
+const LINK_INVALID: &str =
+    "This sign-in link is invalid, expired or already used. Request a new one.";
+const INACTIVE: &str = "This account or its practice is not active. Contact your practice's owner.";
+
+fn bad_email() -> AppError {
+    AppError::BadRequest("enter a valid email address, like name@practice.com".into())
+}
+
+/// Rate-limit keys never contain the address itself.
+fn email_key(state: &AppState, email: &str) -> String {
+    hex::encode(&tokens::hash(state.secret(), &format!("email:{email}"))[..16])
+}
+
+async fn limit(state: &AppState, bucket: String, max: u32) -> AppResult<()> {
+    let db = state.pool().get().await?;
+    match rate_limits::hit(&**db, &bucket, WINDOW, max).await? {
+        None => Ok(()),
+        Some(retry_after_secs) => Err(AppError::TooManyRequests {
+            message: format!(
+                "too many attempts; try again in {} minutes",
+                retry_after_secs.div_ceil(60)
+            ),
+            retry_after_secs,
+        }),
+    }
+}
+
+/// Queues a sign-in link for the address if it belongs to an active user.
+/// Known, unknown and inactive addresses get the same answer and do the same
+/// database round trips; no mail is sent inline.
+pub async fn request_magic_link(
+    state: &AppState,
+    raw_email: &str,
+    client: &ClientInfo,
+) -> AppResult<()> {
+    let email = parse_email(raw_email).ok_or_else(bad_email)?;
+    limit(
+        state,
+        format!("magic:email:{}", email_key(state, &email)),
+        MAGIC_PER_EMAIL,
+    )
+    .await?;
+    limit(state, format!("magic:ip:{}", client.ip_key()), MAGIC_PER_IP).await?;
+
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let user = users::find_by_email(&*tx, &email).await?;
+    let eligible = user.as_ref().filter(|u| u.can_sign_in());
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            org_id: user.as_ref().map(|u| u.org_id),
+            actor_user_id: user.as_ref().map(|u| u.id),
+            actor_email: Some(&email),
+            action: "auth.magic_link_requested",
+            ip: client.ip,
+            user_agent: client.user_agent.as_deref(),
+            details: serde_json::json!({ "sent": eligible.is_some() }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if let Some(user) = eligible {
+        let token = tokens::generate();
+        sessions::insert_magic_link(
+            &*tx,
+            user.id,
+            &tokens::hash(state.secret(), &token),
+            MAGIC_LINK_LIFETIME,
+            client.ip,
+        )
+        .await?;
+        let link = format!("{}/client/verify?token={token}", state.config().base_url);
+        let mail = emails::magic_link(
+            user.name.as_deref(),
+            &user.org_name,
+            &link,
+            MAGIC_LINK_LIFETIME,
+        );
+        outbox::enqueue(
+            &*tx,
+            &NewMail {
+                to: user.email.clone(),
+                subject: mail.subject,
+                text: mail.text,
+                html: Some(mail.html),
+                kind: "magic_link",
+                contains_secret: true,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if eligible.is_some() {
+        state.wake_mailer();
+    }
+    Ok(())
+}
+
+/// The signed-in user, as sign-in endpoints report it.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user_id: Uuid,
+    pub session: Started,
+}
+
+fn plausible_token(token: &str) -> bool {
+    (20..=200).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Redeems a magic link (once) and starts a session.
+pub async fn redeem_magic_link(
+    state: &AppState,
+    token: &str,
+    client: &ClientInfo,
+) -> AppResult<SignedIn> {
+    limit(
+        state,
+        format!("redeem:ip:{}", client.ip_key()),
+        REDEEM_PER_IP,
+    )
+    .await?;
+    let token = token.trim();
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let consumed = if plausible_token(token) {
+        sessions::consume_magic_link(&*tx, &tokens::hash(state.secret(), token)).await?
+    } else {
+        None
+    };
+    let user = match consumed {
+        Some(user_id) => users::find_by_id(&*tx, user_id).await?,
+        None => None,
+    };
+    let Some(user) = user else {
+        audit::record(
+            &*tx,
+            &audit::Entry {
+                action: "auth.signin_failed",
+                ip: client.ip,
+                user_agent: client.user_agent.as_deref(),
+                details: serde_json::json!({ "method": "magic_link", "reason": "invalid_or_used_link" }),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::Unauthorized(LINK_INVALID.into()));
+    };
+    finish_sign_in(state, tx, &user, "magic_link", client).await
+}
+
+/// Checks an email and password and starts a session. Unknown address,
+/// wrong password and no password set all answer the same 401.
+pub async fn login_with_password(
+    state: &AppState,
+    raw_email: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> AppResult<SignedIn> {
+    let email = parse_email(raw_email).unwrap_or_else(|| raw_email.trim().to_lowercase());
+    limit(
+        state,
+        format!("login:account:{}", email_key(state, &email)),
+        LOGIN_PER_ACCOUNT,
+    )
+    .await?;
+    limit(state, format!("login:ip:{}", client.ip_key()), LOGIN_PER_IP).await?;
+
+    let mut db = state.pool().get().await?;
+    let user = users::find_by_email(&**db, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = password::verify_blocking(stored, password.to_owned()).await?;
+    let tx = db.transaction().await?;
+    match user {
+        Some(user) if ok => finish_sign_in(state, tx, &user, "password", client).await,
+        user => {
+            audit::record(
+                &*tx,
+                &audit::Entry {
+                    org_id: user.as_ref().map(|u| u.org_id),
+                    actor_user_id: user.as_ref().map(|u| u.id),
+                    actor_email: Some(&email),
+                    action: "auth.signin_failed",
+                    ip: client.ip,
+                    user_agent: client.user_agent.as_deref(),
+                    details: serde_json::json!({ "method": "password" }),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Err(AppError::Unauthorized(LOGIN_FAILED.into()))
+        }
+    }
+}
+
+async fn finish_sign_in(
+    state: &AppState,
+    tx: deadpool_postgres::Transaction<'_>,
+    user: &users::UserRecord,
+    method: &str,
+    client: &ClientInfo,
+) -> AppResult<SignedIn> {
+    let entry = |action| audit::Entry {
+        org_id: Some(user.org_id),
+        actor_user_id: Some(user.id),
+        actor_email: Some(&user.email),
+        action,
+        ip: client.ip,
+        user_agent: client.user_agent.as_deref(),
+        details: serde_json::json!({ "method": method }),
+        ..Default::default()
+    };
+    if !user.can_sign_in() {
+        audit::record(
+            &*tx,
+            &audit::Entry {
+                details: serde_json::json!({ "method": method, "reason": "inactive" }),
+                ..entry("auth.signin_failed")
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::Forbidden(INACTIVE.into()));
+    }
+    let started = session::start(
+        &*tx,
+        state,
+        user.id,
+        client.ip,
+        client.user_agent.as_deref(),
+    )
+    .await?;
+    users::record_sign_in(&*tx, user.id, method == "magic_link").await?;
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("session"),
+            target_id: Some(started.session_id.to_string()),
+            ..entry("auth.signin_succeeded")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SignedIn {
+        user_id: user.id,
+        session: started,
+    })
+}
+
+fn user_entry<'a>(
+    user: &'a CurrentUser,
+    client: &'a ClientInfo,
+    action: &'a str,
+) -> audit::Entry<'a> {
+    audit::Entry {
+        org_id: Some(user.org_id),
+        actor_user_id: Some(user.id),
+        actor_email: Some(&user.email),
+        action,
+        ip: client.ip,
+        user_agent: client.user_agent.as_deref(),
+        ..Default::default()
+    }
+}
+
+/// Ends the caller's browser session (nothing to end for an API token).
+pub async fn logout(state: &AppState, user: &CurrentUser, client: &ClientInfo) -> AppResult<()> {
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    if let Some(session_id) = user.session_id() {
+        sessions::revoke_session(&*tx, user.id, session_id).await?;
+    }
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("session"),
+            target_id: user.session_id().map(|s| s.to_string()),
+            ..user_entry(user, client, "auth.signout")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets or changes the caller's password; other sessions are signed out.
+pub async fn set_password(
+    state: &AppState,
+    user: &CurrentUser,
+    new_password: &str,
+    current_password: Option<&str>,
+    client: &ClientInfo,
+) -> AppResult<u64> {
+    password::validate(new_password)?;
+    let mut db = state.pool().get().await?;
+    let record = users::find_by_id(&**db, user.id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("your account no longer exists".into()))?;
+    if let Some(stored) = record.password_hash.clone() {
+        let Some(current) = current_password.filter(|c| !c.is_empty()) else {
+            return Err(AppError::BadRequest(
+                "enter your current password to change it".into(),
+            ));
+        };
+        limit(
+            state,
+            format!("login:account:{}", email_key(state, &record.email)),
+            LOGIN_PER_ACCOUNT,
+        )
+        .await?;
+        if !password::verify_blocking(Some(stored), current.to_owned()).await? {
+            return Err(AppError::Forbidden("the current password is wrong".into()));
+        }
+    }
+    let hash = password::hash_blocking(new_password.to_owned()).await?;
+    let tx = db.transaction().await?;
+    users::set_password_hash(&*tx, user.id, &hash).await?;
+    let revoked = sessions::revoke_other_sessions(&*tx, user.id, user.session_id()).await?;
+    audit::record(&*tx, &audit::Entry { details: serde_json::json!({ "other_sessions_revoked": revoked, "changed": record.password_hash.is_some() }), ..user_entry(user, client, "auth.password_set") }).await?;
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// Revokes one of the caller's own sessions; another user's id is a 404.
+pub async fn revoke_session(
+    state: &AppState,
+    user: &CurrentUser,
+    session_id: Uuid,
+    client: &ClientInfo,
+) -> AppResult<()> {
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    if !sessions::revoke_session(&*tx, user.id, session_id).await? {
+        return Err(AppError::NotFound("no such active session".into()));
+    }
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("session"),
+            target_id: Some(session_id.to_string()),
+            ..user_entry(user, client, "session.revoked")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Signs out every other session of the caller; returns how many.
+pub async fn revoke_other_sessions(
+    state: &AppState,
+    user: &CurrentUser,
+    client: &ClientInfo,
+) -> AppResult<u64> {
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let n = sessions::revoke_other_sessions(&*tx, user.id, user.session_id()).await?;
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            details: serde_json::json!({ "revoked": n }),
+            ..user_entry(user, client, "session.revoked_others")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// A new API token, shown once.
+#[derive(Debug)]
+pub struct NewToken {
+    pub id: Uuid,
+    pub name: String,
+    pub token: String,
+    pub prefix: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Prefix that makes portal tokens recognisable to secret scanners.
+pub const TOKEN_PREFIX: &str = "ocp_";
+
+pub async fn create_api_token(
+    state: &AppState,
+    user: &CurrentUser,
+    raw_name: &str,
+    client: &ClientInfo,
+) -> AppResult<NewToken> {
+    let name = raw_name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(
+            "give the token a name of 1 to 100 characters".into(),
+        ));
+    }
+    let token = format!("{TOKEN_PREFIX}{}", tokens::generate());
+    let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 4).collect();
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let (id, created_at) = api_tokens::insert(
+        &*tx,
+        user.org_id,
+        user.id,
+        name,
+        &tokens::hash(state.secret(), &token),
+        &prefix,
+    )
+    .await?;
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("api_token"),
+            target_id: Some(id.to_string()),
+            details: serde_json::json!({ "name": name }),
+            ..user_entry(user, client, "api_token.created")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(NewToken {
+        id,
+        name: name.to_owned(),
+        token,
+        prefix,
+        created_at,
+    })
+}
+
+pub async fn revoke_api_token(
+    state: &AppState,
+    user: &CurrentUser,
+    token_id: Uuid,
+    client: &ClientInfo,
+) -> AppResult<()> {
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let Some(name) = api_tokens::revoke(&*tx, user.org_id, token_id).await? else {
+        return Err(AppError::NotFound("no such API token".into()));
+    };
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("api_token"),
+            target_id: Some(token_id.to_string()),
+            details: serde_json::json!({ "name": name }),
+            ..user_entry(user, client, "api_token.revoked")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The session cookie: one place builds it, with every flag.
+
+use std::net::IpAddr;
+
+use poem::Request;
+use uuid::Uuid;
+
+use super::tokens;
+use crate::config::{Config, SESSION_LIFETIME};
+use crate::db::sessions::{self, NewSession};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// `__Host-` pins the cookie to this host, path / and Secure; browsers refuse
+/// that prefix without Secure, so plain-HTTP setups get the bare name.
+pub const SECURE_NAME: &str = "__Host-osiris_session";
+pub const PLAIN_NAME: &str = "osiris_session";
+
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.cookie_secure {
+        SECURE_NAME
+    } else {
+        PLAIN_NAME
+    }
+}
+
+/// `Set-Cookie` value for a new session token.
+pub fn set_cookie(config: &Config, token: &str) -> String {
+    let secure = if config.cookie_secure { "; Secure" } else { "" };
+    format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        cookie_name(config),
+        SESSION_LIFETIME.as_secs()
+    )
+}
+
+/// `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(config: &Config) -> String {
+    let secure = if config.cookie_secure { "; Secure" } else { "" };
+    format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT{secure}",
+        cookie_name(config)
+    )
+}
+
+/// The session token from the request's cookies, if any.
+pub fn token_from(req: &Request, config: &Config) -> Option<String> {
+    let name = cookie_name(config);
+    req.headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A freshly started session: the cookie to send and its ids.
+#[derive(Debug)]
+pub struct Started {
+    pub session_id: Uuid,
+    pub set_cookie: String,
+    pub csrf_token: String,
+}
+
+/// Starts a session (a new token every time: no fixation) for a user who
+/// just proved who they are.
+pub async fn start(
+    db: &impl tokio_postgres::GenericClient,
+    state: &AppState,
+    user_id: Uuid,
+    ip: Option<IpAddr>,
+    user_agent: Option<&str>,
+) -> AppResult<Started> {
+    let token = tokens::generate();
+    let csrf_token = tokens::generate();
+    let session_id = sessions::insert_session(
+        db,
+        &NewSession {
+            user_id,
+            token_hash: tokens::hash(state.secret(), &token),
+            csrf_token: &csrf_token,
+            lifetime: SESSION_LIFETIME,
+            ip,
+            user_agent,
+        },
+    )
+    .await?;
+    Ok(Started {
+        session_id,
+        set_cookie: set_cookie(state.config(), &token),
+        csrf_token,
+    })
+}

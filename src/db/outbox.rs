@@ -1,0 +1,308 @@
+//! The durable email outbox (`email_outbox`). Mail is written here first,
+//! ideally in the same transaction as whatever it announces (a magic link,
+//! an invite), and delivered later by the worker in `crate::mail`. Rows are
+//! claimed with `FOR UPDATE SKIP LOCKED` and a lease, so several portal
+//! instances sharing one database never send one message twice, and a row
+//! left `sending` by a crashed instance is picked up again once its lease
+//! has expired.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// Longest `last_error` kept; server replies can be long and are only a hint.
+const MAX_ERROR_LEN: usize = 1000;
+
+/// A message to put into the outbox.
+#[derive(Debug, Clone)]
+pub struct NewMail {
+    /// Recipient address (one recipient per message).
+    pub to: String,
+    pub subject: String,
+    /// Plain-text body; every message has one.
+    pub text: String,
+    /// Optional HTML alternative of the same content.
+    pub html: Option<String>,
+    /// What the mail is for (`magic_link`, `invite`, `critical_alert`, …),
+    /// for logs and the dev mailbox.
+    pub kind: &'static str,
+    /// The body carries a sign-in or invite link: it is wiped from the table
+    /// as soon as an SMTP server has accepted the message.
+    pub contains_secret: bool,
+}
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailStatus {
+    /// Waiting for its `next_attempt_at`.
+    Pending,
+    /// Claimed by a worker until `locked_until`.
+    Sending,
+    /// Accepted by the SMTP server (or written to the log without SMTP).
+    Sent,
+    /// Gave up after `max_attempts`.
+    Failed,
+}
+
+impl MailStatus {
+    /// The word stored in `email_outbox.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailStatus::Pending => "pending",
+            MailStatus::Sending => "sending",
+            MailStatus::Sent => "sent",
+            MailStatus::Failed => "failed",
+        }
+    }
+
+    fn from_db(value: &str) -> AppResult<Self> {
+        Ok(match value {
+            "pending" => MailStatus::Pending,
+            "sending" => MailStatus::Sending,
+            "sent" => MailStatus::Sent,
+            "failed" => MailStatus::Failed,
+            // The table's CHECK constraint makes this unreachable short of a
+            // schema change that forgot this function.
+            other => {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "email_outbox has an unknown status {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// One row of the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxMail {
+    pub id: Uuid,
+    pub to: String,
+    pub subject: String,
+    /// Empty once a secret-bearing message has been delivered.
+    pub text: String,
+    pub html: Option<String>,
+    pub kind: String,
+    pub status: MailStatus,
+    /// Delivery attempts made so far (successful or not).
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub contains_secret: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, to_address, subject, body_text, body_html, kind, status, attempts, \
+     max_attempts, next_attempt_at, last_error, locked_until, sent_at, contains_secret, created_at";
+
+impl OutboxMail {
+    fn from_row(row: &Row) -> AppResult<Self> {
+        Ok(OutboxMail {
+            id: row.try_get("id")?,
+            to: row.try_get("to_address")?,
+            subject: row.try_get("subject")?,
+            text: row.try_get("body_text")?,
+            html: row.try_get("body_html")?,
+            kind: row.try_get("kind")?,
+            status: MailStatus::from_db(row.try_get("status")?)?,
+            attempts: row.try_get("attempts")?,
+            max_attempts: row.try_get("max_attempts")?,
+            next_attempt_at: row.try_get("next_attempt_at")?,
+            last_error: row.try_get("last_error")?,
+            locked_until: row.try_get("locked_until")?,
+            sent_at: row.try_get("sent_at")?,
+            contains_secret: row.try_get("contains_secret")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// Puts a message into the outbox, due at once. Run it inside the caller's
+/// transaction so the mail exists exactly when what it announces does; wake
+/// the worker (`crate::mail::MailWaker::wake`) after the commit.
+pub async fn enqueue(db: &impl GenericClient, mail: &NewMail) -> AppResult<Uuid> {
+    let to = mail.to.trim();
+    // A recipient with spaces, brackets or control characters could smuggle
+    // extra SMTP commands or headers; callers validate addresses, this is the
+    // last line of defence.
+    let plausible = to.contains('@')
+        && !to
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
+    if !plausible {
+        return Err(AppError::BadRequest(format!(
+            "cannot send mail to {to:?}: not an email address"
+        )));
+    }
+    // Line breaks in a subject would start new headers.
+    let subject: String = mail
+        .subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let row = db
+        .query_one(
+            "INSERT INTO email_outbox (to_address, subject, body_text, body_html, kind, contains_secret)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id",
+            &[
+                &to,
+                &subject,
+                &mail.text,
+                &mail.html,
+                &mail.kind,
+                &mail.contains_secret,
+            ],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Claims up to `batch` messages that are due: pending ones whose
+/// `next_attempt_at` has come, and `sending` ones whose lease has run out (an
+/// instance died while sending them). They become `sending` until now +
+/// `lease`. Rows another transaction is claiming right now are skipped, not
+/// waited for, so concurrent workers split the work instead of duplicating it.
+/// Oldest first.
+pub async fn claim_due(
+    db: &impl GenericClient,
+    batch: i64,
+    lease: Duration,
+) -> AppResult<Vec<OutboxMail>> {
+    let lease_secs = lease.as_secs_f64();
+    let sql = format!(
+        "UPDATE email_outbox o
+            SET status = 'sending',
+                locked_until = now() + make_interval(secs => $2)
+          WHERE o.id IN (
+                SELECT id FROM email_outbox
+                 WHERE (status = 'pending' AND next_attempt_at <= now())
+                    OR (status = 'sending' AND locked_until < now())
+                 ORDER BY next_attempt_at, created_at
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED)
+          RETURNING {COLUMNS}"
+    );
+    let rows = db.query(&sql, &[&batch, &lease_secs]).await?;
+    let mut mails = rows
+        .iter()
+        .map(OutboxMail::from_row)
+        .collect::<AppResult<Vec<_>>>()?;
+    // RETURNING has no order of its own.
+    mails.sort_by_key(|m| (m.next_attempt_at, m.created_at));
+    Ok(mails)
+}
+
+/// Records a delivery. With `wipe_body` a message that `contains_secret`
+/// loses its body in the same UPDATE (the schema insists: a sent secret must
+/// not stay in the table). Without it (mail that went to the log, for the
+/// dev mailbox) the body stays and the row stops claiming to hold a secret
+/// that still needs wiping. Returns false when the row was no longer claimed
+/// (another instance took it over after our lease ran out).
+pub async fn mark_sent(db: &impl GenericClient, id: Uuid, wipe_body: bool) -> AppResult<bool> {
+    let n = db
+        .execute(
+            "UPDATE email_outbox
+                SET status = 'sent',
+                    sent_at = now(),
+                    locked_until = NULL,
+                    attempts = LEAST(attempts + 1, max_attempts),
+                    body_text = CASE WHEN $2 AND contains_secret THEN '' ELSE body_text END,
+                    body_html = CASE WHEN $2 AND contains_secret THEN NULL ELSE body_html END,
+                    contains_secret = contains_secret AND $2
+              WHERE id = $1 AND status = 'sending'",
+            &[&id, &wipe_body],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Records a failed delivery attempt: back to `pending` until
+/// `next_attempt_at`, or `failed` once `max_attempts` are used up (a failed
+/// secret-bearing message loses its body too: its link is useless by the time
+/// anyone looks). Returns the new status, or `None` when the row was no
+/// longer claimed by us.
+pub async fn mark_failed_attempt(
+    db: &impl GenericClient,
+    id: Uuid,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+) -> AppResult<Option<MailStatus>> {
+    let error = truncate(error, MAX_ERROR_LEN);
+    let row = db
+        .query_opt(
+            "UPDATE email_outbox
+                SET attempts = attempts + 1,
+                    status = CASE WHEN attempts + 1 >= max_attempts THEN 'failed' ELSE 'pending' END,
+                    body_text = CASE WHEN attempts + 1 >= max_attempts AND contains_secret
+                                     THEN '' ELSE body_text END,
+                    body_html = CASE WHEN attempts + 1 >= max_attempts AND contains_secret
+                                     THEN NULL ELSE body_html END,
+                    next_attempt_at = $3,
+                    last_error = $2,
+                    locked_until = NULL
+              WHERE id = $1 AND status = 'sending'
+              RETURNING status",
+            &[&id, &error, &next_attempt_at],
+        )
+        .await?;
+    row.map(|r| MailStatus::from_db(r.try_get(0)?)).transpose()
+}
+
+/// Gives claimed messages back without counting an attempt (the worker is
+/// stopping, or its pass ran long and the lease would otherwise lapse while
+/// they wait). They are due again at once.
+pub async fn release(db: &impl GenericClient, ids: &[Uuid]) -> AppResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(db
+        .execute(
+            "UPDATE email_outbox
+                SET status = 'pending', locked_until = NULL
+              WHERE id = ANY($1) AND status = 'sending'",
+            &[&ids],
+        )
+        .await?)
+}
+
+/// The newest `limit` messages, newest first (for the dev mailbox).
+pub async fn list_recent(db: &impl GenericClient, limit: i64) -> AppResult<Vec<OutboxMail>> {
+    let sql = format!("SELECT {COLUMNS} FROM email_outbox ORDER BY created_at DESC, id LIMIT $1");
+    db.query(&sql, &[&limit])
+        .await?
+        .iter()
+        .map(OutboxMail::from_row)
+        .collect()
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc");
+        // 'é' is two bytes: cutting inside it backs off to before it.
+        assert_eq!(truncate("aé", 2), "a");
+    }
+}

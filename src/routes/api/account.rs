@@ -1,0 +1,274 @@
+//! The caller's own credentials: password, browser sessions, and (owner and
+//! admin) the practice's API tokens.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use uuid::Uuid;
+
+use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND, TOO_MANY};
+use crate::auth::current::{ApiAdmin, ApiViewer, ClientInfo};
+use crate::auth::flows;
+use crate::db::{api_tokens, sessions};
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Your password, sessions and API tokens.
+    Account,
+}
+
+#[derive(Debug, Object)]
+pub struct PasswordBody {
+    /// The new password: at least 12 characters.
+    pub password: String,
+    /// Required when a password is already set.
+    pub current_password: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct PasswordSet {
+    /// `password_set`.
+    pub status: String,
+    /// How many other sessions were signed out.
+    pub other_sessions_revoked: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionItem {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionList {
+    pub sessions: Vec<SessionItem>,
+}
+
+#[derive(Debug, Object)]
+pub struct RevokedCount {
+    pub revoked: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct UserRef {
+    pub id: Uuid,
+    pub email: String,
+}
+
+#[derive(Debug, Object)]
+pub struct TokenItem {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the token, to recognise it.
+    pub prefix: String,
+    pub created_by: UserRef,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct TokenList {
+    pub tokens: Vec<TokenItem>,
+}
+
+#[derive(Debug, Object)]
+pub struct NewTokenBody {
+    /// What the token is for, e.g. "Compliance export script".
+    pub name: String,
+}
+
+#[derive(Debug, Object)]
+pub struct CreatedToken {
+    pub id: Uuid,
+    pub name: String,
+    /// The token itself. Shown this once; store it now.
+    pub token: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedTokenResponse {
+    /// Created. `token` is shown only in this response.
+    #[oai(status = 201)]
+    Created(Json<CreatedToken>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub struct AccountApi;
+
+#[OpenApi(prefix_path = "/client", tag = "ApiTags::Account")]
+impl AccountApi {
+    /// Set or change your password
+    ///
+    /// At least 12 characters; the current password is required when one is
+    /// set. Your other sessions are signed out.
+    #[oai(path = "/password", method = "put", operation_id = "set_password")]
+    async fn set_password(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiViewer,
+        body: Json<PasswordBody>,
+    ) -> Result<Json<PasswordSet>, ApiError<{ AUTHED | TOO_MANY }>> {
+        let revoked = flows::set_password(
+            &state,
+            &user.0,
+            &body.password,
+            body.current_password.as_deref(),
+            &ClientInfo::of(req),
+        )
+        .await?;
+        Ok(Json(PasswordSet {
+            status: "password_set".into(),
+            other_sessions_revoked: revoked,
+        }))
+    }
+
+    /// Your active sessions
+    #[oai(path = "/sessions", method = "get", operation_id = "list_sessions")]
+    async fn list_sessions(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+    ) -> Result<Json<SessionList>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let current = user.0.session_id();
+        let rows =
+            sessions::list_sessions(&**db, user.0.id, state.config().session_idle_timeout).await?;
+        Ok(Json(SessionList {
+            sessions: rows
+                .into_iter()
+                .map(|s| SessionItem {
+                    current: Some(s.id) == current,
+                    id: s.id,
+                    created_at: s.created_at,
+                    last_seen_at: s.last_seen_at,
+                    expires_at: s.expires_at,
+                    ip: s.ip.map(|ip| ip.to_string()),
+                    user_agent: s.user_agent,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Sign out one of your sessions
+    #[oai(
+        path = "/sessions/:id",
+        method = "delete",
+        operation_id = "revoke_session"
+    )]
+    async fn revoke_session(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiViewer,
+        id: Path<Uuid>,
+    ) -> Result<Deleted, ApiError<{ AUTHED | NOT_FOUND }>> {
+        flows::revoke_session(&state, &user.0, id.0, &ClientInfo::of(req)).await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Sign out all your other sessions
+    #[oai(
+        path = "/sessions/revoke-others",
+        method = "post",
+        operation_id = "revoke_other_sessions"
+    )]
+    async fn revoke_other_sessions(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiViewer,
+    ) -> Result<Json<RevokedCount>, ApiError<AUTHED>> {
+        let revoked = flows::revoke_other_sessions(&state, &user.0, &ClientInfo::of(req)).await?;
+        Ok(Json(RevokedCount { revoked }))
+    }
+
+    /// Your practice's API tokens (owner, admin)
+    #[oai(path = "/api-tokens", method = "get", operation_id = "list_api_tokens")]
+    async fn list_api_tokens(
+        &self,
+        state: Data<&AppState>,
+        user: ApiAdmin,
+    ) -> Result<Json<TokenList>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let rows = api_tokens::list(&**db, user.0.org_id).await?;
+        Ok(Json(TokenList {
+            tokens: rows
+                .into_iter()
+                .map(|t| TokenItem {
+                    id: t.id,
+                    name: t.name,
+                    prefix: t.prefix,
+                    created_by: UserRef {
+                        id: t.created_by_id,
+                        email: t.created_by_email,
+                    },
+                    created_at: t.created_at,
+                    last_used_at: t.last_used_at,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Create an API token (owner, admin)
+    ///
+    /// The token acts as you, with your role, until it is revoked or you are
+    /// removed. Send it as `Authorization: Bearer <token>`.
+    #[oai(
+        path = "/api-tokens",
+        method = "post",
+        operation_id = "create_api_token"
+    )]
+    async fn create_api_token(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiAdmin,
+        body: Json<NewTokenBody>,
+    ) -> Result<CreatedTokenResponse, ApiError<{ AUTHED | CONFLICT }>> {
+        let t = flows::create_api_token(&state, &user.0, &body.name, &ClientInfo::of(req)).await?;
+        Ok(CreatedTokenResponse::Created(Json(CreatedToken {
+            id: t.id,
+            name: t.name,
+            token: t.token,
+            prefix: t.prefix,
+            created_at: t.created_at,
+        })))
+    }
+
+    /// Revoke an API token (owner, admin)
+    #[oai(
+        path = "/api-tokens/:id",
+        method = "delete",
+        operation_id = "revoke_api_token"
+    )]
+    async fn revoke_api_token(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiAdmin,
+        id: Path<Uuid>,
+    ) -> Result<Deleted, ApiError<{ AUTHED | NOT_FOUND }>> {
+        flows::revoke_api_token(&state, &user.0, id.0, &ClientInfo::of(req)).await?;
+        Ok(Deleted::NoContent)
+    }
+}

@@ -1,0 +1,169 @@
+//! Settings: password, sessions and API tokens, each section updated in
+//! place by htmx.
+
+use maud::Markup;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::Role;
+use crate::auth::current::{Admin, ClientInfo, CurrentUser, Viewer};
+use crate::auth::flows;
+use crate::db::{api_tokens, sessions, users};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::views::layout::NavUser;
+use crate::views::settings::{self, SettingsData};
+
+#[handler]
+pub async fn view_settings_get(state: Data<&AppState>, Viewer(user): Viewer) -> AppResult<Markup> {
+    let db = state.pool().get().await?;
+    let record = users::find_by_id(&**db, user.id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("sign in again".into()))?;
+    let sessions =
+        sessions::list_sessions(&**db, user.id, state.config().session_idle_timeout).await?;
+    let tokens = if user.role >= Role::Admin {
+        Some(api_tokens::list(&**db, user.org_id).await?)
+    } else {
+        None
+    };
+    Ok(settings::settings_page(
+        &NavUser::of(&user),
+        &SettingsData {
+            has_password: record.password_hash.is_some(),
+            sessions: &sessions,
+            current_session: user.session_id(),
+            tokens: tokens.as_deref(),
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    current_password: Option<String>,
+}
+
+#[handler]
+pub async fn view_settings_password_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+    Form(form): Form<PasswordForm>,
+) -> AppResult<Response> {
+    let result = flows::set_password(
+        &state,
+        &user,
+        &form.password,
+        form.current_password.as_deref(),
+        &ClientInfo::of(req),
+    )
+    .await;
+    let (status, is_error, message) = match result {
+        Ok(0) => (StatusCode::OK, false, "Password saved.".to_owned()),
+        Ok(n) => (
+            StatusCode::OK,
+            false,
+            format!("Password saved. {n} other session(s) were signed out."),
+        ),
+        Err(
+            e @ (AppError::BadRequest(_)
+            | AppError::Forbidden(_)
+            | AppError::TooManyRequests { .. }),
+        ) => (StatusCode::UNPROCESSABLE_ENTITY, true, e.to_string()),
+        Err(e) => return Err(e),
+    };
+    let db = state.pool().get().await?;
+    let has_password = users::find_by_id(&**db, user.id)
+        .await?
+        .is_some_and(|u| u.password_hash.is_some());
+    Ok(
+        settings::password_section(has_password, Some((is_error, &message)))
+            .with_status(status)
+            .into_response(),
+    )
+}
+
+async fn sessions_fragment(
+    state: &AppState,
+    user: &CurrentUser,
+    message: Option<&str>,
+) -> AppResult<Markup> {
+    let db = state.pool().get().await?;
+    let list = sessions::list_sessions(&**db, user.id, state.config().session_idle_timeout).await?;
+    Ok(settings::sessions_section(
+        &list,
+        user.session_id(),
+        message,
+    ))
+}
+
+#[handler]
+pub async fn view_settings_session_revoke_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+    Path(id): Path<Uuid>,
+) -> AppResult<Markup> {
+    flows::revoke_session(&state, &user, id, &ClientInfo::of(req)).await?;
+    sessions_fragment(&state, &user, Some("Session signed out.")).await
+}
+
+#[handler]
+pub async fn view_settings_sessions_revoke_others_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+) -> AppResult<Markup> {
+    let n = flows::revoke_other_sessions(&state, &user, &ClientInfo::of(req)).await?;
+    sessions_fragment(
+        &state,
+        &user,
+        Some(&format!("{n} other session(s) signed out.")),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+}
+
+#[handler]
+pub async fn view_settings_token_create_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Admin(user): Admin,
+    Form(form): Form<TokenForm>,
+) -> AppResult<Response> {
+    let created = flows::create_api_token(&state, &user, &form.name, &ClientInfo::of(req)).await;
+    let db = state.pool().get().await?;
+    let list = api_tokens::list(&**db, user.org_id).await?;
+    Ok(match created {
+        Ok(t) => settings::tokens_section(&list, Some((&t.name, &t.token)), None).into_response(),
+        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
+            settings::tokens_section(&list, None, Some(&e.to_string()))
+                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .into_response()
+        }
+        Err(e) => return Err(e),
+    })
+}
+
+#[handler]
+pub async fn view_settings_token_revoke_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Admin(user): Admin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Markup> {
+    flows::revoke_api_token(&state, &user, id, &ClientInfo::of(req)).await?;
+    let db = state.pool().get().await?;
+    let list = api_tokens::list(&**db, user.org_id).await?;
+    Ok(settings::tokens_section(&list, None, None))
+}

@@ -1,0 +1,191 @@
+//! Settings: password, active sessions, and (owner, admin) API tokens.
+//! Each section is a fragment named after the element it replaces.
+
+use maud::{Markup, html};
+
+use super::layout::{NavUser, Section, page};
+use crate::db::api_tokens::TokenSummary;
+use crate::db::sessions::SessionSummary;
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `#password-section`: `message` is (is_error, text) after a submission.
+pub fn password_section(has_password: bool, message: Option<(bool, &str)>) -> Markup {
+    html! {
+        section.card id="password-section" {
+            div.card-header { h2.card-title { "Password" } }
+            div.card-body {
+                p.muted.small {
+                    @if has_password { "Change the password you sign in with. Other sessions are signed out." }
+                    @else { "You sign in with email links. Set a password to sign in without opening your email." }
+                }
+                @if let Some((is_error, text)) = message {
+                    div.alert.alert-error[is_error].alert-success[!is_error] role="status" { (text) }
+                }
+                form.form hx-post="/client/settings/password" hx-target="#password-section" hx-swap="outerHTML" {
+                    @if has_password {
+                        div.field {
+                            label for="current_password" { "Current password" }
+                            input id="current_password" type="password" name="current_password" required autocomplete="current-password";
+                        }
+                    }
+                    div.field {
+                        label for="new_password" { "New password" }
+                        input id="new_password" type="password" name="password" required minlength="12" autocomplete="new-password";
+                        span.hint { "At least 12 characters. A phrase of several words works well." }
+                    }
+                    button.btn.btn-primary type="submit" { @if has_password { "Change password" } @else { "Set password" } }
+                }
+            }
+        }
+    }
+}
+
+/// `#sessions-section`.
+pub fn sessions_section(
+    sessions: &[SessionSummary],
+    current: Option<uuid::Uuid>,
+    message: Option<&str>,
+) -> Markup {
+    html! {
+        section.card id="sessions-section" {
+            div.card-header.row {
+                h2.card-title { "Active sessions" }
+                div.spacer {}
+                @if sessions.len() > 1 {
+                    button.btn.btn-secondary.btn-sm hx-post="/client/settings/sessions/revoke-others"
+                        hx-target="#sessions-section" hx-swap="outerHTML"
+                        hx-confirm="Sign out all your other sessions?" { "Sign out other sessions" }
+                }
+            }
+            div.card-body {
+                @if let Some(message) = message { div.alert.alert-success role="status" { (message) } }
+                table.table {
+                    thead { tr { th { "Device" } th { "Address" } th { "Signed in" } th { "Last active" } th {} } }
+                    tbody {
+                        @for s in sessions {
+                            tr {
+                                td { (s.user_agent.as_deref().map(short_agent).unwrap_or("Unknown")) }
+                                td.mono { (s.ip.map(|ip| ip.to_string()).unwrap_or_default()) }
+                                td { (when(s.created_at)) }
+                                td { (when(s.last_seen_at)) }
+                                td {
+                                    @if Some(s.id) == current {
+                                        span.badge.badge-green { "This session" }
+                                    } @else {
+                                        button.btn.btn-link hx-post={ "/client/settings/sessions/" (s.id) "/revoke" }
+                                            hx-target="#sessions-section" hx-swap="outerHTML"
+                                            hx-confirm="Sign out this session?" { "Sign out" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A readable browser name from a user-agent string.
+fn short_agent(ua: &str) -> &str {
+    for (needle, name) in [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python", "Python client"),
+    ] {
+        if ua.contains(needle) {
+            return name;
+        }
+    }
+    "Other client"
+}
+
+/// `#tokens-section`; `created` shows a new token once.
+pub fn tokens_section(
+    tokens: &[TokenSummary],
+    created: Option<(&str, &str)>,
+    error: Option<&str>,
+) -> Markup {
+    html! {
+        section.card id="tokens-section" {
+            div.card-header { h2.card-title { "API tokens" } }
+            div.card-body.stack {
+                p.muted.small { "Tokens let scripts use the portal's API as you: send " code { "Authorization: Bearer <token>" } ". See the " a href="/api/docs" { "API documentation" } "." }
+                @if let Some((name, token)) = created {
+                    div.alert.alert-success role="status" {
+                        "Token " strong { (name) } " created. Copy it now; it is not shown again:"
+                        pre.mono id="new-token" { (token) }
+                    }
+                }
+                @if let Some(error) = error { div.alert.alert-error role="alert" { (error) } }
+                form.form-row hx-post="/client/settings/api-tokens" hx-target="#tokens-section" hx-swap="outerHTML" {
+                    div.field {
+                        label for="token-name" { "Name" }
+                        input id="token-name" type="text" name="name" required maxlength="100" placeholder="e.g. Compliance export script";
+                    }
+                    button.btn.btn-primary type="submit" { "Create token" }
+                }
+                @if tokens.is_empty() {
+                    div.empty { "No API tokens yet." }
+                } @else {
+                    table.table {
+                        thead { tr { th { "Name" } th { "Token" } th { "Created by" } th { "Created" } th { "Last used" } th {} } }
+                        tbody {
+                            @for t in tokens {
+                                tr {
+                                    td { (t.name) }
+                                    td.mono { (t.prefix) "…" }
+                                    td { (t.created_by_email) }
+                                    td { (when(t.created_at)) }
+                                    td { (t.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
+                                    td {
+                                        button.btn.btn-link hx-post={ "/client/settings/api-tokens/" (t.id) "/revoke" }
+                                            hx-target="#tokens-section" hx-swap="outerHTML"
+                                            hx-confirm={ "Revoke the token \"" (t.name) "\"? Scripts using it stop working." } { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub struct SettingsData<'a> {
+    pub has_password: bool,
+    pub sessions: &'a [SessionSummary],
+    pub current_session: Option<uuid::Uuid>,
+    /// None for viewers, who cannot manage tokens.
+    pub tokens: Option<&'a [TokenSummary]>,
+}
+
+pub fn settings_page(user: &NavUser, data: &SettingsData) -> Markup {
+    page(
+        "Settings",
+        Some(user),
+        Section::Settings,
+        html! {
+            div.page-header {
+                div {
+                    h1 { "Settings" }
+                    p.muted { "Your sign-in methods and sessions." }
+                }
+            }
+            div.stack {
+                (password_section(data.has_password, None))
+                (sessions_section(data.sessions, data.current_session, None))
+                @if let Some(tokens) = data.tokens {
+                    (tokens_section(tokens, None, None))
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,217 @@
+//! Every /api/client operation against every kind of caller. The table must
+//! name each operation in the spec, so a new endpoint cannot skip this test.
+
+use std::collections::BTreeSet;
+
+use poem::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Practice, TestApp, spawn_app};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Viewer,
+    Admin,
+    Owner,
+    /// The owner of another practice, using this practice's ids.
+    OtherOrg,
+}
+
+const CALLERS: [Caller; 5] = [
+    Caller::Anonymous,
+    Caller::Viewer,
+    Caller::Admin,
+    Caller::Owner,
+    Caller::OtherOrg,
+];
+
+/// One operation: how to build its request for practice A, and the status
+/// each caller must get, in CALLERS order.
+struct Case {
+    operation_id: &'static str,
+    method: Method,
+    expect: [u16; 5],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        operation_id: "request_magic_link",
+        method: Method::POST,
+        expect: [200, 200, 200, 200, 200],
+    },
+    Case {
+        operation_id: "validate_magic_link",
+        method: Method::POST,
+        expect: [401, 401, 401, 401, 401],
+    },
+    Case {
+        operation_id: "login_password",
+        method: Method::POST,
+        expect: [401, 401, 401, 401, 401],
+    },
+    Case {
+        operation_id: "logout_session",
+        method: Method::POST,
+        expect: [401, 204, 204, 204, 204],
+    },
+    Case {
+        operation_id: "get_me",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 200],
+    },
+    Case {
+        operation_id: "set_password",
+        method: Method::PUT,
+        expect: [401, 200, 200, 200, 200],
+    },
+    Case {
+        operation_id: "list_sessions",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 200],
+    },
+    // A session of A's owner: only they may end it; everyone else gets 404.
+    Case {
+        operation_id: "revoke_session",
+        method: Method::DELETE,
+        expect: [401, 404, 404, 204, 404],
+    },
+    Case {
+        operation_id: "revoke_other_sessions",
+        method: Method::POST,
+        expect: [401, 200, 200, 200, 200],
+    },
+    Case {
+        operation_id: "list_api_tokens",
+        method: Method::GET,
+        expect: [401, 403, 200, 200, 200],
+    },
+    Case {
+        operation_id: "create_api_token",
+        method: Method::POST,
+        expect: [401, 403, 201, 201, 201],
+    },
+    // A token of practice A.
+    Case {
+        operation_id: "revoke_api_token",
+        method: Method::DELETE,
+        expect: [401, 403, 204, 204, 404],
+    },
+];
+
+/// Fresh per call, so destructive operations have something to act on.
+async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (String, Option<Value>) {
+    match operation_id {
+        "request_magic_link" => (
+            "/api/client/auth/request-magic-link".into(),
+            Some(json!({ "email": "someone@elsewhere.example" })),
+        ),
+        "validate_magic_link" => (
+            "/api/client/auth/validate-magic-link".into(),
+            Some(json!({ "token": "no-such-token-0123456789abcdef" })),
+        ),
+        "login_password" => (
+            "/api/client/auth/login".into(),
+            Some(json!({ "email": a.owner.email, "password": "not the password" })),
+        ),
+        "logout_session" => ("/api/client/auth/logout".into(), None),
+        "get_me" => ("/api/client/auth/me".into(), None),
+        "set_password" => (
+            "/api/client/password".into(),
+            Some(json!({ "password": "a brand new password" })),
+        ),
+        "list_sessions" => ("/api/client/sessions".into(), None),
+        "revoke_session" => {
+            let s = app.sign_in(a.owner.id, &a.owner.email, a.org_id).await;
+            (format!("/api/client/sessions/{}", s.session_id), None)
+        }
+        "revoke_other_sessions" => ("/api/client/sessions/revoke-others".into(), None),
+        "list_api_tokens" | "create_api_token" => (
+            "/api/client/api-tokens".into(),
+            Some(json!({ "name": format!("t-{}", uuid::Uuid::new_v4()) })),
+        ),
+        "revoke_api_token" => {
+            let db = app.db_client().await;
+            let (id, _) = portal::db::api_tokens::insert(
+                &**db,
+                a.org_id,
+                a.admin.id,
+                &format!("victim-{}", uuid::Uuid::new_v4()),
+                &rand_hash(),
+                "ocp_x",
+            )
+            .await
+            .unwrap();
+            (format!("/api/client/api-tokens/{id}"), None)
+        }
+        other => panic!("no request recipe for {other}"),
+    }
+}
+
+fn rand_hash() -> [u8; 32] {
+    portal::auth::tokens::random_bytes()
+}
+
+#[tokio::test]
+async fn every_client_operation_answers_each_role_as_specified() {
+    let spec: Value = serde_json::from_str(&portal::routes::api::spec_json()).unwrap();
+    let in_spec: BTreeSet<String> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, _)| path.starts_with("/client"))
+        .flat_map(|(_, ops)| {
+            ops.as_object()
+                .unwrap()
+                .values()
+                .map(|op| op["operationId"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let in_table: BTreeSet<String> = CASES.iter().map(|c| c.operation_id.to_owned()).collect();
+    assert_eq!(
+        in_spec, in_table,
+        "every /api/client operation needs a row in the matrix"
+    );
+
+    let app = spawn_app().await;
+    let a = app.practice("Oak Clinic").await;
+    let b = app.practice("Elm Clinic").await;
+    let mut failures = Vec::new();
+    for case in CASES {
+        for (caller, expected) in CALLERS.iter().zip(case.expect) {
+            // A fresh credential per call: logout and password changes end sessions.
+            let auth = match caller {
+                Caller::Anonymous => None,
+                Caller::Viewer => Some(app.bearer(&a.viewer).await),
+                Caller::Admin => Some(app.bearer(&a.admin).await),
+                Caller::Owner => Some(app.bearer(&a.owner).await),
+                Caller::OtherOrg => Some(app.bearer(&b.owner).await),
+            };
+            let (path, body) = path_and_body(&app, &a, case.operation_id).await;
+            let mut req = app.client.request(case.method.clone(), &path);
+            if let Some(token) = &auth {
+                req = req.header("authorization", format!("Bearer {token}"));
+            }
+            if let Some(body) = &body {
+                req = req.body_json(body);
+            }
+            let resp = req.send().await;
+            let got = resp.0.status();
+            if got != StatusCode::from_u16(expected).unwrap() {
+                let text = crate::helpers::body_text(resp).await;
+                failures.push(format!(
+                    "{} as {caller:?}: expected {expected}, got {got}: {text}",
+                    case.operation_id
+                ));
+            }
+            // The password change must not leak into the next caller's row.
+            if case.operation_id == "set_password" {
+                let db = app.db_client().await;
+                db.execute("UPDATE client_users SET password_hash = NULL", &[])
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
