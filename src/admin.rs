@@ -31,9 +31,7 @@ pub fn parse_name(what: &str, raw: &str) -> AppResult<String> {
         )));
     }
     if name.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(format!(
-            "{what} must not contain control characters"
-        )));
+        return Err(AppError::BadRequest(format!("{what} must not contain control characters")));
     }
     Ok(name.to_owned())
 }
@@ -84,9 +82,8 @@ pub async fn create_user(
     role: &str,
     name: Option<&str>,
 ) -> AppResult<Uuid> {
-    let role: Role = role
-        .parse()
-        .map_err(|e: crate::auth::UnknownRole| AppError::BadRequest(e.to_string()))?;
+    let role: Role =
+        role.parse().map_err(|e: crate::auth::UnknownRole| AppError::BadRequest(e.to_string()))?;
     let address = email(address)?;
     let name = name.map(|n| parse_name("name", n)).transpose()?;
     let db = pool.get().await?;
@@ -160,15 +157,10 @@ pub async fn create_api_token(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no user with id {user_id}")))?;
     if !user.can_sign_in() {
-        return Err(AppError::BadRequest(
-            "that user or their practice is not active".into(),
-        ));
+        return Err(AppError::BadRequest("that user or their practice is not active".into()));
     }
     let token = format!("{}{}", crate::auth::flows::TOKEN_PREFIX, tokens::generate());
-    let prefix: String = token
-        .chars()
-        .take(crate::auth::flows::TOKEN_PREFIX.len() + 4)
-        .collect();
+    let prefix: String = token.chars().take(crate::auth::flows::TOKEN_PREFIX.len() + 4).collect();
     let (id, _) = crate::db::api_tokens::insert(
         &*tx,
         user.org_id,

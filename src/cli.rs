@@ -112,10 +112,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -205,23 +202,13 @@ async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Res
         AdminCommand::CreatePartner { name, email } => {
             admin::create_partner(pool, &name, email.as_deref()).await
         }
-        AdminCommand::CreateOrg {
-            name,
-            email,
-            partner,
-        } => admin::create_org(pool, &name, &email, partner).await,
-        AdminCommand::CreateUser {
-            org,
-            email,
-            role,
-            name,
-        } => admin::create_user(pool, org, &email, &role, name.as_deref()).await,
-        AdminCommand::CreateSite {
-            org,
-            name,
-            public_key,
-            key_out,
-        } => {
+        AdminCommand::CreateOrg { name, email, partner } => {
+            admin::create_org(pool, &name, &email, partner).await
+        }
+        AdminCommand::CreateUser { org, email, role, name } => {
+            admin::create_user(pool, org, &email, &role, name.as_deref()).await
+        }
+        AdminCommand::CreateSite { org, name, public_key, key_out } => {
             let key = match (&public_key, &key_out) {
                 (Some(hex), _) => SiteKey::Public(hex),
                 (None, Some(path)) => SiteKey::Generate(path),
@@ -266,6 +253,12 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         let secret = server::load_secret(&config, mode)?;
         let state = AppState::new(db.pool.clone(), config.clone(), secret, mode);
         tracing::info!(database = %db.describe(), "database ready");
+        if config.smtp.is_none() && mode == Mode::Serve {
+            tracing::warn!(
+                "PORTAL_SMTP_HOST is not set: emails, sign-in links included, are written to this log \
+                 instead of being sent. Configure PORTAL_SMTP_* before real users sign in."
+            );
+        }
         let mailer = mail::spawn_worker_with(
             db.pool.clone(),
             mail::Transport::from_config(config.smtp.as_ref()),
@@ -299,14 +292,10 @@ fn print_banner(config: &Config, mode: Mode, seeded: Option<&demo::Seeded>, star
     if mode == Mode::Demo {
         println!();
         match seeded {
-            Some(s) if s.created => println!(
-                "  Seeded the demo practice \"{}\". Its users:",
-                demo::PRACTICE
-            ),
-            _ => println!(
-                "  Demo practice \"{}\" (already seeded). Its users:",
-                demo::PRACTICE
-            ),
+            Some(s) if s.created => {
+                println!("  Seeded the demo practice \"{}\". Its users:", demo::PRACTICE)
+            }
+            _ => println!("  Demo practice \"{}\" (already seeded). Its users:", demo::PRACTICE),
         }
         for (email, name, role) in demo::USERS {
             println!("    {:<7} {email}  ({name})", role.as_str());

@@ -52,12 +52,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "PORTAL_BASE_URL", global = true)]
     pub base_url: Option<String>,
     /// Server secret for token hashing (at least 32 characters).
-    #[arg(
-        long,
-        env = "PORTAL_SESSION_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "PORTAL_SESSION_SECRET", global = true, hide_env_values = true)]
     pub session_secret: Option<String>,
     /// SMTP server host; without it mail goes to the log (and the dev mailbox in demo mode).
     #[arg(long, env = "PORTAL_SMTP_HOST", global = true)]
@@ -72,12 +67,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "PORTAL_SMTP_USERNAME", global = true)]
     pub smtp_username: Option<String>,
     /// SMTP password.
-    #[arg(
-        long,
-        env = "PORTAL_SMTP_PASSWORD",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "PORTAL_SMTP_PASSWORD", global = true, hide_env_values = true)]
     pub smtp_password: Option<String>,
     /// Sender address of the portal's mail.
     #[arg(long, env = "PORTAL_SMTP_FROM", global = true)]
@@ -148,10 +138,7 @@ pub struct ConfigError {
 }
 
 fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
-    }
+    ConfigError { variable, problem: problem.into() }
 }
 
 /// Treats empty values like unset ones, so `PORTAL_X=` in a shell means "default".
@@ -228,10 +215,7 @@ impl Config {
         let staff_email = non_empty(&args.staff_email)
             .map(|e| {
                 parse_email(e).ok_or_else(|| {
-                    bad(
-                        "PORTAL_STAFF_EMAIL",
-                        format!("expected an email address (got {e:?})"),
-                    )
+                    bad("PORTAL_STAFF_EMAIL", format!("expected an email address (got {e:?})"))
                 })
             })
             .transpose()?;
@@ -239,10 +223,7 @@ impl Config {
         let cookie_secure = match non_empty(&args.cookie_secure) {
             None => true,
             Some(v) => parse_bool(v).ok_or_else(|| {
-                bad(
-                    "PORTAL_COOKIE_SECURE",
-                    format!("expected true or false (got {v:?})"),
-                )
+                bad("PORTAL_COOKIE_SECURE", format!("expected true or false (got {v:?})"))
             })?,
         };
 
@@ -261,10 +242,7 @@ impl Config {
         let csrf_allow_same_site = match non_empty(&args.csrf_allow_same_site) {
             None => false,
             Some(v) => parse_bool(v).ok_or_else(|| {
-                bad(
-                    "PORTAL_CSRF_ALLOW_SAME_SITE",
-                    format!("expected true or false (got {v:?})"),
-                )
+                bad("PORTAL_CSRF_ALLOW_SAME_SITE", format!("expected true or false (got {v:?})"))
             })?,
         };
 
@@ -330,11 +308,15 @@ fn parse_bool(v: &str) -> Option<bool> {
 /// Lower-cases and checks the shape of an email address (one `@`, a dot in
 /// the domain, no spaces). Deliverability is the mail server's business.
 pub fn parse_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
+    let trimmed = raw.trim();
+    // Lengths in characters, measured before lower-casing (as JSON Schema does).
+    let (local, _) = trimmed.split_once('@')?;
+    if local.chars().count() > 64 || trimmed.chars().count() > 254 {
+        return None;
+    }
+    let email = trimmed.to_lowercase();
     let (local, domain) = email.split_once('@')?;
     let ok = !local.is_empty()
-        && local.len() <= 64
-        && email.len() <= 254
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
@@ -345,9 +327,7 @@ pub fn parse_email(raw: &str) -> Option<String> {
 
 fn parse_base_url(url: &str) -> Result<String, ConfigError> {
     let trimmed = url.trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"));
+    let rest = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
     match rest {
         Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => Ok(trimmed.to_owned()),
         _ => Err(bad(
@@ -389,10 +369,7 @@ fn parse_smtp(args: &ConfigArgs) -> Result<Option<SmtpConfig>, ConfigError> {
     let port = non_empty(&args.smtp_port)
         .map(|p| {
             p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                bad(
-                    "PORTAL_SMTP_PORT",
-                    format!("expected a port number 1-65535 (got {p:?})"),
-                )
+                bad("PORTAL_SMTP_PORT", format!("expected a port number 1-65535 (got {p:?})"))
             })
         })
         .transpose()?;
@@ -446,46 +423,14 @@ mod tests {
     fn a_bad_value_names_its_variable_and_what_it_expects() {
         type Case = (fn(&mut ConfigArgs), &'static str, &'static str);
         let cases: Vec<Case> = vec![
-            (
-                |a| a.bind = Some("nonsense".into()),
-                "PORTAL_BIND",
-                "HOST:PORT",
-            ),
-            (
-                |a| a.base_url = Some("ftp://x".into()),
-                "PORTAL_BASE_URL",
-                "http://",
-            ),
-            (
-                |a| a.session_secret = Some("short".into()),
-                "PORTAL_SESSION_SECRET",
-                "32",
-            ),
-            (
-                |a| a.smtp_tls = Some("ssl3".into()),
-                "PORTAL_SMTP_TLS",
-                "starttls",
-            ),
-            (
-                |a| a.smtp_port = Some("99999".into()),
-                "PORTAL_SMTP_PORT",
-                "1-65535",
-            ),
-            (
-                |a| a.cookie_secure = Some("maybe".into()),
-                "PORTAL_COOKIE_SECURE",
-                "true or false",
-            ),
-            (
-                |a| a.staff_email = Some("nobody".into()),
-                "PORTAL_STAFF_EMAIL",
-                "email",
-            ),
-            (
-                |a| a.database_url = Some("localhost".into()),
-                "DATABASE_URL",
-                "postgres://",
-            ),
+            (|a| a.bind = Some("nonsense".into()), "PORTAL_BIND", "HOST:PORT"),
+            (|a| a.base_url = Some("ftp://x".into()), "PORTAL_BASE_URL", "http://"),
+            (|a| a.session_secret = Some("short".into()), "PORTAL_SESSION_SECRET", "32"),
+            (|a| a.smtp_tls = Some("ssl3".into()), "PORTAL_SMTP_TLS", "starttls"),
+            (|a| a.smtp_port = Some("99999".into()), "PORTAL_SMTP_PORT", "1-65535"),
+            (|a| a.cookie_secure = Some("maybe".into()), "PORTAL_COOKIE_SECURE", "true or false"),
+            (|a| a.staff_email = Some("nobody".into()), "PORTAL_STAFF_EMAIL", "email"),
+            (|a| a.database_url = Some("localhost".into()), "DATABASE_URL", "postgres://"),
         ];
         for (set, variable, expects) in cases {
             let mut a = args();
@@ -521,10 +466,7 @@ mod tests {
         for (raw, secs) in [("45m", 2700), ("2h", 7200), ("3600", 3600), ("1d", 86_400)] {
             a.session_idle_timeout = Some(raw.into());
             assert_eq!(
-                Config::from_args(&a)
-                    .unwrap()
-                    .session_idle_timeout
-                    .as_secs(),
+                Config::from_args(&a).unwrap().session_idle_timeout.as_secs(),
                 secs,
                 "{raw}"
             );
@@ -543,19 +485,8 @@ mod tests {
 
     #[test]
     fn email_addresses_are_normalised_and_checked() {
-        assert_eq!(
-            parse_email(" Jane@Clinic.Example ").as_deref(),
-            Some("jane@clinic.example")
-        );
-        for bad in [
-            "",
-            "jane",
-            "@x.org",
-            "jane@",
-            "jane@localhost",
-            "ja ne@x.org",
-            "a@b@c.org",
-        ] {
+        assert_eq!(parse_email(" Jane@Clinic.Example ").as_deref(), Some("jane@clinic.example"));
+        for bad in ["", "jane", "@x.org", "jane@", "jane@localhost", "ja ne@x.org", "a@b@c.org"] {
             assert!(parse_email(bad).is_none(), "{bad}");
         }
     }
@@ -564,14 +495,8 @@ mod tests {
     fn base_url_defaults_from_bind_and_drops_trailing_slash() {
         let mut a = args();
         a.bind = Some("0.0.0.0:9000".into());
-        assert_eq!(
-            Config::from_args(&a).unwrap().base_url,
-            "http://localhost:9000"
-        );
+        assert_eq!(Config::from_args(&a).unwrap().base_url, "http://localhost:9000");
         a.base_url = Some("https://portal.example.com/".into());
-        assert_eq!(
-            Config::from_args(&a).unwrap().base_url,
-            "https://portal.example.com"
-        );
+        assert_eq!(Config::from_args(&a).unwrap().base_url, "https://portal.example.com");
     }
 }

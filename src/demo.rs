@@ -19,21 +19,9 @@ pub const SITES: [&str; 3] = [
     "Riverside Urgent Care - Westgate",
 ];
 pub const USERS: [(&str, &str, Role); 3] = [
-    (
-        "maria.santos@riversidefamilymed.example",
-        "Dr. Maria Santos",
-        Role::Owner,
-    ),
-    (
-        "james.chen@riversidefamilymed.example",
-        "James Chen",
-        Role::Admin,
-    ),
-    (
-        "alex.kim@riversidefamilymed.example",
-        "Alex Kim",
-        Role::Viewer,
-    ),
+    ("maria.santos@riversidefamilymed.example", "Dr. Maria Santos", Role::Owner),
+    ("james.chen@riversidefamilymed.example", "James Chen", Role::Admin),
+    ("alex.kim@riversidefamilymed.example", "Alex Kim", Role::Viewer),
 ];
 
 /// Advisory lock key for seeding ("demo" in ASCII).
@@ -53,8 +41,7 @@ pub async fn seed(pool: &Pool, data_dir: &Path) -> AppResult<Seeded> {
     let mut db = pool.get().await?;
     let tx = db.transaction().await?;
     // Two demos starting at once on one database must not both seed.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEED_LOCK])
-        .await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEED_LOCK]).await?;
     if orgs::count_orgs(&*tx).await? > 0 {
         return Ok(Seeded { created: false });
     }

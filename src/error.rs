@@ -20,10 +20,7 @@ pub enum AppError {
     #[error("{0}")]
     Unprocessable(String),
     #[error("{message}")]
-    TooManyRequests {
-        message: String,
-        retry_after_secs: u64,
-    },
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("the database is not reachable right now; try again shortly")]
     Unavailable(#[source] anyhow::Error),
     #[error("something went wrong on our side; it has been logged")]

@@ -42,12 +42,7 @@ fn read_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(mut file) => {
             let secret = hex::encode(tokens::random_bytes());
             file.write_all(secret.as_bytes())
@@ -90,10 +85,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpAcceptor> {
 
 /// The local address of a bound acceptor (port 0 resolved).
 pub fn local_addr(acceptor: &TcpAcceptor) -> Option<SocketAddr> {
-    acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
+    acceptor.local_addr().into_iter().find_map(|a| a.as_socket_addr().copied())
 }
 
 /// Serves until `shutdown` resolves, then stops accepting connections and
@@ -139,10 +131,7 @@ mod tests {
         let dir = temp_dir();
         let path = dir.join(SECRET_FILE);
         let first = read_or_create_secret(&path).unwrap();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(first.expose().len(), 64, "32 random bytes, hex");
         let second = read_or_create_secret(&path).unwrap();
         assert_eq!(first, second);

@@ -29,15 +29,7 @@ struct Inner {
 
 impl AppState {
     pub fn new(pool: Pool, config: Config, secret: Secret<Vec<u8>>, mode: Mode) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                pool,
-                config,
-                secret,
-                mode,
-                mail: MailWaker::new(),
-            }),
-        }
+        Self { inner: Arc::new(Inner { pool, config, secret, mode, mail: MailWaker::new() }) }
     }
 
     /// The same state with a changed configuration (tests: the real port).

@@ -68,9 +68,7 @@ pub fn check_token(presented: Option<&str>, expected: &str) -> AppResult<()> {
     if same {
         Ok(())
     } else {
-        Err(AppError::Forbidden(
-            "invalid CSRF token: reload the page and try again".into(),
-        ))
+        Err(AppError::Forbidden("invalid CSRF token: reload the page and try again".into()))
     }
 }
 
@@ -80,14 +78,8 @@ mod tests {
 
     #[test]
     fn the_origin_is_the_base_url_without_its_path() {
-        assert_eq!(
-            origin_of("https://portal.example.com"),
-            "https://portal.example.com"
-        );
-        assert_eq!(
-            origin_of("http://127.0.0.1:8080/base"),
-            "http://127.0.0.1:8080"
-        );
+        assert_eq!(origin_of("https://portal.example.com"), "https://portal.example.com");
+        assert_eq!(origin_of("http://127.0.0.1:8080/base"), "http://127.0.0.1:8080");
     }
 
     #[test]

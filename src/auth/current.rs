@@ -81,9 +81,7 @@ impl ClientInfo {
 
     /// Key for per-address rate limits.
     pub fn ip_key(&self) -> String {
-        self.ip
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "unknown".into())
+        self.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
     }
 }
 
@@ -106,10 +104,7 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
@@ -120,9 +115,7 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         let db = pool.get().await?;
         let found = api_tokens::find_user(&**db, &tokens::hash(state.secret(), token)).await?;
         let Some(t) = found else {
-            return Err(AppError::Unauthorized(
-                "invalid or revoked API token".into(),
-            ));
+            return Err(AppError::Unauthorized("invalid or revoked API token".into()));
         };
         if t.last_used_at.is_none_or(stale) {
             api_tokens::touch(&**db, t.token_id).await?;
@@ -157,18 +150,12 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         role: s.role,
         org_id: s.org_id,
         org_name: s.org_name,
-        via: Via::Session {
-            id: s.session_id,
-            csrf_token: s.csrf_token,
-        },
+        via: Via::Session { id: s.session_id, csrf_token: s.csrf_token },
     }))
 }
 
 fn stale(at: chrono::DateTime<chrono::Utc>) -> bool {
-    chrono::Utc::now()
-        .signed_duration_since(at)
-        .to_std()
-        .is_ok_and(|d| d >= TOUCH_EVERY)
+    chrono::Utc::now().signed_duration_since(at).to_std().is_ok_and(|d| d >= TOUCH_EVERY)
 }
 
 /// Where a CSRF token may come from besides the header.
@@ -192,11 +179,8 @@ async fn require(
         && csrf::is_unsafe(req.method())
     {
         csrf::check_origin(req, state.config())?;
-        let header = req
-            .headers()
-            .get(csrf::HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header =
+            req.headers().get(csrf::HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let presented = match header {
             Some(h) => Some(h),
             None if source == TokenSource::HeaderOrForm => form_token(req, body).await?,
@@ -224,21 +208,14 @@ async fn form_token(req: &Request, body: &mut RequestBody) -> AppResult<Option<S
     if !is_form {
         return Ok(None);
     }
-    let taken = body
-        .take()
-        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let taken = body.take().map_err(|e| AppError::BadRequest(e.to_string()))?;
     let bytes = taken
         .into_bytes_limit(64 * 1024)
         .await
         .map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
     let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
         .ok()
-        .and_then(|pairs| {
-            pairs
-                .into_iter()
-                .find(|(k, _)| k == csrf::FORM_FIELD)
-                .map(|(_, v)| v)
-        });
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == csrf::FORM_FIELD).map(|(_, v)| v));
     *body = RequestBody::new(poem::Body::from(bytes));
     Ok(token)
 }

@@ -68,12 +68,7 @@ pub async fn request_magic_link(
     client: &ClientInfo,
 ) -> AppResult<()> {
     let email = parse_email(raw_email).ok_or_else(bad_email)?;
-    limit(
-        state,
-        format!("magic:email:{}", email_key(state, &email)),
-        MAGIC_PER_EMAIL,
-    )
-    .await?;
+    limit(state, format!("magic:email:{}", email_key(state, &email)), MAGIC_PER_EMAIL).await?;
     limit(state, format!("magic:ip:{}", client.ip_key()), MAGIC_PER_IP).await?;
 
     let mut db = state.pool().get().await?;
@@ -105,12 +100,8 @@ pub async fn request_magic_link(
         )
         .await?;
         let link = format!("{}/client/verify?token={token}", state.config().base_url);
-        let mail = emails::magic_link(
-            user.name.as_deref(),
-            &user.org_name,
-            &link,
-            MAGIC_LINK_LIFETIME,
-        );
+        let mail =
+            emails::magic_link(user.name.as_deref(), &user.org_name, &link, MAGIC_LINK_LIFETIME);
         outbox::enqueue(
             &*tx,
             &NewMail {
@@ -140,9 +131,7 @@ pub struct SignedIn {
 
 fn plausible_token(token: &str) -> bool {
     (20..=200).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Redeems a magic link (once) and starts a session.
@@ -151,12 +140,7 @@ pub async fn redeem_magic_link(
     token: &str,
     client: &ClientInfo,
 ) -> AppResult<SignedIn> {
-    limit(
-        state,
-        format!("redeem:ip:{}", client.ip_key()),
-        REDEEM_PER_IP,
-    )
-    .await?;
+    limit(state, format!("redeem:ip:{}", client.ip_key()), REDEEM_PER_IP).await?;
     let token = token.trim();
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
@@ -195,17 +179,20 @@ pub async fn login_with_password(
     password: &str,
     client: &ClientInfo,
 ) -> AppResult<SignedIn> {
-    let email = parse_email(raw_email).unwrap_or_else(|| raw_email.trim().to_lowercase());
-    limit(
-        state,
-        format!("login:account:{}", email_key(state, &email)),
-        LOGIN_PER_ACCOUNT,
-    )
-    .await?;
+    // An address that cannot exist is simply an unknown account: it never
+    // reaches the database (which would refuse e.g. NUL bytes) but costs the
+    // same password check, so the answer and its timing stay the same.
+    let email = parse_email(raw_email);
+    let key_source = email.clone().unwrap_or_else(|| raw_email.trim().to_lowercase());
+    limit(state, format!("login:account:{}", email_key(state, &key_source)), LOGIN_PER_ACCOUNT)
+        .await?;
     limit(state, format!("login:ip:{}", client.ip_key()), LOGIN_PER_IP).await?;
 
     let mut db = state.pool().get().await?;
-    let user = users::find_by_email(&**db, &email).await?;
+    let user = match &email {
+        Some(email) => users::find_by_email(&**db, email).await?,
+        None => None,
+    };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = password::verify_blocking(stored, password.to_owned()).await?;
     let tx = db.transaction().await?;
@@ -217,7 +204,7 @@ pub async fn login_with_password(
                 &audit::Entry {
                     org_id: user.as_ref().map(|u| u.org_id),
                     actor_user_id: user.as_ref().map(|u| u.id),
-                    actor_email: Some(&email),
+                    actor_email: email.as_deref(),
                     action: "auth.signin_failed",
                     ip: client.ip,
                     user_agent: client.user_agent.as_deref(),
@@ -261,14 +248,8 @@ async fn finish_sign_in(
         tx.commit().await?;
         return Err(AppError::Forbidden(INACTIVE.into()));
     }
-    let started = session::start(
-        &*tx,
-        state,
-        user.id,
-        client.ip,
-        client.user_agent.as_deref(),
-    )
-    .await?;
+    let started =
+        session::start(&*tx, state, user.id, client.ip, client.user_agent.as_deref()).await?;
     users::record_sign_in(&*tx, user.id, method == "magic_link").await?;
     audit::record(
         &*tx,
@@ -280,10 +261,7 @@ async fn finish_sign_in(
     )
     .await?;
     tx.commit().await?;
-    Ok(SignedIn {
-        user_id: user.id,
-        session: started,
-    })
+    Ok(SignedIn { user_id: user.id, session: started })
 }
 
 fn user_entry<'a>(
@@ -337,9 +315,7 @@ pub async fn set_password(
         .ok_or_else(|| AppError::Unauthorized("your account no longer exists".into()))?;
     if let Some(stored) = record.password_hash.clone() {
         let Some(current) = current_password.filter(|c| !c.is_empty()) else {
-            return Err(AppError::BadRequest(
-                "enter your current password to change it".into(),
-            ));
+            return Err(AppError::Forbidden("enter your current password to change it".into()));
         };
         limit(
             state,
@@ -426,10 +402,8 @@ pub async fn create_api_token(
     client: &ClientInfo,
 ) -> AppResult<NewToken> {
     let name = raw_name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(
-            "give the token a name of 1 to 100 characters".into(),
-        ));
+    if name.is_empty() || raw_name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::BadRequest("give the token a name of 1 to 100 characters".into()));
     }
     let token = format!("{TOKEN_PREFIX}{}", tokens::generate());
     let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 4).collect();
@@ -455,13 +429,7 @@ pub async fn create_api_token(
     )
     .await?;
     tx.commit().await?;
-    Ok(NewToken {
-        id,
-        name: name.to_owned(),
-        token,
-        prefix,
-        created_at,
-    })
+    Ok(NewToken { id, name: name.to_owned(), token, prefix, created_at })
 }
 
 pub async fn revoke_api_token(

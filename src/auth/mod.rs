@@ -59,12 +59,6 @@ mod tests {
     fn roles_are_ordered_owner_admin_viewer() {
         assert!(Role::Owner > Role::Admin && Role::Admin > Role::Viewer);
         assert_eq!("Admin".parse::<Role>().unwrap(), Role::Admin);
-        assert!(
-            "root"
-                .parse::<Role>()
-                .unwrap_err()
-                .to_string()
-                .contains("owner, admin or viewer")
-        );
+        assert!("root".parse::<Role>().unwrap_err().to_string().contains("owner, admin or viewer"));
     }
 }

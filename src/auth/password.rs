@@ -40,11 +40,7 @@ pub fn hash(password: &str) -> AppResult<String> {
 /// True when `password` matches the stored PHC string.
 pub fn verify(stored: &str, password: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         .unwrap_or(false)
 }
 
@@ -58,9 +54,7 @@ pub fn verify_dummy(password: &str) {
 
 /// Hashing is CPU-heavy: keep it off the async workers.
 pub async fn hash_blocking(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(AppError::internal)?
+    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(AppError::internal)?
 }
 
 pub async fn verify_blocking(stored: Option<String>, password: String) -> AppResult<bool> {

@@ -17,11 +17,7 @@ pub const SECURE_NAME: &str = "__Host-osiris_session";
 pub const PLAIN_NAME: &str = "osiris_session";
 
 pub fn cookie_name(config: &Config) -> &'static str {
-    if config.cookie_secure {
-        SECURE_NAME
-    } else {
-        PLAIN_NAME
-    }
+    if config.cookie_secure { SECURE_NAME } else { PLAIN_NAME }
 }
 
 /// `Set-Cookie` value for a new session token.
@@ -88,9 +84,5 @@ pub async fn start(
         },
     )
     .await?;
-    Ok(Started {
-        session_id,
-        set_cookie: set_cookie(state.config(), &token),
-        csrf_token,
-    })
+    Ok(Started { session_id, set_cookie: set_cookie(state.config(), &token), csrf_token })
 }

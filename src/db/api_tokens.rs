@@ -123,11 +123,7 @@ pub async fn find_user(
 }
 
 pub async fn touch(db: &impl GenericClient, token_id: Uuid) -> AppResult<()> {
-    db.execute(
-        "UPDATE api_tokens SET last_used_at = now() WHERE id = $1",
-        &[&token_id],
-    )
-    .await?;
+    db.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", &[&token_id]).await?;
     Ok(())
 }
 

@@ -23,14 +23,8 @@ pub struct Entry<'a> {
 }
 
 pub async fn record(db: &impl GenericClient, e: &Entry<'_>) -> AppResult<()> {
-    let details = if e.details.is_null() {
-        serde_json::json!({})
-    } else {
-        e.details.clone()
-    };
-    let ua = e
-        .user_agent
-        .map(|ua| ua.chars().take(512).collect::<String>());
+    let details = if e.details.is_null() { serde_json::json!({}) } else { e.details.clone() };
+    let ua = e.user_agent.map(|ua| ua.chars().take(512).collect::<String>());
     db.execute(
         "INSERT INTO client_audit_log
            (client_org_id, actor_user_id, actor_email, action, target_type, target_id, ip, user_agent, details)

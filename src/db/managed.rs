@@ -77,11 +77,7 @@ impl Cluster {
 
         if socket_answers(&socket_dir) {
             tracing::info!(socket = %socket_dir.display(), "using the PostgreSQL cluster already running for this data dir");
-            return Ok(Cluster {
-                pg_dir,
-                socket_dir,
-                child: None,
-            });
+            return Ok(Cluster { pg_dir, socket_dir, child: None });
         }
 
         let bin = find_binaries()?;
@@ -92,11 +88,7 @@ impl Cluster {
             init_cluster(&bin, &data, run_as, options)?;
         }
         let child = start_server(&bin, &pg_dir, &socket_dir, run_as, options)?;
-        Ok(Cluster {
-            pg_dir,
-            socket_dir,
-            child: Some(child),
-        })
+        Ok(Cluster { pg_dir, socket_dir, child: Some(child) })
     }
 
     /// Connection settings for a database in this cluster.
@@ -175,10 +167,8 @@ fn choose_pg_dir(data_dir: &Path, run_as: Option<RunAs>) -> Result<PathBuf> {
         return Ok(preferred);
     }
     let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
-    let fallback = PathBuf::from(format!(
-        "/var/tmp/portal-postgres-{}",
-        &hex::encode(digest)[..16]
-    ));
+    let fallback =
+        PathBuf::from(format!("/var/tmp/portal-postgres-{}", &hex::encode(digest)[..16]));
     tracing::warn!(
         "PostgreSQL runs as the 'postgres' user, which cannot reach {} (a parent directory \
          is closed to other users). Keeping the database files in {} instead. To keep them in \
@@ -273,10 +263,7 @@ pub fn find_binaries() -> Result<Binaries> {
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path));
     }
-    if let Ok(out) = Command::new("pg_config")
-        .arg("--bindir")
-        .stderr(Stdio::null())
-        .output()
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output()
         && out.status.success()
     {
         candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
@@ -292,11 +279,7 @@ pub fn find_binaries() -> Result<Binaries> {
         versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
         candidates.extend(versioned.into_iter().map(|(_, p)| p));
     }
-    for extra in [
-        "/usr/local/pgsql/bin",
-        "/opt/homebrew/bin",
-        "/usr/local/bin",
-    ] {
+    for extra in ["/usr/local/pgsql/bin", "/opt/homebrew/bin", "/usr/local/bin"] {
         candidates.push(PathBuf::from(extra));
     }
     for prefix in ["/opt/homebrew/opt", "/usr/local/opt"] {
@@ -332,10 +315,7 @@ pub fn find_binaries() -> Result<Binaries> {
 fn command_as(program: PathBuf, run_as: Option<RunAs>) -> Command {
     let mut cmd = Command::new(program);
     if let Some(user) = run_as {
-        cmd.uid(user.uid)
-            .gid(user.gid)
-            .env("HOME", "/var/lib/postgresql")
-            .env("USER", "postgres");
+        cmd.uid(user.uid).gid(user.gid).env("HOME", "/var/lib/postgresql").env("USER", "postgres");
     }
     cmd.env("LC_ALL", "C.UTF-8").stdin(Stdio::null());
     cmd
@@ -401,14 +381,7 @@ fn start_server(
         // which finishes its requests before it stops the database.
         .process_group(0);
     if options.ephemeral {
-        cmd.args([
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]);
+        cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
     }
     // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
     unsafe {
@@ -445,17 +418,12 @@ fn start_server(
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if accepts_connections(bin, socket_dir) {
-            return Ok(Supervised {
-                pid,
-                exited: Mutex::new(exit_rx),
-            });
+            return Ok(Supervised { pid, exited: Mutex::new(exit_rx) });
         }
         if let Ok(status) = exit_rx.try_recv() {
             bail!(
                 "PostgreSQL exited during start-up ({}). Its log ({}) says:\n{}",
-                status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|e| e.to_string()),
+                status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
                 log_path.display(),
                 log_tail(&log_path, log_start)
             );
@@ -479,16 +447,7 @@ fn accepts_connections(bin: &Binaries, socket_dir: &Path) -> bool {
     Command::new(bin.tool("pg_isready"))
         .arg("-h")
         .arg(socket_dir)
-        .args([
-            "-p",
-            &PORT.to_string(),
-            "-U",
-            USER,
-            "-d",
-            "postgres",
-            "-t",
-            "1",
-        ])
+        .args(["-p", &PORT.to_string(), "-U", USER, "-d", "postgres", "-t", "1"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -38,11 +38,7 @@ impl Database {
                     .expose()
                     .parse()
                     .context("DATABASE_URL is not a valid connection string")?;
-                Ok(Database {
-                    pool: pool(pg_config.clone(), 16),
-                    pg_config,
-                    cluster: None,
-                })
+                Ok(Database { pool: pool(pg_config.clone(), 16), pg_config, cluster: None })
             }
             None => {
                 let data_dir = config.data_dir.clone();
@@ -111,9 +107,7 @@ pub fn pool(mut pg_config: tokio_postgres::Config, max_size: usize) -> Pool {
     let manager = Manager::from_config(
         pg_config,
         NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
     );
     Pool::builder(manager)
         .max_size(max_size)
@@ -126,10 +120,8 @@ pub fn pool(mut pg_config: tokio_postgres::Config, max_size: usize) -> Pool {
 
 /// Opens one connection outside any pool; its task ends when the client drops.
 pub async fn connect(pg_config: &tokio_postgres::Config) -> Result<tokio_postgres::Client> {
-    let (client, connection) = pg_config
-        .connect(NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let (client, connection) =
+        pg_config.connect(NoTls).await.context("connecting to PostgreSQL")?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "database connection closed");
@@ -140,10 +132,8 @@ pub async fn connect(pg_config: &tokio_postgres::Config) -> Result<tokio_postgre
 
 async fn create_database_if_missing(cluster: &Cluster, name: &str) -> Result<()> {
     let client = connect(&cluster.pg_config("postgres")).await?;
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .await?
-        .is_some();
+    let exists =
+        client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
     if !exists {
         let sql = format!("CREATE DATABASE {}", quote_ident(name));
         match client.batch_execute(&sql).await {
@@ -167,8 +157,5 @@ pub async fn is_ready(pool: &Pool) -> bool {
         let client = pool.get().await.ok()?;
         client.query_one("SELECT 1", &[]).await.ok()
     };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), check).await,
-        Ok(Some(_))
-    )
+    matches!(tokio::time::timeout(Duration::from_secs(2), check).await, Ok(Some(_)))
 }

@@ -7,24 +7,15 @@ use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 
 pub async fn partner_exists(db: &impl GenericClient, id: Uuid) -> AppResult<bool> {
-    Ok(db
-        .query_opt("SELECT 1 FROM partners WHERE id = $1", &[&id])
-        .await?
-        .is_some())
+    Ok(db.query_opt("SELECT 1 FROM partners WHERE id = $1", &[&id]).await?.is_some())
 }
 
 pub async fn org_exists(db: &impl GenericClient, id: Uuid) -> AppResult<bool> {
-    Ok(db
-        .query_opt("SELECT 1 FROM client_orgs WHERE id = $1", &[&id])
-        .await?
-        .is_some())
+    Ok(db.query_opt("SELECT 1 FROM client_orgs WHERE id = $1", &[&id]).await?.is_some())
 }
 
 pub async fn count_orgs(db: &impl GenericClient) -> AppResult<i64> {
-    Ok(db
-        .query_one("SELECT count(*) FROM client_orgs", &[])
-        .await?
-        .get(0))
+    Ok(db.query_one("SELECT count(*) FROM client_orgs", &[]).await?.get(0))
 }
 
 pub async fn insert_partner(
@@ -71,9 +62,7 @@ pub async fn insert_user(
     role: Role,
 ) -> AppResult<Uuid> {
     if !org_exists(db, org_id).await? {
-        return Err(AppError::NotFound(format!(
-            "no practice (org) with id {org_id}"
-        )));
+        return Err(AppError::NotFound(format!("no practice (org) with id {org_id}")));
     }
     let row = db
         .query_one(
@@ -91,9 +80,7 @@ pub async fn insert_site(
     public_key: &[u8; 32],
 ) -> AppResult<Uuid> {
     if !org_exists(db, org_id).await? {
-        return Err(AppError::NotFound(format!(
-            "no practice (org) with id {org_id}"
-        )));
+        return Err(AppError::NotFound(format!("no practice (org) with id {org_id}")));
     }
     let row = db
         .query_one(

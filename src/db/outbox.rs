@@ -141,11 +141,8 @@ pub async fn enqueue(db: &impl GenericClient, mail: &NewMail) -> AppResult<Uuid>
         )));
     }
     // Line breaks in a subject would start new headers.
-    let subject: String = mail
-        .subject
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let subject: String =
+        mail.subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let row = db
         .query_one(
             "INSERT INTO email_outbox (to_address, subject, body_text, body_html, kind, contains_secret)
@@ -190,10 +187,7 @@ pub async fn claim_due(
           RETURNING {COLUMNS}"
     );
     let rows = db.query(&sql, &[&batch, &lease_secs]).await?;
-    let mut mails = rows
-        .iter()
-        .map(OutboxMail::from_row)
-        .collect::<AppResult<Vec<_>>>()?;
+    let mut mails = rows.iter().map(OutboxMail::from_row).collect::<AppResult<Vec<_>>>()?;
     // RETURNING has no order of its own.
     mails.sort_by_key(|m| (m.next_attempt_at, m.created_at));
     Ok(mails)
@@ -275,11 +269,7 @@ pub async fn release(db: &impl GenericClient, ids: &[Uuid]) -> AppResult<u64> {
 /// The newest `limit` messages, newest first (for the dev mailbox).
 pub async fn list_recent(db: &impl GenericClient, limit: i64) -> AppResult<Vec<OutboxMail>> {
     let sql = format!("SELECT {COLUMNS} FROM email_outbox ORDER BY created_at DESC, id LIMIT $1");
-    db.query(&sql, &[&limit])
-        .await?
-        .iter()
-        .map(OutboxMail::from_row)
-        .collect()
+    db.query(&sql, &[&limit]).await?.iter().map(OutboxMail::from_row).collect()
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.

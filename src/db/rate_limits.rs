@@ -32,9 +32,6 @@ pub async fn hit(
 /// Drops windows that ended long ago.
 pub async fn prune(db: &impl GenericClient) -> AppResult<u64> {
     Ok(db
-        .execute(
-            "DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'",
-            &[],
-        )
+        .execute("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'", &[])
         .await?)
 }

@@ -56,9 +56,7 @@ pub struct NewSession<'a> {
 
 pub async fn insert_session(db: &impl GenericClient, s: &NewSession<'_>) -> AppResult<Uuid> {
     let secs = s.lifetime.as_secs_f64();
-    let ua = s
-        .user_agent
-        .map(|ua| ua.chars().take(512).collect::<String>());
+    let ua = s.user_agent.map(|ua| ua.chars().take(512).collect::<String>());
     let row = db
         .query_one(
             "INSERT INTO client_sessions (user_id, token_hash, csrf_token, expires_at, ip, user_agent)
@@ -121,11 +119,8 @@ pub async fn find_live_session(
 
 /// Moves the idle-timeout clock forward.
 pub async fn touch_session(db: &impl GenericClient, session_id: Uuid) -> AppResult<()> {
-    db.execute(
-        "UPDATE client_sessions SET last_seen_at = now() WHERE id = $1",
-        &[&session_id],
-    )
-    .await?;
+    db.execute("UPDATE client_sessions SET last_seen_at = now() WHERE id = $1", &[&session_id])
+        .await?;
     Ok(())
 }
 

@@ -53,16 +53,12 @@ fn user_from_row(row: &Row) -> AppResult<UserRecord> {
 }
 
 pub async fn find_by_email(db: &impl GenericClient, email: &str) -> AppResult<Option<UserRecord>> {
-    let row = db
-        .query_opt(&format!("{SELECT_USER} WHERE u.email = $1"), &[&email])
-        .await?;
+    let row = db.query_opt(&format!("{SELECT_USER} WHERE u.email = $1"), &[&email]).await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
 pub async fn find_by_id(db: &impl GenericClient, id: Uuid) -> AppResult<Option<UserRecord>> {
-    let row = db
-        .query_opt(&format!("{SELECT_USER} WHERE u.id = $1"), &[&id])
-        .await?;
+    let row = db.query_opt(&format!("{SELECT_USER} WHERE u.id = $1"), &[&id]).await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
@@ -71,11 +67,8 @@ pub async fn set_password_hash(
     user_id: Uuid,
     hash: &str,
 ) -> AppResult<()> {
-    db.execute(
-        "UPDATE client_users SET password_hash = $2 WHERE id = $1",
-        &[&user_id, &hash],
-    )
-    .await?;
+    db.execute("UPDATE client_users SET password_hash = $2 WHERE id = $1", &[&user_id, &hash])
+        .await?;
     Ok(())
 }
 

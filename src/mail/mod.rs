@@ -92,11 +92,7 @@ impl Transport {
                     SmtpTls::StartTls => "STARTTLS",
                     SmtpTls::Implicit => "implicit TLS",
                 };
-                let auth = if s.config.username.is_some() {
-                    ", signed in"
-                } else {
-                    ""
-                };
+                let auth = if s.config.username.is_some() { ", signed in" } else { "" };
                 format!(
                     "SMTP {}:{} ({tls}{auth}) from {}",
                     s.config.host, s.config.port, s.config.from
@@ -130,30 +126,23 @@ async fn run_pass(
     stop: Option<&watch::Receiver<bool>>,
 ) -> anyhow::Result<PassReport> {
     let started = Instant::now();
-    let db = pool
-        .get()
-        .await
-        .context("the mail worker cannot reach the database")?;
+    let db = pool.get().await.context("the mail worker cannot reach the database")?;
     let mut report = PassReport::default();
     let mut session: Option<smtp::Session> = None;
     let result = async {
         loop {
-            let batch = outbox::claim_due(&**db, BATCH, LEASE)
-                .await
-                .context("claiming due mail")?;
+            let batch =
+                outbox::claim_due(&**db, BATCH, LEASE).await.context("claiming due mail")?;
             report.claimed += batch.len();
             let full = batch.len() as i64 == BATCH;
             let mut queue = batch.into_iter();
             while let Some(mail) = queue.next() {
                 let stopping = stop.is_some_and(|s| *s.borrow());
                 if stopping || started.elapsed() > LEASE / 2 {
-                    let ids: Vec<_> = std::iter::once(mail.id)
-                        .chain(queue.map(|m| m.id))
-                        .collect();
-                    report.released += outbox::release(&**db, &ids)
-                        .await
-                        .context("giving back claimed mail")?
-                        as usize;
+                    let ids: Vec<_> = std::iter::once(mail.id).chain(queue.map(|m| m.id)).collect();
+                    report.released +=
+                        outbox::release(&**db, &ids).await.context("giving back claimed mail")?
+                            as usize;
                     return Ok(());
                 }
                 match transport {
@@ -345,11 +334,7 @@ pub fn spawn_worker_with(pool: Pool, transport: Transport, waker: MailWaker) -> 
     let notify = waker.0.clone();
     tracing::info!(transport = %transport.describe(), "mail worker started");
     let task = tokio::spawn(worker_loop(pool, transport, notify, stop_rx));
-    WorkerHandle {
-        waker,
-        stop: stop_tx,
-        task,
-    }
+    WorkerHandle { waker, stop: stop_tx, task }
 }
 
 async fn worker_loop(

@@ -64,11 +64,7 @@ impl SmtpTransport {
             builder = builder.allow_invalid_certs();
         }
         if let Some(username) = &cfg.username {
-            let password = cfg
-                .password
-                .as_ref()
-                .map(|p| p.expose().clone())
-                .unwrap_or_default();
+            let password = cfg.password.as_ref().map(|p| p.expose().clone()).unwrap_or_default();
             builder = builder.credentials(Credentials::new(username.clone(), password));
         }
         let client: SmtpClient<Box<dyn Stream>> = match cfg.tls {
@@ -80,20 +76,11 @@ impl SmtpTransport {
                     .await
                     .unwrap_or(Err(mail_send::Error::Timeout))
                     .map_err(|e| self.explain_connect(&e))?;
-                SmtpClient {
-                    stream: Box::new(c.stream),
-                    timeout: c.timeout,
-                }
+                SmtpClient { stream: Box::new(c.stream), timeout: c.timeout }
             }
             SmtpTls::StartTls | SmtpTls::Implicit => {
-                let c = builder
-                    .connect()
-                    .await
-                    .map_err(|e| self.explain_connect(&e))?;
-                SmtpClient {
-                    stream: Box::new(c.stream),
-                    timeout: c.timeout,
-                }
+                let c = builder.connect().await.map_err(|e| self.explain_connect(&e))?;
+                SmtpClient { stream: Box::new(c.stream), timeout: c.timeout }
             }
         };
         Ok(Session { client })

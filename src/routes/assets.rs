@@ -71,15 +71,10 @@ pub fn serve_asset(Path(name): Path<String>, req: &Request) -> poem::Result<Resp
         return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
     };
     let etag = format!("\"{}\"", h.version);
-    let immutable = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == format!("v={}", h.version)));
-    let cache = if immutable {
-        "public, max-age=31536000, immutable"
-    } else {
-        "public, max-age=300"
-    };
+    let immutable =
+        req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == format!("v={}", h.version)));
+    let cache =
+        if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=300" };
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -91,7 +86,5 @@ pub fn serve_asset(Path(name): Path<String>, req: &Request) -> poem::Result<Resp
     if matches {
         return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
     }
-    Ok(builder
-        .header(header::CONTENT_TYPE, h.asset.content_type)
-        .body(h.asset.bytes))
+    Ok(builder.header(header::CONTENT_TYPE, h.asset.content_type).body(h.asset.bytes))
 }

@@ -10,9 +10,7 @@ use crate::state::AppState;
 /// The process is up and serving HTTP.
 #[handler]
 pub fn healthz() -> Response {
-    Json(json!({ "status": "ok" }))
-        .with_header("cache-control", "no-store")
-        .into_response()
+    Json(json!({ "status": "ok" })).with_header("cache-control", "no-store").into_response()
 }
 
 /// The portal can do useful work: its database answers.

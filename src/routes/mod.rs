@@ -22,25 +22,13 @@ pub fn routes() -> Route {
         .at("/readyz", get(health::readyz))
         .at("/assets/:name", get(assets::serve_asset))
         .at("/client/login", get(auth::view_login_get))
-        .at(
-            "/client/login/magic-link",
-            post(auth::view_login_magic_link_post),
-        )
-        .at(
-            "/client/login/password",
-            post(auth::view_login_password_post),
-        )
-        .at(
-            "/client/verify",
-            get(auth::view_verify_get).post(auth::view_verify_post),
-        )
+        .at("/client/login/magic-link", post(auth::view_login_magic_link_post))
+        .at("/client/login/password", post(auth::view_login_password_post))
+        .at("/client/verify", get(auth::view_verify_get).post(auth::view_verify_post))
         .at("/client/logout", post(auth::view_logout_post))
         .at("/client/dashboard", get(dashboard::view_dashboard_get))
         .at("/client/settings", get(settings::view_settings_get))
-        .at(
-            "/client/settings/password",
-            post(settings::view_settings_password_post),
-        )
+        .at("/client/settings/password", post(settings::view_settings_password_post))
         .at(
             "/client/settings/sessions/revoke-others",
             post(settings::view_settings_sessions_revoke_others_post),
@@ -49,10 +37,7 @@ pub fn routes() -> Route {
             "/client/settings/sessions/:id/revoke",
             post(settings::view_settings_session_revoke_post),
         )
-        .at(
-            "/client/settings/api-tokens",
-            post(settings::view_settings_token_create_post),
-        )
+        .at("/client/settings/api-tokens", post(settings::view_settings_token_create_post))
         .at(
             "/client/settings/api-tokens/:id/revoke",
             post(settings::view_settings_token_revoke_post),
@@ -69,8 +54,5 @@ pub fn finish(
     state: AppState,
 ) -> impl Endpoint + 'static {
     let hsts = state.config().base_url.starts_with("https://");
-    routes
-        .into_endpoint()
-        .data(state)
-        .with(shell::Shell { hsts })
+    routes.into_endpoint().data(state).with(shell::Shell { hsts })
 }

@@ -28,10 +28,7 @@ pub struct Shell {
 impl<E: Endpoint> Middleware<E> for Shell {
     type Output = ShellEndpoint<E>;
     fn transform(&self, ep: E) -> Self::Output {
-        ShellEndpoint {
-            inner: ep,
-            hsts: self.hsts,
-        }
+        ShellEndpoint { inner: ep, hsts: self.hsts }
     }
 }
 
@@ -113,22 +110,16 @@ fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>) -> Response {
     let location = match next {
         Some(next) => format!(
             "/client/login?next={}",
-            serde_urlencoded::to_string([("", next)])
-                .unwrap_or_default()
-                .trim_start_matches('=')
+            serde_urlencoded::to_string([("", next)]).unwrap_or_default().trim_start_matches('=')
         ),
         None => "/client/login".to_owned(),
     };
     let builder = Response::builder().header(header::CACHE_CONTROL, "no-store");
     match flavor {
-        Flavor::Htmx => builder
-            .status(StatusCode::UNAUTHORIZED)
-            .header("HX-Redirect", location)
-            .finish(),
-        _ => builder
-            .status(StatusCode::SEE_OTHER)
-            .header(header::LOCATION, location)
-            .finish(),
+        Flavor::Htmx => {
+            builder.status(StatusCode::UNAUTHORIZED).header("HX-Redirect", location).finish()
+        }
+        _ => builder.status(StatusCode::SEE_OTHER).header(header::LOCATION, location).finish(),
     }
 }
 
@@ -138,12 +129,8 @@ fn render_error(err: poem::Error, flavor: Flavor) -> Response {
         // AppError's own wording never carries internals (5xx say only that
         // something failed), so it is safe to show.
         let mut resp = error_response(app.status(), app.code(), &app.to_string(), flavor);
-        if let AppError::TooManyRequests {
-            retry_after_secs, ..
-        } = app
-        {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        if let AppError::TooManyRequests { retry_after_secs, .. } = app {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         return resp;
     }
@@ -165,11 +152,7 @@ fn render_error(err: poem::Error, flavor: Flavor) -> Response {
         _ => "error",
     };
     // Server errors keep their internals in the log, not in the response.
-    let message = if status.is_server_error() {
-        String::new()
-    } else {
-        err.to_string()
-    };
+    let message = if status.is_server_error() { String::new() } else { err.to_string() };
     error_response(status, code, &message, flavor)
 }
 
@@ -184,11 +167,7 @@ fn default_message(status: StatusCode) -> &'static str {
 
 /// One error response in the shape the caller expects.
 fn error_response(status: StatusCode, code: &str, message: &str, flavor: Flavor) -> Response {
-    let message = if message.is_empty() {
-        default_message(status)
-    } else {
-        message
-    };
+    let message = if message.is_empty() { default_message(status) } else { message };
     match flavor {
         Flavor::Json => Response::builder()
             .status(status)
@@ -208,27 +187,13 @@ fn error_response(status: StatusCode, code: &str, message: &str, flavor: Flavor)
 
 /// Header values must be visible ASCII; messages are ours and plain, but be safe.
 fn header_safe(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
+    message.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 
 fn security_headers(resp: &mut Response, path: &str, hsts: bool) {
     let headers = resp.headers_mut();
-    headers
-        .entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(CSP));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     let referrer = if NO_REFERRER_PREFIXES.iter().any(|p| path.starts_with(p)) {
         "no-referrer"
@@ -236,10 +201,7 @@ fn security_headers(resp: &mut Response, path: &str, hsts: bool) {
         "same-origin"
     };
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
-    headers.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
+    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     headers.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),

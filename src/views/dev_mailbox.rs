@@ -120,9 +120,7 @@ pub fn find_links(text: &str) -> Vec<&str> {
             .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '`'))
             .unwrap_or(candidate.len());
         let url = candidate[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
-        let is_url = url
-            .split_once("://")
-            .is_some_and(|(_, host)| !host.is_empty());
+        let is_url = url.split_once("://").is_some_and(|(_, host)| !host.is_empty());
         if is_url && !links.contains(&url) {
             links.push(url);
         }

@@ -13,9 +13,7 @@ pub struct Email {
 
 pub fn magic_link(name: Option<&str>, org_name: &str, link: &str, lifetime: Duration) -> Email {
     let minutes = lifetime.as_secs() / 60;
-    let greeting = name
-        .map(|n| format!("Hello {n},"))
-        .unwrap_or_else(|| "Hello,".to_owned());
+    let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
     let text = format!(
         "{greeting}\n\nUse this link to sign in to the OsirisCare client portal for {org_name}:\n\n{link}\n\n\
          The link works once and expires in {minutes} minutes. If you did not ask for it, ignore this \
@@ -35,9 +33,5 @@ pub fn magic_link(name: Option<&str>, org_name: &str, link: &str, lifetime: Dura
         }
     }
     .into_string();
-    Email {
-        subject: "Your OsirisCare sign-in link".to_owned(),
-        text,
-        html,
-    }
+    Email { subject: "Your OsirisCare sign-in link".to_owned(), text, html }
 }

@@ -7,20 +7,11 @@ use super::layout::{Section, page};
 
 pub fn error_page(status: StatusCode, message: &str) -> Markup {
     let (title, explanation) = match status.as_u16() {
-        404 => (
-            "Page not found",
-            "The page you asked for does not exist or has moved.",
-        ),
+        404 => ("Page not found", "The page you asked for does not exist or has moved."),
         403 => ("Not allowed", "Your account does not have access to this."),
         401 => ("Please sign in", "You need to sign in to see this page."),
-        405 => (
-            "Not allowed here",
-            "This address does not accept that kind of request.",
-        ),
-        429 => (
-            "Slow down",
-            "Too many requests in a short time. Please wait a moment.",
-        ),
+        405 => ("Not allowed here", "This address does not accept that kind of request."),
+        429 => ("Slow down", "Too many requests in a short time. Please wait a moment."),
         503 => (
             "Temporarily unavailable",
             "The portal cannot reach its database right now. Please try again shortly.",

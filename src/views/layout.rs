@@ -32,24 +32,13 @@ impl<'a> NavUser<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Dashboard,
-    Evidence,
-    Reports,
-    Notifications,
-    Users,
     Settings,
     None,
 }
 
+/// The sections that exist; each area adds its entry when its pages land.
 const NAV: &[(Section, &str, &str)] = &[
     (Section::Dashboard, "Dashboard", "/client/dashboard"),
-    (Section::Evidence, "Evidence", "/client/evidence"),
-    (Section::Reports, "Reports", "/client/reports"),
-    (
-        Section::Notifications,
-        "Notifications",
-        "/client/notifications",
-    ),
-    (Section::Users, "Users", "/client/users"),
     (Section::Settings, "Settings", "/client/settings"),
 ];
 

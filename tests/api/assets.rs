@@ -27,24 +27,12 @@ async fn versioned_asset_urls_are_cached_for_a_year_and_revalidate_with_etag() {
     let resp = app.client.get(&url).send().await;
     resp.assert_status_is_ok();
     resp.assert_header("cache-control", "public, max-age=31536000, immutable");
-    let etag = resp
-        .0
-        .headers()
-        .get("etag")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let etag = resp.0.headers().get("etag").unwrap().to_str().unwrap().to_owned();
 
     let plain = app.client.get("/assets/app.css").send().await;
     plain.assert_header("cache-control", "public, max-age=300");
 
-    let again = app
-        .client
-        .get("/assets/app.css")
-        .header("If-None-Match", &etag)
-        .send()
-        .await;
+    let again = app.client.get("/assets/app.css").header("If-None-Match", &etag).send().await;
     again.assert_status(StatusCode::NOT_MODIFIED);
     assert!(again.0.into_body().into_vec().await.unwrap().is_empty());
 }
@@ -52,16 +40,8 @@ async fn versioned_asset_urls_are_cached_for_a_year_and_revalidate_with_etag() {
 #[tokio::test]
 async fn pages_link_the_versioned_assets() {
     let app = spawn_app().await;
-    let html = app
-        .client
-        .get("/client/login")
-        .send()
-        .await
-        .0
-        .into_body()
-        .into_string()
-        .await
-        .unwrap();
+    let html =
+        app.client.get("/client/login").send().await.0.into_body().into_string().await.unwrap();
     for name in ["app.css", "htmx.min.js", "portal.js"] {
         let url = portal::routes::assets::url(name).replace('&', "&amp;");
         assert!(html.contains(&url), "{name} linked as {url}");
@@ -71,14 +51,6 @@ async fn pages_link_the_versioned_assets() {
 #[tokio::test]
 async fn an_unknown_asset_is_404() {
     let app = spawn_app().await;
-    app.client
-        .get("/assets/nope.js")
-        .send()
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
-    app.client
-        .get("/assets/..%2fCargo.toml")
-        .send()
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
+    app.client.get("/assets/nope.js").send().await.assert_status(StatusCode::NOT_FOUND);
+    app.client.get("/assets/..%2fCargo.toml").send().await.assert_status(StatusCode::NOT_FOUND);
 }

@@ -39,15 +39,12 @@ async fn validate(app: &TestApp, token: &str) -> poem::test::TestResponse {
 
 async fn outbox_to(app: &TestApp, email: &str) -> Vec<(String, String)> {
     let db = app.db_client().await;
-    db.query(
-        "SELECT subject, body_text FROM email_outbox WHERE to_address = $1",
-        &[&email],
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect()
+    db.query("SELECT subject, body_text FROM email_outbox WHERE to_address = $1", &[&email])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
 }
 
 #[tokio::test]
@@ -55,20 +52,13 @@ async fn a_magic_link_request_answers_the_same_for_every_address() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     let db = app.db_client().await;
-    db.execute(
-        "UPDATE client_users SET is_active = false WHERE id = $1",
-        &[&p.viewer.id],
-    )
-    .await
-    .unwrap();
+    db.execute("UPDATE client_users SET is_active = false WHERE id = $1", &[&p.viewer.id])
+        .await
+        .unwrap();
     drop(db);
 
     let mut bodies = Vec::new();
-    for email in [
-        p.admin.email.as_str(),
-        "nobody@oakclinic.example",
-        p.viewer.email.as_str(),
-    ] {
+    for email in [p.admin.email.as_str(), "nobody@oakclinic.example", p.viewer.email.as_str()] {
         let resp = request_link(&app, email).await;
         resp.assert_status_is_ok();
         bodies.push(body_text(resp).await);
@@ -83,10 +73,7 @@ async fn a_magic_link_request_answers_the_same_for_every_address() {
     assert_eq!(mail.len(), 1, "the active user gets a link");
     assert!(mail[0].1.contains("/client/verify?token="), "{}", mail[0].1);
     assert!(outbox_to(&app, "nobody@oakclinic.example").await.is_empty());
-    assert!(
-        outbox_to(&app, &p.viewer.email).await.is_empty(),
-        "inactive users get nothing"
-    );
+    assert!(outbox_to(&app, &p.viewer.email).await.is_empty(), "inactive users get nothing");
 
     let db = app.db_client().await;
     let audited: i64 = db
@@ -104,33 +91,18 @@ async fn a_magic_link_request_answers_the_same_for_every_address() {
 async fn the_link_in_the_mail_is_the_base_url_and_a_token_that_is_stored_only_hashed() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    request_link(&app, &p.owner.email)
-        .await
-        .assert_status_is_ok();
+    request_link(&app, &p.owner.email).await.assert_status_is_ok();
     let (_, text) = outbox_to(&app, &p.owner.email).await.remove(0);
-    let link = text
-        .lines()
-        .find(|l| l.contains("/client/verify?token="))
-        .unwrap()
-        .trim();
+    let link = text.lines().find(|l| l.contains("/client/verify?token=")).unwrap().trim();
     assert!(
-        link.starts_with(&format!(
-            "{}/client/verify?token=",
-            app.state.config().base_url
-        )),
+        link.starts_with(&format!("{}/client/verify?token=", app.state.config().base_url)),
         "{link}"
     );
     let token = link.split("token=").nth(1).unwrap();
     let db = app.db_client().await;
-    let stored: Vec<u8> = db
-        .query_one("SELECT token_hash FROM client_magic_links", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        stored,
-        portal::auth::tokens::hash(app.state.secret(), token).to_vec()
-    );
+    let stored: Vec<u8> =
+        db.query_one("SELECT token_hash FROM client_magic_links", &[]).await.unwrap().get(0);
+    assert_eq!(stored, portal::auth::tokens::hash(app.state.secret(), token).to_vec());
     assert_ne!(stored, token.as_bytes());
 }
 
@@ -144,15 +116,8 @@ async fn magic_link_requests_are_limited_per_address_alike_for_unknown_ones() {
         }
         let resp = request_link(&app, email).await;
         resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
-        let retry: u64 = resp
-            .0
-            .headers()
-            .get("retry-after")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let retry: u64 =
+            resp.0.headers().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
         assert!((1..=900).contains(&retry), "{retry}");
         let body = body_json(resp).await;
         assert_eq!(body["error"], "rate_limited");
@@ -164,31 +129,18 @@ async fn magic_link_requests_are_limited_per_address_alike_for_unknown_ones() {
 async fn magic_link_requests_are_limited_per_client_address() {
     let app = spawn_app().await;
     for i in 0..30 {
-        request_link(&app, &format!("user{i}@x.example"))
-            .await
-            .assert_status_is_ok();
+        request_link(&app, &format!("user{i}@x.example")).await.assert_status_is_ok();
     }
-    request_link(&app, "one-more@x.example")
-        .await
-        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    request_link(&app, "one-more@x.example").await.assert_status(StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
 async fn malformed_sign_in_requests_are_400_with_a_message() {
     let app = spawn_app().await;
     for (path, body) in [
-        (
-            "/api/client/auth/request-magic-link",
-            json!({ "email": "not-an-email" }),
-        ),
-        (
-            "/api/client/auth/request-magic-link",
-            json!({ "mail": "a@b.example" }),
-        ),
-        (
-            "/api/client/auth/request-magic-link",
-            json!({ "email": 42 }),
-        ),
+        ("/api/client/auth/request-magic-link", json!({ "email": "not-an-email" })),
+        ("/api/client/auth/request-magic-link", json!({ "mail": "a@b.example" })),
+        ("/api/client/auth/request-magic-link", json!({ "email": 42 })),
         ("/api/client/auth/validate-magic-link", json!({})),
         ("/api/client/auth/login", json!({ "email": "a@b.example" })),
     ] {
@@ -209,13 +161,7 @@ async fn malformed_sign_in_requests_are_400_with_a_message() {
 }
 
 fn session_cookie(resp: &poem::test::TestResponse) -> String {
-    resp.0
-        .headers()
-        .get("set-cookie")
-        .expect("set-cookie")
-        .to_str()
-        .unwrap()
-        .to_owned()
+    resp.0.headers().get("set-cookie").expect("set-cookie").to_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -243,12 +189,7 @@ async fn a_magic_link_signs_in_once_with_a_secure_cookie() {
     again.assert_status(StatusCode::UNAUTHORIZED);
 
     let pair = cookie.split(';').next().unwrap();
-    let me = app
-        .client
-        .get("/api/client/auth/me")
-        .header("cookie", pair)
-        .send()
-        .await;
+    let me = app.client.get("/api/client/auth/me").header("cookie", pair).send().await;
     me.assert_status_is_ok();
     let me = body_json(me).await;
     assert_eq!(me["email"], p.admin.email);
@@ -258,10 +199,7 @@ async fn a_magic_link_signs_in_once_with_a_secure_cookie() {
 
     let db = app.db_client().await;
     let verified: bool = db
-        .query_one(
-            "SELECT email_verified FROM client_users WHERE id = $1",
-            &[&p.admin.id],
-        )
+        .query_one("SELECT email_verified FROM client_users WHERE id = $1", &[&p.admin.id])
         .await
         .unwrap()
         .get(0);
@@ -286,34 +224,22 @@ async fn expired_garbage_and_inactive_links_are_refused() {
     db.execute("UPDATE client_magic_links SET expires_at = now() - interval '1 second', created_at = now() - interval '2 hours'", &[])
         .await
         .unwrap();
-    validate(&app, &expired)
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
-    validate(&app, "garbage")
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
+    validate(&app, &expired).await.assert_status(StatusCode::UNAUTHORIZED);
+    validate(&app, "garbage").await.assert_status(StatusCode::UNAUTHORIZED);
 
     let inactive_user = magic_token(&app, p.viewer.id).await;
-    db.execute(
-        "UPDATE client_users SET is_active = false WHERE id = $1",
-        &[&p.viewer.id],
-    )
-    .await
-    .unwrap();
+    db.execute("UPDATE client_users SET is_active = false WHERE id = $1", &[&p.viewer.id])
+        .await
+        .unwrap();
     let resp = validate(&app, &inactive_user).await;
     resp.assert_status(StatusCode::FORBIDDEN);
     assert!(resp.0.headers().get("set-cookie").is_none());
 
     let suspended = magic_token(&app, p.admin.id).await;
-    db.execute(
-        "UPDATE client_orgs SET status = 'suspended' WHERE id = $1",
-        &[&p.org_id],
-    )
-    .await
-    .unwrap();
-    validate(&app, &suspended)
+    db.execute("UPDATE client_orgs SET status = 'suspended' WHERE id = $1", &[&p.org_id])
         .await
-        .assert_status(StatusCode::FORBIDDEN);
+        .unwrap();
+    validate(&app, &suspended).await.assert_status(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -322,38 +248,24 @@ async fn one_link_used_fifty_times_at_once_signs_in_exactly_once() {
     let p = app.practice("Oak Clinic").await;
     let token = magic_token(&app, p.owner.id).await;
     let attempts = (0..50).map(|_| validate(&app, &token));
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
-        .await
-        .iter()
-        .map(|r| r.0.status())
-        .collect();
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(attempts).await.iter().map(|r| r.0.status()).collect();
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     assert_eq!((ok, refused), (1, 49), "{statuses:?}");
     let db = app.db_client().await;
     let sessions: i64 = db
-        .query_one(
-            "SELECT count(*) FROM client_sessions WHERE user_id = $1",
-            &[&p.owner.id],
-        )
+        .query_one("SELECT count(*) FROM client_sessions WHERE user_id = $1", &[&p.owner.id])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(
-        sessions, 2,
-        "the helper's session plus exactly one from the link"
-    );
+    assert_eq!(sessions, 2, "the helper's session plus exactly one from the link");
 }
 
 async fn set_password(app: &TestApp, user_id: uuid::Uuid, password: &str) {
     let hash = portal::auth::password::hash(password).unwrap();
     let db = app.db_client().await;
-    portal::db::users::set_password_hash(&**db, user_id, &hash)
-        .await
-        .unwrap();
+    portal::db::users::set_password_hash(&**db, user_id, &hash).await.unwrap();
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> poem::test::TestResponse {
@@ -388,10 +300,7 @@ async fn password_login_fails_the_same_way_for_every_wrong_input() {
     assert!(bodies.iter().all(|b| b == &bodies[0]), "{bodies:?}");
     let db = app.db_client().await;
     let failed: i64 = db
-        .query_one(
-            "SELECT count(*) FROM client_audit_log WHERE action = 'auth.signin_failed'",
-            &[],
-        )
+        .query_one("SELECT count(*) FROM client_audit_log WHERE action = 'auth.signin_failed'", &[])
         .await
         .unwrap()
         .get(0);
@@ -417,10 +326,7 @@ async fn password_attempts_are_throttled_per_account() {
 async fn logout_revokes_the_session_and_clears_the_cookie() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let resp = app
-        .post_as(&p.admin, "/api/client/auth/logout")
-        .send()
-        .await;
+    let resp = app.post_as(&p.admin, "/api/client/auth/logout").send().await;
     resp.assert_status(StatusCode::NO_CONTENT);
     let cleared = session_cookie(&resp);
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
@@ -460,12 +366,8 @@ async fn me_needs_a_session_or_token() {
         .send()
         .await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
-    let resp = app
-        .client
-        .get("/api/client/auth/me")
-        .header("authorization", "Basic abc")
-        .send()
-        .await;
+    let resp =
+        app.client.get("/api/client/auth/me").header("authorization", "Basic abc").send().await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
 }
 
@@ -518,10 +420,7 @@ async fn last_seen_is_written_at_most_once_a_minute() {
     .await
     .unwrap();
     let before = last_seen().await;
-    app.get_as(&p.owner, "/api/client/auth/me")
-        .send()
-        .await
-        .assert_status_is_ok();
+    app.get_as(&p.owner, "/api/client/auth/me").send().await.assert_status_is_ok();
     assert_eq!(last_seen().await, before, "no write within the minute");
 
     db.execute(
@@ -531,10 +430,7 @@ async fn last_seen_is_written_at_most_once_a_minute() {
     .await
     .unwrap();
     let before = last_seen().await;
-    app.get_as(&p.owner, "/api/client/auth/me")
-        .send()
-        .await
-        .assert_status_is_ok();
+    app.get_as(&p.owner, "/api/client/auth/me").send().await.assert_status_is_ok();
     assert!(last_seen().await > before, "touched after a minute");
 }
 
@@ -556,8 +452,16 @@ async fn the_idle_timeout_is_configurable() {
         .send()
         .await
         .assert_status(StatusCode::UNAUTHORIZED);
-    app.get_as(&p.admin, "/api/client/auth/me")
-        .send()
-        .await
-        .assert_status_is_ok();
+    app.get_as(&p.admin, "/api/client/auth/me").send().await.assert_status_is_ok();
+}
+
+#[tokio::test]
+async fn impossible_addresses_are_unknown_accounts_not_server_errors() {
+    let app = spawn_app().await;
+    for email in ["\u{0}", "nul\u{0}@x.example", "", "   "] {
+        let resp = login(&app, email, "some password here").await;
+        resp.assert_status(StatusCode::UNAUTHORIZED);
+        let resp = request_link(&app, email).await;
+        resp.assert_status(StatusCode::BAD_REQUEST);
+    }
 }

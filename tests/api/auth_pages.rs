@@ -33,10 +33,7 @@ async fn the_magic_link_form_swaps_in_check_your_email_for_htmx() {
     resp.assert_status_is_ok();
     resp.assert_header("vary", "HX-Request");
     let html = body_text(resp).await;
-    assert!(
-        html.starts_with("<div class=\"stack\" id=\"check-email\">"),
-        "a fragment: {html}"
-    );
+    assert!(html.starts_with("<div class=\"stack\" id=\"check-email\">"), "a fragment: {html}");
     assert!(html.contains("Check your email") && html.contains(&p.owner.email));
 
     let resp = app
@@ -65,14 +62,8 @@ async fn a_malformed_address_is_shown_in_the_form_with_422() {
         .await;
     resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     let html = body_text(resp).await;
-    assert!(
-        html.contains("field-error") && html.contains("valid email"),
-        "{html}"
-    );
-    assert!(
-        html.contains("value=\"nope\""),
-        "keeps what was typed: {html}"
-    );
+    assert!(html.contains("field-error") && html.contains("valid email"), "{html}");
+    assert!(html.contains("value=\"nope\""), "keeps what was typed: {html}");
 }
 
 #[tokio::test]
@@ -82,12 +73,7 @@ async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
     let token = magic_token(&app, p.owner.id).await;
 
     for _ in 0..2 {
-        let resp = app
-            .client
-            .get("/client/verify")
-            .query("token", &token)
-            .send()
-            .await;
+        let resp = app.client.get("/client/verify").query("token", &token).send().await;
         resp.assert_status_is_ok();
         resp.assert_header("referrer-policy", "no-referrer");
         let html = body_text(resp).await;
@@ -98,12 +84,7 @@ async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
         );
     }
 
-    let resp = app
-        .client
-        .post("/client/verify")
-        .form(&[("token", token.as_str())])
-        .send()
-        .await;
+    let resp = app.client.post("/client/verify").form(&[("token", token.as_str())]).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
     resp.assert_header("location", "/client/dashboard");
     let cookie = resp
@@ -118,29 +99,13 @@ async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
         .unwrap()
         .to_owned();
 
-    let dashboard = app
-        .client
-        .get("/client/dashboard")
-        .header("cookie", &cookie)
-        .send()
-        .await;
+    let dashboard = app.client.get("/client/dashboard").header("cookie", &cookie).send().await;
     dashboard.assert_status_is_ok();
     let html = body_text(dashboard).await;
-    assert!(
-        html.contains("Welcome, <span id=\"user-name\">owner</span>"),
-        "{html}"
-    );
-    assert!(
-        html.contains("<meta name=\"csrf-token\""),
-        "htmx gets the CSRF token from the page"
-    );
+    assert!(html.contains("Welcome, <span id=\"user-name\">owner</span>"), "{html}");
+    assert!(html.contains("<meta name=\"csrf-token\""), "htmx gets the CSRF token from the page");
 
-    let again = app
-        .client
-        .post("/client/verify")
-        .form(&[("token", token.as_str())])
-        .send()
-        .await;
+    let again = app.client.post("/client/verify").form(&[("token", token.as_str())]).send().await;
     again.assert_status(StatusCode::UNAUTHORIZED);
     assert!(body_text(again).await.contains("already used"));
 }
@@ -170,10 +135,7 @@ async fn the_password_form_signs_in_or_says_why_not() {
         .await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
     let html = body_text(resp).await;
-    assert!(
-        html.contains("Invalid email or password.") && html.contains(&p.admin.email),
-        "{html}"
-    );
+    assert!(html.contains("Invalid email or password.") && html.contains(&p.admin.email), "{html}");
 
     let resp = app
         .client
@@ -236,10 +198,7 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
         .send()
         .await;
     resp.assert_status(StatusCode::FORBIDDEN);
-    app.get_as(&p.owner, "/client/dashboard")
-        .send()
-        .await
-        .assert_status_is_ok();
+    app.get_as(&p.owner, "/client/dashboard").send().await.assert_status_is_ok();
 
     let resp = app
         .client
@@ -250,19 +209,8 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
     resp.assert_header("location", "/client/login");
-    assert!(
-        resp.0
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0")
-    );
-    app.get_as(&p.owner, "/client/dashboard")
-        .send()
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    assert!(resp.0.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
+    app.get_as(&p.owner, "/client/dashboard").send().await.assert_status(StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -270,10 +218,7 @@ async fn settings_show_sessions_and_tokens_for_admins_only() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     let html = body_text(app.get_as(&p.admin, "/client/settings").send().await).await;
-    assert!(
-        html.contains("id=\"sessions-section\"") && html.contains("This session"),
-        "{html}"
-    );
+    assert!(html.contains("id=\"sessions-section\"") && html.contains("This session"), "{html}");
     assert!(html.contains("id=\"tokens-section\""));
     let html = body_text(app.get_as(&p.viewer, "/client/settings").send().await).await;
     assert!(html.contains("id=\"password-section\"") && !html.contains("id=\"tokens-section\""));
@@ -285,10 +230,7 @@ async fn settings_show_sessions_and_tokens_for_admins_only() {
         .send()
         .await;
     resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(
-        resp.0.headers().contains_key("x-portal-message"),
-        "htmx shows the reason in a toast"
-    );
+    assert!(resp.0.headers().contains_key("x-portal-message"), "htmx shows the reason in a toast");
 }
 
 #[tokio::test]
@@ -303,19 +245,10 @@ async fn settings_fragments_create_a_token_once_and_set_a_password() {
         .await;
     resp.assert_status_is_ok();
     let html = body_text(resp).await;
-    assert!(
-        html.starts_with("<section class=\"card\" id=\"tokens-section\">"),
-        "{html}"
-    );
-    assert!(
-        html.contains("id=\"new-token\"") && html.contains("ocp_"),
-        "{html}"
-    );
+    assert!(html.starts_with("<section class=\"card\" id=\"tokens-section\">"), "{html}");
+    assert!(html.contains("id=\"new-token\"") && html.contains("ocp_"), "{html}");
     let html = body_text(app.get_as(&p.admin, "/client/settings").send().await).await;
-    assert!(
-        html.contains("Backup export") && !html.contains("id=\"new-token\""),
-        "shown once"
-    );
+    assert!(html.contains("Backup export") && !html.contains("id=\"new-token\""), "shown once");
 
     let resp = app
         .post_as(&p.viewer, "/client/settings/password")
@@ -341,24 +274,15 @@ async fn sessions_can_be_signed_out_from_settings() {
     let p = app.practice("Oak Clinic").await;
     let other = app.sign_in(p.owner.id, &p.owner.email, p.org_id).await;
     let resp = app
-        .post_as(
-            &p.owner,
-            &format!("/client/settings/sessions/{}/revoke", other.session_id),
-        )
+        .post_as(&p.owner, &format!("/client/settings/sessions/{}/revoke", other.session_id))
         .header("hx-request", "true")
         .send()
         .await;
     resp.assert_status_is_ok();
     assert!(body_text(resp).await.contains("Session signed out."));
-    app.get_as(&other, "/client/dashboard")
-        .send()
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    app.get_as(&other, "/client/dashboard").send().await.assert_status(StatusCode::SEE_OTHER);
     let resp = app
-        .post_as(
-            &p.admin,
-            &format!("/client/settings/sessions/{}/revoke", p.owner.session_id),
-        )
+        .post_as(&p.admin, &format!("/client/settings/sessions/{}/revoke", p.owner.session_id))
         .send()
         .await;
     resp.assert_status(StatusCode::NOT_FOUND);

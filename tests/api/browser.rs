@@ -14,10 +14,7 @@ use crate::helpers::{spawn_app, spawn_server};
 fn find_binary(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
-        .chain([
-            PathBuf::from("/usr/bin"),
-            PathBuf::from("/usr/lib/chromium"),
-        ])
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")])
         .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
         .find(|p| p.is_file())
 }
@@ -50,29 +47,19 @@ pub async fn browser() -> Option<(Driver, Client)> {
         );
         return None;
     };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
 
     // chromedriver takes a moment to listen; its own port is the readiness signal.
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not start listening"
-        );
+        assert!(Instant::now() < deadline, "chromedriver did not start listening");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let profile =
@@ -115,21 +102,12 @@ async fn the_login_page_loads_htmx_in_a_real_browser() {
     let app = spawn_app().await;
     let server = spawn_server(&app).await;
 
-    client
-        .goto(&format!("{}/client/login", server.base_url))
-        .await
-        .unwrap();
+    client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
     let title = client.title().await.unwrap();
     assert_eq!(title, "Sign in · OsirisCare");
-    let version = client
-        .execute("return window.htmx ? window.htmx.version : null;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        version,
-        serde_json::json!("2.0.11"),
-        "htmx loaded under the CSP"
-    );
+    let version =
+        client.execute("return window.htmx ? window.htmx.version : null;", vec![]).await.unwrap();
+    assert_eq!(version, serde_json::json!("2.0.11"), "htmx loaded under the CSP");
     let styled = client
         .execute(
             "return getComputedStyle(document.querySelector('.auth-card')).backgroundColor;",
@@ -137,18 +115,102 @@ async fn the_login_page_loads_htmx_in_a_real_browser() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        styled,
-        serde_json::json!("rgb(255, 255, 255)"),
-        "the stylesheet applied"
-    );
-    client
-        .find(Locator::Css("input[name=email]"))
-        .await
-        .expect("email field");
+    assert_eq!(styled, serde_json::json!("rgb(255, 255, 255)"), "the stylesheet applied");
+    client.find(Locator::Css("input[name=email]")).await.expect("email field");
     let shot = screenshot(&client, "login").await;
     eprintln!("screenshot: {}", shot.display());
 
     client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// The whole sign-in as a person does it, over real SMTP and with the
+/// default (Secure, __Host-) cookie on http://127.0.0.1.
+#[tokio::test]
+async fn a_person_signs_in_with_a_magic_link_in_chromium() {
+    let Some((_driver, client)) = browser().await else { return };
+    let smtp = crate::smtp_server::SmtpServer::start(crate::smtp_server::Security::Plain).await;
+    let app = crate::helpers::spawn_app_with(|c| c.smtp = Some(smtp.config())).await;
+    let p = app.practice("Riverside Family Medicine").await;
+    let db = app.db_client().await;
+    db.execute("UPDATE client_users SET name = 'Dr. Maria Santos' WHERE id = $1", &[&p.owner.id])
+        .await
+        .unwrap();
+    drop(db);
+    let server = spawn_server(&app).await;
+    let mailer =
+        portal::mail::spawn_worker_with(app.pool.clone(), smtp.transport(), app.state.mail_waker());
+
+    client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
+    client.find(Locator::Id("magic-email")).await.unwrap().send_keys(&p.owner.email).await.unwrap();
+    client.execute("window.__marker = 'same page';", vec![]).await.unwrap();
+    client
+        .find(Locator::Css("#magic-link-panel button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = client
+        .wait()
+        .for_element(Locator::Id("check-email"))
+        .await
+        .expect("htmx swapped in the notice");
+    assert!(notice.text().await.unwrap().contains("Check your email"));
+    let marker = client.execute("return window.__marker || null;", vec![]).await.unwrap();
+    assert_eq!(marker, serde_json::json!("same page"), "htmx swapped a fragment; no full reload");
+    screenshot(&client, "signin-1-check-email").await;
+
+    // The mail, read back with a MIME parser (quoted-printable may split the link).
+    let message = smtp.next_message().await;
+    assert_eq!(message.rcpt_to, vec![p.owner.email.clone()]);
+    let parsed = message.parsed();
+    assert_eq!(parsed.subject(), Some("Your OsirisCare sign-in link"));
+    let text = parsed.body_text(0).expect("a text part").into_owned();
+    let html = parsed.body_html(0).expect("an HTML part").into_owned();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/client/verify?token="))
+        .expect("link in the text")
+        .to_owned();
+    assert!(link.starts_with(&server.base_url), "{link}");
+    assert!(html.contains(&link.replace('&', "&amp;")), "the HTML part has the same link");
+
+    client.goto(&link).await.unwrap();
+    client.wait().for_element(Locator::Id("continue")).await.unwrap();
+    screenshot(&client, "signin-2-continue").await;
+    client.find(Locator::Id("continue")).await.unwrap().click().await.unwrap();
+    let name = client.wait().for_element(Locator::Id("user-name")).await.expect("the dashboard");
+    assert_eq!(name.text().await.unwrap(), "Dr. Maria Santos");
+    assert!(client.current_url().await.unwrap().as_str().ends_with("/client/dashboard"));
+    screenshot(&client, "signin-3-dashboard").await;
+
+    let cookies = client.get_all_cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "__Host-osiris_session")
+        .expect("the secure session cookie");
+    assert_eq!(session.secure(), Some(true));
+    assert_eq!(session.http_only(), Some(true));
+
+    // Settings render for the signed-in user; sign out through the navigation.
+    client.goto(&format!("{}/client/settings", server.base_url)).await.unwrap();
+    client.wait().for_element(Locator::Id("sessions-section")).await.unwrap();
+    screenshot(&client, "signin-4-settings").await;
+    client.find(Locator::Css(".nav-right form button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Id("magic-email")).await.expect("back on the sign-in page");
+    let db = app.db_client().await;
+    let live: i64 = db
+        .query_one(
+            "SELECT count(*) FROM client_sessions WHERE user_id = $1 AND revoked_at IS NULL",
+            &[&p.owner.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 1, "only the helper's session is left; the browser's was revoked");
+
+    client.close().await.unwrap();
+    mailer.shutdown().await;
     server.stop().await;
 }

@@ -8,11 +8,7 @@ use uuid::Uuid;
 use crate::helpers::{TempDir, TestDb, portal_cmd};
 
 fn portal(db: &TestDb, args: &[&str]) -> Output {
-    portal_cmd()
-        .env("DATABASE_URL", db.url())
-        .args(args)
-        .output()
-        .expect("run portal")
+    portal_cmd().env("DATABASE_URL", db.url()).args(args).output().expect("run portal")
 }
 
 fn stdout(out: &Output) -> String {
@@ -27,25 +23,15 @@ fn stderr(out: &Output) -> String {
 fn create(db: &TestDb, args: &[&str]) -> Uuid {
     let out = portal(db, args);
     assert!(out.status.success(), "{args:?} failed: {}", stderr(&out));
-    stdout(&out)
-        .parse()
-        .unwrap_or_else(|_| panic!("stdout is not just an id: {:?}", stdout(&out)))
+    stdout(&out).parse().unwrap_or_else(|_| panic!("stdout is not just an id: {:?}", stdout(&out)))
 }
 
 /// Runs a command that must fail with a message containing `expect`.
 fn refuse(db: &TestDb, args: &[&str], expect: &str) {
     let out = portal(db, args);
     assert!(!out.status.success(), "{args:?} should fail");
-    assert!(
-        stdout(&out).is_empty(),
-        "nothing on stdout: {}",
-        stdout(&out)
-    );
-    assert!(
-        stderr(&out).contains(expect),
-        "{args:?}: expected {expect:?} in {}",
-        stderr(&out)
-    );
+    assert!(stdout(&out).is_empty(), "nothing on stdout: {}", stdout(&out));
+    assert!(stderr(&out).contains(expect), "{args:?}: expected {expect:?} in {}", stderr(&out));
 }
 
 #[tokio::test]
@@ -53,14 +39,7 @@ async fn admin_commands_create_a_practice_and_print_only_ids() {
     let db = TestDb::new().await;
     let partner = create(
         &db,
-        &[
-            "admin",
-            "create-partner",
-            "--name",
-            "Acme IT",
-            "--email",
-            "help@acme.example",
-        ],
+        &["admin", "create-partner", "--name", "Acme IT", "--email", "help@acme.example"],
     );
     let org = create(
         &db,
@@ -117,16 +96,9 @@ async fn admin_commands_create_a_practice_and_print_only_ids() {
         .await
         .unwrap();
     assert_eq!(row.get::<_, Option<Uuid>>(0), Some(partner));
-    assert_eq!(
-        row.get::<_, String>(1),
-        "office@oak.example",
-        "emails are stored lower-cased"
-    );
+    assert_eq!(row.get::<_, String>(1), "office@oak.example", "emails are stored lower-cased");
     assert_eq!(row.get::<_, String>(2), "owner");
-    assert_eq!(
-        row.get::<_, Vec<u8>>(4),
-        key.verifying_key().as_bytes().to_vec()
-    );
+    assert_eq!(row.get::<_, Vec<u8>>(4), key.verifying_key().as_bytes().to_vec());
 }
 
 #[tokio::test]
@@ -134,21 +106,11 @@ async fn a_direct_practice_needs_no_partner() {
     let db = TestDb::new().await;
     let org = create(
         &db,
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "Solo Practice",
-            "--email",
-            "solo@x.example",
-        ],
+        &["admin", "create-org", "--name", "Solo Practice", "--email", "solo@x.example"],
     );
     let client = db.client().await;
     let partner: Option<Uuid> = client
-        .query_one(
-            "SELECT current_partner_id FROM client_orgs WHERE id = $1",
-            &[&org],
-        )
+        .query_one("SELECT current_partner_id FROM client_orgs WHERE id = $1", &[&org])
         .await
         .unwrap()
         .get(0);
@@ -160,43 +122,18 @@ async fn admin_commands_refuse_bad_input_with_a_clear_message() {
     let db = TestDb::new().await;
     let org = create(
         &db,
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "Oak Clinic",
-            "--email",
-            "office@oak.example",
-        ],
+        &["admin", "create-org", "--name", "Oak Clinic", "--email", "office@oak.example"],
     )
     .to_string();
     let missing = Uuid::new_v4().to_string();
     create(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--org",
-            &org,
-            "--email",
-            "a@oak.example",
-            "--role",
-            "admin",
-        ],
+        &["admin", "create-user", "--org", &org, "--email", "a@oak.example", "--role", "admin"],
     );
 
     refuse(
         &db,
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "X",
-            "--email",
-            "x@x.example",
-            "--partner",
-            &missing,
-        ],
+        &["admin", "create-org", "--name", "X", "--email", "x@x.example", "--partner", &missing],
         "no partner with id",
     );
     refuse(
@@ -215,44 +152,17 @@ async fn admin_commands_refuse_bad_input_with_a_clear_message() {
     );
     refuse(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--org",
-            &org,
-            "--email",
-            "A@oak.example",
-            "--role",
-            "viewer",
-        ],
+        &["admin", "create-user", "--org", &org, "--email", "A@oak.example", "--role", "viewer"],
         "already exists",
     );
     refuse(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--org",
-            &org,
-            "--email",
-            "c@oak.example",
-            "--role",
-            "root",
-        ],
+        &["admin", "create-user", "--org", &org, "--email", "c@oak.example", "--role", "root"],
         "owner, admin or viewer",
     );
     refuse(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--org",
-            &org,
-            "--email",
-            "not-an-email",
-            "--role",
-            "viewer",
-        ],
+        &["admin", "create-user", "--org", &org, "--email", "not-an-email", "--role", "viewer"],
         "not an email address",
     );
     refuse(
@@ -271,54 +181,21 @@ async fn admin_commands_refuse_bad_input_with_a_clear_message() {
     );
     refuse(
         &db,
-        &[
-            "admin",
-            "create-site",
-            "--org",
-            &org,
-            "--name",
-            "S",
-            "--public-key",
-            "abcd",
-        ],
+        &["admin", "create-site", "--org", &org, "--name", "S", "--public-key", "abcd"],
         "32 bytes",
     );
     refuse(
         &db,
-        &[
-            "admin",
-            "create-site",
-            "--org",
-            &org,
-            "--name",
-            "S",
-            "--public-key",
-            "zz",
-        ],
+        &["admin", "create-site", "--org", &org, "--name", "S", "--public-key", "zz"],
         "must be hex",
     );
-    refuse(
-        &db,
-        &["admin", "create-site", "--org", &org, "--name", "S"],
-        "--public-key",
-    );
-    refuse(
-        &db,
-        &["admin", "create-partner", "--name", "   "],
-        "must not be empty",
-    );
+    refuse(&db, &["admin", "create-site", "--org", &org, "--name", "S"], "--public-key");
+    refuse(&db, &["admin", "create-partner", "--name", "   "], "must not be empty");
 
     let client = db.client().await;
-    let sites: i64 = client
-        .query_one("SELECT count(*) FROM sites", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let users: i64 = client
-        .query_one("SELECT count(*) FROM client_users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let sites: i64 = client.query_one("SELECT count(*) FROM sites", &[]).await.unwrap().get(0);
+    let users: i64 =
+        client.query_one("SELECT count(*) FROM client_users", &[]).await.unwrap().get(0);
     assert_eq!((sites, users), (0, 1), "nothing half-written");
 }
 
@@ -328,14 +205,7 @@ async fn create_site_can_generate_the_appliance_key() {
     let dir = TempDir::new();
     let org = create(
         &db,
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "Oak Clinic",
-            "--email",
-            "office@oak.example",
-        ],
+        &["admin", "create-org", "--name", "Oak Clinic", "--email", "office@oak.example"],
     )
     .to_string();
     let key_path = dir.path().join("site.pem");
@@ -382,11 +252,7 @@ async fn create_site_can_generate_the_appliance_key() {
         "already exists",
     );
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), pem);
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM sites", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = client.query_one("SELECT count(*) FROM sites", &[]).await.unwrap().get(0);
     assert_eq!(n, 1);
 }
 
@@ -396,14 +262,7 @@ async fn a_failed_insert_leaves_no_key_file_behind() {
     let dir = TempDir::new();
     let org = create(
         &db,
-        &[
-            "admin",
-            "create-org",
-            "--name",
-            "Oak Clinic",
-            "--email",
-            "office@oak.example",
-        ],
+        &["admin", "create-org", "--name", "Oak Clinic", "--email", "office@oak.example"],
     )
     .to_string();
     let first = dir.path().join("a.pem");
@@ -450,32 +309,17 @@ async fn migrate_reports_when_the_database_is_up_to_date() {
     );
     let second = portal(&db, &["migrate"]);
     assert!(second.status.success());
-    assert!(
-        stderr(&second).contains("database is up to date"),
-        "{}",
-        stderr(&second)
-    );
+    assert!(stderr(&second).contains("database is up to date"), "{}", stderr(&second));
 }
 
 #[test]
 fn a_bad_setting_names_the_variable_and_exits_2() {
-    let out = portal_cmd()
-        .env("PORTAL_BIND", "localhost")
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out = portal_cmd().env("PORTAL_BIND", "localhost").arg("migrate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("PORTAL_BIND") && err.contains("HOST:PORT"),
-        "{err}"
-    );
+    assert!(err.contains("PORTAL_BIND") && err.contains("HOST:PORT"), "{err}");
 
-    let out = portal_cmd()
-        .env("PORTAL_SMTP_TLS", "ssl")
-        .arg("serve")
-        .output()
-        .unwrap();
+    let out = portal_cmd().env("PORTAL_SMTP_TLS", "ssl").arg("serve").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("PORTAL_SMTP_TLS: expected none, starttls or implicit"),
@@ -487,22 +331,13 @@ fn a_bad_setting_names_the_variable_and_exits_2() {
 #[test]
 fn secrets_given_on_the_environment_never_reach_the_output() {
     let out = portal_cmd()
-        .env(
-            "DATABASE_URL",
-            "postgres://portal:hunter2@127.0.0.1:1/portal",
-        )
-        .env(
-            "PORTAL_SESSION_SECRET",
-            "supersecret-supersecret-supersecret-42",
-        )
+        .env("DATABASE_URL", "postgres://portal:hunter2@127.0.0.1:1/portal")
+        .env("PORTAL_SESSION_SECRET", "supersecret-supersecret-supersecret-42")
         .arg("migrate")
         .output()
         .unwrap();
     assert!(!out.status.success(), "nothing listens on port 1");
     let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(
-        !all.contains("hunter2") && !all.contains("supersecret"),
-        "{all}"
-    );
+    assert!(!all.contains("hunter2") && !all.contains("supersecret"), "{all}");
     assert!(all.contains("connecting to PostgreSQL"), "{all}");
 }

@@ -11,9 +11,7 @@ type Request<'a> =
 
 /// A cookie-authenticated unsafe request; tests add the CSRF-related headers.
 fn revoke_others<'a>(app: &'a TestApp, user: &TestUser) -> Request<'a> {
-    app.client
-        .post("/api/client/sessions/revoke-others")
-        .header("cookie", &user.cookie)
+    app.client.post("/api/client/sessions/revoke-others").header("cookie", &user.cookie)
 }
 
 async fn status(req: Request<'_>) -> (StatusCode, String) {
@@ -63,9 +61,7 @@ async fn same_origin_with_the_token_is_accepted() {
     // Without Sec-Fetch-Site, a matching Origin is accepted and another refused.
     let base = app.state.config().base_url.clone();
     let (code, _) = status(
-        revoke_others(&app, &p.owner)
-            .header("x-csrf-token", &p.owner.csrf)
-            .header("origin", &base),
+        revoke_others(&app, &p.owner).header("x-csrf-token", &p.owner.csrf).header("origin", &base),
     )
     .await;
     assert_eq!(code, StatusCode::OK);

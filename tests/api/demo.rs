@@ -37,20 +37,14 @@ async fn the_demo_seeds_a_practice_with_three_sites_and_three_roles_once() {
     assert_eq!(roles, ["admin", "owner", "viewer"]);
 
     let sites = client
-        .query(
-            "SELECT id, name, agent_public_key FROM sites ORDER BY name",
-            &[],
-        )
+        .query("SELECT id, name, agent_public_key FROM sites ORDER BY name", &[])
         .await
         .unwrap();
     assert_eq!(sites.len(), 3);
     for site in sites {
         let id: Uuid = site.get(0);
         let path = dir.path().join("demo-keys").join(format!("{id}.pem"));
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let key = SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
             site.get::<_, Vec<u8>>(2),
@@ -65,20 +59,9 @@ async fn the_demo_seeds_a_practice_with_three_sites_and_three_roles_once() {
 async fn the_demo_leaves_a_database_with_practices_alone() {
     let db = TestDb::new().await;
     let client = db.client().await;
-    portal::db::orgs::insert_org(&client, "Existing Practice", "x@x.example", None)
-        .await
-        .unwrap();
+    portal::db::orgs::insert_org(&client, "Existing Practice", "x@x.example", None).await.unwrap();
     let dir = TempDir::new();
-    assert!(
-        !portal::demo::seed(&db.pool(), dir.path())
-            .await
-            .unwrap()
-            .created
-    );
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM sites", &[])
-        .await
-        .unwrap()
-        .get(0);
+    assert!(!portal::demo::seed(&db.pool(), dir.path()).await.unwrap().created);
+    let n: i64 = client.query_one("SELECT count(*) FROM sites", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
 }

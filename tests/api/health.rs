@@ -10,16 +10,9 @@ async fn app_without_database() -> (poem::test::TestClient<impl poem::Endpoint>,
     let dir = TempDir::new();
     let config = test_config(&db, dir.path());
     let mut dead = tokio_postgres::Config::new();
-    dead.host_path(dir.path())
-        .port(1)
-        .user("nobody")
-        .dbname("nothing");
-    let state = AppState::new(
-        portal::db::pool(dead, 2),
-        config,
-        Secret::new(vec![7; 32]),
-        Mode::Serve,
-    );
+    dead.host_path(dir.path()).port(1).user("nobody").dbname("nothing");
+    let state =
+        AppState::new(portal::db::pool(dead, 2), config, Secret::new(vec![7; 32]), Mode::Serve);
     (poem::test::TestClient::new(portal::app(state)), dir)
 }
 
@@ -36,8 +29,7 @@ async fn readyz_is_200_when_the_database_answers() {
     let app = spawn_app().await;
     let resp = app.client.get("/readyz").send().await;
     resp.assert_status_is_ok();
-    resp.assert_json(serde_json::json!({"status": "ready", "database": "ok"}))
-        .await;
+    resp.assert_json(serde_json::json!({"status": "ready", "database": "ok"})).await;
 }
 
 #[tokio::test]
@@ -45,8 +37,7 @@ async fn readyz_is_503_when_the_database_is_unreachable() {
     let (client, _dir) = app_without_database().await;
     let resp = client.get("/readyz").send().await;
     resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
-    resp.assert_json(serde_json::json!({"status": "unavailable", "database": "unreachable"}))
-        .await;
+    resp.assert_json(serde_json::json!({"status": "unavailable", "database": "unreachable"})).await;
     // The process itself is still alive.
     client.get("/healthz").send().await.assert_status_is_ok();
 }
@@ -63,8 +54,5 @@ async fn api_status_reports_the_database_in_the_error_envelope() {
     let down = client.get("/api/status").send().await;
     down.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     let body = down.json().await;
-    body.value()
-        .object()
-        .get("error")
-        .assert_string("unavailable");
+    body.value().object().get("error").assert_string("unavailable");
 }

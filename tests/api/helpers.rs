@@ -61,23 +61,15 @@ async fn init_base() -> Base {
         }
     };
     let template = format!("portal_tpl_{}", uuid::Uuid::new_v4().simple());
-    let client = portal::db::connect(&admin)
-        .await
-        .expect("connect to the test cluster");
+    let client = portal::db::connect(&admin).await.expect("connect to the test cluster");
     client
         .batch_execute(&format!("CREATE DATABASE {template}"))
         .await
         .expect("create the template database");
     let mut tpl = admin.clone();
     tpl.dbname(&template);
-    portal::db::migrate::run(&tpl)
-        .await
-        .expect("migrate the template database");
-    Base {
-        admin,
-        template,
-        _cluster: cluster,
-    }
+    portal::db::migrate::run(&tpl).await.expect("migrate the template database");
+    Base { admin, template, _cluster: cluster }
 }
 
 /// `<target>/tmp/test-pg/<pid>`: one cluster per test process. Directories
@@ -110,14 +102,9 @@ impl TestDb {
     pub async fn new() -> TestDb {
         let base = base();
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let client = portal::db::connect(&base.admin)
-            .await
-            .expect("connect to the test cluster");
+        let client = portal::db::connect(&base.admin).await.expect("connect to the test cluster");
         client
-            .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE {}",
-                base.template
-            ))
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {}", base.template))
             .await
             .expect("clone the template database");
         let mut pg_config = base.admin.clone();
@@ -129,13 +116,8 @@ impl TestDb {
     pub async fn empty() -> TestDb {
         let base = base();
         let name = format!("e_{}", uuid::Uuid::new_v4().simple());
-        let client = portal::db::connect(&base.admin)
-            .await
-            .expect("connect to the test cluster");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
+        let client = portal::db::connect(&base.admin).await.expect("connect to the test cluster");
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
         let mut pg_config = base.admin.clone();
         pg_config.dbname(&name);
         TestDb { name, pg_config }
@@ -151,9 +133,7 @@ impl TestDb {
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
-        portal::db::connect(&self.pg_config)
-            .await
-            .expect("connect to the test database")
+        portal::db::connect(&self.pg_config).await.expect("connect to the test database")
     }
 }
 
@@ -244,13 +224,7 @@ pub async fn app_on(db: TestDb) -> TestApp {
         Mode::Serve,
     );
     let client = TestClient::new(portal::app(state.clone()).map_to_response().boxed());
-    TestApp {
-        db,
-        pool,
-        state,
-        client,
-        data_dir,
-    }
+    TestApp { db, pool, state, client, data_dir }
 }
 
 /// A real server on 127.0.0.1 with an OS-chosen port; stops when dropped.
@@ -267,9 +241,7 @@ impl RunningServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task panicked")
-                .expect("server failed");
+            task.await.expect("server task panicked").expect("server failed");
         }
     }
 }
@@ -282,24 +254,22 @@ impl Drop for RunningServer {
     }
 }
 
+/// A real server for `app` on 127.0.0.1:<free port>; its base URL (links in
+/// mail, Origin checks) is the real address.
 pub async fn spawn_server(app: &TestApp) -> RunningServer {
-    let acceptor = portal::server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("bind port 0");
+    let acceptor = portal::server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind port 0");
     let addr = portal::server::local_addr(&acceptor).expect("bound address");
+    let mut config = app.state.config().clone();
+    config.resolve_port(addr);
+    let state = app.state.with_config(config);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = app.state.clone();
     let task = tokio::spawn(async move {
         portal::server::run(acceptor, state, async {
             let _ = rx.await;
         })
         .await
     });
-    RunningServer {
-        base_url: format!("http://{addr}"),
-        stop: Some(tx),
-        task: Some(task),
-    }
+    RunningServer { base_url: format!("http://{addr}"), stop: Some(tx), task: Some(task) }
 }
 
 /// Path of the repository root (for committed files such as openapi.json).
@@ -356,11 +326,8 @@ impl TestApp {
 
     /// Creates a practice named `name` with an owner, an admin and a viewer, all signed in.
     pub async fn practice(&self, name: &str) -> Practice {
-        let slug: String = name
-            .to_lowercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
+        let slug: String =
+            name.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         let db = self.db_client().await;
         let org_id =
             portal::db::orgs::insert_org(&**db, name, &format!("office@{slug}.example"), None)
@@ -368,23 +335,16 @@ impl TestApp {
                 .unwrap();
         drop(db);
         let mut users = Vec::new();
-        for role in [
-            portal::auth::Role::Owner,
-            portal::auth::Role::Admin,
-            portal::auth::Role::Viewer,
-        ] {
+        for role in
+            [portal::auth::Role::Owner, portal::auth::Role::Admin, portal::auth::Role::Viewer]
+        {
             let email = format!("{role}@{slug}.example");
             users.push(self.user(org_id, &email, role).await);
         }
         let viewer = users.pop().unwrap();
         let admin = users.pop().unwrap();
         let owner = users.pop().unwrap();
-        Practice {
-            org_id,
-            owner,
-            admin,
-            viewer,
-        }
+        Practice { org_id, owner, admin, viewer }
     }
 
     /// Creates a user and signs them in (a real session row and cookie).
@@ -396,9 +356,8 @@ impl TestApp {
     ) -> TestUser {
         let db = self.db_client().await;
         let name = email.split('@').next().unwrap_or("user");
-        let id = portal::db::orgs::insert_user(&**db, org_id, email, Some(name), role)
-            .await
-            .unwrap();
+        let id =
+            portal::db::orgs::insert_user(&**db, org_id, email, Some(name), role).await.unwrap();
         drop(db);
         self.sign_in(id, email, org_id).await
     }

@@ -57,10 +57,7 @@ async fn delivers_over(security: Security, server: SmtpServer) {
 
     let received = server.next_message().await;
     assert_eq!(received.mail_from, "portal@osiris.example");
-    assert_eq!(
-        received.rcpt_to,
-        vec!["Jane.Doe@practice.example".to_owned()]
-    );
+    assert_eq!(received.rcpt_to, vec!["Jane.Doe@practice.example".to_owned()]);
     assert_eq!(received.tls, security != Security::Plain, "{security:?}");
 
     // The link is too long for one encoded line: it must not survive as-is in
@@ -76,20 +73,11 @@ async fn delivers_over(security: Security, server: SmtpServer) {
     assert_eq!(from.address(), Some("portal@osiris.example"));
     assert_eq!(from.name(), Some("OsirisCare Portal"));
     let text = parsed.body_text(0).unwrap();
-    assert!(
-        text.contains(&link),
-        "link damaged in the text part:\n{text}"
-    );
+    assert!(text.contains(&link), "link damaged in the text part:\n{text}");
     assert!(text.contains("valid for 60 minutes"));
     let html = parsed.body_html(0).unwrap();
-    assert!(
-        html.contains(&link.replace('&', "&amp;")),
-        "link damaged in the HTML part:\n{html}"
-    );
-    assert_eq!(
-        parsed.message_id(),
-        Some(format!("{id}@osiris.example").as_str())
-    );
+    assert!(html.contains(&link.replace('&', "&amp;")), "link damaged in the HTML part:\n{html}");
+    assert_eq!(parsed.message_id(), Some(format!("{id}@osiris.example").as_str()));
 
     let r = row(&pool, id).await;
     assert_eq!(r.status, "sent");
@@ -128,11 +116,7 @@ async fn starttls_signs_in_with_the_configured_credentials() {
 
 #[tokio::test]
 async fn enqueued_mail_is_delivered_over_implicit_tls() {
-    delivers_over(
-        Security::Implicit,
-        SmtpServer::start(Security::Implicit).await,
-    )
-    .await;
+    delivers_over(Security::Implicit, SmtpServer::start(Security::Implicit).await).await;
 }
 
 #[tokio::test]
@@ -168,10 +152,7 @@ async fn an_untrusted_certificate_is_refused_by_default() {
     assert_eq!(r.status, "pending");
     let error = r.last_error.unwrap();
     assert!(error.contains("TLS"), "{error}");
-    assert!(
-        error.contains(&format!("localhost:{}", server.addr.port())),
-        "{error}"
-    );
+    assert!(error.contains(&format!("localhost:{}", server.addr.port())), "{error}");
 }
 
 #[tokio::test]
@@ -185,11 +166,7 @@ async fn a_secret_is_wiped_after_delivery_but_a_normal_mail_is_kept() {
         &pool,
         &NewMail {
             html: Some("<p>Your report is ready.</p>".into()),
-            ..mail(
-                "jane@practice.example",
-                "Monthly report",
-                "Your report is ready.",
-            )
+            ..mail("jane@practice.example", "Monthly report", "Your report is ready.")
         },
     )
     .await;
@@ -297,10 +274,7 @@ async fn a_closed_port_is_reported_with_what_to_check() {
     let id = enqueue(&pool, &mail("a@practice.example", "Hi", "Hello")).await;
     assert_eq!(deliver_due(&pool, &transport).await.unwrap(), 0);
     let error = row(&pool, id).await.last_error.unwrap();
-    assert!(
-        error.contains(&format!("127.0.0.1:{port} refused the connection")),
-        "{error}"
-    );
+    assert!(error.contains(&format!("127.0.0.1:{port} refused the connection")), "{error}");
     assert!(error.contains("PORTAL_SMTP_HOST/PORT"), "{error}");
 }
 
@@ -361,15 +335,8 @@ async fn two_concurrent_passes_deliver_each_message_exactly_once() {
     let db = TestDb::new().await;
     let pool = db.pool();
     for i in 0..20 {
-        enqueue(
-            &pool,
-            &mail(
-                &format!("user{i}@practice.example"),
-                &format!("message {i}"),
-                "x",
-            ),
-        )
-        .await;
+        enqueue(&pool, &mail(&format!("user{i}@practice.example"), &format!("message {i}"), "x"))
+            .await;
     }
     let a = server.transport();
     let b = server.transport();
@@ -387,10 +354,8 @@ async fn two_concurrent_passes_deliver_each_message_exactly_once() {
 
     let received = server.received();
     assert_eq!(received.len(), 20, "every message exactly once");
-    let subjects: HashSet<String> = received
-        .iter()
-        .map(|m| m.parsed().subject().unwrap().to_owned())
-        .collect();
+    let subjects: HashSet<String> =
+        received.iter().map(|m| m.parsed().subject().unwrap().to_owned()).collect();
     assert_eq!(subjects.len(), 20);
     let counts = pool
         .get()
@@ -416,9 +381,7 @@ async fn a_claim_skips_rows_another_instance_is_claiming() {
     let mut first = db.client().await;
     let mut second = db.client().await;
     let tx1 = first.transaction().await.unwrap();
-    let claimed1 = outbox::claim_due(&tx1, 4, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let claimed1 = outbox::claim_due(&tx1, 4, Duration::from_secs(60)).await.unwrap();
     assert_eq!(claimed1.len(), 4);
     // tx1 has not committed: its rows are locked, and the other claim takes
     // the rest instead of waiting or taking them too.
@@ -458,13 +421,8 @@ async fn mail_left_sending_by_a_crashed_instance_is_claimed_after_its_lease() {
         )
         .await
         .unwrap();
-    let claimed = outbox::claim_due(&**client, 10, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(
-        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![expired]
-    );
+    let claimed = outbox::claim_due(&**client, 10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![expired]);
     assert_eq!(row(&pool, live).await.status, "sending");
 }
 
@@ -489,23 +447,13 @@ async fn enqueue_refuses_a_recipient_that_is_not_an_address() {
     let db = TestDb::new().await;
     let pool = db.pool();
     let client = pool.get().await.unwrap();
-    for bad in [
-        "nobody",
-        "a@b.example\r\nRCPT TO:<x@evil.example>",
-        "<a@b.example>",
-    ] {
-        let err = outbox::enqueue(&**client, &mail(bad, "Hi", "x"))
-            .await
-            .unwrap_err();
+    for bad in ["nobody", "a@b.example\r\nRCPT TO:<x@evil.example>", "<a@b.example>"] {
+        let err = outbox::enqueue(&**client, &mail(bad, "Hi", "x")).await.unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad:?}");
     }
     // A line break in a subject cannot start a new header.
     let server = SmtpServer::start(Security::Plain).await;
-    enqueue(
-        &pool,
-        &mail("a@practice.example", "Hello\r\nBcc: x@evil.example", "x"),
-    )
-    .await;
+    enqueue(&pool, &mail("a@practice.example", "Hello\r\nBcc: x@evil.example", "x")).await;
     assert_eq!(deliver_due(&pool, &server.transport()).await.unwrap(), 1);
     let received = server.next_message().await;
     assert_eq!(received.rcpt_to, vec!["a@practice.example".to_owned()]);
@@ -521,24 +469,13 @@ async fn the_worker_sends_mail_as_soon_as_it_is_woken_and_stops_cleanly() {
     let waker = worker.waker();
 
     for round in 0..2 {
-        enqueue(
-            &pool,
-            &mail("a@practice.example", &format!("round {round}"), "x"),
-        )
-        .await;
+        enqueue(&pool, &mail("a@practice.example", &format!("round {round}"), "x")).await;
         let started = Instant::now();
         waker.wake();
         let received = server.next_message().await;
         // The poll interval is 5 s; a wake-up is immediate.
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "took {:?}",
-            started.elapsed()
-        );
-        assert_eq!(
-            received.parsed().subject(),
-            Some(format!("round {round}").as_str())
-        );
+        assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+        assert_eq!(received.parsed().subject(), Some(format!("round {round}").as_str()));
     }
     tokio::time::timeout(Duration::from_secs(10), worker.shutdown())
         .await
@@ -547,10 +484,7 @@ async fn the_worker_sends_mail_as_soon_as_it_is_woken_and_stops_cleanly() {
         .get()
         .await
         .unwrap()
-        .query_one(
-            "SELECT count(*) FROM email_outbox WHERE status <> 'sent'",
-            &[],
-        )
+        .query_one("SELECT count(*) FROM email_outbox WHERE status <> 'sent'", &[])
         .await
         .unwrap()
         .get(0);
@@ -560,11 +494,7 @@ async fn the_worker_sends_mail_as_soon_as_it_is_woken_and_stops_cleanly() {
 #[tokio::test]
 async fn the_dev_mailbox_does_not_exist_outside_demo_mode() {
     let app = spawn_app().await;
-    enqueue(
-        &app.pool,
-        &sign_in_mail("jane@practice.example", &long_link()),
-    )
-    .await;
+    enqueue(&app.pool, &sign_in_mail("jane@practice.example", &long_link())).await;
     deliver_due(&app.pool, &Transport::Log).await.unwrap();
     let resp = app.client.get("/dev/mailbox").send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
@@ -583,20 +513,13 @@ async fn the_dev_mailbox_lists_messages_with_their_links_in_demo_mode() {
 
     let link = long_link();
     enqueue(&app.pool, &sign_in_mail("jane@practice.example", &link)).await;
-    enqueue(
-        &app.pool,
-        &mail("bob@practice.example", "Weekly digest", "Nothing new."),
-    )
-    .await;
+    enqueue(&app.pool, &mail("bob@practice.example", "Weekly digest", "Nothing new.")).await;
     assert_eq!(deliver_due(&app.pool, &Transport::Log).await.unwrap(), 2);
 
     let resp = app.client.get("/dev/mailbox").send().await;
     resp.assert_status_is_ok();
     let html = resp.0.into_body().into_string().await.unwrap();
-    assert!(
-        html.contains("<title>Dev mailbox · OsirisCare</title>"),
-        "{html}"
-    );
+    assert!(html.contains("<title>Dev mailbox · OsirisCare</title>"), "{html}");
     assert!(html.contains("Your sign-in link for OsirisCare"), "{html}");
     assert!(html.contains("jane@practice.example"), "{html}");
     assert!(html.contains("Weekly digest"), "{html}");
@@ -604,9 +527,7 @@ async fn the_dev_mailbox_lists_messages_with_their_links_in_demo_mode() {
     // The link is a button, HTML-escaped in its attribute.
     let escaped = link.replace('&', "&amp;");
     assert!(
-        html.contains(&format!(
-            "<a class=\"btn btn-primary btn-sm\" href=\"{escaped}\""
-        )),
+        html.contains(&format!("<a class=\"btn btn-primary btn-sm\" href=\"{escaped}\"")),
         "{html}"
     );
     assert!(html.contains("Open link"), "{html}");

@@ -26,13 +26,7 @@ pub async fn spawn_demo_app() -> TestApp {
         Mode::Demo,
     );
     let client = TestClient::new(portal::app(state.clone()).map_to_response().boxed());
-    TestApp {
-        db,
-        pool,
-        state,
-        client,
-        data_dir,
-    }
+    TestApp { db, pool, state, client, data_dir }
 }
 
 /// A plain message to `to`.
@@ -98,10 +92,7 @@ pub async fn row(pool: &deadpool_postgres::Pool, id: Uuid) -> Row {
 /// Makes retries due now, as if their backoff had passed.
 pub async fn make_due(pool: &deadpool_postgres::Pool) {
     let db = pool.get().await.unwrap();
-    db.execute(
-        "UPDATE email_outbox SET next_attempt_at = now() WHERE status = 'pending'",
-        &[],
-    )
-    .await
-    .unwrap();
+    db.execute("UPDATE email_outbox SET next_attempt_at = now() WHERE status = 'pending'", &[])
+        .await
+        .unwrap();
 }

@@ -17,10 +17,7 @@ fn a_second_start_on_the_same_data_dir_uses_the_running_cluster() {
     let first = Cluster::ensure(dir.path(), &ClusterOptions { ephemeral: true }).unwrap();
     assert!(first.started_here());
     let second = Cluster::ensure(dir.path(), &ClusterOptions { ephemeral: true }).unwrap();
-    assert!(
-        !second.started_here(),
-        "attached instead of starting another"
-    );
+    assert!(!second.started_here(), "attached instead of starting another");
     assert_eq!(first.socket_dir, second.socket_dir);
     second.stop().unwrap();
     assert!(
@@ -43,11 +40,7 @@ fn postgres_files_go_where_the_postgres_user_can_reach_them() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // As root the server runs as 'postgres', which cannot enter a 0700 root directory.
-        assert!(
-            cluster.pg_dir.starts_with("/var/tmp"),
-            "{}",
-            cluster.pg_dir.display()
-        );
+        assert!(cluster.pg_dir.starts_with("/var/tmp"), "{}", cluster.pg_dir.display());
     } else {
         // An ordinary user runs the server itself, right in the data dir.
         assert_eq!(cluster.pg_dir, data_dir.canonicalize().unwrap().join("pg"));
@@ -86,36 +79,15 @@ async fn serve_with_nothing_configured_runs_its_own_database_and_stops_cleanly()
     let base = base.expect("serve printed its URL");
     let http = reqwest::Client::new();
     for path in ["/readyz", "/client/login", "/api/docs"] {
-        let status = http
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = http.get(format!("{base}{path}")).send().await.unwrap().status();
         assert_eq!(status, 200, "{path}");
     }
 
     // A second command on the same data dir uses the running cluster.
-    let migrate = portal_cmd()
-        .arg("migrate")
-        .env("PORTAL_DATA_DIR", &data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        migrate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
+    let migrate = portal_cmd().arg("migrate").env("PORTAL_DATA_DIR", &data_dir).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     assert!(String::from_utf8_lossy(&migrate.stderr).contains("already running"));
-    assert_eq!(
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "still up"
-    );
+    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200, "still up");
 
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
@@ -126,15 +98,9 @@ async fn serve_with_nothing_configured_runs_its_own_database_and_stops_cleanly()
         .unwrap();
     assert!(status.success(), "{status}: {stderr}");
     assert!(stderr.contains("PostgreSQL stopped"), "{stderr}");
-    assert!(
-        http.get(format!("{base}/healthz")).send().await.is_err(),
-        "no longer listening"
-    );
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "no longer listening");
     let socket = data_dir.canonicalize().unwrap().join("pg/run");
     if socket.exists() {
-        assert!(
-            !socket_answers(&socket),
-            "the cluster it started is stopped"
-        );
+        assert!(!socket_answers(&socket), "the cluster it started is stopped");
     }
 }

@@ -18,13 +18,8 @@ enum Caller {
     OtherOrg,
 }
 
-const CALLERS: [Caller; 5] = [
-    Caller::Anonymous,
-    Caller::Viewer,
-    Caller::Admin,
-    Caller::Owner,
-    Caller::OtherOrg,
-];
+const CALLERS: [Caller; 5] =
+    [Caller::Anonymous, Caller::Viewer, Caller::Admin, Caller::Owner, Caller::OtherOrg];
 
 /// One operation: how to build its request for practice A, and the status
 /// each caller must get, in CALLERS order.
@@ -55,21 +50,9 @@ const CASES: &[Case] = &[
         method: Method::POST,
         expect: [401, 204, 204, 204, 204],
     },
-    Case {
-        operation_id: "get_me",
-        method: Method::GET,
-        expect: [401, 200, 200, 200, 200],
-    },
-    Case {
-        operation_id: "set_password",
-        method: Method::PUT,
-        expect: [401, 200, 200, 200, 200],
-    },
-    Case {
-        operation_id: "list_sessions",
-        method: Method::GET,
-        expect: [401, 200, 200, 200, 200],
-    },
+    Case { operation_id: "get_me", method: Method::GET, expect: [401, 200, 200, 200, 200] },
+    Case { operation_id: "set_password", method: Method::PUT, expect: [401, 200, 200, 200, 200] },
+    Case { operation_id: "list_sessions", method: Method::GET, expect: [401, 200, 200, 200, 200] },
     // A session of A's owner: only they may end it; everyone else gets 404.
     Case {
         operation_id: "revoke_session",
@@ -116,10 +99,9 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
         ),
         "logout_session" => ("/api/client/auth/logout".into(), None),
         "get_me" => ("/api/client/auth/me".into(), None),
-        "set_password" => (
-            "/api/client/password".into(),
-            Some(json!({ "password": "a brand new password" })),
-        ),
+        "set_password" => {
+            ("/api/client/password".into(), Some(json!({ "password": "a brand new password" })))
+        }
         "list_sessions" => ("/api/client/sessions".into(), None),
         "revoke_session" => {
             let s = app.sign_in(a.owner.id, &a.owner.email, a.org_id).await;
@@ -168,10 +150,7 @@ async fn every_client_operation_answers_each_role_as_specified() {
         })
         .collect();
     let in_table: BTreeSet<String> = CASES.iter().map(|c| c.operation_id.to_owned()).collect();
-    assert_eq!(
-        in_spec, in_table,
-        "every /api/client operation needs a row in the matrix"
-    );
+    assert_eq!(in_spec, in_table, "every /api/client operation needs a row in the matrix");
 
     let app = spawn_app().await;
     let a = app.practice("Oak Clinic").await;
@@ -207,9 +186,7 @@ async fn every_client_operation_answers_each_role_as_specified() {
             // The password change must not leak into the next caller's row.
             if case.operation_id == "set_password" {
                 let db = app.db_client().await;
-                db.execute("UPDATE client_users SET password_hash = NULL", &[])
-                    .await
-                    .unwrap();
+                db.execute("UPDATE client_users SET password_hash = NULL", &[]).await.unwrap();
             }
         }
     }

@@ -44,9 +44,8 @@ fn every_operation_has_a_verb_resource_operation_id() {
             let id = op["operationId"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
-            let (verb, resource) = id
-                .split_once('_')
-                .unwrap_or_else(|| panic!("{id} is not verb_resource"));
+            let (verb, resource) =
+                id.split_once('_').unwrap_or_else(|| panic!("{id} is not verb_resource"));
             assert!(verbs.contains(&verb), "{id}: unexpected verb {verb}");
             assert!(
                 !resource.is_empty()
@@ -63,14 +62,7 @@ async fn swagger_ui_is_served_with_a_hash_based_policy() {
     let app = spawn_app().await;
     let resp = app.client.get("/api/docs").send().await;
     resp.assert_status_is_ok();
-    let csp = resp
-        .0
-        .headers()
-        .get("content-security-policy")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = resp.0.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self' 'sha256-"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");

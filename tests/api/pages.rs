@@ -20,23 +20,13 @@ async fn the_login_page_offers_a_magic_link_and_a_password_form() {
     resp.assert_status_is_ok();
     resp.assert_header("cache-control", "no-store");
     let html = resp.0.into_body().into_string().await.unwrap();
-    assert!(
-        html.contains("<title>Sign in · OsirisCare</title>"),
-        "{html}"
-    );
+    assert!(html.contains("<title>Sign in · OsirisCare</title>"), "{html}");
     assert!(html.contains("name=\"email\""));
     assert!(html.contains("type=\"password\""));
     assert!(html.contains("hx-post=\"/client/login/magic-link\""));
     // No inline script: every <script> has a src.
-    assert_eq!(
-        html.matches("<script").count(),
-        html.matches("<script src=").count(),
-        "{html}"
-    );
-    assert!(
-        !html.contains(" onclick=") && !html.contains(" style="),
-        "{html}"
-    );
+    assert_eq!(html.matches("<script").count(), html.matches("<script src=").count(), "{html}");
+    assert!(!html.contains(" onclick=") && !html.contains(" style="), "{html}");
 }
 
 #[tokio::test]
@@ -53,10 +43,7 @@ async fn the_login_page_keeps_only_local_return_paths() {
         .into_string()
         .await
         .unwrap();
-    assert!(
-        html.contains("name=\"next\" value=\"/client/evidence\""),
-        "{html}"
-    );
+    assert!(html.contains("name=\"next\" value=\"/client/evidence\""), "{html}");
     let html = app
         .client
         .get("/client/login")

@@ -30,19 +30,14 @@ async fn concurrent_migrations_apply_each_migration_once() {
         "each migration applied by exactly one instance: {applied:?}"
     );
     let client = db.client().await;
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM refinery_schema_history", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 =
+        client.query_one("SELECT count(*) FROM refinery_schema_history", &[]).await.unwrap().get(0);
     assert_eq!(n as usize, expected.len());
 }
 
 async fn seed_org(db: &tokio_postgres::Client) -> uuid::Uuid {
     let partner = orgs::insert_partner(db, "Partner A", None).await.unwrap();
-    orgs::insert_org(db, "Practice A", "office@a.example", Some(partner))
-        .await
-        .unwrap()
+    orgs::insert_org(db, "Practice A", "office@a.example", Some(partner)).await.unwrap()
 }
 
 #[tokio::test]
@@ -63,17 +58,11 @@ async fn the_audit_log_refuses_update_delete_and_truncate() {
         "TRUNCATE client_audit_log",
     ] {
         let err = client.batch_execute(sql).await.expect_err(sql);
-        let msg = err
-            .as_db_error()
-            .map(|e| e.message().to_owned())
-            .unwrap_or_default();
+        let msg = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_default();
         assert!(msg.contains("append-only"), "{sql}: {msg}");
     }
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM client_audit_log", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 =
+        client.query_one("SELECT count(*) FROM client_audit_log", &[]).await.unwrap().get(0);
     assert_eq!(n, 1);
 }
 
@@ -82,12 +71,9 @@ async fn a_duplicate_email_is_a_conflict_not_a_crash() {
     let db = TestDb::new().await;
     let client = db.client().await;
     let org = seed_org(&client).await;
-    orgs::insert_user(&client, org, "jane@a.example", None, Role::Admin)
-        .await
-        .unwrap();
-    let err = orgs::insert_user(&client, org, "jane@a.example", None, Role::Viewer)
-        .await
-        .unwrap_err();
+    orgs::insert_user(&client, org, "jane@a.example", None, Role::Admin).await.unwrap();
+    let err =
+        orgs::insert_user(&client, org, "jane@a.example", None, Role::Viewer).await.unwrap_err();
     assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
 }
 
@@ -96,12 +82,9 @@ async fn a_practice_has_at_most_one_active_owner() {
     let db = TestDb::new().await;
     let client = db.client().await;
     let org = seed_org(&client).await;
-    orgs::insert_user(&client, org, "owner1@a.example", None, Role::Owner)
-        .await
-        .unwrap();
-    let err = orgs::insert_user(&client, org, "owner2@a.example", None, Role::Owner)
-        .await
-        .unwrap_err();
+    orgs::insert_user(&client, org, "owner1@a.example", None, Role::Owner).await.unwrap();
+    let err =
+        orgs::insert_user(&client, org, "owner2@a.example", None, Role::Owner).await.unwrap_err();
     assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
 }
 
@@ -124,10 +107,7 @@ async fn constraints_refuse_malformed_rows() {
             "INSERT INTO client_users (client_org_id, email, role) VALUES ($1, 'Upper@A.example', 'viewer')",
             vec![&org],
         ),
-        (
-            "UPDATE client_orgs SET status = 'deleted' WHERE id = $1",
-            vec![&org],
-        ),
+        ("UPDATE client_orgs SET status = 'deleted' WHERE id = $1", vec![&org]),
     ];
     for (sql, params) in bad {
         let err = client.execute(sql, &params).await.expect_err(sql);
@@ -139,19 +119,12 @@ async fn constraints_refuse_malformed_rows() {
 async fn the_evidence_list_query_is_served_by_an_index() {
     let db = TestDb::new().await;
     let client = db.client().await;
-    client
-        .batch_execute("SET enable_seqscan = off")
-        .await
-        .unwrap();
+    client.batch_execute("SET enable_seqscan = off").await.unwrap();
     let plan: String = client
         .query(
             "EXPLAIN SELECT id FROM evidence_bundles WHERE client_org_id = $1 \
              AND (checked_at, id) < ($2, $3) ORDER BY checked_at DESC, id DESC LIMIT 50",
-            &[
-                &uuid::Uuid::new_v4(),
-                &chrono::Utc::now(),
-                &uuid::Uuid::new_v4(),
-            ],
+            &[&uuid::Uuid::new_v4(), &chrono::Utc::now(), &uuid::Uuid::new_v4()],
         )
         .await
         .unwrap()
@@ -160,8 +133,5 @@ async fn the_evidence_list_query_is_served_by_an_index() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(plan.contains("evidence_bundles_org_checked_idx"), "{plan}");
-    assert!(
-        !plan.contains("Sort"),
-        "keyset order comes from the index: {plan}"
-    );
+    assert!(!plan.contains("Sort"), "keyset order comes from the index: {plan}");
 }

@@ -18,24 +18,11 @@ fn assert_security_headers(resp: &poem::test::TestResponse, what: &str) {
             "{name} on {what}"
         );
     }
-    let csp = resp
-        .0
-        .headers()
-        .get("content-security-policy")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    assert!(
-        csp.contains("frame-ancestors 'none'"),
-        "CSP on {what}: {csp}"
-    );
-    assert!(
-        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
-        "CSP on {what}: {csp}"
-    );
-    assert!(
-        resp.0.headers().contains_key("referrer-policy"),
-        "referrer-policy on {what}"
-    );
+    let csp =
+        resp.0.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(csp.contains("frame-ancestors 'none'"), "CSP on {what}: {csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "CSP on {what}: {csp}");
+    assert!(resp.0.headers().contains_key("referrer-policy"), "referrer-policy on {what}");
 }
 
 #[tokio::test]
@@ -68,16 +55,8 @@ async fn pages_get_the_strict_policy_without_inline_script() {
 #[tokio::test]
 async fn sign_in_pages_send_no_referrer_and_others_same_origin() {
     let app = spawn_app().await;
-    app.client
-        .get("/client/login")
-        .send()
-        .await
-        .assert_header("referrer-policy", "no-referrer");
-    app.client
-        .get("/api/status")
-        .send()
-        .await
-        .assert_header("referrer-policy", "same-origin");
+    app.client.get("/client/login").send().await.assert_header("referrer-policy", "no-referrer");
+    app.client.get("/api/status").send().await.assert_header("referrer-policy", "same-origin");
 }
 
 #[tokio::test]
@@ -88,19 +67,13 @@ async fn an_unknown_page_is_an_html_404_and_an_unknown_api_path_is_json() {
     page.assert_content_type("text/html; charset=utf-8");
     let html = page.0.into_body().into_string().await.unwrap();
     assert!(html.contains("Page not found"), "{html}");
-    assert!(
-        html.contains("href=\"/client/login\""),
-        "offers a way back: {html}"
-    );
+    assert!(html.contains("href=\"/client/login\""), "offers a way back: {html}");
 
     let api = app.client.get("/api/no-such-thing").send().await;
     api.assert_status(StatusCode::NOT_FOUND);
     api.assert_content_type("application/json; charset=utf-8");
     let body = api.json().await;
-    body.value()
-        .object()
-        .get("error")
-        .assert_string("not_found");
+    body.value().object().get("error").assert_string("not_found");
 }
 
 #[tokio::test]
@@ -110,10 +83,7 @@ async fn a_wrong_method_is_405_with_the_allowed_ones() {
     resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
     resp.assert_header("allow", "GET, HEAD");
     let body = resp.json().await;
-    body.value()
-        .object()
-        .get("error")
-        .assert_string("method_not_allowed");
+    body.value().object().get("error").assert_string("method_not_allowed");
 }
 
 #[handler]
@@ -122,10 +92,8 @@ fn boom() -> &'static str {
 }
 
 /// The real shell around the real routes plus one that panics.
-async fn app_with_panicking_route() -> (
-    poem::test::TestClient<impl poem::Endpoint>,
-    crate::helpers::TestApp,
-) {
+async fn app_with_panicking_route()
+-> (poem::test::TestClient<impl poem::Endpoint>, crate::helpers::TestApp) {
     let app = spawn_app().await;
     let routes = Route::new()
         .at("/boom", get(boom))
@@ -155,16 +123,9 @@ async fn a_panic_renders_the_500_page_without_internals() {
 #[tokio::test]
 async fn htmx_requests_get_an_error_fragment_and_a_message_header() {
     let (client, _app) = app_with_panicking_route().await;
-    let resp = client
-        .get("/boom")
-        .header("HX-Request", "true")
-        .send()
-        .await;
+    let resp = client.get("/boom").header("HX-Request", "true").send().await;
     resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
     assert!(resp.0.headers().contains_key("x-portal-message"));
     let html = resp.0.into_body().into_string().await.unwrap();
-    assert!(
-        html.starts_with("<div class=\"alert alert-error\""),
-        "a fragment, not a page: {html}"
-    );
+    assert!(html.starts_with("<div class=\"alert alert-error\""), "a fragment, not a page: {html}");
 }

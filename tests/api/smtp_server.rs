@@ -123,12 +123,7 @@ impl SmtpServer {
             connections: Mutex::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
-        SmtpServer {
-            addr,
-            shared,
-            rx: tokio::sync::Mutex::new(rx),
-            task,
-        }
+        SmtpServer { addr, shared, rx: tokio::sync::Mutex::new(rx), task }
     }
 
     pub fn set_behavior(&self, behavior: Behavior) {
@@ -166,11 +161,7 @@ impl SmtpServer {
                 Security::Implicit => SmtpTls::Implicit,
             },
             username: self.shared.credentials.as_ref().map(|(u, _)| u.clone()),
-            password: self
-                .shared
-                .credentials
-                .as_ref()
-                .map(|(_, p)| Secret::new(p.clone())),
+            password: self.shared.credentials.as_ref().map(|(_, p)| Secret::new(p.clone())),
             from: "OsirisCare Portal <portal@osiris.example>".into(),
         }
     }
@@ -188,9 +179,7 @@ impl SmtpServer {
 fn tls_acceptor() -> TlsAcceptor {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert: CertificateDer<'static> = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -263,11 +252,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     }
     if greet {
         if behavior == Behavior::Refuse421 {
-            reply(
-                &mut conn,
-                "421 4.3.2 localhost Service not available, try again later",
-            )
-            .await?;
+            reply(&mut conn, "421 4.3.2 localhost Service not available, try again later").await?;
             return Ok(None);
         }
         reply(&mut conn, "220 localhost ESMTP portal-test").await?;
@@ -353,11 +338,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             "MAIL" => {
                 let behavior = *shared.behavior.lock().unwrap();
                 if behavior == Behavior::Reject451 {
-                    reply(
-                        &mut conn,
-                        "451 4.3.0 Mail server temporarily rejected message",
-                    )
-                    .await?;
+                    reply(&mut conn, "451 4.3.0 Mail server temporarily rejected message").await?;
                 } else if shared.credentials.is_some() && auth_user.is_none() {
                     reply(&mut conn, "530 5.7.0 Authentication required").await?;
                 } else if let Some(addr) = angle_address(&line) {
@@ -427,10 +408,7 @@ async fn read_line<S: AsyncRead + Unpin>(
     conn: &mut BufReader<S>,
 ) -> std::io::Result<Option<String>> {
     let mut buf = Vec::new();
-    let n = (&mut *conn)
-        .take(MAX_LINE as u64)
-        .read_until(b'\n', &mut buf)
-        .await?;
+    let n = (&mut *conn).take(MAX_LINE as u64).read_until(b'\n', &mut buf).await?;
     if n == 0 {
         return Ok(None);
     }
@@ -456,19 +434,13 @@ async fn read_data<S: AsyncRead + Unpin>(conn: &mut BufReader<S>) -> std::io::Re
         if line == b".\r\n" || line == b".\n" {
             return Ok(data);
         }
-        let content = if line.first() == Some(&b'.') {
-            &line[1..]
-        } else {
-            &line[..]
-        };
+        let content = if line.first() == Some(&b'.') { &line[1..] } else { &line[..] };
         data.extend_from_slice(content);
     }
 }
 
 fn decode(b64: &str) -> Option<String> {
-    B64.decode(b64.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
+    B64.decode(b64.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
 /// The address between the first `<` and the following `>`.

@@ -9,7 +9,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND, TOO_MANY};
+use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, TOO_MANY};
+use super::types::StrictString;
 use crate::auth::current::{ApiAdmin, ApiViewer, ClientInfo};
 use crate::auth::flows;
 use crate::db::{api_tokens, sessions};
@@ -25,9 +26,11 @@ enum ApiTags {
 #[derive(Debug, Object)]
 pub struct PasswordBody {
     /// The new password: at least 12 characters.
-    pub password: String,
-    /// Required when a password is already set.
-    pub current_password: Option<String>,
+    #[oai(validator(min_length = 12, max_length = 1024))]
+    pub password: StrictString,
+    /// Required when a password is already set; null or absent otherwise.
+    #[oai(nullable)]
+    pub current_password: Option<StrictString>,
 }
 
 #[derive(Debug, Object)]
@@ -44,7 +47,9 @@ pub struct SessionItem {
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     /// The session making this request.
     pub current: bool,
@@ -74,6 +79,7 @@ pub struct TokenItem {
     pub prefix: String,
     pub created_by: UserRef,
     pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -85,7 +91,11 @@ pub struct TokenList {
 #[derive(Debug, Object)]
 pub struct NewTokenBody {
     /// What the token is for, e.g. "Compliance export script".
-    pub name: String,
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: StrictString,
 }
 
 #[derive(Debug, Object)]
@@ -127,7 +137,7 @@ impl AccountApi {
         req: &Request,
         user: ApiViewer,
         body: Json<PasswordBody>,
-    ) -> Result<Json<PasswordSet>, ApiError<{ AUTHED | TOO_MANY }>> {
+    ) -> Result<Json<PasswordSet>, ApiError<{ AUTHED | JSON_BODY | TOO_MANY }>> {
         let revoked = flows::set_password(
             &state,
             &user.0,
@@ -136,10 +146,7 @@ impl AccountApi {
             &ClientInfo::of(req),
         )
         .await?;
-        Ok(Json(PasswordSet {
-            status: "password_set".into(),
-            other_sessions_revoked: revoked,
-        }))
+        Ok(Json(PasswordSet { status: "password_set".into(), other_sessions_revoked: revoked }))
     }
 
     /// Your active sessions
@@ -170,11 +177,7 @@ impl AccountApi {
     }
 
     /// Sign out one of your sessions
-    #[oai(
-        path = "/sessions/:id",
-        method = "delete",
-        operation_id = "revoke_session"
-    )]
+    #[oai(path = "/sessions/:id", method = "delete", operation_id = "revoke_session")]
     async fn revoke_session(
         &self,
         state: Data<&AppState>,
@@ -218,10 +221,7 @@ impl AccountApi {
                     id: t.id,
                     name: t.name,
                     prefix: t.prefix,
-                    created_by: UserRef {
-                        id: t.created_by_id,
-                        email: t.created_by_email,
-                    },
+                    created_by: UserRef { id: t.created_by_id, email: t.created_by_email },
                     created_at: t.created_at,
                     last_used_at: t.last_used_at,
                 })
@@ -233,18 +233,14 @@ impl AccountApi {
     ///
     /// The token acts as you, with your role, until it is revoked or you are
     /// removed. Send it as `Authorization: Bearer <token>`.
-    #[oai(
-        path = "/api-tokens",
-        method = "post",
-        operation_id = "create_api_token"
-    )]
+    #[oai(path = "/api-tokens", method = "post", operation_id = "create_api_token")]
     async fn create_api_token(
         &self,
         state: Data<&AppState>,
         req: &Request,
         user: ApiAdmin,
         body: Json<NewTokenBody>,
-    ) -> Result<CreatedTokenResponse, ApiError<{ AUTHED | CONFLICT }>> {
+    ) -> Result<CreatedTokenResponse, ApiError<{ AUTHED | JSON_BODY | CONFLICT }>> {
         let t = flows::create_api_token(&state, &user.0, &body.name, &ClientInfo::of(req)).await?;
         Ok(CreatedTokenResponse::Created(Json(CreatedToken {
             id: t.id,
@@ -256,11 +252,7 @@ impl AccountApi {
     }
 
     /// Revoke an API token (owner, admin)
-    #[oai(
-        path = "/api-tokens/:id",
-        method = "delete",
-        operation_id = "revoke_api_token"
-    )]
+    #[oai(path = "/api-tokens/:id", method = "delete", operation_id = "revoke_api_token")]
     async fn revoke_api_token(
         &self,
         state: Data<&AppState>,

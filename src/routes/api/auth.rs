@@ -8,7 +8,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::error::{ApiError, BAD_REQUEST, FORBIDDEN, TOO_MANY, UNAUTHORIZED};
+use super::error::{ApiError, BAD_REQUEST, FORBIDDEN, JSON_BODY, TOO_MANY, UNAUTHORIZED};
+use super::types::StrictString;
 use crate::auth::current::{ApiViewer, ClientInfo, CurrentUser};
 use crate::auth::{Role, csrf, flows, session};
 use crate::error::AppError;
@@ -23,7 +24,11 @@ enum ApiTags {
 #[derive(Debug, Object)]
 pub struct EmailBody {
     /// The address to send a sign-in link to.
-    pub email: String,
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,64}@[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]+(\.[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]+)+$"
+    ))]
+    pub email: StrictString,
 }
 
 #[derive(Debug, Object)]
@@ -37,13 +42,13 @@ pub struct SentBody {
 #[derive(Debug, Object)]
 pub struct TokenBody {
     /// The token from the sign-in link (`/client/verify?token=…`).
-    pub token: String,
+    pub token: StrictString,
 }
 
 #[derive(Debug, Object)]
 pub struct LoginBody {
-    pub email: String,
-    pub password: String,
+    pub email: StrictString,
+    pub password: StrictString,
 }
 
 #[derive(Debug, Object)]
@@ -95,12 +100,14 @@ pub struct OrgRef {
 pub struct MeBody {
     pub id: Uuid,
     pub email: String,
-    /// Null when the user has not given a name.
+    /// Absent when the user has not given a name.
+    #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     pub role: RoleName,
     pub org: OrgRef,
     /// Send as `X-CSRF-Token` with unsafe requests authenticated by the
-    /// cookie. Null for API-token requests, which need none.
+    /// cookie. Absent for API-token requests, which need none.
+    #[oai(skip_serializing_if_is_none)]
     pub csrf_token: Option<String>,
 }
 
@@ -111,22 +118,14 @@ impl From<&CurrentUser> for MeBody {
             email: u.email.clone(),
             name: u.name.clone(),
             role: u.role.into(),
-            org: OrgRef {
-                id: u.org_id,
-                name: u.org_name.clone(),
-            },
+            org: OrgRef { id: u.org_id, name: u.org_name.clone() },
             csrf_token: u.csrf_token().map(str::to_owned),
         }
     }
 }
 
 fn authenticated(cookie: String) -> SignInResponse {
-    SignInResponse::Ok(
-        Json(AuthStatus {
-            status: "authenticated".into(),
-        }),
-        cookie,
-    )
+    SignInResponse::Ok(Json(AuthStatus { status: "authenticated".into() }), cookie)
 }
 
 pub struct AuthApi;
@@ -138,40 +137,28 @@ impl AuthApi {
     /// Always answers the same, whether or not the address has an account;
     /// the mail is queued, never sent inline. Limited per address and per
     /// client address.
-    #[oai(
-        path = "/request-magic-link",
-        method = "post",
-        operation_id = "request_magic_link"
-    )]
+    #[oai(path = "/request-magic-link", method = "post", operation_id = "request_magic_link")]
     async fn request_magic_link(
         &self,
         state: Data<&AppState>,
         req: &Request,
         body: Json<EmailBody>,
-    ) -> Result<Json<SentBody>, ApiError<{ BAD_REQUEST | FORBIDDEN | TOO_MANY }>> {
+    ) -> Result<Json<SentBody>, ApiError<{ JSON_BODY | FORBIDDEN | TOO_MANY }>> {
         csrf::check_origin(req, state.config())?;
         flows::request_magic_link(&state, &body.email, &ClientInfo::of(req)).await?;
-        Ok(Json(SentBody {
-            status: "sent".into(),
-            message: flows::MAGIC_LINK_SENT.into(),
-        }))
+        Ok(Json(SentBody { status: "sent".into(), message: flows::MAGIC_LINK_SENT.into() }))
     }
 
     /// Sign in with a magic link's token
     ///
     /// The token works once; of concurrent attempts exactly one succeeds.
-    #[oai(
-        path = "/validate-magic-link",
-        method = "post",
-        operation_id = "validate_magic_link"
-    )]
+    #[oai(path = "/validate-magic-link", method = "post", operation_id = "validate_magic_link")]
     async fn validate_magic_link(
         &self,
         state: Data<&AppState>,
         req: &Request,
         body: Json<TokenBody>,
-    ) -> Result<SignInResponse, ApiError<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | TOO_MANY }>>
-    {
+    ) -> Result<SignInResponse, ApiError<{ JSON_BODY | UNAUTHORIZED | FORBIDDEN | TOO_MANY }>> {
         csrf::check_origin(req, state.config())?;
         let signed_in = flows::redeem_magic_link(&state, &body.token, &ClientInfo::of(req)).await?;
         Ok(authenticated(signed_in.session.set_cookie))
@@ -186,8 +173,7 @@ impl AuthApi {
         state: Data<&AppState>,
         req: &Request,
         body: Json<LoginBody>,
-    ) -> Result<SignInResponse, ApiError<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | TOO_MANY }>>
-    {
+    ) -> Result<SignInResponse, ApiError<{ JSON_BODY | UNAUTHORIZED | FORBIDDEN | TOO_MANY }>> {
         csrf::check_origin(req, state.config())?;
         let signed_in =
             flows::login_with_password(&state, &body.email, &body.password, &ClientInfo::of(req))

@@ -15,6 +15,9 @@ pub const FORBIDDEN: u16 = 1 << 2;
 pub const NOT_FOUND: u16 = 1 << 3;
 pub const CONFLICT: u16 = 1 << 4;
 pub const TOO_MANY: u16 = 1 << 5;
+pub const UNSUPPORTED_MEDIA: u16 = 1 << 6;
+/// What an operation with a JSON body can answer for a malformed one.
+pub const JSON_BODY: u16 = BAD_REQUEST | UNSUPPORTED_MEDIA;
 /// What every authenticated operation can answer.
 pub const AUTHED: u16 = BAD_REQUEST | UNAUTHORIZED | FORBIDDEN;
 
@@ -34,28 +37,13 @@ impl<const CODES: u16> From<ApiError<CODES>> for poem::Error {
 }
 
 const DOCUMENTED: &[(u16, u16, &str)] = &[
-    (
-        BAD_REQUEST,
-        400,
-        "Malformed input; the message says what to fix.",
-    ),
-    (
-        UNAUTHORIZED,
-        401,
-        "Not signed in, or the credential is invalid.",
-    ),
-    (
-        FORBIDDEN,
-        403,
-        "Signed in, but not allowed (role, inactive account or CSRF check).",
-    ),
+    (BAD_REQUEST, 400, "Malformed input; the message says what to fix."),
+    (UNAUTHORIZED, 401, "Not signed in, or the credential is invalid."),
+    (FORBIDDEN, 403, "Signed in, but not allowed (role, inactive account or CSRF check)."),
     (NOT_FOUND, 404, "No such resource in your practice."),
     (CONFLICT, 409, "Conflicts with existing data."),
-    (
-        TOO_MANY,
-        429,
-        "Too many attempts; retry after the Retry-After seconds.",
-    ),
+    (TOO_MANY, 429, "Too many attempts; retry after the Retry-After seconds."),
+    (UNSUPPORTED_MEDIA, 415, "The body must be JSON (Content-Type: application/json)."),
 ];
 
 impl<const CODES: u16> ApiResponse for ApiError<CODES> {

@@ -6,6 +6,7 @@ pub mod account;
 pub mod auth;
 pub mod error;
 pub mod system;
+pub mod types;
 
 use poem_openapi::{Object, OpenApiService};
 
@@ -20,10 +21,7 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(error: &str, message: impl Into<String>) -> Self {
-        Self {
-            error: error.to_owned(),
-            message: message.into(),
-        }
+        Self { error: error.to_owned(), message: message.into() }
     }
 }
 
@@ -57,10 +55,7 @@ pub fn allowed_methods(path: &str) -> Option<String> {
         let mut table = Vec::new();
         if let Some(paths) = spec["paths"].as_object() {
             for (template, ops) in paths {
-                let segments = format!("/api{template}")
-                    .split('/')
-                    .map(str::to_owned)
-                    .collect();
+                let segments = format!("/api{template}").split('/').map(str::to_owned).collect();
                 let mut methods: Vec<String> = ops
                     .as_object()
                     .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())

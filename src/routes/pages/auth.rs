@@ -26,9 +26,7 @@ pub fn view_login_get(Query(q): Query<LoginQuery>, MaybeUser(user): MaybeUser) -
     if user.is_some() {
         return Redirect::see_other(next.unwrap_or(AFTER_SIGN_IN)).into_response();
     }
-    login::login_page(next, None, "")
-        .with_header("cache-control", "no-store")
-        .into_response()
+    login::login_page(next, None, "").with_header("cache-control", "no-store").into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,16 +101,10 @@ pub async fn view_login_password_post(
         ) => {
             let status = e.status();
             let page = login::login_page(next, Some(&e.to_string()), form.email.trim());
-            let mut resp = page
-                .with_status(status)
-                .with_header("cache-control", "no-store")
-                .into_response();
-            if let AppError::TooManyRequests {
-                retry_after_secs, ..
-            } = e
-            {
-                resp.headers_mut()
-                    .insert("retry-after", retry_after_secs.into());
+            let mut resp =
+                page.with_status(status).with_header("cache-control", "no-store").into_response();
+            if let AppError::TooManyRequests { retry_after_secs, .. } = e {
+                resp.headers_mut().insert("retry-after", retry_after_secs.into());
             }
             Ok(resp)
         }
@@ -134,11 +126,7 @@ pub fn view_verify_get(Query(q): Query<VerifyQuery>) -> Response {
             "This link is incomplete. Open it from the email again, or request a new one.",
         );
     login::verify_page(q.token.trim(), error)
-        .with_status(if error.is_some() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        })
+        .with_status(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK })
         .with_header("cache-control", "no-store")
         .into_response()
 }
@@ -185,7 +173,5 @@ pub async fn view_logout_post(
                 .into_response(),
         );
     }
-    Ok(Redirect::see_other("/client/login")
-        .with_header("set-cookie", clear)
-        .into_response())
+    Ok(Redirect::see_other("/client/login").with_header("set-cookie", clear).into_response())
 }

@@ -78,14 +78,11 @@ pub async fn view_settings_password_post(
         Err(e) => return Err(e),
     };
     let db = state.pool().get().await?;
-    let has_password = users::find_by_id(&**db, user.id)
-        .await?
-        .is_some_and(|u| u.password_hash.is_some());
-    Ok(
-        settings::password_section(has_password, Some((is_error, &message)))
-            .with_status(status)
-            .into_response(),
-    )
+    let has_password =
+        users::find_by_id(&**db, user.id).await?.is_some_and(|u| u.password_hash.is_some());
+    Ok(settings::password_section(has_password, Some((is_error, &message)))
+        .with_status(status)
+        .into_response())
 }
 
 async fn sessions_fragment(
@@ -95,11 +92,7 @@ async fn sessions_fragment(
 ) -> AppResult<Markup> {
     let db = state.pool().get().await?;
     let list = sessions::list_sessions(&**db, user.id, state.config().session_idle_timeout).await?;
-    Ok(settings::sessions_section(
-        &list,
-        user.session_id(),
-        message,
-    ))
+    Ok(settings::sessions_section(&list, user.session_id(), message))
 }
 
 #[handler]
@@ -120,12 +113,7 @@ pub async fn view_settings_sessions_revoke_others_post(
     Viewer(user): Viewer,
 ) -> AppResult<Markup> {
     let n = flows::revoke_other_sessions(&state, &user, &ClientInfo::of(req)).await?;
-    sessions_fragment(
-        &state,
-        &user,
-        Some(&format!("{n} other session(s) signed out.")),
-    )
-    .await
+    sessions_fragment(&state, &user, Some(&format!("{n} other session(s) signed out."))).await
 }
 
 #[derive(Debug, Deserialize)]
