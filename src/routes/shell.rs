@@ -61,10 +61,19 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
             Flavor::Html
         };
 
-        // Where to come back to after signing in (GET pages only).
-        let return_to = (req.method() == poem::http::Method::GET)
-            .then(|| req.uri().path_and_query().map(|pq| pq.as_str().to_owned()))
-            .flatten();
+        // Where to come back to after signing in: the page itself for a
+        // GET, the page htmx was on for an htmx request.
+        let return_to = if flavor == Flavor::Htmx {
+            req.headers()
+                .get("hx-current-url")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|url| url.split_once("://").map(|(_, rest)| rest))
+                .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
+        } else if req.method() == poem::http::Method::GET {
+            req.uri().path_and_query().map(|pq| pq.as_str().to_owned())
+        } else {
+            None
+        };
         let outcome = AssertUnwindSafe(self.inner.call(req)).catch_unwind().await;
         let mut resp = match outcome {
             Ok(Ok(resp)) => resp.into_response(),

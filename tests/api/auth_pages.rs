@@ -287,3 +287,18 @@ async fn sessions_can_be_signed_out_from_settings() {
         .await;
     resp.assert_status(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_htmx_request_without_a_session_returns_to_the_page_it_came_from() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post("/client/settings/password")
+        .header("hx-request", "true")
+        .header("hx-current-url", "http://127.0.0.1:8080/client/settings?tab=1")
+        .form(&[("password", "x")])
+        .send()
+        .await;
+    resp.assert_status(StatusCode::UNAUTHORIZED);
+    resp.assert_header("hx-redirect", "/client/login?next=%2Fclient%2Fsettings%3Ftab%3D1");
+}
