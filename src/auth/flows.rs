@@ -47,7 +47,17 @@ fn email_key(state: &AppState, email: &str) -> String {
 
 async fn limit(state: &AppState, bucket: String, max: u32) -> AppResult<()> {
     let db = state.pool().get().await?;
-    match rate_limits::hit(&**db, &bucket, WINDOW, max).await? {
+    limit_in(&**db, bucket, max).await
+}
+
+/// Counts a hit inside the caller's transaction, so it commits with the
+/// rest of the request's writes (one round of durability, not several).
+async fn limit_in(
+    db: &impl tokio_postgres::GenericClient,
+    bucket: String,
+    max: u32,
+) -> AppResult<()> {
+    match rate_limits::hit(db, &bucket, WINDOW, max).await? {
         None => Ok(()),
         Some(retry_after_secs) => Err(AppError::TooManyRequests {
             message: format!(
@@ -68,11 +78,12 @@ pub async fn request_magic_link(
     client: &ClientInfo,
 ) -> AppResult<()> {
     let email = parse_email(raw_email).ok_or_else(bad_email)?;
-    limit(state, format!("magic:email:{}", email_key(state, &email)), MAGIC_PER_EMAIL).await?;
-    limit(state, format!("magic:ip:{}", client.ip_key()), MAGIC_PER_IP).await?;
-
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
+    // Over the limit, the transaction rolls back: the refused hit is not
+    // counted, which changes nothing (the bucket is already full).
+    limit_in(&*tx, format!("magic:email:{}", email_key(state, &email)), MAGIC_PER_EMAIL).await?;
+    limit_in(&*tx, format!("magic:ip:{}", client.ip_key()), MAGIC_PER_IP).await?;
     let user = users::find_by_email(&*tx, &email).await?;
     let eligible = user.as_ref().filter(|u| u.can_sign_in());
     audit::record(
@@ -140,10 +151,10 @@ pub async fn redeem_magic_link(
     token: &str,
     client: &ClientInfo,
 ) -> AppResult<SignedIn> {
-    limit(state, format!("redeem:ip:{}", client.ip_key()), REDEEM_PER_IP).await?;
     let token = token.trim();
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
+    limit_in(&*tx, format!("redeem:ip:{}", client.ip_key()), REDEEM_PER_IP).await?;
     let consumed = if plausible_token(token) {
         sessions::consume_magic_link(&*tx, &tokens::hash(state.secret(), token)).await?
     } else {
