@@ -14,7 +14,7 @@ use crate::config::{Config, ConfigArgs};
 use crate::db::{Database, migrate};
 use crate::error::AppError;
 use crate::state::{AppState, Mode};
-use crate::{demo, mail, server};
+use crate::{appliance, demo, mail, server};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,34 @@ pub enum Command {
     /// Operator commands: create partners, practices, users and sites.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The reference appliance client.
+    #[command(subcommand)]
+    Appliance(ApplianceCommand),
+    /// Verify a site's evidence chain from the stored bytes.
+    VerifyChain {
+        /// The site whose chain to verify.
+        #[arg(long)]
+        site: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApplianceCommand {
+    /// Sign bundle files with a site's key and push them to a portal, in order.
+    Push {
+        /// The portal's base URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        url: String,
+        /// The site the bundles belong to.
+        #[arg(long)]
+        site: Uuid,
+        /// The site appliance's private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Bundle files (format v1 JSON), pushed byte for byte.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +132,8 @@ pub enum AdminCommand {
 /// Entry point used by `main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS crypto provider for the process (SMTP and the appliance client).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     init_tracing();
     let config = match Config::from_args(&cli.config) {
         Ok(c) => c,
@@ -142,6 +172,27 @@ fn init_tracing() {
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
+        Command::Appliance(ApplianceCommand::Push { url, site, key, bundles }) => {
+            let key = appliance::read_key(&key)?;
+            let pushed = appliance::push(&url, site, &key, &bundles).await?;
+            for p in &pushed {
+                let what = if p.created { "stored" } else { "already received" };
+                println!(
+                    "{}  {}  position {}  {what}",
+                    p.file.display(),
+                    p.bundle_id,
+                    p.chain_position
+                );
+            }
+            eprintln!("pushed {} bundle(s) to site {site}", pushed.len());
+            Ok(())
+        }
+        Command::VerifyChain { site } => {
+            let db = Database::open(&config).await?;
+            let result = verify_chain_command(&db, site).await;
+            db.shutdown().await?;
+            result
+        }
         Command::Serve => serve(config, Mode::Serve).await,
         Command::Demo => serve(config, Mode::Demo).await,
         Command::Migrate => {
@@ -185,6 +236,39 @@ impl std::fmt::Display for Created {
         match self {
             Created::Id(id) => write!(f, "{id}"),
             Created::Token(t) => f.write_str(t),
+        }
+    }
+}
+
+async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {
+    let client = db.pool.get().await.context("connecting to the database")?;
+    let length: i64 = client
+        .query_opt("SELECT chain_length FROM sites WHERE id = $1", &[&site])
+        .await?
+        .map(|r| r.get(0))
+        .ok_or_else(|| anyhow::anyhow!("no site with id {site}"))?;
+    let bar = appliance::progress(u64::try_from(length).unwrap_or(0), "verifying");
+    let started = Instant::now();
+    let outcome =
+        crate::evidence::verify::verify_site(&**client, site, None, |done| bar.set_position(done))
+            .await
+            .map_err(operator_error)?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "verified {} link(s), {:.1} MB, in {secs:.2} s: {:.0} links/s, {:.1} MB/s",
+        outcome.length,
+        outcome.bytes as f64 / 1e6,
+        outcome.length as f64 / secs,
+        outcome.bytes as f64 / 1e6 / secs
+    );
+    match outcome.broken {
+        None => {
+            println!("chain of site {site} is valid: {} link(s)", outcome.length);
+            Ok(())
+        }
+        Some(b) => {
+            anyhow::bail!("chain of site {site} is BROKEN at position {}: {}", b.position, b.reason)
         }
     }
 }
@@ -253,6 +337,13 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         let secret = server::load_secret(&config, mode)?;
         let state = AppState::new(db.pool.clone(), config.clone(), secret, mode);
         tracing::info!(database = %db.describe(), "database ready");
+        if mode == Mode::Demo {
+            let seeded_at = Instant::now();
+            let n = demo::seed_evidence(&state, &config.data_dir).await?;
+            if n > 0 {
+                tracing::info!(bundles = n, secs = format_args!("{:.1}", seeded_at.elapsed().as_secs_f64()), "seeded demo evidence");
+            }
+        }
         if config.smtp.is_none() && mode == Mode::Serve {
             tracing::warn!(
                 "PORTAL_SMTP_HOST is not set: emails, sign-in links included, are written to this log \

@@ -66,3 +66,151 @@ pub async fn seed(pool: &Pool, data_dir: &Path) -> AppResult<Seeded> {
     tracing::info!(practice = PRACTICE, "seeded the demo practice");
     Ok(Seeded { created: true })
 }
+
+/// The demo's check catalogue: (check, HIPAA control, runs on servers only).
+pub const CATALOGUE: &[(&str, &str, bool)] = &[
+    ("bitlocker_status", "164.312(a)(2)(iv)", false),
+    ("windows_defender", "164.308(a)(5)(ii)(B)", false),
+    ("firewall_status", "164.312(e)(1)", false),
+    ("password_policy", "164.308(a)(5)(ii)(D)", false),
+    ("audit_policy", "164.312(b)", false),
+    ("backup_status", "164.308(a)(7)(ii)(A)", true),
+    ("patch_status", "164.308(a)(1)(ii)(B)", false),
+    ("ntp_sync", "164.312(b)", false),
+    ("screen_lock", "164.312(a)(2)(iii)", false),
+    ("usb_storage_blocked", "164.310(d)(1)", false),
+    ("mfa_enabled", "164.312(d)", false),
+];
+
+/// Machines at each demo site (the last one is the server).
+pub const HOSTS: [&[&str]; 3] = [
+    &["FRONTDESK-01", "FRONTDESK-02", "EXAM-01", "EXAM-02", "BILLING-01", "MS-SRV-01"],
+    &["FRONTDESK-01", "EXAM-01", "NURSE-01", "OH-SRV-01"],
+    &["TRIAGE-01", "EXAM-01", "XRAY-01", "WG-SRV-01"],
+];
+
+/// Days of evidence the demo seeds, and bundles per day per site.
+pub const DAYS: i64 = 90;
+pub const BUNDLES_PER_DAY: i64 = 4;
+
+/// The demo's story: mostly compliant, with incidents that come and go,
+/// and a few problems that are open right now. `day` counts back from today.
+fn demo_status(site: usize, check: &str, host: &str, days_ago: f64, slot: i64) -> &'static str {
+    match (site, check, host, days_ago, slot) {
+        // Main Street: backups warned for two days a month ago; one screen
+        // lock policy drifted last week and is still off.
+        (0, "backup_status", _, d, _) if (30.0..32.0).contains(&d) => "warning",
+        (0, "screen_lock", "BILLING-01", d, _) if d < 6.0 => "non_compliant",
+        // Oak Hill: a patch backlog on an exam room PC, fixed after five days.
+        (1, "patch_status", "EXAM-01", d, _) if (25.0..30.0).contains(&d) => "non_compliant",
+        (1, "ntp_sync", "NURSE-01", d, _) if (2.0..3.0).contains(&d) => "warning",
+        // Westgate: the X-ray workstation lost disk encryption two days ago,
+        // the firewall on triage failed for a day last month.
+        (2, "bitlocker_status", "XRAY-01", d, _) if d < 2.0 => "non_compliant",
+        (2, "firewall_status", "TRIAGE-01", d, _) if (40.0..41.0).contains(&d) => "non_compliant",
+        (2, "mfa_enabled", "XRAY-01", _, _) => "non_compliant",
+        // Occasional clock drift anywhere: a warning now and then.
+        (_, "ntp_sync", _, _, s) if s % 97 == 13 => "warning",
+        _ => "compliant",
+    }
+}
+
+/// Seeds 90 days of signed evidence for the demo sites through the real
+/// ingestion path (format checks, signatures, chains, notifications). Runs
+/// only when the demo sites have no evidence yet.
+pub async fn seed_evidence(state: &crate::AppState, data_dir: &Path) -> anyhow::Result<usize> {
+    let db = state.pool().get().await?;
+    let sites = db
+        .query(
+            "SELECT s.id, s.name, s.chain_length FROM sites s JOIN client_orgs o ON o.id = s.client_org_id
+              WHERE o.name = $1 ORDER BY s.name",
+            &[&PRACTICE],
+        )
+        .await?;
+    drop(db);
+    if sites.is_empty() || sites.iter().any(|s| s.get::<_, i64>(2) > 0) {
+        return Ok(0);
+    }
+    let now = chrono::Utc::now();
+    let start = now - chrono::TimeDelta::days(DAYS);
+    let per_site = (DAYS * BUNDLES_PER_DAY) as u64;
+    let bar = crate::appliance::progress(
+        per_site * sites.len() as u64,
+        "seeding 90 days of demo evidence",
+    );
+    // Each site is its own chain, so sites are seeded side by side.
+    let seeds = sites.iter().map(|row| {
+        let bar = bar.clone();
+        async move {
+            let site_id: uuid::Uuid = row.get(0);
+            let name: String = row.get(1);
+            seed_site(state, data_dir, site_id, &name, start, now, &bar).await
+        }
+    });
+    let mut stored = 0;
+    for result in futures_util::future::join_all(seeds).await {
+        stored += result?;
+    }
+    bar.finish_and_clear();
+    Ok(stored)
+}
+
+async fn seed_site(
+    state: &crate::AppState,
+    data_dir: &Path,
+    site_id: uuid::Uuid,
+    name: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<usize> {
+    use anyhow::Context;
+    let index = SITES.iter().position(|s| *s == name).unwrap_or(0);
+    let key_path = data_dir.join("demo-keys").join(format!("{site_id}.pem"));
+    let key = crate::appliance::read_key(&key_path).with_context(|| {
+        format!("the demo key of {name} is missing; delete the data dir to start over")
+    })?;
+    let hosts = HOSTS[index];
+    let mut stored = 0;
+    for slot in 0..(DAYS * BUNDLES_PER_DAY) {
+        let checked_at = start
+            + chrono::TimeDelta::hours(24 / BUNDLES_PER_DAY * slot)
+            + chrono::TimeDelta::minutes(7);
+        let days_ago = (now - checked_at).num_minutes() as f64 / 1440.0;
+        let mut checks = Vec::new();
+        let (mut pass, mut fail, mut warn) = (0, 0, 0);
+        for (h, host) in hosts.iter().enumerate() {
+            let server = h == hosts.len() - 1;
+            for (check, control, servers_only) in CATALOGUE {
+                if *servers_only && !server {
+                    continue;
+                }
+                let status = demo_status(index, check, host, days_ago, slot + h as i64);
+                match status {
+                    "compliant" => pass += 1,
+                    "non_compliant" => fail += 1,
+                    _ => warn += 1,
+                }
+                checks.push(serde_json::json!({
+                    "check": check, "status": status, "host": host, "hipaa_control": control,
+                    "details": { "agent": "osiris-agent 3.4.1" }
+                }));
+            }
+        }
+        let bundle = serde_json::json!({
+            "bundle_id": format!("CB-{}-{}-{slot:04}", checked_at.format("%Y%m%d%H%M"), &site_id.simple().to_string()[..8]),
+            "site_id": site_id,
+            "checked_at": checked_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "checks": checks,
+            "summary": { "total_checks": pass + fail + warn, "compliant": pass, "non_compliant": fail, "errors": warn },
+        });
+        let bytes = serde_json::to_vec(&bundle)?;
+        let signature = crate::appliance::signature_hex(&key, &bytes);
+        crate::evidence::ingest::ingest(state, &bytes, &signature)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding {name}: {e}"))?;
+        stored += 1;
+        bar.inc(1);
+    }
+    Ok(stored)
+}

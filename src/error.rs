@@ -19,6 +19,8 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("the database is not reachable right now; try again shortly")]
@@ -38,6 +40,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -53,6 +56,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Unprocessable(_) => "unprocessable",
+            AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
@@ -83,6 +87,9 @@ fn constraint_message(constraint: &str) -> Option<(StatusCode, &'static str)> {
         "sites_org_name_key" => (conflict, "this practice already has a site with that name"),
         "client_users_one_active_owner_per_org" => (conflict, "this practice already has an owner"),
         "api_tokens_user_name_key" => (conflict, "you already have an API token with that name"),
+        "evidence_bundles_bundle_id_key" => {
+            (conflict, "another bundle with that bundle_id was already received")
+        }
         _ => return None,
     })
 }

@@ -3,12 +3,14 @@
 //! [`app`] in process or [`server::Server`] on a real port.
 
 pub mod admin;
+pub mod appliance;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod evidence;
 pub mod mail;
 pub mod routes;
 pub mod server;

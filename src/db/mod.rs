@@ -3,8 +3,11 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod compliance;
+pub mod evidence;
 pub mod managed;
 pub mod migrate;
+pub mod notifications;
 pub mod orgs;
 pub mod outbox;
 pub mod rate_limits;

@@ -215,6 +215,25 @@ impl FormatError {
 /// [`MAX_CLOCK_SKEW`] ahead of it. Re-verifying stored evidence passes a far
 /// future `now` so old bundles are judged on their format alone.
 pub fn parse(bytes: &[u8], now: DateTime<Utc>) -> Result<Bundle, FormatError> {
+    let value = document(bytes)?;
+    let top = object(&value)?;
+    let bundle_id = parse_bundle_id(top)?;
+    let site_id = parse_site_id(top)?;
+    let checked_at = parse_checked_at(top, now)?;
+    let checks = parse_checks(top)?;
+    let summary = parse_summary(top, &checks)?;
+    Ok(Bundle { bundle_id, site_id, checked_at, checks, summary })
+}
+
+/// Only the bundle's `site_id`: enough to find the key that must have signed
+/// it, before anything else of an unauthenticated body is looked at.
+pub fn site_id_of(bytes: &[u8]) -> Result<Uuid, FormatError> {
+    let value = document(bytes)?;
+    parse_site_id(object(&value)?)
+}
+
+/// Size, UTF-8 and (duplicate-key-free) JSON checks of the whole document.
+fn document(bytes: &[u8]) -> Result<Value, FormatError> {
     if bytes.len() > MAX_BUNDLE_BYTES {
         return Err(FormatError::document(format!(
             "the bundle is {} bytes; the limit is {MAX_BUNDLE_BYTES} bytes (1 MiB)",
@@ -235,19 +254,17 @@ pub fn parse(bytes: &[u8], now: DateTime<Utc>) -> Result<Bundle, FormatError> {
             FormatError::document(format!("the bundle is not valid JSON: {e}"))
         }
     })?;
-    let Value::Object(top) = &value else {
-        return Err(FormatError::document(format!(
-            "the bundle must be a JSON object, not {}",
-            kind(&value)
-        )));
-    };
+    Ok(value)
+}
 
-    let bundle_id = parse_bundle_id(top)?;
-    let site_id = parse_site_id(top)?;
-    let checked_at = parse_checked_at(top, now)?;
-    let checks = parse_checks(top)?;
-    let summary = parse_summary(top, &checks)?;
-    Ok(Bundle { bundle_id, site_id, checked_at, checks, summary })
+fn object(value: &Value) -> Result<&Map<String, Value>, FormatError> {
+    match value {
+        Value::Object(top) => Ok(top),
+        other => Err(FormatError::document(format!(
+            "the bundle must be a JSON object, not {}",
+            kind(other)
+        ))),
+    }
 }
 
 fn parse_bundle_id(top: &Map<String, Value>) -> Result<String, FormatError> {
@@ -378,7 +395,8 @@ fn parse_check(i: usize, item: &Value) -> Result<Check, FormatError> {
     };
 
     let check = required_str(obj, "check", &path("check"))?;
-    let name_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-');
+    let name_char =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-');
     if check.is_empty() || check.len() > MAX_CHECK_NAME_CHARS || !check.chars().all(name_char) {
         return Err(FormatError::at(
             path("check"),
@@ -640,6 +658,9 @@ mod tests {
 
     const SITE: &str = "6f1c2d3e-4b5a-4978-8a9b-0c1d2e3f4a5b";
 
+    /// A change to the sample bundle that should make it invalid.
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 10, 30, 0).unwrap()
     }
@@ -704,7 +725,10 @@ mod tests {
         assert_eq!(b.checks[0].details, json!({"volumes": 2}));
         assert_eq!(b.result(), CheckStatus::Fail);
         assert_eq!((b.passed_count(), b.warn_count(), b.failed_count()), (2, 1, 1));
-        assert_eq!(b.summary, Summary { total_checks: 4, compliant: 2, non_compliant: 1, errors: 1 });
+        assert_eq!(
+            b.summary,
+            Summary { total_checks: 4, compliant: 2, non_compliant: 1, errors: 1 }
+        );
     }
 
     #[test]
@@ -744,7 +768,10 @@ mod tests {
     #[test]
     fn rejects_documents_that_are_not_json_objects() {
         let msg = parse(b"{\"bundle_id\": }", now()).unwrap_err().to_string();
-        assert!(msg.starts_with("the bundle is not valid JSON:") && msg.contains("line 1"), "{msg}");
+        assert!(
+            msg.starts_with("the bundle is not valid JSON:") && msg.contains("line 1"),
+            "{msg}"
+        );
         let msg = parse(b"[1, 2]", now()).unwrap_err().to_string();
         assert_eq!(msg, "the bundle must be a JSON object, not an array");
         let msg = parse(b"{\n\"a\": \"\xff\"}", now()).unwrap_err().to_string();
@@ -773,14 +800,20 @@ mod tests {
 
     #[test]
     fn top_level_fields() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
-            (Box::new(|v| _ = v.as_object_mut().unwrap().remove("bundle_id")), "bundle_id: is required"),
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|v| _ = v.as_object_mut().unwrap().remove("bundle_id")),
+                "bundle_id: is required",
+            ),
             (Box::new(|v| v["bundle_id"] = json!(7)), "bundle_id: must be a string, not a number"),
             (Box::new(|v| v["bundle_id"] = json!("")), "bundle_id: \"\" is not a valid bundle id"),
             (Box::new(|v| v["bundle_id"] = json!("CB 1")), "bundle_id: \"CB 1\" is not a valid"),
             (Box::new(|v| v["bundle_id"] = json!("x".repeat(129))), "bundle_id: \"xxx"),
             (Box::new(|v| v["site_id"] = json!("site-1")), "site_id: \"site-1\" is not a UUID"),
-            (Box::new(|v| v["checked_at"] = json!("yesterday")), "checked_at: \"yesterday\" is not an RFC 3339"),
+            (
+                Box::new(|v| v["checked_at"] = json!("yesterday")),
+                "checked_at: \"yesterday\" is not an RFC 3339",
+            ),
             (Box::new(|v| v["checked_at"] = json!("1999-12-31T23:59:59Z")), "is before 2000-01-01"),
             (
                 Box::new(|v| v["checked_at"] = json!("2026-11-24T11:30:01Z")),
@@ -788,7 +821,10 @@ mod tests {
             ),
             (Box::new(|v| v["checks"] = json!([])), "checks: must contain at least one check"),
             (Box::new(|v| v["checks"] = json!({})), "checks: must be an array, not an object"),
-            (Box::new(|v| _ = v.as_object_mut().unwrap().remove("summary")), "summary: is required"),
+            (
+                Box::new(|v| _ = v.as_object_mut().unwrap().remove("summary")),
+                "summary: is required",
+            ),
             (Box::new(|v| v["summary"] = json!([])), "summary: must be an object, not an array"),
         ];
         for (edit, expected) in cases {
@@ -833,20 +869,56 @@ mod tests {
 
     #[test]
     fn per_check_fields() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
-            (Box::new(|v| v["checks"][1] = json!("x")), "checks[1]: must be an object, not a string"),
-            (Box::new(|v| v["checks"][0]["check"] = json!("BitLocker")), "checks[0].check: \"BitLocker\" is not a valid check name; use 1 to 100 lower-case"),
-            (Box::new(|v| v["checks"][0]["check"] = json!("")), "checks[0].check: \"\" is not a valid"),
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|v| v["checks"][1] = json!("x")),
+                "checks[1]: must be an object, not a string",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["check"] = json!("BitLocker")),
+                "checks[0].check: \"BitLocker\" is not a valid check name; use 1 to 100 lower-case",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["check"] = json!("")),
+                "checks[0].check: \"\" is not a valid",
+            ),
             (Box::new(|v| v["checks"][0]["check"] = json!("a".repeat(101))), "checks[0].check:"),
-            (Box::new(|v| _ = v["checks"][2].as_object_mut().unwrap().remove("check")), "checks[2].check: is required but missing"),
-            (Box::new(|v| v["checks"][0]["status"] = json!(true)), "checks[0].status: must be a string, not a boolean"),
-            (Box::new(|v| v["checks"][0]["host"] = json!("")), "checks[0].host: must be 1 to 255 characters long, not 0"),
-            (Box::new(|v| v["checks"][0]["host"] = json!("h".repeat(256))), "checks[0].host: must be 1 to 255 characters long, not 256"),
-            (Box::new(|v| v["checks"][0]["host"] = json!("PC\n01")), "checks[0].host: \"PC\\n01\" contains a control character"),
-            (Box::new(|v| v["checks"][0]["hipaa_control"] = json!("")), "checks[0].hipaa_control: must be 1 to 64"),
-            (Box::new(|v| v["checks"][0]["hipaa_control"] = json!(164)), "checks[0].hipaa_control: must be a string or null, not a number"),
-            (Box::new(|v| v["checks"][0]["details"] = json!([1])), "checks[0].details: must be an object, not an array"),
-            (Box::new(|v| v["checks"][0]["details"] = json!(null)), "checks[0].details: must be an object, not null"),
+            (
+                Box::new(|v| _ = v["checks"][2].as_object_mut().unwrap().remove("check")),
+                "checks[2].check: is required but missing",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["status"] = json!(true)),
+                "checks[0].status: must be a string, not a boolean",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["host"] = json!("")),
+                "checks[0].host: must be 1 to 255 characters long, not 0",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["host"] = json!("h".repeat(256))),
+                "checks[0].host: must be 1 to 255 characters long, not 256",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["host"] = json!("PC\n01")),
+                "checks[0].host: \"PC\\n01\" contains a control character",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["hipaa_control"] = json!("")),
+                "checks[0].hipaa_control: must be 1 to 64",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["hipaa_control"] = json!(164)),
+                "checks[0].hipaa_control: must be a string or null, not a number",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["details"] = json!([1])),
+                "checks[0].details: must be an object, not an array",
+            ),
+            (
+                Box::new(|v| v["checks"][0]["details"] = json!(null)),
+                "checks[0].details: must be an object, not null",
+            ),
         ];
         for (edit, expected) in cases {
             let msg = error_after(edit);
@@ -877,9 +949,15 @@ mod tests {
         let msg = error_after(|v| v["summary"]["total_checks"] = json!(5));
         assert_eq!(msg, "summary.total_checks: says 5 but the bundle has 4 checks; it should be 4");
         let msg = error_after(|v| v["summary"]["compliant"] = json!(3));
-        assert_eq!(msg, "summary.compliant: says 3 but the bundle has 2 passing checks; it should be 2");
+        assert_eq!(
+            msg,
+            "summary.compliant: says 3 but the bundle has 2 passing checks; it should be 2"
+        );
         let msg = error_after(|v| v["summary"]["non_compliant"] = json!(0));
-        assert!(msg.starts_with("summary.non_compliant: says 0 but the bundle has 1 failing"), "{msg}");
+        assert!(
+            msg.starts_with("summary.non_compliant: says 0 but the bundle has 1 failing"),
+            "{msg}"
+        );
         let msg = error_after(|v| v["summary"]["errors"] = json!(2));
         assert!(msg.starts_with("summary.errors: says 2 but"), "{msg}");
         let msg = error_after(|v| v["summary"]["errors"] = json!(-1));

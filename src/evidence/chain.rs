@@ -44,7 +44,12 @@ pub fn bundle_hash(bytes: &[u8]) -> [u8; 32] {
 
 /// The chain hash of the link at `position`, given the previous link's chain
 /// hash (`GENESIS` at position 0) and this link's bundle hash.
-pub fn chain_hash(site_id: Uuid, position: u64, prev: &[u8; 32], bundle_hash: &[u8; 32]) -> [u8; 32] {
+pub fn chain_hash(
+    site_id: Uuid,
+    position: u64,
+    prev: &[u8; 32],
+    bundle_hash: &[u8; 32],
+) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
     hasher.update(site_id.as_bytes());
@@ -168,23 +173,23 @@ pub fn verify_link(
     link: &StoredLink<'_>,
 ) -> Result<[u8; 32], Broken> {
     let position = link.position;
-    let broken = |reason: fmt::Arguments<'_>| Broken::at(position, format!("bundle {}: {reason}", link.bundle_id));
     let Ok(position_u64) = u64::try_from(position) else {
-        return Err(broken(format_args!("its recorded position {position} is negative")));
+        return Err(fault(link, format_args!("its recorded position {position} is negative")));
     };
 
     let bundle_hash = hash_field(link.bundle_hash)
-        .ok_or_else(|| broken(damaged("bundle hash", link.bundle_hash.len()).as_args()))?;
+        .ok_or_else(|| fault(link, damaged("bundle hash", link.bundle_hash)))?;
     if bundle_hash != self::bundle_hash(link.raw) {
-        return Err(broken(format_args!(
+        return Err(fault(
+            link,
             "its stored bytes no longer match the hash recorded when it arrived, \
-             so the evidence was altered"
-        )));
+             so the evidence was altered",
+        ));
     }
     let recorded_prev = hash_field(link.prev_chain_hash)
-        .ok_or_else(|| broken(damaged("previous hash", link.prev_chain_hash.len()).as_args()))?;
+        .ok_or_else(|| fault(link, damaged("previous hash", link.prev_chain_hash)))?;
     let recorded_chain = hash_field(link.chain_hash)
-        .ok_or_else(|| broken(damaged("chain hash", link.chain_hash.len()).as_args()))?;
+        .ok_or_else(|| fault(link, damaged("chain hash", link.chain_hash)))?;
 
     if recorded_prev != *prev {
         let before = if position == 0 {
@@ -192,78 +197,80 @@ pub fn verify_link(
         } else {
             format!("the chain hash of position {}", position - 1)
         };
-        return Err(broken(format_args!(
-            "it does not follow from the link before it (its recorded previous hash is not \
-             {before}): a link was altered, removed or reordered"
-        )));
+        return Err(fault(
+            link,
+            format_args!(
+                "it does not follow from the link before it (its recorded previous hash is not \
+                 {before}): a link was altered, removed or reordered"
+            ),
+        ));
     }
     let expected = chain_hash(site_id, position_u64, prev, &bundle_hash);
     if recorded_chain != expected {
-        return Err(broken(format_args!(
+        return Err(fault(
+            link,
             "its recorded chain hash does not follow from the link before it: \
-             a link was altered, removed or reordered"
-        )));
+             a link was altered, removed or reordered",
+        ));
     }
 
     let signature = Signature::from_slice(link.signature).map_err(|_| {
-        broken(format_args!(
-            "its signature does not verify with the site's appliance key (the stored \
-             signature is {} bytes instead of {SIGNATURE_LEN}, so the record was damaged)",
-            link.signature.len()
-        ))
+        fault(
+            link,
+            format_args!(
+                "its signature does not verify with the site's appliance key (the stored \
+                 signature is {} bytes instead of {SIGNATURE_LEN}, so the record was damaged)",
+                link.signature.len()
+            ),
+        )
     })?;
     if key.verify_strict(link.raw, &signature).is_err() {
-        return Err(broken(format_args!(
+        return Err(fault(
+            link,
             "its signature does not verify with the site's appliance key, so this \
-             site's appliance did not send these bytes"
-        )));
+             site's appliance did not send these bytes",
+        ));
     }
 
-    // Signed and chained bytes that no longer parse mean the format rules
-    // were loosened at ingest or the row was forged with the key; either way
-    // the link cannot be trusted as evidence. The far-future `now` disables
-    // the clock-skew rule, which only makes sense at arrival.
-    let parsed = bundle::parse(link.raw, DateTime::<Utc>::MAX_UTC)
-        .map_err(|e| broken(format_args!("its stored bytes are not a valid evidence bundle ({e})")))?;
+    // Signed, chained bytes that do not parse never went through ingest's
+    // validation (or the format rules changed since); either way the link is
+    // not evidence the portal can interpret. The far-future `now` disables
+    // the clock-skew rule, which only makes sense on arrival.
+    let parsed = bundle::parse(link.raw, DateTime::<Utc>::MAX_UTC).map_err(|e| {
+        fault(link, format_args!("its stored bytes are not a valid evidence bundle ({e})"))
+    })?;
     if parsed.site_id != site_id {
-        return Err(broken(format_args!(
-            "it belongs to site {}, not this site, so it was copied from another chain",
-            parsed.site_id
-        )));
+        return Err(fault(
+            link,
+            format_args!(
+                "it belongs to site {}, not this site, so it was copied from another chain",
+                parsed.site_id
+            ),
+        ));
     }
     if parsed.bundle_id != link.bundle_id {
-        return Err(broken(format_args!(
-            "its bytes carry the bundle id {:?}, not the recorded one, so the record was altered",
-            parsed.bundle_id
-        )));
+        return Err(fault(
+            link,
+            format_args!(
+                "its bytes carry the bundle id {:?}, not the recorded one, so the record was altered",
+                parsed.bundle_id
+            ),
+        ));
     }
     Ok(expected)
 }
 
-/// Message for a recorded hash of the wrong length.
-struct Damaged {
-    field: &'static str,
-    len: usize,
+/// A broken link, named by its bundle id.
+fn fault(link: &StoredLink<'_>, reason: impl fmt::Display) -> Broken {
+    Broken::at(link.position, format!("bundle {}: {reason}", link.bundle_id))
 }
 
-impl Damaged {
-    fn as_args(&self) -> fmt::Arguments<'_> {
-        format_args!("{self}")
-    }
-}
-
-impl fmt::Display for Damaged {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "its recorded {} is {} bytes instead of {HASH_LEN}, so the record was damaged",
-            self.field, self.len
-        )
-    }
-}
-
-fn damaged(field: &'static str, len: usize) -> Damaged {
-    Damaged { field, len }
+/// Reason for a recorded hash of the wrong length.
+fn damaged(field: &str, bytes: &[u8]) -> String {
+    format!(
+        "its recorded {field} is {} bytes instead of {HASH_LEN}, so the record was damaged",
+        bytes.len()
+    )
 }
 
 fn hash_field(bytes: &[u8]) -> Option<[u8; 32]> {
@@ -361,7 +368,11 @@ impl ChainVerifier {
     ///
     /// `stored_head` is `None` for a site without bundles; an empty chain
     /// also accepts `GENESIS` as its head.
-    pub fn finish(self, stored_length: i64, stored_head: Option<&[u8]>) -> Result<Verified, Broken> {
+    pub fn finish(
+        self,
+        stored_length: i64,
+        stored_head: Option<&[u8]>,
+    ) -> Result<Verified, Broken> {
         let seen = self.next;
         if stored_length > seen {
             let missing = stored_length - seen;
@@ -406,7 +417,11 @@ impl ChainVerifier {
             return Err(Broken::at((seen - 1).max(0), reason));
         }
 
-        Ok(Verified { length: u64::try_from(seen).unwrap_or(0), head: self.head, bytes: self.bytes })
+        Ok(Verified {
+            length: u64::try_from(seen).unwrap_or(0),
+            head: self.head,
+            bytes: self.bytes,
+        })
     }
 }
 
@@ -464,7 +479,8 @@ mod tests {
     /// Appends a correctly hashed and signed link for `raw`.
     fn append(rows: &mut Vec<Row>, signer: &SigningKey, site: Uuid, id: &str, raw: Vec<u8>) {
         let position = rows.len() as i64;
-        let prev: [u8; 32] = rows.last().map_or(GENESIS, |r| r.chain_hash.clone().try_into().unwrap());
+        let prev: [u8; 32] =
+            rows.last().map_or(GENESIS, |r| r.chain_hash.clone().try_into().unwrap());
         let bh = bundle_hash(&raw);
         let ch = chain_hash(site, position as u64, &prev, &bh);
         rows.push(Row {
@@ -517,7 +533,8 @@ mod tests {
         // The preimage spelled out byte by byte, independent of chain_hash().
         let mut preimage = b"osiris-chain-v1".to_vec();
         preimage.extend_from_slice(&[
-            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff,
         ]);
         preimage.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 5]);
         preimage.extend_from_slice(&prev);
@@ -527,7 +544,10 @@ mod tests {
         let got = chain_hash(site, 5, &prev, &bh);
         assert_eq!(got, by_hand);
         // Fixed vector, computed outside Rust (Python hashlib).
-        assert_eq!(hex::encode(got), "e1c9ce5d34d5f35f6036c9bef395e4bbf9837f2e03db4761011512ce84c5bcf4");
+        assert_eq!(
+            hex::encode(got),
+            "e1c9ce5d34d5f35f6036c9bef395e4bbf9837f2e03db4761011512ce84c5bcf4"
+        );
         // Genesis link of the nil site over the bundle "{}".
         assert_eq!(
             hex::encode(chain_hash(Uuid::nil(), 0, &GENESIS, &bundle_hash(b"{}"))),
@@ -553,7 +573,11 @@ mod tests {
         let verified = verify_with(&[], 0, None).unwrap();
         assert_eq!(verified, Verified { length: 0, head: GENESIS, bytes: 0 });
         assert!(verify_with(&[], 0, Some(&GENESIS)).is_ok());
-        assert_broken(verify_with(&[], 0, Some(&[1; 32])), 0, "records a chain head but has no bundles");
+        assert_broken(
+            verify_with(&[], 0, Some(&[1; 32])),
+            0,
+            "records a chain head but has no bundles",
+        );
     }
 
     #[test]
@@ -561,7 +585,11 @@ mod tests {
         let mut rows = chain(5);
         let at = rows[2].raw.iter().position(|&b| b == b'F').unwrap();
         rows[2].raw[at] = b'G';
-        assert_broken(verify(&rows), 2, "bundle CB-2026-11-22-00000002: its stored bytes no longer match");
+        assert_broken(
+            verify(&rows),
+            2,
+            "bundle CB-2026-11-22-00000002: its stored bytes no longer match",
+        );
     }
 
     #[test]
@@ -576,14 +604,22 @@ mod tests {
         let mut rows = chain(5);
         rows[2].raw = bundle_bytes(SITE, "CB-2026-11-22-00000002", 0);
         rows[2].bundle_hash = bundle_hash(&rows[2].raw).to_vec();
-        assert_broken(verify(&rows), 2, "its recorded chain hash does not follow from the link before it");
+        assert_broken(
+            verify(&rows),
+            2,
+            "its recorded chain hash does not follow from the link before it",
+        );
     }
 
     #[test]
     fn a_changed_chain_hash_is_caught() {
         let mut rows = chain(5);
         rows[1].chain_hash[31] ^= 0x80;
-        assert_broken(verify(&rows), 1, "its recorded chain hash does not follow from the link before it");
+        assert_broken(
+            verify(&rows),
+            1,
+            "its recorded chain hash does not follow from the link before it",
+        );
         // Changing the next link's previous hash to match moves the break
         // nowhere: link 1 itself no longer follows from link 0.
         rows[2].prev_chain_hash = rows[1].chain_hash.clone();
@@ -615,7 +651,11 @@ mod tests {
                 rows.last_mut().unwrap().signature = sig;
             }
         }
-        assert_broken(verify(&rows), 2, "its signature does not verify with the site's appliance key");
+        assert_broken(
+            verify(&rows),
+            2,
+            "its signature does not verify with the site's appliance key",
+        );
     }
 
     #[test]
@@ -631,7 +671,11 @@ mod tests {
 
         let mut rows = chain(5);
         rows.drain(1..3);
-        assert_broken(verify(&rows), 1, "positions 1 to 2 are missing: the chain jumps from 0 to 3");
+        assert_broken(
+            verify(&rows),
+            1,
+            "positions 1 to 2 are missing: the chain jumps from 0 to 3",
+        );
 
         let mut rows = chain(5);
         rows.remove(0);
@@ -668,12 +712,21 @@ mod tests {
     fn a_bad_signature_is_caught() {
         let mut rows = chain(5);
         rows[4].signature[10] ^= 1;
-        assert_broken(verify(&rows), 4, "bundle CB-2026-11-24-00000004: its signature does not verify");
+        assert_broken(
+            verify(&rows),
+            4,
+            "bundle CB-2026-11-24-00000004: its signature does not verify",
+        );
 
         // A valid signature, but by another key.
         let mut rows = chain(5);
-        rows[1].signature = SigningKey::from_bytes(&[9u8; 32]).sign(&rows[1].raw).to_bytes().to_vec();
-        assert_broken(verify(&rows), 1, "its signature does not verify with the site's appliance key");
+        rows[1].signature =
+            SigningKey::from_bytes(&[9u8; 32]).sign(&rows[1].raw).to_bytes().to_vec();
+        assert_broken(
+            verify(&rows),
+            1,
+            "its signature does not verify with the site's appliance key",
+        );
 
         let mut rows = chain(5);
         rows[3].signature.truncate(63);
@@ -719,14 +772,22 @@ mod tests {
     fn a_wrong_recorded_bundle_id_is_caught() {
         let mut rows = chain(2);
         append(&mut rows, &key(), SITE, "CB-recorded", bundle_bytes(SITE, "CB-inside", 2));
-        assert_broken(verify(&rows), 2, "bundle CB-recorded: its bytes carry the bundle id \"CB-inside\"");
+        assert_broken(
+            verify(&rows),
+            2,
+            "bundle CB-recorded: its bytes carry the bundle id \"CB-inside\"",
+        );
     }
 
     #[test]
     fn signed_bytes_that_are_not_a_bundle_are_caught() {
         let mut rows = chain(2);
         append(&mut rows, &key(), SITE, "CB-x", b"{\"bundle_id\":\"CB-x\"}".to_vec());
-        assert_broken(verify(&rows), 2, "its stored bytes are not a valid evidence bundle (site_id: is required");
+        assert_broken(
+            verify(&rows),
+            2,
+            "its stored bytes are not a valid evidence bundle (site_id: is required",
+        );
     }
 
     #[test]
@@ -739,14 +800,22 @@ mod tests {
             "position 4 is missing: the site records 5 bundles but only 4 are stored",
         );
         assert_broken(verify_with(&rows[..3], 5, Some(&head)), 3, "positions 3 to 4 are missing");
-        assert_broken(verify_with(&rows, 4, Some(&head)), 4, "the site records 4 bundles but 5 are stored");
+        assert_broken(
+            verify_with(&rows, 4, Some(&head)),
+            4,
+            "the site records 4 bundles but 5 are stored",
+        );
         assert_broken(
             verify_with(&rows, 5, Some(&rows[3].chain_hash)),
             4,
             "recorded chain head does not match its last bundle CB-2026-11-24-00000004",
         );
         assert_broken(verify_with(&rows, 5, None), 4, "recorded chain head does not match");
-        assert_broken(verify_with(&rows, 5, Some(&head[..31])), 4, "recorded chain head does not match");
+        assert_broken(
+            verify_with(&rows, 5, Some(&head[..31])),
+            4,
+            "recorded chain head does not match",
+        );
         assert!(verify_with(&rows, 5, Some(&head)).is_ok());
     }
 
@@ -760,7 +829,13 @@ mod tests {
         assert_eq!(parse_signature(&format!("  {}\n", lower.to_uppercase())).unwrap(), sig);
         assert_eq!(verify_signature(&public(), &raw, &parsed), Ok(()));
 
-        for bad in ["", &lower[..126], &format!("{lower}00"), &format!("{}zz", &lower[..126]), &format!("+{}", &lower[1..])] {
+        for bad in [
+            "",
+            &lower[..126],
+            &format!("{lower}00"),
+            &format!("{}zz", &lower[..126]),
+            &format!("+{}", &lower[1..]),
+        ] {
             assert_eq!(parse_signature(bad), Err(SignatureError::Malformed), "{bad:?}");
         }
         assert_eq!(

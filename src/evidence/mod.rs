@@ -9,4 +9,6 @@
 
 pub mod bundle;
 pub mod chain;
+pub mod ingest;
 pub mod score;
+pub mod verify;

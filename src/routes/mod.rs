@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// Every route of the portal without state or middleware, so tests can add
 /// their own routes beside them.
 pub fn routes() -> Route {
-    use pages::{auth, dashboard, dev_mailbox, settings};
+    use pages::{auth, dashboard, dev_mailbox, evidence, settings, site};
     Route::new()
         .at("/", get(pages::view_root_get))
         .at("/healthz", get(health::healthz))
@@ -27,6 +27,10 @@ pub fn routes() -> Route {
         .at("/client/verify", get(auth::view_verify_get).post(auth::view_verify_post))
         .at("/client/logout", post(auth::view_logout_post))
         .at("/client/dashboard", get(dashboard::view_dashboard_get))
+        .at("/client/sites/:id", get(site::view_site_get))
+        .at("/client/sites/:id/verify-chain", post(site::view_site_verify_chain_post))
+        .at("/client/evidence", get(evidence::view_evidence_get))
+        .at("/client/evidence/:bundle_id", get(evidence::view_evidence_detail_get))
         .at("/client/settings", get(settings::view_settings_get))
         .at("/client/settings/password", post(settings::view_settings_password_post))
         .at(

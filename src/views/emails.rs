@@ -35,3 +35,30 @@ pub fn magic_link(name: Option<&str>, org_name: &str, link: &str, lifetime: Dura
     .into_string();
     Email { subject: "Your OsirisCare sign-in link".to_owned(), text, html }
 }
+
+/// An email to owners and admins when checks start failing at a site.
+pub fn critical_alert(name: Option<&str>, site: &str, failing: &[String], link: &str) -> Email {
+    let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
+    let list: String = failing.iter().map(|f| format!("  - {f}\n")).collect();
+    let text = format!(
+        "{greeting}\n\nThe latest evidence from {site} shows checks that started failing:\n\n{list}\n\
+         See the evidence: {link}\n\nYou receive these alerts as an owner or admin; turn them off in Settings.\n\n-- OsirisCare\n"
+    );
+    let html = html! {
+        div style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 560px; margin: 0 auto; padding: 24px;" {
+            p style="font-size: 16px;" { (greeting) }
+            p style="font-size: 16px;" { "The latest evidence from " strong { (site) } " shows checks that started failing:" }
+            ul style="font-size: 15px; color: #b91c1c;" { @for f in failing { li { (f) } } }
+            p style="margin: 24px 0;" {
+                a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "See the evidence" }
+            }
+            p style="font-size: 13px; color: #6b7280;" { "You receive these alerts as an owner or admin; turn them off in Settings." }
+        }
+    }
+    .into_string();
+    let subject = match failing.len() {
+        1 => format!("Compliance alert at {site}: {}", failing[0]),
+        n => format!("Compliance alert at {site}: {n} checks failing"),
+    };
+    Email { subject, text, html }
+}

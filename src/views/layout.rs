@@ -32,6 +32,7 @@ impl<'a> NavUser<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Dashboard,
+    Evidence,
     Settings,
     None,
 }
@@ -39,6 +40,7 @@ pub enum Section {
 /// The sections that exist; each area adds its entry when its pages land.
 const NAV: &[(Section, &str, &str)] = &[
     (Section::Dashboard, "Dashboard", "/client/dashboard"),
+    (Section::Evidence, "Evidence", "/client/evidence"),
     (Section::Settings, "Settings", "/client/settings"),
 ];
 

@@ -1,9 +1,12 @@
 //! HTML views (maud): plain functions returning `Markup`, composed by pages.
 
+pub mod chart;
 pub mod dashboard;
 pub mod dev_mailbox;
 pub mod emails;
 pub mod errors;
+pub mod evidence;
 pub mod layout;
 pub mod login;
 pub mod settings;
+pub mod site;

@@ -214,3 +214,179 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
     mailer.shutdown().await;
     server.stop().await;
 }
+
+/// Resizes the window to the whole page's height so a screenshot shows all of it.
+async fn fit_page(client: &Client) {
+    let height = client
+        .execute("return document.documentElement.scrollHeight;", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(900);
+    // The window's height includes the browser's own frame.
+    let height = u32::try_from(height.clamp(800, 4000)).unwrap() + 120;
+    client.set_window_size(1280, height).await.unwrap();
+}
+
+/// The compliance pages in Chromium: the dashboard's SVG chart, a site's
+/// chain verification, and the evidence filters and "Load more" swapping
+/// fragments in place (no full reload).
+#[tokio::test]
+async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
+    use chrono::{Duration, Utc};
+    use fantoccini::cookies::Cookie;
+    use poem::web::cookie::SameSite;
+
+    use crate::appliances::{create_site, ingest};
+
+    let Some((_driver, client)) = browser().await else { return };
+    let app = spawn_app().await;
+    let p = app.practice("Riverside Family Medicine").await;
+    let db = app.db_client().await;
+    db.execute("UPDATE client_users SET name = 'Dr. Maria Santos' WHERE id = $1", &[&p.owner.id])
+        .await
+        .unwrap();
+    drop(db);
+
+    // Ten days of evidence from Main Street, some failing: the firewall on
+    // the front desk for three days (fixed since), BitLocker on the X-ray
+    // workstation for the last two (still failing). Harbor View passes.
+    let main = create_site(&app, p.org_id, "Main Street Clinic").await;
+    let harbor = create_site(&app, p.org_id, "Harbor View").await;
+    let now = Utc::now() - Duration::hours(1);
+    for day in (0..10i64).rev() {
+        let at = now - Duration::days(day);
+        let firewall = if (4..=6).contains(&day) { "non_compliant" } else { "compliant" };
+        let bitlocker = if day <= 1 { "fail" } else { "pass" };
+        let backup = if day == 3 { "warning" } else { "pass" };
+        let checks = [
+            ("bitlocker_status", "pass", "FRONTDESK-01", Some("164.312(a)(2)(iv)")),
+            ("bitlocker_status", bitlocker, "XRAY-01", Some("164.312(a)(2)(iv)")),
+            ("firewall_status", firewall, "FRONTDESK-01", Some("164.312(e)(1)")),
+            ("firewall_status", "pass", "XRAY-01", Some("164.312(e)(1)")),
+            ("windows_defender", "pass", "FRONTDESK-01", Some("164.308(a)(5)(ii)(B)")),
+            ("audit_policy", "pass", "XRAY-01", Some("164.312(b)")),
+            ("backup_status", backup, "SERVER-01", Some("164.308(a)(7)(ii)(A)")),
+            ("ntp_sync", "pass", "SERVER-01", None),
+        ];
+        ingest(&app, &main, &format!("CB-MAIN-{day:02}"), at, &checks).await;
+        if day % 4 == 0 {
+            let checks = [
+                ("bitlocker_status", "pass", "EXAM-01", Some("164.312(a)(2)(iv)")),
+                ("firewall_status", "pass", "EXAM-01", Some("164.312(e)(1)")),
+                ("mfa_enabled", "pass", "EXAM-01", Some("164.312(d)")),
+            ];
+            ingest(&app, &harbor, &format!("CB-HARBOR-{day:02}"), at, &checks).await;
+        }
+    }
+    let server = spawn_server(&app).await;
+
+    // Signed in with a helper's session: the cookie is set on the origin.
+    // (chromedriver refuses a null domain; for an IP address the domain is
+    // the host itself, so the cookie stays host-only as `__Host-` requires.)
+    let sign_in_as = async |user: &crate::helpers::TestUser| {
+        client.delete_all_cookies().await.unwrap();
+        let (name, value) = user.cookie.split_once('=').unwrap();
+        let cookie = Cookie::build((name.to_owned(), value.to_owned()))
+            .domain("127.0.0.1")
+            .secure(true)
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .build();
+        client.add_cookie(cookie).await.unwrap();
+    };
+    client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
+
+    // A practice whose appliances have not reported yet.
+    let empty = app.practice("Lakeside Pediatrics").await;
+    sign_in_as(&empty.owner).await;
+    client.goto(&format!("{}/client/dashboard", server.base_url)).await.unwrap();
+    let notice = client.wait().for_element(Locator::Id("no-evidence")).await.unwrap();
+    assert!(notice.text().await.unwrap().contains("No evidence yet"));
+    let score = client.find(Locator::Css("#compliance-score .score")).await.unwrap();
+    assert_eq!(score.text().await.unwrap(), "—", "no data, not 0 or 100");
+    screenshot(&client, "compliance-0-empty-dashboard").await;
+
+    sign_in_as(&p.owner).await;
+
+    // The dashboard: its chart is drawn with a point per day of data.
+    client.goto(&format!("{}/client/dashboard", server.base_url)).await.unwrap();
+    let user = client.wait().for_element(Locator::Id("user-name")).await.unwrap();
+    assert_eq!(user.text().await.unwrap(), "Dr. Maria Santos");
+    client.wait().for_element(Locator::Css("#trend-chart svg circle.chart-dot")).await.unwrap();
+    let drawn = client
+        .execute(
+            "const svg = document.querySelector('#trend-chart svg'); \
+             const box = svg.getBoundingClientRect(); \
+             return [svg.querySelectorAll('circle.chart-dot').length, \
+                     Math.round(box.width), Math.round(box.height), \
+                     getComputedStyle(svg.querySelector('.chart-line-path')).stroke];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(drawn[0], serde_json::json!(10), "ten days with data: {drawn}");
+    assert!(drawn[1].as_u64().unwrap() > 600 && drawn[2].as_u64().unwrap() > 150, "{drawn}");
+    assert_eq!(drawn[3], serde_json::json!("rgb(15, 94, 110)"), "styled from app.css: {drawn}");
+    fit_page(&client).await;
+    let shot = screenshot(&client, "compliance-1-dashboard").await;
+    eprintln!("screenshot: {}", shot.display());
+    client.set_window_size(1280, 900).await.unwrap();
+
+    // A site: verify its chain in place.
+    client.find(Locator::LinkText("Main Street Clinic")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Id("verify-chain")).await.unwrap().click().await.unwrap();
+    let verified =
+        client.wait().for_element(Locator::Css("#chain-result .alert-success")).await.unwrap();
+    assert!(verified.text().await.unwrap().contains("Chain verified: 10 bundles"));
+    fit_page(&client).await;
+    screenshot(&client, "compliance-2-site").await;
+    client.set_window_size(1280, 900).await.unwrap();
+
+    // Evidence, filtered in place. Three rows a page, so "Load more" runs too.
+    client.goto(&format!("{}/client/evidence?limit=3", server.base_url)).await.unwrap();
+    client.wait().for_element(Locator::Id("evidence-rows")).await.unwrap();
+    client.execute("window.__marker = 1;", vec![]).await.unwrap();
+    client.find(Locator::Id("f-result")).await.unwrap().select_by_value("fail").await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::XPath(
+            "//h2[@id='evidence-count' and normalize-space(.)='5 bundles match']",
+        ))
+        .await
+        .expect("the results fragment swapped in");
+    let url = client.current_url().await.unwrap();
+    assert!(url.as_str().contains("result=fail"), "the filter is in the address: {url}");
+    let rows_state = "return [window.__marker || null, \
+         [...document.querySelectorAll('#evidence-rows tr')].map(tr => \
+             tr.dataset.result + ':' + tr.querySelector('.result-badge').textContent)];";
+    let state = client.execute(rows_state, vec![]).await.unwrap();
+    assert_eq!(state[0], serde_json::json!(1), "no full reload");
+    assert_eq!(state[1], serde_json::json!(["fail:fail", "fail:fail", "fail:fail"]), "{state}");
+
+    client.find(Locator::Css("#load-more button")).await.unwrap().click().await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::XPath("//div[@id='load-more' and contains(., 'End of the list')]"))
+        .await
+        .expect("the button replaced out of band");
+    let state = client.execute(rows_state, vec![]).await.unwrap();
+    assert_eq!(state[0], serde_json::json!(1), "still the same page");
+    assert_eq!(state[1].as_array().unwrap().len(), 5, "rows appended: {state}");
+    assert!(state[1].as_array().unwrap().iter().all(|r| r == "fail:fail"), "{state}");
+    fit_page(&client).await;
+    let shot = screenshot(&client, "compliance-3-evidence").await;
+    eprintln!("screenshot: {}", shot.display());
+    client.set_window_size(1280, 900).await.unwrap();
+
+    // A failing bundle's detail.
+    client.goto(&format!("{}/client/evidence/CB-MAIN-00", server.base_url)).await.unwrap();
+    let status = client.wait().for_element(Locator::Id("signature-status")).await.unwrap();
+    assert!(status.text().await.unwrap().contains("VALID"), "badges are upper-cased by CSS");
+    fit_page(&client).await;
+    screenshot(&client, "compliance-4-evidence-detail").await;
+
+    client.close().await.unwrap();
+    server.stop().await;
+}

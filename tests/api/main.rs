@@ -1,6 +1,8 @@
 //! One integration-test binary: each module covers one area of the portal.
 //! Every test gets its own database cloned from a migrated template.
 
+mod appliances;
+mod evidence_fixtures;
 mod helpers;
 mod mail_helpers;
 mod smtp_server;
@@ -11,8 +13,11 @@ mod auth;
 mod auth_pages;
 mod browser;
 mod cli;
+mod compliance;
+mod compliance_pages;
 mod csrf;
 mod demo;
+mod evidence_ingest;
 mod health;
 mod mail;
 mod managed;
@@ -21,3 +26,4 @@ mod openapi;
 mod pages;
 mod schema;
 mod shell;
+mod verify_chain;

@@ -80,6 +80,27 @@ const CASES: &[Case] = &[
         method: Method::DELETE,
         expect: [401, 403, 204, 204, 404],
     },
+    Case {
+        operation_id: "verify_evidence",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 404],
+    },
+    Case { operation_id: "verify_chain", method: Method::POST, expect: [401, 200, 200, 200, 404] },
+    Case { operation_id: "get_dashboard", method: Method::GET, expect: [401, 200, 200, 200, 200] },
+    Case { operation_id: "list_sites", method: Method::GET, expect: [401, 200, 200, 200, 200] },
+    Case { operation_id: "get_site", method: Method::GET, expect: [401, 200, 200, 200, 404] },
+    Case {
+        operation_id: "get_site_history",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 404],
+    },
+    Case { operation_id: "list_evidence", method: Method::GET, expect: [401, 200, 200, 200, 404] },
+    Case { operation_id: "get_evidence", method: Method::GET, expect: [401, 200, 200, 200, 404] },
+    Case {
+        operation_id: "download_evidence",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 404],
+    },
 ];
 
 /// Fresh per call, so destructive operations have something to act on.
@@ -125,6 +146,56 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
             .await
             .unwrap();
             (format!("/api/client/api-tokens/{id}"), None)
+        }
+        "verify_evidence" | "verify_chain" => {
+            let site = crate::appliances::create_site(
+                app,
+                a.org_id,
+                &format!("Site {}", uuid::Uuid::new_v4()),
+            )
+            .await;
+            let id = format!("M-{}", uuid::Uuid::new_v4());
+            crate::appliances::ingest(
+                app,
+                &site,
+                &id,
+                chrono::Utc::now(),
+                &[("ntp_sync", "pass", "SRV", None)],
+            )
+            .await;
+            if operation_id == "verify_chain" {
+                (format!("/api/client/sites/{}/verify-chain", site.id), None)
+            } else {
+                (format!("/api/client/evidence/verify/{id}"), None)
+            }
+        }
+        "get_dashboard" => ("/api/client/dashboard".into(), None),
+        "list_sites" => ("/api/client/sites".into(), None),
+        "get_site" | "get_site_history" | "list_evidence" | "get_evidence"
+        | "download_evidence" => {
+            let site = crate::appliances::create_site(
+                app,
+                a.org_id,
+                &format!("Site {}", uuid::Uuid::new_v4()),
+            )
+            .await;
+            let id = format!("M-{}", uuid::Uuid::new_v4());
+            crate::appliances::ingest(
+                app,
+                &site,
+                &id,
+                chrono::Utc::now(),
+                &[("ntp_sync", "pass", "SRV", None)],
+            )
+            .await;
+            let path = match operation_id {
+                "get_site" => format!("/api/client/sites/{}", site.id),
+                "get_site_history" => format!("/api/client/sites/{}/history?days=7", site.id),
+                "list_evidence" => format!("/api/client/evidence?site_id={}", site.id),
+                "get_evidence" => format!("/api/client/evidence/{id}"),
+                _ => format!("/api/client/evidence/{id}/download"),
+            };
+            (path, None)
         }
         other => panic!("no request recipe for {other}"),
     }

@@ -16,6 +16,7 @@ pub const NOT_FOUND: u16 = 1 << 3;
 pub const CONFLICT: u16 = 1 << 4;
 pub const TOO_MANY: u16 = 1 << 5;
 pub const UNSUPPORTED_MEDIA: u16 = 1 << 6;
+pub const PAYLOAD_TOO_LARGE: u16 = 1 << 7;
 /// What an operation with a JSON body can answer for a malformed one.
 pub const JSON_BODY: u16 = BAD_REQUEST | UNSUPPORTED_MEDIA;
 /// What every authenticated operation can answer.
@@ -44,6 +45,7 @@ const DOCUMENTED: &[(u16, u16, &str)] = &[
     (CONFLICT, 409, "Conflicts with existing data."),
     (TOO_MANY, 429, "Too many attempts; retry after the Retry-After seconds."),
     (UNSUPPORTED_MEDIA, 415, "The body must be JSON (Content-Type: application/json)."),
+    (PAYLOAD_TOO_LARGE, 413, "The body is larger than the operation accepts."),
 ];
 
 impl<const CODES: u16> ApiResponse for ApiError<CODES> {

@@ -3,10 +3,13 @@
 //! two equal.
 
 pub mod account;
+pub mod appliance;
 pub mod auth;
+pub mod compliance;
 pub mod error;
 pub mod system;
 pub mod types;
+pub mod verification;
 
 use poem_openapi::{Object, OpenApiService};
 
@@ -25,11 +28,25 @@ impl ErrorBody {
     }
 }
 
-pub type Api = (system::SystemApi, auth::AuthApi, account::AccountApi);
+pub type Api = (
+    system::SystemApi,
+    auth::AuthApi,
+    account::AccountApi,
+    compliance::ComplianceApi,
+    appliance::ApplianceApi,
+    verification::VerificationApi,
+);
 
 pub fn service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (system::SystemApi, auth::AuthApi, account::AccountApi),
+        (
+            system::SystemApi,
+            auth::AuthApi,
+            account::AccountApi,
+            compliance::ComplianceApi,
+            appliance::ApplianceApi,
+            verification::VerificationApi,
+        ),
         "OsirisCare Client Portal API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod dashboard;
 pub mod dev_mailbox;
+pub mod evidence;
 pub mod settings;
+pub mod site;
 
 use poem::web::Redirect;
 use poem::{Request, handler};

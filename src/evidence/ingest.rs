@@ -1,0 +1,293 @@
+//! Receiving a bundle from an appliance: check its format and signature,
+//! append it to its site's chain (serialized per site), record its checks,
+//! and raise notifications for checks that changed state.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::bundle::{self, Bundle, CheckStatus};
+use super::chain;
+use crate::db::evidence::{self as store, NewBundle};
+use crate::db::notifications::{self, NewNotification, Severity};
+use crate::db::outbox::{self, NewMail};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::views::emails;
+
+/// What the appliance gets back: where its bundle sits in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// False when this exact bundle had been received before.
+    pub created: bool,
+    pub bundle_id: String,
+    pub site_id: Uuid,
+    pub chain_position: i64,
+    pub bundle_hash: [u8; 32],
+    pub chain_hash: [u8; 32],
+}
+
+/// Ingests one bundle: `raw` are the exact bytes received and `signature`
+/// the `X-Agent-Signature` header. Nothing is stored unless every check
+/// passes; the same bundle sent again answers with the original receipt.
+pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<Receipt> {
+    if raw.len() > bundle::MAX_BUNDLE_BYTES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "a bundle may be at most {} bytes; this one is {}",
+            bundle::MAX_BUNDLE_BYTES,
+            raw.len()
+        )));
+    }
+    // Only the site id is read before the signature is checked: nothing else
+    // of an unauthenticated body is processed.
+    let site_id = bundle::site_id_of(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let signature =
+        chain::parse_signature(signature).map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let mut db = state.pool().get().await?;
+    let site = store::site_key(&**db, site_id).await?.ok_or_else(|| {
+        AppError::Unauthorized(format!("no site with id {site_id} is registered with the portal"))
+    })?;
+    chain::verify_signature(&site.public_key, raw, &signature)
+        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let parsed = bundle::parse(raw, Utc::now()).map_err(|e| AppError::BadRequest(e.to_string()))?;
+
+    let bundle_hash = chain::bundle_hash(raw);
+    let tx = db.transaction().await?;
+    let head = store::lock_chain_head(&*tx, site.site_id).await?;
+    // Checked under the site's lock: a resend racing its original sees it.
+    if let Some(stored) = store::find_receipt(&*tx, &parsed.bundle_id).await? {
+        if stored.site_id == site.site_id && stored.bundle_hash == bundle_hash {
+            return Ok(Receipt {
+                created: false,
+                bundle_id: parsed.bundle_id,
+                site_id: site.site_id,
+                chain_position: stored.chain_position,
+                bundle_hash,
+                chain_hash: stored.chain_hash,
+            });
+        }
+        return Err(AppError::Conflict(format!(
+            "bundle_id {} was already received with different contents; a new bundle needs a new bundle_id",
+            parsed.bundle_id
+        )));
+    }
+
+    let position = head.length;
+    let prev = head.head.unwrap_or(chain::GENESIS);
+    let position_u64 = u64::try_from(position).map_err(AppError::internal)?;
+    let chain_hash = chain::chain_hash(site.site_id, position_u64, &prev, &bundle_hash);
+    let count = |n: u64| i32::try_from(n).map_err(AppError::internal);
+    let evidence_id = store::insert_bundle(
+        &*tx,
+        &NewBundle {
+            bundle_id: &parsed.bundle_id,
+            site_id: site.site_id,
+            org_id: site.org_id,
+            checked_at: parsed.checked_at,
+            result: parsed.result(),
+            checks_count: count(parsed.checks.len() as u64)?,
+            failed_checks: count(parsed.failed_count())?,
+            warn_checks: count(parsed.warn_count())?,
+            raw,
+            bundle_hash,
+            signature: signature.to_bytes(),
+            chain_position: position,
+            prev_chain_hash: prev,
+            chain_hash,
+        },
+    )
+    .await?;
+    store::insert_checks(
+        &*tx,
+        evidence_id,
+        site.site_id,
+        site.org_id,
+        parsed.checked_at,
+        &parsed.checks,
+    )
+    .await?;
+    store::advance_chain(&*tx, site.site_id, position + 1, &chain_hash, parsed.checked_at).await?;
+
+    let prior = store::check_states(&*tx, site.site_id, &parsed.checks).await?;
+    store::upsert_check_states(&*tx, site.site_id, evidence_id, parsed.checked_at, &parsed.checks)
+        .await?;
+    let mailed =
+        notify_transitions(state, &*tx, &site.org_id, site.site_id, &parsed, &prior).await?;
+    tx.commit().await?;
+    if mailed {
+        state.wake_mailer();
+    }
+    Ok(Receipt {
+        created: true,
+        bundle_id: parsed.bundle_id,
+        site_id: site.site_id,
+        chain_position: position,
+        bundle_hash,
+        chain_hash,
+    })
+}
+
+/// How a check's state moved, as far as people need to hear about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Failing now, and was passing or never seen (or only warning).
+    Failed,
+    /// Warning now, and was passing or never seen.
+    Warning,
+    /// Passing now after failing or warning.
+    Resolved,
+}
+
+/// The notification-worthy change from `before` to `now`, if any. Staying
+/// in one state is silent, so a check that keeps failing is raised once.
+pub fn transition(before: Option<CheckStatus>, now: CheckStatus) -> Option<Transition> {
+    use CheckStatus::*;
+    match (before, now) {
+        (None | Some(Pass) | Some(Warn), Fail) => Some(Transition::Failed),
+        (None | Some(Pass), Warn) => Some(Transition::Warning),
+        (Some(Fail) | Some(Warn), Pass) => Some(Transition::Resolved),
+        _ => None,
+    }
+}
+
+/// Human name of a check type: `bitlocker_status` → "Bitlocker status".
+pub fn check_label(check_type: &str) -> String {
+    let spaced = check_type.replace(['_', '.', '-'], " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Raises one notification per changed (check, host) and emails owners and
+/// admins once per bundle when any check turned critical. Returns whether
+/// mail was queued.
+async fn notify_transitions(
+    state: &AppState,
+    db: &impl tokio_postgres::GenericClient,
+    org_id: &Uuid,
+    site_id: Uuid,
+    bundle: &Bundle,
+    prior: &[store::PriorState],
+) -> AppResult<bool> {
+    let before: HashMap<(&str, &str), &store::PriorState> =
+        prior.iter().map(|p| ((p.check_type.as_str(), p.host.as_str()), p)).collect();
+    // Most bundles change nothing: look the site's name up only when needed.
+    let changes: Vec<(&bundle::Check, Transition)> = bundle
+        .checks
+        .iter()
+        .filter_map(|check| {
+            let previous = before.get(&(check.check.as_str(), check.host.as_str()));
+            // A bundle older than what we already know changes nothing.
+            if previous.is_some_and(|p| p.last_seen_at > bundle.checked_at) {
+                return None;
+            }
+            transition(previous.map(|p| p.status), check.status).map(|t| (check, t))
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(false);
+    }
+    let site_name = site_name(db, site_id).await?;
+    let action_url = format!("/client/evidence/{}", bundle.bundle_id);
+    let mut critical = Vec::new();
+    for (check, change) in changes {
+        let label = check_label(&check.check);
+        let control =
+            check.hipaa_control.as_deref().map(|c| format!(" (HIPAA {c})")).unwrap_or_default();
+        let (kind, severity, title, message) = match change {
+            Transition::Failed => (
+                "check_failed",
+                Severity::Critical,
+                format!("{label} failing on {}", check.host),
+                format!("{label}{control} failed on {} at {site_name}.", check.host),
+            ),
+            Transition::Warning => (
+                "check_warning",
+                Severity::Warning,
+                format!("{label} needs attention on {}", check.host),
+                format!("{label}{control} reported a warning on {} at {site_name}.", check.host),
+            ),
+            Transition::Resolved => (
+                "check_resolved",
+                Severity::Info,
+                format!("{label} resolved on {}", check.host),
+                format!("{label}{control} passes again on {} at {site_name}.", check.host),
+            ),
+        };
+        let created = notifications::insert(
+            db,
+            &NewNotification {
+                org_id: *org_id,
+                site_id: Some(site_id),
+                kind,
+                severity,
+                title: title.clone(),
+                message,
+                action_url: Some(action_url.clone()),
+                action_label: Some("View evidence".into()),
+                dedupe_key: format!("{kind}:{}:{}:{}", bundle.bundle_id, check.check, check.host),
+            },
+        )
+        .await?;
+        if created.is_some() && severity == Severity::Critical {
+            critical.push(title);
+        }
+    }
+    // An appliance catching up a backlog should not email about old events:
+    // they are in the notification centre, but only fresh failures page people.
+    let fresh = Utc::now().signed_duration_since(bundle.checked_at) < chrono::TimeDelta::hours(24);
+    if critical.is_empty() || !fresh {
+        return Ok(false);
+    }
+    let link = format!("{}{action_url}", state.config().base_url);
+    for (email, name) in notifications::critical_alert_recipients(db, *org_id).await? {
+        let mail = emails::critical_alert(name.as_deref(), &site_name, &critical, &link);
+        outbox::enqueue(
+            db,
+            &NewMail {
+                to: email,
+                subject: mail.subject,
+                text: mail.text,
+                html: Some(mail.html),
+                kind: "critical_alert",
+                contains_secret: false,
+            },
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+async fn site_name(db: &impl tokio_postgres::GenericClient, site_id: Uuid) -> AppResult<String> {
+    Ok(db.query_one("SELECT name FROM sites WHERE id = $1", &[&site_id]).await?.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CheckStatus::*;
+
+    #[test]
+    fn only_changes_of_state_are_worth_a_notification() {
+        assert_eq!(transition(None, Fail), Some(Transition::Failed));
+        assert_eq!(transition(Some(Pass), Fail), Some(Transition::Failed));
+        assert_eq!(transition(Some(Warn), Fail), Some(Transition::Failed));
+        assert_eq!(transition(Some(Pass), Warn), Some(Transition::Warning));
+        assert_eq!(transition(None, Warn), Some(Transition::Warning));
+        assert_eq!(transition(Some(Fail), Pass), Some(Transition::Resolved));
+        assert_eq!(transition(Some(Warn), Pass), Some(Transition::Resolved));
+        assert_eq!(transition(Some(Fail), Fail), None, "no repeat while it stays failing");
+        assert_eq!(transition(Some(Fail), Warn), None);
+        assert_eq!(transition(Some(Pass), Pass), None);
+        assert_eq!(transition(None, Pass), None);
+    }
+
+    #[test]
+    fn check_types_read_as_words() {
+        assert_eq!(check_label("bitlocker_status"), "Bitlocker status");
+        assert_eq!(check_label("ntp_sync"), "Ntp sync");
+    }
+}

@@ -1,0 +1,202 @@
+//! The compliance score: one definition for the dashboard, site pages,
+//! history and monthly reports (DESIGN.md, "Compliance score").
+//!
+//! Callers tally the latest status of each (site, check, host) in their
+//! window and ask [`score`] for the number; [`colour`] turns it into the
+//! traffic light every view shows. Keeping the arithmetic and thresholds here
+//! means the dashboard and a PDF report can never disagree.
+
+use super::bundle::CheckStatus;
+
+/// Counts of check results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Checks that passed.
+    pub passed: u64,
+    /// Checks that failed.
+    pub failed: u64,
+    /// Checks with a warning or error.
+    pub warnings: u64,
+}
+
+impl Tally {
+    /// All checks counted.
+    pub fn total(&self) -> u64 {
+        self.passed + self.failed + self.warnings
+    }
+
+    /// Counts one more result.
+    pub fn add(&mut self, status: CheckStatus) {
+        match status {
+            CheckStatus::Pass => self.passed += 1,
+            CheckStatus::Fail => self.failed += 1,
+            CheckStatus::Warn => self.warnings += 1,
+        }
+    }
+
+    /// Adds another tally's counts to this one (e.g. sites into an org).
+    pub fn merge(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.warnings += other.warnings;
+    }
+}
+
+impl Extend<CheckStatus> for Tally {
+    fn extend<I: IntoIterator<Item = CheckStatus>>(&mut self, statuses: I) {
+        for status in statuses {
+            self.add(status);
+        }
+    }
+}
+
+impl FromIterator<CheckStatus> for Tally {
+    fn from_iter<I: IntoIterator<Item = CheckStatus>>(statuses: I) -> Self {
+        let mut tally = Tally::default();
+        tally.extend(statuses);
+        tally
+    }
+}
+
+/// The compliance score in percent, rounded to one decimal (half up), or
+/// `None` when nothing was checked: no data is neither 0 nor 100.
+///
+/// Warnings count towards the total but not as passed, so an unverifiable
+/// control lowers the score rather than being ignored.
+pub fn score(t: &Tally) -> Option<f64> {
+    let total = u128::from(t.total());
+    if total == 0 {
+        return None;
+    }
+    // Exact integer rounding to tenths of a percent, so boundaries such as
+    // 94.95 → 95.0 do not depend on floating-point representation.
+    let tenths = (u128::from(t.passed) * 2000 + total) / (2 * total);
+    // tenths ≤ 1000, so the conversion is exact.
+    Some(f64::from(u32::try_from(tenths).unwrap_or(1000)) / 10.0)
+}
+
+/// Traffic-light band of a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    /// 95 or more.
+    Green,
+    /// 80 up to 95.
+    Amber,
+    /// Below 80.
+    Red,
+    /// Nothing was checked.
+    NoData,
+}
+
+/// The band for a score from [`score`]: ≥95 green, ≥80 amber, else red.
+pub fn colour(score: Option<f64>) -> Colour {
+    match score {
+        Some(s) if s >= 95.0 => Colour::Green,
+        Some(s) if s >= 80.0 => Colour::Amber,
+        // NaN cannot come from `score`; treat it as no data, not as red.
+        Some(s) if s.is_finite() => Colour::Red,
+        _ => Colour::NoData,
+    }
+}
+
+impl Colour {
+    /// CSS class the views put on a score badge.
+    pub fn css_class(self) -> &'static str {
+        match self {
+            Colour::Green => "score-green",
+            Colour::Amber => "score-amber",
+            Colour::Red => "score-red",
+            Colour::NoData => "score-none",
+        }
+    }
+
+    /// Words shown next to the score, so colour is never the only signal.
+    pub fn label(self) -> &'static str {
+        match self {
+            Colour::Green => "Compliant",
+            Colour::Amber => "At risk",
+            Colour::Red => "Non-compliant",
+            Colour::NoData => "No data",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(passed: u64, failed: u64, warnings: u64) -> Tally {
+        Tally { passed, failed, warnings }
+    }
+
+    #[test]
+    fn no_checks_means_no_data() {
+        assert_eq!(score(&Tally::default()), None);
+        assert_eq!(colour(None), Colour::NoData);
+        assert_eq!(Colour::NoData.css_class(), "score-none");
+        assert_eq!(Colour::NoData.label(), "No data");
+    }
+
+    #[test]
+    fn rounds_to_one_decimal() {
+        assert_eq!(score(&tally(2, 1, 0)), Some(66.7));
+        assert_eq!(score(&tally(1, 2, 0)), Some(33.3));
+        assert_eq!(score(&tally(1, 0, 0)), Some(100.0));
+        assert_eq!(score(&tally(0, 3, 0)), Some(0.0));
+        assert_eq!(score(&tally(1, 7, 0)), Some(12.5));
+        // 1/16 = 6.25 and 1899/2000 = 94.95: halves round up.
+        assert_eq!(score(&tally(1, 15, 0)), Some(6.3));
+        assert_eq!(score(&tally(1899, 101, 0)), Some(95.0));
+        assert_eq!(score(&tally(u64::MAX / 4, u64::MAX / 4, 0)), Some(50.0));
+    }
+
+    #[test]
+    fn warnings_count_in_total_not_in_passed() {
+        assert_eq!(score(&tally(1, 0, 1)), Some(50.0));
+        assert_eq!(score(&tally(0, 0, 4)), Some(0.0));
+        assert_eq!(colour(score(&tally(0, 0, 4))), Colour::Red);
+    }
+
+    #[test]
+    fn colour_boundaries() {
+        for (s, c) in [
+            (100.0, Colour::Green),
+            (95.0, Colour::Green),
+            (94.9, Colour::Amber),
+            (80.0, Colour::Amber),
+            (79.9, Colour::Red),
+            (0.0, Colour::Red),
+        ] {
+            assert_eq!(colour(Some(s)), c, "{s}");
+        }
+        assert_eq!(colour(Some(f64::NAN)), Colour::NoData);
+        // Scores from real tallies land in the same bands.
+        assert_eq!(colour(score(&tally(19, 1, 0))), Colour::Green); // 95.0
+        assert_eq!(colour(score(&tally(949, 51, 0))), Colour::Amber); // 94.9
+        assert_eq!(colour(score(&tally(4, 1, 0))), Colour::Amber); // 80.0
+        assert_eq!(colour(score(&tally(799, 201, 0))), Colour::Red); // 79.9
+    }
+
+    #[test]
+    fn classes_and_labels() {
+        let all = [Colour::Green, Colour::Amber, Colour::Red, Colour::NoData];
+        let classes: Vec<_> = all.iter().map(|c| c.css_class()).collect();
+        assert_eq!(classes, ["score-green", "score-amber", "score-red", "score-none"]);
+        let labels: Vec<_> = all.iter().map(|c| c.label()).collect();
+        assert_eq!(labels, ["Compliant", "At risk", "Non-compliant", "No data"]);
+    }
+
+    #[test]
+    fn tallies_add_and_merge() {
+        let mut a: Tally =
+            [CheckStatus::Pass, CheckStatus::Fail, CheckStatus::Warn, CheckStatus::Pass]
+                .into_iter()
+                .collect();
+        assert_eq!(a, tally(2, 1, 1));
+        assert_eq!(a.total(), 4);
+        a.add(CheckStatus::Fail);
+        a.merge(tally(10, 0, 2));
+        assert_eq!(a, tally(12, 2, 3));
+        assert_eq!(a.total(), 17);
+    }
+}

@@ -1,0 +1,195 @@
+//! `POST /api/appliance/evidence`: appliances push signed evidence bundles.
+//! The body is kept byte for byte (never re-serialized): its SHA-256 is the
+//! bundle hash and the appliance's Ed25519 signature covers exactly it.
+
+use poem::web::Data;
+use poem::{Request, RequestBody};
+use poem_openapi::param::Header;
+use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use uuid::Uuid;
+
+use super::error::{
+    ApiError, BAD_REQUEST, CONFLICT, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNSUPPORTED_MEDIA,
+};
+use crate::error::AppError;
+use crate::evidence::bundle::MAX_BUNDLE_BYTES;
+use crate::evidence::ingest;
+use crate::state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// For site appliances: pushing signed evidence.
+    Appliance,
+}
+
+/// The status words appliances may use; pass|compliant count as pass,
+/// fail|non_compliant as fail, warn|warning|error as warn.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum StatusWord {
+    Pass,
+    Compliant,
+    Fail,
+    NonCompliant,
+    Warn,
+    Warning,
+    Error,
+}
+
+/// One check result in a bundle (format v1).
+#[derive(Debug, Object)]
+pub struct CheckDoc {
+    /// Check name, lower-case: `bitlocker_status`, `firewall_status`, ...
+    #[oai(validator(pattern = r"^[a-z0-9_.-]{1,100}$"))]
+    pub check: String,
+    pub status: StatusWord,
+    /// The machine checked, e.g. `FRONTDESK-01`.
+    #[oai(validator(min_length = 1, max_length = 255))]
+    pub host: String,
+    /// HIPAA Security Rule control, e.g. `164.312(a)(2)(iv)`.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub hipaa_control: Option<String>,
+    /// Check-specific facts (an object).
+    pub details: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+/// Counts that must agree with `checks` (a mismatch is refused).
+#[derive(Debug, Object)]
+pub struct SummaryDoc {
+    pub total_checks: u64,
+    /// Checks with a pass status.
+    pub compliant: u64,
+    /// Checks with a fail status.
+    pub non_compliant: u64,
+    /// Checks with a warn status.
+    pub errors: u64,
+}
+
+/// An evidence bundle, format v1: the body's exact bytes are hashed and
+/// signed, so send them as they are and sign precisely what you send.
+#[derive(Debug, Object)]
+pub struct BundleDoc {
+    /// Unique forever, chosen by the appliance: e.g. `CB-2026-11-24-1a2b3c4d`.
+    #[oai(validator(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
+    pub bundle_id: String,
+    pub site_id: Uuid,
+    /// When the checks ran (RFC 3339).
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+    /// One entry per (check, host); no pair twice.
+    #[oai(validator(min_items = 1, max_items = 10000))]
+    pub checks: Vec<CheckDoc>,
+    pub summary: SummaryDoc,
+}
+
+/// The request body as received, documented as a [`BundleDoc`].
+pub struct RawBundle(pub Vec<u8>);
+
+impl Payload for RawBundle {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        BundleDoc::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        BundleDoc::register(registry);
+    }
+}
+
+impl ParsePayload for RawBundle {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let too_large = || {
+            AppError::PayloadTooLarge(format!(
+                "a bundle may be at most {MAX_BUNDLE_BYTES} bytes (1 MiB)"
+            ))
+        };
+        let declared = req
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BUNDLE_BYTES) {
+            return Err(too_large().into());
+        }
+        let bytes = body.take()?.into_bytes_limit(MAX_BUNDLE_BYTES).await.map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+            other => AppError::BadRequest(format!("cannot read the body: {other}")),
+        })?;
+        Ok(RawBundle(bytes.to_vec()))
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ReceiptBody {
+    pub bundle_id: String,
+    pub site_id: Uuid,
+    /// Position in the site's chain, from 0.
+    pub chain_position: i64,
+    /// SHA-256 of the body, hex.
+    pub bundle_hash: String,
+    /// SHA-256("osiris-chain-v1" ‖ site_id ‖ position ‖ previous chain hash ‖ bundle hash), hex.
+    pub chain_hash: String,
+}
+
+#[derive(ApiResponse)]
+pub enum IngestResponse {
+    /// Stored and appended to the site's chain.
+    #[oai(status = 201)]
+    Created(Json<ReceiptBody>),
+    /// This exact bundle was received before; the original receipt.
+    #[oai(status = 200)]
+    AlreadyReceived(Json<ReceiptBody>),
+}
+
+pub struct ApplianceApi;
+
+#[OpenApi(prefix_path = "/appliance", tag = "ApiTags::Appliance")]
+impl ApplianceApi {
+    /// Push a signed evidence bundle
+    ///
+    /// The body is the bundle's JSON (format v1, at most 1 MiB); the header
+    /// `X-Agent-Signature` is the hex Ed25519 signature of exactly those bytes
+    /// by the site's appliance key. Appends to a site's chain are serialized.
+    /// An identical resend answers 200 with the original receipt; the same
+    /// bundle_id with other bytes is 409. Nothing is stored on any error.
+    #[oai(path = "/evidence", method = "post", operation_id = "ingest_evidence")]
+    async fn ingest_evidence(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Agent-Signature")] signature: Header<String>,
+        body: RawBundle,
+    ) -> Result<
+        IngestResponse,
+        ApiError<{ BAD_REQUEST | UNAUTHORIZED | CONFLICT | UNSUPPORTED_MEDIA | PAYLOAD_TOO_LARGE }>,
+    > {
+        let receipt = ingest::ingest(&state, &body.0, &signature.0).await?;
+        let out = ReceiptBody {
+            bundle_id: receipt.bundle_id,
+            site_id: receipt.site_id,
+            chain_position: receipt.chain_position,
+            bundle_hash: hex::encode(receipt.bundle_hash),
+            chain_hash: hex::encode(receipt.chain_hash),
+        };
+        Ok(if receipt.created {
+            IngestResponse::Created(Json(out))
+        } else {
+            IngestResponse::AlreadyReceived(Json(out))
+        })
+    }
+}
+
+// The macro refers to itself unqualified, so it must be in scope by name.
+use poem_openapi::impl_apirequest_for_payload;
+impl_apirequest_for_payload!(RawBundle);

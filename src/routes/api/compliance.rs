@@ -1,0 +1,846 @@
+//! The practice's compliance data, read-only: dashboard, sites, score
+//! history and the evidence browser (with the exact bytes for download).
+//! Every query is scoped to the caller's practice; another practice's ids
+//! answer 404, like ids that do not exist.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, ToJSON, Type};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::{AUTHED, ApiError, NOT_FOUND};
+use crate::auth::current::{ApiViewer, ClientInfo};
+use crate::db::audit;
+use crate::db::compliance::{self as queries, EvidenceCursor, EvidenceFilter, SiteStatus};
+use crate::error::AppError;
+use crate::evidence::bundle::CheckStatus;
+use crate::evidence::chain;
+use crate::evidence::score::{self, Tally};
+use crate::state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Compliance scores, sites and the evidence behind them.
+    Compliance,
+}
+
+/// How many chain positions on each side of a bundle its detail shows.
+const NEIGHBOUR_REACH: i64 = 2;
+
+// ---------------------------------------------------------------------------
+// Query and path parameters: typed, with the schema saying exactly what is
+// accepted and a 400 that says what to send instead.
+// ---------------------------------------------------------------------------
+
+/// Implements poem-openapi's parameter traits for a newtype parsed by
+/// `$parse` (which returns the reason a value is refused).
+macro_rules! param_type {
+    ($ty:ty, $name:expr, $schema:expr, $parse:expr) => {
+        impl Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                $name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl ParseFromParameter for $ty {
+            fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+                let parse: fn(&str) -> Result<$ty, String> = $parse;
+                parse(value).map_err(ParseError::custom)
+            }
+        }
+    };
+}
+
+/// A whole number within bounds, with a default (for `limit` and `days`).
+macro_rules! bounded_param {
+    ($(#[$doc:meta])* $ty:ident, $min:expr, $max:expr, $default:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $ty(pub u32);
+
+        impl Default for $ty {
+            fn default() -> Self {
+                $ty($default)
+            }
+        }
+
+        impl ToJSON for $ty {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::from(self.0))
+            }
+        }
+
+        param_type!(
+            $ty,
+            "integer(bounded)",
+            MetaSchema {
+                minimum: Some(f64::from($min)),
+                maximum: Some(f64::from($max)),
+                ..MetaSchema::new_with_format("integer", "int32")
+            },
+            |raw| {
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| ($min..=$max).contains(n))
+                    .map($ty)
+                    .ok_or_else(|| {
+                        format!("must be a whole number from {} to {}", $min, $max)
+                    })
+            }
+        );
+    };
+}
+
+bounded_param!(
+    /// Page size of the evidence list.
+    PageLimit,
+    1u32,
+    200u32,
+    50
+);
+
+bounded_param!(
+    /// Days of score history.
+    HistoryDays,
+    1u32,
+    queries::MAX_HISTORY_DAYS,
+    30
+);
+
+/// A result filter: `pass`, `warn` or `fail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultParam(pub CheckStatus);
+
+param_type!(
+    ResultParam,
+    "string(result)",
+    MetaSchema {
+        enum_items: vec!["pass".into(), "warn".into(), "fail".into()],
+        ..MetaSchema::new("string")
+    },
+    |raw| raw.parse().map(ResultParam).map_err(|_| "must be pass, warn or fail".to_owned())
+);
+
+/// An RFC 3339 date-time with an offset, e.g. `2026-11-24T10:00:00Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTimeParam(pub DateTime<Utc>);
+
+param_type!(
+    DateTimeParam,
+    "string(date-time)",
+    MetaSchema::new_with_format("string", "date-time"),
+    |raw| {
+        DateTime::parse_from_rfc3339(raw.trim()).map(|t| DateTimeParam(t.to_utc())).map_err(|_| {
+            "must be an RFC 3339 date-time with an offset, e.g. 2026-11-24T10:00:00Z".to_owned()
+        })
+    }
+);
+
+/// Longest check type and HIPAA control accepted in filters (the ingest
+/// format's own limits are shorter).
+const MAX_FILTER_CHARS: usize = 255;
+
+/// Free text for an exact-match filter: 1 to 255 characters, no control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterText(pub String);
+
+param_type!(
+    FilterText,
+    "string(filter)",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(MAX_FILTER_CHARS),
+        pattern: Some(r"^[^\x00-\x1f\x7f]+$".to_owned()),
+        ..MetaSchema::new("string")
+    },
+    |raw| {
+        let ok = !raw.is_empty()
+            && raw.chars().count() <= MAX_FILTER_CHARS
+            && !raw.chars().any(|c| c.is_ascii_control());
+        ok.then(|| FilterText(raw.to_owned())).ok_or_else(|| {
+            format!("must be 1 to {MAX_FILTER_CHARS} characters without control characters")
+        })
+    }
+);
+
+/// `next_cursor` of a previous evidence page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorParam(pub EvidenceCursor);
+
+param_type!(
+    CursorParam,
+    "string(cursor)",
+    MetaSchema {
+        min_length: Some(EvidenceCursor::ENCODED_LEN),
+        max_length: Some(EvidenceCursor::ENCODED_LEN),
+        pattern: Some("^[A-Za-z0-9_-]+$".to_owned()),
+        ..MetaSchema::new("string")
+    },
+    |raw| {
+        EvidenceCursor::decode(raw).map(CursorParam).ok_or_else(|| {
+            "is not a cursor: pass next_cursor from the previous page unchanged".to_owned()
+        })
+    }
+);
+
+/// An appliance's bundle id, as the ingest format allows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleIdParam(pub String);
+
+const MAX_BUNDLE_ID_CHARS: usize = 128;
+
+fn is_bundle_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
+}
+
+param_type!(
+    BundleIdParam,
+    "string(bundle_id)",
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(MAX_BUNDLE_ID_CHARS),
+        pattern: Some("^[A-Za-z0-9._:-]+$".to_owned()),
+        example: Some("CB-2026-11-24-1a2b3c4d".into()),
+        ..MetaSchema::new("string")
+    },
+    |raw| {
+        let ok = !raw.is_empty()
+            && raw.len() <= MAX_BUNDLE_ID_CHARS
+            && raw.chars().all(is_bundle_id_char);
+        ok.then(|| BundleIdParam(raw.to_owned())).ok_or_else(|| {
+            format!(
+                "is not a bundle id: 1 to {MAX_BUNDLE_ID_CHARS} characters from A-Z, a-z, 0-9, \
+                 '.', '_', ':' and '-'"
+            )
+        })
+    }
+);
+
+// ---------------------------------------------------------------------------
+// Response bodies
+// ---------------------------------------------------------------------------
+
+/// A check's or a bundle's result (a bundle's is its worst check's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum CheckResult {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl From<CheckStatus> for CheckResult {
+    fn from(s: CheckStatus) -> Self {
+        match s {
+            CheckStatus::Pass => CheckResult::Pass,
+            CheckStatus::Warn => CheckResult::Warn,
+            CheckStatus::Fail => CheckResult::Fail,
+        }
+    }
+}
+
+/// Whether a site's appliance reports: `online` (evidence checked in the
+/// last 24 hours), `silent` (only older evidence), `no_data` (none yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SiteState {
+    Online,
+    Silent,
+    NoData,
+}
+
+impl From<SiteStatus> for SiteState {
+    fn from(s: SiteStatus) -> Self {
+        match s {
+            SiteStatus::Online => SiteState::Online,
+            SiteStatus::Silent => SiteState::Silent,
+            SiteStatus::NoData => SiteState::NoData,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct OrgSummary {
+    pub id: Uuid,
+    pub name: String,
+    /// The MSP partner serving the practice; null when OsirisCare serves it directly.
+    #[oai(nullable)]
+    pub partner_name: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SiteItem {
+    pub site_id: Uuid,
+    pub clinic_name: String,
+    pub status: SiteState,
+    /// Bundles the site has sent.
+    pub evidence_count: i64,
+    /// When the newest bundle was checked; null before the first.
+    #[oai(nullable)]
+    pub last_evidence: Option<DateTime<Utc>>,
+    /// Percent of the latest checks (per check and host, last 30 days) that
+    /// passed, one decimal; null when there is no data.
+    #[oai(nullable)]
+    pub score: Option<f64>,
+}
+
+impl From<queries::SiteSummary> for SiteItem {
+    fn from(s: queries::SiteSummary) -> Self {
+        SiteItem {
+            score: s.score(),
+            site_id: s.site_id,
+            clinic_name: s.clinic_name,
+            status: s.status.into(),
+            evidence_count: s.evidence_count,
+            last_evidence: s.last_evidence,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct Kpis {
+    /// The practice's score over all sites, one decimal; null when there is no data.
+    #[oai(nullable)]
+    pub compliance_score: Option<f64>,
+    /// Latest results counted (per site, check and host, last 30 days).
+    pub total_checks: u64,
+    pub passed: u64,
+    pub failed: u64,
+    /// Warnings and errors: counted in the total, not as passed.
+    pub warnings: u64,
+}
+
+impl From<Tally> for Kpis {
+    fn from(t: Tally) -> Self {
+        Kpis {
+            compliance_score: score::score(&t),
+            total_checks: t.total(),
+            passed: t.passed,
+            failed: t.failed,
+            warnings: t.warnings,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct Dashboard {
+    pub org: OrgSummary,
+    pub sites: Vec<SiteItem>,
+    pub kpis: Kpis,
+    /// Notifications you have not read yet.
+    pub unread_notifications: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct SiteList {
+    pub sites: Vec<SiteItem>,
+}
+
+#[derive(Debug, Object)]
+pub struct ControlCheck {
+    pub check_type: String,
+    pub host: String,
+    pub status: CheckResult,
+    pub checked_at: DateTime<Utc>,
+    /// The bundle that carried this result.
+    pub bundle_id: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ControlItem {
+    /// The HIPAA control, e.g. `164.312(a)(2)(iv)`, or `Unmapped`.
+    pub hipaa_control: String,
+    pub passed: u64,
+    pub failed: u64,
+    pub warnings: u64,
+    pub checks: Vec<ControlCheck>,
+}
+
+#[derive(Debug, Object)]
+pub struct SiteDetail {
+    #[oai(flatten)]
+    pub site: SiteItem,
+    /// The latest result per check and host (last 30 days), grouped by
+    /// HIPAA control, sorted by control id (`Unmapped` last).
+    pub controls: Vec<ControlItem>,
+}
+
+#[derive(Debug, Object)]
+pub struct HistoryItem {
+    /// A UTC day.
+    pub date: NaiveDate,
+    /// The score as of the end of that day; null when there was no data.
+    #[oai(nullable)]
+    pub score: Option<f64>,
+    pub passed: u64,
+    pub failed: u64,
+    pub warnings: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct SiteHistory {
+    pub site_id: Uuid,
+    pub days: u32,
+    /// One entry per day, oldest first, ending today (UTC).
+    pub history: Vec<HistoryItem>,
+}
+
+#[derive(Debug, Object)]
+pub struct EvidenceItem {
+    pub bundle_id: String,
+    pub site_id: Uuid,
+    pub clinic_name: String,
+    pub checked_at: DateTime<Utc>,
+    pub result: CheckResult,
+    pub checks_count: i32,
+    pub failed_checks: i32,
+    /// SHA-256 of the bundle's bytes, hex.
+    pub bundle_hash: String,
+}
+
+impl From<&queries::EvidenceSummary> for EvidenceItem {
+    fn from(e: &queries::EvidenceSummary) -> Self {
+        EvidenceItem {
+            bundle_id: e.bundle_id.clone(),
+            site_id: e.site_id,
+            clinic_name: e.clinic_name.clone(),
+            checked_at: e.checked_at,
+            result: e.result.into(),
+            checks_count: e.checks_count,
+            failed_checks: e.failed_checks,
+            bundle_hash: hex::encode(&e.bundle_hash),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct EvidenceList {
+    /// Newest first.
+    pub evidence: Vec<EvidenceItem>,
+    /// Bundles matching the filters, on all pages.
+    pub total: i64,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct EvidenceCheckItem {
+    pub check_type: String,
+    pub host: String,
+    #[oai(nullable)]
+    pub hipaa_control: Option<String>,
+    pub status: CheckResult,
+    /// The appliance's own word, e.g. `non_compliant`.
+    pub raw_status: String,
+    /// Whatever the appliance reported about the check.
+    pub details: Value,
+}
+
+#[derive(Debug, Object)]
+pub struct ChainNeighbour {
+    pub bundle_id: String,
+    pub chain_position: i64,
+    pub checked_at: DateTime<Utc>,
+    pub result: CheckResult,
+}
+
+#[derive(Debug, Object)]
+pub struct EvidenceDetail {
+    #[oai(flatten)]
+    pub bundle: EvidenceItem,
+    pub warn_checks: i32,
+    pub received_at: DateTime<Utc>,
+    /// Position in the site's chain, from 0.
+    pub chain_position: i64,
+    /// Hex.
+    pub chain_hash: String,
+    /// The previous link's chain hash (64 zeros at position 0), hex.
+    pub prev_chain_hash: String,
+    /// The appliance's Ed25519 signature over the bundle's bytes, hex.
+    pub signature: String,
+    /// Whether `signature` is the site's key signing exactly the stored bytes.
+    pub signature_valid: bool,
+    /// In the order the appliance listed them.
+    pub checks: Vec<EvidenceCheckItem>,
+    /// Up to two links before and two after in the site's chain.
+    pub neighbours: Vec<ChainNeighbour>,
+}
+
+/// A bundle's bytes exactly as stored, served as `application/json`.
+pub struct RawJson(pub Vec<u8>);
+
+impl Payload for RawJson {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("The evidence bundle as the appliance sent it (format v1)."),
+            ..MetaSchema::new("object")
+        }))
+    }
+}
+
+impl IntoResponse for RawJson {
+    fn into_response(self) -> Response {
+        Response::builder().content_type(Self::CONTENT_TYPE).body(self.0)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum EvidenceDownload {
+    /// The bundle's exact bytes: SHA-256 of the body is `X-Bundle-Hash`, and
+    /// `X-Agent-Signature` is the appliance's Ed25519 signature over it.
+    #[oai(status = 200)]
+    Ok(
+        RawJson,
+        /// `attachment; filename="<bundle_id>.json"`.
+        #[oai(header = "Content-Disposition")]
+        String,
+        /// SHA-256 of the body, hex.
+        #[oai(header = "X-Bundle-Hash")]
+        String,
+        /// The bundle's link in its site's hash chain, hex.
+        #[oai(header = "X-Chain-Hash")]
+        String,
+        /// The bundle's position in its site's chain, from 0.
+        #[oai(header = "X-Chain-Position")]
+        i64,
+        /// The appliance's Ed25519 signature over the body, hex.
+        #[oai(header = "X-Agent-Signature")]
+        String,
+        /// `no-store`: evidence is not kept in shared caches.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+fn not_found_site() -> AppError {
+    AppError::NotFound("no such site in your practice".into())
+}
+
+fn not_found_bundle() -> AppError {
+    AppError::NotFound("no such evidence bundle in your practice".into())
+}
+
+/// Whether `signature` is the site key's signature over `raw`. Malformed
+/// stored values are simply not valid.
+fn signature_valid(public_key: &[u8], raw: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(public_key), <[u8; 64]>::try_from(signature))
+    else {
+        return false;
+    };
+    chain::verify_signature(&key, raw, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
+}
+
+pub struct ComplianceApi;
+
+#[OpenApi(prefix_path = "/client", tag = "ApiTags::Compliance")]
+impl ComplianceApi {
+    /// Your practice at a glance
+    ///
+    /// Sites with their status and score, the practice's score and counts,
+    /// and your unread notifications. Scores count the latest result per
+    /// site, check and host in the last 30 days.
+    #[oai(path = "/dashboard", method = "get", operation_id = "get_dashboard")]
+    async fn get_dashboard(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+    ) -> Result<Json<Dashboard>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let org = queries::org_info(&**db, user.0.org_id)
+            .await?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("the caller's org is missing")))?;
+        let sites = queries::site_summaries(&**db, user.0.org_id).await?;
+        let unread = queries::unread_notifications(&**db, user.0.org_id, user.0.id).await?;
+        let total = queries::total_tally(sites.iter().map(|s| &s.tally));
+        Ok(Json(Dashboard {
+            org: OrgSummary { id: org.id, name: org.name, partner_name: org.partner_name },
+            sites: sites.into_iter().map(SiteItem::from).collect(),
+            kpis: total.into(),
+            unread_notifications: unread,
+        }))
+    }
+
+    /// Your practice's sites
+    #[oai(path = "/sites", method = "get", operation_id = "list_sites")]
+    async fn list_sites(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+    ) -> Result<Json<SiteList>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let sites = queries::site_summaries(&**db, user.0.org_id).await?;
+        Ok(Json(SiteList { sites: sites.into_iter().map(SiteItem::from).collect() }))
+    }
+
+    /// One site, with its latest results by HIPAA control
+    #[oai(path = "/sites/:site_id", method = "get", operation_id = "get_site")]
+    async fn get_site(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        site_id: Path<Uuid>,
+    ) -> Result<Json<SiteDetail>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let site = queries::site_summary(&**db, user.0.org_id, site_id.0)
+            .await?
+            .ok_or_else(not_found_site)?;
+        let controls = queries::site_controls(&**db, user.0.org_id, site_id.0).await?;
+        Ok(Json(SiteDetail {
+            site: site.into(),
+            controls: controls
+                .into_iter()
+                .map(|g| ControlItem {
+                    hipaa_control: g.hipaa_control,
+                    passed: g.tally.passed,
+                    failed: g.tally.failed,
+                    warnings: g.tally.warnings,
+                    checks: g
+                        .checks
+                        .into_iter()
+                        .map(|c| ControlCheck {
+                            check_type: c.check_type,
+                            host: c.host,
+                            status: c.status.into(),
+                            checked_at: c.checked_at,
+                            bundle_id: c.bundle_id,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    /// A site's daily score history
+    ///
+    /// One entry per UTC day, oldest first, ending today. Each day's score
+    /// counts the latest result per check and host in the 30 days ending at
+    /// that day's end.
+    #[oai(path = "/sites/:site_id/history", method = "get", operation_id = "get_site_history")]
+    async fn get_site_history(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        site_id: Path<Uuid>,
+        /// How many days, 1 to 2555 (seven years).
+        #[oai(default)]
+        days: Query<HistoryDays>,
+    ) -> Result<Json<SiteHistory>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        if !queries::site_in_org(&**db, user.0.org_id, site_id.0).await? {
+            return Err(not_found_site().into());
+        }
+        let history =
+            queries::score_history(&**db, user.0.org_id, Some(site_id.0), days.0.0).await?;
+        Ok(Json(SiteHistory {
+            site_id: site_id.0,
+            days: days.0.0,
+            history: history
+                .into_iter()
+                .map(|d| HistoryItem {
+                    score: d.score(),
+                    date: d.date,
+                    passed: d.tally.passed,
+                    failed: d.tally.failed,
+                    warnings: d.tally.warnings,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Browse evidence bundles
+    ///
+    /// Newest first (by `checked_at`). Filters combine; `check_type` and
+    /// `hipaa_control` select bundles with at least one such check. Page
+    /// with `next_cursor`.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/evidence", method = "get", operation_id = "list_evidence")]
+    async fn list_evidence(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        /// Only this site's bundles.
+        site_id: Query<Option<Uuid>>,
+        /// Only bundles with a check of this type, e.g. `bitlocker_status`.
+        check_type: Query<Option<FilterText>>,
+        /// Only bundles with this overall (worst) result.
+        result: Query<Option<ResultParam>>,
+        /// Only bundles with a check mapped to this control, e.g. `164.312(a)(2)(iv)`.
+        hipaa_control: Query<Option<FilterText>>,
+        /// Checked at or after this moment.
+        from: Query<Option<DateTimeParam>>,
+        /// Checked before this moment (an empty range selects nothing).
+        to: Query<Option<DateTimeParam>>,
+        /// Bundles per page, 1 to 200.
+        #[oai(default)]
+        limit: Query<PageLimit>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<CursorParam>>,
+    ) -> Result<Json<EvidenceList>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let filter = EvidenceFilter {
+            site_id: site_id.0,
+            check_type: check_type.0.map(|t| t.0),
+            result: result.0.map(|r| r.0),
+            hipaa_control: hipaa_control.0.map(|t| t.0),
+            from: from.0.map(|t| t.0),
+            to: to.0.map(|t| t.0),
+        };
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        if let Some(site) = filter.site_id
+            && !queries::site_in_org(&**db, user.0.org_id, site).await?
+        {
+            return Err(not_found_site().into());
+        }
+        let page = queries::list_evidence(
+            &**db,
+            user.0.org_id,
+            &filter,
+            cursor.0.map(|c| c.0).as_ref(),
+            limit.0.0,
+        )
+        .await?;
+        Ok(Json(EvidenceList {
+            evidence: page.items.iter().map(EvidenceItem::from).collect(),
+            total: page.total,
+            next_cursor: page.next.map(|c| c.encode()),
+        }))
+    }
+
+    /// One evidence bundle, its checks and its place in the chain
+    #[oai(path = "/evidence/:bundle_id", method = "get", operation_id = "get_evidence")]
+    async fn get_evidence(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        bundle_id: Path<BundleIdParam>,
+    ) -> Result<Json<EvidenceDetail>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let org = user.0.org_id;
+        let e = queries::get_evidence(&**db, org, &bundle_id.0.0)
+            .await?
+            .ok_or_else(not_found_bundle)?;
+        let checks = queries::evidence_checks(&**db, org, e.summary.id).await?;
+        let neighbours = queries::chain_neighbours(
+            &**db,
+            org,
+            e.summary.site_id,
+            e.chain_position,
+            NEIGHBOUR_REACH,
+        )
+        .await?;
+        Ok(Json(EvidenceDetail {
+            bundle: EvidenceItem::from(&e.summary),
+            warn_checks: e.summary.warn_checks,
+            received_at: e.received_at,
+            chain_position: e.chain_position,
+            chain_hash: hex::encode(&e.chain_hash),
+            prev_chain_hash: hex::encode(&e.prev_chain_hash),
+            signature: hex::encode(&e.signature),
+            signature_valid: signature_valid(&e.agent_public_key, &e.raw, &e.signature),
+            checks: checks
+                .into_iter()
+                .map(|c| EvidenceCheckItem {
+                    check_type: c.check_type,
+                    host: c.host,
+                    hipaa_control: c.hipaa_control,
+                    status: c.status.into(),
+                    raw_status: c.raw_status,
+                    details: c.details,
+                })
+                .collect(),
+            neighbours: neighbours
+                .into_iter()
+                .map(|n| ChainNeighbour {
+                    bundle_id: n.bundle_id,
+                    chain_position: n.chain_position,
+                    checked_at: n.checked_at,
+                    result: n.result.into(),
+                })
+                .collect(),
+        }))
+    }
+
+    /// Download a bundle's exact bytes
+    ///
+    /// The JSON exactly as the appliance sent it, never re-serialised, so
+    /// its SHA-256 and signature can be checked independently. Downloads
+    /// are recorded in the audit log.
+    #[oai(
+        path = "/evidence/:bundle_id/download",
+        method = "get",
+        operation_id = "download_evidence"
+    )]
+    async fn download_evidence(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiViewer,
+        bundle_id: Path<BundleIdParam>,
+    ) -> Result<EvidenceDownload, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let file = queries::evidence_file(&**db, user.0.org_id, &bundle_id.0.0)
+            .await?
+            .ok_or_else(not_found_bundle)?;
+        let bundle_hash = hex::encode(&file.bundle_hash);
+        let client = ClientInfo::of(req);
+        audit::record(
+            &**db,
+            &audit::Entry {
+                org_id: Some(user.0.org_id),
+                actor_user_id: Some(user.0.id),
+                actor_email: Some(&user.0.email),
+                action: "evidence.downloaded",
+                target_type: Some("evidence_bundle"),
+                target_id: Some(file.bundle_id.clone()),
+                ip: client.ip,
+                user_agent: client.user_agent.as_deref(),
+                details: serde_json::json!({
+                    "site_id": file.site_id,
+                    "chain_position": file.chain_position,
+                    "bundle_hash": bundle_hash,
+                }),
+            },
+        )
+        .await?;
+        // The id's characters (checked at ingest and by the path parameter)
+        // need no quoting inside the filename.
+        let disposition = format!("attachment; filename=\"{}.json\"", file.bundle_id);
+        Ok(EvidenceDownload::Ok(
+            RawJson(file.raw),
+            disposition,
+            bundle_hash,
+            hex::encode(&file.chain_hash),
+            file.chain_position,
+            hex::encode(&file.signature),
+            "no-store".to_owned(),
+        ))
+    }
+}

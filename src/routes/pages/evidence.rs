@@ -1,0 +1,447 @@
+//! The evidence browser (full page, `#evidence-results` fragment, or
+//! "Load more" rows) and one bundle's detail page.
+
+use chrono::{Days, NaiveDate};
+use maud::{Markup, html};
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use super::is_htmx;
+use crate::auth::current::Viewer;
+use crate::db::compliance::{self as queries, EvidenceCursor, EvidenceFilter};
+use crate::error::{AppError, AppResult};
+use crate::evidence::bundle::CheckStatus;
+use crate::evidence::chain;
+use crate::state::AppState;
+use crate::views::evidence::{self, DetailData, FieldError, FilterOptions, FilterValues, Results};
+use crate::views::layout::NavUser;
+
+/// Rows per page unless `limit` says otherwise.
+const DEFAULT_PAGE: u32 = 50;
+/// Most rows per page.
+const MAX_PAGE: u32 = 200;
+/// Longest check type and HIPAA control accepted (as in the API).
+const MAX_FILTER_CHARS: usize = 255;
+/// Longest bundle id (as the ingest format allows).
+const MAX_BUNDLE_ID_CHARS: usize = 128;
+/// Chain positions shown on each side of a bundle.
+const NEIGHBOUR_REACH: i64 = 2;
+/// Most HIPAA controls suggested in the filter form.
+const MAX_SUGGESTED_CONTROLS: i32 = 200;
+
+/// The query string: the filters plus a "Load more" cursor.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EvidenceQuery {
+    #[serde(flatten)]
+    values: FilterValues,
+    cursor: Option<String>,
+}
+
+/// Filters ready for the query layer.
+struct Parsed {
+    filter: EvidenceFilter,
+    limit: u32,
+    after: Option<EvidenceCursor>,
+}
+
+/// Quotes a bit of user input inside a message, shortened.
+fn quoted(raw: &str) -> String {
+    let mut short: String = raw.chars().take(40).collect();
+    if raw.chars().count() > 40 {
+        short.push('…');
+    }
+    format!("\u{201c}{short}\u{201d}")
+}
+
+fn text_filter(field: &'static str, label: &str, raw: &str) -> Result<Option<String>, FieldError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    if raw.chars().count() > MAX_FILTER_CHARS || raw.chars().any(char::is_control) {
+        return Err(FieldError {
+            field,
+            message: format!(
+                "{label} must be at most {MAX_FILTER_CHARS} characters, without control characters."
+            ),
+        });
+    }
+    Ok(Some(raw.to_owned()))
+}
+
+fn date_filter(
+    field: &'static str,
+    label: &str,
+    raw: &str,
+) -> Result<Option<NaiveDate>, FieldError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)) && raw.len() == 10)
+        .map(Some)
+        .ok_or_else(|| FieldError {
+            field,
+            message: format!(
+                "{label} {} is not a date; use YYYY-MM-DD, e.g. 2026-11-24.",
+                quoted(raw)
+            ),
+        })
+}
+
+/// The value of a parsed field, noting its error instead.
+fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<Option<T>, FieldError>) -> Option<T> {
+    parsed.unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    })
+}
+
+/// Reads the filters; every problem is reported, not just the first.
+fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<FieldError>> {
+    let mut errors = Vec::new();
+
+    let site_id = keep(
+        &mut errors,
+        match values.site_id.trim() {
+            "" => Ok(None),
+            raw => Uuid::parse_str(raw).map(Some).map_err(|_| FieldError {
+                field: "site_id",
+                message: format!(
+                    "Site {} is not a site id; pick a site from the list.",
+                    quoted(raw)
+                ),
+            }),
+        },
+    );
+    let result = keep(
+        &mut errors,
+        match values.result.trim() {
+            "" => Ok(None),
+            raw => raw.parse::<CheckStatus>().map(Some).map_err(|_| FieldError {
+                field: "result",
+                message: format!("Result {} is not one of pass, warn or fail.", quoted(raw)),
+            }),
+        },
+    );
+    let check_type = keep(&mut errors, text_filter("check_type", "Check", &values.check_type));
+    let hipaa_control =
+        keep(&mut errors, text_filter("hipaa_control", "HIPAA control", &values.hipaa_control));
+    let from = keep(&mut errors, date_filter("from", "From", &values.from));
+    let to = keep(&mut errors, date_filter("to", "To", &values.to));
+    let limit = keep(
+        &mut errors,
+        match values.limit.trim() {
+            "" => Ok(None),
+            raw => {
+                raw.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).map(Some).ok_or_else(
+                    || FieldError {
+                        field: "limit",
+                        message: format!(
+                            "Page size {} must be a whole number from 1 to {MAX_PAGE}.",
+                            quoted(raw)
+                        ),
+                    },
+                )
+            }
+        },
+    );
+    let after = keep(&mut errors, match cursor {
+        None => Ok(None),
+        Some(raw) => EvidenceCursor::decode(raw).map(Some).ok_or_else(|| FieldError {
+            field: "cursor",
+            message: "This \u{201c}Load more\u{201d} link is not valid; reload the list and try again."
+                .to_owned(),
+        }),
+    });
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        errors.push(FieldError {
+            field: "to",
+            message: format!("The From date ({from}) is after the To date ({to})."),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let start_of = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    Ok(Parsed {
+        filter: EvidenceFilter {
+            site_id,
+            check_type,
+            result,
+            hipaa_control,
+            from: from.and_then(start_of),
+            // Inclusive: everything before the next day starts.
+            to: to.and_then(|d| d.checked_add_days(Days::new(1))).and_then(start_of),
+        },
+        limit: limit.unwrap_or(DEFAULT_PAGE),
+        after,
+    })
+}
+
+/// Distinct check types the practice's appliances report (one row per
+/// (site, check, host) in `check_states`, so this stays small).
+async fn check_types(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<String>> {
+    let rows = db
+        .query(
+            "SELECT DISTINCT cs.check_type
+               FROM check_states cs JOIN sites s ON s.id = cs.site_id
+              WHERE s.client_org_id = $1
+              ORDER BY 1",
+            &[&org_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Distinct HIPAA controls in the practice's evidence, for suggestions.
+/// A loose index scan (one probe of `evidence_checks_org_hipaa_control_idx`
+/// per control), so the cost does not grow with the evidence.
+async fn hipaa_controls(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<String>> {
+    let rows = db
+        .query(
+            "WITH RECURSIVE c(control, n) AS (
+                  SELECT min(hipaa_control), 1 FROM evidence_checks WHERE client_org_id = $1
+                  UNION ALL
+                  SELECT (SELECT min(e.hipaa_control) FROM evidence_checks e
+                           WHERE e.client_org_id = $1 AND e.hipaa_control > c.control), c.n + 1
+                    FROM c WHERE c.control IS NOT NULL AND c.n < $2::int)
+             SELECT control FROM c WHERE control IS NOT NULL ORDER BY control",
+            &[&org_id, &MAX_SUGGESTED_CONTROLS],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// An HTML response that varies on `HX-Request` (full page or fragment).
+fn html_response(status: StatusCode, markup: Markup, message: Option<&str>) -> Response {
+    let mut resp = markup.with_status(status).into_response();
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    // htmx does not swap error responses; portal.js shows this header in a toast.
+    if let Some(value) = message.and_then(|m| {
+        let safe: String =
+            m.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+        HeaderValue::from_str(&safe).ok()
+    }) {
+        resp.headers_mut().insert("X-Portal-Message", value);
+    }
+    resp
+}
+
+/// `GET /client/evidence`: the full page; for htmx, the `#evidence-results`
+/// fragment, or (with `cursor`) the next rows and a new `#load-more`.
+#[handler]
+pub async fn view_evidence_get(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+) -> AppResult<Response> {
+    let query: EvidenceQuery = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
+        .map_err(|e| {
+            AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
+        })?;
+    let restoring = req.headers().contains_key("hx-history-restore-request");
+    let fragment = is_htmx(req) && !restoring;
+    let load_more = fragment && query.cursor.is_some();
+    let values = &query.values;
+
+    let db = state.pool().get().await?;
+    let parsed = parse(values, query.cursor.as_deref());
+    let page = match &parsed {
+        Ok(p) => {
+            if let Some(site) = p.filter.site_id
+                && !queries::site_in_org(&**db, user.org_id, site).await?
+            {
+                return Err(AppError::NotFound("no such site in your practice".into()));
+            }
+            Some(
+                queries::list_evidence(&**db, user.org_id, &p.filter, p.after.as_ref(), p.limit)
+                    .await?,
+            )
+        }
+        Err(_) => None,
+    };
+    let (status, message) = match &parsed {
+        Ok(_) => (StatusCode::OK, None),
+        Err(errors) => (
+            StatusCode::BAD_REQUEST,
+            Some(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")),
+        ),
+    };
+    let next_url = page.as_ref().and_then(|p| p.next).map(|c| values.url(Some(&c.encode())));
+    let results = match (&parsed, &page) {
+        (Ok(_), Some(page)) => Results::Page { page, next_url: next_url.clone() },
+        (Err(errors), _) => Results::Invalid(errors),
+        (Ok(_), None) => {
+            return Err(AppError::internal(anyhow::anyhow!("parsed filters without a page")));
+        }
+    };
+
+    let markup = if load_more {
+        match (&results, &page) {
+            (Results::Page { .. }, Some(page)) => html! {
+                (evidence::evidence_rows(&page.items))
+                (evidence::load_more(next_url.as_deref(), true))
+            },
+            _ => {
+                html! { div.alert.alert-error role="alert" { (message.clone().unwrap_or_default()) } }
+            }
+        }
+    } else if fragment {
+        evidence::evidence_results(values, &results)
+    } else {
+        let sites = queries::site_summaries(&**db, user.org_id).await?;
+        let options = FilterOptions {
+            sites: sites.into_iter().map(|s| (s.site_id, s.clinic_name)).collect(),
+            check_types: check_types(&**db, user.org_id).await?,
+            controls: hipaa_controls(&**db, user.org_id).await?,
+        };
+        evidence::evidence_page(&NavUser::of(&user), values, &options, &results)
+    };
+    Ok(html_response(status, markup, message.as_deref()))
+}
+
+/// A bundle id from the path, with the characters the ingest format allows.
+fn parse_bundle_id(raw: &str) -> AppResult<&str> {
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_BUNDLE_ID_CHARS
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok {
+        Ok(raw)
+    } else {
+        Err(AppError::BadRequest(format!(
+            "that is not a bundle id: bundle ids have 1 to {MAX_BUNDLE_ID_CHARS} characters \
+             from A-Z, a-z, 0-9, '.', '_', ':' and '-'"
+        )))
+    }
+}
+
+/// Whether `signature` is the site key's signature over `raw`; malformed
+/// stored values are simply not valid.
+fn signature_valid(public_key: &[u8], raw: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(public_key), <[u8; 64]>::try_from(signature))
+    else {
+        return false;
+    };
+    chain::verify_signature(&key, raw, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
+}
+
+/// `GET /client/evidence/:bundle_id`.
+#[handler]
+pub async fn view_evidence_detail_get(
+    state: Data<&AppState>,
+    Viewer(user): Viewer,
+    Path(raw_id): Path<String>,
+) -> AppResult<Markup> {
+    let bundle_id = parse_bundle_id(&raw_id)?;
+    let db = state.pool().get().await?;
+    let detail = queries::get_evidence(&**db, user.org_id, bundle_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such evidence bundle in your practice".into()))?;
+    let checks = queries::evidence_checks(&**db, user.org_id, detail.summary.id).await?;
+    let neighbours = queries::chain_neighbours(
+        &**db,
+        user.org_id,
+        detail.summary.site_id,
+        detail.chain_position,
+        NEIGHBOUR_REACH,
+    )
+    .await?;
+    let valid = signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
+    Ok(evidence::evidence_detail_page(
+        &NavUser::of(&user),
+        &DetailData {
+            detail: &detail,
+            checks: &checks,
+            neighbours: &neighbours,
+            signature_valid: valid,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    fn values(f: impl FnOnce(&mut FilterValues)) -> FilterValues {
+        let mut v = FilterValues::default();
+        f(&mut v);
+        v
+    }
+
+    #[test]
+    fn empty_values_mean_no_filter() {
+        let p = parse(&FilterValues::default(), None).ok().unwrap();
+        assert!(p.filter.site_id.is_none() && p.filter.result.is_none() && p.filter.from.is_none());
+        assert_eq!(p.limit, DEFAULT_PAGE);
+        assert!(p.after.is_none());
+    }
+
+    #[test]
+    fn dates_are_whole_utc_days_and_to_is_inclusive() {
+        let p = parse(
+            &values(|v| {
+                v.from = "2026-11-01".into();
+                v.to = "2026-11-30".into();
+            }),
+            None,
+        )
+        .ok()
+        .unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        assert_eq!(p.filter.from, Some(at("2026-11-01T00:00:00Z")));
+        assert_eq!(p.filter.to, Some(at("2026-12-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported() {
+        let errors = parse(
+            &values(|v| {
+                v.site_id = "nope".into();
+                v.result = "maybe".into();
+                v.from = "yesterday".into();
+                v.to = "2026-13-01".into();
+                v.limit = "0".into();
+                v.hipaa_control = "a\u{7}b".into();
+            }),
+            Some("!!"),
+        )
+        .err()
+        .unwrap();
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["site_id", "result", "hipaa_control", "from", "to", "limit", "cursor"]);
+        assert!(errors[1].message.contains("\u{201c}maybe\u{201d}"), "{:?}", errors[1]);
+    }
+
+    #[test]
+    fn from_after_to_is_refused() {
+        let errors = parse(
+            &values(|v| {
+                v.from = "2026-11-02".into();
+                v.to = "2026-11-01".into();
+            }),
+            None,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(errors[0].field, "to");
+    }
+
+    #[test]
+    fn bundle_ids_are_checked_before_the_database() {
+        assert!(parse_bundle_id("CB-2026-11-24-1a2b3c4d").is_ok());
+        for bad in ["", "a b", "a/b", "ä", &"x".repeat(129)] {
+            assert!(parse_bundle_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! A site's page and its chain verification (an htmx fragment).
+
+use chrono::Utc;
+use maud::Markup;
+use poem::handler;
+use poem::web::{Data, Path};
+use uuid::Uuid;
+
+use super::dashboard::failing_since;
+use crate::auth::current::Viewer;
+use crate::db::compliance as queries;
+use crate::error::{AppError, AppResult};
+use crate::evidence::verify;
+use crate::state::AppState;
+use crate::views::layout::NavUser;
+use crate::views::site::{self, HISTORY_DAYS, SitePageData};
+
+/// A site id from the path; anything but a UUID is a 400.
+pub(crate) fn parse_site_id(raw: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| {
+        AppError::BadRequest(
+            "that is not a site id; site ids look like 3f2c1e0a-5b7d-4c1e-9a2f-0d6b8e4c7a11".into(),
+        )
+    })
+}
+
+fn not_found_site() -> AppError {
+    AppError::NotFound("no such site in your practice".into())
+}
+
+/// `GET /client/sites/:id`.
+#[handler]
+pub async fn view_site_get(
+    state: Data<&AppState>,
+    Viewer(user): Viewer,
+    Path(id): Path<String>,
+) -> AppResult<Markup> {
+    let site_id = parse_site_id(&id)?;
+    let db = state.pool().get().await?;
+    let site =
+        queries::site_summary(&**db, user.org_id, site_id).await?.ok_or_else(not_found_site)?;
+    let controls = queries::site_controls(&**db, user.org_id, site_id).await?;
+    let history = queries::score_history(&**db, user.org_id, Some(site_id), HISTORY_DAYS).await?;
+    let since = failing_since(&**db, user.org_id, Some(site_id))
+        .await?
+        .into_iter()
+        .map(|((_, check, host), at)| ((check, host), at))
+        .collect();
+    Ok(site::site_page(
+        &NavUser::of(&user),
+        &SitePageData {
+            site: &site,
+            controls: &controls,
+            history: &history,
+            failing_since: &since,
+            now: Utc::now(),
+        },
+    ))
+}
+
+/// `POST /client/sites/:id/verify-chain`: recomputes the site's whole
+/// chain from the stored bytes and answers the `#chain-result` fragment.
+#[handler]
+pub async fn view_site_verify_chain_post(
+    state: Data<&AppState>,
+    Viewer(user): Viewer,
+    Path(id): Path<String>,
+) -> AppResult<Markup> {
+    let site_id = parse_site_id(&id)?;
+    let db = state.pool().get().await?;
+    if !queries::site_in_org(&**db, user.org_id, site_id).await? {
+        return Err(not_found_site());
+    }
+    let outcome = verify::verify_site(&**db, site_id, None, |_| {}).await?;
+    Ok(site::chain_result(Some(&outcome)))
+}

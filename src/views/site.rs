@@ -1,0 +1,227 @@
+//! One site: its score and status, the latest result of every check
+//! grouped by HIPAA control, a 90-day history and the chain verification
+//! (`#chain-result`, swapped in by htmx).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+
+use super::chart;
+use super::dashboard::{
+    colour_badge_class, control_label, history_points, plural, result_badge, score_text,
+    status_badge, thousands, time_ago, when, when_exact,
+};
+use super::layout::{NavUser, Section, page};
+use crate::db::compliance::{ControlGroup, HistoryDay, SiteSummary};
+use crate::evidence::bundle::CheckStatus;
+use crate::evidence::score;
+use crate::evidence::verify::Outcome;
+
+/// Days of history the site page charts.
+pub const HISTORY_DAYS: u32 = 90;
+
+/// Everything the site page shows.
+pub struct SitePageData<'a> {
+    pub site: &'a SiteSummary,
+    pub controls: &'a [ControlGroup],
+    pub history: &'a [HistoryDay],
+    /// When each failing (check, host) turned to failing.
+    pub failing_since: &'a HashMap<(String, String), DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// The site page.
+pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
+    let site = data.site;
+    let score = site.score();
+    let colour = score::colour(score);
+    let title = site.clinic_name.clone();
+    page(
+        &title,
+        Some(user),
+        Section::Dashboard,
+        html! {
+            nav.breadcrumb aria-label="Breadcrumb" {
+                a href="/client/dashboard" { "Dashboard" }
+                span.sep aria-hidden="true" { "/" }
+                span aria-current="page" { (site.clinic_name) }
+            }
+            div.page-header {
+                div {
+                    h1.row { span { (site.clinic_name) } (status_badge(site.status)) }
+                    p.muted {
+                        (plural(site.evidence_count, "evidence bundle", "evidence bundles"))
+                        @if let Some(t) = site.last_evidence {
+                            " · last evidence " (time_ago(t, data.now))
+                        }
+                    }
+                }
+                div.page-actions {
+                    a.btn.btn-secondary href={ "/client/evidence?site_id=" (site.site_id) } { "Browse this site's evidence" }
+                }
+            }
+            div.kpis.kpis-site {
+                div.kpi.kpi-score id="site-score" {
+                    div.kpi-label { "Compliance score" }
+                    div.score.(colour.css_class()) { (score_text(score)) }
+                    div.kpi-sub { span.badge.(colour_badge_class(colour)) { (colour.label()) } " last 30 days" }
+                }
+                div.kpi {
+                    div.kpi-label { "Passed" }
+                    div.kpi-value { (thousands(site.tally.passed)) }
+                    div.kpi-sub { "of " (thousands(site.tally.total())) " checks" }
+                }
+                div.kpi {
+                    div.kpi-label { "Failed" }
+                    div.kpi-value.score-red[site.tally.failed > 0] { (thousands(site.tally.failed)) }
+                    div.kpi-sub { "Need attention" }
+                }
+                div.kpi {
+                    div.kpi-label { "Warnings" }
+                    div.kpi-value.score-amber[site.tally.warnings > 0] { (thousands(site.tally.warnings)) }
+                    div.kpi-sub { "Could not be confirmed" }
+                }
+            }
+            div.stack {
+                (chain_card(site))
+                section.card id="history" {
+                    div.card-header {
+                        h2.card-title { "Score history" }
+                        span.muted.small { "Last " (HISTORY_DAYS) " days" }
+                    }
+                    div.card-body {
+                        (chart::score_chart("history-chart", &format!("{}: compliance score, last {HISTORY_DAYS} days", site.clinic_name), &history_points(data.history)))
+                    }
+                }
+                (controls_card(data))
+            }
+        },
+    )
+}
+
+fn chain_card(site: &SiteSummary) -> Markup {
+    html! {
+        section.card id="chain" {
+            div.card-header {
+                h2.card-title { "Evidence chain integrity" }
+            }
+            div.card-body.stack-sm {
+                p.muted {
+                    "Each bundle is signed by the clinic's appliance and linked to the one before it by a SHA-256 hash chain, "
+                    "so any change to stored evidence shows. Verifying re-reads all "
+                    (plural(site.evidence_count, "stored bundle", "stored bundles"))
+                    " and recomputes every hash and signature."
+                }
+                div.row {
+                    button.btn.btn-primary type="button" id="verify-chain"
+                        hx-post={ "/client/sites/" (site.site_id) "/verify-chain" }
+                        hx-target="#chain-result" hx-swap="outerHTML"
+                        hx-indicator="#chain-verifying" hx-disabled-elt="this" {
+                        "Verify chain"
+                    }
+                    span.htmx-indicator.muted.small id="chain-verifying" { span.spinner {} " Verifying…" }
+                }
+                (chain_result(None))
+            }
+        }
+    }
+}
+
+/// `#chain-result`: empty before verification, then the outcome.
+pub fn chain_result(outcome: Option<&Outcome>) -> Markup {
+    html! {
+        div id="chain-result" aria-live="polite" {
+            @if let Some(o) = outcome {
+                @match &o.broken {
+                    None if o.length == 0 => {
+                        div.alert.alert-info role="status" {
+                            "Nothing to verify yet: this site has not sent any evidence. Checked at " (when_exact(o.verified_at)) "."
+                        }
+                    }
+                    None => {
+                        div.alert.alert-success.chain-ok role="status" {
+                            strong { "Chain verified: " (plural(o.length as i128, "bundle", "bundles")) }
+                            ", every hash and signature recomputed from the stored bytes, at " (when_exact(o.verified_at)) "."
+                        }
+                    }
+                    Some(broken) => {
+                        div.alert.alert-error.chain-broken role="alert" {
+                            strong { "Chain broken at position " (broken.position) "." }
+                            " " (broken.reason)
+                            p.small {
+                                (plural(o.length as i128, "bundle", "bundles")) " before it verified. Checked at " (when_exact(o.verified_at))
+                                ". Stored evidence has changed since it was received; contact your IT partner or OsirisCare support."
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn controls_card(data: &SitePageData) -> Markup {
+    html! {
+        section.card id="controls" {
+            div.card-header {
+                h2.card-title { "Controls" }
+                span.muted.small { "Latest result per check and host, last 30 days" }
+            }
+            @if data.controls.is_empty() {
+                div.card-body {
+                    div.empty {
+                        p { strong { "No recent evidence from this site." } }
+                        p.small { "When the site's appliance sends evidence, each check's latest result appears here, grouped by HIPAA control." }
+                    }
+                }
+            } @else {
+                div.table-wrap {
+                    table.table.controls-table {
+                        thead {
+                            tr {
+                                th { "Check" }
+                                th { "Host" }
+                                th { "Result" }
+                                th { "Checked" }
+                                th { span.sr-only { "Evidence" } }
+                            }
+                        }
+                        @for group in data.controls {
+                            tbody.control-group data-control=(group.hipaa_control) {
+                                tr.group-row {
+                                    th colspan="5" scope="colgroup" {
+                                        div.group-head {
+                                            div.group-title { (control_label(&group.hipaa_control)) }
+                                            div.group-counts {
+                                                span.count.count-pass { (group.tally.passed) " passed" }
+                                                span.count.count-fail.nonzero[group.tally.failed > 0] { (group.tally.failed) " failed" }
+                                                span.count.count-warn.nonzero[group.tally.warnings > 0] { (group.tally.warnings) " warnings" }
+                                            }
+                                        }
+                                    }
+                                }
+                                @for c in &group.checks {
+                                    tr.check-row {
+                                        td { code { (c.check_type) } }
+                                        td.mono { (c.host) }
+                                        td { (result_badge(c.status)) }
+                                        td {
+                                            (time_ago(c.checked_at, data.now))
+                                            @if c.status == CheckStatus::Fail {
+                                                @if let Some(since) = data.failing_since.get(&(c.check_type.clone(), c.host.clone())) {
+                                                    div.small.score-red { "failing since " (when(*since)) }
+                                                }
+                                            }
+                                        }
+                                        td.num { a href={ "/client/evidence/" (c.bundle_id) } { "Bundle →" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,603 @@
+//! The compliance pages: dashboard, site, evidence browser and bundle
+//! detail, with evidence sent through the real ingestion endpoint.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use poem::http::StatusCode;
+use serde_json::Value;
+
+use crate::appliances::{TestSite, create_site, ingest};
+use crate::evidence_fixtures::{noon, whole_seconds};
+use crate::helpers::{TestApp, TestUser, body_text, spawn_app};
+
+const BITLOCKER: &str = "164.312(a)(2)(iv)";
+const FIREWALL: &str = "164.312(e)(1)";
+const AUDIT: &str = "164.312(b)";
+
+/// A response's status, `Vary` header and body.
+struct Page {
+    status: StatusCode,
+    vary: String,
+    headers: poem::http::HeaderMap,
+    html: String,
+}
+
+async fn read(resp: poem::test::TestResponse) -> Page {
+    let status = resp.0.status();
+    let headers = resp.0.headers().clone();
+    let vary = headers.get("vary").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    Page { status, vary, headers, html: body_text(resp).await }
+}
+
+/// A normal (full page) GET as `user`.
+async fn get(app: &TestApp, user: &TestUser, path: &str) -> Page {
+    read(app.get_as(user, path).send().await).await
+}
+
+/// A GET as htmx makes it.
+async fn hx_get(app: &TestApp, user: &TestUser, path: &str) -> Page {
+    read(app.get_as(user, path).header("hx-request", "true").send().await).await
+}
+
+/// A GET that must succeed; the HTML.
+async fn get_ok(app: &TestApp, user: &TestUser, path: &str) -> String {
+    let page = get(app, user, path).await;
+    assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.html);
+    page.html
+}
+
+fn days_ago(n: i64) -> DateTime<Utc> {
+    noon(Utc::now().date_naive() - Duration::days(n))
+}
+
+fn date_ago(n: i64) -> NaiveDate {
+    Utc::now().date_naive() - Duration::days(n)
+}
+
+/// The bundle ids of the evidence rows, in page order.
+fn row_ids(html: &str) -> Vec<String> {
+    html.split("<tr class=\"evidence-row\"")
+        .skip(1)
+        .map(|row| {
+            let href = row.split("href=\"/client/evidence/").nth(1).expect("a link in the row");
+            href[..href.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// The `hx-get` of the "Load more" button, unescaped.
+fn load_more_url(html: &str) -> Option<String> {
+    let block = html.split("id=\"load-more\"").nth(1)?;
+    let rest = block.split("hx-get=\"").nth(1)?;
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+}
+
+/// Two sites of one practice with known current results:
+/// Main Street has a passing BitLocker and a failing firewall (50 %),
+/// Harbor View passes three checks (100 %); the practice is at 4/5 = 80 %.
+async fn two_sites(app: &TestApp, org_id: uuid::Uuid) -> (TestSite, TestSite) {
+    let main = create_site(app, org_id, "Main Street").await;
+    let harbor = create_site(app, org_id, "Harbor View").await;
+    ingest(
+        app,
+        &main,
+        "MAIN-1",
+        days_ago(3),
+        &[
+            ("bitlocker_status", "pass", "FRONT-01", Some(BITLOCKER)),
+            ("firewall_status", "non_compliant", "FRONT-01", Some(FIREWALL)),
+        ],
+    )
+    .await;
+    ingest(
+        app,
+        &main,
+        "MAIN-2",
+        days_ago(1),
+        &[
+            ("bitlocker_status", "compliant", "FRONT-01", Some(BITLOCKER)),
+            ("firewall_status", "fail", "FRONT-01", Some(FIREWALL)),
+        ],
+    )
+    .await;
+    ingest(
+        app,
+        &harbor,
+        "HARBOR-1",
+        days_ago(2),
+        &[
+            ("bitlocker_status", "pass", "EXAM-01", Some(BITLOCKER)),
+            ("audit_policy", "pass", "EXAM-01", Some(AUDIT)),
+            ("backup_status", "pass", "SERVER-01", None),
+        ],
+    )
+    .await;
+    (main, harbor)
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let (main, harbor) = two_sites(&app, p.org_id).await;
+    create_site(&app, p.org_id, "Annex").await;
+
+    let html = get_ok(&app, &p.owner, "/client/dashboard").await;
+    assert!(html.contains("<span id=\"user-name\">owner</span>"), "{html}");
+    // 4 of 5 latest checks pass: 80 %, the amber band.
+    assert!(
+        html.contains("<div class=\"score score-amber\">80%</div>"),
+        "the practice score in its colour: {html}"
+    );
+    assert!(html.contains("At risk"));
+    for kpi in ["Checks", "Passed", "Failed", "Warnings"] {
+        assert!(html.contains(&format!("<div class=\"kpi-label\">{kpi}</div>")), "{kpi}");
+    }
+
+    // One row per site, by name, each with its own score and status.
+    let sites = html.split("id=\"sites\"").nth(1).unwrap();
+    let rows: Vec<&str> = sites.split("<tr class=\"site-row\"").skip(1).collect();
+    assert_eq!(rows.len(), 3, "{sites}");
+    assert!(rows[0].contains("Annex") && rows[0].contains("No data"), "{}", rows[0]);
+    assert!(rows[1].contains("Harbor View") && rows[1].contains("score-green\">100%"));
+    assert!(rows[1].contains(&format!("href=\"/client/sites/{}\"", harbor.id)));
+    assert!(rows[1].contains("Silent"), "nothing in the last 24 hours");
+    assert!(rows[2].contains("Main Street") && rows[2].contains("score-red\">50%"));
+    assert!(rows[2].contains(&format!("href=\"/client/sites/{}\"", main.id)));
+
+    // The 30-day trend is an SVG with thresholds and points.
+    let trend = html.split("id=\"trend-chart\"").nth(1).expect("the trend chart");
+    assert!(trend.contains("<svg"), "{trend}");
+    assert!(trend.contains("<title id=\"trend-chart-title\">"));
+    assert!(trend.contains("stroke-dasharray"), "dashed guides at 95 and 80");
+    assert!(trend.matches("<circle").count() >= 3, "a point per day with data: {trend}");
+    let today = Utc::now().date_naive().format("%a %b %-d, %Y").to_string();
+    assert!(trend.contains(&format!("{today}: 80% · At risk (5 checks)")), "{trend}");
+
+    // The failing firewall, failing since the first bundle that said so.
+    let failing = html.split("id=\"failing-checks\"").nth(1).unwrap();
+    let rows: Vec<&str> = failing.split("<tr class=\"failing-row\"").skip(1).collect();
+    assert_eq!(rows.len(), 1, "{failing}");
+    for part in ["Main Street", "FRONT-01", "firewall_status", FIREWALL, "Transmission security"] {
+        assert!(rows[0].contains(part), "{part}: {}", rows[0]);
+    }
+    assert!(rows[0].contains(&days_ago(3).format("%Y-%m-%d %H:%M UTC").to_string()), "{}", rows[0]);
+    assert!(rows[0].contains("href=\"/client/evidence/MAIN-2\""), "the latest evidence");
+
+    // Another practice sees none of it.
+    let other = app.practice("Elm Clinic").await;
+    let html = get_ok(&app, &other.owner, "/client/dashboard").await;
+    assert!(!html.contains("Main Street") && !html.contains("Harbor View"));
+}
+
+#[tokio::test]
+async fn an_empty_dashboard_says_no_data_rather_than_a_score() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let html = get_ok(&app, &p.viewer, "/client/dashboard").await;
+    assert!(html.contains("No evidence yet"), "{html}");
+    assert!(html.contains("<div class=\"score score-none\">—</div>"), "{html}");
+    assert!(html.contains("No data"));
+    assert!(!html.contains("0%") && !html.contains("100%"), "no made-up score: {html}");
+    assert!(!html.contains("<svg"), "no chart without data");
+
+    // A site that has not reported yet: still no data, not 0 or 100.
+    create_site(&app, p.org_id, "Annex").await;
+    let html = get_ok(&app, &p.viewer, "/client/dashboard").await;
+    assert!(html.contains("No evidence yet"));
+    assert!(html.contains("Annex") && html.contains("No data"));
+    assert!(!html.contains("0%") && !html.contains("100%"), "{html}");
+}
+
+#[tokio::test]
+async fn the_site_page_groups_checks_by_hipaa_control() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let (main, harbor) = two_sites(&app, p.org_id).await;
+
+    let html = get_ok(&app, &p.viewer, &format!("/client/sites/{}", harbor.id)).await;
+    assert!(html.contains("<h1 class=\"row\"><span>Harbor View</span>"), "{html}");
+    assert!(html.contains("<div class=\"score score-green\">100%</div>"));
+    let controls = html.split("id=\"controls\"").nth(1).unwrap();
+    let groups: Vec<&str> = controls.split("<tbody class=\"control-group\"").skip(1).collect();
+    let names: Vec<&str> = groups
+        .iter()
+        .map(|g| {
+            let rest = g.split("data-control=\"").nth(1).unwrap();
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(names, [BITLOCKER, AUDIT, "Unmapped"], "sorted by control, unmapped last");
+    assert!(groups[0].contains("Encryption and decryption"));
+    assert!(groups[2].contains("backup_status") && groups[2].contains("SERVER-01"));
+    assert!(groups[2].contains("href=\"/client/evidence/HARBOR-1\""));
+    assert!(html.contains("id=\"history-chart\"") && html.contains("<svg"));
+    assert!(html.contains(&format!("hx-post=\"/client/sites/{}/verify-chain\"", harbor.id)));
+
+    let html = get_ok(&app, &p.viewer, &format!("/client/sites/{}", main.id)).await;
+    let controls = html.split("id=\"controls\"").nth(1).unwrap();
+    let firewall = controls.split(&format!("data-control=\"{FIREWALL}\"")).nth(1).unwrap();
+    let firewall = &firewall[..firewall.find("</tbody>").unwrap()];
+    assert!(firewall.contains("1 failed") && firewall.contains("0 passed"), "{firewall}");
+    assert!(firewall.contains("badge-red\">fail"), "{firewall}");
+    assert!(firewall.contains("failing since"), "{firewall}");
+    assert!(firewall.contains("href=\"/client/evidence/MAIN-2\""));
+
+    // Someone else's site is not found; a malformed id is a bad request.
+    let other = app.practice("Elm Clinic").await;
+    let page = get(&app, &other.owner, &format!("/client/sites/{}", main.id)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("Page not found") && !page.html.contains("Main Street"));
+    let page = get(&app, &p.owner, "/client/sites/not-a-uuid").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("not a site id"), "{}", page.html);
+}
+
+/// The "Verify chain" button's request.
+async fn verify(app: &TestApp, user: &TestUser, path: &str) -> Page {
+    read(app.post_as(user, path).header("hx-request", "true").send().await).await
+}
+
+#[tokio::test]
+async fn verifying_a_chain_names_the_first_broken_position() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    for i in 0..5 {
+        let checks = [("bitlocker_status", "pass", "FRONT-01", Some(BITLOCKER))];
+        ingest(&app, &site, &format!("V-{i}"), days_ago(5 - i), &checks).await;
+    }
+    let path = format!("/client/sites/{}/verify-chain", site.id);
+    let page = verify(&app, &p.viewer, &path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.starts_with("<div id=\"chain-result\""), "the fragment: {}", page.html);
+    assert!(page.html.contains("alert-success"));
+    assert!(
+        page.html.contains(
+            "Chain verified: 5 bundles</strong>, every hash and signature recomputed from the stored bytes, at "
+        ),
+        "{}",
+        page.html
+    );
+
+    let db = app.db_client().await;
+    db.execute(
+        "UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1) \
+         WHERE site_id = $1 AND chain_position = 2",
+        &[&site.id],
+    )
+    .await
+    .unwrap();
+    let page = verify(&app, &p.viewer, &path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("alert-error"), "{}", page.html);
+    assert!(page.html.contains("Chain broken at position 2."), "{}", page.html);
+    assert!(page.html.contains("2 bundles before it verified"), "{}", page.html);
+
+    // Not another practice's chain, and not without the CSRF token.
+    let other = app.practice("Elm Clinic").await;
+    assert_eq!(verify(&app, &other.owner, &path).await.status, StatusCode::NOT_FOUND);
+    let resp = app
+        .client
+        .post(&path)
+        .header("cookie", &p.viewer.cookie)
+        .header("sec-fetch-site", "same-origin")
+        .header("hx-request", "true")
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::FORBIDDEN);
+}
+
+/// Bundles over several days across two sites, for the evidence browser.
+async fn evidence_set(app: &TestApp, org_id: uuid::Uuid) -> (TestSite, TestSite) {
+    let main = create_site(app, org_id, "Main Street").await;
+    let harbor = create_site(app, org_id, "Harbor View").await;
+    let pass = ("bitlocker_status", "pass", "FRONT-01", Some(BITLOCKER));
+    let fail = ("firewall_status", "fail", "FRONT-01", Some(FIREWALL));
+    let warn = ("backup_status", "warning", "SERVER-01", None);
+    ingest(app, &main, "E-1", days_ago(6), &[pass, fail]).await;
+    ingest(app, &main, "E-2", days_ago(5), &[pass]).await;
+    ingest(app, &harbor, "E-3", days_ago(4), &[pass, warn]).await;
+    ingest(app, &main, "E-4", days_ago(3), &[pass, fail]).await;
+    ingest(app, &harbor, "E-5", days_ago(2), &[pass]).await;
+    (main, harbor)
+}
+
+#[tokio::test]
+async fn the_evidence_page_is_a_full_page_or_the_results_fragment() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    evidence_set(&app, p.org_id).await;
+
+    let full = get(&app, &p.viewer, "/client/evidence").await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.vary, "HX-Request");
+    assert!(full.html.starts_with("<!DOCTYPE html>"));
+    assert!(full.html.contains("aria-current=\"page\">Evidence</a>"), "the nav entry");
+    for attr in [
+        "hx-get=\"/client/evidence\"",
+        "hx-target=\"#evidence-results\"",
+        "hx-trigger=\"change, submit\"",
+        "hx-push-url=\"true\"",
+        "hx-indicator=\"#evidence-loading\"",
+    ] {
+        assert!(full.html.contains(attr), "{attr}");
+    }
+    assert!(full.html.contains("5 bundles match"));
+    assert_eq!(row_ids(&full.html), ["E-5", "E-4", "E-3", "E-2", "E-1"]);
+    assert!(full.html.contains("<option value=\"firewall_status\">"), "check types offered");
+    assert!(full.html.contains(&format!("<option value=\"{FIREWALL}\">")), "controls suggested");
+
+    let fragment = hx_get(&app, &p.viewer, "/client/evidence?result=fail").await;
+    assert_eq!(fragment.status, StatusCode::OK);
+    assert_eq!(fragment.vary, "HX-Request");
+    assert!(fragment.html.starts_with("<section class=\"card\" id=\"evidence-results\""));
+    assert!(!fragment.html.contains("<html") && !fragment.html.contains("evidence-filters"));
+    assert_eq!(row_ids(&fragment.html), ["E-4", "E-1"]);
+
+    // Back/forward with an empty htmx history cache asks for the whole page.
+    let restore = read(
+        app.get_as(&p.viewer, "/client/evidence?result=fail")
+            .header("hx-request", "true")
+            .header("hx-history-restore-request", "true")
+            .send()
+            .await,
+    )
+    .await;
+    assert!(restore.html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(restore.vary, "HX-Request");
+
+    // A filtered address loaded directly: the whole page, form filled in.
+    let direct =
+        get_ok(&app, &p.viewer, "/client/evidence?result=fail&hipaa_control=164.312(e)(1)").await;
+    assert!(direct.contains("<option value=\"fail\" selected>Fail</option>"), "{direct}");
+    assert!(direct.contains("value=\"164.312(e)(1)\""));
+    assert!(direct.contains("2 bundles match"));
+    assert_eq!(row_ids(&direct), ["E-4", "E-1"]);
+}
+
+#[tokio::test]
+async fn every_evidence_filter_narrows_the_results() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let (main, harbor) = evidence_set(&app, p.org_id).await;
+    let other = app.practice("Elm Clinic").await;
+    let elsewhere = create_site(&app, other.org_id, "Elsewhere").await;
+    ingest(&app, &elsewhere, "X-1", days_ago(2), &[("bitlocker_status", "fail", "PC", None)]).await;
+
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (format!("site_id={}", main.id), vec!["E-4", "E-2", "E-1"]),
+        (format!("site_id={}", harbor.id), vec!["E-5", "E-3"]),
+        ("check_type=backup_status".into(), vec!["E-3"]),
+        ("result=pass".into(), vec!["E-5", "E-2"]),
+        ("result=warn".into(), vec!["E-3"]),
+        ("result=fail".into(), vec!["E-4", "E-1"]),
+        (
+            format!("hipaa_control={}", FIREWALL.replace('(', "%28").replace(')', "%29")),
+            vec!["E-4", "E-1"],
+        ),
+        (format!("from={}", date_ago(3)), vec!["E-5", "E-4"]),
+        (format!("to={}", date_ago(5)), vec!["E-2", "E-1"]),
+        (format!("from={}&to={}", date_ago(4), date_ago(4)), vec!["E-3"]),
+        (format!("site_id={}&result=fail&from={}", main.id, date_ago(4)), vec!["E-4"]),
+        // Empty values (as a form sends them) mean "any".
+        (
+            "site_id=&check_type=&result=&hipaa_control=&from=&to=".into(),
+            vec!["E-5", "E-4", "E-3", "E-2", "E-1"],
+        ),
+        ("check_type=nothing_like_this".into(), vec![]),
+    ];
+    for (query, expected) in cases {
+        let page = hx_get(&app, &p.viewer, &format!("/client/evidence?{query}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{query}: {}", page.html);
+        assert_eq!(row_ids(&page.html), expected, "{query}");
+        let count = if expected.len() == 1 {
+            "1 bundle matches".to_owned()
+        } else {
+            format!("{} bundles match", expected.len())
+        };
+        assert!(page.html.contains(&count), "{query}: {}", page.html);
+        if expected.is_empty() {
+            assert!(page.html.contains("No evidence matches these filters."));
+        }
+    }
+
+    // Another practice's site is not found.
+    let page = get(&app, &p.viewer, &format!("/client/evidence?site_id={}", elsewhere.id)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.html.contains("X-1"));
+}
+
+#[tokio::test]
+async fn load_more_appends_rows_and_replaces_its_button_out_of_band() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    evidence_set(&app, p.org_id).await;
+
+    let first = get_ok(&app, &p.viewer, "/client/evidence?limit=2").await;
+    assert_eq!(row_ids(&first), ["E-5", "E-4"]);
+    assert!(first.contains("5 bundles match"));
+    assert!(first.contains("<input type=\"hidden\" name=\"limit\" value=\"2\">"));
+    let first_button = first.split("id=\"load-more\"").nth(1).unwrap();
+    assert!(first_button.contains("hx-target=\"#evidence-rows\""));
+    assert!(first_button.contains("hx-swap=\"beforeend\""));
+    let mut next = load_more_url(&first).expect("a Load more button");
+    assert!(next.starts_with("/client/evidence?limit=2&cursor="), "{next}");
+
+    let mut seen = row_ids(&first);
+    let mut pages = 0;
+    loop {
+        let page = hx_get(&app, &p.viewer, &next).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+        assert_eq!(page.vary, "HX-Request");
+        assert!(page.html.starts_with("<tr class=\"evidence-row\""), "rows only: {}", page.html);
+        assert!(!page.html.contains("evidence-results"));
+        assert!(
+            page.html.contains("<div class=\"load-more\" id=\"load-more\" hx-swap-oob=\"true\">"),
+            "{}",
+            page.html
+        );
+        seen.extend(row_ids(&page.html));
+        pages += 1;
+        match load_more_url(&page.html) {
+            Some(url) => next = url,
+            None => {
+                assert!(page.html.contains("End of the list."));
+                break;
+            }
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen, ["E-5", "E-4", "E-3", "E-2", "E-1"]);
+
+    // Filters carry over to the next page.
+    let failing = get_ok(&app, &p.viewer, "/client/evidence?result=fail&limit=1").await;
+    let next = load_more_url(&failing).unwrap();
+    assert!(next.contains("result=fail"), "{next}");
+    assert_eq!(row_ids(&hx_get(&app, &p.viewer, &next).await.html), ["E-1"]);
+}
+
+#[tokio::test]
+async fn malformed_filters_answer_400_with_a_message() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    evidence_set(&app, p.org_id).await;
+
+    let page = get(&app, &p.viewer, "/client/evidence?result=maybe&from=2026-13-40").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(page.vary, "HX-Request");
+    assert!(page.html.starts_with("<!DOCTYPE html>"), "the page, with its form");
+    assert!(page.html.contains("id=\"evidence-filters\""));
+    assert!(
+        page.html.contains("Result “maybe” is not one of pass, warn or fail."),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("From “2026-13-40” is not a date; use YYYY-MM-DD"));
+    assert!(page.html.contains("id=\"f-result\" name=\"result\" aria-invalid=\"true\""));
+    assert!(row_ids(&page.html).is_empty());
+
+    let page = hx_get(&app, &p.viewer, "/client/evidence?to=soon").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.starts_with("<section class=\"card\" id=\"evidence-results\""));
+    assert!(page.html.contains("To “soon” is not a date"), "{}", page.html);
+    let toast = page.headers.get("x-portal-message").unwrap().to_str().unwrap();
+    assert!(toast.contains("is not a date"), "{toast}");
+
+    let page = hx_get(&app, &p.viewer, "/client/evidence?cursor=not-a-cursor").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("Load more” link is not valid"), "{}", page.html);
+
+    for query in [
+        format!("from={}&to={}", date_ago(1), date_ago(3)),
+        "site_id=123".into(),
+        "limit=0".into(),
+        "limit=500".into(),
+        format!("hipaa_control={}", "x".repeat(300)),
+    ] {
+        let page = get(&app, &p.viewer, &format!("/client/evidence?{query}")).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(page.html.contains("These filters cannot be used"), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let mut receipts: Vec<Value> = Vec::new();
+    for i in 0..5 {
+        let checks = [
+            ("bitlocker_status", "pass", "FRONT-01", Some(BITLOCKER)),
+            (
+                "firewall_status",
+                if i == 2 { "non_compliant" } else { "pass" },
+                "FRONT-01",
+                Some(FIREWALL),
+            ),
+            ("backup_status", "pass", "SERVER-01", None),
+        ];
+        receipts.push(ingest(&app, &site, &format!("D-{i}"), days_ago(6 - i), &checks).await);
+    }
+
+    let html = get_ok(&app, &p.viewer, "/client/evidence/D-2").await;
+    let checked = whole_seconds(days_ago(4)).format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    for part in [
+        "Main Street",
+        checked.as_str(),
+        "Received at",
+        "Chain position",
+        receipts[2]["bundle_hash"].as_str().unwrap(),
+        receipts[2]["chain_hash"].as_str().unwrap(),
+        receipts[1]["chain_hash"].as_str().unwrap(),
+        "href=\"/api/client/evidence/D-2/download\"",
+    ] {
+        assert!(html.contains(part), "{part}: {html}");
+    }
+    assert!(html.contains("<dd class=\"mono\" id=\"bundle-hash\">"), "hashes in .mono");
+    let status = html.split("id=\"signature-status\"").nth(1).unwrap();
+    assert!(status.contains("Valid"), "{status}");
+
+    let checks = html.split("id=\"checks\"").nth(1).unwrap();
+    let rows: Vec<&str> = checks.split("<tr class=\"check-row\"").skip(1).collect();
+    assert_eq!(rows.len(), 3, "in the appliance's order");
+    assert!(rows[1].contains("firewall_status") && rows[1].contains("badge-red\">fail"));
+    assert!(rows[1].contains("non_compliant"), "the appliance's own word");
+    assert!(rows[2].contains("Unmapped"));
+
+    let chain = html.split("id=\"neighbours\"").nth(1).unwrap();
+    for id in ["D-0", "D-1", "D-3", "D-4"] {
+        assert!(chain.contains(&format!("href=\"/client/evidence/{id}\"")), "{id}: {chain}");
+    }
+    assert!(!chain.contains("href=\"/client/evidence/D-2\""), "not a link to itself");
+
+    // The signature no longer matches once the stored bytes change.
+    let db = app.db_client().await;
+    db.execute(
+        "UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1) WHERE bundle_id = 'D-2'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let html = get_ok(&app, &p.viewer, "/client/evidence/D-2").await;
+    let status = html.split("id=\"signature-status\"").nth(1).unwrap();
+    assert!(status.contains("Invalid"), "{status}");
+
+    // Others' bundles are not found; malformed ids are bad requests.
+    let other = app.practice("Elm Clinic").await;
+    let page = get(&app, &other.owner, "/client/evidence/D-2").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.html.contains("Main Street"));
+    assert_eq!(get(&app, &p.viewer, "/client/evidence/NOPE-1").await.status, StatusCode::NOT_FOUND);
+    let page = get(&app, &p.viewer, "/client/evidence/bad%20id").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("not a bundle id"), "{}", page.html);
+}
+
+#[tokio::test]
+async fn visitors_are_sent_to_sign_in() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    for (path, next) in [
+        (format!("/client/sites/{}", site.id), format!("%2Fclient%2Fsites%2F{}", site.id)),
+        ("/client/sites/not-a-uuid".to_owned(), "%2Fclient%2Fsites%2Fnot-a-uuid".to_owned()),
+        (
+            "/client/evidence?result=fail".to_owned(),
+            "%2Fclient%2Fevidence%3Fresult%3Dfail".to_owned(),
+        ),
+        ("/client/evidence/D-1".to_owned(), "%2Fclient%2Fevidence%2FD-1".to_owned()),
+    ] {
+        let resp = app.client.get(&path).send().await;
+        resp.assert_status(StatusCode::SEE_OTHER);
+        resp.assert_header("location", format!("/client/login?next={next}"));
+    }
+    let resp = app
+        .client
+        .post(format!("/client/sites/{}/verify-chain", site.id))
+        .header("hx-request", "true")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::UNAUTHORIZED);
+    assert!(resp.0.headers().contains_key("hx-redirect"));
+}

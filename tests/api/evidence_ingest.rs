@@ -1,0 +1,283 @@
+//! POST /api/appliance/evidence: signed bundles into a per-site hash chain.
+
+use chrono::{Duration, Utc};
+use ed25519_dalek::SigningKey;
+use poem::http::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::appliances::{bundle, create_site, ingest, post_bundle, sign};
+use crate::helpers::{TestApp, body_json, spawn_app};
+
+const BITLOCKER: &str = "164.312(a)(2)(iv)";
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    let db = app.db_client().await;
+    db.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn a_signed_bundle_is_stored_and_chained() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let at = Utc::now() - Duration::minutes(5);
+    let bytes = bundle(
+        site.id,
+        "CB-1",
+        at,
+        &[
+            ("bitlocker_status", "compliant", "FRONTDESK-01", Some(BITLOCKER)),
+            ("firewall_status", "non_compliant", "FRONTDESK-01", None),
+        ],
+    );
+    let resp = post_bundle(&app, &bytes, &sign(&site.key, &bytes)).await;
+    resp.assert_status(StatusCode::CREATED);
+    let receipt = body_json(resp).await;
+    assert_eq!(receipt["bundle_id"], "CB-1");
+    assert_eq!(receipt["site_id"], site.id.to_string());
+    assert_eq!(receipt["chain_position"], 0);
+    assert_eq!(receipt["bundle_hash"], hex::encode(Sha256::digest(&bytes)));
+    let expected_chain =
+        portal::evidence::chain::chain_hash(site.id, 0, &[0; 32], &Sha256::digest(&bytes).into());
+    assert_eq!(receipt["chain_hash"], hex::encode(expected_chain));
+
+    let db = app.db_client().await;
+    let row = db
+        .query_one("SELECT raw, result, checks_count, failed_checks FROM evidence_bundles WHERE bundle_id = 'CB-1'", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Vec<u8>>(0), bytes, "the exact bytes, never re-serialized");
+    assert_eq!(row.get::<_, String>(1), "fail", "the worst check");
+    assert_eq!((row.get::<_, i32>(2), row.get::<_, i32>(3)), (2, 1));
+    let checks = db
+        .query(
+            "SELECT check_type, status, raw_status FROM evidence_checks ORDER BY check_type",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, String)> =
+        checks.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert_eq!(
+        got,
+        [
+            ("bitlocker_status".into(), "pass".into(), "compliant".into()),
+            ("firewall_status".into(), "fail".into(), "non_compliant".into())
+        ]
+    );
+    let site_row = db
+        .query_one("SELECT chain_length, chain_head_hash FROM sites WHERE id = $1", &[&site.id])
+        .await
+        .unwrap();
+    assert_eq!(site_row.get::<_, i64>(0), 1);
+    assert_eq!(site_row.get::<_, Vec<u8>>(1), expected_chain.to_vec());
+}
+
+#[tokio::test]
+async fn a_resend_is_idempotent_and_other_bytes_under_the_same_id_conflict() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let at = Utc::now();
+    let bytes = bundle(site.id, "CB-2", at, &[("ntp_sync", "pass", "SRV-01", Some("164.312(b)"))]);
+    let sig = sign(&site.key, &bytes);
+    let first = body_json({
+        let r = post_bundle(&app, &bytes, &sig).await;
+        r.assert_status(StatusCode::CREATED);
+        r
+    })
+    .await;
+    let again = post_bundle(&app, &bytes, &sig).await;
+    again.assert_status(StatusCode::OK);
+    assert_eq!(body_json(again).await, first);
+
+    let other = bundle(site.id, "CB-2", at, &[("ntp_sync", "fail", "SRV-01", Some("164.312(b)"))]);
+    let resp = post_bundle(&app, &other, &sign(&site.key, &other)).await;
+    resp.assert_status(StatusCode::CONFLICT);
+    assert!(body_json(resp).await["message"].as_str().unwrap().contains("different contents"));
+    assert_eq!(count(&app, "evidence_bundles").await, 1);
+}
+
+#[tokio::test]
+async fn bad_bundles_are_refused_with_a_reason_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let good = bundle(site.id, "CB-3", Utc::now(), &[("ntp_sync", "pass", "SRV-01", None)]);
+
+    let cases: Vec<(Vec<u8>, String, StatusCode, &str)> = vec![
+        (b"{not json".to_vec(), sign(&site.key, b"{not json"), StatusCode::BAD_REQUEST, "JSON"),
+        (
+            br#"{"bundle_id":"x"}"#.to_vec(),
+            sign(&site.key, br#"{"bundle_id":"x"}"#),
+            StatusCode::BAD_REQUEST,
+            "site_id",
+        ),
+        {
+            let b = bundle(site.id, "CB-4", Utc::now(), &[("ntp_sync", "pass", "SRV-01", None)]);
+            let b = String::from_utf8(b).unwrap().replace("\"pass\"", "\"maybe\"").into_bytes();
+            let s = sign(&site.key, &b);
+            (b, s, StatusCode::BAD_REQUEST, "checks[0].status")
+        },
+        {
+            let b = bundle(
+                uuid::Uuid::new_v4(),
+                "CB-5",
+                Utc::now(),
+                &[("ntp_sync", "pass", "SRV-01", None)],
+            );
+            let s = sign(&site.key, &b);
+            (b, s, StatusCode::UNAUTHORIZED, "no site")
+        },
+        (
+            good.clone(),
+            sign(&SigningKey::from_bytes(&[7; 32]), &good),
+            StatusCode::UNAUTHORIZED,
+            "signature",
+        ),
+        (good.clone(), "zz".repeat(64), StatusCode::UNAUTHORIZED, "128 hex"),
+    ];
+    for (bytes, sig, status, says) in cases {
+        let resp = post_bundle(&app, &bytes, &sig).await;
+        resp.assert_status(status);
+        let body = body_json(resp).await;
+        assert!(body["message"].as_str().unwrap().contains(says), "{says}: {body}");
+    }
+    let resp = app
+        .client
+        .post("/api/appliance/evidence")
+        .content_type("application/json")
+        .body(good.clone())
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    let resp = app
+        .client
+        .post("/api/appliance/evidence")
+        .content_type("text/plain")
+        .header("x-agent-signature", sign(&site.key, &good))
+        .body(good.clone())
+        .send()
+        .await;
+    resp.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    for table in ["evidence_bundles", "evidence_checks", "check_states"] {
+        assert_eq!(count(&app, table).await, 0, "{table}");
+    }
+}
+
+#[tokio::test]
+async fn a_bundle_over_one_mebibyte_is_413() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let big = vec![b' '; 1024 * 1024 + 1];
+    let resp = post_bundle(&app, &big, &sign(&site.key, &big)).await;
+    resp.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body_json(resp).await["error"], "payload_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_appends_to_one_site_form_one_gapless_chain() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let bodies: Vec<Vec<u8>> = (0..20)
+        .map(|i| {
+            bundle(
+                site.id,
+                &format!("CB-C{i}"),
+                Utc::now(),
+                &[("patch_status", "pass", "WS-01", None)],
+            )
+        })
+        .collect();
+    let signed: Vec<(Vec<u8>, String)> = bodies
+        .into_iter()
+        .map(|b| {
+            let s = sign(&site.key, &b);
+            (b, s)
+        })
+        .collect();
+    let posts = signed.iter().map(|(b, s)| post_bundle(&app, b, s));
+    let responses = futures_util::future::join_all(posts).await;
+    let mut positions = Vec::new();
+    for resp in responses {
+        resp.assert_status(StatusCode::CREATED);
+        positions.push(body_json(resp).await["chain_position"].as_i64().unwrap());
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, (0..20).collect::<Vec<i64>>());
+    let resp =
+        app.post_as(&p.viewer, &format!("/api/client/sites/{}/verify-chain", site.id)).send().await;
+    let verdict = body_json(resp).await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["length"], 20);
+}
+
+async fn notifications(app: &TestApp) -> Vec<(String, String, String)> {
+    let db = app.db_client().await;
+    db.query(
+        "SELECT type, severity, title FROM client_notifications ORDER BY created_at, title",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+#[tokio::test]
+async fn checks_that_change_state_raise_one_notification_each() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let t0 = Utc::now() - Duration::hours(5);
+    let check = |status| {
+        [
+            ("bitlocker_status", status, "FRONTDESK-01", Some(BITLOCKER)),
+            ("screen_lock", "pass", "FRONTDESK-01", None),
+        ]
+    };
+    ingest(&app, &site, "N-1", t0, &check("pass")).await;
+    assert!(notifications(&app).await.is_empty(), "passing from the start is quiet");
+    ingest(&app, &site, "N-2", t0 + Duration::hours(1), &check("fail")).await;
+    ingest(&app, &site, "N-3", t0 + Duration::hours(2), &check("fail")).await;
+    let n = notifications(&app).await;
+    assert_eq!(n.len(), 1, "no repeat while it stays failing: {n:?}");
+    assert_eq!((n[0].0.as_str(), n[0].1.as_str()), ("check_failed", "critical"));
+    assert!(n[0].2.contains("FRONTDESK-01"));
+
+    // Critical alerts are emailed to owners and admins, not viewers.
+    let db = app.db_client().await;
+    let mut to: Vec<String> = db
+        .query("SELECT to_address FROM email_outbox WHERE kind = 'critical_alert'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    to.sort();
+    assert_eq!(to, [p.admin.email.clone(), p.owner.email.clone()]);
+
+    // A late, older bundle changes nothing; recovery is an info notification.
+    ingest(&app, &site, "N-0", t0 - Duration::hours(1), &check("pass")).await;
+    assert_eq!(notifications(&app).await.len(), 1);
+    ingest(&app, &site, "N-4", t0 + Duration::hours(3), &check("pass")).await;
+    let n = notifications(&app).await;
+    assert_eq!((n[1].0.as_str(), n[1].1.as_str()), ("check_resolved", "info"));
+    ingest(
+        &app,
+        &site,
+        "N-5",
+        t0 + Duration::hours(4),
+        &[
+            ("bitlocker_status", "pass", "FRONTDESK-01", Some(BITLOCKER)),
+            ("screen_lock", "warning", "FRONTDESK-01", None),
+        ],
+    )
+    .await;
+    let n = notifications(&app).await;
+    assert_eq!((n[2].0.as_str(), n[2].1.as_str()), ("check_warning", "warning"));
+    assert_eq!(n.len(), 3);
+}
