@@ -356,7 +356,9 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
             state.mail_waker(),
         );
         print_banner(&config, mode, seeded.as_ref(), started);
+        let sweeper = crate::evidence::sweeper::spawn(db.pool.clone());
         let served = server::run(acceptor, state, server::shutdown_signal()).await;
+        sweeper.shutdown().await;
         mailer.shutdown().await;
         served
     }

@@ -11,4 +11,5 @@ pub mod bundle;
 pub mod chain;
 pub mod ingest;
 pub mod score;
+pub mod sweeper;
 pub mod verify;

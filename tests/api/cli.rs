@@ -341,3 +341,102 @@ fn secrets_given_on_the_environment_never_reach_the_output() {
     assert!(!all.contains("hunter2") && !all.contains("supersecret"), "{all}");
     assert!(all.contains("connecting to PostgreSQL"), "{all}");
 }
+
+async fn run_async(cmd: std::process::Command) -> Output {
+    tokio::process::Command::from(cmd).output().await.expect("run portal")
+}
+
+#[tokio::test]
+async fn the_reference_appliance_pushes_signed_bundles_and_verify_chain_checks_them() {
+    let app = crate::helpers::spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let dir = TempDir::new();
+    let key = dir.path().join("site.pem");
+    let site = create(
+        &app.db,
+        &[
+            "admin",
+            "create-site",
+            "--org",
+            &p.org_id.to_string(),
+            "--name",
+            "Main",
+            "--key-out",
+            key.to_str().unwrap(),
+        ],
+    );
+    let server = crate::helpers::spawn_server(&app).await;
+
+    let mut files = Vec::new();
+    for i in 0..2 {
+        let at = chrono::Utc::now() - chrono::TimeDelta::hours(2 - i);
+        let bytes = crate::appliances::bundle(
+            site,
+            &format!("PUSH-{i}"),
+            at,
+            &[("ntp_sync", "pass", "SRV-01", None)],
+        );
+        let path = dir.path().join(format!("b{i}.json"));
+        std::fs::write(&path, bytes).unwrap();
+        files.push(path.to_str().unwrap().to_owned());
+    }
+    let push = |extra: &[&str]| {
+        let mut cmd = portal_cmd();
+        cmd.args([
+            "appliance",
+            "push",
+            "--url",
+            &server.base_url,
+            "--site",
+            &site.to_string(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+        cmd.args(extra);
+        cmd
+    };
+    let files_ref: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = run_async(push(&files_ref)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("PUSH-0  position 0  stored") && text.contains("PUSH-1  position 1  stored"),
+        "{text}"
+    );
+    let again = run_async(push(&files_ref[..1])).await;
+    assert!(stdout(&again).contains("position 0  already received"), "{}", stdout(&again));
+
+    // A bundle of another site is refused before anything is sent.
+    let stranger = dir.path().join("other.json");
+    std::fs::write(
+        &stranger,
+        crate::appliances::bundle(
+            Uuid::new_v4(),
+            "X-1",
+            chrono::Utc::now(),
+            &[("ntp_sync", "pass", "H", None)],
+        ),
+    )
+    .unwrap();
+    let out = run_async(push(&[stranger.to_str().unwrap()])).await;
+    assert!(!out.status.success() && stderr(&out).contains("not --site"), "{}", stderr(&out));
+
+    let verify = || {
+        let mut cmd = portal_cmd();
+        cmd.env("DATABASE_URL", app.db.url()).args(["verify-chain", "--site", &site.to_string()]);
+        cmd
+    };
+    let out = run_async(verify()).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("is valid: 2 link(s)"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("MB/s"), "a throughput line: {}", stderr(&out));
+
+    let db = app.db_client().await;
+    db.execute("UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1) WHERE bundle_id = 'PUSH-1'", &[])
+        .await
+        .unwrap();
+    let out = run_async(verify()).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("BROKEN at position 1"), "{}", stderr(&out));
+    server.stop().await;
+}

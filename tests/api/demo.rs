@@ -65,3 +65,50 @@ async fn the_demo_leaves_a_database_with_practices_alone() {
     let n: i64 = client.query_one("SELECT count(*) FROM sites", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_seeds_ninety_days_of_verifiable_evidence_once() {
+    let app = crate::helpers::spawn_app().await;
+    let dir = TempDir::new();
+    portal::demo::seed(&app.pool, dir.path()).await.unwrap();
+    let stored = portal::demo::seed_evidence(&app.state, dir.path()).await.unwrap();
+    let per_site = (portal::demo::DAYS * portal::demo::BUNDLES_PER_DAY) as usize;
+    assert_eq!(stored, 3 * per_site);
+    assert_eq!(
+        portal::demo::seed_evidence(&app.state, dir.path()).await.unwrap(),
+        0,
+        "seeded once"
+    );
+
+    let db = app.db_client().await;
+    for site in db.query("SELECT id FROM sites", &[]).await.unwrap() {
+        let outcome =
+            portal::evidence::verify::verify_site(&**db, site.get(0), None, |_| {}).await.unwrap();
+        assert!(outcome.valid(), "{:?}", outcome.broken);
+        assert_eq!(outcome.length as usize, per_site);
+    }
+    let kinds: Vec<String> = db
+        .query("SELECT DISTINCT type FROM client_notifications ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["check_failed", "check_resolved", "check_warning"],
+        "a month with failures and recoveries"
+    );
+    let alerts: i64 = db
+        .query_one("SELECT count(*) FROM email_outbox WHERE kind = 'critical_alert'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(alerts <= 4, "only the last day's failures are emailed, not the backlog: {alerts}");
+    let failing: i64 = db
+        .query_one("SELECT count(*) FROM check_states WHERE last_status = 'fail'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(failing >= 2, "open problems right now for the dashboard to show");
+}

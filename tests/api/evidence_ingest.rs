@@ -281,3 +281,57 @@ async fn checks_that_change_state_raise_one_notification_each() {
     assert_eq!((n[2].0.as_str(), n[2].1.as_str()), ("check_warning", "warning"));
     assert_eq!(n.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_silent_for_a_day_gets_one_warning_even_from_concurrent_sweeps() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let quiet = create_site(&app, p.org_id, "Quiet Clinic").await;
+    let busy = create_site(&app, p.org_id, "Busy Clinic").await;
+    ingest(
+        &app,
+        &quiet,
+        "S-1",
+        Utc::now() - Duration::hours(30),
+        &[("ntp_sync", "pass", "SRV-01", None)],
+    )
+    .await;
+    ingest(
+        &app,
+        &busy,
+        "S-2",
+        Utc::now() - Duration::hours(1),
+        &[("ntp_sync", "pass", "SRV-01", None)],
+    )
+    .await;
+
+    let sweeps =
+        futures_util::future::join_all((0..3).map(|_| portal::evidence::sweeper::sweep(&app.pool)))
+            .await;
+    let raised: usize = sweeps.into_iter().map(|r| r.unwrap()).sum();
+    assert_eq!(raised, 1);
+    assert_eq!(portal::evidence::sweeper::sweep(&app.pool).await.unwrap(), 0, "once per silence");
+    let db = app.db_client().await;
+    let rows = db
+        .query(
+            "SELECT site_id, severity, title FROM client_notifications WHERE type = 'site_silent'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, uuid::Uuid>(0), quiet.id);
+    assert_eq!(rows[0].get::<_, String>(1), "warning");
+    assert!(rows[0].get::<_, String>(2).contains("Quiet Clinic"));
+
+    // A new silence after the site spoke again is a new warning.
+    ingest(
+        &app,
+        &quiet,
+        "S-3",
+        Utc::now() - Duration::hours(26),
+        &[("ntp_sync", "pass", "SRV-01", None)],
+    )
+    .await;
+    assert_eq!(portal::evidence::sweeper::sweep(&app.pool).await.unwrap(), 1);
+}
