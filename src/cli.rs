@@ -247,12 +247,14 @@ async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| anyhow::anyhow!("no site with id {site}"))?;
+    drop(client);
     let bar = appliance::progress(u64::try_from(length).unwrap_or(0), "verifying");
     let started = Instant::now();
-    let outcome =
-        crate::evidence::verify::verify_site(&**client, site, None, |done| bar.set_position(done))
-            .await
-            .map_err(operator_error)?;
+    let outcome = crate::evidence::verify::verify_site_snapshot(&db.pool, site, None, |done| {
+        bar.set_position(done)
+    })
+    .await
+    .map_err(operator_error)?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     eprintln!(

@@ -275,6 +275,17 @@ async fn finish_sign_in(
     Ok(SignedIn { user_id: user.id, session: started })
 }
 
+/// Passwords, sessions and new tokens are managed from a signed-in browser
+/// only: a leaked script token must not become the whole account.
+fn require_browser_session(user: &CurrentUser) -> AppResult<()> {
+    match user.session_id() {
+        Some(_) => Ok(()),
+        None => Err(AppError::Forbidden(
+            "API tokens cannot change passwords, sessions or tokens; sign in with a browser for that".into(),
+        )),
+    }
+}
+
 fn user_entry<'a>(
     user: &'a CurrentUser,
     client: &'a ClientInfo,
@@ -319,6 +330,7 @@ pub async fn set_password(
     current_password: Option<&str>,
     client: &ClientInfo,
 ) -> AppResult<u64> {
+    require_browser_session(user)?;
     password::validate(new_password)?;
     let mut db = state.pool().get().await?;
     let record = users::find_by_id(&**db, user.id)
@@ -354,6 +366,7 @@ pub async fn revoke_session(
     session_id: Uuid,
     client: &ClientInfo,
 ) -> AppResult<()> {
+    require_browser_session(user)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     if !sessions::revoke_session(&*tx, user.id, session_id).await? {
@@ -378,6 +391,7 @@ pub async fn revoke_other_sessions(
     user: &CurrentUser,
     client: &ClientInfo,
 ) -> AppResult<u64> {
+    require_browser_session(user)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     let n = sessions::revoke_other_sessions(&*tx, user.id, user.session_id()).await?;
@@ -412,6 +426,7 @@ pub async fn create_api_token(
     raw_name: &str,
     client: &ClientInfo,
 ) -> AppResult<NewToken> {
+    require_browser_session(user)?;
     let name = raw_name.trim();
     if name.is_empty() || raw_name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::BadRequest("give the token a name of 1 to 100 characters".into()));

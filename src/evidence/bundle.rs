@@ -267,6 +267,16 @@ fn object(value: &Value) -> Result<&Map<String, Value>, FormatError> {
     }
 }
 
+/// Whether a NUL character hides anywhere in a JSON value, keys included.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 fn parse_bundle_id(top: &Map<String, Value>) -> Result<String, FormatError> {
     const PATH: &str = "bundle_id";
     let id = required_str(top, "bundle_id", PATH)?;
@@ -462,6 +472,14 @@ fn parse_check(i: usize, item: &Value) -> Result<Check, FormatError> {
 
     let details = match obj.get("details") {
         None => Value::Object(Map::new()),
+        Some(details @ Value::Object(_)) if has_nul(details) => {
+            // PostgreSQL's jsonb cannot store \u0000; the bytes are signed,
+            // so the only honest answer is to refuse the bundle.
+            return Err(FormatError::at(
+                path("details"),
+                "must not contain NUL characters (\\u0000)",
+            ));
+        }
         Some(details @ Value::Object(_)) => details.clone(),
         Some(other) => {
             return Err(FormatError::at(
@@ -647,6 +665,21 @@ impl<'de> Visitor<'de> for StrictVisitor {
             obj.insert(key, value);
         }
         Ok(Value::Object(obj))
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_in_details_are_refused_not_stored() {
+        let site = Uuid::nil();
+        let doc = format!(
+            r#"{{"bundle_id":"B-1","site_id":"{site}","checked_at":"2026-01-01T00:00:00Z","checks":[{{"check":"x","status":"pass","host":"h","details":{{"k":"a\u0000b"}}}}],"summary":{{"total_checks":1,"compliant":1,"non_compliant":0,"errors":0}}}}"#
+        );
+        let err = parse(doc.as_bytes(), Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("checks[0].details") && err.contains("NUL"), "{err}");
     }
 }
 

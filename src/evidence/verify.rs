@@ -29,6 +29,27 @@ impl Outcome {
     }
 }
 
+/// [`verify_site`] on one consistent snapshot of the database: a bundle
+/// committed while a long verification runs must not look like tampering
+/// (the site's recorded length and its links are read at the same instant).
+pub async fn verify_site_snapshot(
+    pool: &deadpool_postgres::Pool,
+    site_id: Uuid,
+    up_to: Option<i64>,
+    progress: impl FnMut(u64),
+) -> AppResult<Outcome> {
+    let mut db = pool.get().await?;
+    let tx = db
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let outcome = verify_site(&*tx, site_id, up_to, progress).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 /// Verifies `site_id`'s chain; `up_to` stops after that position (the
 /// chain up to one bundle), otherwise the whole chain is checked against the
 /// site's recorded length and head. `progress` is called with the number

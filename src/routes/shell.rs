@@ -74,8 +74,15 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
         } else {
             None
         };
+        // Every body is read here with a cap, before any handler or rate
+        // limit runs, so no request can make the portal buffer without bound
+        // (chunked bodies included, which carry no Content-Length).
+        let mut req = req;
+        if let Err(resp) = cap_body(&mut req, &path, flavor).await {
+            return Ok(finish_response(resp, &path, self.hsts, &method, started));
+        }
         let outcome = AssertUnwindSafe(self.inner.call(req)).catch_unwind().await;
-        let mut resp = match outcome {
+        let resp = match outcome {
             Ok(Ok(resp)) => resp.into_response(),
             Ok(Err(err)) if flavor != Flavor::Json && err.status() == StatusCode::UNAUTHORIZED => {
                 sign_in_redirect(flavor, return_to.as_deref())
@@ -91,24 +98,7 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "", flavor)
             }
         };
-        if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-            // RFC 9110: a 405 lists what the resource does accept.
-            let allow =
-                super::api::allowed_methods(&path).unwrap_or_else(|| "GET, HEAD".to_owned());
-            if let Ok(value) = HeaderValue::from_str(&allow) {
-                resp.headers_mut().insert(header::ALLOW, value);
-            }
-        }
-        security_headers(&mut resp, &path, self.hsts);
-
-        let status = resp.status();
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        if status.is_server_error() {
-            tracing::warn!(%method, %path, status = status.as_u16(), ms = format_args!("{ms:.1}"), "request");
-        } else {
-            tracing::info!(%method, %path, status = status.as_u16(), ms = format_args!("{ms:.1}"), "request");
-        }
-        Ok(resp)
+        Ok(finish_response(resp, &path, self.hsts, &method, started))
     }
 }
 
@@ -130,6 +120,78 @@ fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>) -> Response {
         }
         _ => builder.status(StatusCode::SEE_OTHER).header(header::LOCATION, location).finish(),
     }
+}
+
+/// Largest body accepted by anything but evidence ingestion.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Evidence bundles may be up to 1 MiB (the ingest endpoint says so itself).
+const INGEST_PATH: &str = "/api/appliance/evidence";
+
+async fn cap_body(req: &mut Request, path: &str, flavor: Flavor) -> Result<(), Response> {
+    let limit =
+        if path == INGEST_PATH { crate::evidence::bundle::MAX_BUNDLE_BYTES + 1 } else { MAX_BODY };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("the request body is larger than this endpoint accepts ({limit} bytes)"),
+            flavor,
+        )
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    if matches!(
+        *req.method(),
+        poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS
+    ) {
+        return Ok(());
+    }
+    match req.take_body().into_bytes_limit(limit).await {
+        Ok(bytes) => {
+            req.set_body(bytes);
+            Ok(())
+        }
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+        Err(e) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("cannot read the body: {e}"),
+            flavor,
+        )),
+    }
+}
+
+/// Headers every response gets, and the request log line.
+fn finish_response(
+    mut resp: Response,
+    path: &str,
+    hsts: bool,
+    method: &poem::http::Method,
+    started: Instant,
+) -> Response {
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        // RFC 9110: a 405 lists what the resource does accept.
+        let allow = super::api::allowed_methods(path).unwrap_or_else(|| "GET, HEAD".to_owned());
+        if let Ok(value) = HeaderValue::from_str(&allow) {
+            resp.headers_mut().insert(header::ALLOW, value);
+        }
+    }
+    security_headers(&mut resp, path, hsts);
+
+    let status = resp.status();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), ms = format_args!("{ms:.1}"), "request");
+    } else {
+        tracing::info!(%method, %path, status = status.as_u16(), ms = format_args!("{ms:.1}"), "request");
+    }
+    resp
 }
 
 fn render_error(err: poem::Error, flavor: Flavor) -> Response {

@@ -229,18 +229,26 @@ async fn every_client_operation_answers_each_role_as_specified() {
     let mut failures = Vec::new();
     for case in CASES {
         for (caller, expected) in CALLERS.iter().zip(case.expect) {
-            // A fresh credential per call: logout and password changes end sessions.
-            let auth = match caller {
+            // A fresh browser session per call (logout and password changes
+            // end sessions), sent the way the portal's own pages send it.
+            let who = match caller {
                 Caller::Anonymous => None,
-                Caller::Viewer => Some(app.bearer(&a.viewer).await),
-                Caller::Admin => Some(app.bearer(&a.admin).await),
-                Caller::Owner => Some(app.bearer(&a.owner).await),
-                Caller::OtherOrg => Some(app.bearer(&b.owner).await),
+                Caller::Viewer => Some(&a.viewer),
+                Caller::Admin => Some(&a.admin),
+                Caller::Owner => Some(&a.owner),
+                Caller::OtherOrg => Some(&b.owner),
+            };
+            let session = match who {
+                Some(u) => Some(app.sign_in(u.id, &u.email, u.org_id).await),
+                None => None,
             };
             let (path, body) = path_and_body(&app, &a, case.operation_id).await;
             let mut req = app.client.request(case.method.clone(), &path);
-            if let Some(token) = &auth {
-                req = req.header("authorization", format!("Bearer {token}"));
+            if let Some(s) = &session {
+                req = req
+                    .header("cookie", &s.cookie)
+                    .header("x-csrf-token", &s.csrf)
+                    .header("sec-fetch-site", "same-origin");
             }
             if let Some(body) = &body {
                 req = req.body_json(body);

@@ -129,3 +129,39 @@ async fn htmx_requests_get_an_error_fragment_and_a_message_header() {
     let html = resp.0.into_body().into_string().await.unwrap();
     assert!(html.starts_with("<div class=\"alert alert-error\""), "a fragment, not a page: {html}");
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_any_handler_runs() {
+    let app = spawn_app().await;
+    let big = "x".repeat(portal::routes::shell::MAX_BODY + 1);
+    let resp = app
+        .client
+        .post("/api/client/auth/login")
+        .content_type("application/json")
+        .body(big.clone())
+        .send()
+        .await;
+    resp.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+    let resp = app
+        .client
+        .post("/client/login/password")
+        .content_type("application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await;
+    resp.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+    // Chunked (no Content-Length) is capped too.
+    let stream =
+        futures_util::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024])));
+    let resp = app
+        .client
+        .post("/api/client/auth/request-magic-link")
+        .content_type("application/json")
+        .header("transfer-encoding", "chunked")
+        .body(poem::Body::from_bytes_stream(stream))
+        .send()
+        .await;
+    let status = resp.0.status();
+    let body = resp.0.into_body().into_string().await.unwrap();
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}

@@ -48,6 +48,7 @@ pub struct TokenBody {
 #[derive(Debug, Object)]
 pub struct LoginBody {
     pub email: StrictString,
+    #[oai(validator(max_length = 1024))]
     pub password: StrictString,
 }
 

@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 use uuid::Uuid;
 
+use super::compliance::BundleIdParam;
 use super::error::{AUTHED, ApiError, NOT_FOUND};
 use crate::auth::current::ApiViewer;
 use crate::error::AppError;
@@ -65,7 +66,7 @@ impl VerificationApi {
         &self,
         state: Data<&AppState>,
         user: ApiViewer,
-        bundle_id: Path<String>,
+        bundle_id: Path<BundleIdParam>,
     ) -> Result<Json<BundleVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await.map_err(AppError::from)?;
         let row = db
@@ -73,7 +74,7 @@ impl VerificationApi {
                 "SELECT b.site_id, b.chain_position, b.raw, b.signature, s.agent_public_key
                    FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
                   WHERE b.bundle_id = $1 AND b.client_org_id = $2",
-                &[&bundle_id.0, &user.0.org_id],
+                &[&bundle_id.0.0, &user.0.org_id],
             )
             .await?
             .ok_or_else(|| AppError::NotFound("no such evidence bundle in your practice".into()))?;
@@ -89,9 +90,11 @@ impl VerificationApi {
             }
             _ => false,
         };
-        let outcome = verify::verify_site(&**db, site_id, Some(position), |_| {}).await?;
+        drop(db);
+        let outcome =
+            verify::verify_site_snapshot(state.pool(), site_id, Some(position), |_| {}).await?;
         Ok(Json(BundleVerification {
-            bundle_id: bundle_id.0,
+            bundle_id: bundle_id.0.0,
             bundle_hash: hex::encode(chain::bundle_hash(&raw)),
             chain_valid: outcome.valid(),
             chain_length: outcome.length,
@@ -123,7 +126,9 @@ impl VerificationApi {
         if mine.is_none() {
             return Err(AppError::NotFound("no such site in your practice".into()).into());
         }
-        let outcome = verify::verify_site(&**db, site_id.0, None, |_| {}).await?;
+        drop(mine);
+        drop(db);
+        let outcome = verify::verify_site_snapshot(state.pool(), site_id.0, None, |_| {}).await?;
         Ok(Json(ChainVerification {
             valid: outcome.valid(),
             length: outcome.length,

@@ -71,6 +71,7 @@ pub async fn view_site_verify_chain_post(
     if !queries::site_in_org(&**db, user.org_id, site_id).await? {
         return Err(not_found_site());
     }
-    let outcome = verify::verify_site(&**db, site_id, None, |_| {}).await?;
+    drop(db);
+    let outcome = verify::verify_site_snapshot(state.pool(), site_id, None, |_| {}).await?;
     Ok(site::chain_result(Some(&outcome)))
 }
