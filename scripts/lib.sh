@@ -25,7 +25,14 @@ apt_install() {
     APT_UPDATED=1
   fi
   say "apt-get install $*"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null || return 1
+  local log
+  log=$(mktemp)
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1; then
+    tail -20 "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
 }
 
 # True when the PostgreSQL server binaries are where the portal looks for them.

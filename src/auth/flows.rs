@@ -199,13 +199,14 @@ pub async fn login_with_password(
         .await?;
     limit(state, format!("login:ip:{}", client.ip_key()), LOGIN_PER_IP).await?;
 
-    let mut db = state.pool().get().await?;
     let user = match &email {
-        Some(email) => users::find_by_email(&**db, email).await?,
+        Some(email) => users::find_by_email(&**state.pool().get().await?, email).await?,
         None => None,
     };
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    // No pool connection is held while argon2 runs (tens of milliseconds).
     let ok = password::verify_blocking(stored, password.to_owned()).await?;
+    let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     match user {
         Some(user) if ok => finish_sign_in(state, tx, &user, "password", client).await,
@@ -332,8 +333,7 @@ pub async fn set_password(
 ) -> AppResult<u64> {
     require_browser_session(user)?;
     password::validate(new_password)?;
-    let mut db = state.pool().get().await?;
-    let record = users::find_by_id(&**db, user.id)
+    let record = users::find_by_id(&**state.pool().get().await?, user.id)
         .await?
         .ok_or_else(|| AppError::Unauthorized("your account no longer exists".into()))?;
     if let Some(stored) = record.password_hash.clone() {
@@ -351,6 +351,7 @@ pub async fn set_password(
         }
     }
     let hash = password::hash_blocking(new_password.to_owned()).await?;
+    let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     users::set_password_hash(&*tx, user.id, &hash).await?;
     let revoked = sessions::revoke_other_sessions(&*tx, user.id, user.session_id()).await?;

@@ -19,7 +19,8 @@ pub fn safe_next(next: Option<&str>) -> Option<&str> {
             && !n.starts_with("//")
             && !n.starts_with("/\\")
             && n.len() <= 512
-            && !n.chars().any(|c| c.is_control())
+            // It becomes a Location header: visible ASCII only.
+            && n.bytes().all(|b| b.is_ascii_graphic())
     })
 }
 
@@ -40,7 +41,15 @@ mod tests {
     #[test]
     fn only_local_paths_are_accepted_as_next() {
         assert_eq!(safe_next(Some("/client/evidence?site=1")), Some("/client/evidence?site=1"));
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "evil", "/a\nb"] {
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "/caf\u{e9}",
+            "/a b",
+        ] {
             assert_eq!(safe_next(Some(bad)), None, "{bad}");
         }
     }
