@@ -298,3 +298,35 @@ pub async fn recorded_head(
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
+
+/// What verifying one bundle needs, if the bundle belongs to the practice.
+#[derive(Debug, Clone)]
+pub struct BundleToVerify {
+    pub site_id: Uuid,
+    pub chain_position: i64,
+    pub raw: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub site_public_key: Vec<u8>,
+}
+
+pub async fn bundle_to_verify(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    bundle_id: &str,
+) -> AppResult<Option<BundleToVerify>> {
+    let row = db
+        .query_opt(
+            "SELECT b.site_id, b.chain_position, b.raw, b.signature, s.agent_public_key
+               FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
+              WHERE b.bundle_id = $1 AND b.client_org_id = $2",
+            &[&bundle_id, &org_id],
+        )
+        .await?;
+    Ok(row.map(|r| BundleToVerify {
+        site_id: r.get(0),
+        chain_position: r.get(1),
+        raw: r.get(2),
+        signature: r.get(3),
+        site_public_key: r.get(4),
+    }))
+}

@@ -110,6 +110,16 @@ pub fn verify_signature(
     verifying_key(public_key)?.verify_strict(bytes, signature).map_err(|_| SignatureError::Mismatch)
 }
 
+/// Whether a stored signature verifies the stored bytes with the stored
+/// key; damaged columns (wrong lengths) simply do not verify.
+pub fn stored_signature_valid(public_key: &[u8], raw: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(public_key), <[u8; 64]>::try_from(signature))
+    else {
+        return false;
+    };
+    verify_signature(&key, raw, &Signature::from_bytes(&sig)).is_ok()
+}
+
 /// One link of a site's chain as stored, borrowed from a database row.
 /// Byte fields are slices because a damaged row may hold the wrong length.
 #[derive(Debug, Clone, Copy)]

@@ -549,16 +549,6 @@ fn not_found_bundle() -> AppError {
     AppError::NotFound("no such evidence bundle in your practice".into())
 }
 
-/// Whether `signature` is the site key's signature over `raw`. Malformed
-/// stored values are simply not valid.
-fn signature_valid(public_key: &[u8], raw: &[u8], signature: &[u8]) -> bool {
-    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(public_key), <[u8; 64]>::try_from(signature))
-    else {
-        return false;
-    };
-    chain::verify_signature(&key, raw, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
-}
-
 pub struct ComplianceApi;
 
 #[OpenApi(prefix_path = "/client", tag = "ApiTags::Compliance")]
@@ -764,7 +754,11 @@ impl ComplianceApi {
             chain_hash: hex::encode(&e.chain_hash),
             prev_chain_hash: hex::encode(&e.prev_chain_hash),
             signature: hex::encode(&e.signature),
-            signature_valid: signature_valid(&e.agent_public_key, &e.raw, &e.signature),
+            signature_valid: chain::stored_signature_valid(
+                &e.agent_public_key,
+                &e.raw,
+                &e.signature,
+            ),
             checks: checks
                 .into_iter()
                 .map(|c| EvidenceCheckItem {

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::compliance::BundleIdParam;
 use super::error::{AUTHED, ApiError, NOT_FOUND};
 use crate::auth::current::ApiViewer;
+use crate::db::{compliance, evidence as evidence_store};
 use crate::error::AppError;
 use crate::evidence::{chain, verify};
 use crate::state::AppState;
@@ -69,28 +70,13 @@ impl VerificationApi {
         bundle_id: Path<BundleIdParam>,
     ) -> Result<Json<BundleVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await.map_err(AppError::from)?;
-        let row = db
-            .query_opt(
-                "SELECT b.site_id, b.chain_position, b.raw, b.signature, s.agent_public_key
-                   FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
-                  WHERE b.bundle_id = $1 AND b.client_org_id = $2",
-                &[&bundle_id.0.0, &user.0.org_id],
-            )
+        let b = evidence_store::bundle_to_verify(&**db, user.0.org_id, &bundle_id.0.0)
             .await?
             .ok_or_else(|| AppError::NotFound("no such evidence bundle in your practice".into()))?;
-        let (site_id, position, raw, signature, key): (Uuid, i64, Vec<u8>, Vec<u8>, Vec<u8>) =
-            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        let signature_valid = match (
-            <[u8; 32]>::try_from(key.as_slice()),
-            <[u8; 64]>::try_from(signature.as_slice()),
-        ) {
-            (Ok(key), Ok(sig)) => {
-                chain::verify_signature(&key, &raw, &ed25519_dalek::Signature::from_bytes(&sig))
-                    .is_ok()
-            }
-            _ => false,
-        };
         drop(db);
+        let signature_valid =
+            chain::stored_signature_valid(&b.site_public_key, &b.raw, &b.signature);
+        let (site_id, position, raw) = (b.site_id, b.chain_position, b.raw);
         let outcome =
             verify::verify_site_snapshot(state.pool(), site_id, Some(position), |_| {}).await?;
         Ok(Json(BundleVerification {
@@ -117,16 +103,9 @@ impl VerificationApi {
         site_id: Path<Uuid>,
     ) -> Result<Json<ChainVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await.map_err(AppError::from)?;
-        let mine = db
-            .query_opt(
-                "SELECT 1 FROM sites WHERE id = $1 AND client_org_id = $2",
-                &[&site_id.0, &user.0.org_id],
-            )
-            .await?;
-        if mine.is_none() {
+        if !compliance::site_in_org(&**db, user.0.org_id, site_id.0).await? {
             return Err(AppError::NotFound("no such site in your practice".into()).into());
         }
-        drop(mine);
         drop(db);
         let outcome = verify::verify_site_snapshot(state.pool(), site_id.0, None, |_| {}).await?;
         Ok(Json(ChainVerification {

@@ -324,16 +324,6 @@ fn parse_bundle_id(raw: &str) -> AppResult<&str> {
     }
 }
 
-/// Whether `signature` is the site key's signature over `raw`; malformed
-/// stored values are simply not valid.
-fn signature_valid(public_key: &[u8], raw: &[u8], signature: &[u8]) -> bool {
-    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(public_key), <[u8; 64]>::try_from(signature))
-    else {
-        return false;
-    };
-    chain::verify_signature(&key, raw, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
-}
-
 /// `GET /client/evidence/:bundle_id`.
 #[handler]
 pub async fn view_evidence_detail_get(
@@ -355,7 +345,8 @@ pub async fn view_evidence_detail_get(
         NEIGHBOUR_REACH,
     )
     .await?;
-    let valid = signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
+    let valid =
+        chain::stored_signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
     Ok(evidence::evidence_detail_page(
         &NavUser::of(&user),
         &DetailData {
