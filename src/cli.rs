@@ -278,7 +278,7 @@ async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {
 async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Result<Created> {
     let pool = &db.pool;
     if let AdminCommand::CreateApiToken { user, name } = &cmd {
-        let secret = server::load_secret(config, Mode::Demo)?;
+        let secret = server::resolve_secret(config)?;
         return admin::create_api_token(pool, &secret, *user, name)
             .await
             .map(Created::Token)

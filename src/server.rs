@@ -23,19 +23,24 @@ const SECRET_FILE: &str = "session-secret";
 /// The server secret: `PORTAL_SESSION_SECRET`, or one generated on first run
 /// and kept (mode 0600) in the data dir, so sessions survive restarts.
 pub fn load_secret(config: &Config, mode: Mode) -> Result<Secret<Vec<u8>>> {
-    if let Some(secret) = &config.session_secret {
-        return Ok(secret.clone());
-    }
-    let path = config.data_path(SECRET_FILE);
-    let secret = read_or_create_secret(&path)?;
-    if mode != Mode::Demo {
+    let secret = resolve_secret(config)?;
+    if config.session_secret.is_none() && mode != Mode::Demo {
         tracing::warn!(
             "PORTAL_SESSION_SECRET is not set; using the generated secret in {}. Set it \
              explicitly (openssl rand -hex 32) when several instances share a database.",
-            path.display()
+            config.data_path(SECRET_FILE).display()
         );
     }
     Ok(secret)
+}
+
+/// The server secret, as the server would use it, without start-up advice
+/// (for operator commands that mint tokens the server must accept).
+pub fn resolve_secret(config: &Config) -> Result<Secret<Vec<u8>>> {
+    match &config.session_secret {
+        Some(secret) => Ok(secret.clone()),
+        None => read_or_create_secret(&config.data_path(SECRET_FILE)),
+    }
 }
 
 fn read_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>> {

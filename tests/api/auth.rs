@@ -13,22 +13,6 @@ async fn request_link(app: &TestApp, email: &str) -> poem::test::TestResponse {
         .await
 }
 
-/// Puts a magic link for the user straight into the database and returns its token.
-async fn magic_token(app: &TestApp, user_id: uuid::Uuid) -> String {
-    let token = portal::auth::tokens::generate();
-    let db = app.db_client().await;
-    portal::db::sessions::insert_magic_link(
-        &**db,
-        user_id,
-        &portal::auth::tokens::hash(app.state.secret(), &token),
-        std::time::Duration::from_secs(3600),
-        None,
-    )
-    .await
-    .unwrap();
-    token
-}
-
 async fn validate(app: &TestApp, token: &str) -> poem::test::TestResponse {
     app.client
         .post("/api/client/auth/validate-magic-link")
@@ -168,7 +152,7 @@ fn session_cookie(resp: &poem::test::TestResponse) -> String {
 async fn a_magic_link_signs_in_once_with_a_secure_cookie() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let token = magic_token(&app, p.admin.id).await;
+    let token = app.magic_token(p.admin.id).await;
 
     let resp = validate(&app, &token).await;
     resp.assert_status_is_ok();
@@ -210,8 +194,8 @@ async fn a_magic_link_signs_in_once_with_a_secure_cookie() {
 async fn every_sign_in_gets_a_new_session_token() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let first = session_cookie(&validate(&app, &magic_token(&app, p.owner.id).await).await);
-    let second = session_cookie(&validate(&app, &magic_token(&app, p.owner.id).await).await);
+    let first = session_cookie(&validate(&app, &app.magic_token(p.owner.id).await).await);
+    let second = session_cookie(&validate(&app, &app.magic_token(p.owner.id).await).await);
     assert_ne!(first.split(';').next(), second.split(';').next());
 }
 
@@ -219,7 +203,7 @@ async fn every_sign_in_gets_a_new_session_token() {
 async fn expired_garbage_and_inactive_links_are_refused() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let expired = magic_token(&app, p.owner.id).await;
+    let expired = app.magic_token(p.owner.id).await;
     let db = app.db_client().await;
     db.execute("UPDATE client_magic_links SET expires_at = now() - interval '1 second', created_at = now() - interval '2 hours'", &[])
         .await
@@ -227,7 +211,7 @@ async fn expired_garbage_and_inactive_links_are_refused() {
     validate(&app, &expired).await.assert_status(StatusCode::UNAUTHORIZED);
     validate(&app, "garbage").await.assert_status(StatusCode::UNAUTHORIZED);
 
-    let inactive_user = magic_token(&app, p.viewer.id).await;
+    let inactive_user = app.magic_token(p.viewer.id).await;
     db.execute("UPDATE client_users SET is_active = false WHERE id = $1", &[&p.viewer.id])
         .await
         .unwrap();
@@ -235,7 +219,7 @@ async fn expired_garbage_and_inactive_links_are_refused() {
     resp.assert_status(StatusCode::FORBIDDEN);
     assert!(resp.0.headers().get("set-cookie").is_none());
 
-    let suspended = magic_token(&app, p.admin.id).await;
+    let suspended = app.magic_token(p.admin.id).await;
     db.execute("UPDATE client_orgs SET status = 'suspended' WHERE id = $1", &[&p.org_id])
         .await
         .unwrap();
@@ -246,7 +230,7 @@ async fn expired_garbage_and_inactive_links_are_refused() {
 async fn one_link_used_fifty_times_at_once_signs_in_exactly_once() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let token = magic_token(&app, p.owner.id).await;
+    let token = app.magic_token(p.owner.id).await;
     let attempts = (0..50).map(|_| validate(&app, &token));
     let statuses: Vec<StatusCode> =
         futures_util::future::join_all(attempts).await.iter().map(|r| r.0.status()).collect();

@@ -2,22 +2,7 @@
 
 use poem::http::StatusCode;
 
-use crate::helpers::{TestApp, body_text, spawn_app};
-
-async fn magic_token(app: &TestApp, user_id: uuid::Uuid) -> String {
-    let token = portal::auth::tokens::generate();
-    let db = app.db_client().await;
-    portal::db::sessions::insert_magic_link(
-        &**db,
-        user_id,
-        &portal::auth::tokens::hash(app.state.secret(), &token),
-        std::time::Duration::from_secs(3600),
-        None,
-    )
-    .await
-    .unwrap();
-    token
-}
+use crate::helpers::{body_text, spawn_app};
 
 #[tokio::test]
 async fn the_magic_link_form_swaps_in_check_your_email_for_htmx() {
@@ -70,7 +55,7 @@ async fn a_malformed_address_is_shown_in_the_form_with_422() {
 async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let token = magic_token(&app, p.owner.id).await;
+    let token = app.magic_token(p.owner.id).await;
 
     for _ in 0..2 {
         let resp = app.client.get("/client/verify").query("token", &token).send().await;

@@ -380,6 +380,22 @@ impl TestApp {
         }
     }
 
+    /// A live magic link for the user, straight into the database; returns its token.
+    pub async fn magic_token(&self, user_id: uuid::Uuid) -> String {
+        let token = portal::auth::tokens::generate();
+        let db = self.db_client().await;
+        portal::db::sessions::insert_magic_link(
+            &**db,
+            user_id,
+            &portal::auth::tokens::hash(self.state.secret(), &token),
+            std::time::Duration::from_secs(3600),
+            None,
+        )
+        .await
+        .unwrap();
+        token
+    }
+
     /// An API token acting as the user.
     pub async fn bearer(&self, user: &TestUser) -> String {
         portal::admin::create_api_token(

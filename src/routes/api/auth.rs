@@ -12,7 +12,6 @@ use super::error::{ApiError, BAD_REQUEST, FORBIDDEN, JSON_BODY, TOO_MANY, UNAUTH
 use super::types::StrictString;
 use crate::auth::current::{ApiViewer, ClientInfo, CurrentUser};
 use crate::auth::{Role, csrf, flows, session};
-use crate::error::AppError;
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -205,12 +204,5 @@ impl AuthApi {
         user: ApiViewer,
     ) -> Result<Json<MeBody>, ApiError<{ BAD_REQUEST | UNAUTHORIZED }>> {
         Ok(Json(MeBody::from(&user.0)))
-    }
-}
-
-/// Lets `?` turn domain errors into API errors.
-impl<const C: u16> From<tokio_postgres::Error> for ApiError<C> {
-    fn from(e: tokio_postgres::Error) -> Self {
-        ApiError(AppError::from(e))
     }
 }

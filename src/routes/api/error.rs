@@ -31,6 +31,13 @@ impl<const CODES: u16> From<AppError> for ApiError<CODES> {
     }
 }
 
+/// Lets `?` on a query turn its error into the operation's error.
+impl<const CODES: u16> From<tokio_postgres::Error> for ApiError<CODES> {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ApiError(AppError::from(e))
+    }
+}
+
 impl<const CODES: u16> From<ApiError<CODES>> for poem::Error {
     fn from(e: ApiError<CODES>) -> Self {
         e.0.into()
