@@ -213,12 +213,21 @@ pub struct EvidenceSummary {
     pub bundle_hash: Vec<u8>,
 }
 
+/// The evidence list counts matches up to this many: beyond it "10,000+"
+/// says as much as an exact figure, and the count stays cheap however much
+/// evidence a practice has.
+pub const EVIDENCE_COUNT_CAP: i64 = 10_000;
+
 /// One page of the evidence list.
 #[derive(Debug, Clone)]
 pub struct EvidencePage {
     pub items: Vec<EvidenceSummary>,
-    /// Every row the filter selects, on all pages.
+    /// Every row the filter selects, on all pages, up to
+    /// [`EVIDENCE_COUNT_CAP`].
     pub total: i64,
+    /// False when more than [`EVIDENCE_COUNT_CAP`] rows match (`total` is
+    /// then the cap).
+    pub total_exact: bool,
     /// Where the next page starts; None on the last page.
     pub next: Option<EvidenceCursor>,
 }
@@ -311,7 +320,14 @@ pub async fn org_info(db: &impl GenericClient, org_id: Uuid) -> AppResult<Option
     Ok(row.map(|r| OrgInfo { id: r.get(0), name: r.get(1), partner_name: r.get(2) }))
 }
 
-/// Notifications of the practice that `user_id` has not read.
+/// Unread counts stop here: a badge shows "999+" beyond it, and counting
+/// a practice's whole history on every page would cost more than it tells.
+pub const UNREAD_COUNT_CAP: i64 = 1000;
+
+/// Notifications of the practice that `user_id` has not read, counted up
+/// to [`UNREAD_COUNT_CAP`]. Newest first down to the user's "read all"
+/// watermark (client_notifications_org_created_idx), skipping ones read
+/// one by one.
 pub async fn unread_notifications(
     db: &impl GenericClient,
     org_id: Uuid,
@@ -319,11 +335,17 @@ pub async fn unread_notifications(
 ) -> AppResult<i64> {
     let row = db
         .query_one(
-            "SELECT count(*) FROM client_notifications n
-              WHERE n.client_org_id = $1
-                AND NOT EXISTS (SELECT 1 FROM client_notification_reads r
-                                 WHERE r.notification_id = n.id AND r.user_id = $2)",
-            &[&org_id, &user_id],
+            "SELECT count(*) FROM (
+                 SELECT 1 FROM client_notifications n
+                  WHERE n.client_org_id = $1
+                    AND n.created_at > coalesce(
+                            (SELECT u.notifications_read_through FROM client_users u
+                              WHERE u.id = $2), '-infinity')
+                    AND NOT EXISTS (SELECT 1 FROM client_notification_reads r
+                                     WHERE r.notification_id = n.id AND r.user_id = $2)
+                  ORDER BY n.created_at DESC
+                  LIMIT $3) unread",
+            &[&org_id, &user_id, &UNREAD_COUNT_CAP],
         )
         .await?;
     Ok(row.get(0))
@@ -599,14 +621,21 @@ pub async fn list_evidence(
     let fetch = limit + 1;
     let result = filter.result.map(CheckStatus::as_str);
 
-    let count = evidence_where(&org_id, filter, &result);
-    let total: i64 = db
+    let mut count = evidence_where(&org_id, filter, &result);
+    let cap = EVIDENCE_COUNT_CAP + 1;
+    let cap_param = count.bind(&cap);
+    let counted: i64 = db
         .query_one(
-            &format!("SELECT count(*) FROM evidence_bundles b {}", count.text),
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM evidence_bundles b {} LIMIT {cap_param}) x",
+                count.text
+            ),
             &count.params,
         )
         .await?
         .get(0);
+    let total_exact = counted <= EVIDENCE_COUNT_CAP;
+    let total = counted.min(EVIDENCE_COUNT_CAP);
 
     let mut page = evidence_where(&org_id, filter, &result);
     if let Some(after) = after {
@@ -629,7 +658,7 @@ pub async fn list_evidence(
     } else {
         None
     };
-    Ok(EvidencePage { items, total, next })
+    Ok(EvidencePage { items, total, total_exact, next })
 }
 
 /// A bundle of the practice by its appliance bundle id.

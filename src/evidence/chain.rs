@@ -182,92 +182,164 @@ pub fn verify_link(
     prev: &[u8; 32],
     link: &StoredLink<'_>,
 ) -> Result<[u8; 32], Broken> {
-    let position = link.position;
-    let Ok(position_u64) = u64::try_from(position) else {
-        return Err(fault(link, format_args!("its recorded position {position} is negative")));
-    };
+    check_alone(site_id, key, link).follows(link, prev)
+}
 
-    let bundle_hash = hash_field(link.bundle_hash)
-        .ok_or_else(|| fault(link, damaged("bundle hash", link.bundle_hash)))?;
-    if bundle_hash != self::bundle_hash(link.raw) {
-        return Err(fault(
-            link,
-            "its stored bytes no longer match the hash recorded when it arrived, \
-             so the evidence was altered",
-        ));
+/// What a link shows on its own, before its place in the chain is known.
+/// Everything expensive (hashing, the signature, parsing) is here, so the
+/// links of a batch can be checked on several cores; only the cheap
+/// comparison with the previous link is sequential ([`LinkCheck::follows`]).
+#[derive(Debug)]
+struct LinkCheck {
+    /// The recorded previous hash, or the first problem with the recorded
+    /// bundle hash and hash columns (reported before the previous link is
+    /// compared, as [`verify_link`] documents).
+    recorded_prev: Result<[u8; 32], Broken>,
+    /// The chain hash, or the first problem with it, the signature or the
+    /// bytes (reported after the previous link is compared).
+    rest: Result<[u8; 32], Broken>,
+}
+
+impl LinkCheck {
+    /// The link's verdict once the previous link's chain hash is known.
+    fn follows(self, link: &StoredLink<'_>, prev: &[u8; 32]) -> Result<[u8; 32], Broken> {
+        let recorded_prev = self.recorded_prev?;
+        if recorded_prev != *prev {
+            let before = if link.position == 0 {
+                "the chain's starting value".to_owned()
+            } else {
+                format!("the chain hash of position {}", link.position - 1)
+            };
+            return Err(fault(
+                link,
+                format_args!(
+                    "it does not follow from the link before it (its recorded previous hash is not \
+                     {before}): a link was altered, removed or reordered"
+                ),
+            ));
+        }
+        self.rest
     }
-    let recorded_prev = hash_field(link.prev_chain_hash)
-        .ok_or_else(|| fault(link, damaged("previous hash", link.prev_chain_hash)))?;
-    let recorded_chain = hash_field(link.chain_hash)
-        .ok_or_else(|| fault(link, damaged("chain hash", link.chain_hash)))?;
+}
 
-    if recorded_prev != *prev {
-        let before = if position == 0 {
-            "the chain's starting value".to_owned()
-        } else {
-            format!("the chain hash of position {}", position - 1)
+/// Every check of [`verify_link`] that does not need the previous link.
+fn check_alone(site_id: Uuid, key: &VerifyingKey, link: &StoredLink<'_>) -> LinkCheck {
+    let fields = (|| {
+        let position = link.position;
+        let Ok(position_u64) = u64::try_from(position) else {
+            return Err(fault(link, format_args!("its recorded position {position} is negative")));
         };
-        return Err(fault(
-            link,
-            format_args!(
-                "it does not follow from the link before it (its recorded previous hash is not \
-                 {before}): a link was altered, removed or reordered"
-            ),
-        ));
-    }
-    let expected = chain_hash(site_id, position_u64, prev, &bundle_hash);
-    if recorded_chain != expected {
-        return Err(fault(
-            link,
-            "its recorded chain hash does not follow from the link before it: \
-             a link was altered, removed or reordered",
-        ));
-    }
+        let bundle_hash = hash_field(link.bundle_hash)
+            .ok_or_else(|| fault(link, damaged("bundle hash", link.bundle_hash)))?;
+        if bundle_hash != self::bundle_hash(link.raw) {
+            return Err(fault(
+                link,
+                "its stored bytes no longer match the hash recorded when it arrived, \
+                 so the evidence was altered",
+            ));
+        }
+        let recorded_prev = hash_field(link.prev_chain_hash)
+            .ok_or_else(|| fault(link, damaged("previous hash", link.prev_chain_hash)))?;
+        let recorded_chain = hash_field(link.chain_hash)
+            .ok_or_else(|| fault(link, damaged("chain hash", link.chain_hash)))?;
+        Ok((position_u64, bundle_hash, recorded_prev, recorded_chain))
+    })();
+    let (position, bundle_hash, recorded_prev, recorded_chain) = match fields {
+        Ok(fields) => fields,
+        Err(broken) => {
+            return LinkCheck { recorded_prev: Err(broken), rest: Ok(GENESIS) };
+        }
+    };
+    let rest = (|| {
+        // Computed from the recorded previous hash: `follows` then checks
+        // that it is the previous link's, which makes this the chain hash
+        // the link must have.
+        let expected = chain_hash(site_id, position, &recorded_prev, &bundle_hash);
+        if recorded_chain != expected {
+            return Err(fault(
+                link,
+                "its recorded chain hash does not follow from the link before it: \
+                 a link was altered, removed or reordered",
+            ));
+        }
 
-    let signature = Signature::from_slice(link.signature).map_err(|_| {
-        fault(
-            link,
-            format_args!(
-                "its signature does not verify with the site's appliance key (the stored \
-                 signature is {} bytes instead of {SIGNATURE_LEN}, so the record was damaged)",
-                link.signature.len()
-            ),
-        )
-    })?;
-    if key.verify_strict(link.raw, &signature).is_err() {
-        return Err(fault(
-            link,
-            "its signature does not verify with the site's appliance key, so this \
-             site's appliance did not send these bytes",
-        ));
-    }
+        let signature = Signature::from_slice(link.signature).map_err(|_| {
+            fault(
+                link,
+                format_args!(
+                    "its signature does not verify with the site's appliance key (the stored \
+                     signature is {} bytes instead of {SIGNATURE_LEN}, so the record was damaged)",
+                    link.signature.len()
+                ),
+            )
+        })?;
+        if key.verify_strict(link.raw, &signature).is_err() {
+            return Err(fault(
+                link,
+                "its signature does not verify with the site's appliance key, so this \
+                 site's appliance did not send these bytes",
+            ));
+        }
 
-    // Signed, chained bytes that do not parse never went through ingest's
-    // validation (or the format rules changed since); either way the link is
-    // not evidence the portal can interpret. The far-future `now` disables
-    // the clock-skew rule, which only makes sense on arrival.
-    let parsed = bundle::parse(link.raw, DateTime::<Utc>::MAX_UTC).map_err(|e| {
-        fault(link, format_args!("its stored bytes are not a valid evidence bundle ({e})"))
-    })?;
-    if parsed.site_id != site_id {
-        return Err(fault(
-            link,
-            format_args!(
-                "it belongs to site {}, not this site, so it was copied from another chain",
-                parsed.site_id
-            ),
-        ));
+        // Signed, chained bytes that do not parse never went through ingest's
+        // validation (or the format rules changed since); either way the link is
+        // not evidence the portal can interpret. The far-future `now` disables
+        // the clock-skew rule, which only makes sense on arrival.
+        let parsed = bundle::parse(link.raw, DateTime::<Utc>::MAX_UTC).map_err(|e| {
+            fault(link, format_args!("its stored bytes are not a valid evidence bundle ({e})"))
+        })?;
+        if parsed.site_id != site_id {
+            return Err(fault(
+                link,
+                format_args!(
+                    "it belongs to site {}, not this site, so it was copied from another chain",
+                    parsed.site_id
+                ),
+            ));
+        }
+        if parsed.bundle_id != link.bundle_id {
+            return Err(fault(
+                link,
+                format_args!(
+                    "its bytes carry the bundle id {:?}, not the recorded one, so the record was altered",
+                    parsed.bundle_id
+                ),
+            ));
+        }
+        Ok(expected)
+    })();
+    LinkCheck { recorded_prev: Ok(recorded_prev), rest }
+}
+
+/// Links below this many are checked on the calling thread: starting
+/// threads would cost more than it saves.
+/// (Tests use small chains, so they go parallel from two links.)
+const PARALLEL_FROM: usize = if cfg!(test) { 2 } else { 64 };
+
+/// [`check_alone`] for every link, spread over the machine's cores.
+fn check_all(site_id: Uuid, key: &VerifyingKey, links: &[StoredLink<'_>]) -> Vec<LinkCheck> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores == 1 || links.len() < PARALLEL_FROM {
+        return links.iter().map(|link| check_alone(site_id, key, link)).collect();
     }
-    if parsed.bundle_id != link.bundle_id {
-        return Err(fault(
-            link,
-            format_args!(
-                "its bytes carry the bundle id {:?}, not the recorded one, so the record was altered",
-                parsed.bundle_id
-            ),
-        ));
-    }
-    Ok(expected)
+    let chunk = links.len().div_ceil(cores);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = links
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|link| check_alone(site_id, key, link)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| match worker.join() {
+                Ok(checks) => checks,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// A broken link, named by its bundle id.
@@ -324,22 +396,49 @@ impl ChainVerifier {
     /// Verifies the next link. Reports the first problem: a missing or
     /// out-of-order position, then whatever [`verify_link`] finds.
     pub fn push(&mut self, link: &StoredLink<'_>) -> Result<(), Broken> {
-        if link.position != self.next {
-            return Err(self.out_of_sequence(link));
+        self.push_all(std::slice::from_ref(link))
+    }
+
+    /// Verifies the next links in order, as [`push`](ChainVerifier::push)
+    /// on each would, reporting the first problem by position. The costly
+    /// checks of each link (hashes, signature, parsing) run on all cores.
+    pub fn push_all(&mut self, links: &[StoredLink<'_>]) -> Result<(), Broken> {
+        let Some(first) = links.first() else { return Ok(()) };
+        if first.position != self.next {
+            return Err(self.out_of_sequence(first));
         }
         let key = self.key.as_ref().map_err(|_| {
             Broken::at(
-                link.position,
+                first.position,
                 "the site's stored public key is not a valid Ed25519 key, so no bundle's \
                  signature can be checked; re-register the site's appliance",
             )
         })?;
-        self.head = verify_link(self.site_id, key, &self.head, link)?;
-        self.next += 1;
-        self.bytes = self.bytes.saturating_add(u64::try_from(link.raw.len()).unwrap_or(u64::MAX));
-        self.last_bundle_id.clear();
-        self.last_bundle_id.push_str(link.bundle_id);
+        let checks = check_all(self.site_id, key, links);
+        for (link, check) in links.iter().zip(checks) {
+            if link.position != self.next {
+                return Err(self.out_of_sequence(link));
+            }
+            self.head = check.follows(link, &self.head)?;
+            self.next += 1;
+            self.bytes =
+                self.bytes.saturating_add(u64::try_from(link.raw.len()).unwrap_or(u64::MAX));
+        }
+        if let Some(last) = links.last() {
+            self.last_bundle_id.clear();
+            self.last_bundle_id.push_str(last.bundle_id);
+        }
         Ok(())
+    }
+
+    /// Links verified so far.
+    pub fn verified_links(&self) -> u64 {
+        u64::try_from(self.next).unwrap_or(0)
+    }
+
+    /// Bytes of the links verified so far.
+    pub fn verified_bytes(&self) -> u64 {
+        self.bytes
     }
 
     fn out_of_sequence(&self, link: &StoredLink<'_>) -> Broken {
@@ -521,12 +620,21 @@ mod tests {
         verify_with(rows, len, head.as_deref())
     }
 
+    /// Verifies link by link and as one batch (checked on several threads),
+    /// and insists both give the same verdict.
     fn verify_with(rows: &[Row], len: i64, head: Option<&[u8]>) -> Result<Verified, Broken> {
+        let one_by_one = (|| {
+            let mut verifier = ChainVerifier::new(SITE, public());
+            for row in rows {
+                verifier.push(&row.link())?;
+            }
+            verifier.finish(len, head)
+        })();
+        let links: Vec<StoredLink<'_>> = rows.iter().map(Row::link).collect();
         let mut verifier = ChainVerifier::new(SITE, public());
-        for row in rows {
-            verifier.push(&row.link())?;
-        }
-        verifier.finish(len, head)
+        let batched = verifier.push_all(&links).and_then(|()| verifier.finish(len, head));
+        assert_eq!(one_by_one, batched, "batched verification disagrees with link by link");
+        batched
     }
 
     #[track_caller]

@@ -54,6 +54,10 @@ pub async fn verify_site_snapshot(
 /// chain up to one bundle), otherwise the whole chain is checked against the
 /// site's recorded length and head. `progress` is called with the number
 /// of links done so far after every batch.
+///
+/// Each batch is checked on the blocking pool (on all cores, see
+/// [`ChainVerifier::push_all`]) while the next one is read, so neither the
+/// async runtime nor the database waits on the other.
 pub async fn verify_site(
     db: &impl tokio_postgres::GenericClient,
     site_id: Uuid,
@@ -67,39 +71,37 @@ pub async fn verify_site(
         .await?
         .ok_or_else(|| AppError::NotFound("no such site".into()))?;
     let mut verifier = ChainVerifier::new(site_id, key.public_key);
-    let mut after = -1i64;
-    let mut done = 0u64;
-    let mut bytes = 0u64;
-    loop {
-        let rows = store::chain_batch(db, site_id, after, up_to, BATCH).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.position;
-        for row in &rows {
-            let link = StoredLink {
-                position: row.position,
-                bundle_id: &row.bundle_id,
-                raw: &row.raw,
-                bundle_hash: &row.bundle_hash,
-                prev_chain_hash: &row.prev_chain_hash,
-                chain_hash: &row.chain_hash,
-                signature: &row.signature,
-            };
-            if let Err(broken) = verifier.push(&link) {
-                return Ok(Outcome {
-                    length: done,
-                    bytes,
-                    verified_at: Utc::now(),
-                    broken: Some(broken),
-                });
+    let mut rows = store::chain_batch(db, site_id, -1, up_to, BATCH).await?;
+    while let Some(last) = rows.last() {
+        let after = last.position;
+        let more = rows.len() as i64 == BATCH;
+        let check = tokio::task::spawn_blocking(move || {
+            let links: Vec<StoredLink<'_>> = rows.iter().map(link_of).collect();
+            let verdict = verifier.push_all(&links);
+            (verifier, verdict)
+        });
+        let next = async {
+            if more {
+                store::chain_batch(db, site_id, after, up_to, BATCH).await
+            } else {
+                Ok(Vec::new())
             }
-            done += 1;
-            bytes += row.raw.len() as u64;
+        };
+        let (checked, next) = tokio::join!(check, next);
+        let (checked, verdict) = checked.map_err(AppError::internal)?;
+        verifier = checked;
+        if let Err(broken) = verdict {
+            return Ok(Outcome {
+                length: verifier.verified_links(),
+                bytes: verifier.verified_bytes(),
+                verified_at: Utc::now(),
+                broken: Some(broken),
+            });
         }
-        progress(done);
-        if (rows.len() as i64) < BATCH {
-            break;
-        }
+        progress(verifier.verified_links());
+        rows = next?;
     }
+    let (done, bytes) = (verifier.verified_links(), verifier.verified_bytes());
     let broken = match up_to {
         // Verifying a prefix: the links must run 0..=up_to without a gap.
         Some(end) if done != u64::try_from(end + 1).unwrap_or(0) => Some(Broken {
@@ -110,4 +112,16 @@ pub async fn verify_site(
         None => verifier.finish(recorded_length, recorded_head.as_deref()).err(),
     };
     Ok(Outcome { length: done, bytes, verified_at: Utc::now(), broken })
+}
+
+fn link_of(row: &store::LinkRow) -> StoredLink<'_> {
+    StoredLink {
+        position: row.position,
+        bundle_id: &row.bundle_id,
+        raw: &row.raw,
+        bundle_hash: &row.bundle_hash,
+        prev_chain_hash: &row.prev_chain_hash,
+        chain_hash: &row.chain_hash,
+        signature: &row.signature,
+    }
 }

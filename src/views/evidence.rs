@@ -218,7 +218,11 @@ pub fn evidence_results(values: &FilterValues, results: &Results) -> Markup {
                 Results::Page { page, next_url } => {
                     div.card-header {
                         h2.card-title id="evidence-count" {
-                            (plural(page.total, "bundle", "bundles")) " " (if page.total == 1 { "matches" } else { "match" })
+                            @if page.total_exact {
+                                (plural(page.total, "bundle", "bundles")) " " (if page.total == 1 { "matches" } else { "match" })
+                            } @else {
+                                "More than " (thousands(page.total)) " bundles match"
+                            }
                         }
                         @if values.any() {
                             span.muted.small { "Filtered" }

@@ -303,7 +303,7 @@ async fn migrate_reports_when_the_database_is_up_to_date() {
     let first = portal(&db, &["migrate"]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        stderr(&first).contains("applied 1 migration(s): V1__initial_schema"),
+        stderr(&first).contains("applied 2 migration(s): V1__initial_schema, V2__scale_reads"),
         "{}",
         stderr(&first)
     );

@@ -967,3 +967,101 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
         app.client.get(path).send().await.assert_status(StatusCode::UNAUTHORIZED);
     }
 }
+
+async fn evidence_page(app: &TestApp, user: &TestUser) -> String {
+    let resp = app.get_as(user, "/client/evidence").send().await;
+    resp.assert_status_is_ok();
+    body_text(resp).await
+}
+
+/// Counts that would otherwise grow with a practice's whole history stop at
+/// a cap and say so: the evidence total at 10,000 (`total_exact: false`),
+/// the unread count at 1,000. The unread count also honours the user's
+/// "read all" watermark.
+#[tokio::test]
+async fn counts_stop_at_their_caps() {
+    let app = spawn_app().await;
+    let a = app.practice("Oak Clinic").await;
+    let main = site(&app, a.org_id, "Main Street").await;
+    let db = app.db_client().await;
+    let bulk = |first: i32, last: i32, result: &'static str| {
+        let db = &db;
+        let main = &main;
+        async move {
+            let failed = i32::from(result == "fail");
+            db.execute(
+                "INSERT INTO evidence_bundles
+                   (bundle_id, site_id, client_org_id, checked_at, result, checks_count,
+                    failed_checks, raw, bundle_hash, signature, chain_position,
+                    prev_chain_hash, chain_hash)
+                 SELECT 'BULK-' || g, $1, $2, now() - g * interval '1 minute', $5, 1, $6,
+                        '{}'::bytea, sha256(g::text::bytea), sha512(g::text::bytea), g,
+                        sha256(('p' || g)::bytea), sha256(('c' || g)::bytea)
+                   FROM generate_series($3::int, $4::int) g",
+                &[&main.id, &a.org_id, &first, &last, &result, &failed],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    bulk(0, 9_994, "pass").await;
+    bulk(9_995, 9_999, "fail").await;
+
+    let exactly = get_ok(&app, &a.viewer, "/api/client/evidence?limit=1").await;
+    assert_eq!(
+        (exactly["total"].clone(), exactly["total_exact"].clone()),
+        (json!(10_000), json!(true)),
+        "exactly at the cap is still exact"
+    );
+    let fails = get_ok(
+        &app,
+        &a.viewer,
+        &format!("/api/client/evidence?limit=1&result=fail&site_id={}", main.id),
+    )
+    .await;
+    assert_eq!((fails["total"].clone(), fails["total_exact"].clone()), (json!(5), json!(true)));
+    let html = evidence_page(&app, &a.viewer).await;
+    assert!(html.contains(">10,000 bundles match"), "{html}");
+    db.execute(
+        "INSERT INTO evidence_bundles
+           (bundle_id, site_id, client_org_id, checked_at, result, checks_count, raw,
+            bundle_hash, signature, chain_position, prev_chain_hash, chain_hash)
+         VALUES ('BULK-X', $1, $2, now(), 'pass', 1, '{}'::bytea, sha256('x'), sha512('x'),
+                 20000, sha256('px'), sha256('cx'))",
+        &[&main.id, &a.org_id],
+    )
+    .await
+    .unwrap();
+    let all = get_ok(&app, &a.viewer, "/api/client/evidence?limit=1").await;
+    assert_eq!((all["total"].clone(), all["total_exact"].clone()), (json!(10_000), json!(false)));
+    let html = evidence_page(&app, &a.viewer).await;
+    assert!(html.contains("More than 10,000 bundles match"), "{html}");
+
+    db.execute(
+        "INSERT INTO client_notifications (client_org_id, type, severity, title, message, created_at)
+         SELECT $1, 'check_failed', 'critical', 'Check ' || g, 'details',
+                now() - g * interval '1 second'
+           FROM generate_series(1, 1005) g",
+        &[&a.org_id],
+    )
+    .await
+    .unwrap();
+    let unread = |user: &'static str| {
+        let (app, a) = (&app, &a);
+        async move {
+            let who = if user == "viewer" { &a.viewer } else { &a.owner };
+            get_ok(app, who, "/api/client/dashboard").await["unread_notifications"].clone()
+        }
+    };
+    assert_eq!(unread("viewer").await, 1000, "capped");
+    // "Read all" up to ten seconds ago leaves the ten newest unread.
+    db.execute(
+        "UPDATE client_users SET notifications_read_through = now() - interval '10.5 seconds'
+          WHERE id = $1",
+        &[&a.viewer.id],
+    )
+    .await
+    .unwrap();
+    assert_eq!(unread("viewer").await, 10);
+    assert_eq!(unread("owner").await, 1000, "the watermark is per user");
+}

@@ -353,7 +353,7 @@ pub struct Dashboard {
     pub org: OrgSummary,
     pub sites: Vec<SiteItem>,
     pub kpis: Kpis,
-    /// Notifications you have not read yet.
+    /// Notifications you have not read yet, counted up to 1,000.
     pub unread_notifications: i64,
 }
 
@@ -443,8 +443,11 @@ impl From<&queries::EvidenceSummary> for EvidenceItem {
 pub struct EvidenceList {
     /// Newest first.
     pub evidence: Vec<EvidenceItem>,
-    /// Bundles matching the filters, on all pages.
+    /// Bundles matching the filters, on all pages, counted up to 10,000.
     pub total: i64,
+    /// False when more than 10,000 bundles match: `total` is then 10,000
+    /// and means "at least".
+    pub total_exact: bool,
     /// Pass as `cursor` for the next page; null on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
@@ -720,6 +723,7 @@ impl ComplianceApi {
         Ok(Json(EvidenceList {
             evidence: page.items.iter().map(EvidenceItem::from).collect(),
             total: page.total,
+            total_exact: page.total_exact,
             next_cursor: page.next.map(|c| c.encode()),
         }))
     }
