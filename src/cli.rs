@@ -43,6 +43,8 @@ pub enum Command {
     /// The reference appliance client.
     #[command(subcommand)]
     Appliance(ApplianceCommand),
+    /// Write a practice's monthly compliance report (PDF) to a file.
+    Report(crate::reports::cli::ReportArgs),
     /// Verify a site's evidence chain from the stored bytes.
     VerifyChain {
         /// The site whose chain to verify.
@@ -72,6 +74,9 @@ pub enum ApplianceCommand {
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
+    /// Review partner transfer requests: list, approve, reject, complete.
+    #[command(subcommand)]
+    Transfer(crate::transfer::TransferCommand),
     /// Create an MSP partner; prints its id.
     CreatePartner {
         #[arg(long)]
@@ -193,6 +198,26 @@ async fn run(command: Command, config: Config) -> Result<()> {
             db.shutdown().await?;
             result
         }
+        Command::Report(args) => {
+            let db = Database::open(&config).await?;
+            let result = async {
+                migrate::run(&db.pg_config).await?;
+                crate::reports::cli::run(&db, &config, args).await
+            }
+            .await;
+            db.shutdown().await?;
+            result
+        }
+        Command::Admin(AdminCommand::Transfer(cmd)) => {
+            let db = Database::open(&config).await?;
+            let result = async {
+                migrate::run(&db.pg_config).await?;
+                crate::transfer::run_cli(&db, &config, cmd).await
+            }
+            .await;
+            db.shutdown().await?;
+            result
+        }
         Command::Serve => serve(config, Mode::Serve).await,
         Command::Demo => serve(config, Mode::Demo).await,
         Command::Migrate => {
@@ -302,7 +327,9 @@ async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Res
             };
             admin::create_site(pool, org, &name, key).await
         }
-        AdminCommand::CreateApiToken { .. } => unreachable!("handled above"),
+        AdminCommand::CreateApiToken { .. } | AdminCommand::Transfer(_) => {
+            unreachable!("handled above")
+        }
     };
     id.map(Created::Id).map_err(operator_error)
 }
@@ -359,7 +386,9 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         );
         print_banner(&config, mode, seeded.as_ref(), started);
         let sweeper = crate::evidence::sweeper::spawn(db.pool.clone());
+        let reports = crate::reports::scheduler::spawn(state.clone());
         let served = server::run(acceptor, state, server::shutdown_signal()).await;
+        reports.shutdown().await;
         sweeper.shutdown().await;
         mailer.shutdown().await;
         served

@@ -12,9 +12,11 @@ pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod mail;
+pub mod reports;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod transfer;
 pub mod views;
 
 pub use state::{AppState, Mode};

@@ -287,7 +287,9 @@ fn require_browser_session(user: &CurrentUser) -> AppResult<()> {
     }
 }
 
-fn user_entry<'a>(
+/// An audit entry for an action `user` took from `client`; set the target
+/// and details with struct update syntax.
+pub fn user_entry<'a>(
     user: &'a CurrentUser,
     client: &'a ClientInfo,
     action: &'a str,

@@ -5,13 +5,16 @@ pub mod api_tokens;
 pub mod audit;
 pub mod compliance;
 pub mod evidence;
+pub mod invites;
 pub mod managed;
 pub mod migrate;
 pub mod notifications;
 pub mod orgs;
 pub mod outbox;
 pub mod rate_limits;
+pub mod reports;
 pub mod sessions;
+pub mod transfers;
 pub mod users;
 
 use std::time::Duration;

@@ -16,8 +16,14 @@ use crate::state::AppState;
 /// their own routes beside them.
 pub fn routes() -> Route {
     use pages::{auth, dashboard, dev_mailbox, evidence, settings, site};
-    Route::new()
-        .at("/", get(pages::view_root_get))
+    let app = Route::new();
+    // Each area of issue 5 adds its own pages.
+    let app = pages::notifications::routes(app);
+    let app = pages::users::routes(app);
+    let app = pages::reports::routes(app);
+    let app = pages::transfer::routes(app);
+    let app = pages::audit::routes(app);
+    app.at("/", get(pages::view_root_get))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/assets/:name", get(assets::serve_asset))

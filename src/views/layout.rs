@@ -33,16 +33,58 @@ impl<'a> NavUser<'a> {
 pub enum Section {
     Dashboard,
     Evidence,
+    Reports,
+    Notifications,
+    Users,
+    Audit,
+    Transfer,
     Settings,
     None,
 }
 
-/// The sections that exist; each area adds its entry when its pages land.
-const NAV: &[(Section, &str, &str)] = &[
-    (Section::Dashboard, "Dashboard", "/client/dashboard"),
-    (Section::Evidence, "Evidence", "/client/evidence"),
-    (Section::Settings, "Settings", "/client/settings"),
+/// The sections, each with the least role that sees it (roles as
+/// `Role::as_str` spells them).
+const NAV: &[(Section, &str, &str, &str)] = &[
+    (Section::Dashboard, "Dashboard", "/client/dashboard", "viewer"),
+    (Section::Evidence, "Evidence", "/client/evidence", "viewer"),
+    (Section::Reports, "Reports", "/client/reports", "viewer"),
+    (Section::Notifications, "Notifications", "/client/notifications", "viewer"),
+    (Section::Users, "Users", "/client/users", "admin"),
+    (Section::Audit, "Audit log", "/client/audit", "admin"),
+    (Section::Transfer, "Partner", "/client/transfer", "owner"),
+    (Section::Settings, "Settings", "/client/settings", "viewer"),
 ];
+
+/// Whether `role` is at least `least` (owner > admin > viewer).
+fn role_at_least(role: &str, least: &str) -> bool {
+    let rank = |r: &str| match r {
+        "owner" => 3,
+        "admin" => 2,
+        "viewer" => 1,
+        _ => 0,
+    };
+    rank(role) >= rank(least)
+}
+
+/// The unread-notifications badge in the navigation. Pages render it empty
+/// (`None`) and htmx fills it from `/client/notifications/badge` on load and
+/// every minute; marking notifications read sends it back out of band
+/// (`oob`) with the new count. Counts stop at 1,000 ("999+").
+pub fn unread_badge(count: Option<i64>, oob: bool) -> Markup {
+    let label = match count {
+        Some(n) if n > 999 => Some("999+".to_owned()),
+        Some(n) if n > 0 => Some(n.to_string()),
+        _ => None,
+    };
+    html! {
+        span #nav-unread .nav-count[label.is_some()]
+            hx-get="/client/notifications/badge" hx-trigger="load delay:50ms, every 60s"
+            hx-swap="outerHTML" hx-swap-oob=[oob.then_some("true")]
+            aria-label=[label.as_ref().map(|l| format!("{l} unread"))] {
+            @if let Some(l) = &label { (l) }
+        }
+    }
+}
 
 fn head(title: &str, csrf_token: Option<&str>) -> Markup {
     html! {
@@ -84,11 +126,15 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                         a.brand href=(if user.is_some() { "/client/dashboard" } else { "/client/login" }) { (brand()) }
                         @if let Some(user) = user {
                             nav.nav aria-label="Main" {
-                                @for (section, label, href) in NAV {
-                                    @if *section == active {
-                                        a.active href=(href) aria-current="page" { (label) }
-                                    } @else {
-                                        a href=(href) { (label) }
+                                @for (section, label, href, least) in NAV {
+                                    @if role_at_least(user.role, least) {
+                                        a.active[*section == active] href=(href)
+                                            aria-current=[(*section == active).then_some("page")] {
+                                            (label)
+                                            @if *section == Section::Notifications {
+                                                " " (unread_badge(None, false))
+                                            }
+                                        }
                                     }
                                 }
                             }

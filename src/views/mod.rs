@@ -1,5 +1,6 @@
 //! HTML views (maud): plain functions returning `Markup`, composed by pages.
 
+pub mod audit;
 pub mod chart;
 pub mod dashboard;
 pub mod dev_mailbox;
@@ -8,5 +9,9 @@ pub mod errors;
 pub mod evidence;
 pub mod layout;
 pub mod login;
+pub mod notifications;
+pub mod reports;
 pub mod settings;
 pub mod site;
+pub mod transfer;
+pub mod users;

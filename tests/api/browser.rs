@@ -83,6 +83,28 @@ pub async fn browser() -> Option<(Driver, Client)> {
     Some((driver, client))
 }
 
+/// Puts `user`'s session cookie into the browser (replacing any other) and
+/// opens `base_url` + `path`. The cookie is set on the origin 127.0.0.1
+/// (chromedriver refuses a null domain; for an IP address the domain is the
+/// host itself, so the cookie stays host-only as `__Host-` requires).
+pub async fn open_as(client: &Client, base_url: &str, user: &crate::helpers::TestUser, path: &str) {
+    use fantoccini::cookies::Cookie;
+    use poem::web::cookie::SameSite;
+    // A cookie can only be set for the page's current origin.
+    client.goto(&format!("{base_url}/client/login")).await.unwrap();
+    client.delete_all_cookies().await.unwrap();
+    let (name, value) = user.cookie.split_once('=').unwrap();
+    let cookie = Cookie::build((name.to_owned(), value.to_owned()))
+        .domain("127.0.0.1")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .build();
+    client.add_cookie(cookie).await.unwrap();
+    client.goto(&format!("{base_url}{path}")).await.unwrap();
+}
+
 /// Saves a PNG under target/screenshots/ for people to look at.
 pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
     let dir = crate::helpers::repo_path("target/screenshots");
@@ -216,7 +238,8 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
 }
 
 /// Resizes the window to the whole page's height so a screenshot shows all of it.
-async fn fit_page(client: &Client) {
+/// Resizes the window to the page's height, so a screenshot shows it all.
+pub async fn fit_page(client: &Client) {
     let height = client
         .execute("return document.documentElement.scrollHeight;", vec![])
         .await

@@ -4,11 +4,16 @@
 
 pub mod account;
 pub mod appliance;
+pub mod audit;
 pub mod auth;
 pub mod compliance;
 pub mod error;
+pub mod notifications;
+pub mod reports;
 pub mod system;
+pub mod transfer;
 pub mod types;
+pub mod users;
 pub mod verification;
 
 use poem_openapi::{Object, OpenApiService};
@@ -35,6 +40,11 @@ pub type Api = (
     compliance::ComplianceApi,
     appliance::ApplianceApi,
     verification::VerificationApi,
+    notifications::NotificationsApi,
+    users::UsersApi,
+    reports::ReportsApi,
+    transfer::TransferApi,
+    audit::AuditApi,
 );
 
 pub fn service() -> OpenApiService<Api, ()> {
@@ -46,6 +56,11 @@ pub fn service() -> OpenApiService<Api, ()> {
             compliance::ComplianceApi,
             appliance::ApplianceApi,
             verification::VerificationApi,
+            notifications::NotificationsApi,
+            users::UsersApi,
+            reports::ReportsApi,
+            transfer::TransferApi,
+            audit::AuditApi,
         ),
         "OsirisCare Client Portal API",
         env!("CARGO_PKG_VERSION"),

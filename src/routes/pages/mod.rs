@@ -1,12 +1,17 @@
 //! HTML pages: full pages for normal requests, fragments for htmx ones.
 //! Handlers are named `view_<thing>_<method>`.
 
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod dev_mailbox;
 pub mod evidence;
+pub mod notifications;
+pub mod reports;
 pub mod settings;
 pub mod site;
+pub mod transfer;
+pub mod users;
 
 use poem::web::Redirect;
 use poem::{Request, handler};

@@ -1,0 +1,1 @@
+//! Cached monthly reports (client_monthly_reports) and the data they are made from.

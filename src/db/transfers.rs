@@ -1,0 +1,1 @@
+//! Requests to move a practice to another MSP partner (partner_transfer_requests).

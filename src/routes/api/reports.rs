@@ -1,0 +1,8 @@
+//! Monthly compliance reports (PDF).
+
+use poem_openapi::OpenApi;
+
+pub struct ReportsApi;
+
+#[OpenApi]
+impl ReportsApi {}

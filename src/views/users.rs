@@ -1,0 +1,1 @@
+//! Markup of the users pages.
