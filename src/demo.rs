@@ -11,6 +11,11 @@ use crate::db::orgs;
 use crate::error::AppResult;
 
 pub const PARTNER: &str = "Summit Health IT Partners";
+/// MSPs besides the practice's own, so a transfer has somewhere to go.
+pub const OTHER_PARTNERS: [(&str, &str); 2] = [
+    ("Cascade Medical IT", "hello@cascademedicalit.example"),
+    ("Lakeshore Managed Services", "support@lakeshorems.example"),
+];
 pub const PRACTICE: &str = "Riverside Family Medicine";
 pub const PRACTICE_EMAIL: &str = "office@riversidefamilymed.example";
 pub const SITES: [&str; 3] = [
@@ -47,6 +52,10 @@ pub async fn seed(pool: &Pool, data_dir: &Path) -> AppResult<Seeded> {
     }
     let partner =
         orgs::insert_partner(&*tx, PARTNER, Some("support@summithealthit.example")).await?;
+    // Other MSPs the practice could ask to move to (the Partner page).
+    for (name, email) in OTHER_PARTNERS {
+        orgs::insert_partner(&*tx, name, Some(email)).await?;
+    }
     let org = orgs::insert_org(&*tx, PRACTICE, PRACTICE_EMAIL, Some(partner)).await?;
     for (email, name, role) in USERS {
         orgs::insert_user(&*tx, org, email, Some(name), role).await?;

@@ -94,7 +94,9 @@ fn head(title: &str, csrf_token: Option<&str>) -> Markup {
             meta name="color-scheme" content="light";
             // htmx must not inject its own <style> (blocked by the CSP; the
             // stylesheet has the indicator rules) nor evaluate strings as code.
-            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true}"#;
+            // A 422 carries the form again with its errors: swap it in place
+            // (htmx swaps no 4xx by default); other errors raise a toast.
+            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true},{"code":"...","swap":false}]}"#;
             @if let Some(token) = csrf_token {
                 meta name="csrf-token" content=(token);
             }
