@@ -351,6 +351,11 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
             config.resolve_port(actual);
         }
     }
+    if mode == Mode::Demo && config.staff_email.is_none() {
+        // Transfer requests email OsirisCare staff: in the demo that mail
+        // lands in the dev mailbox with the rest.
+        config.staff_email = Some(demo::STAFF_EMAIL.to_owned());
+    }
     let db = Database::open(&config).await?;
     let outcome = async {
         migrate::run(&db.pg_config).await?;

@@ -321,7 +321,9 @@ pub fn parse_email(raw: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        // Brackets and separators would make one address read as several
+        // (or smuggle SMTP syntax); the outbox refuses them too.
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;".contains(c));
     ok.then_some(email)
 }
 
@@ -486,7 +488,18 @@ mod tests {
     #[test]
     fn email_addresses_are_normalised_and_checked() {
         assert_eq!(parse_email(" Jane@Clinic.Example ").as_deref(), Some("jane@clinic.example"));
-        for bad in ["", "jane", "@x.org", "jane@", "jane@localhost", "ja ne@x.org", "a@b@c.org"] {
+        for bad in [
+            "",
+            "jane",
+            "@x.org",
+            "jane@",
+            "jane@localhost",
+            "ja ne@x.org",
+            "a@b@c.org",
+            "<a@b.org>",
+            "a,b@c.org",
+            "a;b@c.org",
+        ] {
             assert!(parse_email(bad).is_none(), "{bad}");
         }
     }

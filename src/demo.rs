@@ -16,6 +16,8 @@ pub const OTHER_PARTNERS: [(&str, &str); 2] = [
     ("Cascade Medical IT", "hello@cascademedicalit.example"),
     ("Lakeshore Managed Services", "support@lakeshorems.example"),
 ];
+/// Where the demo sends mail meant for OsirisCare staff (transfer requests).
+pub const STAFF_EMAIL: &str = "staff@osiriscare.example";
 pub const PRACTICE: &str = "Riverside Family Medicine";
 pub const PRACTICE_EMAIL: &str = "office@riversidefamilymed.example";
 pub const SITES: [&str; 3] = [

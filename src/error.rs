@@ -87,6 +87,12 @@ fn constraint_message(constraint: &str) -> Option<(StatusCode, &'static str)> {
         "sites_org_name_key" => (conflict, "this practice already has a site with that name"),
         "client_users_one_active_owner_per_org" => (conflict, "this practice already has an owner"),
         "api_tokens_user_name_key" => (conflict, "you already have an API token with that name"),
+        "client_invites_one_pending_per_email" => {
+            (conflict, "an invitation to that address is already pending")
+        }
+        "partner_transfer_requests_one_open_per_org" => {
+            (conflict, "a transfer request is already open for this practice")
+        }
         "evidence_bundles_bundle_id_key" => {
             (conflict, "another bundle with that bundle_id was already received")
         }

@@ -2,7 +2,13 @@
 
 use std::net::IpAddr;
 
+use base64::Engine;
+use base64::alphabet::URL_SAFE;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::error::AppResult;
@@ -33,4 +39,324 @@ pub async fn record(db: &impl GenericClient, e: &Entry<'_>) -> AppResult<()> {
     )
     .await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Reading the log: filters and keyset pages, newest first.
+// ---------------------------------------------------------------------------
+
+/// Whose actions to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorFilter {
+    /// A user of the practice.
+    UserId(Uuid),
+    /// An address as recorded (lower-case), e.g. for sign-in attempts with
+    /// an address that has no account.
+    Email(String),
+}
+
+/// Which actions to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionFilter {
+    /// Exactly this action, e.g. `auth.signout`.
+    Exact(String),
+    /// Every action starting with this, e.g. `auth.`.
+    Prefix(String),
+}
+
+/// What to show; every part optional. `from` is inclusive, `to` exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub actor: Option<ActorFilter>,
+    pub action: Option<ActionFilter>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Where the next page starts: the last entry of the previous one. Opaque
+/// to clients: URL-safe base64 (no padding, [`Cursor::ENCODED_LEN`]
+/// characters) of created_at (microseconds since the epoch, i64 big-endian)
+/// followed by the entry's id (i64 big-endian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl Cursor {
+    const LEN: usize = 16;
+    /// Characters in an encoded cursor.
+    pub const ENCODED_LEN: usize = 22;
+    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: a cursor
+    /// further out was not made by us and is clamped (PostgreSQL refuses
+    /// some such times).
+    const MIN_MICROS: i64 = -62_135_596_800_000_000;
+    const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
+    pub fn encode(&self) -> String {
+        let mut bytes = [0u8; Self::LEN];
+        bytes[..8].copy_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
+        bytes[8..].copy_from_slice(&self.id.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Reads a cursor made by [`Cursor::encode`]; None for anything else.
+    pub fn decode(s: &str) -> Option<Cursor> {
+        if s.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        // 22 characters carry 132 bits for 16 bytes: the last character's
+        // spare bits are ignored, so every string of the documented shape
+        // is a cursor (an arbitrary one is just a position in the log).
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &URL_SAFE,
+            GeneralPurposeConfig::new()
+                .with_encode_padding(false)
+                .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+                .with_decode_allow_trailing_bits(true),
+        );
+        let bytes = LENIENT.decode(s).ok()?;
+        let bytes: [u8; Self::LEN] = bytes.try_into().ok()?;
+        let micros = i64::from_be_bytes(bytes[..8].try_into().ok()?);
+        let id = i64::from_be_bytes(bytes[8..].try_into().ok()?);
+        Some(Cursor {
+            created_at: DateTime::from_timestamp_micros(
+                micros.clamp(Self::MIN_MICROS, Self::MAX_MICROS),
+            )?,
+            id,
+        })
+    }
+}
+
+/// One entry as the log shows it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// One page of entries and where the next one starts (None at the end).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub entries: Vec<Row>,
+    pub next: Option<Cursor>,
+}
+
+/// SQL text and its parameters, built clause by clause so that an unset
+/// filter leaves no trace in the statement.
+struct Statement<'a> {
+    text: String,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+}
+
+impl<'a> Statement<'a> {
+    fn bind(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+}
+
+/// The filter's values in the form the statement binds.
+struct Bound {
+    user_id: Option<Uuid>,
+    email: Option<String>,
+    exact: Option<String>,
+    prefix: Option<String>,
+}
+
+impl Bound {
+    fn of(filter: &Filter) -> Bound {
+        let (user_id, email) = match &filter.actor {
+            Some(ActorFilter::UserId(id)) => (Some(*id), None),
+            Some(ActorFilter::Email(e)) => (None, Some(e.to_lowercase())),
+            None => (None, None),
+        };
+        let (exact, prefix) = match &filter.action {
+            Some(ActionFilter::Exact(a)) => (Some(a.clone()), None),
+            Some(ActionFilter::Prefix(p)) => (None, Some(p.clone())),
+            None => (None, None),
+        };
+        Bound { user_id, email, exact, prefix }
+    }
+}
+
+const COLUMNS: &str = "id, created_at, actor_user_id, actor_email, action, target_type, \
+     target_id, ip, user_agent, details";
+
+fn row_from(r: &tokio_postgres::Row) -> Row {
+    Row {
+        id: r.get(0),
+        created_at: r.get(1),
+        actor_user_id: r.get(2),
+        actor_email: r.get(3),
+        action: r.get(4),
+        target_type: r.get(5),
+        target_id: r.get(6),
+        ip: r.get(7),
+        user_agent: r.get(8),
+        details: r.get(9),
+    }
+}
+
+/// The practice's entries matching `filter`, newest first (created_at,
+/// then id, both descending), after `after`, at most `limit` (clamped to
+/// 1..=100,000). Keyset pagination on `client_audit_log_org_created_idx`:
+/// a page costs the same however deep it is.
+pub async fn list(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    filter: &Filter,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> AppResult<Page> {
+    let limit = i64::from(limit.clamp(1, 100_000));
+    let fetch = limit + 1;
+    let bound = Bound::of(filter);
+    let mut st = Statement { text: String::new(), params: Vec::new() };
+    let org = st.bind(&org_id);
+    st.text = format!("WHERE client_org_id = {org}");
+    if let Some(id) = &bound.user_id {
+        let p = st.bind(id);
+        st.text += &format!(" AND actor_user_id = {p}");
+    }
+    if let Some(email) = &bound.email {
+        let p = st.bind(email);
+        st.text += &format!(" AND lower(actor_email) = {p}");
+    }
+    if let Some(action) = &bound.exact {
+        let p = st.bind(action);
+        st.text += &format!(" AND action = {p}");
+    }
+    if let Some(prefix) = &bound.prefix {
+        let p = st.bind(prefix);
+        st.text += &format!(" AND starts_with(action, {p})");
+    }
+    if let Some(from) = &filter.from {
+        let p = st.bind(from);
+        st.text += &format!(" AND created_at >= {p}");
+    }
+    if let Some(to) = &filter.to {
+        let p = st.bind(to);
+        st.text += &format!(" AND created_at < {p}");
+    }
+    if let Some(after) = after {
+        let (at, id) = (st.bind(&after.created_at), st.bind(&after.id));
+        st.text += &format!(" AND (created_at, id) < ({at}, {id})");
+    }
+    let limit_param = st.bind(&fetch);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM client_audit_log {}
+          ORDER BY created_at DESC, id DESC LIMIT {limit_param}",
+        st.text
+    );
+    let rows = db.query(&sql, &st.params).await?;
+    let mut entries: Vec<Row> = rows.iter().map(row_from).collect();
+    let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = entries.len() > page_len;
+    entries.truncate(page_len);
+    let next = if more {
+        entries.last().map(|e| Cursor { created_at: e.created_at, id: e.id })
+    } else {
+        None
+    };
+    Ok(Page { entries, next })
+}
+
+/// Whether `user_id` is (or was) a user of the practice.
+pub async fn user_in_org(db: &impl GenericClient, org_id: Uuid, user_id: Uuid) -> AppResult<bool> {
+    Ok(db
+        .query_opt(
+            "SELECT 1 FROM client_users WHERE id = $1 AND client_org_id = $2",
+            &[&user_id, &org_id],
+        )
+        .await?
+        .is_some())
+}
+
+/// A user of the practice, for the actor filter.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub is_active: bool,
+}
+
+/// The practice's users, removed ones included (their entries stay), by email.
+pub async fn actors(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<Actor>> {
+    let rows = db
+        .query(
+            "SELECT id, email, name, is_active FROM client_users
+              WHERE client_org_id = $1 ORDER BY email",
+            &[&org_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Actor { id: r.get(0), email: r.get(1), name: r.get(2), is_active: r.get(3) })
+        .collect())
+}
+
+/// Most distinct actions suggested for a practice.
+const MAX_ACTIONS: i32 = 200;
+
+/// The distinct actions in the practice's log, sorted. A loose index scan
+/// (one probe of `client_audit_log_org_action_idx` per action), so the cost
+/// does not grow with the log.
+pub async fn actions(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<String>> {
+    let rows = db
+        .query(
+            "WITH RECURSIVE a(action, n) AS (
+                  SELECT min(action), 1 FROM client_audit_log WHERE client_org_id = $1
+                  UNION ALL
+                  SELECT (SELECT min(l.action) FROM client_audit_log l
+                           WHERE l.client_org_id = $1 AND l.action > a.action), a.n + 1
+                    FROM a WHERE a.action IS NOT NULL AND a.n < $2::int)
+             SELECT action FROM a WHERE action IS NOT NULL ORDER BY action",
+            &[&org_id, &MAX_ACTIONS],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_survives_encoding_and_rejects_junk() {
+        let c = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(),
+            id: 987_654_321,
+        };
+        let s = c.encode();
+        assert_eq!(s.len(), Cursor::ENCODED_LEN);
+        assert!(s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'), "{s}");
+        assert_eq!(Cursor::decode(&s), Some(c));
+        assert!(Cursor::decode("0000000000000000000000").is_some(), "any 22 such characters");
+        for junk in ["", "abc", "!!!!", &format!("{s}A"), &s[1..], "a+b/c==", &"=".repeat(22)] {
+            assert_eq!(Cursor::decode(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_beyond_the_supported_years_is_clamped() {
+        let far = |b: u8| URL_SAFE_NO_PAD.encode([[b; 8].as_slice(), &[0; 8]].concat());
+        assert_eq!(
+            Cursor::decode(&far(0x7f)).unwrap().created_at.timestamp_micros(),
+            Cursor::MAX_MICROS
+        );
+        assert_eq!(
+            Cursor::decode(&far(0x80)).unwrap().created_at.timestamp_micros(),
+            Cursor::MIN_MICROS
+        );
+    }
 }

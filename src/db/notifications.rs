@@ -95,3 +95,243 @@ pub async fn silent_sites(
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }
+
+// ---------------------------------------------------------------------------
+// The notification centre: per-user read state.
+//
+// A notification is read by a user when it has a row in
+// client_notification_reads for them, or when it was created at or before
+// the user's "read all" watermark (client_users.notifications_read_through).
+// Every query names the caller's org, so another practice's ids find nothing.
+// ---------------------------------------------------------------------------
+
+/// One notification as one user sees it.
+#[derive(Debug, Clone)]
+pub struct UserNotification {
+    pub id: Uuid,
+    pub kind: String,
+    pub severity: Severity,
+    pub title: String,
+    pub message: String,
+    pub action_url: Option<String>,
+    pub action_label: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When this user read it (their read row, else their watermark); None
+    /// while unread.
+    pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl UserNotification {
+    pub fn is_read(&self) -> bool {
+        self.read_at.is_some()
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Severity, String> {
+        match raw {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!("unknown severity {other:?}")),
+        }
+    }
+}
+
+/// Columns of [`UserNotification`]; `$1` org, `$2` user. `w.wm` is the
+/// user's watermark (NULL = never marked all read).
+const SELECT_FOR_USER: &str = "
+SELECT n.id, n.type, n.severity, n.title, n.message, n.action_url, n.action_label, n.created_at,
+       coalesce(r.read_at, CASE WHEN n.created_at <= w.wm THEN w.wm END) AS read_at
+  FROM client_notifications n
+ CROSS JOIN (SELECT (SELECT u.notifications_read_through FROM client_users u
+                      WHERE u.id = $2 AND u.client_org_id = $1) AS wm) w
+  LEFT JOIN client_notification_reads r ON r.notification_id = n.id AND r.user_id = $2
+ WHERE n.client_org_id = $1";
+
+fn from_row(row: &tokio_postgres::Row) -> AppResult<UserNotification> {
+    let severity: &str = row.get(2);
+    Ok(UserNotification {
+        id: row.get(0),
+        kind: row.get(1),
+        severity: severity
+            .parse()
+            .map_err(|e: String| crate::error::AppError::internal(anyhow::anyhow!(e)))?,
+        title: row.get(3),
+        message: row.get(4),
+        action_url: row.get(5),
+        action_label: row.get(6),
+        created_at: row.get(7),
+        read_at: row.get(8),
+    })
+}
+
+/// A position in a user's notification list (newest first): the last row
+/// a page showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: Uuid,
+}
+
+/// The practice's notifications for `user_id`, newest first: at most
+/// `limit`, only unread ones when `unread_only`, and only those after
+/// `after` (keyset, on client_notifications_org_created_idx).
+pub async fn list_for_user(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    user_id: Uuid,
+    unread_only: bool,
+    after: Option<ListCursor>,
+    limit: i64,
+) -> AppResult<Vec<UserNotification>> {
+    let at = after.map(|c| c.created_at);
+    let id = after.map(|c| c.id);
+    let rows = db
+        .query(
+            &format!(
+                "{SELECT_FOR_USER}
+                   AND (NOT $3 OR (n.created_at > coalesce(w.wm, '-infinity') AND r.notification_id IS NULL))
+                   AND ($4::timestamptz IS NULL OR (n.created_at, n.id) < ($4, $5::uuid))
+                 ORDER BY n.created_at DESC, n.id DESC
+                 LIMIT $6"
+            ),
+            &[&org_id, &user_id, &unread_only, &at, &id, &limit],
+        )
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// One notification of the practice as `user_id` sees it; None when the
+/// practice has no such notification.
+pub async fn get_for_user(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+) -> AppResult<Option<UserNotification>> {
+    let row = db
+        .query_opt(&format!("{SELECT_FOR_USER} AND n.id = $3"), &[&org_id, &user_id, &id])
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Marks one notification of the practice read by `user_id` and returns it
+/// as they now see it; None when the practice has no such notification.
+/// Idempotent: an already read notification keeps its `read_at` (no row
+/// is added for one under the user's watermark).
+pub async fn mark_read(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+) -> AppResult<Option<UserNotification>> {
+    db.execute(
+        "INSERT INTO client_notification_reads (notification_id, user_id)
+         SELECT n.id, u.id
+           FROM client_notifications n
+           JOIN client_users u ON u.client_org_id = n.client_org_id
+          WHERE n.id = $3 AND n.client_org_id = $1 AND u.id = $2
+            AND n.created_at > coalesce(u.notifications_read_through, '-infinity')
+         ON CONFLICT (notification_id, user_id) DO NOTHING",
+        &[&org_id, &user_id, &id],
+    )
+    .await?;
+    get_for_user(db, org_id, user_id, id).await
+}
+
+/// Marks every notification of the practice read by `user_id`: one UPDATE
+/// moves their watermark to now (never backwards) and their read rows at
+/// or under it, now redundant, are deleted. One statement, so it is atomic
+/// without a transaction. Returns how many were unread before (exact).
+pub async fn mark_all_read(db: &impl GenericClient, org_id: Uuid, user_id: Uuid) -> AppResult<i64> {
+    let row = db
+        .query_one(
+            "WITH moved AS (
+                 UPDATE client_users u
+                    SET notifications_read_through = greatest(u.notifications_read_through, now())
+                   FROM (SELECT id, notifications_read_through AS old_wm FROM client_users
+                          WHERE id = $2 AND client_org_id = $1 FOR UPDATE) o
+                  WHERE u.id = o.id
+              RETURNING o.old_wm, u.notifications_read_through AS new_wm),
+             dropped AS (
+                 DELETE FROM client_notification_reads r
+                  USING client_notifications n, moved
+                  WHERE r.user_id = $2 AND r.notification_id = n.id
+                    AND n.client_org_id = $1 AND n.created_at <= moved.new_wm)
+             SELECT count(*) FROM client_notifications n, moved
+              WHERE n.client_org_id = $1
+                AND n.created_at > coalesce(moved.old_wm, '-infinity')
+                AND n.created_at <= moved.new_wm
+                AND NOT EXISTS (SELECT 1 FROM client_notification_reads r
+                                 WHERE r.notification_id = n.id AND r.user_id = $2)",
+            &[&org_id, &user_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// A user's email preferences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preferences {
+    /// Critical alerts (failing checks, silent sites); sent to owners and admins.
+    pub critical_alerts: bool,
+    /// The monthly compliance report; sent to owners.
+    pub monthly_report: bool,
+}
+
+/// The email preferences of a user of the practice; None when there is no
+/// such user in it.
+pub async fn preferences(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<Option<Preferences>> {
+    let row = db
+        .query_opt(
+            "SELECT notify_critical_email, notify_monthly_report_email FROM client_users
+              WHERE id = $2 AND client_org_id = $1",
+            &[&org_id, &user_id],
+        )
+        .await?;
+    Ok(row.map(|r| Preferences { critical_alerts: r.get(0), monthly_report: r.get(1) }))
+}
+
+/// Stores a user's email preferences; returns the ones they replace (None
+/// when there is no such user in the practice).
+pub async fn set_preferences(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    user_id: Uuid,
+    new: Preferences,
+) -> AppResult<Option<Preferences>> {
+    let row = db
+        .query_opt(
+            "UPDATE client_users u
+                SET notify_critical_email = $3, notify_monthly_report_email = $4
+               FROM (SELECT id, notify_critical_email, notify_monthly_report_email FROM client_users
+                      WHERE id = $2 AND client_org_id = $1 FOR UPDATE) o
+              WHERE u.id = o.id
+          RETURNING o.notify_critical_email, o.notify_monthly_report_email",
+            &[&org_id, &user_id, &new.critical_alerts, &new.monthly_report],
+        )
+        .await?;
+    Ok(row.map(|r| Preferences { critical_alerts: r.get(0), monthly_report: r.get(1) }))
+}
+
+/// Active owners of the practice who want the monthly report by email.
+pub async fn monthly_report_recipients(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Vec<(String, Option<String>)>> {
+    let rows = db
+        .query(
+            "SELECT email, name FROM client_users
+              WHERE client_org_id = $1 AND is_active AND notify_monthly_report_email AND role = 'owner'
+              ORDER BY email",
+            &[&org_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

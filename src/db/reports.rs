@@ -1,1 +1,438 @@
 //! Cached monthly reports (client_monthly_reports) and the data they are made from.
+//!
+//! A report covers one calendar month (UTC) `[start, end)`. Its score is the
+//! latest status per (site, check, host) as of the month's end, among the
+//! pairs checked during the month; the same arithmetic as every other score
+//! ([`crate::evidence::score`]). Every function is scoped to one practice.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::evidence::bundle::CheckStatus;
+
+/// The scheduler's job name in `scheduler_runs`.
+pub const MONTHLY_REPORT_JOB: &str = "monthly_report";
+
+/// A cached report without its PDF.
+#[derive(Debug, Clone)]
+pub struct CachedReport {
+    /// First day of the month.
+    pub month: NaiveDate,
+    pub overall_score: Option<f64>,
+    pub controls_passed: i32,
+    pub controls_failed: i32,
+    pub controls_total: i32,
+    pub evidence_count: i64,
+    pub sites_count: i32,
+    pub pdf_sha256: [u8; 32],
+    pub generated_at: DateTime<Utc>,
+}
+
+/// A cached report with its PDF.
+#[derive(Debug, Clone)]
+pub struct CachedPdf {
+    pub report: CachedReport,
+    pub pdf: Vec<u8>,
+}
+
+/// What to store for a month.
+#[derive(Debug, Clone)]
+pub struct NewReport<'a> {
+    pub org_id: Uuid,
+    pub month: NaiveDate,
+    pub overall_score: Option<f64>,
+    pub controls_passed: i32,
+    pub controls_failed: i32,
+    pub controls_total: i32,
+    pub evidence_count: i64,
+    pub sites_count: i32,
+    pub pdf: &'a [u8],
+    pub pdf_sha256: &'a [u8; 32],
+}
+
+const SUMMARY_COLUMNS: &str = "month, overall_score::float8, controls_passed, controls_failed, \
+     controls_total, evidence_count, sites_count, pdf_sha256, generated_at";
+
+fn cached_from(row: &Row) -> AppResult<CachedReport> {
+    let sha: Vec<u8> = row.get(7);
+    Ok(CachedReport {
+        month: row.get(0),
+        overall_score: row.get(1),
+        controls_passed: row.get(2),
+        controls_failed: row.get(3),
+        controls_total: row.get(4),
+        evidence_count: row.get(5),
+        sites_count: row.get(6),
+        pdf_sha256: sha.try_into().map_err(|_| {
+            AppError::internal(anyhow::anyhow!("stored pdf_sha256 is not 32 bytes"))
+        })?,
+        generated_at: row.get(8),
+    })
+}
+
+/// Months (first days, UTC) in which the practice has evidence, newest
+/// first, each with its number of bundles (by `checked_at`). One pass over
+/// the practice's entries in `evidence_bundles_org_checked_idx`.
+pub async fn months_with_evidence(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Vec<(NaiveDate, i64)>> {
+    let rows = db
+        .query(
+            "SELECT (date_trunc('month', checked_at AT TIME ZONE 'UTC'))::date AS month, count(*)
+               FROM evidence_bundles
+              WHERE client_org_id = $1
+              GROUP BY 1
+              ORDER BY 1 DESC",
+            &[&org_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The bundles checked in a month: how many, and when the last of them arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct MonthEvidence {
+    pub count: i64,
+    pub last_received: Option<DateTime<Utc>>,
+}
+
+pub async fn month_evidence(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> AppResult<MonthEvidence> {
+    let row = db
+        .query_one(
+            "SELECT count(*), max(received_at) FROM evidence_bundles
+              WHERE client_org_id = $1 AND checked_at >= $2 AND checked_at < $3",
+            &[&org_id, &start, &end],
+        )
+        .await?;
+    Ok(MonthEvidence { count: row.get(0), last_received: row.get(1) })
+}
+
+/// The practice's cached reports (without PDFs), newest month first.
+pub async fn cached_summaries(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Vec<CachedReport>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM client_monthly_reports
+                  WHERE client_org_id = $1 ORDER BY month DESC"
+            ),
+            &[&org_id],
+        )
+        .await?;
+    rows.iter().map(cached_from).collect()
+}
+
+/// One cached report with its PDF.
+pub async fn cached_with_pdf(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    month: NaiveDate,
+) -> AppResult<Option<CachedPdf>> {
+    let row = db
+        .query_opt(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS}, pdf FROM client_monthly_reports
+                  WHERE client_org_id = $1 AND month = $2"
+            ),
+            &[&org_id, &month],
+        )
+        .await?;
+    row.map(|r| Ok(CachedPdf { report: cached_from(&r)?, pdf: r.get(9) })).transpose()
+}
+
+/// Stores a month's report, replacing an earlier one. `generated_at` is the
+/// database clock when the row is written, after the data was read, so
+/// evidence received later is always `received_at > generated_at`.
+pub async fn upsert(db: &impl GenericClient, r: &NewReport<'_>) -> AppResult<CachedReport> {
+    let row = db
+        .query_one(
+            &format!(
+                "INSERT INTO client_monthly_reports
+                   (client_org_id, month, overall_score, controls_passed, controls_failed,
+                    controls_total, evidence_count, sites_count, pdf, pdf_sha256, generated_at)
+                 VALUES ($1, $2, $3::float8::numeric(5,1), $4, $5, $6, $7, $8, $9, $10, clock_timestamp())
+                 ON CONFLICT (client_org_id, month) DO UPDATE
+                    SET overall_score = EXCLUDED.overall_score,
+                        controls_passed = EXCLUDED.controls_passed,
+                        controls_failed = EXCLUDED.controls_failed,
+                        controls_total = EXCLUDED.controls_total,
+                        evidence_count = EXCLUDED.evidence_count,
+                        sites_count = EXCLUDED.sites_count,
+                        pdf = EXCLUDED.pdf,
+                        pdf_sha256 = EXCLUDED.pdf_sha256,
+                        generated_at = EXCLUDED.generated_at
+                 RETURNING {SUMMARY_COLUMNS}"
+            ),
+            &[
+                &r.org_id,
+                &r.month,
+                &r.overall_score,
+                &r.controls_passed,
+                &r.controls_failed,
+                &r.controls_total,
+                &r.evidence_count,
+                &r.sites_count,
+                &r.pdf,
+                &r.pdf_sha256.as_slice(),
+            ],
+        )
+        .await?;
+    cached_from(&row)
+}
+
+// ---------------------------------------------------------------------------
+// The month's data
+// ---------------------------------------------------------------------------
+
+/// The latest result of one (site, check, host) in the month.
+#[derive(Debug, Clone)]
+pub struct MonthCheck {
+    pub site_id: Uuid,
+    pub check_type: String,
+    pub host: String,
+    /// The control named by that latest result.
+    pub hipaa_control: Option<String>,
+    pub status: CheckStatus,
+    pub checked_at: DateTime<Utc>,
+    /// For a failing result: the `checked_at` of the first failure in the
+    /// streak that is still failing at the month's end (may be earlier
+    /// than the month).
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// The latest result per (site, check, host) among the pairs checked in
+/// `[start, end)`, with when a failing pair started failing. The pairs come
+/// from `check_states` (one row per pair ever seen; pairs last seen before
+/// the month are skipped) and each pair's latest row in the month is one
+/// probe of `evidence_checks_site_check_host_idx`.
+pub async fn month_checks(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> AppResult<Vec<MonthCheck>> {
+    let rows = db
+        .query(
+            "SELECT cs.site_id, cs.check_type, cs.host, l.hipaa_control, l.status, l.checked_at,
+                    CASE WHEN l.status = 'fail' THEN (
+                        SELECT min(f.checked_at) FROM evidence_checks f
+                         WHERE f.site_id = cs.site_id AND f.check_type = cs.check_type
+                           AND f.host = cs.host AND f.checked_at < $3
+                           AND f.checked_at > coalesce((
+                                 SELECT max(p.checked_at) FROM evidence_checks p
+                                  WHERE p.site_id = cs.site_id AND p.check_type = cs.check_type
+                                    AND p.host = cs.host AND p.checked_at < $3
+                                    AND p.status <> 'fail'), '-infinity'))
+                    END
+               FROM check_states cs
+               JOIN sites s ON s.id = cs.site_id
+              CROSS JOIN LATERAL (
+                    SELECT ec.hipaa_control, ec.status, ec.checked_at
+                      FROM evidence_checks ec
+                     WHERE ec.site_id = cs.site_id AND ec.check_type = cs.check_type
+                       AND ec.host = cs.host
+                       AND ec.checked_at >= $2 AND ec.checked_at < $3
+                     ORDER BY ec.checked_at DESC, ec.id DESC
+                     LIMIT 1) l
+              WHERE s.client_org_id = $1 AND cs.last_seen_at >= $2
+              ORDER BY cs.site_id, cs.check_type, cs.host",
+            &[&org_id, &start, &end],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let status: &str = r.get(4);
+            Ok(MonthCheck {
+                site_id: r.get(0),
+                check_type: r.get(1),
+                host: r.get(2),
+                hipaa_control: r.get(3),
+                status: status
+                    .parse()
+                    .map_err(|e| AppError::internal(anyhow::anyhow!("stored check status: {e}")))?,
+                checked_at: r.get(5),
+                failing_since: r.get(6),
+            })
+        })
+        .collect()
+}
+
+/// A site as a report lists it.
+#[derive(Debug, Clone)]
+pub struct ReportSite {
+    pub site_id: Uuid,
+    pub name: String,
+    /// Bundles checked in the month.
+    pub evidence_count: i64,
+    /// The last bundle received by the month's end, in chain order.
+    pub chain_head: Option<ChainHead>,
+}
+
+/// A link of a site's evidence chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub position: i64,
+    pub chain_hash: Vec<u8>,
+    pub bundle_id: String,
+}
+
+/// The practice's sites that sent evidence checked in `[start, end)` or had
+/// received any bundle by `end`, by name. The chain head at the month's end
+/// is the highest chain position among bundles with `received_at < end`
+/// (found walking the site's chain backwards from its head).
+pub async fn report_sites(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> AppResult<Vec<ReportSite>> {
+    let rows = db
+        .query(
+            "SELECT s.id, s.name,
+                    (SELECT count(*) FROM evidence_bundles b
+                      WHERE b.site_id = s.id AND b.client_org_id = $1
+                        AND b.checked_at >= $2 AND b.checked_at < $3),
+                    h.chain_position, h.chain_hash, h.bundle_id
+               FROM sites s
+               LEFT JOIN LATERAL (
+                     SELECT b.chain_position, b.chain_hash, b.bundle_id
+                       FROM evidence_bundles b
+                      WHERE b.site_id = s.id AND b.received_at < $3
+                      ORDER BY b.chain_position DESC
+                      LIMIT 1) h ON true
+              WHERE s.client_org_id = $1
+              ORDER BY s.name, s.id",
+            &[&org_id, &start, &end],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let position: Option<i64> = r.get(3);
+            ReportSite {
+                site_id: r.get(0),
+                name: r.get(1),
+                evidence_count: r.get(2),
+                chain_head: position.map(|position| ChainHead {
+                    position,
+                    chain_hash: r.get(4),
+                    bundle_id: r.get(5),
+                }),
+            }
+        })
+        .filter(|s| s.evidence_count > 0 || s.chain_head.is_some())
+        .collect())
+}
+
+/// A notification as a report lists it.
+#[derive(Debug, Clone)]
+pub struct ReportNotification {
+    pub created_at: DateTime<Utc>,
+    pub severity: String,
+    pub title: String,
+}
+
+/// The newest `limit` notifications created in `[start, end)` and how many
+/// there were in all.
+pub async fn month_notifications(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    limit: i64,
+) -> AppResult<(Vec<ReportNotification>, i64)> {
+    let total: i64 = db
+        .query_one(
+            "SELECT count(*) FROM client_notifications
+              WHERE client_org_id = $1 AND created_at >= $2 AND created_at < $3",
+            &[&org_id, &start, &end],
+        )
+        .await?
+        .get(0);
+    let rows = db
+        .query(
+            "SELECT created_at, severity, title FROM client_notifications
+              WHERE client_org_id = $1 AND created_at >= $2 AND created_at < $3
+              ORDER BY created_at DESC, id DESC
+              LIMIT $4",
+            &[&org_id, &start, &end, &limit],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| ReportNotification { created_at: r.get(0), severity: r.get(1), title: r.get(2) })
+        .collect();
+    Ok((items, total))
+}
+
+// ---------------------------------------------------------------------------
+// The scheduler
+// ---------------------------------------------------------------------------
+
+/// Active practices that have no `job` run for `month_key` yet
+/// (run keys are `<org id>:<YYYY-MM>`).
+pub async fn orgs_due(db: &impl GenericClient, job: &str, month_key: &str) -> AppResult<Vec<Uuid>> {
+    let rows = db
+        .query(
+            "SELECT o.id FROM client_orgs o
+              WHERE o.status = 'active'
+                AND NOT EXISTS (SELECT 1 FROM scheduler_runs r
+                                 WHERE r.job = $1 AND r.run_key = o.id::text || ':' || $2)
+              ORDER BY o.id",
+            &[&job, &month_key],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Claims a run: true for the one caller whose insert made the row. Inside
+/// a transaction, a concurrent claim of the same key waits for it and then
+/// loses; a rolled-back claim leaves the run to be claimed again.
+pub async fn claim_run(db: &impl GenericClient, job: &str, run_key: &str) -> AppResult<bool> {
+    let n = db
+        .execute(
+            "INSERT INTO scheduler_runs (job, run_key) VALUES ($1, $2)
+             ON CONFLICT (job, run_key) DO NOTHING",
+            &[&job, &run_key],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn finish_run(db: &impl GenericClient, job: &str, run_key: &str) -> AppResult<()> {
+    db.execute(
+        "UPDATE scheduler_runs SET finished_at = greatest(clock_timestamp(), started_at)
+          WHERE job = $1 AND run_key = $2",
+        &[&job, &run_key],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Active owners of the practice who want the monthly report by email:
+/// (email, name).
+pub async fn monthly_report_recipients(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Vec<(String, Option<String>)>> {
+    let rows = db
+        .query(
+            "SELECT email, name FROM client_users
+              WHERE client_org_id = $1 AND is_active AND role = 'owner'
+                AND notify_monthly_report_email
+              ORDER BY email",
+            &[&org_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

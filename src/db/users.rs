@@ -85,3 +85,123 @@ pub async fn record_sign_in(
     .await?;
     Ok(())
 }
+
+/// A user as the practice's user list shows them.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub email_verified: bool,
+    pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl UserSummary {
+    /// The name to show (their email when no name is set).
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.email)
+    }
+}
+
+const SELECT_SUMMARY: &str = "SELECT id, email, name, role, is_active, email_verified, last_login_at, created_at FROM client_users";
+
+fn summary_from_row(r: &Row) -> AppResult<UserSummary> {
+    Ok(UserSummary {
+        id: r.get(0),
+        email: r.get(1),
+        name: r.get(2),
+        role: parse_role(r.get(3))?,
+        is_active: r.get(4),
+        email_verified: r.get(5),
+        last_login_at: r.get(6),
+        created_at: r.get(7),
+    })
+}
+
+/// The practice's users: active ones first, then by role (owner, admin,
+/// viewer) and name.
+pub async fn list_in_org(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<UserSummary>> {
+    let rows = db
+        .query(
+            &format!(
+                "{SELECT_SUMMARY} WHERE client_org_id = $1
+                 ORDER BY is_active DESC,
+                          CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END,
+                          lower(coalesce(name, email)), id"
+            ),
+            &[&org_id],
+        )
+        .await?;
+    rows.iter().map(summary_from_row).collect()
+}
+
+/// One user of the practice; None for another practice's user.
+pub async fn find_in_org(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    id: Uuid,
+) -> AppResult<Option<UserSummary>> {
+    let row = db
+        .query_opt(
+            &format!("{SELECT_SUMMARY} WHERE id = $1 AND client_org_id = $2"),
+            &[&id, &org_id],
+        )
+        .await?;
+    row.as_ref().map(summary_from_row).transpose()
+}
+
+/// Like [`find_in_org`], locking the row for the rest of the transaction
+/// (so two admins acting on one user are serialised).
+pub async fn lock_in_org(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    id: Uuid,
+) -> AppResult<Option<UserSummary>> {
+    let row = db
+        .query_opt(
+            &format!("{SELECT_SUMMARY} WHERE id = $1 AND client_org_id = $2 FOR UPDATE"),
+            &[&id, &org_id],
+        )
+        .await?;
+    row.as_ref().map(summary_from_row).transpose()
+}
+
+/// Whether any user (of any practice, active or not) has this address.
+pub async fn email_taken(db: &impl GenericClient, email: &str) -> AppResult<bool> {
+    Ok(db.query_opt("SELECT 1 FROM client_users WHERE email = $1", &[&email]).await?.is_some())
+}
+
+/// Deactivates a user (they can no longer sign in; their rows stay for the
+/// audit trail).
+pub async fn deactivate(db: &impl GenericClient, id: Uuid) -> AppResult<()> {
+    db.execute("UPDATE client_users SET is_active = false WHERE id = $1", &[&id]).await?;
+    Ok(())
+}
+
+pub async fn set_role(db: &impl GenericClient, id: Uuid, role: Role) -> AppResult<()> {
+    db.execute("UPDATE client_users SET role = $2 WHERE id = $1", &[&id, &role.as_str()]).await?;
+    Ok(())
+}
+
+/// Creates the user an accepted invitation brings in: the address is
+/// verified (the link reached its inbox), and notifications from before
+/// they joined count as read.
+pub async fn insert_invited(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    email: &str,
+    name: &str,
+    role: Role,
+) -> AppResult<Uuid> {
+    let row = db
+        .query_one(
+            "INSERT INTO client_users (client_org_id, email, name, role, email_verified, notifications_read_through)
+             VALUES ($1, $2, $3, $4, true, now()) RETURNING id",
+            &[&org_id, &email, &name, &role.as_str()],
+        )
+        .await?;
+    Ok(row.get(0))
+}

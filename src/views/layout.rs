@@ -141,7 +141,7 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                                 }
                             }
                             div.nav-right {
-                                span.nav-user title=(user.email) { (user.name) " · " (user.org_name) }
+                                span.nav-user title=(format!("{} · {}", user.email, user.org_name)) { (user.name) }
                                 span.badge.badge-blue { (user.role) }
                                 form method="post" action="/client/logout" {
                                     input type="hidden" name="csrf_token" value=(user.csrf_token);

@@ -1,1 +1,113 @@
 //! Markup of the reports pages.
+
+use maud::{Markup, html};
+
+use super::dashboard::{plural, score_cell, thousands, when};
+use super::layout::{NavUser, Section, page};
+use crate::reports::{Month, ReportSummary};
+
+/// Where a month's PDF is downloaded from the pages.
+pub fn pdf_href(month: Month) -> String {
+    format!("/client/reports/{month}/pdf")
+}
+
+/// `/client/reports`: every month with evidence, newest first.
+pub fn reports_page(user: &NavUser, reports: &[ReportSummary]) -> Markup {
+    page(
+        "Reports",
+        Some(user),
+        Section::Reports,
+        html! {
+            div.page-header {
+                div {
+                    h1 { "Monthly reports" }
+                    p.muted {
+                        "A PDF per month for your records and auditors: your compliance score, each site, "
+                        "HIPAA controls, failing checks, the month's notifications and the evidence-chain "
+                        "head of every site, with how to verify it."
+                    }
+                }
+            }
+            section.card id="reports" {
+                @if reports.is_empty() {
+                    div.card-body {
+                        div.empty id="reports-empty" {
+                            h2 { "No reports yet" }
+                            p {
+                                "A report appears here for every month in which your site appliances send evidence. "
+                                "Once the first signed evidence bundles arrive, this month's report is available "
+                                "at once (month to date), and each month's final report is made on the 1st of the next."
+                            }
+                        }
+                    }
+                } @else {
+                    div.table-wrap {
+                        table.table.reports-table {
+                            thead {
+                                tr {
+                                    th { "Month" }
+                                    th { "Score" }
+                                    th { "HIPAA controls" }
+                                    th.num { "Evidence" }
+                                    th.num { "Sites" }
+                                    th { "SHA-256" }
+                                    th { span.sr-only { "Download" } }
+                                }
+                            }
+                            tbody {
+                                @for r in reports {
+                                    (report_row(r))
+                                }
+                            }
+                        }
+                    }
+                    div.card-footer.small.muted {
+                        "A month's report is made once when the month is over and kept, so the same file (and "
+                        "SHA-256) can be downloaded again later; if evidence for that month arrives late, the "
+                        "report is made again with it. The current month is a month-to-date report, made fresh "
+                        "each time. Downloads are recorded in the audit log."
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn report_row(r: &ReportSummary) -> Markup {
+    let sha = hex::encode(r.pdf_sha256);
+    let at_risk = r.controls_total - r.controls_passed - r.controls_failed;
+    html! {
+        tr.report-row data-month=(r.month) {
+            td {
+                strong { (r.month.label()) }
+                @if r.month_to_date {
+                    " " span.badge.badge-blue title="The current month: figures so far" { "Month to date" }
+                }
+                div.muted.small { "made " (when(r.generated_at)) }
+            }
+            td { (score_cell(r.overall_score)) }
+            td {
+                @if r.controls_total == 0 {
+                    span.muted { "none named" }
+                } @else {
+                    span.score-green { (r.controls_passed) " passed" }
+                    " · "
+                    span.score-red[r.controls_failed > 0] { (r.controls_failed) " failed" }
+                    @if at_risk > 0 {
+                        " · " span.score-amber { (at_risk) " at risk" }
+                    }
+                    div.muted.small { "of " (plural(r.controls_total, "control", "controls")) }
+                }
+            }
+            td.num { (thousands(r.evidence_count)) }
+            td.num { (r.sites_count) }
+            td { code.mono title=(sha) { (&sha[..12]) "…" } }
+            td.num {
+                a.btn.btn-secondary.btn-sm href=(pdf_href(r.month))
+                    aria-label={ "Download the " (r.month.label()) " report (PDF)" } {
+                    "Download PDF"
+                }
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@ use maud::{Markup, html};
 
 use super::layout::{NavUser, Section, page};
 use crate::db::api_tokens::TokenSummary;
+use crate::db::notifications::Preferences;
 use crate::db::sessions::SessionSummary;
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -159,8 +160,59 @@ pub fn tokens_section(
     }
 }
 
+/// `#email-notifications-section`: which notifications are also emailed
+/// to the user. `role` is theirs (`owner`, `admin`, `viewer`): critical
+/// alerts go to owners and admins, monthly reports to owners.
+pub fn email_notifications_section(
+    prefs: Preferences,
+    role: &str,
+    csrf_token: &str,
+    message: Option<&str>,
+) -> Markup {
+    let gets_alerts = matches!(role, "owner" | "admin");
+    let gets_reports = role == "owner";
+    html! {
+        section.card id="email-notifications-section" {
+            div.card-header { h2.card-title { "Email notifications" } }
+            div.card-body {
+                p.muted.small { "Every notification appears in " a href="/client/notifications" { "Notifications" } ". Choose which are also emailed to you." }
+                @if let Some(message) = message { div.alert.alert-success role="status" { (message) } }
+                form.form method="post" action="/client/settings/notifications"
+                    hx-post="/client/settings/notifications" hx-target="#email-notifications-section" hx-swap="outerHTML" {
+                    input type="hidden" name="csrf_token" value=(csrf_token);
+                    div.field {
+                        label.checkbox {
+                            input id="pref-critical" type="checkbox" name="critical_alerts" value="on" checked[prefs.critical_alerts];
+                            "Critical alerts"
+                        }
+                        span.hint {
+                            "When a check starts failing or a site stops reporting."
+                            @if !gets_alerts { " Sent to owners and admins; your role does not receive them." }
+                        }
+                    }
+                    div.field {
+                        label.checkbox {
+                            input id="pref-monthly" type="checkbox" name="monthly_report" value="on" checked[prefs.monthly_report];
+                            "Monthly compliance report"
+                        }
+                        span.hint {
+                            "Early on the 1st, with last month's PDF report."
+                            @if !gets_reports { " Sent to the practice owner; your role does not receive it." }
+                        }
+                    }
+                    div { button.btn.btn-primary type="submit" { "Save email preferences" } }
+                }
+            }
+        }
+    }
+}
+
 pub struct SettingsData<'a> {
     pub has_password: bool,
+    /// The user's email preferences and role (for who receives what).
+    pub email_prefs: Preferences,
+    pub role: &'a str,
+    pub csrf_token: &'a str,
     pub sessions: &'a [SessionSummary],
     pub current_session: Option<uuid::Uuid>,
     /// None for viewers, who cannot manage tokens.
@@ -176,12 +228,13 @@ pub fn settings_page(user: &NavUser, data: &SettingsData) -> Markup {
             div.page-header {
                 div {
                     h1 { "Settings" }
-                    p.muted { "Your sign-in methods and sessions." }
+                    p.muted { "Your sign-in methods, sessions and email notifications." }
                 }
             }
             div.stack {
                 (password_section(data.has_password, None))
                 (sessions_section(data.sessions, data.current_session, None))
+                (email_notifications_section(data.email_prefs, data.role, data.csrf_token, None))
                 @if let Some(tokens) = data.tokens {
                     (tokens_section(tokens, None, None))
                 }

@@ -1,8 +1,291 @@
-//! The notification centre: per-user read state.
+//! The notification centre: per-user read state, and each user's email
+//! preferences. Every role may use it, with a session or an API token; it
+//! acts on the caller's own practice and on the caller's own read state.
 
-use poem_openapi::OpenApi;
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi, Tags};
+use uuid::Uuid;
+
+use super::compliance::PageLimit;
+use super::error::{AUTHED, ApiError, JSON_BODY, NOT_FOUND};
+use crate::auth::current::{ApiViewer, ClientInfo, CurrentUser};
+use crate::auth::flows;
+use crate::db::audit;
+use crate::db::compliance::unread_notifications;
+use crate::db::notifications::{self as queries, Preferences, Severity, UserNotification};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Your practice's notifications, your read state and your email preferences.
+    Notifications,
+}
+
+/// How urgent a notification is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum NotificationSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl From<Severity> for NotificationSeverity {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Info => NotificationSeverity::Info,
+            Severity::Warning => NotificationSeverity::Warning,
+            Severity::Critical => NotificationSeverity::Critical,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct NotificationItem {
+    pub id: Uuid,
+    /// What happened, e.g. `check_failed`, `check_warning`, `check_resolved`,
+    /// `site_silent`, `monthly_report`, `transfer_update`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub severity: NotificationSeverity,
+    pub title: String,
+    pub message: String,
+    /// A portal path to look at, e.g. `/client/sites/{id}`; null when there is none.
+    #[oai(nullable)]
+    pub action_url: Option<String>,
+    /// The words for `action_url`'s link; null when there is none.
+    #[oai(nullable)]
+    pub action_label: Option<String>,
+    /// Whether you have read it (read state is per user).
+    pub is_read: bool,
+    /// When you read it (or marked everything read); null while unread.
+    #[oai(nullable)]
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserNotification> for NotificationItem {
+    fn from(n: UserNotification) -> Self {
+        NotificationItem {
+            is_read: n.is_read(),
+            id: n.id,
+            kind: n.kind,
+            severity: n.severity.into(),
+            title: n.title,
+            message: n.message,
+            action_url: n.action_url,
+            action_label: n.action_label,
+            read_at: n.read_at,
+            created_at: n.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct NotificationList {
+    /// Newest first.
+    pub notifications: Vec<NotificationItem>,
+    /// Your unread notifications in the whole practice, counted up to 1,000.
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Object)]
+pub struct MarkedRead {
+    /// `read`.
+    pub status: String,
+}
+
+#[derive(Debug, Object)]
+pub struct MarkedAllRead {
+    /// `read_all`.
+    pub status: String,
+    /// How many notifications were unread for you before this call.
+    pub count: i64,
+}
+
+/// Which emails you receive. Notifications always appear in the portal.
+#[derive(Debug, Clone, Copy, Object)]
+pub struct NotificationPreferences {
+    /// Email me critical alerts (a check starts failing, a site stops
+    /// reporting). Sent to owners and admins.
+    pub critical_alerts: bool,
+    /// Email me the monthly compliance report. Sent to owners.
+    pub monthly_report: bool,
+}
+
+impl From<Preferences> for NotificationPreferences {
+    fn from(p: Preferences) -> Self {
+        NotificationPreferences {
+            critical_alerts: p.critical_alerts,
+            monthly_report: p.monthly_report,
+        }
+    }
+}
+
+impl From<NotificationPreferences> for Preferences {
+    fn from(p: NotificationPreferences) -> Self {
+        Preferences { critical_alerts: p.critical_alerts, monthly_report: p.monthly_report }
+    }
+}
+
+fn not_found_notification() -> AppError {
+    AppError::NotFound("no such notification in your practice".into())
+}
+
+fn user_gone() -> AppError {
+    AppError::Unauthorized("your account no longer exists; sign in again".into())
+}
+
+/// Stores `user`'s email preferences and, when they changed, writes one
+/// audit row (`notification_preferences.updated`), in one transaction.
+/// Used by the API and the settings page.
+pub async fn save_preferences(
+    state: &AppState,
+    user: &CurrentUser,
+    new: Preferences,
+    client: &ClientInfo,
+) -> AppResult<Preferences> {
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let old =
+        queries::set_preferences(&*tx, user.org_id, user.id, new).await?.ok_or_else(user_gone)?;
+    if old != new {
+        audit::record(
+            &*tx,
+            &audit::Entry {
+                target_type: Some("user"),
+                target_id: Some(user.id.to_string()),
+                details: serde_json::json!({
+                    "critical_alerts": { "from": old.critical_alerts, "to": new.critical_alerts },
+                    "monthly_report": { "from": old.monthly_report, "to": new.monthly_report },
+                }),
+                ..flows::user_entry(user, client, "notification_preferences.updated")
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(new)
+}
 
 pub struct NotificationsApi;
 
-#[OpenApi]
-impl NotificationsApi {}
+#[OpenApi(prefix_path = "/client", tag = "ApiTags::Notifications")]
+impl NotificationsApi {
+    /// Your notifications
+    ///
+    /// The practice's notifications, newest first, each with whether you
+    /// have read it. Read state is per user: what you read stays unread for
+    /// your colleagues.
+    #[oai(path = "/notifications", method = "get", operation_id = "list_notifications")]
+    async fn list_notifications(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        /// Only the ones you have not read.
+        #[oai(default)]
+        unread_only: Query<bool>,
+        /// How many, 1 to 200.
+        #[oai(default)]
+        limit: Query<PageLimit>,
+    ) -> Result<Json<NotificationList>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let u = &user.0;
+        let rows = queries::list_for_user(
+            &**db,
+            u.org_id,
+            u.id,
+            unread_only.0,
+            None,
+            i64::from(limit.0.0),
+        )
+        .await?;
+        let unread_count = unread_notifications(&**db, u.org_id, u.id).await?;
+        Ok(Json(NotificationList {
+            notifications: rows.into_iter().map(NotificationItem::from).collect(),
+            unread_count,
+        }))
+    }
+
+    /// Mark a notification read
+    ///
+    /// For you only. Marking one that is already read changes nothing.
+    #[oai(
+        path = "/notifications/:id/read",
+        method = "post",
+        operation_id = "mark_notification_read"
+    )]
+    async fn mark_notification_read(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        /// The notification's id.
+        id: Path<Uuid>,
+    ) -> Result<Json<MarkedRead>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        queries::mark_read(&**db, user.0.org_id, user.0.id, id.0)
+            .await?
+            .ok_or_else(not_found_notification)?;
+        Ok(Json(MarkedRead { status: "read".into() }))
+    }
+
+    /// Mark all notifications read
+    ///
+    /// For you only: everything the practice has received so far. Newer
+    /// notifications arrive unread.
+    #[oai(
+        path = "/notifications/read-all",
+        method = "post",
+        operation_id = "mark_all_notifications_read"
+    )]
+    async fn mark_all_notifications_read(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+    ) -> Result<Json<MarkedAllRead>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let count = queries::mark_all_read(&**db, user.0.org_id, user.0.id).await?;
+        Ok(Json(MarkedAllRead { status: "read_all".into(), count }))
+    }
+
+    /// Your email preferences
+    #[oai(
+        path = "/notification-preferences",
+        method = "get",
+        operation_id = "get_notification_preferences"
+    )]
+    async fn get_notification_preferences(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+    ) -> Result<Json<NotificationPreferences>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let prefs =
+            queries::preferences(&**db, user.0.org_id, user.0.id).await?.ok_or_else(user_gone)?;
+        Ok(Json(prefs.into()))
+    }
+
+    /// Set your email preferences
+    ///
+    /// Both fields are required. A change is recorded in the audit log.
+    #[oai(
+        path = "/notification-preferences",
+        method = "put",
+        operation_id = "set_notification_preferences"
+    )]
+    async fn set_notification_preferences(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiViewer,
+        body: Json<NotificationPreferences>,
+    ) -> Result<Json<NotificationPreferences>, ApiError<{ AUTHED | JSON_BODY }>> {
+        let saved = save_preferences(&state, &user.0, body.0.into(), &ClientInfo::of(req)).await?;
+        Ok(Json(saved.into()))
+    }
+}

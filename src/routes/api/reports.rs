@@ -1,8 +1,211 @@
 //! Monthly compliance reports (PDF).
 
-use poem_openapi::OpenApi;
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response};
+use poem_openapi::param::Path;
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::error::{AUTHED, ApiError, NOT_FOUND};
+use crate::auth::current::{ApiViewer, ClientInfo};
+use crate::error::AppError;
+use crate::reports::{self, MONTH_FORMAT, Month, ReportSummary};
+use crate::state::AppState;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Monthly HIPAA compliance reports as PDF.
+    Reports,
+}
+
+/// A calendar month, `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthParam(pub Month);
+
+impl Type for MonthParam {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string(month)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            pattern: Some("^[0-9]{4}-(0[1-9]|1[0-2])$".to_owned()),
+            example: Some("2026-10".into()),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for MonthParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Month::parse(value)
+            .map(MonthParam)
+            .map_err(|_| ParseError::custom(format!("is not a month: use {MONTH_FORMAT}")))
+    }
+}
+
+/// One month's report.
+#[derive(Debug, Object)]
+pub struct MonthlyReportItem {
+    /// The month, `YYYY-MM` (UTC).
+    pub month: String,
+    /// Percent of the latest results (per site, check and host, as of the
+    /// month's end, among the checks run during the month) that passed, one
+    /// decimal; null when nothing was checked.
+    #[oai(nullable)]
+    pub overall_score: Option<f64>,
+    /// HIPAA controls whose checks all passed at the month's end.
+    pub controls_passed: i32,
+    /// HIPAA controls with at least one failing check at the month's end.
+    pub controls_failed: i32,
+    /// HIPAA controls named by the month's checks. Those neither passed nor
+    /// failed had warnings only ("at risk").
+    pub controls_total: i32,
+    /// Evidence bundles checked in the month, all sites.
+    pub evidence_count: i64,
+    /// Sites that sent evidence checked in the month.
+    pub sites_count: i32,
+    /// SHA-256 of the PDF that the download returns, hex.
+    pub pdf_sha256: String,
+    /// When the PDF was made. For the current month: now.
+    pub generated_at: DateTime<Utc>,
+    /// True for the current month: the figures so far, made fresh on each
+    /// request and not cached (the PDF changes as evidence arrives).
+    pub month_to_date: bool,
+}
+
+impl From<ReportSummary> for MonthlyReportItem {
+    fn from(s: ReportSummary) -> Self {
+        MonthlyReportItem {
+            month: s.month.to_string(),
+            overall_score: s.overall_score,
+            controls_passed: s.controls_passed,
+            controls_failed: s.controls_failed,
+            controls_total: s.controls_total,
+            evidence_count: s.evidence_count,
+            sites_count: s.sites_count,
+            pdf_sha256: hex::encode(s.pdf_sha256),
+            generated_at: s.generated_at,
+            month_to_date: s.month_to_date,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct MonthlyReportList {
+    /// Every month with evidence, newest first.
+    pub reports: Vec<MonthlyReportItem>,
+}
+
+/// A PDF document.
+pub struct PdfFile(pub Vec<u8>);
+
+impl Payload for PdfFile {
+    const CONTENT_TYPE: &'static str = "application/pdf";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("The report as a PDF document."),
+            ..MetaSchema::new_with_format("string", "binary")
+        }))
+    }
+}
+
+impl IntoResponse for PdfFile {
+    fn into_response(self) -> Response {
+        Response::builder().content_type(Self::CONTENT_TYPE).body(self.0)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ReportDownload {
+    /// The report. Its SHA-256 is `X-Report-SHA256` and the `pdf_sha256`
+    /// of the list.
+    #[oai(status = 200)]
+    Ok(
+        PdfFile,
+        /// `attachment; filename="OsirisCare-<practice>-<YYYY-MM>.pdf"`.
+        #[oai(header = "Content-Disposition")]
+        String,
+        /// SHA-256 of the body, hex.
+        #[oai(header = "X-Report-SHA256")]
+        String,
+        /// `no-store`: compliance reports are not kept in shared caches.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
 
 pub struct ReportsApi;
 
-#[OpenApi]
-impl ReportsApi {}
+#[OpenApi(prefix_path = "/client", tag = "ApiTags::Reports")]
+impl ReportsApi {
+    /// Your monthly reports
+    ///
+    /// Every month in which your sites' evidence was checked, newest first,
+    /// with its figures and the SHA-256 of its PDF. A completed month's
+    /// report is made once and cached; it is made again when evidence for
+    /// that month arrives later. The current month is listed as "month to
+    /// date" (`month_to_date: true`), made fresh on each request and not
+    /// cached. Any role.
+    #[oai(path = "/reports/monthly", method = "get", operation_id = "list_monthly_reports")]
+    async fn list_monthly_reports(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+    ) -> Result<Json<MonthlyReportList>, ApiError<AUTHED>> {
+        let db = state.pool().get().await.map_err(AppError::from)?;
+        let list = reports::list_reports(&**db, user.0.org_id, Utc::now()).await?;
+        Ok(Json(MonthlyReportList { reports: list.into_iter().map(Into::into).collect() }))
+    }
+
+    /// Download a monthly report (PDF)
+    ///
+    /// The practice, its partner, the month, the overall score in its
+    /// colour, each site's score and evidence count, HIPAA controls, checks
+    /// failing at the month's end, the month's notifications and each
+    /// site's evidence-chain head with how to verify it. Cached for a
+    /// completed month (the same bytes until evidence for that month arrives
+    /// late, which makes it again); the current month is made on request as
+    /// "month to date". 400 for a malformed month, 404 for a month without
+    /// evidence. Every download is recorded in the audit log
+    /// (`report.downloaded`). Any role.
+    #[oai(
+        path = "/reports/monthly/:month",
+        method = "get",
+        operation_id = "download_monthly_report"
+    )]
+    async fn download_monthly_report(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        user: ApiViewer,
+        /// The month, `YYYY-MM`, e.g. `2026-10`.
+        month: Path<MonthParam>,
+    ) -> Result<ReportDownload, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let d = reports::download(&state, &user.0, month.0.0, &ClientInfo::of(req), "api").await?;
+        Ok(ReportDownload::Ok(
+            PdfFile(d.report.pdf),
+            format!("attachment; filename=\"{}\"", d.file_name),
+            hex::encode(d.report.summary.pdf_sha256),
+            "no-store".to_owned(),
+        ))
+    }
+}

@@ -1,8 +1,285 @@
-//! Pages of the audit area.
+//! Pages of the audit area: `/client/audit` (owner, admin), the full page,
+//! the `#audit-results` fragment (htmx, on filter changes) or, with a
+//! cursor, the next rows plus a new `#audit-load-more`.
 
-use poem::Route;
+use chrono::NaiveDate;
+use maud::{Markup, html};
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response, Route, get, handler};
+use serde::Deserialize;
+
+use super::is_htmx;
+use crate::auth::current::Admin;
+use crate::db::audit::{self, ActorFilter, Cursor, Filter};
+use crate::error::{AppError, AppResult};
+use crate::routes::api::audit::{DEFAULT_PAGE, MAX_PAGE, MomentParam, parse_action, parse_actor};
+use crate::state::AppState;
+use crate::views::audit::{self as views, FieldError, FilterOptions, FilterValues, Results};
+use crate::views::layout::NavUser;
 
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app
+    app.at("/client/audit", get(view_audit_get))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AuditQuery {
+    #[serde(flatten)]
+    values: FilterValues,
+    cursor: Option<String>,
+}
+
+struct Parsed {
+    filter: Filter,
+    limit: u32,
+    after: Option<Cursor>,
+}
+
+fn quoted(raw: &str) -> String {
+    let mut short: String = raw.chars().take(40).collect();
+    if raw.chars().count() > 40 {
+        short.push('…');
+    }
+    format!("\u{201c}{short}\u{201d}")
+}
+
+fn date(field: &'static str, label: &str, raw: &str) -> Result<Option<NaiveDate>, FieldError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1..=9998).contains(&chrono::Datelike::year(d)) && raw.len() == 10)
+        .map(Some)
+        .ok_or_else(|| FieldError {
+            field,
+            message: format!(
+                "{label} {} is not a date; use YYYY-MM-DD, e.g. 2026-11-24.",
+                quoted(raw)
+            ),
+        })
+}
+
+/// The value of a parsed field, noting its error instead.
+fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<Option<T>, FieldError>) -> Option<T> {
+    parsed.unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    })
+}
+
+/// Reads the filters; every problem is reported, not just the first.
+fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let actor = keep(
+        &mut errors,
+        match values.actor.trim() {
+            "" => Ok(None),
+            raw => parse_actor(raw).map(Some).map_err(|_| FieldError {
+                field: "actor",
+                message: format!("Person {} is not a user id or an email address.", quoted(raw)),
+            }),
+        },
+    );
+    let action = keep(
+        &mut errors,
+        match values.action.trim() {
+            "" => Ok(None),
+            raw => parse_action(raw).map(Some).map_err(|m| FieldError {
+                field: "action",
+                message: format!("Action {} {m}.", quoted(raw)),
+            }),
+        },
+    );
+    let from = keep(&mut errors, date("from", "From", &values.from));
+    let to = keep(&mut errors, date("to", "To", &values.to));
+    let limit = match values.limit.trim() {
+        "" => DEFAULT_PAGE,
+        raw => match raw.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)) {
+            Some(n) => n,
+            None => {
+                errors.push(FieldError {
+                    field: "limit",
+                    message: format!(
+                        "Page size {} must be a whole number from 1 to {MAX_PAGE}.",
+                        quoted(raw)
+                    ),
+                });
+                DEFAULT_PAGE
+            }
+        },
+    };
+    let after = match cursor {
+        None => None,
+        Some(raw) => match Cursor::decode(raw) {
+            Some(c) => Some(c),
+            None => {
+                errors.push(FieldError {
+                    field: "cursor",
+                    message: "This \u{201c}Load more\u{201d} link is not valid; reload the log and try again."
+                        .to_owned(),
+                });
+                None
+            }
+        },
+    };
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        errors.push(FieldError {
+            field: "to",
+            message: format!("The From date ({f}) is after the To date ({t})."),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Parsed {
+        filter: Filter {
+            actor,
+            action,
+            from: from.and_then(|d| MomentParam::Day(d).start()),
+            to: to.and_then(|d| MomentParam::Day(d).end()),
+        },
+        limit,
+        after,
+    })
+}
+
+/// An HTML response that varies on `HX-Request`; `message` goes to the
+/// `X-Portal-Message` header (htmx does not swap errors; portal.js shows it).
+fn html_response(status: StatusCode, markup: Markup, message: Option<&str>) -> Response {
+    let mut resp = markup.with_status(status).into_response();
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    if let Some(value) = message.and_then(|m| {
+        let safe: String =
+            m.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+        HeaderValue::from_str(&safe).ok()
+    }) {
+        resp.headers_mut().insert("X-Portal-Message", value);
+    }
+    resp
+}
+
+/// `GET /client/audit`.
+#[handler]
+pub async fn view_audit_get(
+    state: Data<&AppState>,
+    req: &Request,
+    Admin(user): Admin,
+) -> AppResult<Response> {
+    let query: AuditQuery =
+        serde_urlencoded::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
+            AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
+        })?;
+    let restoring = req.headers().contains_key("hx-history-restore-request");
+    let fragment = is_htmx(req) && !restoring;
+    let load_more = fragment && query.cursor.is_some();
+    let values = &query.values;
+
+    let db = state.pool().get().await?;
+    let parsed = parse(values, query.cursor.as_deref());
+    let page = match &parsed {
+        Ok(p) => {
+            if let Some(ActorFilter::UserId(id)) = p.filter.actor
+                && !audit::user_in_org(&**db, user.org_id, id).await?
+            {
+                return Err(AppError::NotFound("no such user in your practice".into()));
+            }
+            Some(audit::list(&**db, user.org_id, &p.filter, p.after.as_ref(), p.limit).await?)
+        }
+        Err(_) => None,
+    };
+    let (status, message) = match &parsed {
+        Ok(_) => (StatusCode::OK, None),
+        Err(errors) => (
+            StatusCode::BAD_REQUEST,
+            Some(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")),
+        ),
+    };
+    let next_url = page.as_ref().and_then(|p| p.next).map(|c| values.url(Some(&c.encode())));
+    let results = match (&parsed, &page) {
+        (Ok(_), Some(page)) => Results::Page { entries: &page.entries, next_url: next_url.clone() },
+        (Err(errors), _) => Results::Invalid(errors),
+        (Ok(_), None) => {
+            return Err(AppError::internal(anyhow::anyhow!("parsed filters without a page")));
+        }
+    };
+    let markup = if load_more {
+        match &page {
+            Some(page) => html! {
+                (views::audit_rows(&page.entries))
+                (views::load_more(next_url.as_deref(), true))
+            },
+            None => {
+                html! { div.alert.alert-error role="alert" { (message.clone().unwrap_or_default()) } }
+            }
+        }
+    } else if fragment {
+        views::audit_results(values, &results)
+    } else {
+        let actors = audit::actors(&**db, user.org_id).await?;
+        let actions = audit::actions(&**db, user.org_id).await?;
+        views::audit_page(
+            &NavUser::of(&user),
+            values,
+            &FilterOptions { actors: &actors, actions: &actions },
+            &results,
+        )
+    };
+    Ok(html_response(status, markup, message.as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(f: impl FnOnce(&mut FilterValues)) -> FilterValues {
+        let mut v = FilterValues::default();
+        f(&mut v);
+        v
+    }
+
+    #[test]
+    fn empty_values_mean_no_filter() {
+        let p = parse(&FilterValues::default(), None).ok().unwrap();
+        assert!(p.filter.actor.is_none() && p.filter.action.is_none() && p.filter.from.is_none());
+        assert_eq!(p.limit, DEFAULT_PAGE);
+    }
+
+    #[test]
+    fn every_bad_value_is_reported() {
+        let errors = parse(
+            &values(|v| {
+                v.actor = "no\u{7}body".into();
+                v.action = "Auth!".into();
+                v.from = "yesterday".into();
+                v.to = "2026-13-01".into();
+                v.limit = "0".into();
+            }),
+            Some("!!"),
+        )
+        .err()
+        .unwrap();
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["actor", "action", "from", "to", "limit", "cursor"]);
+    }
+
+    #[test]
+    fn dates_cover_whole_days() {
+        let p = parse(
+            &values(|v| {
+                v.from = "2026-11-01".into();
+                v.to = "2026-11-01".into();
+            }),
+            None,
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(p.filter.from.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(p.filter.to.unwrap().to_rfc3339(), "2026-11-02T00:00:00+00:00");
+    }
 }

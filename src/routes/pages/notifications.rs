@@ -1,8 +1,248 @@
-//! Pages of the notifications area.
+//! Pages of the notifications area: the notification centre (full page,
+//! `#notification-list` fragment, or "Load more" rows), marking read with
+//! htmx (the updated row plus the navigation badge out of band) or with a
+//! plain form (303 back), and the badge the navigation polls. Also routes
+//! the settings page's "Email notifications" form.
 
-use poem::Route;
+use chrono::Utc;
+use maud::{Markup, html};
+use poem::http::{HeaderValue, header};
+use poem::web::{Data, Path, Redirect};
+use poem::{Body, IntoResponse, Request, Response, Route, get, handler, post};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{is_htmx, settings};
+use crate::auth::current::{CurrentUser, Viewer};
+use crate::db::compliance::{EvidenceCursor, unread_notifications};
+use crate::db::notifications::{self as queries, ListCursor};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::views::layout::{NavUser, unread_badge};
+use crate::views::notifications::{self as views, Filter, ListData, PAGE_SIZE};
 
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app
+    app.at("/client/notifications", get(view_notifications_get))
+        .at("/client/notifications/badge", get(view_notifications_badge_get))
+        .at("/client/notifications/read-all", post(view_notifications_read_all_post))
+        .at("/client/notifications/:id/read", post(view_notification_read_post))
+        .at("/client/settings/notifications", post(settings::view_settings_notifications_post))
+}
+
+/// The list's query string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ListQuery {
+    unread: Option<String>,
+    after: Option<String>,
+}
+
+fn parse_filter(raw: Option<&str>) -> AppResult<Filter> {
+    match raw.map(str::trim) {
+        None | Some("" | "0" | "false") => Ok(Filter::All),
+        Some("1" | "true" | "on") => Ok(Filter::Unread),
+        Some(_) => Err(AppError::BadRequest(
+            "`unread` must be 1 (only unread notifications) or 0 (all)".into(),
+        )),
+    }
+}
+
+fn parse_after(raw: Option<&str>) -> AppResult<Option<ListCursor>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(raw) => EvidenceCursor::decode(raw)
+            .map(|c| Some(ListCursor { created_at: c.checked_at, id: c.id }))
+            .ok_or_else(|| {
+                AppError::BadRequest(
+                    "that \u{201c}Load more\u{201d} link is not valid; open Notifications again"
+                        .into(),
+                )
+            }),
+    }
+}
+
+/// A notification id from the path; anything but a UUID is a 400.
+fn parse_id(raw: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| {
+        AppError::BadRequest(
+            "that is not a notification id; ids look like 3f2c1e0a-5b7d-4c1e-9a2f-0d6b8e4c7a11"
+                .into(),
+        )
+    })
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("no such notification in your practice".into())
+}
+
+/// The form fields the mark-read forms send besides the CSRF token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReturnForm {
+    unread: Option<String>,
+}
+
+/// Which filter a form came from (for the list it returns or the redirect);
+/// anything unreadable means "all".
+async fn form_filter(body: Body) -> Filter {
+    let bytes = body.into_bytes_limit(64 * 1024).await.unwrap_or_default();
+    let form: ReturnForm = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+    parse_filter(form.unread.as_deref()).unwrap_or(Filter::All)
+}
+
+/// One page of the list for `user`, newest first.
+async fn load_list(
+    state: &AppState,
+    user: &CurrentUser,
+    filter: Filter,
+    after: Option<ListCursor>,
+) -> AppResult<(Vec<queries::UserNotification>, Option<String>, i64)> {
+    let db = state.pool().get().await?;
+    let mut items = queries::list_for_user(
+        &**db,
+        user.org_id,
+        user.id,
+        filter == Filter::Unread,
+        after,
+        PAGE_SIZE as i64 + 1,
+    )
+    .await?;
+    let next = if items.len() > PAGE_SIZE {
+        items.truncate(PAGE_SIZE);
+        items.last().map(|n| EvidenceCursor { checked_at: n.created_at, id: n.id }.encode())
+    } else {
+        None
+    };
+    let unread = unread_notifications(&**db, user.org_id, user.id).await?;
+    Ok((items, next, unread))
+}
+
+/// An HTML response that varies on `HX-Request` (page or fragment) and is
+/// never cached (read state changes).
+fn fresh(markup: Markup) -> Response {
+    let mut resp = markup.into_response();
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `GET /client/notifications[?unread=1][&after=…]`: the full page; for
+/// htmx, the `#notification-list` fragment, or (with `after`) the next
+/// rows and a new `#notifications-more`.
+#[handler]
+pub async fn view_notifications_get(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+) -> AppResult<Response> {
+    let query: ListQuery = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
+        .map_err(|e| AppError::BadRequest(format!("the address's query cannot be read: {e}")))?;
+    let filter = parse_filter(query.unread.as_deref())?;
+    let after = parse_after(query.after.as_deref())?;
+    let restoring = req.headers().contains_key("hx-history-restore-request");
+    let fragment = is_htmx(req) && !restoring;
+    let (items, next, unread) = load_list(&state, &user, filter, after).await?;
+    let csrf = user.csrf_token().unwrap_or("");
+    let now = Utc::now();
+    if fragment && after.is_some() {
+        return Ok(fresh(html! {
+            (views::notification_rows(&items, filter, csrf, now))
+            (views::load_more(filter, next.as_deref(), true))
+        }));
+    }
+    let data = ListData {
+        filter,
+        items: &items,
+        next,
+        unread,
+        continued: after.is_some(),
+        message: None,
+        csrf_token: csrf,
+        now,
+    };
+    Ok(fresh(if fragment {
+        views::notification_list(&data)
+    } else {
+        views::notifications_page(&NavUser::of(&user), &data)
+    }))
+}
+
+/// `GET /client/notifications/badge`: the navigation's unread badge.
+#[handler]
+pub async fn view_notifications_badge_get(
+    state: Data<&AppState>,
+    Viewer(user): Viewer,
+) -> AppResult<Response> {
+    let db = state.pool().get().await?;
+    let unread = unread_notifications(&**db, user.org_id, user.id).await?;
+    Ok(fresh(unread_badge(Some(unread), false)))
+}
+
+/// `POST /client/notifications/:id/read`: for htmx, the updated row, and
+/// the list's head (counts) and the navigation badge out of band; without JavaScript, back to the list.
+#[handler]
+pub async fn view_notification_read_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+    Path(id): Path<String>,
+    body: Body,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let filter = form_filter(body).await;
+    let db = state.pool().get().await?;
+    let n = queries::mark_read(&**db, user.org_id, user.id, id).await?.ok_or_else(not_found)?;
+    if !is_htmx(req) {
+        return Ok(Redirect::see_other(filter.url(None)).into_response());
+    }
+    let unread = unread_notifications(&**db, user.org_id, user.id).await?;
+    let csrf = user.csrf_token().unwrap_or("");
+    Ok(fresh(html! {
+        (views::notification_row(&n, filter, csrf, Utc::now()))
+        (views::list_head(filter, unread, csrf, true))
+        (unread_badge(Some(unread), true))
+    }))
+}
+
+/// `POST /client/notifications/read-all`: for htmx, the list (same
+/// filter) with a confirmation and the badge out of band; without
+/// JavaScript, back to the list.
+#[handler]
+pub async fn view_notifications_read_all_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+    body: Body,
+) -> AppResult<Response> {
+    let filter = form_filter(body).await;
+    let count = {
+        let db = state.pool().get().await?;
+        queries::mark_all_read(&**db, user.org_id, user.id).await?
+    };
+    if !is_htmx(req) {
+        return Ok(Redirect::see_other(filter.url(None)).into_response());
+    }
+    let (items, next, unread) = load_list(&state, &user, filter, None).await?;
+    let message = match count {
+        0 => "Nothing was unread.".to_owned(),
+        n => format!(
+            "Marked {} read.",
+            crate::views::dashboard::plural(n, "notification", "notifications")
+        ),
+    };
+    let data = ListData {
+        filter,
+        items: &items,
+        next,
+        unread,
+        continued: false,
+        message: Some(message),
+        csrf_token: user.csrf_token().unwrap_or(""),
+        now: Utc::now(),
+    };
+    Ok(fresh(html! {
+        (views::notification_list(&data))
+        (unread_badge(Some(unread), true))
+    }))
 }

@@ -1,8 +1,51 @@
-//! Pages of the reports area.
+//! Pages of the reports area: the list of months and the PDF download.
 
-use poem::Route;
+use chrono::Utc;
+use maud::Markup;
+use poem::http::{HeaderValue, header};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, Response, Route, get, handler};
+
+use crate::auth::current::{ClientInfo, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::reports::{self, Month};
+use crate::state::AppState;
+use crate::views::layout::NavUser;
 
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app
+    app.at("/client/reports", get(view_reports_get))
+        .at("/client/reports/:month/pdf", get(view_report_pdf_get))
+}
+
+/// `GET /client/reports`.
+#[handler]
+pub async fn view_reports_get(state: Data<&AppState>, Viewer(user): Viewer) -> AppResult<Markup> {
+    let db = state.pool().get().await?;
+    let list = reports::list_reports(&**db, user.org_id, Utc::now()).await?;
+    Ok(crate::views::reports::reports_page(&NavUser::of(&user), &list))
+}
+
+/// `GET /client/reports/{YYYY-MM}/pdf`: the same PDF as the API, recorded
+/// in the audit log; errors as HTML pages.
+#[handler]
+pub async fn view_report_pdf_get(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+    Path(month): Path<String>,
+) -> AppResult<Response> {
+    let month = Month::parse(&month).map_err(AppError::BadRequest)?;
+    let d = reports::download(&state, &user, month, &ClientInfo::of(req), "page").await?;
+    let mut resp = d.report.pdf.into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", d.file_name)) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&hex::encode(d.report.summary.pdf_sha256)) {
+        headers.insert("x-report-sha256", v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::auth::Role;
 use crate::auth::current::{Admin, ClientInfo, CurrentUser, Viewer};
 use crate::auth::flows;
-use crate::db::{api_tokens, sessions, users};
+use crate::db::{api_tokens, notifications, sessions, users};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::views::layout::NavUser;
@@ -25,6 +25,9 @@ pub async fn view_settings_get(state: Data<&AppState>, Viewer(user): Viewer) -> 
         .ok_or_else(|| AppError::Unauthorized("sign in again".into()))?;
     let sessions =
         sessions::list_sessions(&**db, user.id, state.config().session_idle_timeout).await?;
+    let email_prefs = notifications::preferences(&**db, user.org_id, user.id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("sign in again".into()))?;
     let tokens = if user.role >= Role::Admin {
         Some(api_tokens::list(&**db, user.org_id).await?)
     } else {
@@ -34,6 +37,9 @@ pub async fn view_settings_get(state: Data<&AppState>, Viewer(user): Viewer) -> 
         &NavUser::of(&user),
         &SettingsData {
             has_password: record.password_hash.is_some(),
+            email_prefs,
+            role: user.role.as_str(),
+            csrf_token: user.csrf_token().unwrap_or(""),
             sessions: &sessions,
             current_session: user.session_id(),
             tokens: tokens.as_deref(),
@@ -154,4 +160,47 @@ pub async fn view_settings_token_revoke_post(
     let db = state.pool().get().await?;
     let list = api_tokens::list(&**db, user.org_id).await?;
     Ok(settings::tokens_section(&list, None, None))
+}
+
+/// The "Email notifications" form: a checkbox is sent only when ticked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailPrefsForm {
+    critical_alerts: Option<String>,
+    monthly_report: Option<String>,
+}
+
+/// `POST /client/settings/notifications`: saves the user's email
+/// preferences; for htmx, the section again with a confirmation; without
+/// JavaScript, back to the settings page.
+#[handler]
+pub async fn view_settings_notifications_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Viewer(user): Viewer,
+    Form(form): Form<EmailPrefsForm>,
+) -> AppResult<Response> {
+    let ticked = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty() && v != "off");
+    let prefs = notifications::Preferences {
+        critical_alerts: ticked(&form.critical_alerts),
+        monthly_report: ticked(&form.monthly_report),
+    };
+    let saved = crate::routes::api::notifications::save_preferences(
+        &state,
+        &user,
+        prefs,
+        &ClientInfo::of(req),
+    )
+    .await?;
+    if !super::is_htmx(req) {
+        return Ok(poem::web::Redirect::see_other("/client/settings#email-notifications-section")
+            .into_response());
+    }
+    Ok(settings::email_notifications_section(
+        saved,
+        user.role.as_str(),
+        user.csrf_token().unwrap_or(""),
+        Some("Email preferences saved."),
+    )
+    .into_response())
 }

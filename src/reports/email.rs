@@ -1,0 +1,71 @@
+//! The "your monthly report is ready" email: a link to the reports page,
+//! no attachment (the PDF stays behind the portal's sign-in).
+
+use maud::html;
+
+use super::ReportSummary;
+use crate::evidence::score;
+use crate::views::emails::Email;
+
+/// `92.5%`, `100%` or `no data`.
+fn score_words(s: Option<f64>) -> String {
+    match s {
+        Some(v) if v.fract() == 0.0 => format!("{v:.0}%"),
+        Some(v) => format!("{v:.1}%"),
+        None => "no data".to_owned(),
+    }
+}
+
+/// The mail for one owner.
+pub fn report_ready(
+    name: Option<&str>,
+    practice: &str,
+    report: &ReportSummary,
+    link: &str,
+) -> Email {
+    let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
+    let month = report.month.label();
+    let band = score::colour(report.overall_score);
+    let score = score_words(report.overall_score);
+    let summary = format!(
+        "Overall compliance score: {score} ({}). HIPAA controls: {} passed, {} failed, of {}. \
+         Evidence bundles: {} from {} site(s).",
+        band.label(),
+        report.controls_passed,
+        report.controls_failed,
+        report.controls_total,
+        report.evidence_count,
+        report.sites_count
+    );
+    let text = format!(
+        "{greeting}\n\nThe {month} HIPAA compliance report for {practice} is ready.\n\n{summary}\n\n\
+         Download the PDF from the portal (sign-in required):\n\n{link}\n\n\
+         You receive this email as the practice owner; turn it off in Settings.\n\n-- OsirisCare\n"
+    );
+    let colour = match band {
+        score::Colour::Green => "#15803d",
+        score::Colour::Amber => "#b45309",
+        score::Colour::Red => "#b91c1c",
+        score::Colour::NoData => "#5b6673",
+    };
+    let html = html! {
+        div style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 560px; margin: 0 auto; padding: 24px;" {
+            p style="font-size: 16px;" { (greeting) }
+            p style="font-size: 16px;" { "The " strong { (month) } " HIPAA compliance report for " strong { (practice) } " is ready." }
+            p style="font-size: 15px;" {
+                "Overall compliance score: " strong style={ "color: " (colour) ";" } { (score) } " (" (band.label()) ")"
+                br;
+                "HIPAA controls: " (report.controls_passed) " passed, " (report.controls_failed) " failed, of " (report.controls_total)
+                br;
+                "Evidence bundles: " (report.evidence_count) " from " (report.sites_count) " site(s)"
+            }
+            p style="margin: 24px 0;" {
+                a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "Open your reports" }
+            }
+            p style="font-size: 14px; color: #4b5563;" { "Or paste this link into your browser:" br; a href=(link) style="color: #0f5e6b; word-break: break-all;" { (link) } }
+            p style="font-size: 13px; color: #6b7280;" { "You receive this email as the practice owner; turn it off in Settings." }
+        }
+    }
+    .into_string();
+    Email { subject: format!("{practice}: your {month} compliance report is ready"), text, html }
+}

@@ -1,0 +1,871 @@
+//! The monthly report as a PDF (printpdf, the built-in Helvetica and
+//! Courier fonts, A4). Tables break across pages with their header
+//! repeated; every page has a running footer with its number.
+//!
+//! Deterministic: the same [`ReportData`] gives the same bytes. Nothing
+//! reads the clock; the document dates are printpdf's fixed epoch; and the
+//! trailer `/ID` (which printpdf fills from a process-wide counter) is
+//! replaced by one derived from the document's own bytes.
+
+use printpdf::{
+    BuiltinFont, Color, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage,
+    PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
+};
+use sha2::{Digest, Sha256};
+
+use super::data::{ControlStatus, ReportData};
+use crate::evidence::score::{self, Colour};
+
+const PAGE_W: f32 = 595.28;
+const PAGE_H: f32 = 841.89;
+const LEFT: f32 = 48.0;
+const RIGHT: f32 = PAGE_W - 48.0;
+const CONTENT_W: f32 = RIGHT - LEFT;
+const TOP: f32 = PAGE_H - 52.0;
+/// Content stops here; the footer sits below.
+const BOTTOM: f32 = 60.0;
+const ROW_H: f32 = 16.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Font {
+    Regular,
+    Bold,
+    Mono,
+}
+
+impl Font {
+    fn builtin(self) -> BuiltinFont {
+        match self {
+            Font::Regular => BuiltinFont::Helvetica,
+            Font::Bold => BuiltinFont::HelveticaBold,
+            Font::Mono => BuiltinFont::Courier,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ink(f32, f32, f32);
+
+const TEXT: Ink = Ink(0.106, 0.145, 0.188);
+const MUTED: Ink = Ink(0.42, 0.467, 0.522);
+const BRAND: Ink = Ink(0.059, 0.369, 0.431);
+const RULE: Ink = Ink(0.89, 0.906, 0.925);
+const HEADER_BG: Ink = Ink(0.933, 0.945, 0.957);
+const WHITE: Ink = Ink(1.0, 1.0, 1.0);
+const GREEN: Ink = Ink(0.082, 0.502, 0.239);
+const AMBER: Ink = Ink(0.706, 0.325, 0.035);
+const RED: Ink = Ink(0.725, 0.11, 0.11);
+const GRAY: Ink = Ink(0.357, 0.4, 0.451);
+
+fn colour_ink(c: Colour) -> Ink {
+    match c {
+        Colour::Green => GREEN,
+        Colour::Amber => AMBER,
+        Colour::Red => RED,
+        Colour::NoData => GRAY,
+    }
+}
+
+fn color(ink: Ink) -> Color {
+    Color::Rgb(Rgb { r: ink.0, g: ink.1, b: ink.2, icc_profile: None })
+}
+
+/// Helvetica advance widths (1/1000 em) for ' '..='~' (Adobe's AFM).
+const HELVETICA: [u16; 95] = [
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556,
+    556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667,
+    611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667,
+    667, 611, 278, 278, 278, 469, 556, 333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500,
+    222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
+];
+
+/// Helvetica-Bold advance widths for ' '..='~'.
+const HELVETICA_BOLD: [u16; 95] = [
+    278, 333, 474, 556, 556, 889, 722, 238, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556,
+    556, 556, 556, 556, 556, 556, 556, 333, 333, 584, 584, 584, 611, 975, 722, 722, 722, 722, 667,
+    611, 778, 722, 278, 556, 722, 611, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667,
+    667, 611, 333, 278, 333, 584, 556, 333, 556, 611, 556, 611, 556, 333, 611, 611, 278, 278, 556,
+    278, 889, 611, 611, 611, 611, 389, 556, 333, 611, 556, 778, 556, 556, 500, 389, 280, 389, 584,
+];
+
+fn char_width(font: Font, c: char) -> u16 {
+    let table = match font {
+        Font::Mono => return 600,
+        Font::Regular => &HELVETICA,
+        Font::Bold => &HELVETICA_BOLD,
+    };
+    match c {
+        ' '..='~' => table[c as usize - 32],
+        // Latin-1 letters and typographic signs: close enough for layout.
+        _ => 556,
+    }
+}
+
+/// Width of `s` in points.
+fn width(s: &str, font: Font, size: f32) -> f32 {
+    s.chars().map(|c| f32::from(char_width(font, c))).sum::<f32>() * size / 1000.0
+}
+
+/// Text the built-in fonts can show: control characters become spaces
+/// (printpdf turns characters outside WinAnsi into `?`).
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// `s` cut to `max` points, ending in "..." when cut.
+fn fit(s: &str, font: Font, size: f32, max: f32) -> String {
+    let s = clean(s);
+    if width(&s, font, size) <= max {
+        return s;
+    }
+    let ellipsis = width("...", font, size);
+    let mut out = String::new();
+    let mut w = 0.0;
+    for c in s.chars() {
+        let cw = f32::from(char_width(font, c)) * size / 1000.0;
+        if w + cw + ellipsis > max {
+            break;
+        }
+        w += cw;
+        out.push(c);
+    }
+    out.truncate(out.trim_end().len());
+    out.push_str("...");
+    out
+}
+
+/// `s` in lines of at most `max` points, broken at spaces (a word longer
+/// than a line is cut into pieces).
+fn wrap(s: &str, font: Font, size: f32, max: f32) -> Vec<String> {
+    let s = clean(s);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ').filter(|w| !w.is_empty()) {
+        let candidate = if line.is_empty() { word.to_owned() } else { format!("{line} {word}") };
+        if width(&candidate, font, size) <= max {
+            line = candidate;
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        let mut piece = String::new();
+        for c in word.chars() {
+            piece.push(c);
+            if width(&piece, font, size) > max {
+                piece.pop();
+                lines.push(std::mem::take(&mut piece));
+                piece.push(c);
+            }
+        }
+        line = piece;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+struct Col {
+    title: &'static str,
+    width: f32,
+    align: Align,
+}
+
+const fn col(title: &'static str, width: f32, align: Align) -> Col {
+    Col { title, width, align }
+}
+
+struct Cell {
+    text: String,
+    font: Font,
+    ink: Ink,
+}
+
+fn cell(text: impl Into<String>) -> Cell {
+    Cell { text: text.into(), font: Font::Regular, ink: TEXT }
+}
+
+fn cell_with(text: impl Into<String>, font: Font, ink: Ink) -> Cell {
+    Cell { text: text.into(), font, ink }
+}
+
+/// Pages being laid out top to bottom.
+struct Writer {
+    pages: Vec<Vec<Op>>,
+    ops: Vec<Op>,
+    y: f32,
+    running_title: String,
+}
+
+impl Writer {
+    fn new(running_title: String) -> Writer {
+        Writer { pages: Vec::new(), ops: Vec::new(), y: TOP, running_title }
+    }
+
+    fn text(&mut self, x: f32, y: f32, font: Font, size: f32, ink: Ink, s: &str) {
+        self.ops.extend([
+            Op::StartTextSection,
+            Op::SetFillColor { col: color(ink) },
+            Op::SetFont { font: PdfFontHandle::Builtin(font.builtin()), size: Pt(size) },
+            Op::SetTextCursor { pos: Point { x: Pt(x), y: Pt(y) } },
+            Op::ShowText { items: vec![TextItem::Text(clean(s))] },
+            Op::EndTextSection,
+        ]);
+    }
+
+    fn text_right(&mut self, right: f32, y: f32, font: Font, size: f32, ink: Ink, s: &str) {
+        let x = right - width(&clean(s), font, size);
+        self.text(x, y, font, size, ink, s);
+    }
+
+    fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, ink: Ink) {
+        self.ops.extend([
+            Op::SetFillColor { col: color(ink) },
+            Op::DrawRectangle {
+                rectangle: Rect {
+                    x: Pt(x),
+                    y: Pt(y),
+                    width: Pt(w),
+                    height: Pt(h),
+                    mode: Some(PaintMode::Fill),
+                    winding_order: None,
+                },
+            },
+        ]);
+    }
+
+    fn hline(&mut self, x1: f32, x2: f32, y: f32, ink: Ink, thickness: f32) {
+        let p = |x: f32| LinePoint { p: Point { x: Pt(x), y: Pt(y) }, bezier: false };
+        self.ops.extend([
+            Op::SetOutlineColor { col: color(ink) },
+            Op::SetOutlineThickness { pt: Pt(thickness) },
+            Op::DrawLine { line: Line { points: vec![p(x1), p(x2)], is_closed: false } },
+        ]);
+    }
+
+    fn new_page(&mut self) {
+        self.pages.push(std::mem::take(&mut self.ops));
+        self.y = TOP;
+        let title = self.running_title.clone();
+        self.text(LEFT, self.y, Font::Regular, 8.0, MUTED, &title);
+        self.hline(LEFT, RIGHT, self.y - 6.0, RULE, 0.75);
+        self.y -= 26.0;
+    }
+
+    /// Starts a new page unless `h` points still fit; true when it did.
+    fn ensure(&mut self, h: f32) -> bool {
+        if self.y - h < BOTTOM {
+            self.new_page();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn gap(&mut self, h: f32) {
+        self.y -= h;
+    }
+
+    /// A section title; keeps at least a few rows with it.
+    fn heading(&mut self, title: &str) {
+        self.ensure(40.0 + 3.0 * ROW_H);
+        self.gap(16.0);
+        self.text(LEFT, self.y - 13.0, Font::Bold, 13.0, BRAND, title);
+        self.y -= 22.0;
+    }
+
+    fn paragraph(&mut self, s: &str, font: Font, size: f32, ink: Ink) {
+        let lh = size * 1.35;
+        for line in wrap(s, font, size, CONTENT_W) {
+            self.ensure(lh);
+            self.text(LEFT, self.y - size, font, size, ink, &line);
+            self.y -= lh;
+        }
+    }
+
+    fn table_header(&mut self, cols: &[Col]) {
+        self.rect(LEFT, self.y - ROW_H, CONTENT_W, ROW_H, HEADER_BG);
+        let mut x = LEFT;
+        for c in cols {
+            let title = fit(c.title, Font::Bold, 8.0, c.width - 8.0);
+            match c.align {
+                Align::Left => self.text(x + 4.0, self.y - 11.0, Font::Bold, 8.0, GRAY, &title),
+                Align::Right => {
+                    self.text_right(x + c.width - 4.0, self.y - 11.0, Font::Bold, 8.0, GRAY, &title)
+                }
+            }
+            x += c.width;
+        }
+        self.y -= ROW_H;
+    }
+
+    /// A table; rows that do not fit go to the next page under a repeated header.
+    fn table(&mut self, cols: &[Col], rows: &[Vec<Cell>]) {
+        self.ensure(2.0 * ROW_H);
+        self.table_header(cols);
+        for row in rows {
+            if self.ensure(ROW_H) {
+                self.table_header(cols);
+            }
+            let mut x = LEFT;
+            for (c, cell) in cols.iter().zip(row) {
+                let size = if cell.font == Font::Mono { 7.5 } else { 8.5 };
+                let text = fit(&cell.text, cell.font, size, c.width - 8.0);
+                match c.align {
+                    Align::Left => {
+                        self.text(x + 4.0, self.y - 11.0, cell.font, size, cell.ink, &text)
+                    }
+                    Align::Right => self.text_right(
+                        x + c.width - 4.0,
+                        self.y - 11.0,
+                        cell.font,
+                        size,
+                        cell.ink,
+                        &text,
+                    ),
+                }
+                x += c.width;
+            }
+            self.y -= ROW_H;
+            self.hline(LEFT, RIGHT, self.y, RULE, 0.5);
+        }
+    }
+
+    /// Finishes the pages: footer with "Page i of n" on each.
+    fn finish(mut self, footer: &str) -> Vec<Vec<Op>> {
+        self.pages.push(std::mem::take(&mut self.ops));
+        let n = self.pages.len();
+        let mut pages = std::mem::take(&mut self.pages);
+        for (i, page) in pages.iter_mut().enumerate() {
+            let mut w = Writer::new(String::new());
+            w.hline(LEFT, RIGHT, 44.0, RULE, 0.75);
+            w.text(LEFT, 32.0, Font::Regular, 8.0, MUTED, &fit(footer, Font::Regular, 8.0, 380.0));
+            w.text_right(RIGHT, 32.0, Font::Regular, 8.0, MUTED, &format!("Page {} of {n}", i + 1));
+            page.extend(w.ops);
+        }
+        pages
+    }
+}
+
+/// A score as printed: `92.5%`, `100%`, or `No data`.
+fn score_text(score: Option<f64>) -> String {
+    match score {
+        Some(s) if s.fract() == 0.0 => format!("{s:.0}%"),
+        Some(s) => format!("{s:.1}%"),
+        None => "No data".to_owned(),
+    }
+}
+
+/// `1,234`.
+fn thousands(n: i128) -> String {
+    crate::views::dashboard::thousands(n)
+}
+
+fn plural(n: i128, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+fn day(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// The report as PDF bytes.
+pub fn render(data: &ReportData) -> Vec<u8> {
+    let month = data.month;
+    let period_word = if data.month_to_date { "month to date" } else { "month end" };
+    let mut w = Writer::new(format!(
+        "{} - Monthly HIPAA compliance report - {}",
+        clean(&data.practice),
+        month.label()
+    ));
+
+    // Title block.
+    w.text(LEFT, w.y - 10.0, Font::Bold, 10.0, BRAND, "OsirisCare");
+    w.text_right(RIGHT, w.y - 10.0, Font::Regular, 9.0, MUTED, "Monthly HIPAA compliance report");
+    w.gap(20.0);
+    w.hline(LEFT, RIGHT, w.y, BRAND, 1.5);
+    w.gap(30.0);
+    let title = fit(&data.practice, Font::Bold, 20.0, CONTENT_W);
+    w.text(LEFT, w.y, Font::Bold, 20.0, TEXT, &title);
+    w.gap(22.0);
+    let mut when = format!(
+        "{} ({} to {}, UTC)",
+        month.label(),
+        month.first_day().format("%Y-%m-%d"),
+        month.last_day().format("%Y-%m-%d")
+    );
+    if data.month_to_date {
+        when.push_str(" - month to date");
+    }
+    for (k, v) in
+        [("Practice", data.practice.as_str()), ("Partner", &data.partner), ("Month", &when)]
+    {
+        w.text(LEFT, w.y, Font::Bold, 9.5, GRAY, k);
+        w.text(
+            LEFT + 70.0,
+            w.y,
+            Font::Regular,
+            9.5,
+            TEXT,
+            &fit(v, Font::Regular, 9.5, CONTENT_W - 70.0),
+        );
+        w.gap(14.0);
+    }
+    w.gap(8.0);
+
+    // The score.
+    let overall = data.overall_score();
+    let band = score::colour(overall);
+    let box_h = 74.0;
+    let box_w = 150.0;
+    let top = w.y;
+    w.rect(LEFT, top - box_h, box_w, box_h, colour_ink(band));
+    let big = score_text(overall);
+    let big_size = if overall.is_some() { 28.0 } else { 20.0 };
+    let big_x = LEFT + (box_w - width(&big, Font::Bold, big_size)) / 2.0;
+    w.text(big_x, top - 38.0, Font::Bold, big_size, WHITE, &big);
+    let label = band.label();
+    let label_x = LEFT + (box_w - width(label, Font::Bold, 10.0)) / 2.0;
+    w.text(label_x, top - 58.0, Font::Bold, 10.0, WHITE, label);
+    let tx = LEFT + box_w + 18.0;
+    let t = data.total;
+    let figures = data.figures();
+    let at_risk = figures.controls_total - figures.controls_passed - figures.controls_failed;
+    let lines = [
+        (Font::Bold, 11.0, TEXT, format!("Overall compliance score ({period_word})")),
+        (
+            Font::Regular,
+            9.0,
+            TEXT,
+            format!(
+                "{}: {} passed, {} failed, {} with warnings",
+                plural(i128::from(t.total()), "check", "checks"),
+                thousands(i128::from(t.passed)),
+                thousands(i128::from(t.failed)),
+                thousands(i128::from(t.warnings))
+            ),
+        ),
+        (
+            Font::Regular,
+            9.0,
+            TEXT,
+            format!(
+                "HIPAA controls: {} passed, {} failed, {} at risk, of {}",
+                figures.controls_passed, figures.controls_failed, at_risk, figures.controls_total
+            ),
+        ),
+        (
+            Font::Regular,
+            9.0,
+            TEXT,
+            format!(
+                "{} checked this month, from {}",
+                plural(i128::from(data.evidence_count), "evidence bundle", "evidence bundles"),
+                plural(i128::from(figures.sites_count), "site", "sites")
+            ),
+        ),
+        (
+            Font::Regular,
+            8.0,
+            MUTED,
+            "Green 95% or more, amber 80% or more, red below 80%.".to_owned(),
+        ),
+    ];
+    let mut ty = top - 14.0;
+    for (font, size, ink, s) in &lines {
+        w.text(tx, ty, *font, *size, *ink, &fit(s, *font, *size, RIGHT - tx));
+        ty -= 15.0;
+    }
+    w.y = top - box_h - 14.0;
+    w.paragraph(
+        &format!(
+            "The score counts the latest result of each check on each host at each site as of the {period_word}, \
+             among the checks run during the month: passed divided by all results, to one decimal. Warnings and \
+             errors count in the total but not as passed. A HIPAA control passes when every check mapped to it \
+             passed, fails when any of them failed, and is at risk when some raised warnings and none failed."
+        ),
+        Font::Regular,
+        8.0,
+        MUTED,
+    );
+
+    // Sites.
+    w.heading("Sites");
+    let cols = [
+        col("Site", 199.0, Align::Left),
+        col("Score", 70.0, Align::Right),
+        col("Passed", 55.0, Align::Right),
+        col("Failed", 55.0, Align::Right),
+        col("Warnings", 60.0, Align::Right),
+        col("Evidence", 60.28, Align::Right),
+    ];
+    let rows: Vec<Vec<Cell>> = data
+        .sites
+        .iter()
+        .map(|s| {
+            let sc = s.score();
+            vec![
+                cell(&s.name),
+                cell_with(score_text(sc), Font::Bold, colour_ink(score::colour(sc))),
+                cell(thousands(i128::from(s.tally.passed))),
+                cell(thousands(i128::from(s.tally.failed))),
+                cell(thousands(i128::from(s.tally.warnings))),
+                cell(thousands(i128::from(s.evidence_count))),
+            ]
+        })
+        .collect();
+    w.table(&cols, &rows);
+    if data.sites.iter().any(|s| s.evidence_count == 0) {
+        w.gap(4.0);
+        w.paragraph(
+            "Sites with no evidence this month sent none: their score is \"No data\", not 0 or 100.",
+            Font::Regular,
+            8.0,
+            MUTED,
+        );
+    }
+
+    // Controls.
+    w.heading("HIPAA controls");
+    let cols = [
+        col("Control", 110.0, Align::Left),
+        col("Name", 165.0, Align::Left),
+        col("Passed", 50.0, Align::Right),
+        col("Failed", 50.0, Align::Right),
+        col("Warnings", 55.0, Align::Right),
+        col("Status", 69.28, Align::Right),
+    ];
+    let mut rows: Vec<Vec<Cell>> = data
+        .controls
+        .iter()
+        .map(|c| {
+            let status = c.status();
+            let ink = match status {
+                ControlStatus::Passed => GREEN,
+                ControlStatus::AtRisk => AMBER,
+                ControlStatus::Failed => RED,
+            };
+            vec![
+                cell(&c.control),
+                cell(crate::views::dashboard::control_name(&c.control).unwrap_or("")),
+                cell(thousands(i128::from(c.tally.passed))),
+                cell(thousands(i128::from(c.tally.failed))),
+                cell(thousands(i128::from(c.tally.warnings))),
+                cell_with(status.label(), Font::Bold, ink),
+            ]
+        })
+        .collect();
+    if data.unmapped.total() > 0 {
+        let u = data.unmapped;
+        rows.push(vec![
+            cell_with("(no control)", Font::Regular, MUTED),
+            cell_with("Checks that name no control", Font::Regular, MUTED),
+            cell(thousands(i128::from(u.passed))),
+            cell(thousands(i128::from(u.failed))),
+            cell(thousands(i128::from(u.warnings))),
+            cell_with("Score only", Font::Regular, MUTED),
+        ]);
+    }
+    if data.controls.is_empty() {
+        w.paragraph(
+            "No check this month named a HIPAA control; their results count in the score only.",
+            Font::Regular,
+            9.0,
+            TEXT,
+        );
+    } else {
+        w.table(&cols, &rows);
+    }
+
+    // Failing checks.
+    w.heading(if data.month_to_date {
+        "Failing checks so far"
+    } else {
+        "Failing checks at month end"
+    });
+    if data.failing.is_empty() {
+        w.paragraph("No check was failing at the end of the month.", Font::Regular, 9.0, TEXT);
+    } else {
+        let cols = [
+            col("Site", 120.0, Align::Left),
+            col("Host", 95.0, Align::Left),
+            col("Check", 120.0, Align::Left),
+            col("HIPAA control", 85.0, Align::Left),
+            col("Failing since", 79.28, Align::Right),
+        ];
+        let rows: Vec<Vec<Cell>> = data
+            .failing
+            .iter()
+            .map(|f| {
+                vec![
+                    cell(&f.site),
+                    cell_with(&f.host, Font::Mono, TEXT),
+                    cell_with(&f.check_type, Font::Mono, TEXT),
+                    cell(f.control.as_deref().unwrap_or("-")),
+                    cell_with(day(f.since), Font::Regular, RED),
+                ]
+            })
+            .collect();
+        w.table(&cols, &rows);
+    }
+
+    // Notifications.
+    w.heading("Notifications this month");
+    if data.notifications.is_empty() {
+        w.paragraph("No notifications this month.", Font::Regular, 9.0, TEXT);
+    } else {
+        let cols = [
+            col("Date (UTC)", 95.0, Align::Left),
+            col("Severity", 60.0, Align::Left),
+            col("Title", 344.28, Align::Left),
+        ];
+        let rows: Vec<Vec<Cell>> = data
+            .notifications
+            .iter()
+            .map(|n| {
+                let ink = match n.severity.as_str() {
+                    "critical" => RED,
+                    "warning" => AMBER,
+                    _ => TEXT,
+                };
+                vec![
+                    cell(n.created_at.format("%Y-%m-%d %H:%M").to_string()),
+                    cell_with(&n.severity, Font::Regular, ink),
+                    cell(&n.title),
+                ]
+            })
+            .collect();
+        w.table(&cols, &rows);
+        let more = data.notifications_total - data.notifications.len() as i64;
+        if more > 0 {
+            w.gap(6.0);
+            w.paragraph(
+                &format!(
+                    "... and {} more (newest {} shown). All notifications are in the portal under Notifications.",
+                    thousands(i128::from(more)),
+                    data.notifications.len()
+                ),
+                Font::Regular,
+                8.5,
+                MUTED,
+            );
+        }
+    }
+
+    // Chain heads.
+    w.heading(if data.month_to_date {
+        "Evidence chains so far"
+    } else {
+        "Evidence chains at month end"
+    });
+    w.paragraph(
+        "Each site's evidence forms a hash chain: every bundle's chain hash covers all bundles before it. The \
+         head below is the last bundle received by the end of the month, in chain order.",
+        Font::Regular,
+        8.5,
+        TEXT,
+    );
+    w.gap(4.0);
+    for s in &data.sites {
+        w.ensure(58.0);
+        w.text(LEFT, w.y - 10.0, Font::Bold, 9.5, TEXT, &fit(&s.name, Font::Bold, 9.5, CONTENT_W));
+        w.gap(14.0);
+        w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, GRAY, "Site ID");
+        w.text(LEFT + 80.0, w.y - 9.0, Font::Mono, 8.0, TEXT, &s.site_id.to_string());
+        w.gap(12.0);
+        match &s.chain_head {
+            Some(h) => {
+                w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, GRAY, "Position");
+                let pos = format!("{}   (bundle {})", h.position, h.bundle_id);
+                w.text(
+                    LEFT + 80.0,
+                    w.y - 9.0,
+                    Font::Mono,
+                    8.0,
+                    TEXT,
+                    &fit(&pos, Font::Mono, 8.0, CONTENT_W - 80.0),
+                );
+                w.gap(12.0);
+                w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, GRAY, "Chain hash");
+                w.text(LEFT + 80.0, w.y - 9.0, Font::Mono, 8.0, TEXT, &hex::encode(&h.chain_hash));
+                w.gap(12.0);
+            }
+            None => {
+                w.text(
+                    LEFT + 10.0,
+                    w.y - 9.0,
+                    Font::Regular,
+                    8.0,
+                    MUTED,
+                    "No bundle received by the end of the month.",
+                );
+                w.gap(12.0);
+            }
+        }
+        w.gap(6.0);
+    }
+    w.gap(2.0);
+    w.paragraph(
+        "To verify a chain, run `portal verify-chain --site <site ID>` or POST /api/client/sites/<site ID>/verify-chain: \
+         the chain must verify, and the chain hash at the printed position (shown on that bundle's evidence page and \
+         in the X-Chain-Hash header of its download) must equal the hash printed here.",
+        Font::Regular,
+        8.5,
+        TEXT,
+    );
+
+    let footer = format!("OsirisCare - {} - {}", clean(&data.practice), month.label());
+    let pages = w.finish(&footer);
+    let title = format!("{} - Monthly HIPAA compliance report - {}", clean(&data.practice), month);
+    let mut doc = PdfDocument::new(&title);
+    doc.metadata.info.author = "OsirisCare".to_owned();
+    doc.metadata.info.creator = "OsirisCare client portal".to_owned();
+    doc.metadata.info.producer = "OsirisCare client portal".to_owned();
+    doc.metadata.info.subject = format!("HIPAA compliance report for {month}");
+    let pages: Vec<PdfPage> =
+        pages.into_iter().map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops)).collect();
+    let mut warnings = Vec::new();
+    let bytes = doc.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings);
+    stable_id(bytes)
+}
+
+/// Replaces the two strings of the trailer's `/ID` array (printpdf makes
+/// them from a process-wide counter, so they differ call to call) with the
+/// hex of a hash of the rest of the file, keeping their length so every
+/// byte offset stays right.
+fn stable_id(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(at) = find_last(&bytes, b"/ID") else {
+        return bytes;
+    };
+    // The literal strings after /ID: `[(...)(...)]` (possibly with spaces).
+    let mut spans = Vec::new();
+    let mut i = at + 3;
+    while i < bytes.len() && spans.len() < 2 {
+        if bytes[i] == b'(' {
+            let start = i + 1;
+            let mut j = start;
+            while j < bytes.len() && bytes[j] != b')' {
+                j += 1;
+            }
+            spans.push((start, j));
+            i = j;
+        } else if bytes[i] == b']' {
+            break;
+        }
+        i += 1;
+    }
+    if spans.len() != 2 {
+        return bytes;
+    }
+    for &(s, e) in &spans {
+        bytes[s..e].fill(b'0');
+    }
+    let digest = hex::encode(Sha256::digest(&bytes));
+    for &(s, e) in &spans {
+        let n = (e - s).min(digest.len());
+        bytes[s..s + n].copy_from_slice(&digest.as_bytes()[..n]);
+    }
+    bytes
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::db::reports::{ChainHead, ReportNotification};
+    use crate::evidence::score::Tally;
+    use crate::reports::Month;
+    use crate::reports::data::{ControlRow, FailingRow, SiteRow};
+
+    fn sample(sites: usize, failing: usize) -> ReportData {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 10, 12, 9, 30, 0).unwrap();
+        ReportData {
+            practice: "Oak Street Clinic".into(),
+            partner: "Acme IT".into(),
+            month: Month::parse("2026-10").unwrap(),
+            month_to_date: false,
+            total: Tally { passed: 8, failed: 1, warnings: 1 },
+            evidence_count: 12,
+            sites: (0..sites)
+                .map(|i| SiteRow {
+                    site_id: Uuid::from_u128(i as u128 + 1),
+                    name: format!("Site {i:03}"),
+                    tally: Tally { passed: 4, failed: 1, warnings: 0 },
+                    evidence_count: 6,
+                    chain_head: Some(ChainHead {
+                        position: 41,
+                        chain_hash: vec![0xab; 32],
+                        bundle_id: "CB-2026-10-31-aaaa".into(),
+                    }),
+                })
+                .collect(),
+            controls: vec![ControlRow {
+                control: "164.312(a)(2)(iv)".into(),
+                tally: Tally { passed: 2, failed: 1, warnings: 0 },
+            }],
+            unmapped: Tally { passed: 1, failed: 0, warnings: 0 },
+            failing: (0..failing)
+                .map(|i| FailingRow {
+                    site: "Site 000".into(),
+                    host: format!("HOST-{i:04}"),
+                    check_type: "bitlocker_status".into(),
+                    control: Some("164.312(a)(2)(iv)".into()),
+                    since: at,
+                    last_checked: at,
+                })
+                .collect(),
+            notifications: vec![ReportNotification {
+                created_at: at,
+                severity: "warning".into(),
+                title: "Backup failed at Site 000\n(again)".into(),
+            }],
+            notifications_total: 3,
+        }
+    }
+
+    #[test]
+    fn the_same_data_gives_the_same_bytes() {
+        let a = render(&sample(2, 3));
+        let b = render(&sample(2, 3));
+        assert!(a.starts_with(b"%PDF-"));
+        assert_eq!(a, b);
+        assert_ne!(a, render(&sample(3, 3)), "other data, other bytes");
+    }
+
+    #[test]
+    fn long_reports_get_more_pages() {
+        let short = render(&sample(1, 1));
+        let long = render(&sample(40, 300));
+        let pages = |b: &[u8]| b.windows(10).filter(|w| w == b"/Type/Page").count();
+        assert!(pages(&long) > pages(&short) + 3, "{} vs {}", pages(&long), pages(&short));
+    }
+
+    #[test]
+    fn text_is_fitted_and_wrapped() {
+        assert_eq!(fit("short", Font::Regular, 10.0, 100.0), "short");
+        let cut = fit(&"W".repeat(100), Font::Regular, 10.0, 100.0);
+        assert!(cut.ends_with("..."));
+        assert!(width(&cut, Font::Regular, 10.0) <= 100.0);
+        let lines = wrap("one two three four five six seven", Font::Regular, 10.0, 60.0);
+        assert!(lines.len() > 1);
+        assert!(lines.iter().all(|l| width(l, Font::Regular, 10.0) <= 60.0));
+        assert_eq!(lines.join(" "), "one two three four five six seven");
+        let long = wrap(&"x".repeat(200), Font::Mono, 10.0, 100.0);
+        assert!(long.iter().all(|l| width(l, Font::Mono, 10.0) <= 100.0));
+        assert_eq!(long.concat().len(), 200);
+        assert_eq!(clean("a\nb\tc"), "a b c");
+    }
+}
