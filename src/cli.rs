@@ -335,7 +335,7 @@ async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Res
 }
 
 /// Input problems are the operator's to fix: say only what was wrong.
-fn operator_error(e: AppError) -> anyhow::Error {
+pub(crate) fn operator_error(e: AppError) -> anyhow::Error {
     match e {
         AppError::Internal(e) | AppError::Unavailable(e) => e,
         other => anyhow::anyhow!(other.to_string()),

@@ -15,12 +15,14 @@ use uuid::Uuid;
 
 use crate::auth::current::{ClientInfo, CurrentUser};
 use crate::auth::flows::user_entry;
+use crate::cli::operator_error;
 use crate::config::Config;
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
 use crate::db::transfers::{self, OrgPartner, PartnerRef, TransferRequest, TransferStatus};
 use crate::db::{Database, audit};
 use crate::error::{AppError, AppResult};
+use crate::reports::data::DIRECT;
 use crate::state::AppState;
 use crate::views::transfer as mails;
 
@@ -29,6 +31,12 @@ pub const MAX_REASON_CHARS: usize = 2000;
 
 /// The page that shows a practice its request.
 pub const PAGE_PATH: &str = "/client/transfer";
+
+/// Why an approved request cannot be cancelled by the owner (a 404: there is
+/// no pending request to cancel) and what to do instead.
+pub const APPROVED_NOT_CANCELLABLE: &str = "there is no pending transfer request to cancel: your \
+     request is already approved by OsirisCare staff and can no longer be cancelled here; contact \
+     OsirisCare support to stop it";
 
 #[derive(clap::Subcommand)]
 pub enum TransferCommand {
@@ -77,9 +85,10 @@ pub fn clean_text(what: &str, raw: Option<&str>) -> AppResult<Option<String>> {
     Ok(Some(text.to_owned()))
 }
 
-/// "Acme IT" or "OsirisCare (direct)".
+/// "Acme IT" or "OsirisCare (direct)" ([`crate::reports::data::DIRECT`], the
+/// label the monthly reports use too).
 pub fn partner_label(p: Option<&PartnerRef>) -> String {
-    p.map(|p| p.name.clone()).unwrap_or_else(|| "OsirisCare (direct)".to_owned())
+    p.map(|p| p.name.clone()).unwrap_or_else(|| DIRECT.to_owned())
 }
 
 fn conflict_for(open: &TransferRequest) -> AppError {
@@ -229,9 +238,10 @@ pub async fn status(
     Ok((org, latest))
 }
 
-/// The owner withdraws the pending request. 404 when nothing is pending;
-/// 409 when the request is already approved (staff are about to move the
-/// practice; only they can stop it now).
+/// The owner withdraws the pending request. 404 when nothing is pending,
+/// including when the request is already approved (staff are about to move
+/// the practice; only OsirisCare support can stop it now, and the message
+/// says so).
 pub async fn cancel_transfer(
     state: &AppState,
     user: &CurrentUser,
@@ -241,11 +251,9 @@ pub async fn cancel_transfer(
     let tx = db.transaction().await?;
     let Some(id) = transfers::cancel_pending(&*tx, user.org_id).await? else {
         return Err(match transfers::open_request(&*tx, user.org_id).await? {
-            Some(open) if open.status == TransferStatus::Approved => AppError::Conflict(
-                "your transfer request is already approved by OsirisCare staff and can no longer \
-                 be cancelled here; contact OsirisCare support to stop it"
-                    .into(),
-            ),
+            Some(open) if open.status == TransferStatus::Approved => {
+                AppError::NotFound(APPROVED_NOT_CANCELLABLE.into())
+            }
             _ => AppError::NotFound("you have no pending transfer request to cancel".into()),
         });
     };
@@ -528,14 +536,6 @@ pub fn format_table(requests: &[TransferRequest], now: DateTime<Utc>) -> String 
         out.push('\n');
     }
     out
-}
-
-/// Input problems are the operator's to fix: say only what was wrong.
-fn operator_error(e: AppError) -> anyhow::Error {
-    match e {
-        AppError::Internal(e) | AppError::Unavailable(e) => e,
-        other => anyhow::anyhow!(other.to_string()),
-    }
 }
 
 fn mailed_note(n: usize) -> String {

@@ -188,13 +188,20 @@ async fn require(
         };
         csrf::check_token(presented.as_deref(), csrf_token)?;
     }
+    require_role(&user, min)?;
+    Ok(user)
+}
+
+/// The one role check, for extractors and flows alike: 403 unless `user`
+/// has at least `min`.
+pub(crate) fn require_role(user: &CurrentUser, min: Role) -> AppResult<()> {
     if user.role < min {
         return Err(AppError::Forbidden(format!(
             "this needs the {min} role or higher; your role is {}",
             user.role
         )));
     }
-    Ok(user)
+    Ok(())
 }
 
 /// The `csrf_token` field of a urlencoded form body, leaving the body in

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::current::{ClientInfo, CurrentUser};
+use super::current::{ClientInfo, CurrentUser, require_role};
 use super::session::{self, Started};
 use super::{password, tokens};
 use crate::config::parse_email;
+use crate::db::notifications::{self, Preferences};
 use crate::db::outbox::{self, NewMail};
 use crate::db::{api_tokens, audit, invites, rate_limits, sessions, users};
 use crate::error::{AppError, AppResult};
@@ -140,7 +141,9 @@ pub struct SignedIn {
     pub session: Started,
 }
 
-fn plausible_token(token: &str) -> bool {
+/// Whether `token` could be one of ours (length and alphabet) before it is
+/// hashed and looked up.
+pub(crate) fn plausible_token(token: &str) -> bool {
     (20..=200).contains(&token.len())
         && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -276,13 +279,14 @@ async fn finish_sign_in(
     Ok(SignedIn { user_id: user.id, session: started })
 }
 
-/// Passwords, sessions and new tokens are managed from a signed-in browser
-/// only: a leaked script token must not become the whole account.
+/// Passwords, sessions, new tokens and invitations are managed from a
+/// signed-in browser only: a leaked script token must not become the whole
+/// account, nor let its holder invite themselves in as an admin.
 fn require_browser_session(user: &CurrentUser) -> AppResult<()> {
     match user.session_id() {
         Some(_) => Ok(()),
         None => Err(AppError::Forbidden(
-            "API tokens cannot change passwords, sessions or tokens; sign in with a browser for that".into(),
+            "API tokens cannot change passwords, sessions or tokens, nor send invitations; sign in with a browser for that".into(),
         )),
     }
 }
@@ -503,16 +507,6 @@ pub const EMAIL_HAS_ACCOUNT: &str = "that email address already has an OsirisCar
 const INVITE_INVALID: &str = "This invitation link is invalid, expired or already used. \
      Ask the person who invited you to send a new invitation.";
 
-fn require_role(user: &CurrentUser, min: super::Role) -> AppResult<()> {
-    if user.role < min {
-        return Err(AppError::Forbidden(format!(
-            "this needs the {min} role or higher; your role is {}",
-            user.role
-        )));
-    }
-    Ok(())
-}
-
 /// Only admins and viewers are invited; ownership is transferred, never invited.
 fn invitable(role: super::Role) -> AppResult<super::Role> {
     match role {
@@ -584,9 +578,19 @@ async fn enqueue_invite_mail(
     Ok(())
 }
 
+/// Counts one invitation mail against the practice's limit. The hit is
+/// committed on its own connection before the invitation's transaction:
+/// that transaction rolls back on a 409 (the address has an account), and
+/// a hit counted inside it would vanish with it, leaving the 409s free to
+/// probe which addresses have accounts.
+async fn limit_invites(state: &AppState, user: &CurrentUser) -> AppResult<()> {
+    limit(state, format!("invite:org:{}", user.org_id), INVITES_PER_ORG).await
+}
+
 /// Invites `raw_email` to the caller's practice with `role`. An address
 /// that already has an account anywhere is a 409; an open invitation to the
 /// same address in this practice is replaced (its link stops working).
+/// Browser sessions only (403 for API tokens).
 pub async fn create_invite(
     state: &AppState,
     user: &CurrentUser,
@@ -596,15 +600,16 @@ pub async fn create_invite(
     client: &ClientInfo,
 ) -> AppResult<SentInvite> {
     require_role(user, super::Role::Admin)?;
+    require_browser_session(user)?;
     let email = parse_email(raw_email).ok_or_else(bad_email)?;
     let role = invitable(role)?;
     let name = match raw_name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => Some(clean_name(n)?),
         None => None,
     };
+    limit_invites(state, user).await?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
-    limit_in(&*tx, format!("invite:org:{}", user.org_id), INVITES_PER_ORG).await?;
     // Two admins inviting one address at once: the second waits, then
     // replaces the first's invitation instead of hitting the unique index.
     tx.execute(
@@ -680,7 +685,8 @@ pub async fn revoke_invite(
 }
 
 /// Sends an open (or expired) invitation again with a new link and a new
-/// expiry; the old link stops working.
+/// expiry; the old link stops working. Browser sessions only (403 for API
+/// tokens).
 pub async fn resend_invite(
     state: &AppState,
     user: &CurrentUser,
@@ -688,9 +694,10 @@ pub async fn resend_invite(
     client: &ClientInfo,
 ) -> AppResult<SentInvite> {
     require_role(user, super::Role::Admin)?;
+    require_browser_session(user)?;
+    limit_invites(state, user).await?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
-    limit_in(&*tx, format!("invite:org:{}", user.org_id), INVITES_PER_ORG).await?;
     let not_found = || {
         AppError::NotFound(
             "no open invitation with that id in your practice (it may have been accepted or revoked)"
@@ -819,10 +826,10 @@ pub async fn accept_invite(
     finish_sign_in(state, tx, &user, "invite", client).await
 }
 
-/// Removes (deactivates) a user of the caller's practice: their sessions
-/// and API tokens are revoked in the same transaction. Nobody removes
-/// themselves or the owner; only the owner removes an admin. Removing a
-/// user who is already removed changes nothing.
+/// Removes (deactivates) a user of the caller's practice: their sessions,
+/// API tokens and the open invitations they sent are revoked in the same
+/// transaction. Nobody removes themselves or the owner; only the owner
+/// removes an admin. Removing a user who is already removed changes nothing.
 pub async fn remove_user(
     state: &AppState,
     actor: &CurrentUser,
@@ -854,6 +861,9 @@ pub async fn remove_user(
     users::deactivate(&*tx, target.id).await?;
     let sessions_revoked = sessions::revoke_other_sessions(&*tx, target.id, None).await?;
     let tokens_revoked = api_tokens::revoke_for_user(&*tx, target.id).await?;
+    // Their invitations would otherwise outlive them: an admin could invite
+    // a second address of their own, be removed, and accept.
+    let invites_revoked = invites::revoke_open_by_inviter(&*tx, actor.org_id, target.id).await?;
     audit::record(
         &*tx,
         &audit::Entry {
@@ -862,6 +872,7 @@ pub async fn remove_user(
             details: serde_json::json!({
                 "email": target.email, "role": target.role.as_str(),
                 "sessions_revoked": sessions_revoked, "api_tokens_revoked": tokens_revoked,
+                "invites_revoked": invites_revoked,
             }),
             ..user_entry(actor, client, "user.removed")
         },
@@ -873,7 +884,8 @@ pub async fn remove_user(
 
 /// Changes a user's role (owner only; admin or viewer). The change applies
 /// from the user's next request: sessions and tokens read the role afresh
-/// each time, so none are revoked.
+/// each time, so none are revoked. A user made a viewer loses the open
+/// invitations they sent (viewers cannot invite), in the same transaction.
 pub async fn set_user_role(
     state: &AppState,
     actor: &CurrentUser,
@@ -908,6 +920,11 @@ pub async fn set_user_role(
     }
     if target.role != role {
         users::set_role(&*tx, target.id, role).await?;
+        let invites_revoked = if role < super::Role::Admin {
+            invites::revoke_open_by_inviter(&*tx, actor.org_id, target.id).await?
+        } else {
+            0
+        };
         audit::record(
             &*tx,
             &audit::Entry {
@@ -915,6 +932,7 @@ pub async fn set_user_role(
                 target_id: Some(target.id.to_string()),
                 details: serde_json::json!({
                     "email": target.email, "from": target.role.as_str(), "to": role.as_str(),
+                    "invites_revoked": invites_revoked,
                 }),
                 ..user_entry(actor, client, "user.role_changed")
             },
@@ -924,4 +942,45 @@ pub async fn set_user_role(
     }
     tx.commit().await?;
     Ok(target)
+}
+
+// ---------------------------------------------------------------------------
+// Notification preferences
+// ---------------------------------------------------------------------------
+
+fn user_gone() -> AppError {
+    AppError::Unauthorized("your account no longer exists; sign in again".into())
+}
+
+/// Stores `user`'s email preferences and, when they changed, writes one
+/// audit row (`notification_preferences.updated`), in one transaction.
+/// Used by the API and the settings page.
+pub async fn save_preferences(
+    state: &AppState,
+    user: &CurrentUser,
+    new: Preferences,
+    client: &ClientInfo,
+) -> AppResult<Preferences> {
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let old = notifications::set_preferences(&*tx, user.org_id, user.id, new)
+        .await?
+        .ok_or_else(user_gone)?;
+    if old != new {
+        audit::record(
+            &*tx,
+            &audit::Entry {
+                target_type: Some("user"),
+                target_id: Some(user.id.to_string()),
+                details: serde_json::json!({
+                    "critical_alerts": { "from": old.critical_alerts, "to": new.critical_alerts },
+                    "monthly_report": { "from": old.monthly_report, "to": new.monthly_report },
+                }),
+                ..user_entry(user, client, "notification_preferences.updated")
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(new)
 }

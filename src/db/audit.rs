@@ -208,8 +208,11 @@ fn row_from(r: &tokio_postgres::Row) -> Row {
 
 /// The practice's entries matching `filter`, newest first (created_at,
 /// then id, both descending), after `after`, at most `limit` (clamped to
-/// 1..=100,000). Keyset pagination on `client_audit_log_org_created_idx`:
-/// a page costs the same however deep it is.
+/// 1..=100,000). Keyset pagination on `client_audit_log_org_created_idx`
+/// (or, filtered by actor or action, on `client_audit_log_org_actor_idx`,
+/// `client_audit_log_org_actor_email_idx` or `client_audit_log_org_action_idx`,
+/// which all end in `created_at DESC, id DESC`): a page costs the same
+/// however deep it is.
 pub async fn list(
     db: &impl GenericClient,
     org_id: Uuid,

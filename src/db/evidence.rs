@@ -255,6 +255,25 @@ pub struct LinkRow {
     pub signature: Vec<u8>,
 }
 
+/// Drops the cached monthly report of a finished month that a late bundle
+/// (checked in that month, arriving after it) belongs to, so the report
+/// list and the next download make it again with the bundle in it.
+pub async fn forget_cached_report(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    checked_at: DateTime<Utc>,
+) -> AppResult<()> {
+    db.execute(
+        "DELETE FROM client_monthly_reports
+          WHERE client_org_id = $1
+            AND month = date_trunc('month', $2 AT TIME ZONE 'UTC')::date
+            AND month < date_trunc('month', now() AT TIME ZONE 'UTC')::date",
+        &[&org_id, &checked_at],
+    )
+    .await?;
+    Ok(())
+}
+
 /// A site's chain in position order, `batch` links at a time starting after
 /// `after` (keyset over the unique (site_id, chain_position) index).
 pub async fn chain_batch(

@@ -102,6 +102,28 @@ pub async fn revoke_open_for_email(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// Revokes every open invitation `inviter` sent in the practice (when they
+/// are removed or made a viewer: an invitation must not outlive its
+/// sender's right to invite); returns how many.
+pub async fn revoke_open_by_inviter(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    inviter: Uuid,
+) -> AppResult<u64> {
+    Ok(db
+        .execute(
+            "UPDATE client_invites SET revoked_at = now()
+              WHERE client_org_id = $1 AND invited_by = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+            &[&org_id, &inviter],
+        )
+        .await?)
+}
+
+/// The SQL condition (on `u`, the inviter) under which an invitation can
+/// still be used: its sender is an active owner or admin of its practice.
+const INVITER_MAY_INVITE: &str =
+    "u.is_active AND u.role IN ('owner', 'admin') AND u.client_org_id = i.client_org_id";
+
 /// The practice's open invitations (expired ones included, flagged), newest first.
 pub async fn list_open(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<InviteSummary>> {
     let rows = db
@@ -206,16 +228,18 @@ pub async fn find_by_token(
 ) -> AppResult<Option<InviteByToken>> {
     let row = db
         .query_opt(
-            "SELECT i.id, o.id, o.name, o.status = 'active', i.email, i.name, i.role, u.name, u.email,
-                    i.expires_at,
-                    CASE WHEN i.accepted_at IS NOT NULL THEN 'accepted'
-                         WHEN i.revoked_at IS NOT NULL THEN 'revoked'
-                         WHEN i.expires_at <= now() THEN 'expired'
-                         ELSE 'open' END
-               FROM client_invites i
-               JOIN client_orgs o ON o.id = i.client_org_id
-               JOIN client_users u ON u.id = i.invited_by
-              WHERE i.token_hash = $1",
+            &format!(
+                "SELECT i.id, o.id, o.name, o.status = 'active', i.email, i.name, i.role, u.name, u.email,
+                        i.expires_at,
+                        CASE WHEN i.accepted_at IS NOT NULL THEN 'accepted'
+                             WHEN i.revoked_at IS NOT NULL OR NOT ({INVITER_MAY_INVITE}) THEN 'revoked'
+                             WHEN i.expires_at <= now() THEN 'expired'
+                             ELSE 'open' END
+                   FROM client_invites i
+                   JOIN client_orgs o ON o.id = i.client_org_id
+                   JOIN client_users u ON u.id = i.invited_by
+                  WHERE i.token_hash = $1"
+            ),
             &[&token_hash.as_slice()],
         )
         .await?;
@@ -254,21 +278,30 @@ pub struct Claimed {
     pub org_active: bool,
 }
 
-/// Locks the usable (open, unexpired) invitation behind a token. Concurrent
+/// Locks the usable (open, unexpired) invitation behind a token, whose
+/// sender is still an active owner or admin of the practice. Concurrent
 /// callers with the same token queue on the row lock; once the first has
 /// accepted it, the others find nothing (the condition is checked again on
-/// the row's new version), so an invitation is used at most once.
+/// the row's new version), so an invitation is used at most once. Removing
+/// or demoting the sender revokes their invitations (an UPDATE of these
+/// rows, so it queues behind an acceptance in progress, or makes it find
+/// nothing); the inviter condition here also refuses invitations whose
+/// sender lost the right to invite some other way.
 pub async fn lock_usable(
     db: &impl GenericClient,
     token_hash: &[u8; 32],
 ) -> AppResult<Option<Claimed>> {
     let row = db
         .query_opt(
-            "SELECT i.id, i.client_org_id, i.email, i.role, i.invited_by, o.status = 'active'
-               FROM client_invites i JOIN client_orgs o ON o.id = i.client_org_id
-              WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL
-                AND i.expires_at > now()
-                FOR UPDATE OF i",
+            &format!(
+                "SELECT i.id, i.client_org_id, i.email, i.role, i.invited_by, o.status = 'active'
+                   FROM client_invites i
+                   JOIN client_orgs o ON o.id = i.client_org_id
+                   JOIN client_users u ON u.id = i.invited_by
+                  WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL
+                    AND i.expires_at > now() AND {INVITER_MAY_INVITE}
+                    FOR UPDATE OF i"
+            ),
             &[&token_hash.as_slice()],
         )
         .await?;

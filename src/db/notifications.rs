@@ -36,16 +36,52 @@ pub struct NewNotification {
     pub dedupe_key: String,
 }
 
+// "Mark all read" and new notifications.
+//
+// Marking all read moves the user's watermark, and a notification created at
+// or before it counts as read. With `created_at DEFAULT now()` (the start of
+// the inserting transaction) a notification whose transaction began before
+// a "mark all read" and committed after it would land under the watermark:
+// read, although the user never saw it and it was not in the count. So:
+//
+// - every insert first takes the practice's notification lock in SHARED mode
+//   (inserts do not wait for each other) and stamps `created_at` with
+//   clock_timestamp(), the moment of the insert, while holding it; the lock
+//   is held until the inserting transaction ends;
+// - "mark all read" takes the same lock EXCLUSIVELY in a transaction of its
+//   own, so it waits until every transaction that has inserted for the
+//   practice has committed (or rolled back), and only then sets the
+//   watermark to clock_timestamp() and counts, in a later statement whose
+//   snapshot sees those notifications.
+//
+// Every notification under a watermark was therefore committed before the
+// watermark was set, and counted by that "mark all read"; every insert that
+// comes later waits for the exclusive lock to be released and gets a later
+// created_at than the watermark, so it arrives unread.
+
+/// The practice's notification lock: `$1` is the practice's id. Shared by
+/// inserts, exclusive for "mark all read" (see above).
+const ORG_LOCK_KEY: &str = "hashtextextended('notif:' || $1::uuid::text, 0)";
+
 /// Inserts the notification unless one with the same dedupe key exists;
-/// returns its id when it was new.
+/// returns its id when it was new. Holds the practice's notification lock
+/// (shared) until the caller's transaction ends, or to the end of this one
+/// statement on a connection outside a transaction (see above).
 pub async fn insert(db: &impl GenericClient, n: &NewNotification) -> AppResult<Option<Uuid>> {
+    // One statement, so the lock is taken even when the caller has no
+    // transaction; MATERIALIZED (and the function's volatility) make the
+    // lock come first, then clock_timestamp() for the row.
     let row = db
         .query_opt(
-            "INSERT INTO client_notifications
-               (client_org_id, site_id, type, severity, title, message, action_url, action_label, dedupe_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (client_org_id, dedupe_key) DO NOTHING
-             RETURNING id",
+            &format!(
+                "WITH org_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({ORG_LOCK_KEY}))
+                 INSERT INTO client_notifications
+                   (client_org_id, site_id, type, severity, title, message, action_url, action_label,
+                    dedupe_key, created_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp() FROM org_lock
+                 ON CONFLICT (client_org_id, dedupe_key) DO NOTHING
+                 RETURNING id"
+            ),
             &[
                 &n.org_id,
                 &n.site_id,
@@ -241,25 +277,32 @@ pub async fn mark_read(
     get_for_user(db, org_id, user_id, id).await
 }
 
-/// Marks every notification of the practice read by `user_id`: one UPDATE
-/// moves their watermark to now (never backwards) and their read rows at
-/// or under it, now redundant, are deleted. One statement, so it is atomic
-/// without a transaction. Returns how many were unread before (exact).
-pub async fn mark_all_read(db: &impl GenericClient, org_id: Uuid, user_id: Uuid) -> AppResult<i64> {
-    let row = db
+/// Marks every notification of the practice read by `user_id`, in a
+/// transaction of its own: it takes the practice's notification lock
+/// exclusively (waiting for inserts in progress to commit, see above), then
+/// moves their watermark to clock_timestamp() (never backwards). Read rows
+/// under the watermark are kept, so what was read earlier keeps the
+/// `read_at` it was first read at. Returns how many were unread before
+/// (exact).
+pub async fn mark_all_read(
+    db: &mut tokio_postgres::Client,
+    org_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<i64> {
+    let tx = db.transaction().await?;
+    tx.execute(&format!("SELECT pg_advisory_xact_lock({ORG_LOCK_KEY})"), &[&org_id]).await?;
+    // A new statement, so a new snapshot: it sees every notification whose
+    // insert held the lock before us.
+    let row = tx
         .query_one(
             "WITH moved AS (
                  UPDATE client_users u
-                    SET notifications_read_through = greatest(u.notifications_read_through, now())
+                    SET notifications_read_through =
+                            greatest(u.notifications_read_through, clock_timestamp())
                    FROM (SELECT id, notifications_read_through AS old_wm FROM client_users
                           WHERE id = $2 AND client_org_id = $1 FOR UPDATE) o
                   WHERE u.id = o.id
-              RETURNING o.old_wm, u.notifications_read_through AS new_wm),
-             dropped AS (
-                 DELETE FROM client_notification_reads r
-                  USING client_notifications n, moved
-                  WHERE r.user_id = $2 AND r.notification_id = n.id
-                    AND n.client_org_id = $1 AND n.created_at <= moved.new_wm)
+              RETURNING o.old_wm, u.notifications_read_through AS new_wm)
              SELECT count(*) FROM client_notifications n, moved
               WHERE n.client_org_id = $1
                 AND n.created_at > coalesce(moved.old_wm, '-infinity')
@@ -269,6 +312,7 @@ pub async fn mark_all_read(db: &impl GenericClient, org_id: Uuid, user_id: Uuid)
             &[&org_id, &user_id],
         )
         .await?;
+    tx.commit().await?;
     Ok(row.get(0))
 }
 

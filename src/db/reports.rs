@@ -72,24 +72,31 @@ fn cached_from(row: &Row) -> AppResult<CachedReport> {
     })
 }
 
-/// Months (first days, UTC) in which the practice has evidence, newest
-/// first, each with its number of bundles (by `checked_at`). One pass over
-/// the practice's entries in `evidence_bundles_org_checked_idx`.
+/// Months (first days, UTC) in which the practice has evidence (by
+/// `checked_at`), newest first. A skip scan down
+/// `evidence_bundles_org_checked_idx`: one index probe per month, so it
+/// costs the same for a thousand bundles or a million (counting them would
+/// read the practice's whole history on every call).
 pub async fn months_with_evidence(
     db: &impl GenericClient,
     org_id: Uuid,
-) -> AppResult<Vec<(NaiveDate, i64)>> {
+) -> AppResult<Vec<NaiveDate>> {
     let rows = db
         .query(
-            "SELECT (date_trunc('month', checked_at AT TIME ZONE 'UTC'))::date AS month, count(*)
-               FROM evidence_bundles
-              WHERE client_org_id = $1
-              GROUP BY 1
-              ORDER BY 1 DESC",
+            "WITH RECURSIVE m(month) AS (
+                 SELECT date_trunc('month', max(checked_at) AT TIME ZONE 'UTC')
+                   FROM evidence_bundles WHERE client_org_id = $1
+                 UNION ALL
+                 SELECT (SELECT date_trunc('month', max(b.checked_at) AT TIME ZONE 'UTC')
+                           FROM evidence_bundles b
+                          WHERE b.client_org_id = $1
+                            AND b.checked_at < (m.month AT TIME ZONE 'UTC'))
+                   FROM m WHERE m.month IS NOT NULL)
+             SELECT month::date FROM m WHERE month IS NOT NULL ORDER BY month DESC",
             &[&org_id],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The bundles checked in a month: how many, and when the last of them arrived.
@@ -289,7 +296,9 @@ pub struct ChainHead {
 /// The practice's sites that sent evidence checked in `[start, end)` or had
 /// received any bundle by `end`, by name. The chain head at the month's end
 /// is the highest chain position among bundles with `received_at < end`
-/// (found walking the site's chain backwards from its head).
+/// (found walking the site's chain backwards from its head). A site's
+/// bundles all belong to its practice (foreign key), so each count is a
+/// range of `evidence_bundles_site_checked_idx`.
 pub async fn report_sites(
     db: &impl GenericClient,
     org_id: Uuid,
@@ -300,7 +309,7 @@ pub async fn report_sites(
         .query(
             "SELECT s.id, s.name,
                     (SELECT count(*) FROM evidence_bundles b
-                      WHERE b.site_id = s.id AND b.client_org_id = $1
+                      WHERE b.site_id = s.id
                         AND b.checked_at >= $2 AND b.checked_at < $3),
                     h.chain_position, h.chain_hash, h.bundle_id
                FROM sites s
@@ -332,6 +341,44 @@ pub async fn report_sites(
         })
         .filter(|s| s.evidence_count > 0 || s.chain_head.is_some())
         .collect())
+}
+
+/// The partner the practice had at `month_end` (the name; None when
+/// OsirisCare served it directly, or the practice does not exist). Read
+/// from the completed transfers: the `to_partner_id` of the last one
+/// completed before `month_end`; failing that, the `from_partner_id` of the
+/// first one completed on or after it; failing that (never moved), the
+/// practice's current partner.
+pub async fn partner_at(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    month_end: DateTime<Utc>,
+) -> AppResult<Option<String>> {
+    let row = db
+        .query_opt(
+            "SELECT p.name
+               FROM (SELECT 1 AS rank, b.to_partner_id AS partner_id
+                       FROM (SELECT to_partner_id FROM partner_transfer_requests
+                              WHERE client_org_id = $1 AND status = 'completed'
+                                AND completed_at < $2
+                              ORDER BY completed_at DESC, created_at DESC, id DESC
+                              LIMIT 1) b
+                     UNION ALL
+                     SELECT 2, a.from_partner_id
+                       FROM (SELECT from_partner_id FROM partner_transfer_requests
+                              WHERE client_org_id = $1 AND status = 'completed'
+                                AND completed_at >= $2
+                              ORDER BY completed_at, created_at, id
+                              LIMIT 1) a
+                     UNION ALL
+                     SELECT 3, o.current_partner_id FROM client_orgs o WHERE o.id = $1) c
+               LEFT JOIN partners p ON p.id = c.partner_id
+              ORDER BY c.rank
+              LIMIT 1",
+            &[&org_id, &month_end],
+        )
+        .await?;
+    Ok(row.and_then(|r| r.get(0)))
 }
 
 /// A notification as a report lists it.
@@ -379,17 +426,27 @@ pub async fn month_notifications(
 // The scheduler
 // ---------------------------------------------------------------------------
 
-/// Active practices that have no `job` run for `month_key` yet
-/// (run keys are `<org id>:<YYYY-MM>`).
-pub async fn orgs_due(db: &impl GenericClient, job: &str, month_key: &str) -> AppResult<Vec<Uuid>> {
+/// Active practices with evidence checked in `[start, end)` that have no
+/// `job` run for `month_key` yet (run keys are `<org id>:<YYYY-MM>`).
+/// Practices without evidence that month are not even looked at.
+pub async fn orgs_due(
+    db: &impl GenericClient,
+    job: &str,
+    month_key: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> AppResult<Vec<Uuid>> {
     let rows = db
         .query(
             "SELECT o.id FROM client_orgs o
               WHERE o.status = 'active'
                 AND NOT EXISTS (SELECT 1 FROM scheduler_runs r
                                  WHERE r.job = $1 AND r.run_key = o.id::text || ':' || $2)
+                AND EXISTS (SELECT 1 FROM evidence_bundles b
+                             WHERE b.client_org_id = o.id
+                               AND b.checked_at >= $3 AND b.checked_at < $4)
               ORDER BY o.id",
-            &[&job, &month_key],
+            &[&job, &month_key, &start, &end],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

@@ -108,6 +108,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
     )
     .await?;
     store::advance_chain(&*tx, site.site_id, position + 1, &chain_hash, parsed.checked_at).await?;
+    store::forget_cached_report(&*tx, site.org_id, parsed.checked_at).await?;
 
     let prior = store::check_states(&*tx, site.site_id, &parsed.checks).await?;
     store::upsert_check_states(&*tx, site.site_id, evidence_id, parsed.checked_at, &parsed.checks)

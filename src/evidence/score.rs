@@ -75,6 +75,18 @@ pub fn score(t: &Tally) -> Option<f64> {
     Some(f64::from(u32::try_from(tenths).unwrap_or(1000)) / 10.0)
 }
 
+/// A score as people read it: `96.5%`, `100%` (a whole number without
+/// its `.0`), or `no_data` when nothing was checked. Every view, PDF and
+/// email prints scores with this, each choosing its own no-data words
+/// (an em dash in tables, "No data" in the PDF, "no data" in prose).
+pub fn text(score: Option<f64>, no_data: &str) -> String {
+    match score {
+        Some(s) if s.fract() == 0.0 => format!("{s:.0}%"),
+        Some(s) => format!("{s:.1}%"),
+        None => no_data.to_owned(),
+    }
+}
+
 /// Traffic-light band of a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Colour {
@@ -175,6 +187,16 @@ mod tests {
         assert_eq!(colour(score(&tally(949, 51, 0))), Colour::Amber); // 94.9
         assert_eq!(colour(score(&tally(4, 1, 0))), Colour::Amber); // 80.0
         assert_eq!(colour(score(&tally(799, 201, 0))), Colour::Red); // 79.9
+    }
+
+    #[test]
+    fn scores_read_as_percent_with_one_decimal_at_most() {
+        assert_eq!(text(Some(96.5), "-"), "96.5%");
+        assert_eq!(text(Some(100.0), "-"), "100%");
+        assert_eq!(text(Some(0.0), "-"), "0%");
+        assert_eq!(text(score(&tally(2, 1, 0)), "-"), "66.7%");
+        assert_eq!(text(None, "No data"), "No data");
+        assert_eq!(text(None, "—"), "—");
     }
 
     #[test]

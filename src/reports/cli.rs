@@ -7,9 +7,9 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::Month;
+use crate::cli::operator_error;
 use crate::config::Config;
 use crate::db::{Database, orgs};
-use crate::error::AppError;
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
@@ -59,12 +59,4 @@ pub async fn run(db: &Database, config: &Config, args: ReportArgs) -> anyhow::Re
         hex::encode(report.summary.pdf_sha256)
     );
     Ok(())
-}
-
-/// Input problems are the operator's to fix: say only what was wrong.
-fn operator_error(e: AppError) -> anyhow::Error {
-    match e {
-        AppError::Internal(e) | AppError::Unavailable(e) => e,
-        other => anyhow::anyhow!(other.to_string()),
-    }
 }

@@ -117,7 +117,8 @@ pub struct Figures {
 #[derive(Debug, Clone)]
 pub struct ReportData {
     pub practice: String,
-    /// The partner's name, or [`DIRECT`].
+    /// The partner's name at the month's end (from the completed
+    /// transfers, not today's partner), or [`DIRECT`].
     pub partner: String,
     pub month: Month,
     /// The current month, reported so far.
@@ -147,9 +148,10 @@ fn to_i32(n: usize) -> i32 {
 
 impl ReportData {
     /// Reads the month; None when no evidence was checked in it (or the
-    /// practice does not exist). The bundle count is read first, so
-    /// evidence arriving while the rest is read makes the stored count
-    /// differ from the real one and the report is made again next time.
+    /// practice does not exist). The bundle counts (per site; their sum is
+    /// the month's) are read first, so evidence arriving while the rest is
+    /// read makes the stored count differ from the real one and the report
+    /// is made again next time.
     pub async fn load(
         db: &impl GenericClient,
         org_id: Uuid,
@@ -157,15 +159,17 @@ impl ReportData {
         month_to_date: bool,
     ) -> AppResult<Option<ReportData>> {
         let (start, end) = (month.start(), month.end());
-        let evidence = queries::month_evidence(db, org_id, start, end).await?;
-        if evidence.count == 0 {
+        let sites = queries::report_sites(db, org_id, start, end).await?;
+        let evidence_count: i64 = sites.iter().map(|s| s.evidence_count).sum();
+        if evidence_count == 0 {
             return Ok(None);
         }
         let Some(org) = compliance::org_info(db, org_id).await? else {
             return Ok(None);
         };
+        // The partner of that month, not today's: a practice may have moved since.
+        let partner = queries::partner_at(db, org_id, end).await?;
         let checks = queries::month_checks(db, org_id, start, end).await?;
-        let sites = queries::report_sites(db, org_id, start, end).await?;
         let (notifications, notifications_total) =
             queries::month_notifications(db, org_id, start, end, MAX_NOTIFICATIONS).await?;
 
@@ -203,11 +207,11 @@ impl ReportData {
 
         Ok(Some(ReportData {
             practice: org.name,
-            partner: org.partner_name.unwrap_or_else(|| DIRECT.to_owned()),
+            partner: partner.unwrap_or_else(|| DIRECT.to_owned()),
             month,
             month_to_date,
             total,
-            evidence_count: evidence.count,
+            evidence_count,
             sites: sites
                 .into_iter()
                 .map(|s| SiteRow {

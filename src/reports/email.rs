@@ -7,15 +7,6 @@ use super::ReportSummary;
 use crate::evidence::score;
 use crate::views::emails::Email;
 
-/// `92.5%`, `100%` or `no data`.
-fn score_words(s: Option<f64>) -> String {
-    match s {
-        Some(v) if v.fract() == 0.0 => format!("{v:.0}%"),
-        Some(v) => format!("{v:.1}%"),
-        None => "no data".to_owned(),
-    }
-}
-
 /// The mail for one owner.
 pub fn report_ready(
     name: Option<&str>,
@@ -26,7 +17,7 @@ pub fn report_ready(
     let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
     let month = report.month.label();
     let band = score::colour(report.overall_score);
-    let score = score_words(report.overall_score);
+    let score = score::text(report.overall_score, "no data");
     let summary = format!(
         "Overall compliance score: {score} ({}). HIPAA controls: {} passed, {} failed, of {}. \
          Evidence bundles: {} from {} site(s).",

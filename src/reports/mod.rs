@@ -4,10 +4,11 @@
 //!
 //! Cache policy:
 //! - A completed month's report is generated once and cached with its
-//!   SHA-256. It is made again (replacing the cached one) when evidence
-//!   checked in that month arrives after it was generated: the month's
-//!   bundle count differs from the one the report was made from, or a bundle
-//!   of the month was received after `generated_at`.
+//!   SHA-256. Its download makes it again (replacing the cached one) when
+//!   evidence checked in that month arrived after it was generated: the
+//!   month's bundle count differs from the one the report was made from, or
+//!   a bundle of the month was received after `generated_at`. The list shows
+//!   the cached figures without that check (see [`list_reports`]).
 //! - The current month is a "month to date" report: generated on every
 //!   request from the evidence so far, never cached.
 //! - A month in the future has no report.
@@ -227,8 +228,12 @@ async fn generate(
     let Some(data) = data::ReportData::load(db, org_id, month, month_to_date).await? else {
         return Ok(None);
     };
-    let pdf = pdf::render(&data);
     let figures = data.figures();
+    // Laying out and compressing the PDF is CPU work: keep it off the
+    // async workers.
+    let pdf = tokio::task::spawn_blocking(move || pdf::render(&data))
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("rendering the PDF failed: {e}")))?;
     Ok(Some(Report {
         summary: ReportSummary {
             month,
@@ -319,8 +324,14 @@ pub async fn monthly_report(
 }
 
 /// Every month with evidence up to the current one, newest first. Completed
-/// months come from the cache (made, or made again after late evidence, as
-/// needed); the current month is generated now and marked month to date.
+/// months come from the cache as they are (made when missing); the current
+/// month is generated now and marked month to date.
+///
+/// The list does not recount a completed month's bundles to spot late
+/// evidence: that would read the practice's whole history on every call
+/// (about a second at a million bundles). The download checks
+/// ([`ensure_cached`]) and makes the report again, after which the list
+/// shows the new figures.
 pub async fn list_reports(
     db: &impl GenericClient,
     org_id: Uuid,
@@ -329,7 +340,7 @@ pub async fn list_reports(
     let months = queries::months_with_evidence(db, org_id).await?;
     let cached = queries::cached_summaries(db, org_id).await?;
     let mut out = Vec::with_capacity(months.len());
-    for (first_day, count) in months {
+    for first_day in months {
         let month = Month::containing(first_day);
         match month.period(now) {
             Period::Future => continue,
@@ -338,17 +349,14 @@ pub async fn list_reports(
                     out.push(r.summary);
                 }
             }
-            Period::Completed => {
-                let hit = cached.iter().find(|c| c.month == first_day);
-                match hit {
-                    Some(c) if c.evidence_count == count => out.push(summary_of(c, false)?),
-                    _ => {
-                        if let Some(r) = generate_and_cache(db, org_id, month).await? {
-                            out.push(r.summary);
-                        }
+            Period::Completed => match cached.iter().find(|c| c.month == first_day) {
+                Some(c) => out.push(summary_of(c, false)?),
+                None => {
+                    if let Some(r) = generate_and_cache(db, org_id, month).await? {
+                        out.push(r.summary);
                     }
                 }
-            }
+            },
         }
     }
     Ok(out)
@@ -389,20 +397,15 @@ pub async fn download(
     audit::record(
         &**db,
         &audit::Entry {
-            org_id: Some(user.org_id),
-            actor_user_id: Some(user.id),
-            actor_email: Some(&user.email),
-            action: "report.downloaded",
             target_type: Some("monthly_report"),
             target_id: Some(month.to_string()),
-            ip: client.ip,
-            user_agent: client.user_agent.as_deref(),
             details: serde_json::json!({
                 "pdf_sha256": hex::encode(report.summary.pdf_sha256),
                 "bytes": report.pdf.len(),
                 "month_to_date": report.summary.month_to_date,
                 "via": via,
             }),
+            ..crate::auth::flows::user_entry(user, client, "report.downloaded")
         },
     )
     .await?;

@@ -354,13 +354,9 @@ impl Writer {
     }
 }
 
-/// A score as printed: `92.5%`, `100%`, or `No data`.
-fn score_text(score: Option<f64>) -> String {
-    match score {
-        Some(s) if s.fract() == 0.0 => format!("{s:.0}%"),
-        Some(s) => format!("{s:.1}%"),
-        None => "No data".to_owned(),
-    }
+/// A score as printed: `92.5%`, `100%`, or `No data` (the band's words).
+fn score_text(s: Option<f64>) -> String {
+    score::text(s, Colour::NoData.label())
 }
 
 /// `1,234`.
@@ -591,7 +587,12 @@ pub fn render(data: &ReportData) -> Vec<u8> {
         "Failing checks at month end"
     });
     if data.failing.is_empty() {
-        w.paragraph("No check was failing at the end of the month.", Font::Regular, 9.0, TEXT);
+        let none = if data.month_to_date {
+            "No check is failing so far this month."
+        } else {
+            "No check was failing at the end of the month."
+        };
+        w.paragraph(none, Font::Regular, 9.0, TEXT);
     } else {
         let cols = [
             col("Site", 120.0, Align::Left),
@@ -665,9 +666,12 @@ pub fn render(data: &ReportData) -> Vec<u8> {
     } else {
         "Evidence chains at month end"
     });
+    let received_by = if data.month_to_date { "so far" } else { "by the end of the month" };
     w.paragraph(
-        "Each site's evidence forms a hash chain: every bundle's chain hash covers all bundles before it. The \
-         head below is the last bundle received by the end of the month, in chain order.",
+        &format!(
+            "Each site's evidence forms a hash chain: every bundle's chain hash covers all bundles before it. \
+             The head below is the last bundle received {received_by}, in chain order."
+        ),
         Font::Regular,
         8.5,
         TEXT,
@@ -704,7 +708,11 @@ pub fn render(data: &ReportData) -> Vec<u8> {
                     Font::Regular,
                     8.0,
                     MUTED,
-                    "No bundle received by the end of the month.",
+                    if data.month_to_date {
+                        "No bundle received so far."
+                    } else {
+                        "No bundle received by the end of the month."
+                    },
                 );
                 w.gap(12.0);
             }

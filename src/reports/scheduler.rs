@@ -1,8 +1,9 @@
 //! Makes last month's report for every practice early on the 1st, once
-//! across instances.
+//! across instances, after a [`GRACE`] period for late bundles.
 //!
 //! Every [`INTERVAL`] (and once at start) each instance looks for active
-//! practices without a `monthly_report` run for last month. For each, one
+//! practices with evidence last month and without a `monthly_report` run
+//! for it. For each, one
 //! transaction claims the run in `scheduler_runs` (`<org id>:<YYYY-MM>`,
 //! `INSERT ... ON CONFLICT DO NOTHING`: a concurrent claim waits for ours
 //! and then finds the row), makes the report (or takes the cached one),
@@ -29,19 +30,34 @@ use crate::state::AppState;
 /// How often the scheduler looks.
 pub const INTERVAL: Duration = Duration::from_secs(15 * 60);
 
+/// How long into the 1st (UTC) last month stays open: appliances send the
+/// month's last bundles late (queued uploads, clocks, retries), so its
+/// report waits until then.
+pub const GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(2);
+
 /// Where the notification and the email point.
 pub const REPORTS_PATH: &str = "/client/reports";
 
-/// One pass at `now`: last month's report for every active practice that
-/// has evidence in it and no run yet. Returns how many practices got their
-/// report (and notification) in this pass. Errors of single practices are
-/// logged and the others still run; the first one is returned at the end.
+/// The month whose reports are due at `now`: last month, once [`GRACE`]
+/// has passed since this month began; None before that.
+pub fn due_month(now: DateTime<Utc>) -> Option<Month> {
+    let this = Month::of(now);
+    (now >= this.start() + GRACE).then(|| this.prev())
+}
+
+/// One pass at `now`: the due month's report ([`due_month`]; none in the
+/// grace period) for every active practice that has evidence in it and no
+/// run yet. Returns how many practices got their report (and notification)
+/// in this pass. Errors of single practices are logged and the others still
+/// run; the first one is returned at the end.
 pub async fn run_once(state: &AppState, now: DateTime<Utc>) -> AppResult<usize> {
-    let month = Month::of(now).prev();
+    let Some(month) = due_month(now) else {
+        return Ok(0);
+    };
     let key = month.to_string();
     let orgs = {
         let db = state.pool().get().await?;
-        queries::orgs_due(&**db, MONTHLY_REPORT_JOB, &key).await?
+        queries::orgs_due(&**db, MONTHLY_REPORT_JOB, &key, month.start(), month.end()).await?
     };
     let mut made = 0;
     let mut first_error = None;
@@ -83,10 +99,7 @@ async fn run_for_org(state: &AppState, org_id: Uuid, month: Month) -> AppResult<
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("practice {org_id} vanished")))?;
     let s = &report.summary;
     let band = crate::evidence::score::colour(s.overall_score);
-    let score = match s.overall_score {
-        Some(v) => crate::views::dashboard::score_text(Some(v)),
-        None => "no data".to_owned(),
-    };
+    let score = crate::evidence::score::text(s.overall_score, "no data");
     notifications::insert(
         &*tx,
         &NewNotification {
@@ -167,4 +180,24 @@ pub fn spawn(state: AppState) -> SchedulerHandle {
         }
     });
     SchedulerHandle { stop, task }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn last_month_is_due_only_after_the_grace_period() {
+        let due = |s: &str| due_month(at(s)).map(|m| m.to_string());
+        assert_eq!(due("2026-10-01T00:00:00Z"), None);
+        assert_eq!(due("2026-10-01T01:59:59Z"), None);
+        assert_eq!(due("2026-10-01T02:00:00Z").as_deref(), Some("2026-09"));
+        assert_eq!(due("2026-10-31T23:59:59Z").as_deref(), Some("2026-09"));
+        assert_eq!(due("2027-01-01T01:00:00Z"), None);
+        assert_eq!(due("2027-01-01T03:00:00Z").as_deref(), Some("2026-12"));
+    }
 }

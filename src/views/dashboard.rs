@@ -20,11 +20,7 @@ use crate::evidence::score::{self, Colour, Tally};
 /// A score as people read it: `96.5%`, `100%`, or an em dash for no data
 /// (never 0 or 100, see DESIGN.md).
 pub fn score_text(score: Option<f64>) -> String {
-    match score {
-        Some(s) if s.fract() == 0.0 => format!("{s:.0}%"),
-        Some(s) => format!("{s:.1}%"),
-        None => "—".to_owned(),
-    }
+    score::text(score, "—")
 }
 
 /// The badge class matching a score band.

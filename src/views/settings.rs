@@ -3,14 +3,12 @@
 
 use maud::{Markup, html};
 
+use super::dashboard::when;
 use super::layout::{NavUser, Section, page};
+use crate::auth::Role;
 use crate::db::api_tokens::TokenSummary;
 use crate::db::notifications::Preferences;
 use crate::db::sessions::SessionSummary;
-
-fn when(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 /// `#password-section`: `message` is (is_error, text) after a submission.
 pub fn password_section(has_password: bool, message: Option<(bool, &str)>) -> Markup {
@@ -161,16 +159,16 @@ pub fn tokens_section(
 }
 
 /// `#email-notifications-section`: which notifications are also emailed
-/// to the user. `role` is theirs (`owner`, `admin`, `viewer`): critical
-/// alerts go to owners and admins, monthly reports to owners.
+/// to the user. `role` is theirs: critical alerts go to owners and admins,
+/// monthly reports to owners.
 pub fn email_notifications_section(
     prefs: Preferences,
-    role: &str,
+    role: Role,
     csrf_token: &str,
     message: Option<&str>,
 ) -> Markup {
-    let gets_alerts = matches!(role, "owner" | "admin");
-    let gets_reports = role == "owner";
+    let gets_alerts = role >= Role::Admin;
+    let gets_reports = role == Role::Owner;
     html! {
         section.card id="email-notifications-section" {
             div.card-header { h2.card-title { "Email notifications" } }
@@ -211,7 +209,7 @@ pub struct SettingsData<'a> {
     pub has_password: bool,
     /// The user's email preferences and role (for who receives what).
     pub email_prefs: Preferences,
-    pub role: &'a str,
+    pub role: Role,
     pub csrf_token: &'a str,
     pub sessions: &'a [SessionSummary],
     pub current_session: Option<uuid::Uuid>,

@@ -146,7 +146,12 @@ fn request_card(r: &TransferRequest, csrf_token: &str) -> Markup {
                         }
                         TransferStatus::Approved => {
                             dt { "Next" }
-                            dd { "OsirisCare staff will move your practice to " (partner_label(r.to_partner.as_ref())) " shortly." }
+                            dd {
+                                "OsirisCare staff will move your practice to " (partner_label(r.to_partner.as_ref())) " shortly."
+                                div.muted.small id="transfer-not-cancellable" {
+                                    "An approved request can no longer be cancelled here; to stop it, contact OsirisCare support."
+                                }
+                            }
                         }
                         TransferStatus::Completed => {
                             dt { "Completed" }

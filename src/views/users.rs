@@ -6,15 +6,12 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use uuid::Uuid;
 
+use super::dashboard::when;
 use super::emails::Email;
 use super::layout::{NavUser, Section, auth_page, page};
 use crate::auth::Role;
 use crate::db::invites::{InviteByToken, InviteState, InviteSummary};
 use crate::db::users::UserSummary;
-
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 fn short_day(t: DateTime<Utc>) -> String {
     t.format("%b %-d").to_string()

@@ -303,7 +303,9 @@ async fn migrate_reports_when_the_database_is_up_to_date() {
     let first = portal(&db, &["migrate"]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        stderr(&first).contains("applied 2 migration(s): V1__initial_schema, V2__scale_reads"),
+        stderr(&first).contains(
+            "applied 3 migration(s): V1__initial_schema, V2__scale_reads, V3__audit_indexes"
+        ),
         "{}",
         stderr(&first)
     );

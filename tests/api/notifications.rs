@@ -220,12 +220,23 @@ async fn marking_read_twice_changes_nothing() {
     assert_eq!(item(&list(&app, &p.admin, "").await, id)["read_at"], first, "read_at unchanged");
     assert_eq!(read_rows(&app, p.admin.id).await, 1);
 
-    // Under the watermark, marking read adds no row and keeps read_at.
+    // Under the watermark, marking read adds no row and keeps read_at:
+    // still when it was first read, not when everything was marked read.
+    let other = notify(&app, p.org_id, "Disk space", "warning", 1).await;
     app.post_as(&p.admin, "/api/client/notifications/read-all").send().await.assert_status_is_ok();
-    let before = item(&list(&app, &p.admin, "").await, id)["read_at"].clone();
+    let mine = list(&app, &p.admin, "").await;
+    assert_eq!(item(&mine, id)["read_at"], first);
+    let other_read_at = item(&mine, other)["read_at"].clone();
+    assert!(other_read_at.is_string());
     app.post_as(&p.admin, &path).send().await.assert_status_is_ok();
-    assert_eq!(item(&list(&app, &p.admin, "").await, id)["read_at"], before);
-    assert_eq!(read_rows(&app, p.admin.id).await, 0);
+    app.post_as(&p.admin, &format!("/api/client/notifications/{other}/read"))
+        .send()
+        .await
+        .assert_status_is_ok();
+    let mine = list(&app, &p.admin, "").await;
+    assert_eq!(item(&mine, id)["read_at"], first);
+    assert_eq!(item(&mine, other)["read_at"], other_read_at);
+    assert_eq!(read_rows(&app, p.admin.id).await, 1, "no row for the one under the watermark");
 }
 
 #[tokio::test]
@@ -292,13 +303,15 @@ async fn read_all_counts_what_was_unread_and_moves_a_watermark() {
         .await
         .assert_status_is_ok();
     assert_eq!(read_rows(&app, p.owner.id).await, 1);
+    let first_read_at = item(&list(&app, &p.owner, "").await, first)["read_at"].clone();
 
     let resp = app.post_as(&p.owner, "/api/client/notifications/read-all").send().await;
     resp.assert_status_is_ok();
     assert_eq!(body_json(resp).await, json!({ "status": "read_all", "count": 2 }));
 
-    // One watermark, no row per notification; the redundant row is gone.
-    assert_eq!(read_rows(&app, p.owner.id).await, 0);
+    // One watermark, no row per notification; the earlier read keeps its
+    // row and its read_at.
+    assert_eq!(read_rows(&app, p.owner.id).await, 1);
     let db = app.db_client().await;
     let watermark: Option<chrono::DateTime<chrono::Utc>> = db
         .query_one(
@@ -311,12 +324,19 @@ async fn read_all_counts_what_was_unread_and_moves_a_watermark() {
     let watermark = watermark.expect("a watermark");
     let mine = list(&app, &p.owner, "").await;
     assert_eq!(mine["unread_count"], 0);
+    assert_eq!(item(&mine, first)["read_at"], first_read_at, "read earlier, kept");
     for n in mine["notifications"].as_array().unwrap() {
         assert_eq!(n["is_read"], true, "{n}");
+        if n["id"] == first.to_string() {
+            continue;
+        }
         let read_at: chrono::DateTime<chrono::Utc> =
             n["read_at"].as_str().unwrap().parse().unwrap();
         assert_eq!(read_at, watermark);
     }
+    let first_read_at: chrono::DateTime<chrono::Utc> =
+        first_read_at.as_str().unwrap().parse().unwrap();
+    assert!(first_read_at < watermark);
     // Colleagues are untouched.
     assert_eq!(list(&app, &p.viewer, "").await["unread_count"], 3);
 
@@ -329,6 +349,84 @@ async fn read_all_counts_what_was_unread_and_moves_a_watermark() {
     assert_eq!(body_json(resp).await["count"], 1);
     let resp = app.post_as(&p.owner, "/api/client/notifications/read-all").send().await;
     assert_eq!(body_json(resp).await, json!({ "status": "read_all", "count": 0 }));
+}
+
+/// A notification whose inserting transaction began before a "mark all
+/// read" and commits after it must not be swallowed (read without ever
+/// being seen or counted): "mark all read" waits for the insert to commit,
+/// then counts it and marks it read; what is inserted afterwards arrives
+/// unread.
+#[tokio::test]
+async fn read_all_waits_for_a_notification_being_inserted_and_counts_it() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    notify(&app, p.org_id, "Earlier", "info", 10).await;
+
+    // An ingest-like transaction: begun, notification inserted, not committed.
+    let mut ingest = app.db_client().await;
+    let tx = ingest.transaction().await.unwrap();
+    let pending = portal::db::notifications::insert(
+        &*tx,
+        &portal::db::notifications::NewNotification {
+            org_id: p.org_id,
+            site_id: None,
+            kind: "check_failed",
+            severity: portal::db::notifications::Severity::Critical,
+            title: "Backup failing".into(),
+            message: "Details of Backup failing".into(),
+            action_url: None,
+            action_label: None,
+            dedupe_key: Uuid::new_v4().to_string(),
+        },
+    )
+    .await
+    .unwrap()
+    .expect("a new notification");
+
+    // "Mark all read" runs meanwhile; the insert commits once it is
+    // waiting for the practice's notification lock.
+    let read_all = async {
+        let resp = app.post_as(&p.owner, "/api/client/notifications/read-all").send().await;
+        resp.assert_status_is_ok();
+        body_json(resp).await
+    };
+    let commit_when_read_all_waits = async {
+        let db = app.db_client().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                      WHERE datname = current_database()
+                        AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mark all read never waited for the uncommitted notification"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tx.commit().await.unwrap();
+    };
+    let (body, ()) = tokio::join!(read_all, commit_when_read_all_waits);
+    assert_eq!(body, json!({ "status": "read_all", "count": 2 }), "the pending one was counted");
+    let mine = list(&app, &p.owner, "").await;
+    assert_eq!(item(&mine, pending)["is_read"], true);
+    assert_eq!(mine["unread_count"], 0);
+
+    // Inserted after "mark all read": unread.
+    let later = notify(&app, p.org_id, "Later", "warning", 0).await;
+    let mine = list(&app, &p.owner, "?unread_only=true").await;
+    assert_eq!(ids(&mine), vec![later.to_string()]);
+    // Colleagues still have all three unread.
+    assert_eq!(list(&app, &p.viewer, "").await["unread_count"], 3);
 }
 
 #[tokio::test]

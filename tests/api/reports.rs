@@ -413,6 +413,31 @@ async fn late_evidence_makes_the_report_again() {
     assert_eq!(sep["overall_score"], json!(50.0), "3 of 6");
 }
 
+/// A late bundle arriving through ingestion drops the finished month's
+/// cached report at once, so the list (which does not recount finished
+/// months) shows the new figures without waiting for a download.
+#[tokio::test]
+async fn an_ingested_late_bundle_drops_the_cached_month() {
+    let app = spawn_app().await;
+    let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
+    download(&app, &s.p.owner, MONTH).await;
+    let (_, _, count) = cached(&app, s.p.org_id, MONTH).await.expect("cached after a download");
+    let annex = crate::appliances::create_site(&app, s.p.org_id, "Annex").await;
+    crate::appliances::ingest(
+        &app,
+        &annex,
+        "CB-LATE-0001",
+        day("2026-09-20"),
+        &[("ntp_sync", "pass", "ANNEX-01", Some("164.312(b)"))],
+    )
+    .await;
+    assert!(cached(&app, s.p.org_id, MONTH).await.is_none(), "the stale report is gone");
+    let reports = list(&app, &s.p.owner).await;
+    let sep = reports.iter().find(|r| r["month"] == MONTH).unwrap();
+    assert_eq!(sep["evidence_count"], json!(count + 1));
+    assert!(cached(&app, s.p.org_id, MONTH).await.is_some(), "made again by the list");
+}
+
 #[tokio::test]
 async fn malformed_months_are_400_and_months_without_data_404() {
     let app = spawn_app().await;
@@ -503,8 +528,8 @@ async fn the_scheduler_makes_last_month_once_and_mails_owners_who_opted_in() {
     .unwrap();
     drop(db);
 
-    // Early on October 1st, two instances at once.
-    let now: DateTime<Utc> = "2026-10-01T00:05:00Z".parse().unwrap();
+    // Early on October 1st (after the grace period), two instances at once.
+    let now: DateTime<Utc> = "2026-10-01T02:05:00Z".parse().unwrap();
     let other = app.state.with_config(app.state.config().clone());
     let (x, y) = tokio::join!(
         portal::reports::scheduler::run_once(&app.state, now),
@@ -512,7 +537,7 @@ async fn the_scheduler_makes_last_month_once_and_mails_owners_who_opted_in() {
     );
     assert_eq!(x.unwrap() + y.unwrap(), 2, "one report per practice with evidence");
     // And again later: nothing more.
-    let later: DateTime<Utc> = "2026-10-01T00:20:00Z".parse().unwrap();
+    let later: DateTime<Utc> = "2026-10-01T02:20:00Z".parse().unwrap();
     assert_eq!(portal::reports::scheduler::run_once(&app.state, later).await.unwrap(), 0);
 
     let db = app.db_client().await;
@@ -603,6 +628,131 @@ async fn the_scheduler_makes_last_month_once_and_mails_owners_who_opted_in() {
     let (sha, _, _) = cached(&app, a.p.org_id, MONTH).await.unwrap();
     let d = download(&app, &a.p.owner, MONTH).await;
     assert_eq!(Sha256::digest(&d.body).to_vec(), sha);
+}
+
+#[tokio::test]
+async fn the_scheduler_waits_two_hours_into_the_first_for_late_bundles() {
+    let app = spawn_app().await;
+    let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
+    let quiet = app.practice("Quiet Clinic").await; // no evidence at all
+    let due = |org| {
+        let app = &app;
+        async move {
+            let db = app.db_client().await;
+            let m = portal::reports::Month::parse(MONTH).unwrap();
+            portal::db::reports::orgs_due(&**db, "monthly_report", MONTH, m.start(), m.end())
+                .await
+                .unwrap()
+                .contains(&org)
+        }
+    };
+    assert!(due(s.p.org_id).await, "a practice with September evidence is due");
+    assert!(!due(quiet.org_id).await, "a practice without September evidence is not looked at");
+
+    // 00:30 on October 1st: September is still open for late bundles.
+    let early: DateTime<Utc> = "2026-10-01T00:30:00Z".parse().unwrap();
+    assert_eq!(portal::reports::scheduler::run_once(&app.state, early).await.unwrap(), 0);
+    assert!(cached(&app, s.p.org_id, MONTH).await.is_none(), "no report yet");
+    let db = app.db_client().await;
+    let runs: i64 = db
+        .query_one("SELECT count(*) FROM scheduler_runs WHERE job = 'monthly_report'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(runs, 0, "nothing claimed");
+    drop(db);
+
+    // September's last bundle, checked at 23:50, arrives at 01:10.
+    let late = insert_bundle(
+        &app,
+        &s.west,
+        "2026-09-30T23:50:00Z".parse().unwrap(),
+        &[check("patch_level", "GW-02", "pass", Some("164.308(a)(1)(ii)(B)"))],
+    )
+    .await;
+    let db = app.db_client().await;
+    db.execute(
+        "UPDATE evidence_bundles SET received_at = '2026-10-01T01:10:00Z' WHERE id = $1",
+        &[&late.id],
+    )
+    .await
+    .unwrap();
+    drop(db);
+
+    // 02:30: the report is made, with the late bundle in it.
+    let after: DateTime<Utc> = "2026-10-01T02:30:00Z".parse().unwrap();
+    assert_eq!(portal::reports::scheduler::run_once(&app.state, after).await.unwrap(), 1);
+    let (_, _, count) = cached(&app, s.p.org_id, MONTH).await.expect("made at 02:30");
+    assert_eq!(count, 4, "the three seeded September bundles and the late one");
+    assert!(!due(s.p.org_id).await, "done: no longer due");
+}
+
+#[tokio::test]
+async fn an_old_month_names_the_partner_of_that_month() {
+    let app = spawn_app().await;
+    let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
+    let partner_line = |text: &str| line_with(text, &["Partner"]).to_owned();
+    let before = pdf_text(&download(&app, &s.p.owner, MONTH).await.body);
+    assert!(partner_line(&before).contains("Acme IT"), "{before}");
+
+    // In October the practice moved to Beta IT (on the 15th), then to
+    // OsirisCare directly (on the 20th).
+    let db = app.db_client().await;
+    let beta = portal::db::orgs::insert_partner(&**db, "Beta IT", None).await.unwrap();
+    let acme: uuid::Uuid = db
+        .query_one("SELECT current_partner_id FROM client_orgs WHERE id = $1", &[&s.p.org_id])
+        .await
+        .unwrap()
+        .get(0);
+    for (from, to, completed) in [
+        (Some(acme), Some(beta), "2026-10-15T10:00:00Z"),
+        (Some(beta), None, "2026-10-20T10:00:00Z"),
+    ] {
+        db.execute(
+            "INSERT INTO partner_transfer_requests
+               (client_org_id, from_partner_id, to_partner_id, requested_by, status,
+                reviewed_at, reviewed_by, completed_at)
+             VALUES ($1, $2, $3, $4, 'completed', $5::text::timestamptz, 'staff@osiriscare.test',
+                     $5::text::timestamptz)",
+            &[&s.p.org_id, &from, &to, &s.p.owner.id, &completed],
+        )
+        .await
+        .unwrap();
+    }
+    db.execute(
+        "UPDATE client_orgs SET current_partner_id = NULL, partner_assigned_at = now() WHERE id = $1",
+        &[&s.p.org_id],
+    )
+    .await
+    .unwrap();
+    // Made again from scratch.
+    db.execute("DELETE FROM client_monthly_reports", &[]).await.unwrap();
+    drop(db);
+
+    // August and September: Acme IT, as then.
+    for month in ["2026-08", MONTH] {
+        let text = pdf_text(&download(&app, &s.p.owner, month).await.body);
+        let line = partner_line(&text);
+        assert!(line.contains("Acme IT"), "{month}: {line}");
+        assert!(!text.contains("Beta IT") && !text.contains("(direct)"), "{month}: {text}");
+    }
+    // October ended with OsirisCare direct (the last move before its end).
+    let text = pdf_text(&download(&app, &s.p.owner, "2026-10").await.body);
+    assert!(partner_line(&text).contains("OsirisCare (direct)"), "{text}");
+    assert!(!text.contains("Acme IT") && !text.contains("Beta IT"), "{text}");
+}
+
+#[tokio::test]
+async fn a_month_to_date_report_speaks_of_so_far() {
+    let app = spawn_app().await;
+    let p = app.practice("Aspen Clinic").await;
+    let s = site(&app, p.org_id, "Main").await;
+    insert_bundle(&app, &s, Utc::now(), &[check("ntp_sync", "PC-1", "pass", None)]).await;
+    let month = portal::reports::Month::of(Utc::now()).to_string();
+    let text = pdf_text(&download(&app, &p.viewer, &month).await.body);
+    assert!(text.contains("No check is failing so far this month."), "{text}");
+    assert!(text.contains("received so far, in chain order."), "{text}");
+    assert!(!text.contains("end of the month"), "month-end wording in a month to date: {text}");
 }
 
 #[tokio::test]

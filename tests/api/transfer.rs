@@ -541,10 +541,27 @@ async fn staff_approve_and_complete_a_transfer_with_the_cli() {
     assert_eq!(transfer_updates(&app, a.org_id).await, ["Partner transfer approved"]);
     assert_eq!(owner_mails(&app, &a.owner.email).await.len(), 1);
 
-    // Approved: neither cancellable by the owner nor replaceable.
+    // Approved: neither cancellable by the owner nor replaceable. The cancel
+    // answers 404 (nothing pending), saying why and whom to ask instead.
     let (status, body) = cancel(&app, &a.owner).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("already approved"), "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"], "not_found", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("already approved"), "{body}");
+    assert!(message.contains("contact OsirisCare support"), "{body}");
+    assert_eq!(status_of(&app, &a.owner).await["request"]["status"], "approved", "unchanged");
+    // The page says so instead of offering a cancel button, and a stale
+    // cancel form gets the same explanation.
+    let page = body_text(app.get_as(&a.owner, "/client/transfer").send().await).await;
+    assert!(page.contains("data-status=\"approved\""), "{page}");
+    assert!(!page.contains("id=\"cancel-transfer\""), "{page}");
+    assert!(page.contains("can no longer be cancelled here"), "{page}");
+    let resp =
+        app.post_as(&a.owner, "/client/transfer/cancel").header("hx-request", "true").send().await;
+    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    let fragment = body_text(resp).await;
+    assert!(fragment.contains("contact OsirisCare support"), "{fragment}");
+    assert!(fragment.contains("data-status=\"approved\""), "{fragment}");
     let (status, _) = request(&app, &a.owner, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
     refused(&app, &["approve", &id], "is approved; only pending requests can be approved");

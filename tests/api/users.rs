@@ -77,16 +77,22 @@ pub async fn matrix_request(
 /// An open viewer invitation of practice `a` (from its owner), straight into
 /// the database; its id and token.
 async fn seed_invite(app: &TestApp, a: &Practice, email: &str) -> (Uuid, String) {
+    seed_invite_by(app, &a.owner, email).await
+}
+
+/// An open viewer invitation from `inviter` to their practice, straight
+/// into the database; its id and token.
+async fn seed_invite_by(app: &TestApp, inviter: &TestUser, email: &str) -> (Uuid, String) {
     let token = portal::auth::tokens::generate();
     let db = app.db_client().await;
     let (id, _) = portal::db::invites::insert(
         &**db,
         &portal::db::invites::NewInvite {
-            org_id: a.org_id,
+            org_id: inviter.org_id,
             email,
             name: None,
             role: portal::auth::Role::Viewer,
-            invited_by: a.owner.id,
+            invited_by: inviter.id,
             token_hash: portal::auth::tokens::hash(app.state.secret(), &token),
             lifetime: Duration::from_secs(7 * 24 * 3600),
         },
@@ -174,6 +180,19 @@ async fn count(
 
 async fn audited(app: &TestApp, action: &str) -> i64 {
     count(app, "SELECT count(*) FROM client_audit_log WHERE action = $1", &[&action]).await
+}
+
+/// The details of the newest audit row with `action`.
+async fn last_details(app: &TestApp, action: &str) -> Value {
+    app.db_client()
+        .await
+        .query_one(
+            "SELECT details FROM client_audit_log WHERE action = $1 ORDER BY id DESC LIMIT 1",
+            &[&action],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 async fn users_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
@@ -596,6 +615,201 @@ async fn an_address_with_an_account_anywhere_cannot_be_invited_or_accept() {
         .assert_status(StatusCode::CONFLICT);
 }
 
+/// The practice's invitation limit (100 per 15 minutes) counts refused
+/// invitations too: otherwise the 409s would let an admin probe, without
+/// limit, which addresses have accounts.
+#[tokio::test]
+async fn refused_invitations_count_towards_the_rate_limit() {
+    let app = spawn_app().await;
+    let a = app.practice("Oak Clinic").await;
+    let b = app.practice("Elm Clinic").await;
+    for i in 0..100 {
+        let resp =
+            invite(&app, &a.admin, json!({ "email": b.viewer.email, "role": "viewer" })).await;
+        assert_eq!(resp.0.status(), StatusCode::CONFLICT, "attempt {i}");
+    }
+    for body in [
+        json!({ "email": b.viewer.email, "role": "viewer" }),
+        json!({ "email": "fresh@oak.example", "role": "viewer" }),
+    ] {
+        let resp = invite(&app, &a.owner, body).await;
+        resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 =
+            resp.0.headers().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+        assert!((1..=900).contains(&retry), "{retry}");
+        assert_eq!(body_json(resp).await["error"], "rate_limited");
+    }
+    // Resending counts against the same limit.
+    let (id, _) = seed_invite(&app, &a, "pending@oak.example").await;
+    app.post_as(&a.admin, &format!("/api/client/invites/{id}/resend"))
+        .send()
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    // The page: 429 with Retry-After, for htmx (the message as a toast) and
+    // without it (the page with the form and the message).
+    let resp = app
+        .post_as(&a.admin, "/client/users/invite")
+        .header("hx-request", "true")
+        .form(&[("email", "page@oak.example"), ("name", ""), ("role", "viewer")])
+        .send()
+        .await;
+    resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.0.headers().contains_key("retry-after"));
+    let toast = resp.0.headers().get("x-portal-message").unwrap().to_str().unwrap().to_owned();
+    assert!(toast.contains("try again in"), "{toast}");
+    let resp = app
+        .client
+        .post("/client/users/invite")
+        .header("cookie", &a.admin.cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("csrf_token", a.admin.csrf.as_str()),
+            ("email", "nojs@oak.example"),
+            ("name", ""),
+            ("role", "viewer"),
+        ])
+        .send()
+        .await;
+    resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.0.headers().contains_key("retry-after"));
+    let html = body_text(resp).await;
+    assert!(html.contains(r#"id="invite-error""#) && html.contains("try again in"), "{html}");
+    assert!(html.contains(r#"value="nojs@oak.example""#), "keeps the input");
+
+    // Nothing was sent; another practice has its own limit.
+    assert_eq!(count(&app, "SELECT count(*) FROM email_outbox", &[]).await, 0);
+    assert_eq!(invites_of(&app, &a.admin).await.len(), 1, "only the seeded one");
+    invite_ok(&app, &b.admin, "someone@elm.example").await;
+}
+
+/// Invitations are sent from a browser session only: a leaked API token
+/// must not let its holder invite themselves in as an admin.
+#[tokio::test]
+async fn api_tokens_cannot_send_or_resend_invitations() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let (id, _) = seed_invite(&app, &p, "pending@oak.example").await;
+    for user in [&p.admin, &p.owner] {
+        let token = app.bearer(user).await;
+        let resp = app
+            .client
+            .post("/api/client/users/invite")
+            .header("authorization", format!("Bearer {token}"))
+            .body_json(&json!({ "email": "scripted@oak.example", "role": "admin" }))
+            .send()
+            .await;
+        resp.assert_status(StatusCode::FORBIDDEN);
+        let body = body_json(resp).await;
+        assert_eq!(body["error"], "forbidden");
+        assert!(body["message"].as_str().unwrap().contains("sign in with a browser"), "{body}");
+        app.client
+            .post(format!("/api/client/invites/{id}/resend"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        // Listing and revoking stay open to tokens.
+        app.client
+            .get("/api/client/invites")
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .assert_status_is_ok();
+    }
+    let open = invites_of(&app, &p.admin).await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["email"], "pending@oak.example");
+    assert_eq!(count(&app, "SELECT count(*) FROM email_outbox", &[]).await, 0);
+    assert_eq!(audited(&app, "invite.sent").await + audited(&app, "invite.resent").await, 0);
+    // The same admin, signed in with a browser, may.
+    invite_ok(&app, &p.admin, "scripted@oak.example").await;
+}
+
+/// An admin who is removed or made a viewer loses the invitations they
+/// sent: they cannot invite a second address of their own, leave, and
+/// come back through it.
+#[tokio::test]
+async fn removing_or_demoting_the_sender_revokes_their_invitations() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let admin2 = app.user(p.org_id, "admin2@oakclinic.example", portal::auth::Role::Admin).await;
+    invite(&app, &p.admin, json!({ "email": "second-me@home.example", "role": "admin" }))
+        .await
+        .assert_status(StatusCode::CREATED);
+    let removed_link = mailed_token(&app, "second-me@home.example").await;
+    invite_ok(&app, &admin2, "friend@home.example").await;
+    let demoted_link = mailed_token(&app, "friend@home.example").await;
+    invite_ok(&app, &p.owner, "owners@home.example").await;
+    let owners_link = mailed_token(&app, "owners@home.example").await;
+    assert_eq!(invites_of(&app, &p.owner).await.len(), 3);
+
+    send_as(&app, Method::DELETE, &p.owner, &format!("/api/client/users/{}", p.admin.id))
+        .send()
+        .await
+        .assert_status(StatusCode::NO_CONTENT);
+    let set = |target: Uuid, role: &str| {
+        send_as(&app, Method::PUT, &p.owner, &format!("/api/client/users/{target}/role"))
+            .body_json(&json!({ "role": role }))
+            .send()
+    };
+    set(admin2.id, "viewer").await.assert_status_is_ok();
+
+    let open: Vec<String> = invites_of(&app, &p.owner)
+        .await
+        .iter()
+        .map(|i| i["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(open, ["owners@home.example"], "only the owner's invitation is open");
+    for link in [&removed_link, &demoted_link] {
+        accept(&app, link, "Back Door").await.assert_status(StatusCode::UNAUTHORIZED);
+        let resp = app.client.get(format!("/client/invite?token={link}")).send().await;
+        resp.assert_status(StatusCode::GONE);
+        assert!(body_text(resp).await.contains("withdrawn"));
+    }
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM client_users WHERE email LIKE '%@home.example'", &[])
+            .await,
+        0
+    );
+    assert_eq!(last_details(&app, "user.removed").await["invites_revoked"], 1);
+    assert_eq!(last_details(&app, "user.role_changed").await["invites_revoked"], 1);
+
+    // Made an admin again, admin2 does not get the old invitation back, and
+    // promoting revokes nothing.
+    set(admin2.id, "admin").await.assert_status_is_ok();
+    assert_eq!(last_details(&app, "user.role_changed").await["invites_revoked"], 0);
+    accept(&app, &demoted_link, "Back Door").await.assert_status(StatusCode::UNAUTHORIZED);
+    // The owner's invitation still works.
+    accept(&app, &owners_link, "Welcome").await.assert_status_is_ok();
+}
+
+/// Acceptance itself checks that the sender may still invite (an active
+/// owner or admin), whatever way they lost that right.
+#[tokio::test]
+async fn an_invitation_from_a_sender_who_can_no_longer_invite_is_refused() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let (_, token) = seed_invite_by(&app, &p.admin, "late@oak.example").await;
+    let db = app.db_client().await;
+    for change in [
+        "UPDATE client_users SET is_active = false WHERE id = $1",
+        "UPDATE client_users SET is_active = true, role = 'viewer' WHERE id = $1",
+    ] {
+        db.execute(change, &[&p.admin.id]).await.unwrap();
+        accept(&app, &token, "Late Comer").await.assert_status(StatusCode::UNAUTHORIZED);
+        let resp = app.client.get(format!("/client/invite?token={token}")).send().await;
+        resp.assert_status(StatusCode::GONE);
+        assert!(body_text(resp).await.contains("withdrawn"));
+    }
+    assert_eq!(audited(&app, "invite.accepted").await, 0);
+    // With the sender an admin again, the (never revoked) invitation works.
+    db.execute("UPDATE client_users SET role = 'admin' WHERE id = $1", &[&p.admin.id])
+        .await
+        .unwrap();
+    drop(db);
+    accept(&app, &token, "Late Comer").await.assert_status_is_ok();
+}
+
 #[tokio::test]
 async fn malformed_invitations_and_acceptances_are_refused_without_writes() {
     let app = spawn_app().await;
@@ -758,17 +972,24 @@ async fn viewers_and_strangers_cannot_manage_users_or_invitations() {
         req.send().await.assert_status(StatusCode::UNAUTHORIZED);
     }
 
-    // Another practice's ids are not found, for its owner and by token.
+    // Another practice's ids are not found, for its owner and by token
+    // (except that no token may resend: 403 whatever the id).
     let token = app.bearer(&b.owner).await;
-    for (method, path, body) in [
-        (Method::DELETE, format!("/api/client/invites/{invite_id}"), None),
-        (Method::POST, format!("/api/client/invites/{invite_id}/resend"), None),
-        (Method::DELETE, format!("/api/client/users/{}", a.viewer.id), None),
-        (Method::DELETE, format!("/api/client/users/{}", a.owner.id), None),
+    for (method, path, body, by_token) in [
+        (Method::DELETE, format!("/api/client/invites/{invite_id}"), None, StatusCode::NOT_FOUND),
+        (
+            Method::POST,
+            format!("/api/client/invites/{invite_id}/resend"),
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (Method::DELETE, format!("/api/client/users/{}", a.viewer.id), None, StatusCode::NOT_FOUND),
+        (Method::DELETE, format!("/api/client/users/{}", a.owner.id), None, StatusCode::NOT_FOUND),
         (
             Method::PUT,
             format!("/api/client/users/{}/role", a.viewer.id),
             Some(json!({ "role": "admin" })),
+            StatusCode::NOT_FOUND,
         ),
     ] {
         let mut req = send_as(&app, method.clone(), &b.owner, &path);
@@ -783,7 +1004,7 @@ async fn viewers_and_strangers_cannot_manage_users_or_invitations() {
         if let Some(body) = &body {
             req = req.body_json(body);
         }
-        req.send().await.assert_status(StatusCode::NOT_FOUND);
+        req.send().await.assert_status(by_token);
     }
     let unknown = Uuid::new_v4();
     send_as(&app, Method::DELETE, &a.owner, &format!("/api/client/users/{unknown}"))

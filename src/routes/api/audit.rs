@@ -158,19 +158,10 @@ pub struct CsvExport {
     pub next_cursor: Option<String>,
 }
 
-/// `oak-clinic` from "Oak Clinic!".
-fn slug(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    let out = out.trim_end_matches('-');
-    let out: String = out.chars().take(60).collect();
-    if out.is_empty() { "practice".to_owned() } else { out }
+/// `audit-log-oak-clinic-2026-10-05.csv`: the practice's name as in the
+/// monthly report file names ([`crate::reports::slug`]) and the export day.
+fn export_file_name(practice: &str, day: NaiveDate) -> String {
+    format!("audit-log-{}-{}.csv", crate::reports::slug(practice), day.format("%Y-%m-%d"))
 }
 
 /// Every entry of the caller's practice matching `filter` (after `after`),
@@ -192,11 +183,7 @@ pub async fn export(
     });
     let body = render::csv(&page.entries, note.as_deref());
     Ok(CsvExport {
-        file_name: format!(
-            "audit-log-{}-{}.csv",
-            slug(&user.org_name),
-            Utc::now().format("%Y-%m-%d")
-        ),
+        file_name: export_file_name(&user.org_name, Utc::now().date_naive()),
         body,
         rows: page.entries.len(),
         truncated,
@@ -619,8 +606,19 @@ mod tests {
 
     #[test]
     fn file_names_are_slugs() {
-        assert_eq!(slug("Oak Clinic!"), "oak-clinic");
-        assert_eq!(slug("  Dr. Åsa's  Practice "), "dr-sa-s-practice");
-        assert_eq!(slug("***"), "practice");
+        let day = NaiveDate::from_ymd_opt(2026, 10, 5).unwrap();
+        assert_eq!(export_file_name("Oak Clinic!", day), "audit-log-oak-clinic-2026-10-05.csv");
+        assert_eq!(
+            export_file_name("  Dr. Åsa's  Clínica ", day),
+            "audit-log-dr-asa-s-clinica-2026-10-05.csv",
+            "accented letters are kept as their base letter"
+        );
+        assert_eq!(export_file_name("***", day), "audit-log-practice-2026-10-05.csv");
+        let long = format!("{} Clinic", "a".repeat(59));
+        assert_eq!(
+            export_file_name(&long, day),
+            format!("audit-log-{}-2026-10-05.csv", "a".repeat(59)),
+            "a name cut at the length limit does not end in a hyphen"
+        );
     }
 }

@@ -12,12 +12,11 @@ use uuid::Uuid;
 
 use super::compliance::PageLimit;
 use super::error::{AUTHED, ApiError, JSON_BODY, NOT_FOUND};
-use crate::auth::current::{ApiViewer, ClientInfo, CurrentUser};
+use crate::auth::current::{ApiViewer, ClientInfo};
 use crate::auth::flows;
-use crate::db::audit;
 use crate::db::compliance::unread_notifications;
 use crate::db::notifications::{self as queries, Preferences, Severity, UserNotification};
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -141,38 +140,6 @@ fn user_gone() -> AppError {
     AppError::Unauthorized("your account no longer exists; sign in again".into())
 }
 
-/// Stores `user`'s email preferences and, when they changed, writes one
-/// audit row (`notification_preferences.updated`), in one transaction.
-/// Used by the API and the settings page.
-pub async fn save_preferences(
-    state: &AppState,
-    user: &CurrentUser,
-    new: Preferences,
-    client: &ClientInfo,
-) -> AppResult<Preferences> {
-    let mut db = state.pool().get().await?;
-    let tx = db.transaction().await?;
-    let old =
-        queries::set_preferences(&*tx, user.org_id, user.id, new).await?.ok_or_else(user_gone)?;
-    if old != new {
-        audit::record(
-            &*tx,
-            &audit::Entry {
-                target_type: Some("user"),
-                target_id: Some(user.id.to_string()),
-                details: serde_json::json!({
-                    "critical_alerts": { "from": old.critical_alerts, "to": new.critical_alerts },
-                    "monthly_report": { "from": old.monthly_report, "to": new.monthly_report },
-                }),
-                ..flows::user_entry(user, client, "notification_preferences.updated")
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(new)
-}
-
 pub struct NotificationsApi;
 
 #[OpenApi(prefix_path = "/client", tag = "ApiTags::Notifications")]
@@ -248,8 +215,8 @@ impl NotificationsApi {
         state: Data<&AppState>,
         user: ApiViewer,
     ) -> Result<Json<MarkedAllRead>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let count = queries::mark_all_read(&**db, user.0.org_id, user.0.id).await?;
+        let mut db = state.pool().get().await.map_err(AppError::from)?;
+        let count = queries::mark_all_read(&mut db, user.0.org_id, user.0.id).await?;
         Ok(Json(MarkedAllRead { status: "read_all".into(), count }))
     }
 
@@ -285,7 +252,8 @@ impl NotificationsApi {
         user: ApiViewer,
         body: Json<NotificationPreferences>,
     ) -> Result<Json<NotificationPreferences>, ApiError<{ AUTHED | JSON_BODY }>> {
-        let saved = save_preferences(&state, &user.0, body.0.into(), &ClientInfo::of(req)).await?;
+        let saved =
+            flows::save_preferences(&state, &user.0, body.0.into(), &ClientInfo::of(req)).await?;
         Ok(Json(saved.into()))
     }
 }

@@ -153,6 +153,18 @@ pub enum ReportDownload {
     ),
 }
 
+impl From<reports::Download> for ReportDownload {
+    /// The download's headers, for the API and the page route alike.
+    fn from(d: reports::Download) -> Self {
+        ReportDownload::Ok(
+            PdfFile(d.report.pdf),
+            format!("attachment; filename=\"{}\"", d.file_name),
+            hex::encode(d.report.summary.pdf_sha256),
+            "no-store".to_owned(),
+        )
+    }
+}
+
 pub struct ReportsApi;
 
 #[OpenApi(prefix_path = "/client", tag = "ApiTags::Reports")]
@@ -201,11 +213,6 @@ impl ReportsApi {
         month: Path<MonthParam>,
     ) -> Result<ReportDownload, ApiError<{ AUTHED | NOT_FOUND }>> {
         let d = reports::download(&state, &user.0, month.0.0, &ClientInfo::of(req), "api").await?;
-        Ok(ReportDownload::Ok(
-            PdfFile(d.report.pdf),
-            format!("attachment; filename=\"{}\"", d.file_name),
-            hex::encode(d.report.summary.pdf_sha256),
-            "no-store".to_owned(),
-        ))
+        Ok(d.into())
     }
 }

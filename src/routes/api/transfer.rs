@@ -222,15 +222,16 @@ impl TransferApi {
 
     /// Cancel your pending transfer request (owner)
     ///
-    /// Only a pending request can be cancelled: 404 when there is none, 409
-    /// when it is already approved (ask OsirisCare support to stop it).
+    /// Only a pending request can be cancelled: 404 when there is none. An
+    /// approved request is no longer pending, so cancelling it is a 404 too,
+    /// whose message says so: only OsirisCare support can stop it now.
     #[oai(path = "/cancel", method = "post", operation_id = "cancel_transfer_request")]
     async fn cancel_transfer_request(
         &self,
         state: Data<&AppState>,
         req: &Request,
         user: ApiOwner,
-    ) -> Result<CancelResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<CancelResponse, ApiError<{ AUTHED | NOT_FOUND }>> {
         let id = transfer::cancel_transfer(&state, &user.0, &ClientInfo::of(req)).await?;
         Ok(CancelResponse::Ok(Json(CancelledTransfer {
             status: "cancelled".into(),

@@ -238,6 +238,10 @@ impl UsersApi {
     /// days. 409 when the address already has a portal account (addresses are
     /// unique across practices). Inviting an address that has an open
     /// invitation in your practice replaces it: the old link stops working.
+    /// Only from a signed-in browser session: an API token gets 403, so a
+    /// leaked script token cannot invite new admins. 429 (with Retry-After)
+    /// after 100 invitations, sent or resent, by your practice in 15 minutes;
+    /// refused ones (409) count too.
     #[oai(path = "/users/invite", method = "post", operation_id = "create_invite")]
     async fn create_invite(
         &self,
@@ -294,7 +298,9 @@ impl UsersApi {
     ///
     /// A new link, valid for 7 days from now, is emailed; the previous link
     /// stops working. Works for expired invitations too. 409 when the address
-    /// has got a portal account meanwhile.
+    /// has got a portal account meanwhile. Only from a signed-in browser
+    /// session: an API token gets 403. Counts towards the same limit as
+    /// new invitations (429).
     #[oai(path = "/invites/:id/resend", method = "post", operation_id = "resend_invite")]
     async fn resend_invite(
         &self,
@@ -313,8 +319,9 @@ impl UsersApi {
     /// Creates your account in the inviting practice with the invited role
     /// and signs you in (sets the session cookie), like validate-magic-link.
     /// The token works once: of concurrent attempts exactly one succeeds. 401
-    /// for an invalid, expired, revoked or used token; 409 when the address
-    /// has an account already.
+    /// for an invalid, expired, revoked or used token (an invitation is
+    /// revoked when its sender is removed or made a viewer); 409 when the
+    /// address has an account already.
     #[oai(path = "/auth/accept-invite", method = "post", operation_id = "accept_invite")]
     async fn accept_invite(
         &self,
@@ -336,8 +343,8 @@ impl UsersApi {
 
     /// Remove a user (owner, admin)
     ///
-    /// Deactivates the user and revokes their sessions and API tokens at
-    /// once. Nobody removes themselves or the owner, and only the owner
+    /// Deactivates the user and revokes their sessions, API tokens and the
+    /// open invitations they sent, at once. Nobody removes themselves or the owner, and only the owner
     /// removes an admin (403). Removing a removed user changes nothing (204).
     #[oai(path = "/users/:id", method = "delete", operation_id = "remove_user")]
     async fn remove_user(
@@ -356,7 +363,8 @@ impl UsersApi {
     ///
     /// `admin` or `viewer`; not your own role and not the owner's (403); 409
     /// for a removed user. Their sessions stay signed in: the new role applies
-    /// from their next request.
+    /// from their next request. A user made a viewer loses the open
+    /// invitations they sent (their links stop working).
     #[oai(path = "/users/:id/role", method = "put", operation_id = "set_user_role")]
     async fn set_user_role(
         &self,

@@ -217,8 +217,8 @@ pub async fn view_notifications_read_all_post(
 ) -> AppResult<Response> {
     let filter = form_filter(body).await;
     let count = {
-        let db = state.pool().get().await?;
-        queries::mark_all_read(&**db, user.org_id, user.id).await?
+        let mut db = state.pool().get().await?;
+        queries::mark_all_read(&mut db, user.org_id, user.id).await?
     };
     if !is_htmx(req) {
         return Ok(Redirect::see_other(filter.url(None)).into_response());

@@ -2,13 +2,13 @@
 
 use chrono::Utc;
 use maud::Markup;
-use poem::http::{HeaderValue, header};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, Route, get, handler};
 
 use crate::auth::current::{ClientInfo, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::reports::{self, Month};
+use crate::routes::api::reports::ReportDownload;
 use crate::state::AppState;
 use crate::views::layout::NavUser;
 
@@ -37,15 +37,5 @@ pub async fn view_report_pdf_get(
 ) -> AppResult<Response> {
     let month = Month::parse(&month).map_err(AppError::BadRequest)?;
     let d = reports::download(&state, &user, month, &ClientInfo::of(req), "page").await?;
-    let mut resp = d.report.pdf.into_response();
-    let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", d.file_name)) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&hex::encode(d.report.summary.pdf_sha256)) {
-        headers.insert("x-report-sha256", v);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    Ok(ReportDownload::from(d).into_response())
 }

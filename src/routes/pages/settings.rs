@@ -38,7 +38,7 @@ pub async fn view_settings_get(state: Data<&AppState>, Viewer(user): Viewer) -> 
         &SettingsData {
             has_password: record.password_hash.is_some(),
             email_prefs,
-            role: user.role.as_str(),
+            role: user.role,
             csrf_token: user.csrf_token().unwrap_or(""),
             sessions: &sessions,
             current_session: user.session_id(),
@@ -185,20 +185,14 @@ pub async fn view_settings_notifications_post(
         critical_alerts: ticked(&form.critical_alerts),
         monthly_report: ticked(&form.monthly_report),
     };
-    let saved = crate::routes::api::notifications::save_preferences(
-        &state,
-        &user,
-        prefs,
-        &ClientInfo::of(req),
-    )
-    .await?;
+    let saved = flows::save_preferences(&state, &user, prefs, &ClientInfo::of(req)).await?;
     if !super::is_htmx(req) {
         return Ok(poem::web::Redirect::see_other("/client/settings#email-notifications-section")
             .into_response());
     }
     Ok(settings::email_notifications_section(
         saved,
-        user.role.as_str(),
+        user.role,
         user.csrf_token().unwrap_or(""),
         Some("Email preferences saved."),
     )

@@ -76,6 +76,9 @@ pub struct InviteForm {
 /// htmx gets the invite form back (cleared, with a notice) plus the open
 /// invitations out of band; a validation error is a 422 with the form as
 /// submitted and the message. Without htmx: a redirect, or the whole page.
+/// Too many invitations is a 429 with Retry-After either way: htmx swaps no
+/// 429, so it gets the usual error (its message in a toast); without htmx
+/// the whole page shows the form with the message.
 #[handler]
 pub async fn view_users_invite_post(
     state: Data<&AppState>,
@@ -124,6 +127,7 @@ pub async fn view_users_invite_post(
             };
             Ok(body.into_response())
         }
+        Err(e @ AppError::TooManyRequests { .. }) if is_htmx(req) => Err(e),
         Err(
             e
             @ (AppError::BadRequest(_) | AppError::Conflict(_) | AppError::TooManyRequests { .. }),
@@ -134,7 +138,13 @@ pub async fn view_users_invite_post(
             } else {
                 full_page(&state, &user, values, Some(&message)).await?
             };
-            Ok(body.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
+            Ok(match e {
+                AppError::TooManyRequests { retry_after_secs, .. } => body
+                    .with_status(StatusCode::TOO_MANY_REQUESTS)
+                    .with_header("retry-after", retry_after_secs.to_string())
+                    .into_response(),
+                _ => body.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response(),
+            })
         }
         Err(e) => Err(e),
     }
@@ -251,9 +261,7 @@ fn no_store(markup: Markup, status: StatusCode) -> Response {
 
 /// The invitation an (untrusted) token points to, read-only.
 async fn lookup(state: &AppState, token: &str) -> AppResult<Option<invites::InviteByToken>> {
-    let plausible = (20..=200).contains(&token.len())
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !plausible {
+    if !flows::plausible_token(token) {
         return Ok(None);
     }
     let db = state.pool().get().await?;
