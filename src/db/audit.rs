@@ -2,10 +2,6 @@
 
 use std::net::IpAddr;
 
-use base64::Engine;
-use base64::alphabet::URL_SAFE;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
@@ -73,60 +69,9 @@ pub struct Filter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// Where the next page starts: the last entry of the previous one. Opaque
-/// to clients: URL-safe base64 (no padding, [`Cursor::ENCODED_LEN`]
-/// characters) of created_at (microseconds since the epoch, i64 big-endian)
-/// followed by the entry's id (i64 big-endian).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: DateTime<Utc>,
-    pub id: i64,
-}
-
-impl Cursor {
-    const LEN: usize = 16;
-    /// Characters in an encoded cursor.
-    pub const ENCODED_LEN: usize = 22;
-    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: a cursor
-    /// further out was not made by us and is clamped (PostgreSQL refuses
-    /// some such times).
-    const MIN_MICROS: i64 = -62_135_596_800_000_000;
-    const MAX_MICROS: i64 = 253_402_300_799_999_999;
-
-    pub fn encode(&self) -> String {
-        let mut bytes = [0u8; Self::LEN];
-        bytes[..8].copy_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
-        bytes[8..].copy_from_slice(&self.id.to_be_bytes());
-        URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    /// Reads a cursor made by [`Cursor::encode`]; None for anything else.
-    pub fn decode(s: &str) -> Option<Cursor> {
-        if s.len() != Self::ENCODED_LEN {
-            return None;
-        }
-        // 22 characters carry 132 bits for 16 bytes: the last character's
-        // spare bits are ignored, so every string of the documented shape
-        // is a cursor (an arbitrary one is just a position in the log).
-        const LENIENT: GeneralPurpose = GeneralPurpose::new(
-            &URL_SAFE,
-            GeneralPurposeConfig::new()
-                .with_encode_padding(false)
-                .with_decode_padding_mode(DecodePaddingMode::RequireNone)
-                .with_decode_allow_trailing_bits(true),
-        );
-        let bytes = LENIENT.decode(s).ok()?;
-        let bytes: [u8; Self::LEN] = bytes.try_into().ok()?;
-        let micros = i64::from_be_bytes(bytes[..8].try_into().ok()?);
-        let id = i64::from_be_bytes(bytes[8..].try_into().ok()?);
-        Some(Cursor {
-            created_at: DateTime::from_timestamp_micros(
-                micros.clamp(Self::MIN_MICROS, Self::MAX_MICROS),
-            )?,
-            id,
-        })
-    }
-}
+/// Where the next page starts: the last entry of the previous one, by
+/// created_at and id. Opaque to clients (see [`super::cursor`]).
+pub type Cursor = super::cursor::Cursor<i64>;
 
 /// One entry as the log shows it.
 #[derive(Debug, Clone)]
@@ -251,7 +196,7 @@ pub async fn list(
         st.text += &format!(" AND created_at < {p}");
     }
     if let Some(after) = after {
-        let (at, id) = (st.bind(&after.created_at), st.bind(&after.id));
+        let (at, id) = (st.bind(&after.at), st.bind(&after.id));
         st.text += &format!(" AND (created_at, id) < ({at}, {id})");
     }
     let limit_param = st.bind(&fetch);
@@ -265,11 +210,8 @@ pub async fn list(
     let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
     let more = entries.len() > page_len;
     entries.truncate(page_len);
-    let next = if more {
-        entries.last().map(|e| Cursor { created_at: e.created_at, id: e.id })
-    } else {
-        None
-    };
+    let next =
+        if more { entries.last().map(|e| Cursor { at: e.created_at, id: e.id }) } else { None };
     Ok(Page { entries, next })
 }
 
@@ -328,38 +270,4 @@ pub async fn actions(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<Str
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_survives_encoding_and_rejects_junk() {
-        let c = Cursor {
-            created_at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(),
-            id: 987_654_321,
-        };
-        let s = c.encode();
-        assert_eq!(s.len(), Cursor::ENCODED_LEN);
-        assert!(s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'), "{s}");
-        assert_eq!(Cursor::decode(&s), Some(c));
-        assert!(Cursor::decode("0000000000000000000000").is_some(), "any 22 such characters");
-        for junk in ["", "abc", "!!!!", &format!("{s}A"), &s[1..], "a+b/c==", &"=".repeat(22)] {
-            assert_eq!(Cursor::decode(junk), None, "{junk}");
-        }
-    }
-
-    #[test]
-    fn a_cursor_beyond_the_supported_years_is_clamped() {
-        let far = |b: u8| URL_SAFE_NO_PAD.encode([[b; 8].as_slice(), &[0; 8]].concat());
-        assert_eq!(
-            Cursor::decode(&far(0x7f)).unwrap().created_at.timestamp_micros(),
-            Cursor::MAX_MICROS
-        );
-        assert_eq!(
-            Cursor::decode(&far(0x80)).unwrap().created_at.timestamp_micros(),
-            Cursor::MIN_MICROS
-        );
-    }
 }

@@ -13,8 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
@@ -149,52 +147,8 @@ pub struct EvidenceFilter {
 }
 
 /// A position in the evidence list (newest first): the last row a page
-/// showed. Opaque to clients: base64url (no padding, always
-/// [`EvidenceCursor::ENCODED_LEN`] characters) of checked_at (microseconds
-/// since the epoch, i64 big-endian) followed by the row's 16-byte id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EvidenceCursor {
-    pub checked_at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-impl EvidenceCursor {
-    const LEN: usize = 8 + 16;
-    /// Characters in an encoded cursor.
-    pub const ENCODED_LEN: usize = 32;
-    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z. A cursor
-    /// further out was not made by us; it is clamped to these (a position
-    /// before or after every row) rather than sent to PostgreSQL, which
-    /// refuses some such times.
-    const MIN_MICROS: i64 = -62_135_596_800_000_000;
-    const MAX_MICROS: i64 = 253_402_300_799_999_999;
-
-    /// The opaque string handed to clients as `next_cursor`.
-    pub fn encode(&self) -> String {
-        let mut bytes = [0u8; Self::LEN];
-        bytes[..8].copy_from_slice(&self.checked_at.timestamp_micros().to_be_bytes());
-        bytes[8..].copy_from_slice(self.id.as_bytes());
-        URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    /// Reads a cursor in the form [`EvidenceCursor::encode`] makes; None
-    /// for anything else.
-    pub fn decode(s: &str) -> Option<EvidenceCursor> {
-        if s.len() != Self::ENCODED_LEN {
-            return None;
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
-        let bytes: [u8; Self::LEN] = bytes.try_into().ok()?;
-        let (micros, id) = bytes.split_at(8);
-        let micros = i64::from_be_bytes(micros.try_into().ok()?);
-        Some(EvidenceCursor {
-            checked_at: DateTime::from_timestamp_micros(
-                micros.clamp(Self::MIN_MICROS, Self::MAX_MICROS),
-            )?,
-            id: Uuid::from_slice(id).ok()?,
-        })
-    }
-}
+/// showed, by checked_at and id. Opaque to clients (see [`super::cursor`]).
+pub type EvidenceCursor = super::cursor::Cursor<Uuid>;
 
 /// One bundle as the evidence list shows it.
 #[derive(Debug, Clone)]
@@ -639,7 +593,7 @@ pub async fn list_evidence(
 
     let mut page = evidence_where(&org_id, filter, &result);
     if let Some(after) = after {
-        let (at, id) = (page.bind(&after.checked_at), page.bind(&after.id));
+        let (at, id) = (page.bind(&after.at), page.bind(&after.id));
         page.text += &format!(" AND (b.checked_at, b.id) < ({at}, {id})");
     }
     let limit_param = page.bind(&fetch);
@@ -654,7 +608,7 @@ pub async fn list_evidence(
     let more = items.len() > page_len;
     items.truncate(page_len);
     let next = if more {
-        items.last().map(|last| EvidenceCursor { checked_at: last.checked_at, id: last.id })
+        items.last().map(|last| EvidenceCursor { at: last.checked_at, id: last.id })
     } else {
         None
     };
@@ -783,30 +737,6 @@ pub async fn evidence_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cursor_survives_encoding_and_rejects_junk() {
-        let c = EvidenceCursor {
-            checked_at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(),
-            id: Uuid::new_v4(),
-        };
-        let s = c.encode();
-        assert_eq!(s.len(), EvidenceCursor::ENCODED_LEN);
-        assert!(s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'), "{s}");
-        assert_eq!(EvidenceCursor::decode(&s), Some(c));
-        for junk in ["", "abc", "!!!!", &format!("{s}A"), &s[1..], "a+b/c==", &"=".repeat(32)] {
-            assert_eq!(EvidenceCursor::decode(junk), None, "{junk}");
-        }
-    }
-
-    #[test]
-    fn a_cursor_beyond_the_supported_years_is_clamped() {
-        let far = |b: u8| URL_SAFE_NO_PAD.encode([[b; 8].as_slice(), &[0; 16]].concat());
-        let future = EvidenceCursor::decode(&far(0x7f)).unwrap();
-        assert_eq!(future.checked_at.timestamp_micros(), EvidenceCursor::MAX_MICROS);
-        let past = EvidenceCursor::decode(&far(0x80)).unwrap();
-        assert_eq!(past.checked_at.timestamp_micros(), EvidenceCursor::MIN_MICROS);
-    }
 
     #[test]
     fn tallies_add_up() {

@@ -4,6 +4,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod compliance;
+pub mod cursor;
 pub mod evidence;
 pub mod invites;
 pub mod managed;

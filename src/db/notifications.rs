@@ -204,12 +204,8 @@ fn from_row(row: &tokio_postgres::Row) -> AppResult<UserNotification> {
 }
 
 /// A position in a user's notification list (newest first): the last row
-/// a page showed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListCursor {
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub id: Uuid,
-}
+/// a page showed, by created_at and id.
+pub type ListCursor = super::cursor::Cursor<Uuid>;
 
 /// The practice's notifications for `user_id`, newest first: at most
 /// `limit`, only unread ones when `unread_only`, and only those after
@@ -222,7 +218,7 @@ pub async fn list_for_user(
     after: Option<ListCursor>,
     limit: i64,
 ) -> AppResult<Vec<UserNotification>> {
-    let at = after.map(|c| c.created_at);
+    let at = after.map(|c| c.at);
     let id = after.map(|c| c.id);
     let rows = db
         .query(

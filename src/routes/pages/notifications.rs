@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{is_htmx, settings};
 use crate::auth::current::{CurrentUser, Viewer};
-use crate::db::compliance::{EvidenceCursor, unread_notifications};
+use crate::db::compliance::unread_notifications;
 use crate::db::notifications::{self as queries, ListCursor};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -51,14 +51,11 @@ fn parse_filter(raw: Option<&str>) -> AppResult<Filter> {
 fn parse_after(raw: Option<&str>) -> AppResult<Option<ListCursor>> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(raw) => EvidenceCursor::decode(raw)
-            .map(|c| Some(ListCursor { created_at: c.checked_at, id: c.id }))
-            .ok_or_else(|| {
-                AppError::BadRequest(
-                    "that \u{201c}Load more\u{201d} link is not valid; open Notifications again"
-                        .into(),
-                )
-            }),
+        Some(raw) => ListCursor::decode(raw).map(Some).ok_or_else(|| {
+            AppError::BadRequest(
+                "that \u{201c}Load more\u{201d} link is not valid; open Notifications again".into(),
+            )
+        }),
     }
 }
 
@@ -110,7 +107,7 @@ async fn load_list(
     .await?;
     let next = if items.len() > PAGE_SIZE {
         items.truncate(PAGE_SIZE);
-        items.last().map(|n| EvidenceCursor { checked_at: n.created_at, id: n.id }.encode())
+        items.last().map(|n| ListCursor { at: n.created_at, id: n.id }.encode())
     } else {
         None
     };
