@@ -140,7 +140,11 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
     else {
         return Ok(None);
     };
-    if stale(s.last_seen_at) {
+    // The page's own background polls (the unread badge) say so: they are
+    // not the person being active, and must not keep an open tab signed in
+    // past the idle timeout.
+    let background = req.headers().contains_key(BACKGROUND_HEADER);
+    if stale(s.last_seen_at) && !background {
         sessions::touch_session(&**db, s.session_id).await?;
     }
     Ok(Some(CurrentUser {
@@ -153,6 +157,10 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         via: Via::Session { id: s.session_id, csrf_token: s.csrf_token },
     }))
 }
+
+/// Sent by requests a page makes on its own (polling), which therefore do
+/// not count as activity for the session's idle timeout.
+pub const BACKGROUND_HEADER: &str = "x-portal-background";
 
 fn stale(at: chrono::DateTime<chrono::Utc>) -> bool {
     chrono::Utc::now().signed_duration_since(at).to_std().is_ok_and(|d| d >= TOUCH_EVERY)

@@ -69,7 +69,9 @@ fn role_at_least(role: &str, least: &str) -> bool {
 /// The unread-notifications badge in the navigation. Pages render it empty
 /// (`None`) and htmx fills it from `/client/notifications/badge` on load and
 /// every minute; marking notifications read sends it back out of band
-/// (`oob`) with the new count. Counts stop at 1,000 ("999+").
+/// (`oob`) with the new count. Counts stop at 1,000 ("999+"). The polls
+/// carry `X-Portal-Background`, so an open tab does not keep its session
+/// from timing out when idle.
 pub fn unread_badge(count: Option<i64>, oob: bool) -> Markup {
     let label = match count {
         Some(n) if n > 999 => Some("999+".to_owned()),
@@ -79,6 +81,7 @@ pub fn unread_badge(count: Option<i64>, oob: bool) -> Markup {
     html! {
         span #nav-unread .nav-count[label.is_some()]
             hx-get="/client/notifications/badge" hx-trigger="load delay:50ms, every 60s"
+            hx-headers=r#"{"X-Portal-Background": "1"}"#
             hx-swap="outerHTML" hx-swap-oob=[oob.then_some("true")]
             aria-label=[label.as_ref().map(|l| format!("{l} unread"))] {
             @if let Some(l) = &label { (l) }

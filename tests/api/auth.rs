@@ -414,6 +414,16 @@ async fn last_seen_is_written_at_most_once_a_minute() {
     .await
     .unwrap();
     let before = last_seen().await;
+    // The navigation's badge polls every minute in the background: that is
+    // not activity, or an open tab would never time out.
+    let resp = app
+        .get_as(&p.owner, "/client/notifications/badge")
+        .header("x-portal-background", "1")
+        .header("hx-request", "true")
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    assert_eq!(last_seen().await, before, "a background poll is not activity");
     app.get_as(&p.owner, "/api/client/auth/me").send().await.assert_status_is_ok();
     assert!(last_seen().await > before, "touched after a minute");
 }

@@ -665,6 +665,7 @@ async fn mark_read_returns_the_row_and_the_badge_out_of_band() {
     let badge = body_text(app.get_as(&p.admin, "/client/notifications/badge").send().await).await;
     assert!(badge.starts_with("<span ") && badge.contains(r#"id="nav-unread""#), "{badge}");
     assert!(badge.contains(">3</span>") && !badge.contains("hx-swap-oob"), "{badge}");
+    assert!(badge.contains("X-Portal-Background"), "its polls are marked as background: {badge}");
 
     let resp = app
         .post_as(&p.admin, &format!("/client/notifications/{a}/read"))
