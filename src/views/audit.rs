@@ -9,6 +9,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::dashboard::when_exact;
+pub use super::filters::FieldError;
+use super::filters::{date_fields, filter_errors, invalid};
 use super::layout::{NavUser, Section, page};
 use crate::db::audit::{Actor, Row};
 
@@ -167,13 +169,6 @@ impl FilterValues {
     }
 }
 
-/// A filter value that cannot be used, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
 /// What the results area shows.
 pub enum Results<'a> {
     Page { entries: &'a [Row], next_url: Option<String> },
@@ -185,10 +180,6 @@ pub struct FilterOptions<'a> {
     pub actors: &'a [Actor],
     /// Actions found in the practice's log.
     pub actions: &'a [String],
-}
-
-fn invalid(errors: &[FieldError], field: &str) -> bool {
-    errors.iter().any(|e| e.field == field)
 }
 
 pub fn audit_page(
@@ -271,16 +262,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                             }
                         }
                     }
-                    div.field {
-                        label for="f-from" { "From" }
-                        input id="f-from" type="date" name="from" value=(values.from)
-                            aria-invalid=[invalid(errors, "from").then_some("true")];
-                    }
-                    div.field {
-                        label for="f-to" { "To" }
-                        input id="f-to" type="date" name="to" value=(values.to)
-                            aria-invalid=[invalid(errors, "to").then_some("true")];
-                    }
+                    (date_fields(&values.from, &values.to, errors))
                 }
                 div.filter-actions {
                     button.btn.btn-primary.btn-sm type="submit" { "Apply filters" }
@@ -299,15 +281,7 @@ pub fn audit_results(values: &FilterValues, results: &Results) -> Markup {
         section.card id="audit-results" aria-live="polite" {
             @match results {
                 Results::Invalid(errors) => {
-                    div.card-body {
-                        div.alert.alert-error role="alert" id="filter-errors" {
-                            strong { "These filters cannot be used:" }
-                            ul.error-list {
-                                @for e in errors.iter() { li { (e.message) } }
-                            }
-                            "Correct them above, or " a href="/client/audit" { "clear all filters" } "."
-                        }
-                    }
+                    (filter_errors(errors, "/client/audit"))
                 }
                 Results::Page { entries, next_url } => {
                     div.card-header.row {

@@ -9,6 +9,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::dashboard::{control_label, plural, result_badge, thousands, when_exact};
+pub use super::filters::FieldError;
+use super::filters::{date_fields, filter_errors, invalid};
 use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{
     ChainNeighbour, EvidenceCheck, EvidenceDetail, EvidencePage, EvidenceSummary,
@@ -68,14 +70,6 @@ impl FilterValues {
     }
 }
 
-/// A filter value that cannot be used, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The form field's name.
-    pub field: &'static str,
-    pub message: String,
-}
-
 /// What the form's selects and suggestions offer.
 #[derive(Debug, Clone, Default)]
 pub struct FilterOptions {
@@ -90,10 +84,6 @@ pub enum Results<'a> {
     Page { page: &'a EvidencePage, next_url: Option<String> },
     /// The filters could not be used.
     Invalid(&'a [FieldError]),
-}
-
-fn invalid(errors: &[FieldError], field: &str) -> bool {
-    errors.iter().any(|e| e.field == field)
 }
 
 /// The evidence browser page.
@@ -177,16 +167,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                             @for c in &options.controls { option value=(c) {} }
                         }
                     }
-                    div.field {
-                        label for="f-from" { "From" }
-                        input id="f-from" type="date" name="from" value=(values.from)
-                            aria-invalid=[invalid(errors, "from").then_some("true")];
-                    }
-                    div.field {
-                        label for="f-to" { "To" }
-                        input id="f-to" type="date" name="to" value=(values.to)
-                            aria-invalid=[invalid(errors, "to").then_some("true")];
-                    }
+                    (date_fields(&values.from, &values.to, errors))
                 }
                 div.filter-actions {
                     button.btn.btn-primary.btn-sm type="submit" { "Apply filters" }
@@ -205,15 +186,7 @@ pub fn evidence_results(values: &FilterValues, results: &Results) -> Markup {
         section.card id="evidence-results" aria-live="polite" {
             @match results {
                 Results::Invalid(errors) => {
-                    div.card-body {
-                        div.alert.alert-error role="alert" id="filter-errors" {
-                            strong { "These filters cannot be used:" }
-                            ul.error-list {
-                                @for e in errors.iter() { li { (e.message) } }
-                            }
-                            "Correct them above, or " a href="/client/evidence" { "clear all filters" } "."
-                        }
-                    }
+                    (filter_errors(errors, "/client/evidence"))
                 }
                 Results::Page { page, next_url } => {
                     div.card-header {

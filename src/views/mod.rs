@@ -7,6 +7,7 @@ pub mod dev_mailbox;
 pub mod emails;
 pub mod errors;
 pub mod evidence;
+pub mod filters;
 pub mod layout;
 pub mod login;
 pub mod notifications;

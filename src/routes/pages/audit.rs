@@ -2,18 +2,18 @@
 //! the `#audit-results` fragment (htmx, on filter changes) or, with a
 //! cursor, the next rows plus a new `#audit-load-more`.
 
-use chrono::NaiveDate;
-use maud::{Markup, html};
-use poem::http::{HeaderValue, StatusCode, header};
+use maud::html;
+use poem::http::StatusCode;
 use poem::web::Data;
-use poem::{IntoResponse, Request, Response, Route, get, handler};
+use poem::{Request, Response, Route, get, handler};
 use serde::Deserialize;
 
+use super::filters::{date_field, day_range, html_response, keep, quoted};
 use super::is_htmx;
 use crate::auth::current::Admin;
 use crate::db::audit::{self, ActorFilter, Cursor, Filter};
 use crate::error::{AppError, AppResult};
-use crate::routes::api::audit::{DEFAULT_PAGE, MAX_PAGE, MomentParam, parse_action, parse_actor};
+use crate::routes::api::audit::{DEFAULT_PAGE, MAX_PAGE, parse_action, parse_actor};
 use crate::state::AppState;
 use crate::views::audit::{self as views, FieldError, FilterOptions, FilterValues, Results};
 use crate::views::layout::NavUser;
@@ -35,40 +35,6 @@ struct Parsed {
     filter: Filter,
     limit: u32,
     after: Option<Cursor>,
-}
-
-fn quoted(raw: &str) -> String {
-    let mut short: String = raw.chars().take(40).collect();
-    if raw.chars().count() > 40 {
-        short.push('…');
-    }
-    format!("\u{201c}{short}\u{201d}")
-}
-
-fn date(field: &'static str, label: &str, raw: &str) -> Result<Option<NaiveDate>, FieldError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (1..=9998).contains(&chrono::Datelike::year(d)) && raw.len() == 10)
-        .map(Some)
-        .ok_or_else(|| FieldError {
-            field,
-            message: format!(
-                "{label} {} is not a date; use YYYY-MM-DD, e.g. 2026-11-24.",
-                quoted(raw)
-            ),
-        })
-}
-
-/// The value of a parsed field, noting its error instead.
-fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<Option<T>, FieldError>) -> Option<T> {
-    parsed.unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    })
 }
 
 /// Reads the filters; every problem is reported, not just the first.
@@ -94,8 +60,8 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
             }),
         },
     );
-    let from = keep(&mut errors, date("from", "From", &values.from));
-    let to = keep(&mut errors, date("to", "To", &values.to));
+    let from = keep(&mut errors, date_field("from", "From", &values.from));
+    let to = keep(&mut errors, date_field("to", "To", &values.to));
     let limit = match values.limit.trim() {
         "" => DEFAULT_PAGE,
         raw => match raw.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)) {
@@ -126,42 +92,11 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
             }
         },
     };
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        errors.push(FieldError {
-            field: "to",
-            message: format!("The From date ({f}) is after the To date ({t})."),
-        });
-    }
+    let (from, to) = day_range(&mut errors, from, to);
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Parsed {
-        filter: Filter {
-            actor,
-            action,
-            from: from.and_then(|d| MomentParam::Day(d).start()),
-            to: to.and_then(|d| MomentParam::Day(d).end()),
-        },
-        limit,
-        after,
-    })
-}
-
-/// An HTML response that varies on `HX-Request`; `message` goes to the
-/// `X-Portal-Message` header (htmx does not swap errors; portal.js shows it).
-fn html_response(status: StatusCode, markup: Markup, message: Option<&str>) -> Response {
-    let mut resp = markup.with_status(status).into_response();
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    if let Some(value) = message.and_then(|m| {
-        let safe: String =
-            m.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
-        HeaderValue::from_str(&safe).ok()
-    }) {
-        resp.headers_mut().insert("X-Portal-Message", value);
-    }
-    resp
+    Ok(Parsed { filter: Filter { actor, action, from, to }, limit, after })
 }
 
 /// `GET /client/audit`.

@@ -1,15 +1,15 @@
 //! The evidence browser (full page, `#evidence-results` fragment, or
 //! "Load more" rows) and one bundle's detail page.
 
-use chrono::{Days, NaiveDate};
 use maud::{Markup, html};
-use poem::http::{HeaderValue, StatusCode, header};
+use poem::http::StatusCode;
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Request, Response, handler};
+use poem::{Request, Response, handler};
 use serde::Deserialize;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
+use super::filters::{date_field, day_range, html_response, keep, quoted};
 use super::is_htmx;
 use crate::auth::current::Viewer;
 use crate::db::compliance::{self as queries, EvidenceCursor, EvidenceFilter};
@@ -49,15 +49,6 @@ struct Parsed {
     after: Option<EvidenceCursor>,
 }
 
-/// Quotes a bit of user input inside a message, shortened.
-fn quoted(raw: &str) -> String {
-    let mut short: String = raw.chars().take(40).collect();
-    if raw.chars().count() > 40 {
-        short.push('…');
-    }
-    format!("\u{201c}{short}\u{201d}")
-}
-
 fn text_filter(field: &'static str, label: &str, raw: &str) -> Result<Option<String>, FieldError> {
     if raw.trim().is_empty() {
         return Ok(None);
@@ -71,36 +62,6 @@ fn text_filter(field: &'static str, label: &str, raw: &str) -> Result<Option<Str
         });
     }
     Ok(Some(raw.to_owned()))
-}
-
-fn date_filter(
-    field: &'static str,
-    label: &str,
-    raw: &str,
-) -> Result<Option<NaiveDate>, FieldError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)) && raw.len() == 10)
-        .map(Some)
-        .ok_or_else(|| FieldError {
-            field,
-            message: format!(
-                "{label} {} is not a date; use YYYY-MM-DD, e.g. 2026-11-24.",
-                quoted(raw)
-            ),
-        })
-}
-
-/// The value of a parsed field, noting its error instead.
-fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<Option<T>, FieldError>) -> Option<T> {
-    parsed.unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    })
 }
 
 /// Reads the filters; every problem is reported, not just the first.
@@ -133,8 +94,8 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
     let check_type = keep(&mut errors, text_filter("check_type", "Check", &values.check_type));
     let hipaa_control =
         keep(&mut errors, text_filter("hipaa_control", "HIPAA control", &values.hipaa_control));
-    let from = keep(&mut errors, date_filter("from", "From", &values.from));
-    let to = keep(&mut errors, date_filter("to", "To", &values.to));
+    let from = keep(&mut errors, date_field("from", "From", &values.from));
+    let to = keep(&mut errors, date_field("to", "To", &values.to));
     let limit = keep(
         &mut errors,
         match values.limit.trim() {
@@ -160,27 +121,19 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
                 .to_owned(),
         }),
     });
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        errors.push(FieldError {
-            field: "to",
-            message: format!("The From date ({from}) is after the To date ({to})."),
-        });
-    }
+    let (from, to) = day_range(&mut errors, from, to);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let start_of = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     Ok(Parsed {
         filter: EvidenceFilter {
             site_id,
             check_type,
             result,
             hipaa_control,
-            from: from.and_then(start_of),
+            from,
             // Inclusive: everything before the next day starts.
-            to: to.and_then(|d| d.checked_add_days(Days::new(1))).and_then(start_of),
+            to,
         },
         limit: limit.unwrap_or(DEFAULT_PAGE),
         after,
@@ -219,21 +172,6 @@ async fn hipaa_controls(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// An HTML response that varies on `HX-Request` (full page or fragment).
-fn html_response(status: StatusCode, markup: Markup, message: Option<&str>) -> Response {
-    let mut resp = markup.with_status(status).into_response();
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    // htmx does not swap error responses; portal.js shows this header in a toast.
-    if let Some(value) = message.and_then(|m| {
-        let safe: String =
-            m.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
-        HeaderValue::from_str(&safe).ok()
-    }) {
-        resp.headers_mut().insert("X-Portal-Message", value);
-    }
-    resp
 }
 
 /// `GET /client/evidence`: the full page; for htmx, the `#evidence-results`

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod dev_mailbox;
 pub mod evidence;
+pub mod filters;
 pub mod notifications;
 pub mod reports;
 pub mod settings;

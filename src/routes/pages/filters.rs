@@ -1,0 +1,86 @@
+//! What the filterable lists (evidence, audit log) share: reading form
+//! values into filters with every problem reported in words, and answering
+//! with a full page or an htmx fragment.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use maud::Markup;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+
+use crate::views::filters::FieldError;
+
+/// Quotes a bit of user input inside a message, shortened.
+pub fn quoted(raw: &str) -> String {
+    let mut short: String = raw.chars().take(40).collect();
+    if raw.chars().count() > 40 {
+        short.push('…');
+    }
+    format!("\u{201c}{short}\u{201d}")
+}
+
+/// The value of a parsed field, noting its error instead.
+pub fn keep<T>(errors: &mut Vec<FieldError>, parsed: Result<Option<T>, FieldError>) -> Option<T> {
+    parsed.unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    })
+}
+
+/// A `YYYY-MM-DD` field (empty = not set).
+pub fn date_field(
+    field: &'static str,
+    label: &str,
+    raw: &str,
+) -> Result<Option<NaiveDate>, FieldError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)) && raw.len() == 10)
+        .map(Some)
+        .ok_or_else(|| FieldError {
+            field,
+            message: format!(
+                "{label} {} is not a date; use YYYY-MM-DD, e.g. 2026-11-24.",
+                quoted(raw)
+            ),
+        })
+}
+
+/// The From and To dates as whole UTC days: from the start of `from` up to
+/// (not including) the start of the day after `to`. A From after the To is
+/// an error on the To field.
+pub fn day_range(
+    errors: &mut Vec<FieldError>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        errors.push(FieldError {
+            field: "to",
+            message: format!("The From date ({from}) is after the To date ({to})."),
+        });
+    }
+    let start_of = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    (from.and_then(start_of), to.and_then(|d| d.checked_add_days(Days::new(1))).and_then(start_of))
+}
+
+/// An HTML response that varies on `HX-Request` (full page or fragment).
+/// htmx does not swap error responses: `message` goes to the
+/// `X-Portal-Message` header, which portal.js shows in a toast.
+pub fn html_response(status: StatusCode, markup: Markup, message: Option<&str>) -> Response {
+    let mut resp = markup.with_status(status).into_response();
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    if let Some(value) = message.and_then(|m| {
+        let safe: String =
+            m.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+        HeaderValue::from_str(&safe).ok()
+    }) {
+        resp.headers_mut().insert("X-Portal-Message", value);
+    }
+    resp
+}
