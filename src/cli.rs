@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::admin::{self, SiteKey};
 use crate::config::{Config, ConfigArgs};
 use crate::db::{Database, migrate};
-use crate::error::AppError;
+use crate::error::operator_error;
 use crate::state::{AppState, Mode};
 use crate::{appliance, demo, mail, server};
 
@@ -76,7 +76,7 @@ pub enum ApplianceCommand {
 pub enum AdminCommand {
     /// Review partner transfer requests: list, approve, reject, complete.
     #[command(subcommand)]
-    Transfer(crate::transfer::TransferCommand),
+    Transfer(crate::transfer::cli::TransferCommand),
     /// Create an MSP partner; prints its id.
     CreatePartner {
         #[arg(long)]
@@ -212,7 +212,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
             let db = Database::open(&config).await?;
             let result = async {
                 migrate::run(&db.pg_config).await?;
-                crate::transfer::run_cli(&db, &config, cmd).await
+                crate::transfer::cli::run(&db, &config, cmd).await
             }
             .await;
             db.shutdown().await?;
@@ -332,14 +332,6 @@ async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Res
         }
     };
     id.map(Created::Id).map_err(operator_error)
-}
-
-/// Input problems are the operator's to fix: say only what was wrong.
-pub(crate) fn operator_error(e: AppError) -> anyhow::Error {
-    match e {
-        AppError::Internal(e) | AppError::Unavailable(e) => e,
-        other => anyhow::anyhow!(other.to_string()),
-    }
 }
 
 async fn serve(mut config: Config, mode: Mode) -> Result<()> {

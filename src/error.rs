@@ -149,3 +149,12 @@ impl From<anyhow::Error> for AppError {
         AppError::Internal(e)
     }
 }
+
+/// For the command line: input problems are the operator's to fix, so say
+/// only what was wrong; server-side failures keep their cause chain.
+pub fn operator_error(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::Internal(e) | AppError::Unavailable(e) => e,
+        other => anyhow::anyhow!(other.to_string()),
+    }
+}

@@ -4,19 +4,25 @@
 
 pub mod admin;
 pub mod appliance;
+pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod mail;
+pub mod notifications;
+pub mod paths;
 pub mod reports;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod transfer;
+pub mod users;
 pub mod views;
 
 pub use state::{AppState, Mode};

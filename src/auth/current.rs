@@ -319,6 +319,14 @@ macro_rules! api_extractor {
         #[derive(Debug, Clone)]
         pub struct $name(pub CurrentUser);
 
+        /// Handlers use the caller as a [`CurrentUser`] directly.
+        impl std::ops::Deref for $name {
+            type Target = CurrentUser;
+            fn deref(&self) -> &CurrentUser {
+                &self.0
+            }
+        }
+
         impl<'a> ApiExtractor<'a> for $name {
             const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
             type ParamType = ();

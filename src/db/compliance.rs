@@ -748,3 +748,63 @@ mod tests {
         assert_eq!((empty.passed, empty.failed, empty.warnings), (0, 0, 0));
     }
 }
+
+/// When each failing (site, check, host) of the practice turned to
+/// failing. `check_states.changed_at` is the `checked_at` of the bundle
+/// that last changed the pair's status, which [`site_controls`] does not
+/// return. `site_id` narrows to one site.
+pub async fn failing_since(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    site_id: Option<Uuid>,
+) -> AppResult<std::collections::HashMap<(Uuid, String, String), DateTime<Utc>>> {
+    let rows = db
+        .query(
+            "SELECT cs.site_id, cs.check_type, cs.host, cs.changed_at
+               FROM check_states cs JOIN sites s ON s.id = cs.site_id
+              WHERE s.client_org_id = $1 AND ($2::uuid IS NULL OR cs.site_id = $2)
+                AND cs.last_status = 'fail'",
+            &[&org_id, &site_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3))).collect())
+}
+
+/// Distinct check types the practice's appliances report (one row per
+/// (site, check, host) in `check_states`, so this stays small).
+pub async fn check_types(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<String>> {
+    let rows = db
+        .query(
+            "SELECT DISTINCT cs.check_type
+               FROM check_states cs JOIN sites s ON s.id = cs.site_id
+              WHERE s.client_org_id = $1
+              ORDER BY 1",
+            &[&org_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Distinct HIPAA controls in the practice's evidence, at most `max`, for
+/// suggestions. A loose index scan (one probe of
+/// `evidence_checks_org_hipaa_control_idx` per control), so the cost does
+/// not grow with the evidence.
+pub async fn hipaa_controls(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    max: i32,
+) -> AppResult<Vec<String>> {
+    let rows = db
+        .query(
+            "WITH RECURSIVE c(control, n) AS (
+                  SELECT min(hipaa_control), 1 FROM evidence_checks WHERE client_org_id = $1
+                  UNION ALL
+                  SELECT (SELECT min(e.hipaa_control) FROM evidence_checks e
+                           WHERE e.client_org_id = $1 AND e.hipaa_control > c.control), c.n + 1
+                    FROM c WHERE c.control IS NOT NULL AND c.n < $2::int)
+             SELECT control FROM c WHERE control IS NOT NULL ORDER BY control",
+            &[&org_id, &max],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

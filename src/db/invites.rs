@@ -59,6 +59,19 @@ pub struct NewInvite<'a> {
     pub lifetime: Duration,
 }
 
+/// Serializes invitations to one address in one practice until the
+/// transaction ends: two admins inviting it at once take turns, so the
+/// second replaces the first's invitation instead of hitting the unique
+/// index.
+pub async fn lock_address(db: &impl GenericClient, org_id: Uuid, email: &str) -> AppResult<()> {
+    db.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&format!("invite:{org_id}:{email}")],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Inserts an invitation; returns its id and expiry.
 pub async fn insert(
     db: &impl GenericClient,

@@ -33,7 +33,8 @@ pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::hours(1);
 /// 2000-01-01T00:00:00Z as a Unix timestamp: the earliest `checked_at`.
 const EARLIEST_CHECKED_AT: i64 = 946_684_800;
 
-const MAX_BUNDLE_ID_CHARS: usize = 128;
+/// Longest bundle id.
+pub const MAX_BUNDLE_ID_CHARS: usize = 128;
 const MAX_CHECK_NAME_CHARS: usize = 100;
 const MAX_HOST_CHARS: usize = 255;
 const MAX_HIPAA_CONTROL_CHARS: usize = 64;
@@ -277,11 +278,18 @@ fn has_nul(value: &Value) -> bool {
     }
 }
 
+/// Whether `id` is a bundle id as the format allows it: 1 to
+/// [`MAX_BUNDLE_ID_CHARS`] characters from A-Z, a-z, 0-9, `.`, `_`, `:` and
+/// `-` (so it needs no escaping in a path or a file name).
+pub fn is_bundle_id(id: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    !id.is_empty() && id.len() <= MAX_BUNDLE_ID_CHARS && id.chars().all(allowed)
+}
+
 fn parse_bundle_id(top: &Map<String, Value>) -> Result<String, FormatError> {
     const PATH: &str = "bundle_id";
     let id = required_str(top, "bundle_id", PATH)?;
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
-    if id.is_empty() || id.len() > MAX_BUNDLE_ID_CHARS || !id.chars().all(allowed) {
+    if !is_bundle_id(id) {
         return Err(FormatError::at(
             PATH,
             format!(

@@ -1,14 +1,16 @@
 //! Evidence domain core: what an appliance's bundle must look like
 //! ([`bundle`]), how bundles are hashed, signed and chained so tampering is
-//! detectable ([`chain`]), and how check results become a compliance score
-//! ([`score`]).
+//! detectable ([`chain`]), how check results become a compliance score
+//! ([`score`]), and the HIPAA controls they cite ([`controls`]).
 //!
 //! Everything here is pure: no database and no HTTP. Handlers and `src/db/`
-//! call into it, so the rules in DESIGN.md ("Evidence (format v1)" and
-//! "Compliance score") live in exactly one place.
+//! call into it, so the rules in docs/EVIDENCE.md (bundle format v1, chain,
+//! compliance score) live in exactly one place. [`ingest`], [`sweeper`] and
+//! [`verify`] are the evidence area's flows over that core.
 
 pub mod bundle;
 pub mod chain;
+pub mod controls;
 pub mod ingest;
 pub mod score;
 pub mod sweeper;

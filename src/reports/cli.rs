@@ -7,9 +7,9 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::Month;
-use crate::cli::operator_error;
 use crate::config::Config;
 use crate::db::{Database, orgs};
+use crate::error::operator_error;
 
 #[derive(clap::Args)]
 pub struct ReportArgs {

@@ -26,12 +26,10 @@ use crate::db::reports::{self as queries, ChainHead, ReportNotification};
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
 use crate::evidence::score::{self, Tally};
+use crate::views::format::DIRECT;
 
 /// Notifications listed in a report; the rest are counted ("and N more").
 pub const MAX_NOTIFICATIONS: i64 = 50;
-
-/// The partner line of a practice OsirisCare serves itself.
-pub const DIRECT: &str = "OsirisCare (direct)";
 
 /// A site's row.
 #[derive(Debug, Clone)]

@@ -34,6 +34,7 @@ use crate::db::audit;
 use crate::db::reports::{self as queries, CachedReport};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::views::format::slug;
 
 /// A calendar month (UTC), written `YYYY-MM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,34 +168,6 @@ pub struct Report {
 /// SHA-256 of the PDF bytes.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
-}
-
-/// The practice's name as a file-name part: lower-case ASCII letters and
-/// digits joined by single hyphens (`Oak Street Clinic` → `oak-street-clinic`).
-pub fn slug(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        let c = match c {
-            'à'..='å' | 'À'..='Å' => 'a',
-            'è'..='ë' | 'È'..='Ë' => 'e',
-            'ì'..='ï' | 'Ì'..='Ï' => 'i',
-            'ò'..='ö' | 'Ò'..='Ö' | 'ø' | 'Ø' => 'o',
-            'ù'..='ü' | 'Ù'..='Ü' => 'u',
-            'ñ' | 'Ñ' => 'n',
-            'ç' | 'Ç' => 'c',
-            c => c,
-        };
-        if c.is_ascii_alphanumeric() {
-            if out.len() >= 60 {
-                break;
-            }
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let trimmed = out.trim_end_matches('-');
-    if trimmed.is_empty() { "practice".to_owned() } else { trimmed.to_owned() }
 }
 
 /// `OsirisCare-<practice-slug>-2026-10.pdf`.
@@ -370,6 +343,18 @@ pub struct Download {
     pub report: Report,
 }
 
+impl Download {
+    /// `attachment; filename="…"`, for the API and the page alike.
+    pub fn content_disposition(&self) -> String {
+        format!("attachment; filename=\"{}\"", self.file_name)
+    }
+
+    /// SHA-256 of the PDF, hex (`X-Report-SHA256`).
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.report.summary.pdf_sha256)
+    }
+}
+
 /// The report a signed-in user downloads, recorded in the audit log as
 /// `report.downloaded` (API and pages alike). A month without evidence, or
 /// not begun, is a 404 (another practice's data is never looked at: every
@@ -405,7 +390,7 @@ pub async fn download(
                 "month_to_date": report.summary.month_to_date,
                 "via": via,
             }),
-            ..crate::auth::flows::user_entry(user, client, "report.downloaded")
+            ..crate::audit::user_entry(user, client, "report.downloaded")
         },
     )
     .await?;

@@ -361,7 +361,7 @@ fn score_text(s: Option<f64>) -> String {
 
 /// `1,234`.
 fn thousands(n: i128) -> String {
-    crate::views::dashboard::thousands(n)
+    crate::views::format::thousands(n)
 }
 
 fn plural(n: i128, one: &str, many: &str) -> String {
@@ -550,7 +550,7 @@ pub fn render(data: &ReportData) -> Vec<u8> {
             };
             vec![
                 cell(&c.control),
-                cell(crate::views::dashboard::control_name(&c.control).unwrap_or("")),
+                cell(crate::evidence::controls::control_name(&c.control).unwrap_or("")),
                 cell(thousands(i128::from(c.tally.passed))),
                 cell(thousands(i128::from(c.tally.failed))),
                 cell(thousands(i128::from(c.tally.warnings))),

@@ -19,7 +19,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
      frame-ancestors 'none'";
 
 /// Auth pages carry tokens in their URLs: never leak them in a Referer.
-const NO_REFERRER_PREFIXES: &[&str] = &["/client/login", "/client/verify", "/client/invite"];
+const NO_REFERRER_PREFIXES: &[&str] = crate::paths::AUTH_PREFIXES;
 
 pub struct Shell {
     pub hsts: bool,
@@ -183,6 +183,9 @@ fn finish_response(
         }
     }
     security_headers(&mut resp, path, hsts);
+    if !(path == "/api" || path.starts_with("/api/") || path.starts_with("/assets/")) {
+        super::pages::respond::page_headers(&mut resp);
+    }
 
     let status = resp.status();
     let ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -8,9 +8,9 @@
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::dashboard::when_exact;
 pub use super::filters::FieldError;
 use super::filters::{date_fields, filter_errors, invalid};
+use super::format::when_exact;
 use super::layout::{NavUser, Section, page};
 use crate::db::audit::{Actor, Row};
 

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use chrono::NaiveDate;
 use maud::{Markup, html};
 
-use super::dashboard::score_text;
+use super::format::score_text;
 use crate::evidence::score::{self, Colour};
 
 /// One day of a score chart.

@@ -3,7 +3,15 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use maud::html;
+use uuid::Uuid;
+
+use super::format::{partner_label, when};
+use super::users::{role_description, with_article};
+use crate::auth::Role;
+use crate::db::transfers::{PartnerRef, TransferRequest, TransferStatus};
+use crate::paths;
 
 pub struct Email {
     pub subject: String,
@@ -61,4 +69,184 @@ pub fn critical_alert(name: Option<&str>, site: &str, failing: &[String], link: 
         n => format!("Compliance alert at {site}: {n} checks failing"),
     };
     Email { subject, text, html }
+}
+
+// ---------------------------------------------------------------------------
+// Invitations
+// ---------------------------------------------------------------------------
+
+/// The invitation email (text and HTML) for `link`.
+pub fn invite_email(
+    invitee_name: Option<&str>,
+    org_name: &str,
+    inviter: &str,
+    role: Role,
+    link: &str,
+    expires_at: DateTime<Utc>,
+) -> Email {
+    let greeting =
+        invitee_name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
+    let as_role = with_article(role);
+    let what = role_description(role);
+    let until = when(expires_at);
+    let text = format!(
+        "{greeting}\n\n{inviter} invited you to join {org_name} on the OsirisCare client portal as {as_role}. \
+         {what}\n\nOpen this link to accept and choose the name others will see:\n\n{link}\n\n\
+         The invitation works once and expires on {until}. If you were not expecting it, ignore this \
+         email: nothing happens unless the link is opened and accepted.\n\n-- OsirisCare\n"
+    );
+    let html = html! {
+        div style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 520px; margin: 0 auto; padding: 24px;" {
+            p style="font-size: 16px;" { (greeting) }
+            p style="font-size: 16px;" {
+                (inviter) " invited you to join " strong { (org_name) } " on the OsirisCare client portal as " (as_role) "."
+            }
+            p style="font-size: 14px; color: #4b5563;" { (what) }
+            p style="margin: 28px 0;" {
+                a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "Accept the invitation" }
+            }
+            p style="font-size: 14px; color: #4b5563;" { "Or paste this link into your browser:" br; a href=(link) style="color: #0f5e6b; word-break: break-all;" { (link) } }
+            p style="font-size: 14px; color: #4b5563;" {
+                "The invitation works once and expires on " (until) ". If you were not expecting it, ignore this email: nothing happens unless the link is opened and accepted."
+            }
+        }
+    }
+    .into_string();
+    Email { subject: format!("{inviter} invited you to {org_name} on OsirisCare"), text, html }
+}
+
+// ---------------------------------------------------------------------------
+// Transfer requests: staff mail, the practice's notification and mail
+// ---------------------------------------------------------------------------
+
+const WRAP: &str = "font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 560px; margin: 0 auto; padding: 24px;";
+const BUTTON: &str = "background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;";
+
+/// What staff are told about a new request.
+pub struct StaffRequest<'a> {
+    pub request_id: Uuid,
+    pub org_name: &'a str,
+    pub org_id: Uuid,
+    pub requested_by: &'a str,
+    pub from: Option<&'a PartnerRef>,
+    pub to: Option<&'a PartnerRef>,
+    pub reason: Option<&'a str>,
+}
+
+pub fn staff_request_email(r: &StaffRequest) -> Email {
+    let from = partner_label(r.from);
+    let to = partner_label(r.to);
+    let id = r.request_id;
+    let reason = r.reason.unwrap_or("(none given)");
+    let text = format!(
+        "{org} asks to move to another partner.\n\n\
+         Request:      {id}\n\
+         Practice:     {org} ({org_id})\n\
+         Requested by: {by}\n\
+         From:         {from}\n\
+         To:           {to}\n\
+         Reason:       {reason}\n\n\
+         Review it with the portal's command line:\n\n\
+         \x20 portal admin transfer approve {id} --notes \"...\"\n\
+         \x20 portal admin transfer reject {id} --notes \"...\"\n\n\
+         Once approved, `portal admin transfer complete {id}` moves the practice.\n\n-- OsirisCare portal\n",
+        org = r.org_name,
+        org_id = r.org_id,
+        by = r.requested_by,
+    );
+    let html = html! {
+        div style=(WRAP) {
+            p style="font-size: 16px;" { strong { (r.org_name) } " asks to move to another partner." }
+            table style="font-size: 14px; border-collapse: collapse;" {
+                @for (k, v) in [("Request", id.to_string()), ("Practice", format!("{} ({})", r.org_name, r.org_id)), ("Requested by", r.requested_by.to_owned()), ("From", from.clone()), ("To", to.clone()), ("Reason", reason.to_owned())] {
+                    tr { td style="padding: 4px 16px 4px 0; color: #6b7280;" { (k) } td style="padding: 4px 0; white-space: pre-wrap;" { (v) } }
+                }
+            }
+            p style="font-size: 14px;" { "Review it with the portal's command line:" }
+            pre style="font-size: 13px; background: #f3f4f6; padding: 12px; border-radius: 6px;" {
+                "portal admin transfer approve " (id) " --notes \"...\"\n"
+                "portal admin transfer reject " (id) " --notes \"...\""
+            }
+            p style="font-size: 14px;" { "Once approved, " code { "portal admin transfer complete " (id) } " moves the practice." }
+        }
+    }
+    .into_string();
+    Email { subject: format!("Partner transfer request: {} → {to}", r.org_name), text, html }
+}
+
+pub fn staff_cancelled_email(r: &TransferRequest, by: &str) -> Email {
+    let to = partner_label(r.to_partner.as_ref());
+    let text = format!(
+        "{org} cancelled its transfer request {id} (to {to}); {by} withdrew it. Nothing to review.\n\n-- OsirisCare portal\n",
+        org = r.org_name,
+        id = r.id,
+    );
+    let html = html! {
+        div style=(WRAP) {
+            p style="font-size: 16px;" { strong { (r.org_name) } " cancelled its transfer request " code { (r.id) } " (to " (to) "); " (by) " withdrew it. Nothing to review." }
+        }
+    }
+    .into_string();
+    Email { subject: format!("Partner transfer cancelled: {}", r.org_name), text, html }
+}
+
+/// A practice's notification about its request.
+pub struct PracticeUpdate {
+    pub title: String,
+    pub message: String,
+}
+
+pub fn practice_update(r: &TransferRequest) -> PracticeUpdate {
+    let to = partner_label(r.to_partner.as_ref());
+    let notes = r
+        .review_notes
+        .as_deref()
+        .map(|n| format!(" Notes from OsirisCare: {n}"))
+        .unwrap_or_default();
+    match r.status {
+        TransferStatus::Approved => PracticeUpdate {
+            title: "Partner transfer approved".into(),
+            message: format!(
+                "Your request to move to {to} was approved. OsirisCare staff will complete the move shortly.{notes}"
+            ),
+        },
+        TransferStatus::Rejected => PracticeUpdate {
+            title: "Partner transfer rejected".into(),
+            message: format!(
+                "Your request to move to {to} was not approved.{notes} You can send a new request from the Partner page."
+            ),
+        },
+        TransferStatus::Completed => PracticeUpdate {
+            title: "Partner transfer completed".into(),
+            message: format!("Your practice and its sites are now served by {to}."),
+        },
+        TransferStatus::Pending | TransferStatus::Cancelled => PracticeUpdate {
+            title: "Partner transfer updated".into(),
+            message: format!("Your request to move to {to} is {}.", r.status),
+        },
+    }
+}
+
+pub fn owner_update_email(
+    name: Option<&str>,
+    r: &TransferRequest,
+    update: &PracticeUpdate,
+    base_url: &str,
+) -> Email {
+    let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
+    let link = format!("{base_url}{}", paths::TRANSFER);
+    let text = format!(
+        "{greeting}\n\n{message}\n\nSee the request: {link}\n\n-- OsirisCare\n",
+        message = update.message
+    );
+    let html = html! {
+        div style=(WRAP) {
+            p style="font-size: 16px;" { (greeting) }
+            p style="font-size: 16px;" { (update.message) }
+            p style="margin: 24px 0;" { a href=(link) style=(BUTTON) { "See the request" } }
+            p style="font-size: 13px; color: #6b7280;" { "You receive this as the owner of " (r.org_name) "." }
+        }
+    }
+    .into_string();
+    Email { subject: format!("{} – {}", update.title, r.org_name), text, html }
 }

@@ -8,9 +8,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::dashboard::{control_label, plural, result_badge, thousands, when_exact};
 pub use super::filters::FieldError;
 use super::filters::{date_fields, filter_errors, invalid};
+use super::format::{control_label, plural, result_badge, thousands, when_exact};
 use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{
     ChainNeighbour, EvidenceCheck, EvidenceDetail, EvidencePage, EvidenceSummary,

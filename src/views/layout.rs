@@ -3,7 +3,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::routes::assets;
+use crate::assets;
 
 pub const PRODUCT: &str = "OsirisCare";
 

@@ -8,6 +8,7 @@ pub mod emails;
 pub mod errors;
 pub mod evidence;
 pub mod filters;
+pub mod format;
 pub mod layout;
 pub mod login;
 pub mod notifications;

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
-use super::dashboard::{plural, thousands, time_ago, when_exact};
+use super::format::{plural, thousands, time_ago, when_exact};
 use super::layout::{NavUser, Section, page};
 use crate::db::notifications::{Severity, UserNotification};
 

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::dashboard::{plural, score_cell, thousands, when};
+use super::format::{plural, score_cell, thousands, when};
 use super::layout::{NavUser, Section, page};
 use crate::reports::{Month, ReportSummary};
 

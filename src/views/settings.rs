@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::dashboard::when;
+use super::format::when;
 use super::layout::{NavUser, Section, page};
 use crate::auth::Role;
 use crate::db::api_tokens::TokenSummary;

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use super::chart;
-use super::dashboard::{
-    colour_badge_class, control_label, history_points, plural, result_badge, score_text,
-    status_badge, thousands, time_ago, when, when_exact,
+use super::dashboard::history_points;
+use super::format::{
+    colour_badge_class, control_label, plural, result_badge, score_text, status_badge, thousands,
+    time_ago, when, when_exact,
 };
 use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{ControlGroup, HistoryDay, SiteSummary};

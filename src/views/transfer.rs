@@ -7,13 +7,12 @@
 //! the page reloads.
 
 use maud::{Markup, html};
-use uuid::Uuid;
 
-use super::dashboard::when;
-use super::emails::Email;
+use super::format::when;
 use super::layout::{NavUser, Section, page};
 use crate::db::transfers::{OrgPartner, PartnerRef, TransferRequest, TransferStatus};
-use crate::transfer::{MAX_REASON_CHARS, PAGE_PATH, partner_label};
+use crate::transfer::MAX_REASON_CHARS;
+use crate::views::format::partner_label;
 
 // ---------------------------------------------------------------------------
 // Page
@@ -217,140 +216,4 @@ fn request_form(data: &SectionData) -> Markup {
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Emails and notifications
-// ---------------------------------------------------------------------------
-
-const WRAP: &str = "font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 560px; margin: 0 auto; padding: 24px;";
-const BUTTON: &str = "background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;";
-
-/// What staff are told about a new request.
-pub struct StaffRequest<'a> {
-    pub request_id: Uuid,
-    pub org_name: &'a str,
-    pub org_id: Uuid,
-    pub requested_by: &'a str,
-    pub from: Option<&'a PartnerRef>,
-    pub to: Option<&'a PartnerRef>,
-    pub reason: Option<&'a str>,
-}
-
-pub fn staff_request_email(r: &StaffRequest) -> Email {
-    let from = partner_label(r.from);
-    let to = partner_label(r.to);
-    let id = r.request_id;
-    let reason = r.reason.unwrap_or("(none given)");
-    let text = format!(
-        "{org} asks to move to another partner.\n\n\
-         Request:      {id}\n\
-         Practice:     {org} ({org_id})\n\
-         Requested by: {by}\n\
-         From:         {from}\n\
-         To:           {to}\n\
-         Reason:       {reason}\n\n\
-         Review it with the portal's command line:\n\n\
-         \x20 portal admin transfer approve {id} --notes \"...\"\n\
-         \x20 portal admin transfer reject {id} --notes \"...\"\n\n\
-         Once approved, `portal admin transfer complete {id}` moves the practice.\n\n-- OsirisCare portal\n",
-        org = r.org_name,
-        org_id = r.org_id,
-        by = r.requested_by,
-    );
-    let html = html! {
-        div style=(WRAP) {
-            p style="font-size: 16px;" { strong { (r.org_name) } " asks to move to another partner." }
-            table style="font-size: 14px; border-collapse: collapse;" {
-                @for (k, v) in [("Request", id.to_string()), ("Practice", format!("{} ({})", r.org_name, r.org_id)), ("Requested by", r.requested_by.to_owned()), ("From", from.clone()), ("To", to.clone()), ("Reason", reason.to_owned())] {
-                    tr { td style="padding: 4px 16px 4px 0; color: #6b7280;" { (k) } td style="padding: 4px 0; white-space: pre-wrap;" { (v) } }
-                }
-            }
-            p style="font-size: 14px;" { "Review it with the portal's command line:" }
-            pre style="font-size: 13px; background: #f3f4f6; padding: 12px; border-radius: 6px;" {
-                "portal admin transfer approve " (id) " --notes \"...\"\n"
-                "portal admin transfer reject " (id) " --notes \"...\""
-            }
-            p style="font-size: 14px;" { "Once approved, " code { "portal admin transfer complete " (id) } " moves the practice." }
-        }
-    }
-    .into_string();
-    Email { subject: format!("Partner transfer request: {} → {to}", r.org_name), text, html }
-}
-
-pub fn staff_cancelled_email(r: &TransferRequest, by: &str) -> Email {
-    let to = partner_label(r.to_partner.as_ref());
-    let text = format!(
-        "{org} cancelled its transfer request {id} (to {to}); {by} withdrew it. Nothing to review.\n\n-- OsirisCare portal\n",
-        org = r.org_name,
-        id = r.id,
-    );
-    let html = html! {
-        div style=(WRAP) {
-            p style="font-size: 16px;" { strong { (r.org_name) } " cancelled its transfer request " code { (r.id) } " (to " (to) "); " (by) " withdrew it. Nothing to review." }
-        }
-    }
-    .into_string();
-    Email { subject: format!("Partner transfer cancelled: {}", r.org_name), text, html }
-}
-
-/// A practice's notification about its request.
-pub struct PracticeUpdate {
-    pub title: String,
-    pub message: String,
-}
-
-pub fn practice_update(r: &TransferRequest) -> PracticeUpdate {
-    let to = partner_label(r.to_partner.as_ref());
-    let notes = r
-        .review_notes
-        .as_deref()
-        .map(|n| format!(" Notes from OsirisCare: {n}"))
-        .unwrap_or_default();
-    match r.status {
-        TransferStatus::Approved => PracticeUpdate {
-            title: "Partner transfer approved".into(),
-            message: format!(
-                "Your request to move to {to} was approved. OsirisCare staff will complete the move shortly.{notes}"
-            ),
-        },
-        TransferStatus::Rejected => PracticeUpdate {
-            title: "Partner transfer rejected".into(),
-            message: format!(
-                "Your request to move to {to} was not approved.{notes} You can send a new request from the Partner page."
-            ),
-        },
-        TransferStatus::Completed => PracticeUpdate {
-            title: "Partner transfer completed".into(),
-            message: format!("Your practice and its sites are now served by {to}."),
-        },
-        TransferStatus::Pending | TransferStatus::Cancelled => PracticeUpdate {
-            title: "Partner transfer updated".into(),
-            message: format!("Your request to move to {to} is {}.", r.status),
-        },
-    }
-}
-
-pub fn owner_update_email(
-    name: Option<&str>,
-    r: &TransferRequest,
-    update: &PracticeUpdate,
-    base_url: &str,
-) -> Email {
-    let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
-    let link = format!("{base_url}{PAGE_PATH}");
-    let text = format!(
-        "{greeting}\n\n{message}\n\nSee the request: {link}\n\n-- OsirisCare\n",
-        message = update.message
-    );
-    let html = html! {
-        div style=(WRAP) {
-            p style="font-size: 16px;" { (greeting) }
-            p style="font-size: 16px;" { (update.message) }
-            p style="margin: 24px 0;" { a href=(link) style=(BUTTON) { "See the request" } }
-            p style="font-size: 13px; color: #6b7280;" { "You receive this as the owner of " (r.org_name) "." }
-        }
-    }
-    .into_string();
-    Email { subject: format!("{} – {}", update.title, r.org_name), text, html }
 }

@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use uuid::Uuid;
 
-use super::dashboard::when;
-use super::emails::Email;
+use super::format::when;
 use super::layout::{NavUser, Section, auth_page, page};
 use crate::auth::Role;
 use crate::db::invites::{InviteByToken, InviteState, InviteSummary};
@@ -22,7 +21,7 @@ fn day(t: DateTime<Utc>) -> String {
 }
 
 /// "a viewer" / "an admin".
-fn with_article(role: Role) -> &'static str {
+pub fn with_article(role: Role) -> &'static str {
     match role {
         Role::Owner => "the owner",
         Role::Admin => "an admin",
@@ -48,46 +47,6 @@ fn role_badge(role: Role) -> Markup {
         Role::Viewer => "badge badge-gray",
     };
     html! { span class=(class) { (role.as_str()) } }
-}
-
-/// The invitation email (text and HTML) for `link`.
-pub fn invite_email(
-    invitee_name: Option<&str>,
-    org_name: &str,
-    inviter: &str,
-    role: Role,
-    link: &str,
-    expires_at: DateTime<Utc>,
-) -> Email {
-    let greeting =
-        invitee_name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
-    let as_role = with_article(role);
-    let what = role_description(role);
-    let until = when(expires_at);
-    let text = format!(
-        "{greeting}\n\n{inviter} invited you to join {org_name} on the OsirisCare client portal as {as_role}. \
-         {what}\n\nOpen this link to accept and choose the name others will see:\n\n{link}\n\n\
-         The invitation works once and expires on {until}. If you were not expecting it, ignore this \
-         email: nothing happens unless the link is opened and accepted.\n\n-- OsirisCare\n"
-    );
-    let html = html! {
-        div style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 520px; margin: 0 auto; padding: 24px;" {
-            p style="font-size: 16px;" { (greeting) }
-            p style="font-size: 16px;" {
-                (inviter) " invited you to join " strong { (org_name) } " on the OsirisCare client portal as " (as_role) "."
-            }
-            p style="font-size: 14px; color: #4b5563;" { (what) }
-            p style="margin: 28px 0;" {
-                a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "Accept the invitation" }
-            }
-            p style="font-size: 14px; color: #4b5563;" { "Or paste this link into your browser:" br; a href=(link) style="color: #0f5e6b; word-break: break-all;" { (link) } }
-            p style="font-size: 14px; color: #4b5563;" {
-                "The invitation works once and expires on " (until) ". If you were not expecting it, ignore this email: nothing happens unless the link is opened and accepted."
-            }
-        }
-    }
-    .into_string();
-    Email { subject: format!("{inviter} invited you to {org_name} on OsirisCare"), text, html }
 }
 
 /// What the invite form holds (kept after a validation error).

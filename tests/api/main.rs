@@ -20,6 +20,7 @@ mod csrf;
 mod demo;
 mod evidence_ingest;
 mod health;
+mod layering;
 mod mail;
 mod managed;
 mod matrix;

@@ -14,7 +14,6 @@ use super::types::StrictString;
 use crate::auth::current::{ApiAdmin, ApiViewer, ClientInfo};
 use crate::auth::flows;
 use crate::db::{api_tokens, sessions};
-use crate::error::AppError;
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -140,7 +139,7 @@ impl AccountApi {
     ) -> Result<Json<PasswordSet>, ApiError<{ AUTHED | JSON_BODY | TOO_MANY }>> {
         let revoked = flows::set_password(
             &state,
-            &user.0,
+            &user,
             &body.password,
             body.current_password.as_deref(),
             &ClientInfo::of(req),
@@ -156,10 +155,10 @@ impl AccountApi {
         state: Data<&AppState>,
         user: ApiViewer,
     ) -> Result<Json<SessionList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let current = user.0.session_id();
+        let db = state.pool().get().await?;
+        let current = user.session_id();
         let rows =
-            sessions::list_sessions(&**db, user.0.id, state.config().session_idle_timeout).await?;
+            sessions::list_sessions(&**db, user.id, state.config().session_idle_timeout).await?;
         Ok(Json(SessionList {
             sessions: rows
                 .into_iter()
@@ -185,7 +184,7 @@ impl AccountApi {
         user: ApiViewer,
         id: Path<Uuid>,
     ) -> Result<Deleted, ApiError<{ AUTHED | NOT_FOUND }>> {
-        flows::revoke_session(&state, &user.0, id.0, &ClientInfo::of(req)).await?;
+        flows::revoke_session(&state, &user, id.0, &ClientInfo::of(req)).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -201,7 +200,7 @@ impl AccountApi {
         req: &Request,
         user: ApiViewer,
     ) -> Result<Json<RevokedCount>, ApiError<AUTHED>> {
-        let revoked = flows::revoke_other_sessions(&state, &user.0, &ClientInfo::of(req)).await?;
+        let revoked = flows::revoke_other_sessions(&state, &user, &ClientInfo::of(req)).await?;
         Ok(Json(RevokedCount { revoked }))
     }
 
@@ -212,8 +211,8 @@ impl AccountApi {
         state: Data<&AppState>,
         user: ApiAdmin,
     ) -> Result<Json<TokenList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let rows = api_tokens::list(&**db, user.0.org_id).await?;
+        let db = state.pool().get().await?;
+        let rows = api_tokens::list(&**db, user.org_id).await?;
         Ok(Json(TokenList {
             tokens: rows
                 .into_iter()
@@ -241,7 +240,7 @@ impl AccountApi {
         user: ApiAdmin,
         body: Json<NewTokenBody>,
     ) -> Result<CreatedTokenResponse, ApiError<{ AUTHED | JSON_BODY | CONFLICT }>> {
-        let t = flows::create_api_token(&state, &user.0, &body.name, &ClientInfo::of(req)).await?;
+        let t = flows::create_api_token(&state, &user, &body.name, &ClientInfo::of(req)).await?;
         Ok(CreatedTokenResponse::Created(Json(CreatedToken {
             id: t.id,
             name: t.name,
@@ -260,7 +259,7 @@ impl AccountApi {
         user: ApiAdmin,
         id: Path<Uuid>,
     ) -> Result<Deleted, ApiError<{ AUTHED | NOT_FOUND }>> {
-        flows::revoke_api_token(&state, &user.0, id.0, &ClientInfo::of(req)).await?;
+        flows::revoke_api_token(&state, &user, id.0, &ClientInfo::of(req)).await?;
         Ok(Deleted::NoContent)
     }
 }

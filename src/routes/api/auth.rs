@@ -191,7 +191,7 @@ impl AuthApi {
         req: &Request,
         user: ApiViewer,
     ) -> Result<LogoutResponse, ApiError<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN }>> {
-        flows::logout(&state, &user.0, &ClientInfo::of(req)).await?;
+        flows::logout(&state, &user, &ClientInfo::of(req)).await?;
         Ok(LogoutResponse::Ok(session::clear_cookie(state.config())))
     }
 
@@ -203,6 +203,6 @@ impl AuthApi {
         &self,
         user: ApiViewer,
     ) -> Result<Json<MeBody>, ApiError<{ BAD_REQUEST | UNAUTHORIZED }>> {
-        Ok(Json(MeBody::from(&user.0)))
+        Ok(Json(MeBody::from(&*user)))
     }
 }

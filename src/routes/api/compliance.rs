@@ -3,28 +3,26 @@
 //! Every query is scoped to the caller's practice; another practice's ids
 //! answer 404, like ids that do not exist.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::web::Data;
 use poem::{IntoResponse, Request, Response};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::{AUTHED, ApiError, NOT_FOUND};
+use super::types::{CursorParam, PageLimit};
 use crate::auth::current::{ApiViewer, ClientInfo};
-use crate::db::audit;
-use crate::db::compliance::{self as queries, EvidenceCursor, EvidenceFilter, SiteStatus};
-use crate::error::AppError;
-use crate::evidence::bundle::CheckStatus;
+use crate::compliance::{self, MAX_FILTER_CHARS};
+use crate::db::compliance::{self as queries, EvidenceFilter, SiteStatus};
+use crate::evidence::bundle::{CheckStatus, MAX_BUNDLE_ID_CHARS, is_bundle_id};
 use crate::evidence::chain;
 use crate::evidence::score::{self, Tally};
 use crate::state::AppState;
+use crate::{bounded_param, param_type};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -32,97 +30,10 @@ enum ApiTags {
     Compliance,
 }
 
-/// How many chain positions on each side of a bundle its detail shows.
-const NEIGHBOUR_REACH: i64 = 2;
-
 // ---------------------------------------------------------------------------
 // Query and path parameters: typed, with the schema saying exactly what is
 // accepted and a 400 that says what to send instead.
 // ---------------------------------------------------------------------------
-
-/// Implements poem-openapi's parameter traits for a newtype parsed by
-/// `$parse` (which returns the reason a value is refused).
-macro_rules! param_type {
-    ($ty:ty, $name:expr, $schema:expr, $parse:expr) => {
-        impl Type for $ty {
-            const IS_REQUIRED: bool = true;
-            type RawValueType = Self;
-            type RawElementValueType = Self;
-
-            fn name() -> Cow<'static, str> {
-                $name.into()
-            }
-
-            fn schema_ref() -> MetaSchemaRef {
-                MetaSchemaRef::Inline(Box::new($schema))
-            }
-
-            fn as_raw_value(&self) -> Option<&Self> {
-                Some(self)
-            }
-
-            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-                Box::new(std::iter::once(self))
-            }
-        }
-
-        impl ParseFromParameter for $ty {
-            fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-                let parse: fn(&str) -> Result<$ty, String> = $parse;
-                parse(value).map_err(ParseError::custom)
-            }
-        }
-    };
-}
-
-/// A whole number within bounds, with a default (for `limit` and `days`).
-macro_rules! bounded_param {
-    ($(#[$doc:meta])* $ty:ident, $min:expr, $max:expr, $default:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct $ty(pub u32);
-
-        impl Default for $ty {
-            fn default() -> Self {
-                $ty($default)
-            }
-        }
-
-        impl ToJSON for $ty {
-            fn to_json(&self) -> Option<Value> {
-                Some(Value::from(self.0))
-            }
-        }
-
-        param_type!(
-            $ty,
-            "integer(bounded)",
-            MetaSchema {
-                minimum: Some(f64::from($min)),
-                maximum: Some(f64::from($max)),
-                ..MetaSchema::new_with_format("integer", "int32")
-            },
-            |raw| {
-                raw.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| ($min..=$max).contains(n))
-                    .map($ty)
-                    .ok_or_else(|| {
-                        format!("must be a whole number from {} to {}", $min, $max)
-                    })
-            }
-        );
-    };
-}
-
-bounded_param!(
-    /// Page size of the evidence list.
-    PageLimit,
-    1u32,
-    200u32,
-    50
-);
 
 bounded_param!(
     /// Days of score history.
@@ -161,10 +72,6 @@ param_type!(
     }
 );
 
-/// Longest check type and HIPAA control accepted in filters (the ingest
-/// format's own limits are shorter).
-const MAX_FILTER_CHARS: usize = 255;
-
 /// Free text for an exact-match filter: 1 to 255 characters, no control
 /// characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,35 +96,9 @@ param_type!(
     }
 );
 
-/// `next_cursor` of a previous evidence page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CursorParam(pub EvidenceCursor);
-
-param_type!(
-    CursorParam,
-    "string(cursor)",
-    MetaSchema {
-        min_length: Some(EvidenceCursor::ENCODED_LEN),
-        max_length: Some(EvidenceCursor::ENCODED_LEN),
-        pattern: Some("^[A-Za-z0-9_-]+$".to_owned()),
-        ..MetaSchema::new("string")
-    },
-    |raw| {
-        EvidenceCursor::decode(raw).map(CursorParam).ok_or_else(|| {
-            "is not a cursor: pass next_cursor from the previous page unchanged".to_owned()
-        })
-    }
-);
-
 /// An appliance's bundle id, as the ingest format allows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleIdParam(pub String);
-
-const MAX_BUNDLE_ID_CHARS: usize = 128;
-
-fn is_bundle_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
-}
 
 param_type!(
     BundleIdParam,
@@ -230,10 +111,7 @@ param_type!(
         ..MetaSchema::new("string")
     },
     |raw| {
-        let ok = !raw.is_empty()
-            && raw.len() <= MAX_BUNDLE_ID_CHARS
-            && raw.chars().all(is_bundle_id_char);
-        ok.then(|| BundleIdParam(raw.to_owned())).ok_or_else(|| {
+        is_bundle_id(raw).then(|| BundleIdParam(raw.to_owned())).ok_or_else(|| {
             format!(
                 "is not a bundle id: 1 to {MAX_BUNDLE_ID_CHARS} characters from A-Z, a-z, 0-9, \
                  '.', '_', ':' and '-'"
@@ -544,14 +422,6 @@ pub enum EvidenceDownload {
     ),
 }
 
-fn not_found_site() -> AppError {
-    AppError::NotFound("no such site in your practice".into())
-}
-
-fn not_found_bundle() -> AppError {
-    AppError::NotFound("no such evidence bundle in your practice".into())
-}
-
 pub struct ComplianceApi;
 
 #[OpenApi(prefix_path = "/client", tag = "ApiTags::Compliance")]
@@ -567,12 +437,10 @@ impl ComplianceApi {
         state: Data<&AppState>,
         user: ApiViewer,
     ) -> Result<Json<Dashboard>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let org = queries::org_info(&**db, user.0.org_id)
-            .await?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("the caller's org is missing")))?;
-        let sites = queries::site_summaries(&**db, user.0.org_id).await?;
-        let unread = queries::unread_notifications(&**db, user.0.org_id, user.0.id).await?;
+        let db = state.pool().get().await?;
+        let org = compliance::org(&**db, user.org_id).await?;
+        let sites = queries::site_summaries(&**db, user.org_id).await?;
+        let unread = queries::unread_notifications(&**db, user.org_id, user.id).await?;
         let total = queries::total_tally(sites.iter().map(|s| &s.tally));
         Ok(Json(Dashboard {
             org: OrgSummary { id: org.id, name: org.name, partner_name: org.partner_name },
@@ -589,8 +457,8 @@ impl ComplianceApi {
         state: Data<&AppState>,
         user: ApiViewer,
     ) -> Result<Json<SiteList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let sites = queries::site_summaries(&**db, user.0.org_id).await?;
+        let db = state.pool().get().await?;
+        let sites = queries::site_summaries(&**db, user.org_id).await?;
         Ok(Json(SiteList { sites: sites.into_iter().map(SiteItem::from).collect() }))
     }
 
@@ -602,11 +470,9 @@ impl ComplianceApi {
         user: ApiViewer,
         site_id: Path<Uuid>,
     ) -> Result<Json<SiteDetail>, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let site = queries::site_summary(&**db, user.0.org_id, site_id.0)
-            .await?
-            .ok_or_else(not_found_site)?;
-        let controls = queries::site_controls(&**db, user.0.org_id, site_id.0).await?;
+        let db = state.pool().get().await?;
+        let compliance::SiteDetail { site, controls } =
+            compliance::site_detail(&**db, user.org_id, site_id.0).await?;
         Ok(Json(SiteDetail {
             site: site.into(),
             controls: controls
@@ -647,12 +513,9 @@ impl ComplianceApi {
         #[oai(default)]
         days: Query<HistoryDays>,
     ) -> Result<Json<SiteHistory>, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        if !queries::site_in_org(&**db, user.0.org_id, site_id.0).await? {
-            return Err(not_found_site().into());
-        }
-        let history =
-            queries::score_history(&**db, user.0.org_id, Some(site_id.0), days.0.0).await?;
+        let db = state.pool().get().await?;
+        compliance::require_site(&**db, user.org_id, site_id.0).await?;
+        let history = queries::score_history(&**db, user.org_id, Some(site_id.0), days.0.0).await?;
         Ok(Json(SiteHistory {
             site_id: site_id.0,
             days: days.0.0,
@@ -696,7 +559,7 @@ impl ComplianceApi {
         #[oai(default)]
         limit: Query<PageLimit>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<CursorParam>>,
+        cursor: Query<Option<CursorParam<Uuid>>>,
     ) -> Result<Json<EvidenceList>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let filter = EvidenceFilter {
             site_id: site_id.0,
@@ -706,15 +569,10 @@ impl ComplianceApi {
             from: from.0.map(|t| t.0),
             to: to.0.map(|t| t.0),
         };
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        if let Some(site) = filter.site_id
-            && !queries::site_in_org(&**db, user.0.org_id, site).await?
-        {
-            return Err(not_found_site().into());
-        }
-        let page = queries::list_evidence(
+        let db = state.pool().get().await?;
+        let page = compliance::list_evidence(
             &**db,
-            user.0.org_id,
+            user.org_id,
             &filter,
             cursor.0.map(|c| c.0).as_ref(),
             limit.0.0,
@@ -736,20 +594,10 @@ impl ComplianceApi {
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
     ) -> Result<Json<EvidenceDetail>, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let org = user.0.org_id;
-        let e = queries::get_evidence(&**db, org, &bundle_id.0.0)
-            .await?
-            .ok_or_else(not_found_bundle)?;
-        let checks = queries::evidence_checks(&**db, org, e.summary.id).await?;
-        let neighbours = queries::chain_neighbours(
-            &**db,
-            org,
-            e.summary.site_id,
-            e.chain_position,
-            NEIGHBOUR_REACH,
-        )
-        .await?;
+        let db = state.pool().get().await?;
+        let org = user.org_id;
+        let compliance::BundleDetail { detail: e, checks, neighbours } =
+            compliance::bundle_detail(&**db, org, &bundle_id.0.0).await?;
         Ok(Json(EvidenceDetail {
             bundle: EvidenceItem::from(&e.summary),
             warn_checks: e.summary.warn_checks,
@@ -803,31 +651,10 @@ impl ComplianceApi {
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
     ) -> Result<EvidenceDownload, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let file = queries::evidence_file(&**db, user.0.org_id, &bundle_id.0.0)
-            .await?
-            .ok_or_else(not_found_bundle)?;
+        let db = state.pool().get().await?;
+        let file =
+            compliance::download_bundle(&**db, &user, &bundle_id.0.0, &ClientInfo::of(req)).await?;
         let bundle_hash = hex::encode(&file.bundle_hash);
-        let client = ClientInfo::of(req);
-        audit::record(
-            &**db,
-            &audit::Entry {
-                org_id: Some(user.0.org_id),
-                actor_user_id: Some(user.0.id),
-                actor_email: Some(&user.0.email),
-                action: "evidence.downloaded",
-                target_type: Some("evidence_bundle"),
-                target_id: Some(file.bundle_id.clone()),
-                ip: client.ip,
-                user_agent: client.user_agent.as_deref(),
-                details: serde_json::json!({
-                    "site_id": file.site_id,
-                    "chain_position": file.chain_position,
-                    "bundle_hash": bundle_hash,
-                }),
-            },
-        )
-        .await?;
         // The id's characters (checked at ingest and by the path parameter)
         // need no quoting inside the filename.
         let disposition = format!("attachment; filename=\"{}.json\"", file.bundle_id);

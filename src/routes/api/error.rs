@@ -38,6 +38,13 @@ impl<const CODES: u16> From<tokio_postgres::Error> for ApiError<CODES> {
     }
 }
 
+/// Lets `?` on a pool checkout turn its error (503) into the operation's error.
+impl<const CODES: u16> From<deadpool_postgres::PoolError> for ApiError<CODES> {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ApiError(AppError::from(e))
+    }
+}
+
 impl<const CODES: u16> From<ApiError<CODES>> for poem::Error {
     fn from(e: ApiError<CODES>) -> Self {
         e.0.into()

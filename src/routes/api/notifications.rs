@@ -10,13 +10,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::compliance::PageLimit;
 use super::error::{AUTHED, ApiError, JSON_BODY, NOT_FOUND};
+use super::types::{CursorParam, PageLimit};
 use crate::auth::current::{ApiViewer, ClientInfo};
-use crate::auth::flows;
-use crate::db::compliance::unread_notifications;
-use crate::db::notifications::{self as queries, Preferences, Severity, UserNotification};
-use crate::error::AppError;
+use crate::db::notifications::{Preferences, Severity, UserNotification};
+use crate::notifications;
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -91,6 +89,9 @@ pub struct NotificationList {
     pub notifications: Vec<NotificationItem>,
     /// Your unread notifications in the whole practice, counted up to 1,000.
     pub unread_count: i64,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -132,14 +133,6 @@ impl From<NotificationPreferences> for Preferences {
     }
 }
 
-fn not_found_notification() -> AppError {
-    AppError::NotFound("no such notification in your practice".into())
-}
-
-fn user_gone() -> AppError {
-    AppError::Unauthorized("your account no longer exists; sign in again".into())
-}
-
 pub struct NotificationsApi;
 
 #[OpenApi(prefix_path = "/client", tag = "ApiTags::Notifications")]
@@ -148,7 +141,7 @@ impl NotificationsApi {
     ///
     /// The practice's notifications, newest first, each with whether you
     /// have read it. Read state is per user: what you read stays unread for
-    /// your colleagues.
+    /// your colleagues. Page with `next_cursor`.
     #[oai(path = "/notifications", method = "get", operation_id = "list_notifications")]
     async fn list_notifications(
         &self,
@@ -160,22 +153,21 @@ impl NotificationsApi {
         /// How many, 1 to 200.
         #[oai(default)]
         limit: Query<PageLimit>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<CursorParam<Uuid>>>,
     ) -> Result<Json<NotificationList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let u = &user.0;
-        let rows = queries::list_for_user(
-            &**db,
-            u.org_id,
-            u.id,
+        let page = notifications::list(
+            &state,
+            &user,
             unread_only.0,
-            None,
-            i64::from(limit.0.0),
+            cursor.0.map(|c| c.0),
+            limit.0.0 as usize,
         )
         .await?;
-        let unread_count = unread_notifications(&**db, u.org_id, u.id).await?;
         Ok(Json(NotificationList {
-            notifications: rows.into_iter().map(NotificationItem::from).collect(),
-            unread_count,
+            notifications: page.items.into_iter().map(NotificationItem::from).collect(),
+            unread_count: page.unread,
+            next_cursor: page.next.map(|c| c.encode()),
         }))
     }
 
@@ -194,10 +186,7 @@ impl NotificationsApi {
         /// The notification's id.
         id: Path<Uuid>,
     ) -> Result<Json<MarkedRead>, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        queries::mark_read(&**db, user.0.org_id, user.0.id, id.0)
-            .await?
-            .ok_or_else(not_found_notification)?;
+        notifications::mark_read(&state, &user, id.0).await?;
         Ok(Json(MarkedRead { status: "read".into() }))
     }
 
@@ -215,8 +204,7 @@ impl NotificationsApi {
         state: Data<&AppState>,
         user: ApiViewer,
     ) -> Result<Json<MarkedAllRead>, ApiError<AUTHED>> {
-        let mut db = state.pool().get().await.map_err(AppError::from)?;
-        let count = queries::mark_all_read(&mut db, user.0.org_id, user.0.id).await?;
+        let count = notifications::mark_all_read(&state, &user).await?;
         Ok(Json(MarkedAllRead { status: "read_all".into(), count }))
     }
 
@@ -231,9 +219,7 @@ impl NotificationsApi {
         state: Data<&AppState>,
         user: ApiViewer,
     ) -> Result<Json<NotificationPreferences>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let prefs =
-            queries::preferences(&**db, user.0.org_id, user.0.id).await?.ok_or_else(user_gone)?;
+        let prefs = notifications::preferences(&state, &user).await?;
         Ok(Json(prefs.into()))
     }
 
@@ -253,7 +239,8 @@ impl NotificationsApi {
         body: Json<NotificationPreferences>,
     ) -> Result<Json<NotificationPreferences>, ApiError<{ AUTHED | JSON_BODY }>> {
         let saved =
-            flows::save_preferences(&state, &user.0, body.0.into(), &ClientInfo::of(req)).await?;
+            notifications::save_preferences(&state, &user, body.0.into(), &ClientInfo::of(req))
+                .await?;
         Ok(Json(saved.into()))
     }
 }

@@ -13,7 +13,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{AUTHED, ApiError, NOT_FOUND};
 use crate::auth::current::{ApiViewer, ClientInfo};
-use crate::error::AppError;
 use crate::reports::{self, MONTH_FORMAT, Month, ReportSummary};
 use crate::state::AppState;
 
@@ -156,12 +155,8 @@ pub enum ReportDownload {
 impl From<reports::Download> for ReportDownload {
     /// The download's headers, for the API and the page route alike.
     fn from(d: reports::Download) -> Self {
-        ReportDownload::Ok(
-            PdfFile(d.report.pdf),
-            format!("attachment; filename=\"{}\"", d.file_name),
-            hex::encode(d.report.summary.pdf_sha256),
-            "no-store".to_owned(),
-        )
+        let (disposition, sha256) = (d.content_disposition(), d.sha256_hex());
+        ReportDownload::Ok(PdfFile(d.report.pdf), disposition, sha256, "no-store".to_owned())
     }
 }
 
@@ -183,8 +178,8 @@ impl ReportsApi {
         state: Data<&AppState>,
         user: ApiViewer,
     ) -> Result<Json<MonthlyReportList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let list = reports::list_reports(&**db, user.0.org_id, Utc::now()).await?;
+        let db = state.pool().get().await?;
+        let list = reports::list_reports(&**db, user.org_id, Utc::now()).await?;
         Ok(Json(MonthlyReportList { reports: list.into_iter().map(Into::into).collect() }))
     }
 
@@ -212,7 +207,7 @@ impl ReportsApi {
         /// The month, `YYYY-MM`, e.g. `2026-10`.
         month: Path<MonthParam>,
     ) -> Result<ReportDownload, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let d = reports::download(&state, &user.0, month.0.0, &ClientInfo::of(req), "api").await?;
+        let d = reports::download(&state, &user, month.0.0, &ClientInfo::of(req), "api").await?;
         Ok(d.into())
     }
 }

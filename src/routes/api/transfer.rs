@@ -12,7 +12,6 @@ use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::types::StrictString;
 use crate::auth::current::{ApiOwner, ClientInfo};
 use crate::db::transfers::{self, PartnerRef, TransferRequest, TransferStatus};
-use crate::error::AppError;
 use crate::state::AppState;
 use crate::transfer;
 
@@ -188,7 +187,7 @@ impl TransferApi {
     {
         let r = transfer::request_transfer(
             &state,
-            &user.0,
+            &user,
             body.to_partner_id,
             body.reason.as_deref(),
             &ClientInfo::of(req),
@@ -200,7 +199,7 @@ impl TransferApi {
             message: format!(
                 "Your request to move to {} was sent to OsirisCare staff. You will be notified \
                  when they decide.",
-                transfer::partner_label(r.to_partner.as_ref())
+                crate::views::format::partner_label(r.to_partner.as_ref())
             ),
         })))
     }
@@ -212,7 +211,7 @@ impl TransferApi {
         state: Data<&AppState>,
         user: ApiOwner,
     ) -> Result<Json<TransferStatusBody>, ApiError<AUTHED>> {
-        let (org, latest) = transfer::status(&state, user.0.org_id).await?;
+        let (org, latest) = transfer::status(&state, user.org_id).await?;
         Ok(Json(TransferStatusBody {
             has_request: latest.is_some(),
             request: latest.as_ref().map(TransferRequestItem::from),
@@ -232,7 +231,7 @@ impl TransferApi {
         req: &Request,
         user: ApiOwner,
     ) -> Result<CancelResponse, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let id = transfer::cancel_transfer(&state, &user.0, &ClientInfo::of(req)).await?;
+        let id = transfer::cancel_transfer(&state, &user, &ClientInfo::of(req)).await?;
         Ok(CancelResponse::Ok(Json(CancelledTransfer {
             status: "cancelled".into(),
             request_id: id,
@@ -246,7 +245,7 @@ impl TransferApi {
         state: Data<&AppState>,
         _user: ApiOwner,
     ) -> Result<Json<PartnerList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
+        let db = state.pool().get().await?;
         let partners = transfers::list_partners(&**db).await?;
         Ok(Json(PartnerList { partners: partners.iter().map(Partner::from).collect() }))
     }

@@ -16,11 +16,10 @@ use super::error::{
 };
 use super::types::StrictString;
 use crate::auth::current::{ApiAdmin, ApiOwner, ClientInfo};
-use crate::auth::{Role, csrf, flows};
+use crate::auth::{Role, csrf};
 use crate::db::invites;
 use crate::db::invites::InviteSummary;
 use crate::db::users::{self, UserSummary};
-use crate::error::AppError;
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -113,8 +112,8 @@ pub struct InviteSent {
     pub expires_at: DateTime<Utc>,
 }
 
-impl From<flows::SentInvite> for InviteSent {
-    fn from(s: flows::SentInvite) -> Self {
+impl From<crate::users::SentInvite> for InviteSent {
+    fn from(s: crate::users::SentInvite) -> Self {
         InviteSent {
             invite_id: s.id,
             email: s.email,
@@ -227,8 +226,8 @@ impl UsersApi {
         state: Data<&AppState>,
         user: ApiAdmin,
     ) -> Result<Json<UserList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let rows = users::list_in_org(&**db, user.0.org_id).await?;
+        let db = state.pool().get().await?;
+        let rows = users::list_in_org(&**db, user.org_id).await?;
         Ok(Json(UserList { users: rows.into_iter().map(UserItem::from).collect() }))
     }
 
@@ -250,9 +249,9 @@ impl UsersApi {
         user: ApiAdmin,
         body: Json<InviteBody>,
     ) -> Result<InviteCreated, ApiError<{ AUTHED | JSON_BODY | CONFLICT | TOO_MANY }>> {
-        let sent = flows::create_invite(
+        let sent = crate::users::create_invite(
             &state,
-            &user.0,
+            &user,
             &body.email,
             body.name.as_deref(),
             body.role.into(),
@@ -272,8 +271,8 @@ impl UsersApi {
         state: Data<&AppState>,
         user: ApiAdmin,
     ) -> Result<Json<InviteList>, ApiError<AUTHED>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let rows = invites::list_open(&**db, user.0.org_id).await?;
+        let db = state.pool().get().await?;
+        let rows = invites::list_open(&**db, user.org_id).await?;
         Ok(Json(InviteList { invites: rows.into_iter().map(InviteItem::from).collect() }))
     }
 
@@ -290,7 +289,7 @@ impl UsersApi {
         /// The invitation's id.
         id: Path<Uuid>,
     ) -> Result<Done, ApiError<{ AUTHED | NOT_FOUND }>> {
-        flows::revoke_invite(&state, &user.0, id.0, &ClientInfo::of(req)).await?;
+        crate::users::revoke_invite(&state, &user, id.0, &ClientInfo::of(req)).await?;
         Ok(Done::NoContent)
     }
 
@@ -310,7 +309,7 @@ impl UsersApi {
         /// The invitation's id.
         id: Path<Uuid>,
     ) -> Result<Json<InviteSent>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | TOO_MANY }>> {
-        let sent = flows::resend_invite(&state, &user.0, id.0, &ClientInfo::of(req)).await?;
+        let sent = crate::users::resend_invite(&state, &user, id.0, &ClientInfo::of(req)).await?;
         Ok(Json(sent.into()))
     }
 
@@ -334,7 +333,8 @@ impl UsersApi {
     > {
         csrf::check_origin(req, state.config())?;
         let signed_in =
-            flows::accept_invite(&state, &body.token, &body.name, &ClientInfo::of(req)).await?;
+            crate::users::accept_invite(&state, &body.token, &body.name, &ClientInfo::of(req))
+                .await?;
         Ok(SignInResponse::Ok(
             Json(AuthStatus { status: "authenticated".into() }),
             signed_in.session.set_cookie,
@@ -355,7 +355,7 @@ impl UsersApi {
         /// The user's id.
         id: Path<Uuid>,
     ) -> Result<Done, ApiError<{ AUTHED | NOT_FOUND }>> {
-        flows::remove_user(&state, &user.0, id.0, &ClientInfo::of(req)).await?;
+        crate::users::remove_user(&state, &user, id.0, &ClientInfo::of(req)).await?;
         Ok(Done::NoContent)
     }
 
@@ -375,9 +375,14 @@ impl UsersApi {
         id: Path<Uuid>,
         body: Json<RoleBody>,
     ) -> Result<Json<UserItem>, ApiError<{ AUTHED | JSON_BODY | NOT_FOUND | CONFLICT }>> {
-        let updated =
-            flows::set_user_role(&state, &user.0, id.0, body.role.into(), &ClientInfo::of(req))
-                .await?;
+        let updated = crate::users::set_user_role(
+            &state,
+            &user,
+            id.0,
+            body.role.into(),
+            &ClientInfo::of(req),
+        )
+        .await?;
         Ok(Json(updated.into()))
     }
 }

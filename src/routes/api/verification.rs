@@ -11,8 +11,7 @@ use uuid::Uuid;
 use super::compliance::BundleIdParam;
 use super::error::{AUTHED, ApiError, NOT_FOUND};
 use crate::auth::current::ApiViewer;
-use crate::db::{compliance, evidence as evidence_store};
-use crate::error::AppError;
+use crate::db::evidence as evidence_store;
 use crate::evidence::{chain, verify};
 use crate::state::AppState;
 
@@ -69,10 +68,10 @@ impl VerificationApi {
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
     ) -> Result<Json<BundleVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        let b = evidence_store::bundle_to_verify(&**db, user.0.org_id, &bundle_id.0.0)
+        let db = state.pool().get().await?;
+        let b = evidence_store::bundle_to_verify(&**db, user.org_id, &bundle_id.0.0)
             .await?
-            .ok_or_else(|| AppError::NotFound("no such evidence bundle in your practice".into()))?;
+            .ok_or_else(crate::compliance::no_such_bundle)?;
         drop(db);
         let signature_valid =
             chain::stored_signature_valid(&b.site_public_key, &b.raw, &b.signature);
@@ -102,10 +101,8 @@ impl VerificationApi {
         user: ApiViewer,
         site_id: Path<Uuid>,
     ) -> Result<Json<ChainVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let db = state.pool().get().await.map_err(AppError::from)?;
-        if !compliance::site_in_org(&**db, user.0.org_id, site_id.0).await? {
-            return Err(AppError::NotFound("no such site in your practice".into()).into());
-        }
+        let db = state.pool().get().await?;
+        crate::compliance::require_site(&**db, user.org_id, site_id.0).await?;
         drop(db);
         let outcome = verify::verify_site_snapshot(state.pool(), site_id.0, None, |_| {}).await?;
         Ok(Json(ChainVerification {

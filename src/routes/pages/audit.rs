@@ -8,12 +8,12 @@ use poem::web::Data;
 use poem::{Request, Response, Route, get, handler};
 use serde::Deserialize;
 
-use super::filters::{date_field, day_range, html_response, keep, quoted};
-use super::is_htmx;
+use super::filters::{date_field, day_range, keep, quoted};
+use super::respond;
+use crate::audit::{self as area, DEFAULT_PAGE, MAX_PAGE, parse_action, parse_actor};
 use crate::auth::current::Admin;
-use crate::db::audit::{self, ActorFilter, Cursor, Filter};
+use crate::db::audit::{self, Cursor, Filter};
 use crate::error::{AppError, AppResult};
-use crate::routes::api::audit::{DEFAULT_PAGE, MAX_PAGE, parse_action, parse_actor};
 use crate::state::AppState;
 use crate::views::audit::{self as views, FieldError, FilterOptions, FilterValues, Results};
 use crate::views::layout::NavUser;
@@ -110,22 +110,14 @@ pub async fn view_audit_get(
         serde_urlencoded::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
             AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
         })?;
-    let restoring = req.headers().contains_key("hx-history-restore-request");
-    let fragment = is_htmx(req) && !restoring;
+    let fragment = respond::wants_fragment(req);
     let load_more = fragment && query.cursor.is_some();
     let values = &query.values;
 
     let db = state.pool().get().await?;
     let parsed = parse(values, query.cursor.as_deref());
     let page = match &parsed {
-        Ok(p) => {
-            if let Some(ActorFilter::UserId(id)) = p.filter.actor
-                && !audit::user_in_org(&**db, user.org_id, id).await?
-            {
-                return Err(AppError::NotFound("no such user in your practice".into()));
-            }
-            Some(audit::list(&**db, user.org_id, &p.filter, p.after.as_ref(), p.limit).await?)
-        }
+        Ok(p) => Some(area::list(&**db, &user, &p.filter, p.after.as_ref(), p.limit).await?),
         Err(_) => None,
     };
     let (status, message) = match &parsed {
@@ -165,7 +157,7 @@ pub async fn view_audit_get(
             &results,
         )
     };
-    Ok(html_response(status, markup, message.as_deref()))
+    Ok(respond::html(status, markup, message.as_deref()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use poem::web::{Data, Form, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::{is_htmx, safe_next};
+use super::respond::is_htmx;
+use super::safe_next;
 use crate::auth::current::{ClientInfo, MaybeUser, Viewer};
 use crate::auth::{csrf, flows, session};
 use crate::error::AppError;

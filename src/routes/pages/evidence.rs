@@ -6,32 +6,23 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
-use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::filters::{date_field, day_range, html_response, keep, quoted};
-use super::is_htmx;
+use super::filters::{date_field, day_range, keep, quoted};
+use super::respond;
 use crate::auth::current::Viewer;
+use crate::compliance::{
+    self, EVIDENCE_PAGE as DEFAULT_PAGE, MAX_EVIDENCE_PAGE as MAX_PAGE, MAX_FILTER_CHARS,
+    MAX_SUGGESTED_CONTROLS,
+};
 use crate::db::compliance::{self as queries, EvidenceCursor, EvidenceFilter};
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
+use crate::evidence::bundle::{MAX_BUNDLE_ID_CHARS, is_bundle_id};
 use crate::evidence::chain;
 use crate::state::AppState;
 use crate::views::evidence::{self, DetailData, FieldError, FilterOptions, FilterValues, Results};
 use crate::views::layout::NavUser;
-
-/// Rows per page unless `limit` says otherwise.
-const DEFAULT_PAGE: u32 = 50;
-/// Most rows per page.
-const MAX_PAGE: u32 = 200;
-/// Longest check type and HIPAA control accepted (as in the API).
-const MAX_FILTER_CHARS: usize = 255;
-/// Longest bundle id (as the ingest format allows).
-const MAX_BUNDLE_ID_CHARS: usize = 128;
-/// Chain positions shown on each side of a bundle.
-const NEIGHBOUR_REACH: i64 = 2;
-/// Most HIPAA controls suggested in the filter form.
-const MAX_SUGGESTED_CONTROLS: i32 = 200;
 
 /// The query string: the filters plus a "Load more" cursor.
 #[derive(Debug, Default, Deserialize)]
@@ -140,40 +131,6 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
     })
 }
 
-/// Distinct check types the practice's appliances report (one row per
-/// (site, check, host) in `check_states`, so this stays small).
-async fn check_types(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<String>> {
-    let rows = db
-        .query(
-            "SELECT DISTINCT cs.check_type
-               FROM check_states cs JOIN sites s ON s.id = cs.site_id
-              WHERE s.client_org_id = $1
-              ORDER BY 1",
-            &[&org_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// Distinct HIPAA controls in the practice's evidence, for suggestions.
-/// A loose index scan (one probe of `evidence_checks_org_hipaa_control_idx`
-/// per control), so the cost does not grow with the evidence.
-async fn hipaa_controls(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<String>> {
-    let rows = db
-        .query(
-            "WITH RECURSIVE c(control, n) AS (
-                  SELECT min(hipaa_control), 1 FROM evidence_checks WHERE client_org_id = $1
-                  UNION ALL
-                  SELECT (SELECT min(e.hipaa_control) FROM evidence_checks e
-                           WHERE e.client_org_id = $1 AND e.hipaa_control > c.control), c.n + 1
-                    FROM c WHERE c.control IS NOT NULL AND c.n < $2::int)
-             SELECT control FROM c WHERE control IS NOT NULL ORDER BY control",
-            &[&org_id, &MAX_SUGGESTED_CONTROLS],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
 /// `GET /client/evidence`: the full page; for htmx, the `#evidence-results`
 /// fragment, or (with `cursor`) the next rows and a new `#load-more`.
 #[handler]
@@ -186,25 +143,17 @@ pub async fn view_evidence_get(
         .map_err(|e| {
             AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
         })?;
-    let restoring = req.headers().contains_key("hx-history-restore-request");
-    let fragment = is_htmx(req) && !restoring;
+    let fragment = respond::wants_fragment(req);
     let load_more = fragment && query.cursor.is_some();
     let values = &query.values;
 
     let db = state.pool().get().await?;
     let parsed = parse(values, query.cursor.as_deref());
     let page = match &parsed {
-        Ok(p) => {
-            if let Some(site) = p.filter.site_id
-                && !queries::site_in_org(&**db, user.org_id, site).await?
-            {
-                return Err(AppError::NotFound("no such site in your practice".into()));
-            }
-            Some(
-                queries::list_evidence(&**db, user.org_id, &p.filter, p.after.as_ref(), p.limit)
-                    .await?,
-            )
-        }
+        Ok(p) => Some(
+            compliance::list_evidence(&**db, user.org_id, &p.filter, p.after.as_ref(), p.limit)
+                .await?,
+        ),
         Err(_) => None,
     };
     let (status, message) = match &parsed {
@@ -239,20 +188,17 @@ pub async fn view_evidence_get(
         let sites = queries::site_summaries(&**db, user.org_id).await?;
         let options = FilterOptions {
             sites: sites.into_iter().map(|s| (s.site_id, s.clinic_name)).collect(),
-            check_types: check_types(&**db, user.org_id).await?,
-            controls: hipaa_controls(&**db, user.org_id).await?,
+            check_types: queries::check_types(&**db, user.org_id).await?,
+            controls: queries::hipaa_controls(&**db, user.org_id, MAX_SUGGESTED_CONTROLS).await?,
         };
         evidence::evidence_page(&NavUser::of(&user), values, &options, &results)
     };
-    Ok(html_response(status, markup, message.as_deref()))
+    Ok(respond::html(status, markup, message.as_deref()))
 }
 
 /// A bundle id from the path, with the characters the ingest format allows.
 fn parse_bundle_id(raw: &str) -> AppResult<&str> {
-    let ok = !raw.is_empty()
-        && raw.len() <= MAX_BUNDLE_ID_CHARS
-        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
-    if ok {
+    if is_bundle_id(raw) {
         Ok(raw)
     } else {
         Err(AppError::BadRequest(format!(
@@ -271,18 +217,8 @@ pub async fn view_evidence_detail_get(
 ) -> AppResult<Markup> {
     let bundle_id = parse_bundle_id(&raw_id)?;
     let db = state.pool().get().await?;
-    let detail = queries::get_evidence(&**db, user.org_id, bundle_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such evidence bundle in your practice".into()))?;
-    let checks = queries::evidence_checks(&**db, user.org_id, detail.summary.id).await?;
-    let neighbours = queries::chain_neighbours(
-        &**db,
-        user.org_id,
-        detail.summary.site_id,
-        detail.chain_position,
-        NEIGHBOUR_REACH,
-    )
-    .await?;
+    let compliance::BundleDetail { detail, checks, neighbours } =
+        compliance::bundle_detail(&**db, user.org_id, bundle_id).await?;
     let valid =
         chain::stored_signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
     Ok(evidence::evidence_detail_page(

@@ -1,11 +1,7 @@
 //! What the filterable lists (evidence, audit log) share: reading form
-//! values into filters with every problem reported in words, and answering
-//! with a full page or an htmx fragment.
+//! values into filters with every problem reported in words.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use maud::Markup;
-use poem::http::{HeaderValue, StatusCode, header};
-use poem::{IntoResponse, Response};
 
 use crate::views::filters::FieldError;
 
@@ -67,20 +63,4 @@ pub fn day_range(
     }
     let start_of = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     (from.and_then(start_of), to.and_then(|d| d.checked_add_days(Days::new(1))).and_then(start_of))
-}
-
-/// An HTML response that varies on `HX-Request` (full page or fragment).
-/// htmx does not swap error responses: `message` goes to the
-/// `X-Portal-Message` header, which portal.js shows in a toast.
-pub fn html_response(status: StatusCode, markup: Markup, message: Option<&str>) -> Response {
-    let mut resp = markup.with_status(status).into_response();
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    if let Some(value) = message.and_then(|m| {
-        let safe: String =
-            m.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
-        HeaderValue::from_str(&safe).ok()
-    }) {
-        resp.headers_mut().insert("X-Portal-Message", value);
-    }
-    resp
 }

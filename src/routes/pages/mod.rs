@@ -9,13 +9,16 @@ pub mod evidence;
 pub mod filters;
 pub mod notifications;
 pub mod reports;
+pub mod respond;
 pub mod settings;
 pub mod site;
 pub mod transfer;
 pub mod users;
 
+use poem::handler;
 use poem::web::Redirect;
-use poem::{Request, handler};
+
+use crate::paths;
 
 /// Only same-site paths are allowed as a post-sign-in destination, so a
 /// crafted link cannot bounce a user to another site.
@@ -30,14 +33,9 @@ pub fn safe_next(next: Option<&str>) -> Option<&str> {
     })
 }
 
-/// Whether htmx made this request (and wants a fragment).
-pub fn is_htmx(req: &Request) -> bool {
-    req.headers().contains_key("hx-request")
-}
-
 #[handler]
 pub fn view_root_get() -> Redirect {
-    Redirect::see_other("/client/dashboard")
+    Redirect::see_other(paths::DASHBOARD)
 }
 
 #[cfg(test)]

@@ -5,29 +5,30 @@
 //! the settings page's "Email notifications" form.
 
 use chrono::Utc;
-use maud::{Markup, html};
-use poem::http::{HeaderValue, header};
-use poem::web::{Data, Path, Redirect};
+use maud::html;
+use poem::web::{Data, Path};
 use poem::{Body, IntoResponse, Request, Response, Route, get, handler, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{is_htmx, settings};
+use super::respond::{is_htmx, see_other, wants_fragment};
+use super::settings;
 use crate::auth::current::{CurrentUser, Viewer};
-use crate::db::compliance::unread_notifications;
-use crate::db::notifications::{self as queries, ListCursor};
+use crate::db::notifications::{ListCursor, UserNotification};
 use crate::error::{AppError, AppResult};
+use crate::notifications;
+use crate::paths::{self, route};
 use crate::state::AppState;
 use crate::views::layout::{NavUser, unread_badge};
 use crate::views::notifications::{self as views, Filter, ListData, PAGE_SIZE};
 
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app.at("/client/notifications", get(view_notifications_get))
-        .at("/client/notifications/badge", get(view_notifications_badge_get))
-        .at("/client/notifications/read-all", post(view_notifications_read_all_post))
-        .at("/client/notifications/:id/read", post(view_notification_read_post))
-        .at("/client/settings/notifications", post(settings::view_settings_notifications_post))
+    app.at(paths::NOTIFICATIONS, get(view_notifications_get))
+        .at(paths::NOTIFICATIONS_BADGE, get(view_notifications_badge_get))
+        .at(paths::NOTIFICATIONS_READ_ALL, post(view_notifications_read_all_post))
+        .at(route::NOTIFICATION_READ, post(view_notification_read_post))
+        .at(paths::SETTINGS_NOTIFICATIONS, post(settings::view_settings_notifications_post))
 }
 
 /// The list's query string.
@@ -69,10 +70,6 @@ fn parse_id(raw: &str) -> AppResult<Uuid> {
     })
 }
 
-fn not_found() -> AppError {
-    AppError::NotFound("no such notification in your practice".into())
-}
-
 /// The form fields the mark-read forms send besides the CSRF token.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -88,40 +85,16 @@ async fn form_filter(body: Body) -> Filter {
     parse_filter(form.unread.as_deref()).unwrap_or(Filter::All)
 }
 
-/// One page of the list for `user`, newest first.
+/// One page of the list for `user`, newest first, with the next page's
+/// cursor (encoded) and the unread count.
 async fn load_list(
     state: &AppState,
     user: &CurrentUser,
     filter: Filter,
     after: Option<ListCursor>,
-) -> AppResult<(Vec<queries::UserNotification>, Option<String>, i64)> {
-    let db = state.pool().get().await?;
-    let mut items = queries::list_for_user(
-        &**db,
-        user.org_id,
-        user.id,
-        filter == Filter::Unread,
-        after,
-        PAGE_SIZE as i64 + 1,
-    )
-    .await?;
-    let next = if items.len() > PAGE_SIZE {
-        items.truncate(PAGE_SIZE);
-        items.last().map(|n| ListCursor { at: n.created_at, id: n.id }.encode())
-    } else {
-        None
-    };
-    let unread = unread_notifications(&**db, user.org_id, user.id).await?;
-    Ok((items, next, unread))
-}
-
-/// An HTML response that varies on `HX-Request` (page or fragment) and is
-/// never cached (read state changes).
-fn fresh(markup: Markup) -> Response {
-    let mut resp = markup.into_response();
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+) -> AppResult<(Vec<UserNotification>, Option<String>, i64)> {
+    let page = notifications::list(state, user, filter == Filter::Unread, after, PAGE_SIZE).await?;
+    Ok((page.items, page.next.map(|c| c.encode()), page.unread))
 }
 
 /// `GET /client/notifications[?unread=1][&after=…]`: the full page; for
@@ -137,16 +110,16 @@ pub async fn view_notifications_get(
         .map_err(|e| AppError::BadRequest(format!("the address's query cannot be read: {e}")))?;
     let filter = parse_filter(query.unread.as_deref())?;
     let after = parse_after(query.after.as_deref())?;
-    let restoring = req.headers().contains_key("hx-history-restore-request");
-    let fragment = is_htmx(req) && !restoring;
+    let fragment = wants_fragment(req);
     let (items, next, unread) = load_list(&state, &user, filter, after).await?;
     let csrf = user.csrf_token().unwrap_or("");
     let now = Utc::now();
     if fragment && after.is_some() {
-        return Ok(fresh(html! {
+        return Ok(html! {
             (views::notification_rows(&items, filter, csrf, now))
             (views::load_more(filter, next.as_deref(), true))
-        }));
+        }
+        .into_response());
     }
     let data = ListData {
         filter,
@@ -158,11 +131,12 @@ pub async fn view_notifications_get(
         csrf_token: csrf,
         now,
     };
-    Ok(fresh(if fragment {
+    Ok(if fragment {
         views::notification_list(&data)
     } else {
         views::notifications_page(&NavUser::of(&user), &data)
-    }))
+    }
+    .into_response())
 }
 
 /// `GET /client/notifications/badge`: the navigation's unread badge.
@@ -171,9 +145,8 @@ pub async fn view_notifications_badge_get(
     state: Data<&AppState>,
     Viewer(user): Viewer,
 ) -> AppResult<Response> {
-    let db = state.pool().get().await?;
-    let unread = unread_notifications(&**db, user.org_id, user.id).await?;
-    Ok(fresh(unread_badge(Some(unread), false)))
+    let unread = notifications::unread_count(&state, &user).await?;
+    Ok(unread_badge(Some(unread), false).into_response())
 }
 
 /// `POST /client/notifications/:id/read`: for htmx, the updated row, and
@@ -188,18 +161,17 @@ pub async fn view_notification_read_post(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let filter = form_filter(body).await;
-    let db = state.pool().get().await?;
-    let n = queries::mark_read(&**db, user.org_id, user.id, id).await?.ok_or_else(not_found)?;
+    let (n, unread) = notifications::mark_read(&state, &user, id).await?;
     if !is_htmx(req) {
-        return Ok(Redirect::see_other(filter.url(None)).into_response());
+        return Ok(see_other(filter.url(None)));
     }
-    let unread = unread_notifications(&**db, user.org_id, user.id).await?;
     let csrf = user.csrf_token().unwrap_or("");
-    Ok(fresh(html! {
+    Ok(html! {
         (views::notification_row(&n, filter, csrf, Utc::now()))
         (views::list_head(filter, unread, csrf, true))
         (unread_badge(Some(unread), true))
-    }))
+    }
+    .into_response())
 }
 
 /// `POST /client/notifications/read-all`: for htmx, the list (same
@@ -213,19 +185,16 @@ pub async fn view_notifications_read_all_post(
     body: Body,
 ) -> AppResult<Response> {
     let filter = form_filter(body).await;
-    let count = {
-        let mut db = state.pool().get().await?;
-        queries::mark_all_read(&mut db, user.org_id, user.id).await?
-    };
+    let count = notifications::mark_all_read(&state, &user).await?;
     if !is_htmx(req) {
-        return Ok(Redirect::see_other(filter.url(None)).into_response());
+        return Ok(see_other(filter.url(None)));
     }
     let (items, next, unread) = load_list(&state, &user, filter, None).await?;
     let message = match count {
         0 => "Nothing was unread.".to_owned(),
         n => format!(
             "Marked {} read.",
-            crate::views::dashboard::plural(n, "notification", "notifications")
+            crate::views::format::plural(n, "notification", "notifications")
         ),
     };
     let data = ListData {
@@ -238,8 +207,9 @@ pub async fn view_notifications_read_all_post(
         csrf_token: user.csrf_token().unwrap_or(""),
         now: Utc::now(),
     };
-    Ok(fresh(html! {
+    Ok(html! {
         (views::notification_list(&data))
         (unread_badge(Some(unread), true))
-    }))
+    }
+    .into_response())
 }

@@ -3,12 +3,11 @@
 use chrono::Utc;
 use maud::Markup;
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Request, Response, Route, get, handler};
+use poem::{Request, Response, Route, get, handler};
 
 use crate::auth::current::{ClientInfo, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::reports::{self, Month};
-use crate::routes::api::reports::ReportDownload;
 use crate::state::AppState;
 use crate::views::layout::NavUser;
 
@@ -37,5 +36,10 @@ pub async fn view_report_pdf_get(
 ) -> AppResult<Response> {
     let month = Month::parse(&month).map_err(AppError::BadRequest)?;
     let d = reports::download(&state, &user, month, &ClientInfo::of(req), "page").await?;
-    Ok(ReportDownload::from(d).into_response())
+    Ok(Response::builder()
+        .content_type("application/pdf")
+        .header("content-disposition", d.content_disposition())
+        .header("x-report-sha256", d.sha256_hex())
+        .header("cache-control", "no-store")
+        .body(d.report.pdf))
 }

@@ -2,12 +2,12 @@
 //! place by htmx.
 
 use maud::Markup;
-use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::respond;
 use crate::auth::Role;
 use crate::auth::current::{Admin, ClientInfo, CurrentUser, Viewer};
 use crate::auth::flows;
@@ -69,26 +69,22 @@ pub async fn view_settings_password_post(
         &ClientInfo::of(req),
     )
     .await;
-    let (status, is_error, message) = match result {
-        Ok(0) => (StatusCode::OK, false, "Password saved.".to_owned()),
-        Ok(n) => (
-            StatusCode::OK,
-            false,
-            format!("Password saved. {n} other session(s) were signed out."),
-        ),
-        Err(
-            e @ (AppError::BadRequest(_)
-            | AppError::Forbidden(_)
-            | AppError::TooManyRequests { .. }),
-        ) => (StatusCode::UNPROCESSABLE_ENTITY, true, e.to_string()),
-        Err(e) => return Err(e),
-    };
+    let outcome = respond::form(result)?;
     let db = state.pool().get().await?;
     let has_password =
         users::find_by_id(&**db, user.id).await?.is_some_and(|u| u.password_hash.is_some());
-    Ok(settings::password_section(has_password, Some((is_error, &message)))
-        .with_status(status)
-        .into_response())
+    Ok(match outcome {
+        Ok(0) => settings::password_section(has_password, Some((false, "Password saved.")))
+            .into_response(),
+        Ok(n) => settings::password_section(
+            has_password,
+            Some((false, &format!("Password saved. {n} other session(s) were signed out."))),
+        )
+        .into_response(),
+        Err(fix) => {
+            fix.render(settings::password_section(has_password, Some((true, &fix.message))))
+        }
+    })
 }
 
 async fn sessions_fragment(
@@ -138,14 +134,9 @@ pub async fn view_settings_token_create_post(
     let created = flows::create_api_token(&state, &user, &form.name, &ClientInfo::of(req)).await;
     let db = state.pool().get().await?;
     let list = api_tokens::list(&**db, user.org_id).await?;
-    Ok(match created {
+    Ok(match respond::form(created)? {
         Ok(t) => settings::tokens_section(&list, Some((&t.name, &t.token)), None).into_response(),
-        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
-            settings::tokens_section(&list, None, Some(&e.to_string()))
-                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-                .into_response()
-        }
-        Err(e) => return Err(e),
+        Err(fix) => fix.render(settings::tokens_section(&list, None, Some(&fix.message))),
     })
 }
 
@@ -185,10 +176,14 @@ pub async fn view_settings_notifications_post(
         critical_alerts: ticked(&form.critical_alerts),
         monthly_report: ticked(&form.monthly_report),
     };
-    let saved = flows::save_preferences(&state, &user, prefs, &ClientInfo::of(req)).await?;
-    if !super::is_htmx(req) {
-        return Ok(poem::web::Redirect::see_other("/client/settings#email-notifications-section")
-            .into_response());
+    let saved =
+        crate::notifications::save_preferences(&state, &user, prefs, &ClientInfo::of(req)).await?;
+    if !super::respond::is_htmx(req) {
+        return Ok(poem::web::Redirect::see_other(format!(
+            "{}#email-notifications-section",
+            crate::paths::SETTINGS
+        ))
+        .into_response());
     }
     Ok(settings::email_notifications_section(
         saved,

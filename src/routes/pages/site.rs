@@ -6,8 +6,8 @@ use poem::handler;
 use poem::web::{Data, Path};
 use uuid::Uuid;
 
-use super::dashboard::failing_since;
 use crate::auth::current::Viewer;
+use crate::compliance;
 use crate::db::compliance as queries;
 use crate::error::{AppError, AppResult};
 use crate::evidence::verify;
@@ -24,10 +24,6 @@ pub(crate) fn parse_site_id(raw: &str) -> AppResult<Uuid> {
     })
 }
 
-fn not_found_site() -> AppError {
-    AppError::NotFound("no such site in your practice".into())
-}
-
 /// `GET /client/sites/:id`.
 #[handler]
 pub async fn view_site_get(
@@ -37,20 +33,14 @@ pub async fn view_site_get(
 ) -> AppResult<Markup> {
     let site_id = parse_site_id(&id)?;
     let db = state.pool().get().await?;
-    let site =
-        queries::site_summary(&**db, user.org_id, site_id).await?.ok_or_else(not_found_site)?;
-    let controls = queries::site_controls(&**db, user.org_id, site_id).await?;
+    let detail = compliance::site_detail(&**db, user.org_id, site_id).await?;
     let history = queries::score_history(&**db, user.org_id, Some(site_id), HISTORY_DAYS).await?;
-    let since = failing_since(&**db, user.org_id, Some(site_id))
-        .await?
-        .into_iter()
-        .map(|((_, check, host), at)| ((check, host), at))
-        .collect();
+    let since = compliance::site_failing_since(&**db, user.org_id, site_id).await?;
     Ok(site::site_page(
         &NavUser::of(&user),
         &SitePageData {
-            site: &site,
-            controls: &controls,
+            site: &detail.site,
+            controls: &detail.controls,
             history: &history,
             failing_since: &since,
             now: Utc::now(),
@@ -68,9 +58,7 @@ pub async fn view_site_verify_chain_post(
 ) -> AppResult<Markup> {
     let site_id = parse_site_id(&id)?;
     let db = state.pool().get().await?;
-    if !queries::site_in_org(&**db, user.org_id, site_id).await? {
-        return Err(not_found_site());
-    }
+    compliance::require_site(&**db, user.org_id, site_id).await?;
     drop(db);
     let outcome = verify::verify_site_snapshot(state.pool(), site_id, None, |_| {}).await?;
     Ok(site::chain_result(Some(&outcome)))

@@ -3,26 +3,27 @@
 //! (or, without JavaScript, posting and coming back to the page).
 
 use maud::Markup;
-use poem::http::StatusCode;
-use poem::web::{Data, Form, Redirect};
+use poem::web::{Data, Form};
 use poem::{IntoResponse, Request, Response, Route, get, handler, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::is_htmx;
+use super::respond::{self, is_htmx, see_other, wants_fragment};
 use crate::auth::current::{ClientInfo, CurrentUser, Owner};
 use crate::db::transfers;
 use crate::error::{AppError, AppResult};
+use crate::paths;
 use crate::state::AppState;
-use crate::transfer::{self, PAGE_PATH, partner_label};
+use crate::transfer;
+use crate::views::format::partner_label;
 use crate::views::layout::NavUser;
 use crate::views::transfer::{self as views, FormValues, SectionData};
 
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app.at(PAGE_PATH, get(view_transfer_get))
-        .at("/client/transfer/request", post(view_transfer_request_post))
-        .at("/client/transfer/cancel", post(view_transfer_cancel_post))
+    app.at(paths::TRANSFER, get(view_transfer_get))
+        .at(paths::TRANSFER_REQUEST, post(view_transfer_request_post))
+        .at(paths::TRANSFER_CANCEL, post(view_transfer_cancel_post))
 }
 
 /// Renders the page or its `#transfer-section`.
@@ -57,8 +58,7 @@ pub async fn view_transfer_get(
     req: &Request,
     Owner(user): Owner,
 ) -> AppResult<Markup> {
-    let fragment = is_htmx(req) && !req.headers().contains_key("hx-history-restore-request");
-    render(&state, &user, !fragment, &FormValues::default(), None).await
+    render(&state, &user, !wants_fragment(req), &FormValues::default(), None).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,20 +77,19 @@ async fn answer(
     values: &FormValues,
     outcome: Result<String, AppError>,
 ) -> AppResult<Response> {
-    let (status, is_error, message) = match outcome {
-        Ok(message) => (StatusCode::OK, false, message),
-        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_) | AppError::NotFound(_))) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, true, e.to_string())
-        }
-        Err(e) => return Err(e),
-    };
     let htmx = is_htmx(req);
-    if !htmx && !is_error {
-        return Ok(Redirect::see_other(PAGE_PATH).into_response());
+    match respond::form(outcome)? {
+        Ok(_) if !htmx => Ok(see_other(paths::TRANSFER)),
+        Ok(message) => {
+            let markup =
+                render(state, user, false, &FormValues::default(), Some((false, &message))).await?;
+            Ok(markup.into_response())
+        }
+        Err(fix) => {
+            let markup = render(state, user, !htmx, values, Some((true, &fix.message))).await?;
+            Ok(fix.render(markup))
+        }
     }
-    let keep = if is_error { values.clone() } else { FormValues::default() };
-    let markup = render(state, user, !htmx, &keep, Some((is_error, &message))).await?;
-    Ok(markup.with_status(status).into_response())
 }
 
 #[handler]
@@ -104,13 +103,13 @@ pub async fn view_transfer_request_post(
     let outcome = async {
         let to = match form.to_partner.trim() {
             "" => {
-                return Err(AppError::BadRequest(
+                return Err(AppError::Unprocessable(
                     "choose the partner to move to, or OsirisCare directly".into(),
                 ));
             }
             "direct" => None,
             raw => Some(Uuid::parse_str(raw).map_err(|_| {
-                AppError::BadRequest("that is not a partner; choose one from the list".into())
+                AppError::Unprocessable("that is not a partner; choose one from the list".into())
             })?),
         };
         let r = transfer::request_transfer(

@@ -5,32 +5,32 @@
 
 use maud::Markup;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path, Query, Redirect};
+use poem::web::{Data, Form, Path, Query};
 use poem::{IntoResponse, Request, Response, Route, get, handler, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::is_htmx;
+use super::respond::{self, Fix, is_htmx, see_other};
+use crate::auth::Role;
+use crate::auth::csrf;
 use crate::auth::current::{Admin, ClientInfo, CurrentUser, Owner};
-use crate::auth::{Role, csrf, flows, tokens};
-use crate::db::{invites, users};
+use crate::db::invites;
 use crate::error::{AppError, AppResult};
+use crate::paths::{self, route};
 use crate::state::AppState;
+use crate::users;
 use crate::views::layout::NavUser;
 use crate::views::users::{self as view, Actor, InviteFormValues, UsersData};
 
-const USERS_PAGE: &str = "/client/users";
-const AFTER_SIGN_IN: &str = "/client/dashboard";
-
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app.at(USERS_PAGE, get(view_users_get))
-        .at("/client/users/invite", post(view_users_invite_post))
-        .at("/client/users/:id/remove", post(view_users_remove_post))
-        .at("/client/users/:id/role", post(view_users_role_post))
-        .at("/client/users/invites/:id/revoke", post(view_users_invite_revoke_post))
-        .at("/client/users/invites/:id/resend", post(view_users_invite_resend_post))
-        .at("/client/invite", get(view_invite_get).post(view_invite_post))
+    app.at(paths::USERS, get(view_users_get))
+        .at(paths::USERS_INVITE, post(view_users_invite_post))
+        .at(route::USER_REMOVE, post(view_users_remove_post))
+        .at(route::USER_ROLE, post(view_users_role_post))
+        .at(route::INVITE_REVOKE, post(view_users_invite_revoke_post))
+        .at(route::INVITE_RESEND, post(view_users_invite_resend_post))
+        .at(paths::INVITE, get(view_invite_get).post(view_invite_post))
 }
 
 fn actor(user: &CurrentUser) -> Actor<'_> {
@@ -43,9 +43,8 @@ async fn full_page(
     values: InviteFormValues,
     error: Option<&str>,
 ) -> AppResult<Markup> {
-    let db = state.pool().get().await?;
-    let list = users::list_in_org(&**db, user.org_id).await?;
-    let open = invites::list_open(&**db, user.org_id).await?;
+    let list = users::list_users(state, user).await?;
+    let open = users::list_invites(state, user).await?;
     Ok(view::users_page(
         &NavUser::of(user),
         &UsersData {
@@ -74,11 +73,9 @@ pub struct InviteForm {
 }
 
 /// htmx gets the invite form back (cleared, with a notice) plus the open
-/// invitations out of band; a validation error is a 422 with the form as
-/// submitted and the message. Without htmx: a redirect, or the whole page.
-/// Too many invitations is a 429 with Retry-After either way: htmx swaps no
-/// 429, so it gets the usual error (its message in a toast); without htmx
-/// the whole page shows the form with the message.
+/// invitations out of band; without htmx, a redirect. A problem the user
+/// can fix (or too many invitations) is the form as submitted with the
+/// message: the section for htmx, the whole page otherwise.
 #[handler]
 pub async fn view_users_invite_post(
     state: Data<&AppState>,
@@ -87,18 +84,9 @@ pub async fn view_users_invite_post(
     Form(form): Form<InviteForm>,
 ) -> AppResult<Response> {
     let csrf = user.csrf_token().unwrap_or("");
-    let values = InviteFormValues {
-        email: form.email.clone(),
-        name: form.name.clone(),
-        role: form.role.clone(),
-    };
-    let role = match form.role.trim().parse::<Role>() {
-        Ok(r @ (Role::Admin | Role::Viewer)) => Ok(r),
-        _ => Err(AppError::BadRequest("choose the role: admin or viewer".into())),
-    };
-    let result = match role {
-        Ok(role) => {
-            flows::create_invite(
+    let sent = match form.role.trim().parse::<Role>() {
+        Ok(role @ (Role::Admin | Role::Viewer)) => respond::form(
+            users::create_invite(
                 &state,
                 &user,
                 &form.email,
@@ -106,47 +94,35 @@ pub async fn view_users_invite_post(
                 role,
                 &ClientInfo::of(req),
             )
-            .await
-        }
-        Err(e) => Err(e),
+            .await,
+        )?,
+        _ => Err(Fix::new("choose the role: admin or viewer")),
     };
-    match result {
+    match sent {
         Ok(sent) => {
             if !is_htmx(req) {
-                return Ok(Redirect::see_other(USERS_PAGE).into_response());
+                return Ok(see_other(paths::USERS));
             }
-            let db = state.pool().get().await?;
-            let open = invites::list_open(&**db, user.org_id).await?;
+            let open = users::list_invites(&state, &user).await?;
             let notice = format!(
                 "Invitation sent to {} as {}. The link works for 7 days.",
                 sent.email, sent.role
             );
-            let body = maud::html! {
+            Ok(maud::html! {
                 (view::invite_section(csrf, &InviteFormValues::default(), None, Some(&notice)))
                 (view::invites_section(csrf, &open, None, true))
-            };
-            Ok(body.into_response())
+            }
+            .into_response())
         }
-        Err(e @ AppError::TooManyRequests { .. }) if is_htmx(req) => Err(e),
-        Err(
-            e
-            @ (AppError::BadRequest(_) | AppError::Conflict(_) | AppError::TooManyRequests { .. }),
-        ) => {
-            let message = e.to_string();
+        Err(fix) => {
+            let values = InviteFormValues { email: form.email, name: form.name, role: form.role };
             let body = if is_htmx(req) {
-                view::invite_section(csrf, &values, Some(&message), None)
+                view::invite_section(csrf, &values, Some(&fix.message), None)
             } else {
-                full_page(&state, &user, values, Some(&message)).await?
+                full_page(&state, &user, values, Some(&fix.message)).await?
             };
-            Ok(match e {
-                AppError::TooManyRequests { retry_after_secs, .. } => body
-                    .with_status(StatusCode::TOO_MANY_REQUESTS)
-                    .with_header("retry-after", retry_after_secs.to_string())
-                    .into_response(),
-                _ => body.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response(),
-            })
+            Ok(fix.render(body))
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -158,10 +134,9 @@ async fn users_fragment(
     message: &str,
 ) -> AppResult<Response> {
     if !is_htmx(req) {
-        return Ok(Redirect::see_other(USERS_PAGE).into_response());
+        return Ok(see_other(paths::USERS));
     }
-    let db = state.pool().get().await?;
-    let list = users::list_in_org(&**db, user.org_id).await?;
+    let list = users::list_users(state, user).await?;
     Ok(view::users_section(actor(user), &list, Some(message)).into_response())
 }
 
@@ -172,21 +147,11 @@ async fn invites_fragment(
     message: &str,
 ) -> AppResult<Response> {
     if !is_htmx(req) {
-        return Ok(Redirect::see_other(USERS_PAGE).into_response());
+        return Ok(see_other(paths::USERS));
     }
-    let db = state.pool().get().await?;
-    let open = invites::list_open(&**db, user.org_id).await?;
+    let open = users::list_invites(state, user).await?;
     Ok(view::invites_section(user.csrf_token().unwrap_or(""), &open, Some(message), false)
         .into_response())
-}
-
-/// The name to use in a notice about user `id` (their email when unnamed).
-async fn user_label(state: &AppState, org_id: Uuid, id: Uuid) -> AppResult<String> {
-    let db = state.pool().get().await?;
-    Ok(users::find_in_org(&**db, org_id, id)
-        .await?
-        .map(|u| u.display_name().to_owned())
-        .unwrap_or_else(|| "The user".into()))
 }
 
 #[handler]
@@ -196,8 +161,8 @@ pub async fn view_users_remove_post(
     Admin(user): Admin,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
-    flows::remove_user(&state, &user, id, &ClientInfo::of(req)).await?;
-    let who = user_label(&state, user.org_id, id).await?;
+    users::remove_user(&state, &user, id, &ClientInfo::of(req)).await?;
+    let who = users::user_label(&state, &user, id).await?;
     let message = format!("{who} was removed and signed out everywhere.");
     users_fragment(&state, req, &user, &message).await
 }
@@ -220,7 +185,7 @@ pub async fn view_users_role_post(
         .role
         .parse::<Role>()
         .map_err(|_| AppError::BadRequest("choose the role: admin or viewer".into()))?;
-    let updated = flows::set_user_role(&state, &user, id, role, &ClientInfo::of(req)).await?;
+    let updated = users::set_user_role(&state, &user, id, role, &ClientInfo::of(req)).await?;
     let message = format!("{} is now {}.", updated.display_name(), updated.role);
     users_fragment(&state, req, &user, &message).await
 }
@@ -232,7 +197,7 @@ pub async fn view_users_invite_revoke_post(
     Admin(user): Admin,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
-    flows::revoke_invite(&state, &user, id, &ClientInfo::of(req)).await?;
+    users::revoke_invite(&state, &user, id, &ClientInfo::of(req)).await?;
     invites_fragment(&state, req, &user, "Invitation revoked; its link no longer works.").await
 }
 
@@ -243,7 +208,7 @@ pub async fn view_users_invite_resend_post(
     Admin(user): Admin,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
-    let sent = flows::resend_invite(&state, &user, id, &ClientInfo::of(req)).await?;
+    let sent = users::resend_invite(&state, &user, id, &ClientInfo::of(req)).await?;
     let message =
         format!("Invitation sent to {} again with a new link, valid for 7 days.", sent.email);
     invites_fragment(&state, req, &user, &message).await
@@ -255,17 +220,10 @@ pub struct InviteQuery {
     token: String,
 }
 
-fn no_store(markup: Markup, status: StatusCode) -> Response {
-    markup.with_status(status).with_header("cache-control", "no-store").into_response()
-}
-
-/// The invitation an (untrusted) token points to, read-only.
-async fn lookup(state: &AppState, token: &str) -> AppResult<Option<invites::InviteByToken>> {
-    if !flows::plausible_token(token) {
-        return Ok(None);
-    }
-    let db = state.pool().get().await?;
-    invites::find_by_token(&**db, &tokens::hash(state.secret(), token)).await
+/// An invitation page with `status` (the shell adds `no-store`: the URL
+/// carries the token).
+fn answer(markup: Markup, status: StatusCode) -> Response {
+    markup.with_status(status).into_response()
 }
 
 /// Shows the invitation and a name form; consumes nothing.
@@ -275,13 +233,13 @@ pub async fn view_invite_get(
     Query(q): Query<InviteQuery>,
 ) -> AppResult<Response> {
     let token = q.token.trim();
-    Ok(match lookup(&state, token).await? {
-        Some(invite) if invite.state == invites::InviteState::Open => no_store(
+    Ok(match users::invite_by_token(&state, token).await? {
+        Some(invite) if invite.state == invites::InviteState::Open => answer(
             view::accept_page(&invite, token, invite.name.as_deref().unwrap_or(""), None),
             StatusCode::OK,
         ),
-        Some(invite) => no_store(view::invite_unusable_page(Some(invite.state)), StatusCode::GONE),
-        None => no_store(view::invite_unusable_page(None), StatusCode::NOT_FOUND),
+        Some(invite) => answer(view::invite_unusable_page(Some(invite.state)), StatusCode::GONE),
+        None => answer(view::invite_unusable_page(None), StatusCode::NOT_FOUND),
     })
 }
 
@@ -304,31 +262,31 @@ pub async fn view_invite_post(
 ) -> poem::Result<Response> {
     csrf::check_origin(req, state.config())?;
     let token = form.token.trim();
-    match flows::accept_invite(&state, token, &form.name, &ClientInfo::of(req)).await {
-        Ok(signed_in) => Ok(Redirect::see_other(AFTER_SIGN_IN)
+    match users::accept_invite(&state, token, &form.name, &ClientInfo::of(req)).await {
+        Ok(signed_in) => Ok(poem::web::Redirect::see_other(paths::DASHBOARD)
             .with_header("set-cookie", signed_in.session.set_cookie)
             .into_response()),
         Err(AppError::BadRequest(message)) => {
             // The name was wrong: show the form again, if the link still works.
-            Ok(match lookup(&state, token).await? {
-                Some(invite) if invite.state == invites::InviteState::Open => no_store(
+            Ok(match users::invite_by_token(&state, token).await? {
+                Some(invite) if invite.state == invites::InviteState::Open => answer(
                     view::accept_page(&invite, token, form.name.trim(), Some(&message)),
                     StatusCode::UNPROCESSABLE_ENTITY,
                 ),
                 other => {
-                    no_store(view::invite_unusable_page(other.map(|i| i.state)), StatusCode::GONE)
+                    answer(view::invite_unusable_page(other.map(|i| i.state)), StatusCode::GONE)
                 }
             })
         }
         Err(e @ AppError::Unauthorized(_)) => {
-            let found = lookup(&state, token).await?;
-            Ok(no_store(view::invite_unusable_page(found.map(|i| i.state)), e.status()))
+            let found = users::invite_by_token(&state, token).await?;
+            Ok(answer(view::invite_unusable_page(found.map(|i| i.state)), e.status()))
         }
-        Err(e @ AppError::Conflict(_)) => Ok(no_store(
+        Err(e @ AppError::Conflict(_)) => Ok(answer(
             view::invite_problem_page("You already have an account", &e.to_string(), true),
             e.status(),
         )),
-        Err(e @ AppError::Forbidden(_)) => Ok(no_store(
+        Err(e @ AppError::Forbidden(_)) => Ok(answer(
             view::invite_problem_page("This invitation cannot be accepted", &e.to_string(), false),
             e.status(),
         )),

@@ -1,0 +1,210 @@
+//! The compliance reads: a practice's dashboard, a site's detail, its
+//! evidence and one bundle, each scoped to the caller's practice and each
+//! answering its own "not found" in one wording, for the API
+//! (`routes/api/compliance.rs`, `routes/api/verification.rs`) and the pages
+//! (`routes/pages/{dashboard,site,evidence}.rs`) alike. SQL lives in
+//! `db::compliance`; the scoring rules in `evidence::score`.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::audit::user_entry;
+use crate::auth::current::{ClientInfo, CurrentUser};
+use crate::db::audit;
+use crate::db::compliance::{
+    self as queries, ChainNeighbour, ControlGroup, EvidenceCheck, EvidenceCursor, EvidenceDetail,
+    EvidenceFile, EvidenceFilter, EvidencePage, OrgInfo, SiteSummary,
+};
+use crate::error::{AppError, AppResult};
+use crate::evidence::bundle::CheckStatus;
+
+/// How many chain positions on each side of a bundle its detail shows.
+pub const NEIGHBOUR_REACH: i64 = 2;
+
+/// Evidence bundles per page unless asked otherwise, and at most.
+pub const EVIDENCE_PAGE: u32 = 50;
+pub const MAX_EVIDENCE_PAGE: u32 = 200;
+
+/// Longest check type and HIPAA control accepted in evidence filters (the
+/// ingest format's own limits are shorter).
+pub const MAX_FILTER_CHARS: usize = 255;
+
+/// Most HIPAA controls suggested in the evidence filter.
+pub const MAX_SUGGESTED_CONTROLS: i32 = 200;
+
+/// A site id that is not one of the caller's practice.
+pub fn no_such_site() -> AppError {
+    AppError::NotFound("no such site in your practice".into())
+}
+
+/// A bundle id that is not one of the caller's practice.
+pub fn no_such_bundle() -> AppError {
+    AppError::NotFound("no such evidence bundle in your practice".into())
+}
+
+/// Ok when `site_id` is a site of the practice, else its 404.
+pub async fn require_site(db: &impl GenericClient, org_id: Uuid, site_id: Uuid) -> AppResult<()> {
+    if queries::site_in_org(db, org_id, site_id).await? { Ok(()) } else { Err(no_such_site()) }
+}
+
+/// The caller's practice (its name and partner).
+pub async fn org(db: &impl GenericClient, org_id: Uuid) -> AppResult<OrgInfo> {
+    queries::org_info(db, org_id)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the caller's org is missing")))
+}
+
+/// A site with its latest results grouped by HIPAA control.
+#[derive(Debug)]
+pub struct SiteDetail {
+    pub site: SiteSummary,
+    pub controls: Vec<ControlGroup>,
+}
+
+/// One site of the practice, or its 404.
+pub async fn site_detail(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    site_id: Uuid,
+) -> AppResult<SiteDetail> {
+    let site = queries::site_summary(db, org_id, site_id).await?.ok_or_else(no_such_site)?;
+    let controls = queries::site_controls(db, org_id, site_id).await?;
+    Ok(SiteDetail { site, controls })
+}
+
+/// A check failing right now, as the dashboard lists it.
+#[derive(Debug, Clone)]
+pub struct FailingCheck {
+    pub site_id: Uuid,
+    pub clinic_name: String,
+    pub host: String,
+    pub check_type: String,
+    /// The control id or `Unmapped`.
+    pub hipaa_control: String,
+    /// When the check turned to failing (its latest status change).
+    pub since: DateTime<Utc>,
+    /// When it was last checked (still failing).
+    pub last_checked: DateTime<Utc>,
+    /// The bundle that carried the latest result.
+    pub bundle_id: String,
+}
+
+/// Every check of the practice whose latest result (last 30 days) failed,
+/// the longest-failing first.
+pub async fn failing_checks(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    sites: &[SiteSummary],
+) -> AppResult<Vec<FailingCheck>> {
+    let since = queries::failing_since(db, org_id, None).await?;
+    let mut out = Vec::new();
+    for site in sites.iter().filter(|s| s.tally.failed > 0) {
+        for group in queries::site_controls(db, org_id, site.site_id).await? {
+            for check in group.checks.into_iter().filter(|c| c.status == CheckStatus::Fail) {
+                let key = (site.site_id, check.check_type, check.host);
+                out.push(FailingCheck {
+                    site_id: site.site_id,
+                    clinic_name: site.clinic_name.clone(),
+                    since: since.get(&key).copied().unwrap_or(check.checked_at),
+                    last_checked: check.checked_at,
+                    bundle_id: check.bundle_id,
+                    hipaa_control: group.hipaa_control.clone(),
+                    check_type: key.1,
+                    host: key.2,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.since, &a.clinic_name, &a.check_type, &a.host).cmp(&(
+            b.since,
+            &b.clinic_name,
+            &b.check_type,
+            &b.host,
+        ))
+    });
+    Ok(out)
+}
+
+/// When each failing (check, host) of one site turned to failing.
+pub async fn site_failing_since(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    site_id: Uuid,
+) -> AppResult<std::collections::HashMap<(String, String), DateTime<Utc>>> {
+    Ok(queries::failing_since(db, org_id, Some(site_id))
+        .await?
+        .into_iter()
+        .map(|((_, check, host), at)| ((check, host), at))
+        .collect())
+}
+
+/// A page of the practice's evidence; a `site_id` filter naming another
+/// practice's site is a 404.
+pub async fn list_evidence(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    filter: &EvidenceFilter,
+    after: Option<&EvidenceCursor>,
+    limit: u32,
+) -> AppResult<EvidencePage> {
+    if let Some(site) = filter.site_id {
+        require_site(db, org_id, site).await?;
+    }
+    queries::list_evidence(db, org_id, filter, after, limit).await
+}
+
+/// One bundle with its checks and its chain neighbours.
+#[derive(Debug)]
+pub struct BundleDetail {
+    pub detail: EvidenceDetail,
+    pub checks: Vec<EvidenceCheck>,
+    pub neighbours: Vec<ChainNeighbour>,
+}
+
+/// One bundle of the practice, or its 404.
+pub async fn bundle_detail(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    bundle_id: &str,
+) -> AppResult<BundleDetail> {
+    let detail = queries::get_evidence(db, org_id, bundle_id).await?.ok_or_else(no_such_bundle)?;
+    let checks = queries::evidence_checks(db, org_id, detail.summary.id).await?;
+    let neighbours = queries::chain_neighbours(
+        db,
+        org_id,
+        detail.summary.site_id,
+        detail.chain_position,
+        NEIGHBOUR_REACH,
+    )
+    .await?;
+    Ok(BundleDetail { detail, checks, neighbours })
+}
+
+/// A bundle's exact bytes for download, recorded in the audit log as
+/// `evidence.downloaded`; another practice's bundle is a 404.
+pub async fn download_bundle(
+    db: &impl GenericClient,
+    user: &CurrentUser,
+    bundle_id: &str,
+    client: &ClientInfo,
+) -> AppResult<EvidenceFile> {
+    let file =
+        queries::evidence_file(db, user.org_id, bundle_id).await?.ok_or_else(no_such_bundle)?;
+    audit::record(
+        db,
+        &audit::Entry {
+            target_type: Some("evidence_bundle"),
+            target_id: Some(file.bundle_id.clone()),
+            details: serde_json::json!({
+                "site_id": file.site_id,
+                "chain_position": file.chain_position,
+                "bundle_hash": hex::encode(&file.bundle_hash),
+            }),
+            ..user_entry(user, client, "evidence.downloaded")
+        },
+    )
+    .await?;
+    Ok(file)
+}

@@ -1,0 +1,126 @@
+//! Every path of the portal's pages in one place: the router, the views'
+//! links and forms, redirects, mail links and tests name them from here.
+//! Constants are fixed paths; functions fill in ids. Route patterns (with
+//! `:id`) are in [`route`].
+
+use uuid::Uuid;
+
+pub const ROOT: &str = "/";
+pub const LOGIN: &str = "/client/login";
+pub const LOGIN_MAGIC_LINK: &str = "/client/login/magic-link";
+pub const LOGIN_PASSWORD: &str = "/client/login/password";
+pub const VERIFY: &str = "/client/verify";
+pub const LOGOUT: &str = "/client/logout";
+pub const DASHBOARD: &str = "/client/dashboard";
+pub const EVIDENCE: &str = "/client/evidence";
+pub const NOTIFICATIONS: &str = "/client/notifications";
+pub const NOTIFICATIONS_BADGE: &str = "/client/notifications/badge";
+pub const NOTIFICATIONS_READ_ALL: &str = "/client/notifications/read-all";
+pub const REPORTS: &str = "/client/reports";
+pub const USERS: &str = "/client/users";
+pub const USERS_INVITE: &str = "/client/users/invite";
+pub const INVITE: &str = "/client/invite";
+pub const TRANSFER: &str = "/client/transfer";
+pub const TRANSFER_REQUEST: &str = "/client/transfer/request";
+pub const TRANSFER_CANCEL: &str = "/client/transfer/cancel";
+pub const AUDIT: &str = "/client/audit";
+pub const SETTINGS: &str = "/client/settings";
+pub const SETTINGS_PASSWORD: &str = "/client/settings/password";
+pub const SETTINGS_NOTIFICATIONS: &str = "/client/settings/notifications";
+pub const SETTINGS_REVOKE_OTHER_SESSIONS: &str = "/client/settings/sessions/revoke-others";
+pub const SETTINGS_API_TOKENS: &str = "/client/settings/api-tokens";
+pub const DEV_MAILBOX: &str = "/dev/mailbox";
+pub const API_DOCS: &str = "/api/docs";
+pub const OPENAPI_JSON: &str = "/api/openapi.json";
+
+/// The paths signed-out visitors use; they never leak into a Referer.
+pub const AUTH_PREFIXES: &[&str] = &[LOGIN, VERIFY, INVITE];
+
+pub fn site(id: Uuid) -> String {
+    format!("/client/sites/{id}")
+}
+
+pub fn site_verify_chain(id: Uuid) -> String {
+    format!("/client/sites/{id}/verify-chain")
+}
+
+/// A bundle's page. Bundle ids are checked at ingest to need no escaping.
+pub fn evidence_bundle(bundle_id: &str) -> String {
+    format!("/client/evidence/{bundle_id}")
+}
+
+pub fn notification_read(id: Uuid) -> String {
+    format!("/client/notifications/{id}/read")
+}
+
+pub fn report_pdf(month: impl std::fmt::Display) -> String {
+    format!("/client/reports/{month}/pdf")
+}
+
+pub fn user_remove(id: Uuid) -> String {
+    format!("/client/users/{id}/remove")
+}
+
+pub fn user_role(id: Uuid) -> String {
+    format!("/client/users/{id}/role")
+}
+
+pub fn invite_revoke(id: Uuid) -> String {
+    format!("/client/users/invites/{id}/revoke")
+}
+
+pub fn invite_resend(id: Uuid) -> String {
+    format!("/client/users/invites/{id}/resend")
+}
+
+pub fn session_revoke(id: Uuid) -> String {
+    format!("/client/settings/sessions/{id}/revoke")
+}
+
+pub fn token_revoke(id: Uuid) -> String {
+    format!("/client/settings/api-tokens/{id}/revoke")
+}
+
+/// Route patterns for the router, matching the functions above.
+pub mod route {
+    pub const SITE: &str = "/client/sites/:id";
+    pub const SITE_VERIFY_CHAIN: &str = "/client/sites/:id/verify-chain";
+    pub const EVIDENCE_BUNDLE: &str = "/client/evidence/:bundle_id";
+    pub const NOTIFICATION_READ: &str = "/client/notifications/:id/read";
+    pub const REPORT_PDF: &str = "/client/reports/:month/pdf";
+    pub const USER_REMOVE: &str = "/client/users/:id/remove";
+    pub const USER_ROLE: &str = "/client/users/:id/role";
+    pub const INVITE_REVOKE: &str = "/client/users/invites/:id/revoke";
+    pub const INVITE_RESEND: &str = "/client/users/invites/:id/resend";
+    pub const SESSION_REVOKE: &str = "/client/settings/sessions/:id/revoke";
+    pub const TOKEN_REVOKE: &str = "/client/settings/api-tokens/:id/revoke";
+    pub const ASSET: &str = "/assets/:name";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each function's path is its route pattern with the id filled in.
+    #[test]
+    fn functions_fill_in_their_route_patterns() {
+        let id = Uuid::nil();
+        let fill = |pattern: &str, param: &str, value: &str| pattern.replace(param, value);
+        let ids = id.to_string();
+        for (path, pattern) in [
+            (site(id), route::SITE),
+            (site_verify_chain(id), route::SITE_VERIFY_CHAIN),
+            (notification_read(id), route::NOTIFICATION_READ),
+            (user_remove(id), route::USER_REMOVE),
+            (user_role(id), route::USER_ROLE),
+            (invite_revoke(id), route::INVITE_REVOKE),
+            (invite_resend(id), route::INVITE_RESEND),
+            (session_revoke(id), route::SESSION_REVOKE),
+            (token_revoke(id), route::TOKEN_REVOKE),
+        ] {
+            assert_eq!(path, fill(pattern, ":id", &ids));
+        }
+        assert_eq!(evidence_bundle("B-1"), fill(route::EVIDENCE_BUNDLE, ":bundle_id", "B-1"));
+        assert_eq!(report_pdf("2026-10"), fill(route::REPORT_PDF, ":month", "2026-10"));
+    }
+}

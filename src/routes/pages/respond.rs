@@ -1,0 +1,183 @@
+//! One vocabulary for page responses. A page handler parses, calls the
+//! area's flow, and answers with one of these:
+//!
+//! - success: the fragment for htmx ([`wants_fragment`]), or a 303 back to
+//!   the page for a plain form ([`see_other`]);
+//! - a failure the user can fix by changing what they typed ([`form`] sorts
+//!   it out: `BadRequest`, `Unprocessable`, `Conflict`, `Forbidden` and
+//!   `NotFound` raised by the flow): the form again with the message, 422;
+//! - too many attempts: the form with the message, 429 with `Retry-After`
+//!   (htmx swaps no 429, so it shows the message from `X-Portal-Message`
+//!   as a toast);
+//! - anything else: the error goes to the shell (sign-in redirect, error
+//!   page or toast).
+//!
+//! Every HTML response of the pages also gets `Cache-Control: no-store` and
+//! `Vary: HX-Request` from the shell ([`page_headers`]).
+
+use maud::Markup;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::Redirect;
+use poem::{IntoResponse, Request, Response};
+
+use crate::error::{AppError, AppResult};
+
+/// Whether htmx made this request (and wants a fragment).
+pub fn is_htmx(req: &Request) -> bool {
+    req.headers().contains_key("hx-request")
+}
+
+/// Whether to answer with a fragment: htmx asked, and it is not restoring
+/// a page from history (which needs the whole page).
+pub fn wants_fragment(req: &Request) -> bool {
+    is_htmx(req) && !req.headers().contains_key("hx-history-restore-request")
+}
+
+/// A 303 to `path`, for a plain form that succeeded.
+pub fn see_other(path: impl AsRef<str>) -> Response {
+    Redirect::see_other(path.as_ref()).into_response()
+}
+
+/// A form's failure the user can fix: its message and how to answer it.
+#[derive(Debug)]
+pub struct Fix {
+    pub message: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl Fix {
+    /// A problem found by the page itself while reading the form.
+    pub fn new(message: impl Into<String>) -> Fix {
+        Fix { message: message.into(), retry_after_secs: None }
+    }
+
+    /// The form re-rendered around the message: 422, or 429 with
+    /// `Retry-After` and the message for htmx's toast.
+    pub fn render(&self, markup: Markup) -> Response {
+        let mut resp = markup.into_response();
+        match self.retry_after_secs {
+            None => resp.set_status(StatusCode::UNPROCESSABLE_ENTITY),
+            Some(secs) => {
+                resp.set_status(StatusCode::TOO_MANY_REQUESTS);
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                set_message(&mut resp, &self.message);
+            }
+        }
+        resp
+    }
+}
+
+/// Sorts a flow's result: its value, a failure the user can fix, or
+/// (the outer `Err`) an error for the shell.
+pub fn form<T>(result: AppResult<T>) -> AppResult<Result<T, Fix>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(
+            e @ (AppError::BadRequest(_)
+            | AppError::Unprocessable(_)
+            | AppError::Conflict(_)
+            | AppError::Forbidden(_)
+            | AppError::NotFound(_)),
+        ) => Ok(Err(Fix::new(e.to_string()))),
+        Err(AppError::TooManyRequests { message, retry_after_secs }) => {
+            Ok(Err(Fix { message, retry_after_secs: Some(retry_after_secs) }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A page or fragment with `status`. htmx does not swap error responses:
+/// `message` goes to the `X-Portal-Message` header, which portal.js shows
+/// in a toast.
+pub fn html(status: StatusCode, markup: Markup, message: Option<&str>) -> Response {
+    let mut resp = markup.with_status(status).into_response();
+    if let Some(message) = message {
+        set_message(&mut resp, message);
+    }
+    resp
+}
+
+fn set_message(resp: &mut Response, message: &str) {
+    let safe: String =
+        message.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+    if let Ok(value) = HeaderValue::from_str(&safe) {
+        resp.headers_mut().insert("X-Portal-Message", value);
+    }
+}
+
+/// What every HTML response of the pages carries: never stored (a shared
+/// clinic PC's Back button after sign-out must not show practice data),
+/// and varying on `HX-Request` (the same URL answers a page or a fragment).
+pub fn page_headers(resp: &mut Response) {
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !is_html {
+        return;
+    }
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let varies = headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("hx-request")));
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("HX-Request"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixable_errors_become_form_messages_and_the_rest_go_to_the_shell() {
+        for e in [
+            AppError::BadRequest("b".into()),
+            AppError::Unprocessable("u".into()),
+            AppError::Conflict("c".into()),
+            AppError::Forbidden("f".into()),
+            AppError::NotFound("n".into()),
+        ] {
+            let fix = form::<()>(Err(e)).unwrap().unwrap_err();
+            let resp = fix.render(maud::html! { "form" });
+            assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            assert!(!resp.headers().contains_key(header::RETRY_AFTER));
+        }
+        let fix = form::<()>(Err(AppError::TooManyRequests {
+            message: "try again in 3 minutes".into(),
+            retry_after_secs: 170,
+        }))
+        .unwrap()
+        .unwrap_err();
+        let resp = fix.render(maud::html! { "form" });
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "170");
+        assert_eq!(resp.headers()["x-portal-message"], "try again in 3 minutes");
+        for e in [
+            AppError::Unauthorized("u".into()),
+            AppError::internal(anyhow::anyhow!("x")),
+            AppError::PayloadTooLarge("p".into()),
+        ] {
+            assert!(form::<()>(Err(e)).is_err());
+        }
+        assert_eq!(form(Ok(7)).unwrap().unwrap(), 7);
+    }
+
+    #[test]
+    fn html_responses_are_never_stored_and_vary_on_htmx() {
+        let mut resp = maud::html! { "x" }.into_response();
+        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        page_headers(&mut resp);
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+        let vary: Vec<_> = resp.headers().get_all(header::VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "HX-Request"]);
+        page_headers(&mut resp);
+        assert_eq!(resp.headers().get_all(header::VARY).iter().count(), 2, "added once");
+        let mut css = "body{}".with_content_type("text/css").into_response();
+        page_headers(&mut css);
+        assert!(!css.headers().contains_key(header::CACHE_CONTROL));
+    }
+}

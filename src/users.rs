@@ -1,0 +1,510 @@
+//! The users area: the practice's users and its invitations. Owns the
+//! transactions, audit entries, invitation mail and the wording of "not
+//! found" for the API (`routes/api/users.rs`) and the pages
+//! (`routes/pages/users.rs`) alike; SQL lives in `db::users` and
+//! `db::invites`.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::audit::user_entry;
+use crate::auth::current::{ClientInfo, CurrentUser, require_role};
+use crate::auth::flows::{
+    INACTIVE, REDEEM_PER_IP, SignedIn, bad_email, finish_sign_in, limit, limit_in, plausible_token,
+    require_browser_session,
+};
+use crate::auth::{Role, tokens};
+use crate::config::parse_email;
+use crate::db::outbox::{self, NewMail};
+use crate::db::{api_tokens, audit, invites, sessions, users};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::views::emails;
+
+/// The wording of a user id that is not one of the caller's practice.
+fn no_such_user() -> AppError {
+    AppError::NotFound("no such user in your practice".into())
+}
+
+/// Every user of the caller's practice, removed ones included.
+pub async fn list_users(
+    state: &AppState,
+    user: &CurrentUser,
+) -> AppResult<Vec<users::UserSummary>> {
+    let db = state.pool().get().await?;
+    users::list_in_org(&**db, user.org_id).await
+}
+
+/// The practice's open (and expired, not yet revoked) invitations.
+pub async fn list_invites(
+    state: &AppState,
+    user: &CurrentUser,
+) -> AppResult<Vec<invites::InviteSummary>> {
+    let db = state.pool().get().await?;
+    invites::list_open(&**db, user.org_id).await
+}
+
+/// The name to use in a notice about user `id` (their email when unnamed).
+pub async fn user_label(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<String> {
+    let db = state.pool().get().await?;
+    Ok(users::find_in_org(&**db, user.org_id, id)
+        .await?
+        .map(|u| u.display_name().to_owned())
+        .unwrap_or_else(|| "The user".into()))
+}
+
+/// The invitation an (untrusted) token points to, read-only: what the page
+/// an invitation link opens shows before anything is consumed.
+pub async fn invite_by_token(
+    state: &AppState,
+    token: &str,
+) -> AppResult<Option<invites::InviteByToken>> {
+    if !plausible_token(token) {
+        return Ok(None);
+    }
+    let db = state.pool().get().await?;
+    invites::find_by_token(&**db, &tokens::hash(state.secret(), token)).await
+}
+
+/// How long an invitation link works.
+pub const INVITE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Invitation mails (new and resent) per practice per window.
+const INVITES_PER_ORG: u32 = 100;
+/// The longest name a user can give.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Emails are unique across every practice; the answer names none of them.
+pub const EMAIL_HAS_ACCOUNT: &str = "that email address already has an OsirisCare portal account \
+     (an address can belong to one practice only), so it cannot be invited; invite a different address";
+const INVITE_INVALID: &str = "This invitation link is invalid, expired or already used. \
+     Ask the person who invited you to send a new invitation.";
+
+/// Only admins and viewers are invited; ownership is transferred, never invited.
+fn invitable(role: Role) -> AppResult<Role> {
+    match role {
+        Role::Admin | Role::Viewer => Ok(role),
+        Role::Owner => Err(AppError::BadRequest(
+            "invite people as admin or viewer; a practice has one owner".into(),
+        )),
+    }
+}
+
+/// A person's name: trimmed, 1 to 200 characters, no control characters.
+pub fn clean_name(raw: &str) -> AppResult<String> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(AppError::BadRequest(format!(
+            "enter a name of 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// An invitation that was just sent (or sent again).
+#[derive(Debug)]
+pub struct SentInvite {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The open invitation to the same address this one replaced.
+    pub replaced: Option<Uuid>,
+}
+
+/// Queues the invitation mail inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+async fn enqueue_invite_mail(
+    state: &AppState,
+    db: &impl tokio_postgres::GenericClient,
+    inviter: &CurrentUser,
+    email: &str,
+    name: Option<&str>,
+    role: Role,
+    token: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    let link = format!("{}/client/invite?token={token}", state.config().base_url);
+    let mail = emails::invite_email(
+        name,
+        &inviter.org_name,
+        inviter.display_name(),
+        role,
+        &link,
+        expires_at,
+    );
+    outbox::enqueue(
+        db,
+        &NewMail {
+            to: email.to_owned(),
+            subject: mail.subject,
+            text: mail.text,
+            html: Some(mail.html),
+            kind: "invite",
+            contains_secret: true,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Counts one invitation mail against the practice's limit. The hit is
+/// committed on its own connection before the invitation's transaction:
+/// that transaction rolls back on a 409 (the address has an account), and
+/// a hit counted inside it would vanish with it, leaving the 409s free to
+/// probe which addresses have accounts.
+async fn limit_invites(state: &AppState, user: &CurrentUser) -> AppResult<()> {
+    limit(state, format!("invite:org:{}", user.org_id), INVITES_PER_ORG).await
+}
+
+/// Invites `raw_email` to the caller's practice with `role`. An address
+/// that already has an account anywhere is a 409; an open invitation to the
+/// same address in this practice is replaced (its link stops working).
+/// Browser sessions only (403 for API tokens).
+pub async fn create_invite(
+    state: &AppState,
+    user: &CurrentUser,
+    raw_email: &str,
+    raw_name: Option<&str>,
+    role: Role,
+    client: &ClientInfo,
+) -> AppResult<SentInvite> {
+    require_role(user, Role::Admin)?;
+    require_browser_session(user)?;
+    let email = parse_email(raw_email).ok_or_else(bad_email)?;
+    let role = invitable(role)?;
+    let name = match raw_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => Some(clean_name(n)?),
+        None => None,
+    };
+    limit_invites(state, user).await?;
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    invites::lock_address(&*tx, user.org_id, &email).await?;
+    if users::email_taken(&*tx, &email).await? {
+        return Err(AppError::Conflict(EMAIL_HAS_ACCOUNT.into()));
+    }
+    let replaced = invites::revoke_open_for_email(&*tx, user.org_id, &email).await?;
+    let token = tokens::generate();
+    let (id, expires_at) = invites::insert(
+        &*tx,
+        &invites::NewInvite {
+            org_id: user.org_id,
+            email: &email,
+            name: name.as_deref(),
+            role,
+            invited_by: user.id,
+            token_hash: tokens::hash(state.secret(), &token),
+            lifetime: INVITE_LIFETIME,
+        },
+    )
+    .await?;
+    enqueue_invite_mail(state, &*tx, user, &email, name.as_deref(), role, &token, expires_at)
+        .await?;
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("invite"),
+            target_id: Some(id.to_string()),
+            details: serde_json::json!({
+                "email": email, "role": role.as_str(), "replaced_invite_id": replaced,
+            }),
+            ..user_entry(user, client, "invite.sent")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_mailer();
+    Ok(SentInvite { id, email, role, expires_at, replaced })
+}
+
+/// Revokes an open invitation of the caller's practice.
+pub async fn revoke_invite(
+    state: &AppState,
+    user: &CurrentUser,
+    invite_id: Uuid,
+    client: &ClientInfo,
+) -> AppResult<()> {
+    require_role(user, Role::Admin)?;
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let Some((email, role)) = invites::revoke(&*tx, user.org_id, invite_id).await? else {
+        return Err(AppError::NotFound(
+            "no open invitation with that id in your practice (it may have been accepted or revoked already)"
+                .into(),
+        ));
+    };
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("invite"),
+            target_id: Some(invite_id.to_string()),
+            details: serde_json::json!({ "email": email, "role": role.as_str() }),
+            ..user_entry(user, client, "invite.revoked")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends an open (or expired) invitation again with a new link and a new
+/// expiry; the old link stops working. Browser sessions only (403 for API
+/// tokens).
+pub async fn resend_invite(
+    state: &AppState,
+    user: &CurrentUser,
+    invite_id: Uuid,
+    client: &ClientInfo,
+) -> AppResult<SentInvite> {
+    require_role(user, Role::Admin)?;
+    require_browser_session(user)?;
+    limit_invites(state, user).await?;
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let not_found = || {
+        AppError::NotFound(
+            "no open invitation with that id in your practice (it may have been accepted or revoked)"
+                .into(),
+        )
+    };
+    let invite = invites::find_open(&*tx, user.org_id, invite_id).await?.ok_or_else(not_found)?;
+    if users::email_taken(&*tx, &invite.email).await? {
+        return Err(AppError::Conflict(
+            "that email address has an OsirisCare portal account now, so the invitation cannot be used; revoke it"
+                .into(),
+        ));
+    }
+    let token = tokens::generate();
+    let expires_at = invites::renew(
+        &*tx,
+        user.org_id,
+        invite_id,
+        &tokens::hash(state.secret(), &token),
+        INVITE_LIFETIME,
+    )
+    .await?
+    .ok_or_else(not_found)?;
+    enqueue_invite_mail(
+        state,
+        &*tx,
+        user,
+        &invite.email,
+        invite.name.as_deref(),
+        invite.role,
+        &token,
+        expires_at,
+    )
+    .await?;
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("invite"),
+            target_id: Some(invite_id.to_string()),
+            details: serde_json::json!({
+                "email": invite.email, "role": invite.role.as_str(), "was_expired": invite.expired,
+            }),
+            ..user_entry(user, client, "invite.resent")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_mailer();
+    Ok(SentInvite {
+        id: invite_id,
+        email: invite.email,
+        role: invite.role,
+        expires_at,
+        replaced: None,
+    })
+}
+
+/// Accepts an invitation (once): creates the user in the inviting practice
+/// with the invited role, verified address and no backlog of unread
+/// notifications, and signs them in.
+pub async fn accept_invite(
+    state: &AppState,
+    token: &str,
+    raw_name: &str,
+    client: &ClientInfo,
+) -> AppResult<SignedIn> {
+    let name = clean_name(raw_name)?;
+    let token = token.trim();
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    limit_in(&*tx, format!("invite:ip:{}", client.ip_key()), REDEEM_PER_IP).await?;
+    let claimed = if plausible_token(token) {
+        invites::lock_usable(&*tx, &tokens::hash(state.secret(), token)).await?
+    } else {
+        None
+    };
+    let Some(invite) = claimed else {
+        audit::record(
+            &*tx,
+            &audit::Entry {
+                action: "invite.accept_failed",
+                ip: client.ip,
+                user_agent: client.user_agent.as_deref(),
+                details: serde_json::json!({ "reason": "invalid_expired_or_used" }),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::Unauthorized(INVITE_INVALID.into()));
+    };
+    if !invite.org_active {
+        return Err(AppError::Forbidden(INACTIVE.into()));
+    }
+    if users::email_taken(&*tx, &invite.email).await? {
+        return Err(AppError::Conflict(
+            "this email address already has an OsirisCare portal account: sign in with it instead"
+                .into(),
+        ));
+    }
+    let user_id =
+        users::insert_invited(&*tx, invite.org_id, &invite.email, &name, invite.role).await?;
+    if !invites::mark_accepted(&*tx, invite.id, user_id).await? {
+        return Err(AppError::Unauthorized(INVITE_INVALID.into()));
+    }
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            org_id: Some(invite.org_id),
+            actor_user_id: Some(user_id),
+            actor_email: Some(&invite.email),
+            action: "invite.accepted",
+            target_type: Some("invite"),
+            target_id: Some(invite.id.to_string()),
+            ip: client.ip,
+            user_agent: client.user_agent.as_deref(),
+            details: serde_json::json!({
+                "role": invite.role.as_str(), "invited_by": invite.invited_by, "user_id": user_id,
+            }),
+        },
+    )
+    .await?;
+    let user = users::find_by_id(&*tx, user_id)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the invited user vanished")))?;
+    finish_sign_in(state, tx, &user, "invite", client).await
+}
+
+/// Removes (deactivates) a user of the caller's practice: their sessions,
+/// API tokens and the open invitations they sent are revoked in the same
+/// transaction. Nobody removes themselves or the owner; only the owner
+/// removes an admin. Removing a user who is already removed changes nothing.
+pub async fn remove_user(
+    state: &AppState,
+    actor: &CurrentUser,
+    target_id: Uuid,
+    client: &ClientInfo,
+) -> AppResult<()> {
+    require_role(actor, Role::Admin)?;
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let target =
+        users::lock_in_org(&*tx, actor.org_id, target_id).await?.ok_or_else(no_such_user)?;
+    if target.id == actor.id {
+        return Err(AppError::Forbidden(
+            "you cannot remove yourself; another admin or the owner can".into(),
+        ));
+    }
+    if target.role == Role::Owner {
+        return Err(AppError::Forbidden(
+            "the practice owner cannot be removed; ownership stays with them".into(),
+        ));
+    }
+    if target.role == Role::Admin && actor.role != Role::Owner {
+        return Err(AppError::Forbidden("only the practice owner can remove an admin".into()));
+    }
+    if !target.is_active {
+        return Ok(());
+    }
+    users::deactivate(&*tx, target.id).await?;
+    let sessions_revoked = sessions::revoke_other_sessions(&*tx, target.id, None).await?;
+    let tokens_revoked = api_tokens::revoke_for_user(&*tx, target.id).await?;
+    // Their invitations would otherwise outlive them: an admin could invite
+    // a second address of their own, be removed, and accept.
+    let invites_revoked = invites::revoke_open_by_inviter(&*tx, actor.org_id, target.id).await?;
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            target_type: Some("user"),
+            target_id: Some(target.id.to_string()),
+            details: serde_json::json!({
+                "email": target.email, "role": target.role.as_str(),
+                "sessions_revoked": sessions_revoked, "api_tokens_revoked": tokens_revoked,
+                "invites_revoked": invites_revoked,
+            }),
+            ..user_entry(actor, client, "user.removed")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes a user's role (owner only; admin or viewer). The change applies
+/// from the user's next request: sessions and tokens read the role afresh
+/// each time, so none are revoked. A user made a viewer loses the open
+/// invitations they sent (viewers cannot invite), in the same transaction.
+pub async fn set_user_role(
+    state: &AppState,
+    actor: &CurrentUser,
+    target_id: Uuid,
+    role: Role,
+    client: &ClientInfo,
+) -> AppResult<users::UserSummary> {
+    require_role(actor, Role::Owner)?;
+    let role = match role {
+        Role::Owner => {
+            return Err(AppError::BadRequest(
+                "a role can be admin or viewer; ownership is transferred, not assigned".into(),
+            ));
+        }
+        r => r,
+    };
+    let mut db = state.pool().get().await?;
+    let tx = db.transaction().await?;
+    let mut target =
+        users::lock_in_org(&*tx, actor.org_id, target_id).await?.ok_or_else(no_such_user)?;
+    if target.id == actor.id {
+        return Err(AppError::Forbidden("you cannot change your own role".into()));
+    }
+    if target.role == Role::Owner {
+        return Err(AppError::Forbidden("the owner's role cannot be changed".into()));
+    }
+    if !target.is_active {
+        return Err(AppError::Conflict(
+            "this user has been removed; their role cannot be changed".into(),
+        ));
+    }
+    if target.role != role {
+        users::set_role(&*tx, target.id, role).await?;
+        let invites_revoked = if role < Role::Admin {
+            invites::revoke_open_by_inviter(&*tx, actor.org_id, target.id).await?
+        } else {
+            0
+        };
+        audit::record(
+            &*tx,
+            &audit::Entry {
+                target_type: Some("user"),
+                target_id: Some(target.id.to_string()),
+                details: serde_json::json!({
+                    "email": target.email, "from": target.role.as_str(), "to": role.as_str(),
+                    "invites_revoked": invites_revoked,
+                }),
+                ..user_entry(actor, client, "user.role_changed")
+            },
+        )
+        .await?;
+        target.role = role;
+    }
+    tx.commit().await?;
+    Ok(target)
+}
