@@ -3,7 +3,7 @@
 use poem::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{body_json, spawn_app};
+use crate::helpers::{body_json, expect_json, spawn_app};
 
 #[tokio::test]
 async fn a_password_can_be_set_then_changed_only_with_the_current_one() {
@@ -20,13 +20,12 @@ async fn a_password_can_be_set_then_changed_only_with_the_current_one() {
     };
 
     let resp = put(json!({ "password": "too short" })).send().await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    let message = body_json(resp).await["message"].as_str().unwrap().to_owned();
+    let message =
+        expect_json(resp, StatusCode::BAD_REQUEST).await["message"].as_str().unwrap().to_owned();
     assert!(message.contains("password") && message.contains("minLength(12)"), "{message}");
 
     let resp = put(json!({ "password": "first long password" })).send().await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await["other_sessions_revoked"], 1);
+    assert_eq!(expect_json(resp, StatusCode::OK).await["other_sessions_revoked"], 1);
     app.get_as(&other, "/api/client/auth/me").send().await.assert_status(StatusCode::UNAUTHORIZED);
     app.get_as(&p.owner, "/api/client/auth/me").send().await.assert_status_is_ok();
 
@@ -102,8 +101,7 @@ async fn sessions_are_listed_and_revoked_only_by_their_owner() {
     app.get_as(&second, "/api/client/auth/me").send().await.assert_status(StatusCode::UNAUTHORIZED);
 
     let resp = app.post_as(&p.owner, "/api/client/sessions/revoke-others").send().await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await, json!({ "revoked": 1 }));
+    assert_eq!(expect_json(resp, StatusCode::OK).await, json!({ "revoked": 1 }));
     app.get_as(&third, "/api/client/auth/me").send().await.assert_status(StatusCode::UNAUTHORIZED);
     app.get_as(&p.owner, "/api/client/auth/me").send().await.assert_status_is_ok();
 
@@ -134,8 +132,7 @@ async fn admins_create_api_tokens_that_act_as_them_until_revoked() {
         .body_json(&json!({ "name": "Export script" }))
         .send()
         .await;
-    resp.assert_status(StatusCode::CREATED);
-    let created = body_json(resp).await;
+    let created = expect_json(resp, StatusCode::CREATED).await;
     let token = created["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("ocp_") && token.len() > 40, "{token}");
     assert!(token.starts_with(created["prefix"].as_str().unwrap()));
@@ -159,8 +156,7 @@ async fn admins_create_api_tokens_that_act_as_them_until_revoked() {
         .header("authorization", format!("Bearer {token}"))
         .send()
         .await;
-    me.assert_status_is_ok();
-    let me = body_json(me).await;
+    let me = expect_json(me, StatusCode::OK).await;
     assert_eq!(me["email"], p.admin.email);
     assert_eq!(me["csrf_token"], serde_json::Value::Null);
 
@@ -178,8 +174,12 @@ async fn admins_create_api_tokens_that_act_as_them_until_revoked() {
         .body_json(&json!({ "name": "Made by bearer" }))
         .send()
         .await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(body_json(resp).await["message"].as_str().unwrap().contains("sign in with a browser"));
+    assert!(
+        expect_json(resp, StatusCode::FORBIDDEN).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("sign in with a browser")
+    );
     for (method, path, body) in [
         (
             poem::http::Method::PUT,
@@ -255,10 +255,7 @@ async fn a_removed_users_tokens_stop_working() {
         .send()
         .await
         .assert_status_is_ok();
-    let db = app.db_client().await;
-    db.execute("UPDATE client_users SET is_active = false WHERE id = $1", &[&p.admin.id])
-        .await
-        .unwrap();
+    app.deactivate(p.admin.id).await;
     app.client
         .get("/api/client/auth/me")
         .header("authorization", format!("Bearer {token}"))

@@ -7,7 +7,7 @@ use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Practice, TestApp, TestUser, body_json, body_text, spawn_app};
+use crate::helpers::{Expect, Practice, TestApp, TestUser, body_text, expect_text, spawn_app};
 use crate::matrix::Case;
 
 /// This area's rows of the role x organisation matrix (see matrix.rs).
@@ -35,6 +35,9 @@ pub async fn matrix_request(
 }
 
 /// One entry written straight into the table, at a chosen moment.
+/// Raw SQL on purpose (in `seed` and the bulk inserts below): the log is
+/// append-only and `portal::db::audit::record` stamps `created_at` with now,
+/// so a past moment can only be written by hand, in the INSERT itself.
 struct Seed<'a> {
     org: Uuid,
     user: Option<Uuid>,
@@ -76,9 +79,8 @@ fn simple<'a>(org: Uuid, user: Option<&'a TestUser>, action: &'a str, at: &'a st
 }
 
 async fn list(app: &TestApp, user: &TestUser, query: &str) -> (StatusCode, Value) {
-    let resp = app.get_as(user, &format!("/api/client/audit-log?{query}")).send().await;
-    let status = resp.0.status();
-    (status, body_json(resp).await)
+    let reply = app.get_as(user, &format!("/api/client/audit-log?{query}")).reply().await;
+    (reply.status, reply.json())
 }
 
 fn ids(page: &Value) -> Vec<i64> {
@@ -157,7 +159,8 @@ async fn keyset_pages_have_no_duplicates_or_gaps() {
     let b = app.practice("Elm Clinic").await;
     let db = app.db_client().await;
     // 250 entries for A in groups of three sharing a created_at (ties are
-    // broken by id), interleaved with B's.
+    // broken by id), interleaved with B's. Raw SQL on purpose: chosen
+    // created_at values (see `Seed`).
     for org in [a.org_id, b.org_id] {
         db.execute(
             "INSERT INTO client_audit_log (client_org_id, action, created_at)
@@ -415,6 +418,7 @@ async fn the_csv_export_parses_back_and_is_itself_audited() {
 async fn a_large_export_is_capped_and_says_how_to_continue() {
     let app = spawn_app().await;
     let a = app.practice("Big Clinic").await;
+    // Raw SQL on purpose: 50,001 entries at chosen moments in one statement.
     app.db_client()
         .await
         .execute(
@@ -455,6 +459,7 @@ async fn the_log_is_append_only() {
     let id =
         seed(&app, simple(a.org_id, Some(&a.owner), "auth.signout", "2020-01-01T00:00:00Z")).await;
     let db = app.db_client().await;
+    // Raw SQL on purpose: the writes the table must refuse.
     for sql in [
         "UPDATE client_audit_log SET action = 'auth.nothing' WHERE id = $1",
         "DELETE FROM client_audit_log WHERE id = $1",
@@ -500,8 +505,7 @@ async fn the_audit_page_filters_and_loads_more_with_htmx() {
         .header("hx-request", "true")
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let fragment = body_text(resp).await;
+    let fragment = expect_text(resp, StatusCode::OK).await;
     assert!(fragment.starts_with("<section class=\"card\" id=\"audit-results\""), "{fragment}");
     assert_eq!(fragment.matches("class=\"audit-row\"").count(), 2);
     assert!(!fragment.contains("api_token.created"));
@@ -519,16 +523,14 @@ async fn the_audit_page_filters_and_loads_more_with_htmx() {
 
     // "Load more": rows to append and a new button out of band.
     let resp = app.get_as(&a.admin, &next).header("hx-request", "true").send().await;
-    resp.assert_status_is_ok();
-    let more = body_text(resp).await;
+    let more = expect_text(resp, StatusCode::OK).await;
     assert!(more.starts_with("<tr class=\"audit-row\""), "{more}");
     assert_eq!(more.matches("class=\"audit-row\"").count(), 2);
     assert!(more.contains("id=\"audit-load-more\" hx-swap-oob=\"true\""), "{more}");
 
     // Wrong input: a 400 that says what is wrong; another practice's user: 404.
     let resp = app.get_as(&a.admin, "/client/audit?from=someday").send().await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert!(body_text(resp).await.contains("is not a date"));
+    assert!(expect_text(resp, StatusCode::BAD_REQUEST).await.contains("is not a date"));
     let resp = app.get_as(&a.admin, &format!("/client/audit?actor={}", b.owner.id)).send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
 }

@@ -2,7 +2,7 @@
 
 use poem::http::StatusCode;
 
-use crate::helpers::{body_text, spawn_app};
+use crate::helpers::{body_text, expect_text, spawn_app};
 
 #[tokio::test]
 async fn the_magic_link_form_swaps_in_check_your_email_for_htmx() {
@@ -27,8 +27,7 @@ async fn the_magic_link_form_swaps_in_check_your_email_for_htmx() {
         .form(&[("email", "ghost@nowhere.example")])
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(
         html.starts_with("<!DOCTYPE html>") && html.contains("Check your email"),
         "a full page without htmx"
@@ -45,8 +44,7 @@ async fn a_malformed_address_is_shown_in_the_form_with_422() {
         .form(&[("email", "nope")])
         .send()
         .await;
-    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(html.contains("field-error") && html.contains("valid email"), "{html}");
     assert!(html.contains("value=\"nope\""), "keeps what was typed: {html}");
 }
@@ -85,14 +83,12 @@ async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
         .to_owned();
 
     let dashboard = app.client.get("/client/dashboard").header("cookie", &cookie).send().await;
-    dashboard.assert_status_is_ok();
-    let html = body_text(dashboard).await;
+    let html = expect_text(dashboard, StatusCode::OK).await;
     assert!(html.contains("Welcome, <span id=\"user-name\">owner</span>"), "{html}");
     assert!(html.contains("<meta name=\"csrf-token\""), "htmx gets the CSRF token from the page");
 
     let again = app.client.post("/client/verify").form(&[("token", token.as_str())]).send().await;
-    again.assert_status(StatusCode::UNAUTHORIZED);
-    assert!(body_text(again).await.contains("already used"));
+    assert!(expect_text(again, StatusCode::UNAUTHORIZED).await.contains("already used"));
 }
 
 #[tokio::test]
@@ -118,8 +114,7 @@ async fn the_password_form_signs_in_or_says_why_not() {
         ])
         .send()
         .await;
-    resp.assert_status(StatusCode::UNAUTHORIZED);
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::UNAUTHORIZED).await;
     assert!(html.contains("Invalid email or password.") && html.contains(&p.admin.email), "{html}");
 
     let resp = app
@@ -228,8 +223,7 @@ async fn settings_fragments_create_a_token_once_and_set_a_password() {
         .form(&[("name", "Backup export")])
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with("<section class=\"card\" id=\"tokens-section\">"), "{html}");
     assert!(html.contains("id=\"new-token\"") && html.contains("ocp_"), "{html}");
     let html = body_text(app.get_as(&p.admin, "/client/settings").send().await).await;
@@ -241,16 +235,14 @@ async fn settings_fragments_create_a_token_once_and_set_a_password() {
         .form(&[("password", "short")])
         .send()
         .await;
-    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body_text(resp).await.contains("at least 12"));
+    assert!(expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await.contains("at least 12"));
     let resp = app
         .post_as(&p.viewer, "/client/settings/password")
         .header("hx-request", "true")
         .form(&[("password", "twelve chars or more")])
         .send()
         .await;
-    resp.assert_status_is_ok();
-    assert!(body_text(resp).await.contains("Password saved."));
+    assert!(expect_text(resp, StatusCode::OK).await.contains("Password saved."));
 }
 
 #[tokio::test]
@@ -263,8 +255,7 @@ async fn sessions_can_be_signed_out_from_settings() {
         .header("hx-request", "true")
         .send()
         .await;
-    resp.assert_status_is_ok();
-    assert!(body_text(resp).await.contains("Session signed out."));
+    assert!(expect_text(resp, StatusCode::OK).await.contains("Session signed out."));
     app.get_as(&other, "/client/dashboard").send().await.assert_status(StatusCode::SEE_OTHER);
     let resp = app
         .post_as(&p.admin, &format!("/client/settings/sessions/{}/revoke", p.owner.session_id))

@@ -153,12 +153,7 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
     let Some((_driver, client)) = browser().await else { return };
     let smtp = crate::smtp_server::SmtpServer::start(crate::smtp_server::Security::Plain).await;
     let app = crate::helpers::spawn_app_with(|c| c.smtp = Some(smtp.config())).await;
-    let p = app.practice("Riverside Family Medicine").await;
-    let db = app.db_client().await;
-    db.execute("UPDATE client_users SET name = 'Dr. Maria Santos' WHERE id = $1", &[&p.owner.id])
-        .await
-        .unwrap();
-    drop(db);
+    let p = app.practice_with("Riverside Family Medicine", Some("Dr. Maria Santos")).await;
     let server = spawn_server(&app).await;
     let mailer =
         portal::mail::spawn_worker_with(app.pool.clone(), smtp.transport(), app.state.mail_waker());
@@ -264,12 +259,7 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
 
     let Some((_driver, client)) = browser().await else { return };
     let app = spawn_app().await;
-    let p = app.practice("Riverside Family Medicine").await;
-    let db = app.db_client().await;
-    db.execute("UPDATE client_users SET name = 'Dr. Maria Santos' WHERE id = $1", &[&p.owner.id])
-        .await
-        .unwrap();
-    drop(db);
+    let p = app.practice_with("Riverside Family Medicine", Some("Dr. Maria Santos")).await;
 
     // Ten days of evidence from Main Street, some failing: the firewall on
     // the front desk for three days (fixed since), BitLocker on the X-ray

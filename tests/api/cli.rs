@@ -433,6 +433,7 @@ async fn the_reference_appliance_pushes_signed_bundles_and_verify_chain_checks_t
     assert!(stdout(&out).contains("is valid: 2 link(s)"), "{}", stdout(&out));
     assert!(stderr(&out).contains("MB/s"), "a throughput line: {}", stderr(&out));
 
+    // Raw SQL on purpose: tampers with a stored bundle.
     let db = app.db_client().await;
     db.execute("UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1) WHERE bundle_id = 'PUSH-1'", &[])
         .await

@@ -12,34 +12,11 @@ use sha2::{Digest, Sha256};
 use crate::evidence_fixtures::{
     Stored, check, insert_bundle, mark_read, noon, notification, site, whole_seconds,
 };
-use crate::helpers::{TestApp, TestUser, body_json, body_text, spawn_app};
+use crate::helpers::{Expect, TestApp, TestUser, expect_json, spawn_app};
 
 const BITLOCKER: &str = "164.312(a)(2)(iv)";
 const FIREWALL: &str = "164.312(e)(1)";
 const AUDIT: &str = "164.308(a)(1)(ii)(D)";
-
-/// GET as `user`; the status and the JSON body.
-async fn get(app: &TestApp, user: &TestUser, path: &str) -> (StatusCode, Value) {
-    let resp = app.get_as(user, path).send().await;
-    let status = resp.0.status();
-    let text = body_text(resp).await;
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"));
-    (status, body)
-}
-
-/// GET as `user` that must succeed.
-async fn get_ok(app: &TestApp, user: &TestUser, path: &str) -> Value {
-    let (status, body) = get(app, user, path).await;
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body
-}
-
-/// GET as `user` that must fail with `status`; the error message.
-async fn get_err(app: &TestApp, user: &TestUser, path: &str, status: StatusCode) -> String {
-    let (got, body) = get(app, user, path).await;
-    assert_eq!(got, status, "{path}: {body}");
-    body["message"].as_str().unwrap_or_default().to_owned()
-}
 
 fn ts(v: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
@@ -72,16 +49,8 @@ async fn the_dashboard_scores_sites_and_counts_unread_notifications_per_user() {
     let app = spawn_app().await;
     let a = app.practice("Oak Clinic").await;
     let b = app.practice("Elm Clinic").await;
-    {
-        let db = app.db_client().await;
-        let partner = portal::db::orgs::insert_partner(&**db, "Northwind MSP", None).await.unwrap();
-        db.execute(
-            "UPDATE client_orgs SET current_partner_id = $1, partner_assigned_at = now() WHERE id = $2",
-            &[&partner, &a.org_id],
-        )
-        .await
-        .unwrap();
-    }
+    let partner = app.partner("Northwind MSP").await;
+    app.assign_partner(a.org_id, Some(partner)).await;
     let now = Utc::now();
     let main = site(&app, a.org_id, "Main Street").await;
     let lake = site(&app, a.org_id, "Lakeside").await;
@@ -140,7 +109,7 @@ async fn the_dashboard_scores_sites_and_counts_unread_notifications_per_user() {
         mark_read(&app, n, a.admin.id).await;
     }
 
-    let d = get_ok(&app, &a.owner, "/api/client/dashboard").await;
+    let d = app.get_as(&a.owner, "/api/client/dashboard").expect_json(StatusCode::OK).await;
     assert_eq!(
         d["org"],
         json!({ "id": a.org_id, "name": "Oak Clinic", "partner_name": "Northwind MSP" })
@@ -171,11 +140,14 @@ async fn the_dashboard_scores_sites_and_counts_unread_notifications_per_user() {
     assert_eq!(ts(&sites[2]["last_evidence"]), newest.checked_at);
 
     // The same sites through /sites.
-    let list = get_ok(&app, &a.viewer, "/api/client/sites").await;
+    let list = app.get_as(&a.viewer, "/api/client/sites").expect_json(StatusCode::OK).await;
     assert_eq!(list["sites"], d["sites"]);
 
     // Read state is per user; a bearer token acts as its user.
-    assert_eq!(get_ok(&app, &a.admin, "/api/client/dashboard").await["unread_notifications"], 0);
+    assert_eq!(
+        app.get_as(&a.admin, "/api/client/dashboard").expect_json(StatusCode::OK).await["unread_notifications"],
+        0
+    );
     let token = app.bearer(&a.viewer).await;
     let resp = app
         .client
@@ -183,13 +155,12 @@ async fn the_dashboard_scores_sites_and_counts_unread_notifications_per_user() {
         .header("authorization", format!("Bearer {token}"))
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let viewer = body_json(resp).await;
+    let viewer = expect_json(resp, StatusCode::OK).await;
     assert_eq!(viewer["unread_notifications"], 3);
     assert_eq!(viewer["kpis"], d["kpis"]);
 
     // Another practice sees only itself; evidence older than 30 days is no data.
-    let other = get_ok(&app, &b.owner, "/api/client/dashboard").await;
+    let other = app.get_as(&b.owner, "/api/client/dashboard").expect_json(StatusCode::OK).await;
     assert_eq!(other["org"]["partner_name"], Value::Null, "served directly");
     assert_eq!(
         other["kpis"],
@@ -249,7 +220,10 @@ async fn a_site_shows_its_latest_checks_grouped_by_control() {
     )
     .await;
 
-    let s = get_ok(&app, &a.viewer, &format!("/api/client/sites/{}", main.id)).await;
+    let s = app
+        .get_as(&a.viewer, &format!("/api/client/sites/{}", main.id))
+        .expect_json(StatusCode::OK)
+        .await;
     assert_eq!(s["site_id"], json!(main.id));
     assert_eq!(s["clinic_name"], "Main Street");
     assert_eq!(s["status"], "online");
@@ -299,29 +273,29 @@ async fn a_site_shows_its_latest_checks_grouped_by_control() {
     assert_eq!(checks(3), [row("antivirus", "FD-01", "warn", &newer)]);
     assert_eq!(ts(&controls[2]["checks"][0]["checked_at"]), older.checked_at);
 
-    let none = get_ok(&app, &a.viewer, &format!("/api/client/sites/{}", empty.id)).await;
+    let none = app
+        .get_as(&a.viewer, &format!("/api/client/sites/{}", empty.id))
+        .expect_json(StatusCode::OK)
+        .await;
     assert_eq!(none["status"], "no_data");
     assert_eq!(none["score"], Value::Null);
     assert_eq!(none["controls"], json!([]));
 
     // Another practice's site, an unknown one, a malformed id, no credentials.
-    let msg = get_err(
-        &app,
-        &a.owner,
-        &format!("/api/client/sites/{}", elsewhere.id),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let msg = app
+        .get_as(&a.owner, &format!("/api/client/sites/{}", elsewhere.id))
+        .expect_error(StatusCode::NOT_FOUND, "")
+        .await;
     assert!(msg.contains("no such site"), "{msg}");
-    get_err(&app, &b.owner, &format!("/api/client/sites/{}", main.id), StatusCode::NOT_FOUND).await;
-    get_err(
-        &app,
-        &a.owner,
-        &format!("/api/client/sites/{}", uuid::Uuid::new_v4()),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    get_err(&app, &a.owner, "/api/client/sites/not-a-uuid", StatusCode::BAD_REQUEST).await;
+    app.get_as(&b.owner, &format!("/api/client/sites/{}", main.id))
+        .expect_error(StatusCode::NOT_FOUND, "")
+        .await;
+    app.get_as(&a.owner, &format!("/api/client/sites/{}", uuid::Uuid::new_v4()))
+        .expect_error(StatusCode::NOT_FOUND, "")
+        .await;
+    app.get_as(&a.owner, "/api/client/sites/not-a-uuid")
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request")
+        .await;
     app.client
         .get(format!("/api/client/sites/{}", main.id))
         .send()
@@ -348,7 +322,7 @@ async fn history_has_one_entry_per_day_and_follows_failure_and_recovery() {
     .await;
 
     let base = format!("/api/client/sites/{}/history", s.id);
-    let h = get_ok(&app, &a.viewer, &format!("{base}?days=60")).await;
+    let h = app.get_as(&a.viewer, &format!("{base}?days=60")).expect_json(StatusCode::OK).await;
     assert_eq!(h["site_id"], json!(s.id));
     assert_eq!(h["days"], 60);
     let history = h["history"].as_array().unwrap();
@@ -373,24 +347,29 @@ async fn history_has_one_entry_per_day_and_follows_failure_and_recovery() {
     assert_eq!(got(5), entry(json!(100.0), 2, 0), "the recovery replaces the failure");
     assert_eq!(got(0), entry(json!(100.0), 2, 0));
 
-    let default = get_ok(&app, &a.viewer, &base).await;
+    let default = app.get_as(&a.viewer, &base).expect_json(StatusCode::OK).await;
     assert_eq!(default["days"], 30);
     assert_eq!(default["history"].as_array().unwrap().len(), 30);
     assert_eq!(default["history"][29]["date"], today.to_string());
-    let one = get_ok(&app, &a.viewer, &format!("{base}?days=1")).await;
+    let one = app.get_as(&a.viewer, &format!("{base}?days=1")).expect_json(StatusCode::OK).await;
     assert_eq!(one["history"].as_array().unwrap().len(), 1);
-    let seven_years = get_ok(&app, &a.viewer, &format!("{base}?days=2555")).await;
+    let seven_years =
+        app.get_as(&a.viewer, &format!("{base}?days=2555")).expect_json(StatusCode::OK).await;
     let all = seven_years["history"].as_array().unwrap();
     assert_eq!(all.len(), 2555);
     assert_eq!(all[0]["date"], days_ago(2554).to_string());
 
     for bad in ["0", "2556", "-1", "abc", "1.5", ""] {
-        let msg =
-            get_err(&app, &a.viewer, &format!("{base}?days={bad}"), StatusCode::BAD_REQUEST).await;
+        let msg = app
+            .get_as(&a.viewer, &format!("{base}?days={bad}"))
+            .expect_error(StatusCode::BAD_REQUEST, "")
+            .await;
         assert!(msg.contains("days") && msg.contains("1 to 2555"), "{bad}: {msg}");
     }
-    get_err(&app, &b.owner, &format!("{base}?days=7"), StatusCode::NOT_FOUND).await;
-    get_err(&app, &a.owner, "/api/client/sites/nope/history", StatusCode::BAD_REQUEST).await;
+    app.get_as(&b.owner, &format!("{base}?days=7")).expect_error(StatusCode::NOT_FOUND, "").await;
+    app.get_as(&a.owner, "/api/client/sites/nope/history")
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request")
+        .await;
     app.client.get(&base).send().await.assert_status(StatusCode::UNAUTHORIZED);
 }
 
@@ -439,7 +418,11 @@ async fn the_evidence_list_filters_counts_and_pages_by_keyset() {
     let list = |query: String| {
         let app = &app;
         let user = &a.viewer;
-        async move { get_ok(app, user, &format!("/api/client/evidence{query}")).await }
+        async move {
+            app.get_as(user, &format!("/api/client/evidence{query}"))
+                .expect_json(StatusCode::OK)
+                .await
+        }
     };
 
     let everything = list(String::new()).await;
@@ -532,7 +515,7 @@ async fn the_evidence_list_filters_counts_and_pages_by_keyset() {
     assert_eq!(p2["total"], 4);
 
     // The other practice sees only its own bundle.
-    let mine = get_ok(&app, &b.owner, "/api/client/evidence").await;
+    let mine = app.get_as(&b.owner, "/api/client/evidence").expect_json(StatusCode::OK).await;
     assert_eq!(bundle_ids(&mine), std::slice::from_ref(&theirs.bundle_id));
     assert_eq!(mine["total"], 1);
 
@@ -554,41 +537,33 @@ async fn the_evidence_list_filters_counts_and_pages_by_keyset() {
         ("?hipaa_control=", "1 to 255"),
     ];
     for (query, words) in bad {
-        let msg = get_err(
-            &app,
-            &a.viewer,
-            &format!("/api/client/evidence{query}"),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let msg = app
+            .get_as(&a.viewer, &format!("/api/client/evidence{query}"))
+            .expect_error(StatusCode::BAD_REQUEST, "")
+            .await;
         assert!(msg.contains(words), "{query}: {msg}");
     }
     let long = "x".repeat(256);
-    get_err(
-        &app,
-        &a.viewer,
-        &format!("/api/client/evidence?check_type={long}"),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    app.get_as(&a.viewer, &format!("/api/client/evidence?check_type={long}"))
+        .expect_error(StatusCode::BAD_REQUEST, "")
+        .await;
     // Well-formed input that selects nothing is an empty page, not an error.
-    let forged =
-        get_ok(&app, &a.viewer, &format!("/api/client/evidence?cursor={}", "A".repeat(32))).await;
+    let forged = app
+        .get_as(&a.viewer, &format!("/api/client/evidence?cursor={}", "A".repeat(32)))
+        .expect_json(StatusCode::OK)
+        .await;
     assert_eq!((bundle_ids(&forged).len(), &forged["total"]), (0, &json!(7)));
     let instant = encode(&at(3).to_rfc3339());
     let empty = list(format!("?from={instant}&to={instant}")).await;
     assert_eq!((bundle_ids(&empty).len(), &empty["total"]), (0, &json!(0)));
-    get_ok(&app, &a.viewer, "/api/client/evidence?limit=200").await;
-    get_ok(&app, &a.viewer, "/api/client/evidence?limit=1").await;
+    app.get_as(&a.viewer, "/api/client/evidence?limit=200").expect_json(StatusCode::OK).await;
+    app.get_as(&a.viewer, "/api/client/evidence?limit=1").expect_json(StatusCode::OK).await;
 
     // A site of another practice is not found, not forbidden.
-    let msg = get_err(
-        &app,
-        &a.viewer,
-        &format!("/api/client/evidence?site_id={}", s3.id),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let msg = app
+        .get_as(&a.viewer, &format!("/api/client/evidence?site_id={}", s3.id))
+        .expect_error(StatusCode::NOT_FOUND, "")
+        .await;
     assert!(msg.contains("no such site"), "{msg}");
     app.client.get("/api/client/evidence").send().await.assert_status(StatusCode::UNAUTHORIZED);
 }
@@ -618,7 +593,7 @@ async fn evidence_detail_shows_checks_hashes_and_chain_neighbours() {
 
     let path = |st: &Stored| format!("/api/client/evidence/{}", st.bundle_id);
     let e2 = &chain[2];
-    let d = get_ok(&app, &a.viewer, &path(e2)).await;
+    let d = app.get_as(&a.viewer, &path(e2)).expect_json(StatusCode::OK).await;
     assert_eq!(d["bundle_id"], e2.bundle_id.as_str());
     assert_eq!(d["site_id"], json!(s.id));
     assert_eq!(d["clinic_name"], "Main Street");
@@ -669,15 +644,19 @@ async fn evidence_detail_shows_checks_hashes_and_chain_neighbours() {
     };
     assert_eq!(neighbours(&d), expect(&[0, 1, 3, 4]));
     assert_eq!(ts(&d["neighbours"][0]["checked_at"]), chain[0].checked_at);
-    let first = get_ok(&app, &a.viewer, &path(&chain[0])).await;
+    let first = app.get_as(&a.viewer, &path(&chain[0])).expect_json(StatusCode::OK).await;
     assert_eq!(neighbours(&first), expect(&[1, 2]), "the first link has nothing before it");
     assert_eq!(first["prev_chain_hash"], "0".repeat(64));
-    let last = get_ok(&app, &a.viewer, &path(&chain[5])).await;
+    let last = app.get_as(&a.viewer, &path(&chain[5])).expect_json(StatusCode::OK).await;
     assert_eq!(neighbours(&last), expect(&[3, 4]), "the last link has nothing after it");
-    assert_eq!(neighbours(&get_ok(&app, &a.viewer, &path(&chain[4])).await), expect(&[2, 3, 5]));
+    assert_eq!(
+        neighbours(&app.get_as(&a.viewer, &path(&chain[4])).expect_json(StatusCode::OK).await),
+        expect(&[2, 3, 5])
+    );
 
     // Bytes changed after signing: the signature no longer verifies.
     {
+        // Raw SQL on purpose: tampers with the stored bytes.
         let db = app.db_client().await;
         db.execute(
             "UPDATE evidence_bundles SET raw = raw || '\\x20'::bytea WHERE id = $1",
@@ -686,21 +665,23 @@ async fn evidence_detail_shows_checks_hashes_and_chain_neighbours() {
         .await
         .unwrap();
     }
-    assert_eq!(get_ok(&app, &a.viewer, &path(&chain[3])).await["signature_valid"], false);
+    assert_eq!(
+        app.get_as(&a.viewer, &path(&chain[3])).expect_json(StatusCode::OK).await["signature_valid"],
+        false
+    );
 
     // Another practice's bundle, an unknown one, malformed ids, no credentials.
-    let msg = get_err(&app, &a.owner, &path(&theirs), StatusCode::NOT_FOUND).await;
+    let msg = app.get_as(&a.owner, &path(&theirs)).expect_error(StatusCode::NOT_FOUND, "").await;
     assert!(msg.contains("no such evidence bundle"), "{msg}");
-    get_err(&app, &b.owner, &path(e2), StatusCode::NOT_FOUND).await;
-    get_err(&app, &a.owner, "/api/client/evidence/CB-does-not-exist", StatusCode::NOT_FOUND).await;
-    for bad in ["bad%20id", "semi%3Bcolon", &"x".repeat(129)] {
-        let msg = get_err(
-            &app,
-            &a.owner,
-            &format!("/api/client/evidence/{bad}"),
-            StatusCode::BAD_REQUEST,
-        )
+    app.get_as(&b.owner, &path(e2)).expect_error(StatusCode::NOT_FOUND, "not_found").await;
+    app.get_as(&a.owner, "/api/client/evidence/CB-does-not-exist")
+        .expect_error(StatusCode::NOT_FOUND, "not_found")
         .await;
+    for bad in ["bad%20id", "semi%3Bcolon", &"x".repeat(129)] {
+        let msg = app
+            .get_as(&a.owner, &format!("/api/client/evidence/{bad}"))
+            .expect_error(StatusCode::BAD_REQUEST, "")
+            .await;
         assert!(msg.contains("bundle id"), "{bad}: {msg}");
     }
     app.client.get(path(e2)).send().await.assert_status(StatusCode::UNAUTHORIZED);
@@ -737,12 +718,8 @@ async fn a_download_is_the_exact_bytes_with_verification_headers_and_is_audited(
     .await;
     let path = format!("/api/client/evidence/{}/download", e.bundle_id);
 
-    let resp = app.get_as(&a.viewer, &path).send().await;
-    resp.assert_status_is_ok();
-    let headers = resp.0.headers().clone();
-    let header = |name: &str| {
-        headers.get(name).unwrap_or_else(|| panic!("no {name}")).to_str().unwrap().to_owned()
-    };
+    let reply = app.get_as(&a.viewer, &path).expect_status(StatusCode::OK).await;
+    let header = |name: &str| reply.header(name);
     assert_eq!(header("content-type"), "application/json");
     assert_eq!(
         header("content-disposition"),
@@ -753,11 +730,11 @@ async fn a_download_is_the_exact_bytes_with_verification_headers_and_is_audited(
     assert_eq!(header("x-chain-position"), "1");
     assert_eq!(header("x-agent-signature"), hex::encode(e.signature));
     assert_eq!(header("cache-control"), "no-store");
-    let body = resp.0.into_body().into_bytes().await.unwrap();
-    assert_eq!(body.as_ref(), e.raw.as_slice(), "the stored bytes, not re-serialised");
+    let body = &reply.body;
+    assert_eq!(body.as_slice(), e.raw.as_slice(), "the stored bytes, not re-serialised");
     // Anyone holding the file can check it against the appliance's key.
     let sig: [u8; 64] = hex::decode(header("x-agent-signature")).unwrap().try_into().unwrap();
-    s.key.verifying_key().verify_strict(&body, &Signature::from_bytes(&sig)).unwrap();
+    s.key.verifying_key().verify_strict(body, &Signature::from_bytes(&sig)).unwrap();
 
     let audits = download_audits(&app).await;
     assert_eq!(audits.len(), 1);
@@ -770,9 +747,12 @@ async fn a_download_is_the_exact_bytes_with_verification_headers_and_is_audited(
     assert_eq!(details["site_id"], json!(s.id));
 
     // Refusals download nothing and audit nothing.
-    get_err(&app, &b.owner, &path, StatusCode::NOT_FOUND).await;
-    get_err(&app, &a.owner, "/api/client/evidence/CB-nope/download", StatusCode::NOT_FOUND).await;
-    get_err(&app, &a.owner, "/api/client/evidence/bad%20id/download", StatusCode::BAD_REQUEST)
+    app.get_as(&b.owner, &path).expect_error(StatusCode::NOT_FOUND, "not_found").await;
+    app.get_as(&a.owner, "/api/client/evidence/CB-nope/download")
+        .expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
+    app.get_as(&a.owner, "/api/client/evidence/bad%20id/download")
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request")
         .await;
     app.client.get(&path).send().await.assert_status(StatusCode::UNAUTHORIZED);
     assert_eq!(download_audits(&app).await.len(), 1);
@@ -897,7 +877,7 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
     )
     .await;
 
-    let d = get_ok(&app, &a.viewer, "/api/client/dashboard").await;
+    let d = app.get_as(&a.viewer, "/api/client/dashboard").expect_json(StatusCode::OK).await;
     assert_eq!(
         d["kpis"],
         json!({ "compliance_score": 100.0, "total_checks": 2, "passed": 2, "failed": 0, "warnings": 0 }),
@@ -907,7 +887,10 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
     assert_eq!(d["sites"][0]["evidence_count"], 2);
     assert_eq!(ts(&d["sites"][0]["last_evidence"]), second);
 
-    let site = get_ok(&app, &a.viewer, &format!("/api/client/sites/{}", s.id)).await;
+    let site = app
+        .get_as(&a.viewer, &format!("/api/client/sites/{}", s.id))
+        .expect_json(StatusCode::OK)
+        .await;
     let controls: Vec<(&str, &str)> = site["controls"]
         .as_array()
         .unwrap()
@@ -918,14 +901,17 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
         .collect();
     assert_eq!(controls, [(BITLOCKER, "CB-ingest-1"), (FIREWALL, "CB-ingest-2")]);
 
-    let list = get_ok(&app, &a.viewer, "/api/client/evidence").await;
+    let list = app.get_as(&a.viewer, "/api/client/evidence").expect_json(StatusCode::OK).await;
     assert_eq!(bundle_ids(&list), ["CB-ingest-2", "CB-ingest-1"]);
-    let detail = get_ok(&app, &a.viewer, "/api/client/evidence/CB-ingest-2").await;
+    let detail =
+        app.get_as(&a.viewer, "/api/client/evidence/CB-ingest-2").expect_json(StatusCode::OK).await;
     assert_eq!(detail["signature_valid"], true);
     assert_eq!(detail["chain_position"], 1);
-    let resp = app.get_as(&a.viewer, "/api/client/evidence/CB-ingest-1/download").send().await;
-    resp.assert_status_is_ok();
-    let body = resp.0.into_body().into_bytes().await.unwrap();
+    let body = app
+        .get_as(&a.viewer, "/api/client/evidence/CB-ingest-1/download")
+        .expect_status(StatusCode::OK)
+        .await
+        .body;
     let sent = bundle(
         s.id,
         "CB-ingest-1",
@@ -935,7 +921,7 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
             ("firewall_status", "non_compliant", "FD-01", Some(FIREWALL)),
         ],
     );
-    assert_eq!(body.as_ref(), sent.as_slice());
+    assert_eq!(body, sent);
 
     // Every role of the practice reads; another practice gets 404 for its ids.
     let paths = [
@@ -969,9 +955,7 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
 }
 
 async fn evidence_page(app: &TestApp, user: &TestUser) -> String {
-    let resp = app.get_as(user, "/client/evidence").send().await;
-    resp.assert_status_is_ok();
-    body_text(resp).await
+    app.get_as(user, "/client/evidence").expect_text(StatusCode::OK).await
 }
 
 /// Counts that would otherwise grow with a practice's whole history stop at
@@ -984,6 +968,8 @@ async fn counts_stop_at_their_caps() {
     let a = app.practice("Oak Clinic").await;
     let main = site(&app, a.org_id, "Main Street").await;
     let db = app.db_client().await;
+    // Raw SQL on purpose: ten thousand bundles in one statement; appending
+    // them one by one through the chain would take minutes.
     let bulk = |first: i32, last: i32, result: &'static str| {
         let db = &db;
         let main = &main;
@@ -1007,21 +993,21 @@ async fn counts_stop_at_their_caps() {
     bulk(0, 9_994, "pass").await;
     bulk(9_995, 9_999, "fail").await;
 
-    let exactly = get_ok(&app, &a.viewer, "/api/client/evidence?limit=1").await;
+    let exactly =
+        app.get_as(&a.viewer, "/api/client/evidence?limit=1").expect_json(StatusCode::OK).await;
     assert_eq!(
         (exactly["total"].clone(), exactly["total_exact"].clone()),
         (json!(10_000), json!(true)),
         "exactly at the cap is still exact"
     );
-    let fails = get_ok(
-        &app,
-        &a.viewer,
-        &format!("/api/client/evidence?limit=1&result=fail&site_id={}", main.id),
-    )
-    .await;
+    let fails = app
+        .get_as(&a.viewer, &format!("/api/client/evidence?limit=1&result=fail&site_id={}", main.id))
+        .expect_json(StatusCode::OK)
+        .await;
     assert_eq!((fails["total"].clone(), fails["total_exact"].clone()), (json!(5), json!(true)));
     let html = evidence_page(&app, &a.viewer).await;
     assert!(html.contains(">10,000 bundles match"), "{html}");
+    // Raw SQL on purpose: one more row past the cap, like the bulk rows above.
     db.execute(
         "INSERT INTO evidence_bundles
            (bundle_id, site_id, client_org_id, checked_at, result, checks_count, raw,
@@ -1032,11 +1018,14 @@ async fn counts_stop_at_their_caps() {
     )
     .await
     .unwrap();
-    let all = get_ok(&app, &a.viewer, "/api/client/evidence?limit=1").await;
+    let all =
+        app.get_as(&a.viewer, "/api/client/evidence?limit=1").expect_json(StatusCode::OK).await;
     assert_eq!((all["total"].clone(), all["total_exact"].clone()), (json!(10_000), json!(false)));
     let html = evidence_page(&app, &a.viewer).await;
     assert!(html.contains("More than 10,000 bundles match"), "{html}");
 
+    // Raw SQL on purpose: 1,005 notifications a second apart in one
+    // statement; the portal's insert stamps them all with the present.
     db.execute(
         "INSERT INTO client_notifications (client_org_id, type, severity, title, message, created_at)
          SELECT $1, 'check_failed', 'critical', 'Check ' || g, 'details',
@@ -1050,11 +1039,12 @@ async fn counts_stop_at_their_caps() {
         let (app, a) = (&app, &a);
         async move {
             let who = if user == "viewer" { &a.viewer } else { &a.owner };
-            get_ok(app, who, "/api/client/dashboard").await["unread_notifications"].clone()
+            app.get_as(who, "/api/client/dashboard").expect_json(StatusCode::OK).await["unread_notifications"].clone()
         }
     };
     assert_eq!(unread("viewer").await, 1000, "capped");
     // "Read all" up to ten seconds ago leaves the ten newest unread.
+    // Raw SQL on purpose: a watermark in the past; "mark all read" sets it to now.
     db.execute(
         "UPDATE client_users SET notifications_read_through = now() - interval '10.5 seconds'
           WHERE id = $1",

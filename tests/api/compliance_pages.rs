@@ -7,43 +7,11 @@ use serde_json::Value;
 
 use crate::appliances::{TestSite, create_site, ingest};
 use crate::evidence_fixtures::{noon, whole_seconds};
-use crate::helpers::{TestApp, TestUser, body_text, spawn_app};
+use crate::helpers::{Expect, TestApp, spawn_app};
 
 const BITLOCKER: &str = "164.312(a)(2)(iv)";
 const FIREWALL: &str = "164.312(e)(1)";
 const AUDIT: &str = "164.312(b)";
-
-/// A response's status, `Vary` header and body.
-struct Page {
-    status: StatusCode,
-    vary: String,
-    headers: poem::http::HeaderMap,
-    html: String,
-}
-
-async fn read(resp: poem::test::TestResponse) -> Page {
-    let status = resp.0.status();
-    let headers = resp.0.headers().clone();
-    let vary = headers.get("vary").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    Page { status, vary, headers, html: body_text(resp).await }
-}
-
-/// A normal (full page) GET as `user`.
-async fn get(app: &TestApp, user: &TestUser, path: &str) -> Page {
-    read(app.get_as(user, path).send().await).await
-}
-
-/// A GET as htmx makes it.
-async fn hx_get(app: &TestApp, user: &TestUser, path: &str) -> Page {
-    read(app.get_as(user, path).header("hx-request", "true").send().await).await
-}
-
-/// A GET that must succeed; the HTML.
-async fn get_ok(app: &TestApp, user: &TestUser, path: &str) -> String {
-    let page = get(app, user, path).await;
-    assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.html);
-    page.html
-}
 
 fn days_ago(n: i64) -> DateTime<Utc> {
     noon(Utc::now().date_naive() - Duration::days(n))
@@ -121,7 +89,7 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
     let (main, harbor) = two_sites(&app, p.org_id).await;
     create_site(&app, p.org_id, "Annex").await;
 
-    let html = get_ok(&app, &p.owner, "/client/dashboard").await;
+    let html = app.get_as(&p.owner, "/client/dashboard").expect_text(StatusCode::OK).await;
     assert!(html.contains("<span id=\"user-name\">owner</span>"), "{html}");
     // 4 of 5 latest checks pass: 80 %, the amber band.
     assert!(
@@ -165,7 +133,7 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
 
     // Another practice sees none of it.
     let other = app.practice("Elm Clinic").await;
-    let html = get_ok(&app, &other.owner, "/client/dashboard").await;
+    let html = app.get_as(&other.owner, "/client/dashboard").expect_text(StatusCode::OK).await;
     assert!(!html.contains("Main Street") && !html.contains("Harbor View"));
 }
 
@@ -173,7 +141,7 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
 async fn an_empty_dashboard_says_no_data_rather_than_a_score() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let html = get_ok(&app, &p.viewer, "/client/dashboard").await;
+    let html = app.get_as(&p.viewer, "/client/dashboard").expect_text(StatusCode::OK).await;
     assert!(html.contains("No evidence yet"), "{html}");
     assert!(html.contains("<div class=\"score score-none\">—</div>"), "{html}");
     assert!(html.contains("No data"));
@@ -182,7 +150,7 @@ async fn an_empty_dashboard_says_no_data_rather_than_a_score() {
 
     // A site that has not reported yet: still no data, not 0 or 100.
     create_site(&app, p.org_id, "Annex").await;
-    let html = get_ok(&app, &p.viewer, "/client/dashboard").await;
+    let html = app.get_as(&p.viewer, "/client/dashboard").expect_text(StatusCode::OK).await;
     assert!(html.contains("No evidence yet"));
     assert!(html.contains("Annex") && html.contains("No data"));
     assert!(!html.contains("0%") && !html.contains("100%"), "{html}");
@@ -194,7 +162,10 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     let p = app.practice("Oak Clinic").await;
     let (main, harbor) = two_sites(&app, p.org_id).await;
 
-    let html = get_ok(&app, &p.viewer, &format!("/client/sites/{}", harbor.id)).await;
+    let html = app
+        .get_as(&p.viewer, &format!("/client/sites/{}", harbor.id))
+        .expect_text(StatusCode::OK)
+        .await;
     assert!(html.contains("<h1 class=\"row\"><span>Harbor View</span>"), "{html}");
     assert!(html.contains("<div class=\"score score-green\">100%</div>"));
     let controls = html.split("id=\"controls\"").nth(1).unwrap();
@@ -213,7 +184,10 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     assert!(html.contains("id=\"history-chart\"") && html.contains("<svg"));
     assert!(html.contains(&format!("hx-post=\"/client/sites/{}/verify-chain\"", harbor.id)));
 
-    let html = get_ok(&app, &p.viewer, &format!("/client/sites/{}", main.id)).await;
+    let html = app
+        .get_as(&p.viewer, &format!("/client/sites/{}", main.id))
+        .expect_text(StatusCode::OK)
+        .await;
     let controls = html.split("id=\"controls\"").nth(1).unwrap();
     let firewall = controls.split(&format!("data-control=\"{FIREWALL}\"")).nth(1).unwrap();
     let firewall = &firewall[..firewall.find("</tbody>").unwrap()];
@@ -224,17 +198,12 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
 
     // Someone else's site is not found; a malformed id is a bad request.
     let other = app.practice("Elm Clinic").await;
-    let page = get(&app, &other.owner, &format!("/client/sites/{}", main.id)).await;
+    let page = app.get_as(&other.owner, &format!("/client/sites/{}", main.id)).reply().await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert!(page.html.contains("Page not found") && !page.html.contains("Main Street"));
-    let page = get(&app, &p.owner, "/client/sites/not-a-uuid").await;
+    assert!(page.text().contains("Page not found") && !page.text().contains("Main Street"));
+    let page = app.get_as(&p.owner, "/client/sites/not-a-uuid").reply().await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.html.contains("not a site id"), "{}", page.html);
-}
-
-/// The "Verify chain" button's request.
-async fn verify(app: &TestApp, user: &TestUser, path: &str) -> Page {
-    read(app.post_as(user, path).header("hx-request", "true").send().await).await
+    assert!(page.text().contains("not a site id"), "{}", page.text());
 }
 
 #[tokio::test]
@@ -247,18 +216,19 @@ async fn verifying_a_chain_names_the_first_broken_position() {
         ingest(&app, &site, &format!("V-{i}"), days_ago(5 - i), &checks).await;
     }
     let path = format!("/client/sites/{}/verify-chain", site.id);
-    let page = verify(&app, &p.viewer, &path).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-    assert!(page.html.starts_with("<div id=\"chain-result\""), "the fragment: {}", page.html);
-    assert!(page.html.contains("alert-success"));
+    let page = app.hx_post_as(&p.viewer, &path).reply().await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(page.text().starts_with("<div id=\"chain-result\""), "the fragment: {}", page.text());
+    assert!(page.text().contains("alert-success"));
     assert!(
-        page.html.contains(
+        page.text().contains(
             "Chain verified: 5 bundles</strong>, every hash and signature recomputed from the stored bytes, at "
         ),
         "{}",
-        page.html
+        page.text()
     );
 
+    // Raw SQL on purpose: tampers with a stored bundle.
     let db = app.db_client().await;
     db.execute(
         "UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1) \
@@ -267,15 +237,15 @@ async fn verifying_a_chain_names_the_first_broken_position() {
     )
     .await
     .unwrap();
-    let page = verify(&app, &p.viewer, &path).await;
+    let page = app.hx_post_as(&p.viewer, &path).reply().await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.html.contains("alert-error"), "{}", page.html);
-    assert!(page.html.contains("Chain broken at position 2."), "{}", page.html);
-    assert!(page.html.contains("2 bundles before it verified"), "{}", page.html);
+    assert!(page.text().contains("alert-error"), "{}", page.text());
+    assert!(page.text().contains("Chain broken at position 2."), "{}", page.text());
+    assert!(page.text().contains("2 bundles before it verified"), "{}", page.text());
 
     // Not another practice's chain, and not without the CSRF token.
     let other = app.practice("Elm Clinic").await;
-    assert_eq!(verify(&app, &other.owner, &path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.hx_post_as(&other.owner, &path).reply().await.status, StatusCode::NOT_FOUND);
     let resp = app
         .client
         .post(&path)
@@ -308,11 +278,11 @@ async fn the_evidence_page_is_a_full_page_or_the_results_fragment() {
     let p = app.practice("Oak Clinic").await;
     evidence_set(&app, p.org_id).await;
 
-    let full = get(&app, &p.viewer, "/client/evidence").await;
+    let full = app.get_as(&p.viewer, "/client/evidence").reply().await;
     assert_eq!(full.status, StatusCode::OK);
-    assert_eq!(full.vary, "HX-Request");
-    assert!(full.html.starts_with("<!DOCTYPE html>"));
-    assert!(full.html.contains("aria-current=\"page\">Evidence</a>"), "the nav entry");
+    assert_eq!(full.header_or_empty("vary"), "HX-Request");
+    assert!(full.text().starts_with("<!DOCTYPE html>"));
+    assert!(full.text().contains("aria-current=\"page\">Evidence</a>"), "the nav entry");
     for attr in [
         "hx-get=\"/client/evidence\"",
         "hx-target=\"#evidence-results\"",
@@ -320,35 +290,34 @@ async fn the_evidence_page_is_a_full_page_or_the_results_fragment() {
         "hx-push-url=\"true\"",
         "hx-indicator=\"#evidence-loading\"",
     ] {
-        assert!(full.html.contains(attr), "{attr}");
+        assert!(full.text().contains(attr), "{attr}");
     }
-    assert!(full.html.contains("5 bundles match"));
-    assert_eq!(row_ids(&full.html), ["E-5", "E-4", "E-3", "E-2", "E-1"]);
-    assert!(full.html.contains("<option value=\"firewall_status\">"), "check types offered");
-    assert!(full.html.contains(&format!("<option value=\"{FIREWALL}\">")), "controls suggested");
+    assert!(full.text().contains("5 bundles match"));
+    assert_eq!(row_ids(&full.text()), ["E-5", "E-4", "E-3", "E-2", "E-1"]);
+    assert!(full.text().contains("<option value=\"firewall_status\">"), "check types offered");
+    assert!(full.text().contains(&format!("<option value=\"{FIREWALL}\">")), "controls suggested");
 
-    let fragment = hx_get(&app, &p.viewer, "/client/evidence?result=fail").await;
+    let fragment = app.hx_get_as(&p.viewer, "/client/evidence?result=fail").reply().await;
     assert_eq!(fragment.status, StatusCode::OK);
-    assert_eq!(fragment.vary, "HX-Request");
-    assert!(fragment.html.starts_with("<section class=\"card\" id=\"evidence-results\""));
-    assert!(!fragment.html.contains("<html") && !fragment.html.contains("evidence-filters"));
-    assert_eq!(row_ids(&fragment.html), ["E-4", "E-1"]);
+    assert_eq!(fragment.header_or_empty("vary"), "HX-Request");
+    assert!(fragment.text().starts_with("<section class=\"card\" id=\"evidence-results\""));
+    assert!(!fragment.text().contains("<html") && !fragment.text().contains("evidence-filters"));
+    assert_eq!(row_ids(&fragment.text()), ["E-4", "E-1"]);
 
     // Back/forward with an empty htmx history cache asks for the whole page.
-    let restore = read(
-        app.get_as(&p.viewer, "/client/evidence?result=fail")
-            .header("hx-request", "true")
-            .header("hx-history-restore-request", "true")
-            .send()
-            .await,
-    )
-    .await;
-    assert!(restore.html.starts_with("<!DOCTYPE html>"));
-    assert_eq!(restore.vary, "HX-Request");
+    let restore = app
+        .hx_get_as(&p.viewer, "/client/evidence?result=fail")
+        .header("hx-history-restore-request", "true")
+        .reply()
+        .await;
+    assert!(restore.text().starts_with("<!DOCTYPE html>"));
+    assert_eq!(restore.header_or_empty("vary"), "HX-Request");
 
     // A filtered address loaded directly: the whole page, form filled in.
-    let direct =
-        get_ok(&app, &p.viewer, "/client/evidence?result=fail&hipaa_control=164.312(e)(1)").await;
+    let direct = app
+        .get_as(&p.viewer, "/client/evidence?result=fail&hipaa_control=164.312(e)(1)")
+        .expect_text(StatusCode::OK)
+        .await;
     assert!(direct.contains("<option value=\"fail\" selected>Fail</option>"), "{direct}");
     assert!(direct.contains("value=\"164.312(e)(1)\""));
     assert!(direct.contains("2 bundles match"));
@@ -387,24 +356,25 @@ async fn every_evidence_filter_narrows_the_results() {
         ("check_type=nothing_like_this".into(), vec![]),
     ];
     for (query, expected) in cases {
-        let page = hx_get(&app, &p.viewer, &format!("/client/evidence?{query}")).await;
-        assert_eq!(page.status, StatusCode::OK, "{query}: {}", page.html);
-        assert_eq!(row_ids(&page.html), expected, "{query}");
+        let page = app.hx_get_as(&p.viewer, &format!("/client/evidence?{query}")).reply().await;
+        assert_eq!(page.status, StatusCode::OK, "{query}: {}", page.text());
+        assert_eq!(row_ids(&page.text()), expected, "{query}");
         let count = if expected.len() == 1 {
             "1 bundle matches".to_owned()
         } else {
             format!("{} bundles match", expected.len())
         };
-        assert!(page.html.contains(&count), "{query}: {}", page.html);
+        assert!(page.text().contains(&count), "{query}: {}", page.text());
         if expected.is_empty() {
-            assert!(page.html.contains("No evidence matches these filters."));
+            assert!(page.text().contains("No evidence matches these filters."));
         }
     }
 
     // Another practice's site is not found.
-    let page = get(&app, &p.viewer, &format!("/client/evidence?site_id={}", elsewhere.id)).await;
+    let page =
+        app.get_as(&p.viewer, &format!("/client/evidence?site_id={}", elsewhere.id)).reply().await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert!(!page.html.contains("X-1"));
+    assert!(!page.text().contains("X-1"));
 }
 
 #[tokio::test]
@@ -413,7 +383,7 @@ async fn load_more_appends_rows_and_replaces_its_button_out_of_band() {
     let p = app.practice("Oak Clinic").await;
     evidence_set(&app, p.org_id).await;
 
-    let first = get_ok(&app, &p.viewer, "/client/evidence?limit=2").await;
+    let first = app.get_as(&p.viewer, "/client/evidence?limit=2").expect_text(StatusCode::OK).await;
     assert_eq!(row_ids(&first), ["E-5", "E-4"]);
     assert!(first.contains("5 bundles match"));
     assert!(first.contains("<input type=\"hidden\" name=\"limit\" value=\"2\">"));
@@ -426,22 +396,26 @@ async fn load_more_appends_rows_and_replaces_its_button_out_of_band() {
     let mut seen = row_ids(&first);
     let mut pages = 0;
     loop {
-        let page = hx_get(&app, &p.viewer, &next).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.html);
-        assert_eq!(page.vary, "HX-Request");
-        assert!(page.html.starts_with("<tr class=\"evidence-row\""), "rows only: {}", page.html);
-        assert!(!page.html.contains("evidence-results"));
+        let page = app.hx_get_as(&p.viewer, &next).reply().await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        assert_eq!(page.header_or_empty("vary"), "HX-Request");
         assert!(
-            page.html.contains("<div class=\"load-more\" id=\"load-more\" hx-swap-oob=\"true\">"),
-            "{}",
-            page.html
+            page.text().starts_with("<tr class=\"evidence-row\""),
+            "rows only: {}",
+            page.text()
         );
-        seen.extend(row_ids(&page.html));
+        assert!(!page.text().contains("evidence-results"));
+        assert!(
+            page.text().contains("<div class=\"load-more\" id=\"load-more\" hx-swap-oob=\"true\">"),
+            "{}",
+            page.text()
+        );
+        seen.extend(row_ids(&page.text()));
         pages += 1;
-        match load_more_url(&page.html) {
+        match load_more_url(&page.text()) {
             Some(url) => next = url,
             None => {
-                assert!(page.html.contains("End of the list."));
+                assert!(page.text().contains("End of the list."));
                 break;
             }
         }
@@ -450,10 +424,13 @@ async fn load_more_appends_rows_and_replaces_its_button_out_of_band() {
     assert_eq!(seen, ["E-5", "E-4", "E-3", "E-2", "E-1"]);
 
     // Filters carry over to the next page.
-    let failing = get_ok(&app, &p.viewer, "/client/evidence?result=fail&limit=1").await;
+    let failing = app
+        .get_as(&p.viewer, "/client/evidence?result=fail&limit=1")
+        .expect_text(StatusCode::OK)
+        .await;
     let next = load_more_url(&failing).unwrap();
     assert!(next.contains("result=fail"), "{next}");
-    assert_eq!(row_ids(&hx_get(&app, &p.viewer, &next).await.html), ["E-1"]);
+    assert_eq!(row_ids(&app.hx_get_as(&p.viewer, &next).reply().await.text()), ["E-1"]);
 }
 
 #[tokio::test]
@@ -462,30 +439,30 @@ async fn malformed_filters_answer_400_with_a_message() {
     let p = app.practice("Oak Clinic").await;
     evidence_set(&app, p.org_id).await;
 
-    let page = get(&app, &p.viewer, "/client/evidence?result=maybe&from=2026-13-40").await;
+    let page = app.get_as(&p.viewer, "/client/evidence?result=maybe&from=2026-13-40").reply().await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert_eq!(page.vary, "HX-Request");
-    assert!(page.html.starts_with("<!DOCTYPE html>"), "the page, with its form");
-    assert!(page.html.contains("id=\"evidence-filters\""));
+    assert_eq!(page.header_or_empty("vary"), "HX-Request");
+    assert!(page.text().starts_with("<!DOCTYPE html>"), "the page, with its form");
+    assert!(page.text().contains("id=\"evidence-filters\""));
     assert!(
-        page.html.contains("Result “maybe” is not one of pass, warn or fail."),
+        page.text().contains("Result “maybe” is not one of pass, warn or fail."),
         "{}",
-        page.html
+        page.text()
     );
-    assert!(page.html.contains("From “2026-13-40” is not a date; use YYYY-MM-DD"));
-    assert!(page.html.contains("id=\"f-result\" name=\"result\" aria-invalid=\"true\""));
-    assert!(row_ids(&page.html).is_empty());
+    assert!(page.text().contains("From “2026-13-40” is not a date; use YYYY-MM-DD"));
+    assert!(page.text().contains("id=\"f-result\" name=\"result\" aria-invalid=\"true\""));
+    assert!(row_ids(&page.text()).is_empty());
 
-    let page = hx_get(&app, &p.viewer, "/client/evidence?to=soon").await;
+    let page = app.hx_get_as(&p.viewer, "/client/evidence?to=soon").reply().await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.html.starts_with("<section class=\"card\" id=\"evidence-results\""));
-    assert!(page.html.contains("To “soon” is not a date"), "{}", page.html);
+    assert!(page.text().starts_with("<section class=\"card\" id=\"evidence-results\""));
+    assert!(page.text().contains("To “soon” is not a date"), "{}", page.text());
     let toast = page.headers.get("x-portal-message").unwrap().to_str().unwrap();
     assert!(toast.contains("is not a date"), "{toast}");
 
-    let page = hx_get(&app, &p.viewer, "/client/evidence?cursor=not-a-cursor").await;
+    let page = app.hx_get_as(&p.viewer, "/client/evidence?cursor=not-a-cursor").reply().await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.html.contains("Load more” link is not valid"), "{}", page.html);
+    assert!(page.text().contains("Load more” link is not valid"), "{}", page.text());
 
     for query in [
         format!("from={}&to={}", date_ago(1), date_ago(3)),
@@ -494,9 +471,9 @@ async fn malformed_filters_answer_400_with_a_message() {
         "limit=500".into(),
         format!("hipaa_control={}", "x".repeat(300)),
     ] {
-        let page = get(&app, &p.viewer, &format!("/client/evidence?{query}")).await;
+        let page = app.get_as(&p.viewer, &format!("/client/evidence?{query}")).reply().await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
-        assert!(page.html.contains("These filters cannot be used"), "{query}");
+        assert!(page.text().contains("These filters cannot be used"), "{query}");
     }
 }
 
@@ -520,7 +497,7 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
         receipts.push(ingest(&app, &site, &format!("D-{i}"), days_ago(6 - i), &checks).await);
     }
 
-    let html = get_ok(&app, &p.viewer, "/client/evidence/D-2").await;
+    let html = app.get_as(&p.viewer, "/client/evidence/D-2").expect_text(StatusCode::OK).await;
     let checked = whole_seconds(days_ago(4)).format("%Y-%m-%d %H:%M:%S UTC").to_string();
     for part in [
         "Main Street",
@@ -552,6 +529,7 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
     assert!(!chain.contains("href=\"/client/evidence/D-2\""), "not a link to itself");
 
     // The signature no longer matches once the stored bytes change.
+    // Raw SQL on purpose: tampers with a stored bundle.
     let db = app.db_client().await;
     db.execute(
         "UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1) WHERE bundle_id = 'D-2'",
@@ -559,19 +537,22 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
     )
     .await
     .unwrap();
-    let html = get_ok(&app, &p.viewer, "/client/evidence/D-2").await;
+    let html = app.get_as(&p.viewer, "/client/evidence/D-2").expect_text(StatusCode::OK).await;
     let status = html.split("id=\"signature-status\"").nth(1).unwrap();
     assert!(status.contains("Invalid"), "{status}");
 
     // Others' bundles are not found; malformed ids are bad requests.
     let other = app.practice("Elm Clinic").await;
-    let page = get(&app, &other.owner, "/client/evidence/D-2").await;
+    let page = app.get_as(&other.owner, "/client/evidence/D-2").reply().await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert!(!page.html.contains("Main Street"));
-    assert_eq!(get(&app, &p.viewer, "/client/evidence/NOPE-1").await.status, StatusCode::NOT_FOUND);
-    let page = get(&app, &p.viewer, "/client/evidence/bad%20id").await;
+    assert!(!page.text().contains("Main Street"));
+    assert_eq!(
+        app.get_as(&p.viewer, "/client/evidence/NOPE-1").reply().await.status,
+        StatusCode::NOT_FOUND
+    );
+    let page = app.get_as(&p.viewer, "/client/evidence/bad%20id").reply().await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.html.contains("not a bundle id"), "{}", page.html);
+    assert!(page.text().contains("not a bundle id"), "{}", page.text());
 }
 
 #[tokio::test]

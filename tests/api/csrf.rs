@@ -4,32 +4,23 @@
 use poem::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
-
-type Request<'a> =
-    poem::test::TestRequestBuilder<'a, poem::endpoint::BoxEndpoint<'static, poem::Response>>;
+use crate::helpers::{Expect, Request, TestApp, TestUser, spawn_app, spawn_app_with};
 
 /// A cookie-authenticated unsafe request; tests add the CSRF-related headers.
 fn revoke_others<'a>(app: &'a TestApp, user: &TestUser) -> Request<'a> {
     app.client.post("/api/client/sessions/revoke-others").header("cookie", &user.cookie)
 }
 
-async fn status(req: Request<'_>) -> (StatusCode, String) {
-    let resp = req.send().await;
-    let status = resp.0.status();
-    (status, crate::helpers::body_text(resp).await)
-}
-
 #[tokio::test]
 async fn a_cross_site_request_is_refused_even_with_a_valid_token() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let (code, body) = status(
-        revoke_others(&app, &p.owner)
-            .header("x-csrf-token", &p.owner.csrf)
-            .header("sec-fetch-site", "cross-site"),
-    )
-    .await;
+    let (code, body) = revoke_others(&app, &p.owner)
+        .header("x-csrf-token", &p.owner.csrf)
+        .header("sec-fetch-site", "cross-site")
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert!(body.contains("another website"), "{body}");
 }
@@ -38,12 +29,18 @@ async fn a_cross_site_request_is_refused_even_with_a_valid_token() {
 async fn a_missing_or_wrong_token_is_refused() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let (code, body) =
-        status(revoke_others(&app, &p.owner).header("sec-fetch-site", "same-origin")).await;
+    let (code, body) = revoke_others(&app, &p.owner)
+        .header("sec-fetch-site", "same-origin")
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert!(body.contains("missing CSRF token"), "{body}");
-    let (code, _) =
-        status(revoke_others(&app, &p.owner).header("x-csrf-token", &p.admin.csrf)).await;
+    let (code, _) = revoke_others(&app, &p.owner)
+        .header("x-csrf-token", &p.admin.csrf)
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::FORBIDDEN, "another session's token");
 }
 
@@ -51,26 +48,28 @@ async fn a_missing_or_wrong_token_is_refused() {
 async fn same_origin_with_the_token_is_accepted() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let (code, body) = status(
-        revoke_others(&app, &p.owner)
-            .header("x-csrf-token", &p.owner.csrf)
-            .header("sec-fetch-site", "same-origin"),
-    )
-    .await;
+    let (code, body) = revoke_others(&app, &p.owner)
+        .header("x-csrf-token", &p.owner.csrf)
+        .header("sec-fetch-site", "same-origin")
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::OK, "{body}");
     // Without Sec-Fetch-Site, a matching Origin is accepted and another refused.
     let base = app.state.config().base_url.clone();
-    let (code, _) = status(
-        revoke_others(&app, &p.owner).header("x-csrf-token", &p.owner.csrf).header("origin", &base),
-    )
-    .await;
+    let (code, _) = revoke_others(&app, &p.owner)
+        .header("x-csrf-token", &p.owner.csrf)
+        .header("origin", &base)
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::OK);
-    let (code, body) = status(
-        revoke_others(&app, &p.owner)
-            .header("x-csrf-token", &p.owner.csrf)
-            .header("origin", "https://evil.example"),
-    )
-    .await;
+    let (code, body) = revoke_others(&app, &p.owner)
+        .header("x-csrf-token", &p.owner.csrf)
+        .header("origin", "https://evil.example")
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert!(body.contains("evil.example"), "{body}");
 }
@@ -79,22 +78,22 @@ async fn same_origin_with_the_token_is_accepted() {
 async fn same_site_is_refused_unless_configured() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let (code, _) = status(
-        revoke_others(&app, &p.owner)
-            .header("x-csrf-token", &p.owner.csrf)
-            .header("sec-fetch-site", "same-site"),
-    )
-    .await;
+    let (code, _) = revoke_others(&app, &p.owner)
+        .header("x-csrf-token", &p.owner.csrf)
+        .header("sec-fetch-site", "same-site")
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::FORBIDDEN);
 
     let app = spawn_app_with(|c| c.csrf_allow_same_site = true).await;
     let p = app.practice("Oak Clinic").await;
-    let (code, _) = status(
-        revoke_others(&app, &p.owner)
-            .header("x-csrf-token", &p.owner.csrf)
-            .header("sec-fetch-site", "same-site"),
-    )
-    .await;
+    let (code, _) = revoke_others(&app, &p.owner)
+        .header("x-csrf-token", &p.owner.csrf)
+        .header("sec-fetch-site", "same-site")
+        .reply()
+        .await
+        .status_and_text();
     assert_eq!(code, StatusCode::OK);
 }
 

@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::{Signer, SigningKey};
+use portal::db::evidence as store;
 use portal::evidence::bundle::CheckStatus;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -105,7 +106,8 @@ pub async fn insert_bundle_as(
     let status = |c: &Check| CheckStatus::from_word(c.word).unwrap();
     let count = |s: CheckStatus| checks.iter().filter(|c| status(c) == s).count();
     let (failed, warned) = (count(CheckStatus::Fail), count(CheckStatus::Warn));
-    let result = checks.iter().map(status).max().unwrap_or(CheckStatus::Pass).as_str();
+    let result_status = checks.iter().map(status).max().unwrap_or(CheckStatus::Pass);
+    let result = result_status.as_str();
     let check_json: Vec<Value> = checks
         .iter()
         .map(|c| {
@@ -131,98 +133,55 @@ pub async fn insert_bundle_as(
     let signature = site.key.sign(&raw).to_bytes();
     let bundle_hash: [u8; 32] = Sha256::digest(&raw).into();
 
+    let stored_checks: Vec<portal::evidence::bundle::Check> = checks
+        .iter()
+        .map(|c| portal::evidence::bundle::Check {
+            check: c.check_type.to_owned(),
+            status: status(c),
+            raw_status: c.word.to_owned(),
+            host: c.host.to_owned(),
+            hipaa_control: c.control.map(str::to_owned),
+            details: json!({ "probe": c.check_type, "host": c.host }),
+        })
+        .collect();
+
+    // The same writes ingestion makes, in one transaction, minus the
+    // signature check, the parse (any `checked_at`) and notifications.
     let mut db = app.db_client().await;
     let tx = db.transaction().await.unwrap();
-    let head = tx
-        .query_one(
-            "SELECT chain_length, chain_head_hash FROM sites WHERE id = $1 FOR UPDATE",
-            &[&site.id],
-        )
-        .await
-        .unwrap();
-    let position: i64 = head.get(0);
-    let prev_chain_hash: [u8; 32] =
-        head.get::<_, Option<Vec<u8>>>(1).map(|h| h.try_into().unwrap()).unwrap_or([0; 32]);
+    let head = store::lock_chain_head(&*tx, site.id).await.unwrap();
+    let position = head.length;
+    let prev_chain_hash = head.head.unwrap_or(portal::evidence::chain::GENESIS);
     let chain_hash = portal::evidence::chain::chain_hash(
         site.id,
         u64::try_from(position).unwrap(),
         &prev_chain_hash,
         &bundle_hash,
     );
-    let id: Uuid = tx
-        .query_one(
-            "INSERT INTO evidence_bundles
-               (bundle_id, site_id, client_org_id, checked_at, result, checks_count,
-                failed_checks, warn_checks, raw, bundle_hash, signature, chain_position,
-                prev_chain_hash, chain_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             RETURNING id",
-            &[
-                &bundle_id,
-                &site.id,
-                &site.org_id,
-                &at,
-                &result,
-                &(checks.len() as i32),
-                &(failed as i32),
-                &(warned as i32),
-                &raw,
-                &bundle_hash.as_slice(),
-                &signature.as_slice(),
-                &position,
-                &prev_chain_hash.as_slice(),
-                &chain_hash.as_slice(),
-            ],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    for c in checks {
-        let details = json!({ "probe": c.check_type, "host": c.host });
-        tx.execute(
-            "INSERT INTO evidence_checks
-               (evidence_id, site_id, client_org_id, check_type, host, hipaa_control,
-                status, raw_status, details, checked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &id,
-                &site.id,
-                &site.org_id,
-                &c.check_type,
-                &c.host,
-                &c.control,
-                &status(c).as_str(),
-                &c.word,
-                &details,
-                &at,
-            ],
-        )
-        .await
-        .unwrap();
-        tx.execute(
-            "INSERT INTO check_states AS cs
-               (site_id, check_type, host, last_status, last_evidence_id, changed_at, last_seen_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (site_id, check_type, host) DO UPDATE
-                SET changed_at = CASE WHEN cs.last_status = EXCLUDED.last_status
-                                      THEN cs.changed_at ELSE EXCLUDED.changed_at END,
-                    last_status = EXCLUDED.last_status,
-                    last_evidence_id = EXCLUDED.last_evidence_id,
-                    last_seen_at = EXCLUDED.last_seen_at
-              WHERE cs.last_seen_at <= EXCLUDED.last_seen_at",
-            &[&site.id, &c.check_type, &c.host, &status(c).as_str(), &id, &at],
-        )
-        .await
-        .unwrap();
-    }
-    tx.execute(
-        "UPDATE sites SET chain_length = $2, chain_head_hash = $3,
-                last_evidence_at = GREATEST(last_evidence_at, $4)
-          WHERE id = $1",
-        &[&site.id, &(position + 1), &chain_hash.as_slice(), &at],
+    let id = store::insert_bundle(
+        &*tx,
+        &store::NewBundle {
+            bundle_id,
+            site_id: site.id,
+            org_id: site.org_id,
+            checked_at: at,
+            result: result_status,
+            checks_count: checks.len() as i32,
+            failed_checks: failed as i32,
+            warn_checks: warned as i32,
+            raw: &raw,
+            bundle_hash,
+            signature,
+            chain_position: position,
+            prev_chain_hash,
+            chain_hash,
+        },
     )
     .await
     .unwrap();
+    store::insert_checks(&*tx, id, site.id, site.org_id, at, &stored_checks).await.unwrap();
+    store::upsert_check_states(&*tx, site.id, id, at, &stored_checks).await.unwrap();
+    store::advance_chain(&*tx, site.id, position + 1, &chain_hash, at).await.unwrap();
     tx.commit().await.unwrap();
     Stored {
         id,
@@ -239,26 +198,62 @@ pub async fn insert_bundle_as(
     }
 }
 
-/// A notification for the practice; returns its id.
+/// A warning notification for the practice, through the insert ingestion
+/// uses; returns its id.
 pub async fn notification(app: &TestApp, org_id: Uuid, title: &str) -> Uuid {
+    notification_with(app, org_id, title, portal::db::notifications::Severity::Warning).await
+}
+
+/// A notification of `severity` created at `at`; returns its id.
+pub async fn notification_at(
+    app: &TestApp,
+    org_id: Uuid,
+    title: &str,
+    severity: portal::db::notifications::Severity,
+    at: DateTime<Utc>,
+) -> Uuid {
+    let id = notification_with(app, org_id, title, severity).await;
+    // Raw SQL on purpose: a notification from the past; the insert stamps
+    // the present.
     let db = app.db_client().await;
-    db.query_one(
-        "INSERT INTO client_notifications (client_org_id, type, severity, title, message)
-         VALUES ($1, 'check_failed', 'warning', $2, 'details') RETURNING id",
-        &[&org_id, &title],
+    db.execute("UPDATE client_notifications SET created_at = $2 WHERE id = $1", &[&id, &at])
+        .await
+        .unwrap();
+    id
+}
+
+async fn notification_with(
+    app: &TestApp,
+    org_id: Uuid,
+    title: &str,
+    severity: portal::db::notifications::Severity,
+) -> Uuid {
+    let db = app.db_client().await;
+    portal::db::notifications::insert(
+        &**db,
+        &portal::db::notifications::NewNotification {
+            org_id,
+            site_id: None,
+            kind: "check_failed",
+            severity,
+            title: title.to_owned(),
+            message: "details".to_owned(),
+            action_url: None,
+            action_label: None,
+            dedupe_key: Uuid::new_v4().to_string(),
+        },
     )
     .await
     .unwrap()
-    .get(0)
+    .expect("a new notification")
 }
 
-/// Marks a notification read by a user.
+/// Marks a notification read by a user (of its practice), as the API does.
 pub async fn mark_read(app: &TestApp, notification_id: Uuid, user_id: Uuid) {
     let db = app.db_client().await;
-    db.execute(
-        "INSERT INTO client_notification_reads (notification_id, user_id) VALUES ($1, $2)",
-        &[&notification_id, &user_id],
-    )
-    .await
-    .unwrap();
+    let user = portal::db::users::find_by_id(&**db, user_id).await.unwrap().expect("the user");
+    portal::db::notifications::mark_read(&**db, user.org_id, user_id, notification_id)
+        .await
+        .unwrap()
+        .expect("a notification of the user's practice");
 }

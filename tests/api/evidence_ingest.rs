@@ -6,14 +6,9 @@ use poem::http::StatusCode;
 use sha2::{Digest, Sha256};
 
 use crate::appliances::{bundle, create_site, ingest, post_bundle, sign};
-use crate::helpers::{TestApp, body_json, spawn_app};
+use crate::helpers::{TestApp, body_json, expect_json, spawn_app};
 
 const BITLOCKER: &str = "164.312(a)(2)(iv)";
-
-async fn count(app: &TestApp, table: &str) -> i64 {
-    let db = app.db_client().await;
-    db.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0)
-}
 
 #[tokio::test]
 async fn a_signed_bundle_is_stored_and_chained() {
@@ -31,8 +26,7 @@ async fn a_signed_bundle_is_stored_and_chained() {
         ],
     );
     let resp = post_bundle(&app, &bytes, &sign(&site.key, &bytes)).await;
-    resp.assert_status(StatusCode::CREATED);
-    let receipt = body_json(resp).await;
+    let receipt = expect_json(resp, StatusCode::CREATED).await;
     assert_eq!(receipt["bundle_id"], "CB-1");
     assert_eq!(receipt["site_id"], site.id.to_string());
     assert_eq!(receipt["chain_position"], 0);
@@ -88,14 +82,17 @@ async fn a_resend_is_idempotent_and_other_bytes_under_the_same_id_conflict() {
     })
     .await;
     let again = post_bundle(&app, &bytes, &sig).await;
-    again.assert_status(StatusCode::OK);
-    assert_eq!(body_json(again).await, first);
+    assert_eq!(expect_json(again, StatusCode::OK).await, first);
 
     let other = bundle(site.id, "CB-2", at, &[("ntp_sync", "fail", "SRV-01", Some("164.312(b)"))]);
     let resp = post_bundle(&app, &other, &sign(&site.key, &other)).await;
-    resp.assert_status(StatusCode::CONFLICT);
-    assert!(body_json(resp).await["message"].as_str().unwrap().contains("different contents"));
-    assert_eq!(count(&app, "evidence_bundles").await, 1);
+    assert!(
+        expect_json(resp, StatusCode::CONFLICT).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("different contents")
+    );
+    assert_eq!(app.rows_in("evidence_bundles").await, 1);
 }
 
 #[tokio::test]
@@ -139,8 +136,7 @@ async fn bad_bundles_are_refused_with_a_reason_and_nothing_is_stored() {
     ];
     for (bytes, sig, status, says) in cases {
         let resp = post_bundle(&app, &bytes, &sig).await;
-        resp.assert_status(status);
-        let body = body_json(resp).await;
+        let body = expect_json(resp, status).await;
         assert!(body["message"].as_str().unwrap().contains(says), "{says}: {body}");
     }
     let resp = app
@@ -161,7 +157,7 @@ async fn bad_bundles_are_refused_with_a_reason_and_nothing_is_stored() {
         .await;
     resp.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     for table in ["evidence_bundles", "evidence_checks", "check_states"] {
-        assert_eq!(count(&app, table).await, 0, "{table}");
+        assert_eq!(app.rows_in(table).await, 0, "{table}");
     }
 }
 
@@ -172,8 +168,10 @@ async fn a_bundle_over_one_mebibyte_is_413() {
     let site = create_site(&app, p.org_id, "Main Street").await;
     let big = vec![b' '; 1024 * 1024 + 1];
     let resp = post_bundle(&app, &big, &sign(&site.key, &big)).await;
-    resp.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body_json(resp).await["error"], "payload_too_large");
+    assert_eq!(
+        expect_json(resp, StatusCode::PAYLOAD_TOO_LARGE).await["error"],
+        "payload_too_large"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -202,8 +200,8 @@ async fn twenty_concurrent_appends_to_one_site_form_one_gapless_chain() {
     let responses = futures_util::future::join_all(posts).await;
     let mut positions = Vec::new();
     for resp in responses {
-        resp.assert_status(StatusCode::CREATED);
-        positions.push(body_json(resp).await["chain_position"].as_i64().unwrap());
+        positions
+            .push(expect_json(resp, StatusCode::CREATED).await["chain_position"].as_i64().unwrap());
     }
     positions.sort_unstable();
     assert_eq!(positions, (0..20).collect::<Vec<i64>>());

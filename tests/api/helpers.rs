@@ -5,17 +5,25 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
+use std::future::Future;
+use std::panic::Location;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use deadpool_postgres::Pool;
 use poem::endpoint::BoxEndpoint;
-use poem::test::TestClient;
+use poem::http::{HeaderMap, Method, StatusCode};
+use poem::test::{TestClient, TestRequestBuilder, TestResponse};
 use poem::{EndpointExt, Response};
 use portal::config::{Config, ConfigArgs, Secret};
 use portal::db::managed::{Cluster, ClusterOptions};
 use portal::{AppState, Mode};
+use serde_json::Value;
 use tokio_postgres::config::Host;
+use tokio_postgres::types::ToSql;
+
+/// A request to the in-process app, before it is sent.
+pub type Request<'a> = TestRequestBuilder<'a, BoxEndpoint<'static, Response>>;
 
 struct Base {
     /// Connection to the maintenance database, for CREATE DATABASE.
@@ -326,6 +334,12 @@ impl TestApp {
 
     /// Creates a practice named `name` with an owner, an admin and a viewer, all signed in.
     pub async fn practice(&self, name: &str) -> Practice {
+        self.practice_with(name, None).await
+    }
+
+    /// Like [`TestApp::practice`], with the owner's display name given
+    /// (otherwise it is the address's local part, `owner`).
+    pub async fn practice_with(&self, name: &str, owner_name: Option<&str>) -> Practice {
         let slug: String =
             name.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         let db = self.db_client().await;
@@ -339,7 +353,8 @@ impl TestApp {
             [portal::auth::Role::Owner, portal::auth::Role::Admin, portal::auth::Role::Viewer]
         {
             let email = format!("{role}@{slug}.example");
-            users.push(self.user(org_id, &email, role).await);
+            let display = if role == portal::auth::Role::Owner { owner_name } else { None };
+            users.push(self.user_named(org_id, &email, display, role).await);
         }
         let viewer = users.pop().unwrap();
         let admin = users.pop().unwrap();
@@ -354,8 +369,19 @@ impl TestApp {
         email: &str,
         role: portal::auth::Role,
     ) -> TestUser {
+        self.user_named(org_id, email, None, role).await
+    }
+
+    /// Creates a user named `name` (default: the address's local part) and signs them in.
+    pub async fn user_named(
+        &self,
+        org_id: uuid::Uuid,
+        email: &str,
+        name: Option<&str>,
+        role: portal::auth::Role,
+    ) -> TestUser {
         let db = self.db_client().await;
-        let name = email.split('@').next().unwrap_or("user");
+        let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("user"));
         let id =
             portal::db::orgs::insert_user(&**db, org_id, email, Some(name), role).await.unwrap();
         drop(db);
@@ -408,26 +434,324 @@ impl TestApp {
         .unwrap()
     }
 
-    /// Requests with this user's cookie (and, for unsafe methods, CSRF token) set.
-    pub fn get_as(
-        &self,
-        user: &TestUser,
-        path: &str,
-    ) -> poem::test::TestRequestBuilder<'_, BoxEndpoint<'static, Response>> {
+    /// A GET with this user's session cookie.
+    pub fn get_as(&self, user: &TestUser, path: &str) -> Request<'_> {
         self.client.get(path).header("cookie", &user.cookie)
     }
 
-    pub fn post_as(
-        &self,
-        user: &TestUser,
-        path: &str,
-    ) -> poem::test::TestRequestBuilder<'_, BoxEndpoint<'static, Response>> {
+    /// A GET as htmx makes it: the session cookie and `HX-Request: true`.
+    pub fn hx_get_as(&self, user: &TestUser, path: &str) -> Request<'_> {
+        self.get_as(user, path).header("hx-request", "true")
+    }
+
+    /// A POST as htmx makes it from a portal page (see [`TestApp::request_as`]).
+    pub fn hx_post_as(&self, user: &TestUser, path: &str) -> Request<'_> {
+        self.post_as(user, path).header("hx-request", "true")
+    }
+
+    /// Any request as the user's browser session makes it from a portal
+    /// page with JavaScript: the session cookie, the CSRF token header and
+    /// `Sec-Fetch-Site: same-origin`.
+    pub fn request_as(&self, method: Method, user: &TestUser, path: &str) -> Request<'_> {
         self.client
-            .post(path)
+            .request(method, path)
             .header("cookie", &user.cookie)
             .header("x-csrf-token", &user.csrf)
             .header("sec-fetch-site", "same-origin")
     }
+
+    /// A POST from a portal page (see [`TestApp::request_as`]), no body.
+    pub fn post_as(&self, user: &TestUser, path: &str) -> Request<'_> {
+        self.request_as(Method::POST, user, path)
+    }
+
+    /// A POST with a JSON body (see [`TestApp::request_as`]).
+    pub fn post_json_as(&self, user: &TestUser, path: &str, body: &Value) -> Request<'_> {
+        self.post_as(user, path).body_json(body)
+    }
+
+    /// A PUT with a JSON body (see [`TestApp::request_as`]).
+    pub fn put_json_as(&self, user: &TestUser, path: &str, body: &Value) -> Request<'_> {
+        self.request_as(Method::PUT, user, path).body_json(body)
+    }
+
+    /// A DELETE (see [`TestApp::request_as`]).
+    pub fn delete_as(&self, user: &TestUser, path: &str) -> Request<'_> {
+        self.request_as(Method::DELETE, user, path)
+    }
+
+    /// A form post as htmx sends it from a portal page: cookie, CSRF token
+    /// header, same origin and a form-urlencoded body of `pairs`. Add
+    /// `.header("hx-request", "true")` where the test needs the fragment.
+    pub fn post_form_as(&self, user: &TestUser, path: &str, pairs: &[(&str, &str)]) -> Request<'_> {
+        self.post_as(user, path).form(&pairs)
+    }
+
+    /// A plain HTML form post, as a browser without JavaScript sends it: the
+    /// cookie and same origin, and the CSRF token as the `csrf_token` field
+    /// in front of `pairs` (no CSRF header).
+    pub fn post_plain_form_as(
+        &self,
+        user: &TestUser,
+        path: &str,
+        pairs: &[(&str, &str)],
+    ) -> Request<'_> {
+        self.client
+            .post(path)
+            .header("cookie", &user.cookie)
+            .header("sec-fetch-site", "same-origin")
+            .form(&csrf_form(user, pairs))
+    }
+
+    /// `SELECT count(*) ...` (or any one-bigint query) against the test database.
+    pub async fn count(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
+        self.db_client().await.query_one(sql, params).await.unwrap().get(0)
+    }
+
+    /// How many rows `table` has.
+    pub async fn rows_in(&self, table: &str) -> i64 {
+        self.count(&format!("SELECT count(*) FROM {table}"), &[]).await
+    }
+
+    /// Makes the session's last activity `interval` ago (a PostgreSQL
+    /// interval such as `'9 hours'`), as if the user had been idle since.
+    pub async fn idle_since(&self, session_id: uuid::Uuid, interval: &str) {
+        // Raw SQL on purpose: time passing; no portal function moves a
+        // session's last activity back.
+        let db = self.db_client().await;
+        db.execute(
+            "UPDATE client_sessions SET last_seen_at = now() - $2::text::interval WHERE id = $1",
+            &[&session_id, &interval],
+        )
+        .await
+        .unwrap();
+    }
+
+    // -----------------------------------------------------------------------
+    // Fixture builders: rows written through the portal's own functions.
+    // -----------------------------------------------------------------------
+
+    /// A new partner (MSP), as `portal admin create-partner` makes it.
+    pub async fn partner(&self, name: &str) -> uuid::Uuid {
+        portal::admin::create_partner(&self.pool, name, None).await.unwrap()
+    }
+
+    /// Moves the practice to `partner` (None = served directly), as staff
+    /// completing a transfer do; `partner_assigned_at` is now.
+    pub async fn assign_partner(&self, org_id: uuid::Uuid, partner: Option<uuid::Uuid>) {
+        let db = self.db_client().await;
+        portal::db::transfers::move_org(&**db, org_id, partner).await.unwrap();
+    }
+
+    /// Deactivates a user, as removing them does (rows stay, sign-in stops).
+    pub async fn deactivate(&self, user_id: uuid::Uuid) {
+        let db = self.db_client().await;
+        portal::db::users::deactivate(&**db, user_id).await.unwrap();
+    }
+
+    /// Changes a user's role, as the role endpoint's write does (no checks).
+    pub async fn set_role(&self, user_id: uuid::Uuid, role: portal::auth::Role) {
+        let db = self.db_client().await;
+        portal::db::users::set_role(&**db, user_id, role).await.unwrap();
+    }
+}
+
+/// Form pairs with the user's CSRF token first, as a portal page's plain
+/// HTML form sends them.
+pub fn csrf_form<'a>(user: &'a TestUser, pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![("csrf_token", user.csrf.as_str())];
+    all.extend_from_slice(pairs);
+    all
+}
+
+// ---------------------------------------------------------------------------
+// Responses and assertions
+// ---------------------------------------------------------------------------
+
+/// A response read to the end: status, headers and body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub async fn read(resp: TestResponse) -> Reply {
+        let status = resp.0.status();
+        let headers = resp.0.headers().clone();
+        let body = resp.0.into_body().into_bytes().await.unwrap().to_vec();
+        Reply { status, headers, body }
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The status and the body as text.
+    pub fn status_and_text(&self) -> (StatusCode, String) {
+        (self.status, self.text())
+    }
+
+    /// The body as JSON; panics (at the caller) with the body when it is not.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// A header's value; panics (at the caller) when it is missing.
+    #[track_caller]
+    pub fn header(&self, name: &str) -> String {
+        match self.headers.get(name) {
+            Some(v) => v.to_str().unwrap().to_owned(),
+            None => panic!("no {name} header (status {}): {}", self.status, self.text()),
+        }
+    }
+
+    /// A header's value, or "" when it is missing.
+    pub fn header_or_empty(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    }
+
+    fn check_status(&self, at: &Location<'_>, status: StatusCode) {
+        if self.status != status {
+            panic!("{at}: expected {status}, got {}: {}", self.status, self.text());
+        }
+    }
+}
+
+// The `expect_*` helpers are sync `#[track_caller]` functions that capture
+// the caller's location and return the future that reads the body. A panic
+// inside an `async fn` would name helpers.rs, and `#[track_caller]` does not
+// reach into one, so every failure message starts with the test's own
+// `file:line:column` instead. They come twice: as free functions on a
+// response already sent, and as [`Expect`] methods on a request, which send
+// it first: `app.get_as(&p.owner, "/api/...").expect_json(StatusCode::OK).await`.
+
+/// Reads the response and asserts its status (printing the body when it
+/// differs); the whole reply.
+#[track_caller]
+pub fn expect_status(resp: TestResponse, status: StatusCode) -> impl Future<Output = Reply> {
+    status_at(Location::caller(), resp, status)
+}
+
+/// Asserts the status (printing the body when it differs) and returns the
+/// body parsed as JSON.
+#[track_caller]
+pub fn expect_json(resp: TestResponse, status: StatusCode) -> impl Future<Output = Value> {
+    json_at(Location::caller(), resp, status)
+}
+
+/// Asserts the status (printing the body when it differs) and returns the
+/// body as text (HTML pages and fragments, CSV).
+#[track_caller]
+pub fn expect_text(resp: TestResponse, status: StatusCode) -> impl Future<Output = String> {
+    text_at(Location::caller(), resp, status)
+}
+
+/// Asserts the status and the JSON error envelope `{"error": code,
+/// "message": text}`: `code_or_substring` is either the exact code (e.g.
+/// `not_found`) or a part of the message (`""` checks the envelope only).
+/// Returns the message.
+#[track_caller]
+pub fn expect_error<'a>(
+    resp: TestResponse,
+    status: StatusCode,
+    code_or_substring: &'a str,
+) -> impl Future<Output = String> + 'a {
+    error_at(Location::caller(), resp, status, code_or_substring)
+}
+
+/// Send-and-check on a request; see the `expect_*` functions.
+pub trait Expect: Sized {
+    /// Sends the request and reads the reply, whatever its status.
+    fn reply(self) -> impl Future<Output = Reply>;
+    /// Sends the request; the reply, whose status must be `status`.
+    fn expect_status(self, status: StatusCode) -> impl Future<Output = Reply>;
+    /// Sends the request; the JSON body of a `status` reply.
+    fn expect_json(self, status: StatusCode) -> impl Future<Output = Value>;
+    /// Sends the request; the text body of a `status` reply.
+    fn expect_text(self, status: StatusCode) -> impl Future<Output = String>;
+    /// Sends the request; the message of a `status` JSON error (see [`expect_error`]).
+    fn expect_error(
+        self,
+        status: StatusCode,
+        code_or_substring: &str,
+    ) -> impl Future<Output = String>;
+}
+
+impl Expect for Request<'_> {
+    async fn reply(self) -> Reply {
+        Reply::read(self.send().await).await
+    }
+
+    #[track_caller]
+    fn expect_status(self, status: StatusCode) -> impl Future<Output = Reply> {
+        let at = Location::caller();
+        async move { status_at(at, self.send().await, status).await }
+    }
+
+    #[track_caller]
+    fn expect_json(self, status: StatusCode) -> impl Future<Output = Value> {
+        let at = Location::caller();
+        async move { json_at(at, self.send().await, status).await }
+    }
+
+    #[track_caller]
+    fn expect_text(self, status: StatusCode) -> impl Future<Output = String> {
+        let at = Location::caller();
+        async move { text_at(at, self.send().await, status).await }
+    }
+
+    #[track_caller]
+    fn expect_error(
+        self,
+        status: StatusCode,
+        code_or_substring: &str,
+    ) -> impl Future<Output = String> {
+        let at = Location::caller();
+        async move { error_at(at, self.send().await, status, code_or_substring).await }
+    }
+}
+
+async fn status_at(at: &Location<'_>, resp: TestResponse, status: StatusCode) -> Reply {
+    let reply = Reply::read(resp).await;
+    reply.check_status(at, status);
+    reply
+}
+
+async fn json_at(at: &Location<'_>, resp: TestResponse, status: StatusCode) -> Value {
+    let reply = status_at(at, resp, status).await;
+    serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("{at}: not JSON ({e}): {}", reply.text()))
+}
+
+async fn text_at(at: &Location<'_>, resp: TestResponse, status: StatusCode) -> String {
+    status_at(at, resp, status).await.text()
+}
+
+async fn error_at(at: &Location<'_>, resp: TestResponse, status: StatusCode, want: &str) -> String {
+    let body = json_at(at, resp, status).await;
+    let (Some(code), Some(message)) = (body["error"].as_str(), body["message"].as_str()) else {
+        panic!("{at}: not the error envelope {{error, message}}: {body}");
+    };
+    if code != want && !message.contains(want) {
+        panic!("{at}: expected the code {want:?} or it in the message, got {body}");
+    }
+    message.to_owned()
+}
+
+/// The `Set-Cookie` header of a response, whole.
+#[track_caller]
+pub fn set_cookie(resp: &TestResponse) -> String {
+    resp.0.headers().get("set-cookie").expect("a set-cookie header").to_str().unwrap().to_owned()
+}
+
+/// The `name=value` of the cookie a response sets, for a Cookie header.
+#[track_caller]
+pub fn cookie_of(resp: &TestResponse) -> String {
+    set_cookie(resp).split(';').next().unwrap().to_owned()
 }
 
 /// Reads a response body as text.
@@ -438,4 +762,18 @@ pub async fn body_text(resp: poem::test::TestResponse) -> String {
 /// Reads a response body as JSON.
 pub async fn body_json(resp: poem::test::TestResponse) -> serde_json::Value {
     serde_json::from_str(&body_text(resp).await).unwrap()
+}
+
+/// Polls a condition (in the browser, the database, ...) every 50 ms until
+/// it holds; fails after ten seconds, naming `what`.
+pub async fn wait_for<F, Fut>(mut check: F, what: &str)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -304,6 +304,8 @@ async fn mail_is_given_up_after_max_attempts_and_a_secret_is_wiped() {
     let db = TestDb::new().await;
     let pool = db.pool();
     let id = enqueue(&pool, &sign_in_mail("a@practice.example", &long_link())).await;
+    // Raw SQL on purpose: the outbox's attempt limit is a column default
+    // that no portal function sets.
     pool.get()
         .await
         .unwrap()
@@ -412,6 +414,8 @@ async fn mail_left_sending_by_a_crashed_instance_is_claimed_after_its_lease() {
     let expired = enqueue(&pool, &mail("a@practice.example", "expired", "x")).await;
     let live = enqueue(&pool, &mail("a@practice.example", "live", "x")).await;
     let client = pool.get().await.unwrap();
+    // Raw SQL on purpose: simulates an instance that crashed while sending
+    // (one lease already expired, one still live).
     client
         .execute(
             "UPDATE email_outbox SET status = 'sending',

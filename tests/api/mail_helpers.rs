@@ -91,6 +91,7 @@ pub async fn row(pool: &deadpool_postgres::Pool, id: Uuid) -> Row {
 
 /// Makes retries due now, as if their backoff had passed.
 pub async fn make_due(pool: &deadpool_postgres::Pool) {
+    // Raw SQL on purpose: the backoff passes; no portal function moves time.
     let db = pool.get().await.unwrap();
     db.execute("UPDATE email_outbox SET next_attempt_at = now() WHERE status = 'pending'", &[])
         .await

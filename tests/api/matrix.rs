@@ -293,6 +293,7 @@ async fn every_client_operation_answers_each_role_as_specified() {
             }
             // The password change must not leak into the next caller's row.
             if case.operation_id == "set_password" {
+                // Raw SQL on purpose: no portal function removes a password.
                 let db = app.db_client().await;
                 db.execute("UPDATE client_users SET password_hash = NULL", &[]).await.unwrap();
             }

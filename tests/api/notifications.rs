@@ -8,7 +8,10 @@ use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Practice, TestApp, TestUser, body_json, body_text, spawn_app};
+use crate::helpers::{
+    Practice, TestApp, TestUser, body_json, body_text, expect_json, expect_text, spawn_app,
+    wait_for,
+};
 use crate::matrix::Case;
 
 /// This area's rows of the role x organisation matrix (see matrix.rs).
@@ -104,6 +107,8 @@ async fn notify(
     .unwrap()
     .expect("a new notification");
     if minutes_ago > 0 {
+        // Raw SQL on purpose: a notification from the past; the insert
+        // stamps the present.
         db.execute(
             "UPDATE client_notifications SET created_at = now() - make_interval(mins => $2::int)
               WHERE id = $1",
@@ -117,8 +122,7 @@ async fn notify(
 
 async fn list(app: &TestApp, user: &TestUser, query: &str) -> Value {
     let resp = app.get_as(user, &format!("/api/client/notifications{query}")).send().await;
-    resp.assert_status_is_ok();
-    body_json(resp).await
+    expect_json(resp, StatusCode::OK).await
 }
 
 fn item(list: &Value, id: Uuid) -> &Value {
@@ -155,8 +159,7 @@ async fn read_state_is_per_user_and_the_list_is_newest_first() {
     let new = notify(&app, p.org_id, "New", "critical", 5).await;
 
     let resp = app.post_as(&p.owner, &format!("/api/client/notifications/{old}/read")).send().await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await, json!({ "status": "read" }));
+    assert_eq!(expect_json(resp, StatusCode::OK).await, json!({ "status": "read" }));
 
     let mine = list(&app, &p.owner, "").await;
     assert_eq!(ids(&mine), vec![new.to_string(), old.to_string()], "newest first");
@@ -188,8 +191,7 @@ async fn read_state_is_per_user_and_the_list_is_newest_first() {
         .header("authorization", format!("Bearer {token}"))
         .send()
         .await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await["unread_count"], 2);
+    assert_eq!(expect_json(resp, StatusCode::OK).await["unread_count"], 2);
     // ... and a token can mark read too (no CSRF token needed).
     app.client
         .post(format!("/api/client/notifications/{new}/read"))
@@ -215,8 +217,7 @@ async fn marking_read_twice_changes_nothing() {
     let first = item(&list(&app, &p.admin, "").await, id)["read_at"].clone();
     assert!(first.is_string());
     let resp = app.post_as(&p.admin, &path).send().await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await, json!({ "status": "read" }));
+    assert_eq!(expect_json(resp, StatusCode::OK).await, json!({ "status": "read" }));
     assert_eq!(item(&list(&app, &p.admin, "").await, id)["read_at"], first, "read_at unchanged");
     assert_eq!(read_rows(&app, p.admin.id).await, 1);
 
@@ -249,8 +250,7 @@ async fn another_practices_notification_is_not_found_and_bad_ids_are_400() {
     // API.
     let resp =
         app.post_as(&a.owner, &format!("/api/client/notifications/{theirs}/read")).send().await;
-    resp.assert_status(StatusCode::NOT_FOUND);
-    let body = body_json(resp).await;
+    let body = expect_json(resp, StatusCode::NOT_FOUND).await;
     assert_eq!(body["error"], "not_found");
     assert!(body["message"].as_str().unwrap().contains("notification"), "{body}");
     let unknown = Uuid::new_v4();
@@ -259,8 +259,7 @@ async fn another_practices_notification_is_not_found_and_bad_ids_are_400() {
         .await
         .assert_status(StatusCode::NOT_FOUND);
     let resp = app.post_as(&a.owner, "/api/client/notifications/not-a-uuid/read").send().await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert_eq!(body_json(resp).await["error"], "bad_request");
+    assert_eq!(expect_json(resp, StatusCode::BAD_REQUEST).await["error"], "bad_request");
 
     // Pages, with htmx and without.
     let page = format!("/client/notifications/{theirs}/read");
@@ -306,8 +305,10 @@ async fn read_all_counts_what_was_unread_and_moves_a_watermark() {
     let first_read_at = item(&list(&app, &p.owner, "").await, first)["read_at"].clone();
 
     let resp = app.post_as(&p.owner, "/api/client/notifications/read-all").send().await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await, json!({ "status": "read_all", "count": 2 }));
+    assert_eq!(
+        expect_json(resp, StatusCode::OK).await,
+        json!({ "status": "read_all", "count": 2 })
+    );
 
     // One watermark, no row per notification; the earlier read keeps its
     // row and its read_at.
@@ -387,8 +388,7 @@ async fn read_all_waits_for_a_notification_being_inserted_and_counts_it() {
     // waiting for the practice's notification lock.
     let read_all = async {
         let resp = app.post_as(&p.owner, "/api/client/notifications/read-all").send().await;
-        resp.assert_status_is_ok();
-        body_json(resp).await
+        expect_json(resp, StatusCode::OK).await
     };
     let commit_when_read_all_waits = async {
         let db = app.db_client().await;
@@ -460,8 +460,7 @@ async fn unread_only_and_limit_select_and_bad_values_are_400() {
 
     for bad in ["?limit=0", "?limit=201", "?limit=ten", "?limit=-1", "?unread_only=maybe"] {
         let resp = app.get_as(&p.owner, &format!("/api/client/notifications{bad}")).send().await;
-        resp.assert_status(StatusCode::BAD_REQUEST);
-        let body = body_json(resp).await;
+        let body = expect_json(resp, StatusCode::BAD_REQUEST).await;
         assert_eq!(body["error"], "bad_request", "{bad}: {body}");
         assert!(!body["message"].as_str().unwrap().is_empty());
     }
@@ -473,8 +472,10 @@ async fn email_preferences_round_trip_and_decide_who_gets_critical_alerts() {
     let p = app.practice("Oak Clinic").await;
     let get = |u: &TestUser| app.get_as(u, "/api/client/notification-preferences").send();
     let resp = get(&p.admin).await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await, json!({ "critical_alerts": true, "monthly_report": true }));
+    assert_eq!(
+        expect_json(resp, StatusCode::OK).await,
+        json!({ "critical_alerts": true, "monthly_report": true })
+    );
 
     let recipients = || async {
         let db = app.db_client().await;
@@ -496,8 +497,10 @@ async fn email_preferences_round_trip_and_decide_who_gets_critical_alerts() {
             .send()
     };
     let resp = put(&p.admin, json!({ "critical_alerts": false, "monthly_report": true })).await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await, json!({ "critical_alerts": false, "monthly_report": true }));
+    assert_eq!(
+        expect_json(resp, StatusCode::OK).await,
+        json!({ "critical_alerts": false, "monthly_report": true })
+    );
     assert_eq!(
         body_json(get(&p.admin).await).await,
         json!({ "critical_alerts": false, "monthly_report": true })
@@ -545,8 +548,11 @@ async fn email_preferences_round_trip_and_decide_who_gets_critical_alerts() {
         json!([]),
     ] {
         let resp = put(&p.viewer, bad.clone()).await;
-        resp.assert_status(StatusCode::BAD_REQUEST);
-        assert_eq!(body_json(resp).await["error"], "bad_request", "{bad}");
+        assert_eq!(
+            expect_json(resp, StatusCode::BAD_REQUEST).await["error"],
+            "bad_request",
+            "{bad}"
+        );
     }
     let resp = app
         .client
@@ -672,8 +678,7 @@ async fn mark_read_returns_the_row_and_the_badge_out_of_band() {
         .header("hx-request", "true")
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(
         html.starts_with(&format!(
             r#"<tr class="notification-row" id="notification-{a}" data-read="true""#
@@ -692,11 +697,11 @@ async fn mark_read_returns_the_row_and_the_badge_out_of_band() {
     // Without JavaScript: a plain form post (CSRF token in the form) goes back.
     let b = notify(&app, p.org_id, "Delta", "info", 0).await;
     let resp = app
-        .client
-        .post(format!("/client/notifications/{b}/read"))
-        .header("cookie", &p.admin.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("csrf_token", p.admin.csrf.as_str()), ("unread", "1")])
+        .post_plain_form_as(
+            &p.admin,
+            &format!("/client/notifications/{b}/read"),
+            &[("unread", "1")],
+        )
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
@@ -729,8 +734,7 @@ async fn mark_all_read_on_the_page_returns_the_list_and_the_badge() {
         .form(&[("unread", "1")])
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with(r#"<section class="card" id="notification-list""#), "{html}");
     assert!(html.contains("Marked 3 notifications read."), "{html}");
     assert!(html.contains("all caught up"), "the unread filter is kept: {html}");
@@ -751,6 +755,8 @@ async fn the_page_shows_the_newest_hundred_and_loads_more() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     {
+        // Raw SQL on purpose: 105 notifications a minute apart in one
+        // statement; the portal's insert stamps them all with the present.
         let db = app.db_client().await;
         db.execute(
             "INSERT INTO client_notifications (client_org_id, type, severity, title, message, created_at)
@@ -771,8 +777,7 @@ async fn the_page_shows_the_newest_hundred_and_loads_more() {
     let url = &html[start..start + html[start..].find('"').unwrap()];
 
     let resp = app.get_as(&p.viewer, url).header("hx-request", "true").send().await;
-    resp.assert_status_is_ok();
-    let more = body_text(resp).await;
+    let more = expect_text(resp, StatusCode::OK).await;
     assert_eq!(more.matches(r#"class="notification-row"#).count(), 5, "{more}");
     assert!(more.contains(">Bulk 101<") && more.contains(">Bulk 105<"));
     assert!(more.contains(r#"id="notifications-more" hx-swap-oob="true""#));
@@ -798,8 +803,7 @@ async fn settings_has_email_preferences_that_save_in_place() {
         .form(&[("monthly_report", "on")])
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with(r#"<section class="card" id="email-notifications-section""#));
     assert!(html.contains("Email preferences saved."));
     assert!(!html.contains(r#"name="critical_alerts" value="on" checked"#), "{html}");
@@ -810,11 +814,11 @@ async fn settings_has_email_preferences_that_save_in_place() {
 
     // Without JavaScript: 303 back to settings.
     let resp = app
-        .client
-        .post("/client/settings/notifications")
-        .header("cookie", &p.owner.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("csrf_token", p.owner.csrf.as_str()), ("critical_alerts", "on")])
+        .post_plain_form_as(
+            &p.owner,
+            "/client/settings/notifications",
+            &[("critical_alerts", "on")],
+        )
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
@@ -909,17 +913,4 @@ async fn marking_a_notification_read_updates_the_badge_without_a_reload() {
 
     client.close().await.unwrap();
     server.stop().await;
-}
-
-/// Polls a condition in the browser until it holds (10 s at most).
-async fn wait_for<F, Fut>(mut check: F, what: &str)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -2,15 +2,19 @@
 //! pdftotext), the cache, the scheduler and `portal report`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use poem::http::{HeaderMap, StatusCode};
+use poem::http::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::evidence_fixtures::{FixtureSite, Stored, check, insert_bundle, noon, site};
+use crate::evidence_fixtures::{
+    FixtureSite, Stored, check, insert_bundle, noon, notification_at, site,
+};
 use crate::helpers::{
-    Practice, TempDir, TestApp, TestUser, body_json, body_text, portal_cmd, spawn_app,
+    Expect, Practice, Reply, TempDir, TestApp, TestUser, expect_json, expect_text, portal_cmd,
+    spawn_app,
 };
 use crate::matrix::Case;
+use portal::db::notifications::Severity;
 
 /// This area's rows of the role x organisation matrix (see matrix.rs).
 pub const MATRIX: &[Case] = &[
@@ -78,15 +82,8 @@ struct Seeded {
 
 async fn seed(app: &TestApp, practice: &str, partner: &str) -> Seeded {
     let p = app.practice(practice).await;
-    let db = app.db_client().await;
-    let partner_id = portal::db::orgs::insert_partner(&**db, partner, None).await.unwrap();
-    db.execute(
-        "UPDATE client_orgs SET current_partner_id = $2, partner_assigned_at = now() WHERE id = $1",
-        &[&p.org_id, &partner_id],
-    )
-    .await
-    .unwrap();
-    drop(db);
+    let partner_id = app.partner(partner).await;
+    app.assign_partner(p.org_id, Some(partner_id)).await;
     let main = site(app, p.org_id, "Main Office").await;
     let west = site(app, p.org_id, "Westside Branch").await;
     insert_bundle(
@@ -138,6 +135,7 @@ async fn seed(app: &TestApp, practice: &str, partner: &str) -> Seeded {
     .await;
     let db = app.db_client().await;
     // As if each bundle had arrived five minutes after it was checked.
+    // Raw SQL on purpose: the fixtures' bundles arrive now; this sets when.
     db.execute(
         "UPDATE evidence_bundles SET received_at = checked_at + interval '5 minutes'
           WHERE client_org_id = $1",
@@ -145,16 +143,12 @@ async fn seed(app: &TestApp, practice: &str, partner: &str) -> Seeded {
     )
     .await
     .unwrap();
+    drop(db);
     for (title, at) in
-        [(NOTICE, "2026-09-20 12:10:00+00"), ("October only notice", "2026-10-02 12:10:00+00")]
+        [(NOTICE, "2026-09-20T12:10:00Z"), ("October only notice", "2026-10-02T12:10:00Z")]
     {
-        db.execute(
-            "INSERT INTO client_notifications (client_org_id, type, severity, title, message, created_at)
-             VALUES ($1, 'check_failed', 'critical', $2, 'details', $3::text::timestamptz)",
-            &[&p.org_id, &title, &at],
-        )
-        .await
-        .unwrap();
+        let at = DateTime::parse_from_rfc3339(at).unwrap().to_utc();
+        notification_at(app, p.org_id, title, Severity::Critical, at).await;
     }
     Seeded { p, partner: partner.to_owned(), main, west, main_head, west_head }
 }
@@ -181,41 +175,15 @@ fn line_with<'a>(text: &'a str, parts: &[&str]) -> &'a str {
         .unwrap_or_else(|| panic!("no line with {parts:?} in:\n{text}"))
 }
 
-struct Download {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Download {
-    fn header(&self, name: &str) -> String {
-        self.headers.get(name).unwrap_or_else(|| panic!("no {name}")).to_str().unwrap().to_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-async fn fetch(app: &TestApp, user: &TestUser, path: &str) -> Download {
-    let resp = app.get_as(user, path).send().await;
-    let status = resp.0.status();
-    let headers = resp.0.headers().clone();
-    let body = resp.0.into_body().into_bytes().await.unwrap().to_vec();
-    Download { status, headers, body }
-}
-
-async fn download(app: &TestApp, user: &TestUser, month: &str) -> Download {
-    let d = fetch(app, user, &format!("/api/client/reports/monthly/{month}")).await;
-    assert_eq!(d.status, StatusCode::OK, "{}", String::from_utf8_lossy(&d.body));
-    d
+async fn download(app: &TestApp, user: &TestUser, month: &str) -> Reply {
+    app.get_as(user, &format!("/api/client/reports/monthly/{month}"))
+        .expect_status(StatusCode::OK)
+        .await
 }
 
 async fn list(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let resp = app.get_as(user, "/api/client/reports/monthly").send().await;
-    resp.assert_status_is_ok();
-    body_json(resp).await["reports"].as_array().unwrap().clone()
+    expect_json(resp, StatusCode::OK).await["reports"].as_array().unwrap().clone()
 }
 
 /// (sha256, generated_at, evidence_count) of the cached row.
@@ -369,7 +337,8 @@ async fn the_same_inputs_give_the_same_bytes() {
     let first = download(&app, &s.p.owner, MONTH).await.body;
     let second = download(&app, &s.p.owner, MONTH).await.body;
     assert_eq!(first, second, "served from the cache");
-    // Made again from scratch: still the same bytes.
+    // Made again from scratch: still the same bytes. Raw SQL on purpose:
+    // drops the cache, which the portal only does for a late bundle.
     let db = app.db_client().await;
     db.execute("DELETE FROM client_monthly_reports", &[]).await.unwrap();
     drop(db);
@@ -443,21 +412,22 @@ async fn malformed_months_are_400_and_months_without_data_404() {
     let app = spawn_app().await;
     let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
     for bad in ["2026-13", "2026-1", "abc", "2026-00", "2026-09-01", "09-2026", "2026_09", "%20"] {
-        let d = fetch(&app, &s.p.owner, &format!("/api/client/reports/monthly/{bad}")).await;
+        let d = app.get_as(&s.p.owner, &format!("/api/client/reports/monthly/{bad}")).reply().await;
         assert_eq!(d.status, StatusCode::BAD_REQUEST, "{bad}");
         let body = d.json();
         assert_eq!(body["error"], "bad_request", "{bad}");
         assert!(body["message"].as_str().unwrap().contains("YYYY-MM"), "{bad}: {body}");
-        let page = fetch(&app, &s.p.owner, &format!("/client/reports/{bad}/pdf")).await;
+        let page = app.get_as(&s.p.owner, &format!("/client/reports/{bad}/pdf")).reply().await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "page {bad}");
         assert!(String::from_utf8_lossy(&page.body).contains("YYYY-MM"), "page {bad}");
     }
     let next = portal::reports::Month::of(Utc::now()).next().to_string();
     for empty in ["2026-07", "2019-01", "0000-01", "9999-12", next.as_str()] {
-        let d = fetch(&app, &s.p.owner, &format!("/api/client/reports/monthly/{empty}")).await;
+        let d =
+            app.get_as(&s.p.owner, &format!("/api/client/reports/monthly/{empty}")).reply().await;
         assert_eq!(d.status, StatusCode::NOT_FOUND, "{empty}");
         assert_eq!(d.json()["error"], "not_found");
-        let page = fetch(&app, &s.p.owner, &format!("/client/reports/{empty}/pdf")).await;
+        let page = app.get_as(&s.p.owner, &format!("/client/reports/{empty}/pdf")).reply().await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "page {empty}");
     }
     app.client
@@ -474,9 +444,9 @@ async fn another_practice_cannot_download_or_list_it() {
     let app = spawn_app().await;
     let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
     let b = app.practice("Elm Clinic").await;
-    let d = fetch(&app, &b.owner, &format!("/api/client/reports/monthly/{MONTH}")).await;
+    let d = app.get_as(&b.owner, &format!("/api/client/reports/monthly/{MONTH}")).reply().await;
     assert_eq!(d.status, StatusCode::NOT_FOUND);
-    let page = fetch(&app, &b.owner, &format!("/client/reports/{MONTH}/pdf")).await;
+    let page = app.get_as(&b.owner, &format!("/client/reports/{MONTH}/pdf")).reply().await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(list(&app, &b.owner).await.is_empty());
     assert!(cached(&app, b.org_id, MONTH).await.is_none());
@@ -520,12 +490,14 @@ async fn the_scheduler_makes_last_month_once_and_mails_owners_who_opted_in() {
     let b = seed(&app, "Elm Clinic", "Beta IT").await;
     let quiet = app.practice("Quiet Clinic").await; // no evidence at all
     let db = app.db_client().await;
-    db.execute(
-        "UPDATE client_users SET notify_monthly_report_email = false WHERE id = $1",
-        &[&b.p.owner.id],
-    )
-    .await
-    .unwrap();
+    let prefs = portal::db::notifications::preferences(&**db, b.p.org_id, b.p.owner.id)
+        .await
+        .unwrap()
+        .expect("the owner's preferences");
+    let no_report = portal::db::notifications::Preferences { monthly_report: false, ..prefs };
+    portal::db::notifications::set_preferences(&**db, b.p.org_id, b.p.owner.id, no_report)
+        .await
+        .unwrap();
     drop(db);
 
     // Early on October 1st (after the grace period), two instances at once.
@@ -670,6 +642,7 @@ async fn the_scheduler_waits_two_hours_into_the_first_for_late_bundles() {
         &[check("patch_level", "GW-02", "pass", Some("164.308(a)(1)(ii)(B)"))],
     )
     .await;
+    // Raw SQL on purpose: the bundle arrives late, at a chosen moment.
     let db = app.db_client().await;
     db.execute(
         "UPDATE evidence_bundles SET received_at = '2026-10-01T01:10:00Z' WHERE id = $1",
@@ -698,12 +671,14 @@ async fn an_old_month_names_the_partner_of_that_month() {
     // In October the practice moved to Beta IT (on the 15th), then to
     // OsirisCare directly (on the 20th).
     let db = app.db_client().await;
-    let beta = portal::db::orgs::insert_partner(&**db, "Beta IT", None).await.unwrap();
+    let beta = app.partner("Beta IT").await;
     let acme: uuid::Uuid = db
         .query_one("SELECT current_partner_id FROM client_orgs WHERE id = $1", &[&s.p.org_id])
         .await
         .unwrap()
         .get(0);
+    // Raw SQL on purpose: completed transfers in the past; the portal's
+    // transfer flow stamps every step with the present.
     for (from, to, completed) in [
         (Some(acme), Some(beta), "2026-10-15T10:00:00Z"),
         (Some(beta), None, "2026-10-20T10:00:00Z"),
@@ -719,13 +694,8 @@ async fn an_old_month_names_the_partner_of_that_month() {
         .await
         .unwrap();
     }
-    db.execute(
-        "UPDATE client_orgs SET current_partner_id = NULL, partner_assigned_at = now() WHERE id = $1",
-        &[&s.p.org_id],
-    )
-    .await
-    .unwrap();
-    // Made again from scratch.
+    portal::db::transfers::move_org(&**db, s.p.org_id, None).await.unwrap();
+    // Made again from scratch (raw SQL on purpose: drops the cache).
     db.execute("DELETE FROM client_monthly_reports", &[]).await.unwrap();
     drop(db);
 
@@ -810,8 +780,7 @@ async fn the_reports_page_lists_months_with_download_links() {
     let app = spawn_app().await;
     let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
     let resp = app.get_as(&s.p.viewer, "/client/reports").send().await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("September 2026"), "{html}");
     assert!(html.contains("data-month=\"2026-09\""));
     assert!(html.contains("href=\"/client/reports/2026-09/pdf\""));
@@ -819,7 +788,7 @@ async fn the_reports_page_lists_months_with_download_links() {
     assert!(html.contains("60%"));
     assert!(html.contains("aria-current=\"page\""), "Reports is the current section");
 
-    let d = fetch(&app, &s.p.viewer, "/client/reports/2026-09/pdf").await;
+    let d = app.get_as(&s.p.viewer, "/client/reports/2026-09/pdf").reply().await;
     assert_eq!(d.status, StatusCode::OK);
     assert_eq!(d.header("content-type"), "application/pdf");
     assert!(d.header("content-disposition").contains("OsirisCare-oak-street-clinic-2026-09.pdf"));
@@ -831,8 +800,7 @@ async fn the_reports_page_lists_months_with_download_links() {
     // A practice without evidence sees an empty state.
     let empty = app.practice("New Clinic").await;
     let resp = app.get_as(&empty.owner, "/client/reports").send().await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("id=\"reports-empty\""), "{html}");
     assert!(html.contains("No reports yet"));
     // Signed out: to the sign-in page, not the list.

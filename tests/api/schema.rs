@@ -45,13 +45,17 @@ async fn the_audit_log_refuses_update_delete_and_truncate() {
     let db = TestDb::new().await;
     let client = db.client().await;
     let org = seed_org(&client).await;
-    client
-        .execute(
-            "INSERT INTO client_audit_log (client_org_id, action) VALUES ($1, 'signin.succeeded')",
-            &[&org],
-        )
-        .await
-        .unwrap();
+    portal::db::audit::record(
+        &client,
+        &portal::db::audit::Entry {
+            org_id: Some(org),
+            action: "signin.succeeded",
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Raw SQL on purpose: the writes the table must refuse.
     for sql in [
         "UPDATE client_audit_log SET action = 'forged'",
         "DELETE FROM client_audit_log",
@@ -94,6 +98,7 @@ async fn constraints_refuse_malformed_rows() {
     let client = db.client().await;
     let org = seed_org(&client).await;
     let short_key = vec![0u8; 31];
+    // Raw SQL on purpose: rows the portal's functions would never write.
     let bad: Vec<(&str, Vec<&(dyn tokio_postgres::types::ToSql + Sync)>)> = vec![
         (
             "INSERT INTO sites (client_org_id, name, agent_public_key) VALUES ($1, 'X', $2)",

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Practice, TestApp, TestUser, body_json, body_text, portal_cmd, spawn_app, spawn_app_with,
+    Expect, Practice, TestApp, TestUser, body_text, expect_json, expect_text, portal_cmd,
+    spawn_app, spawn_app_with,
 };
 use crate::matrix::Case;
 
@@ -49,7 +50,7 @@ pub async fn matrix_request(
     Some(match operation_id {
         "create_transfer_request" => {
             settle_open_requests(app, a.org_id).await;
-            let partner = partner(app, &format!("Matrix IT {}", Uuid::new_v4())).await;
+            let partner = app.partner(&format!("Matrix IT {}", Uuid::new_v4())).await;
             (
                 "/api/client/transfer/request".into(),
                 Some(json!({ "to_partner_id": partner, "reason": "matrix" })),
@@ -59,6 +60,8 @@ pub async fn matrix_request(
         "cancel_transfer_request" => {
             // A fresh pending request for A, nothing open anywhere else (the
             // other practice's owner made one in the create row).
+            // Raw SQL on purpose: closes approved requests too, of every
+            // practice; the portal lets nobody cancel an approved request.
             let db = app.db_client().await;
             db.execute(
                 "UPDATE partner_transfer_requests SET status = 'cancelled'
@@ -67,13 +70,17 @@ pub async fn matrix_request(
             )
             .await
             .unwrap();
-            db.execute(
-                "INSERT INTO partner_transfer_requests (client_org_id, requested_by, reason)
-                 SELECT $1, id, 'matrix' FROM client_users WHERE client_org_id = $1 AND role = 'owner'",
-                &[&a.org_id],
+            portal::db::transfers::insert_request(
+                &**db,
+                a.org_id,
+                None,
+                None,
+                a.owner.id,
+                Some("matrix"),
             )
             .await
-            .unwrap();
+            .unwrap()
+            .expect("nothing open after the cancel");
             ("/api/client/transfer/cancel".into(), None)
         }
         "list_transfer_partners" => ("/api/client/transfer/partners".into(), None),
@@ -82,6 +89,8 @@ pub async fn matrix_request(
 }
 
 /// Cancels whatever is open for the practice, straight in the database.
+/// Raw SQL on purpose: approved requests too, which no portal function
+/// cancels (only staff completing them close them).
 async fn settle_open_requests(app: &TestApp, org: Uuid) {
     let db = app.db_client().await;
     db.execute(
@@ -93,43 +102,31 @@ async fn settle_open_requests(app: &TestApp, org: Uuid) {
     .unwrap();
 }
 
-async fn partner(app: &TestApp, name: &str) -> Uuid {
-    let db = app.db_client().await;
-    portal::db::orgs::insert_partner(&**db, name, None).await.unwrap()
-}
-
-/// Puts the practice with `partner` (as an operator would have).
+/// Puts the practice with `partner` (as an operator would have), a year ago.
 async fn assign(app: &TestApp, org: Uuid, partner: Option<Uuid>) {
+    app.assign_partner(org, partner).await;
+    // Raw SQL on purpose: backdates the assignment; move_org stamps now.
     let db = app.db_client().await;
     db.execute(
-        "UPDATE client_orgs SET current_partner_id = $2, partner_assigned_at = now() - interval '1 year'
-          WHERE id = $1",
-        &[&org, &partner],
+        "UPDATE client_orgs SET partner_assigned_at = now() - interval '1 year' WHERE id = $1",
+        &[&org],
     )
     .await
     .unwrap();
 }
 
 async fn request(app: &TestApp, user: &TestUser, body: Value) -> (StatusCode, Value) {
-    let resp = app.post_as(user, "/api/client/transfer/request").body_json(&body).send().await;
-    let status = resp.0.status();
-    (status, body_json(resp).await)
+    let reply = app.post_json_as(user, "/api/client/transfer/request", &body).reply().await;
+    (reply.status, reply.json())
 }
 
 async fn status_of(app: &TestApp, user: &TestUser) -> Value {
-    let resp = app.get_as(user, "/api/client/transfer/status").send().await;
-    resp.assert_status_is_ok();
-    body_json(resp).await
+    app.get_as(user, "/api/client/transfer/status").expect_json(StatusCode::OK).await
 }
 
 async fn cancel(app: &TestApp, user: &TestUser) -> (StatusCode, Value) {
-    let resp = app.post_as(user, "/api/client/transfer/cancel").send().await;
-    let status = resp.0.status();
-    (status, body_json(resp).await)
-}
-
-async fn count(app: &TestApp, sql: &str, org: Uuid) -> i64 {
-    app.db_client().await.query_one(sql, &[&org]).await.unwrap().get(0)
+    let reply = app.post_as(user, "/api/client/transfer/cancel").reply().await;
+    (reply.status, reply.json())
 }
 
 async fn audit_actions(app: &TestApp, org: Uuid, prefix: &str) -> Vec<(String, Option<String>)> {
@@ -150,8 +147,8 @@ async fn audit_actions(app: &TestApp, org: Uuid, prefix: &str) -> Vec<(String, O
 /// A practice served by "Acme IT", plus "Birch IT" to move to.
 async fn setup(app: &TestApp, name: &str) -> (Practice, Uuid, Uuid) {
     let p = app.practice(name).await;
-    let acme = partner(app, &format!("Acme IT for {name}")).await;
-    let birch = partner(app, &format!("Birch IT for {name}")).await;
+    let acme = app.partner(&format!("Acme IT for {name}")).await;
+    let birch = app.partner(&format!("Birch IT for {name}")).await;
     assign(app, p.org_id, Some(acme)).await;
     (p, acme, birch)
 }
@@ -247,12 +244,12 @@ async fn concurrent_requests_make_exactly_one() {
     let created = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
     let conflicts = results.iter().filter(|(s, _)| *s == StatusCode::CONFLICT).count();
     assert_eq!((created, conflicts), (1, 4), "{results:?}");
-    let rows = count(
-        &app,
-        "SELECT count(*) FROM partner_transfer_requests WHERE client_org_id = $1",
-        a.org_id,
-    )
-    .await;
+    let rows = app
+        .count(
+            "SELECT count(*) FROM partner_transfer_requests WHERE client_org_id = $1",
+            &[&a.org_id],
+        )
+        .await;
     assert_eq!(rows, 1);
 }
 
@@ -272,10 +269,9 @@ async fn only_the_owner_may_ask_to_move() {
         app.get_as(user, "/client/transfer").send().await.assert_status(StatusCode::FORBIDDEN);
     }
     assert_eq!(
-        count(
-            &app,
+        app.count(
             "SELECT count(*) FROM partner_transfer_requests WHERE client_org_id = $1",
-            a.org_id
+            &[&a.org_id]
         )
         .await,
         0
@@ -296,8 +292,7 @@ async fn only_the_owner_may_ask_to_move() {
         .header("authorization", format!("Bearer {token}"))
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let partners = body_json(resp).await;
+    let partners = expect_json(resp, StatusCode::OK).await;
     let names: Vec<&str> = partners["partners"]
         .as_array()
         .unwrap()
@@ -378,11 +373,7 @@ async fn wrong_requests_are_refused_and_write_nothing() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body["message"].as_str().unwrap().contains("directly"), "{body}");
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM partner_transfer_requests WHERE client_org_id = $1 AND status = 'pending'",
-            a.org_id
-        )
+        app.count("SELECT count(*) FROM partner_transfer_requests WHERE client_org_id = $1 AND status = 'pending'", &[&a.org_id])
         .await,
         0
     );
@@ -463,9 +454,8 @@ fn refused(app: &TestApp, args: &[&str], expect: &str) {
 }
 
 async fn partner_name(app: &TestApp, user: &TestUser) -> Value {
-    let resp = app.get_as(user, "/api/client/dashboard").send().await;
-    resp.assert_status_is_ok();
-    body_json(resp).await["org"]["partner_name"].clone()
+    app.get_as(user, "/api/client/dashboard").expect_json(StatusCode::OK).await["org"]["partner_name"]
+        .clone()
 }
 
 async fn transfer_updates(app: &TestApp, org: Uuid) -> Vec<String> {
@@ -558,8 +548,7 @@ async fn staff_approve_and_complete_a_transfer_with_the_cli() {
     assert!(page.contains("can no longer be cancelled here"), "{page}");
     let resp =
         app.post_as(&a.owner, "/client/transfer/cancel").header("hx-request", "true").send().await;
-    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let fragment = body_text(resp).await;
+    let fragment = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(fragment.contains("contact OsirisCare support"), "{fragment}");
     assert!(fragment.contains("data-status=\"approved\""), "{fragment}");
     let (status, _) = request(&app, &a.owner, json!({})).await;
@@ -648,12 +637,6 @@ async fn staff_reject_and_move_a_practice_to_direct_with_the_cli() {
 // Page
 // ---------------------------------------------------------------------------
 
-fn form(user: &TestUser, pairs: &[(&str, &str)]) -> String {
-    let mut all = vec![("csrf_token", user.csrf.as_str())];
-    all.extend_from_slice(pairs);
-    serde_urlencoded::to_string(&all).unwrap()
-}
-
 #[tokio::test]
 async fn the_partner_page_requests_and_cancels() {
     let app = spawn_app().await;
@@ -667,13 +650,13 @@ async fn the_partner_page_requests_and_cancels() {
     assert!(page.contains("id=\"transfer-form\""));
 
     // Without JavaScript: post, then back to the page.
+    let birch_id = birch.to_string();
     let resp = app
-        .client
-        .post("/client/transfer/request")
-        .header("cookie", &a.owner.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .content_type("application/x-www-form-urlencoded")
-        .body(form(&a.owner, &[("to_partner", &birch.to_string()), ("reason", "Closer support")]))
+        .post_plain_form_as(
+            &a.owner,
+            "/client/transfer/request",
+            &[("to_partner", &birch_id), ("reason", "Closer support")],
+        )
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
@@ -687,8 +670,7 @@ async fn the_partner_page_requests_and_cancels() {
     // With htmx: the cancel answers the section.
     let resp =
         app.post_as(&a.owner, "/client/transfer/cancel").header("hx-request", "true").send().await;
-    resp.assert_status_is_ok();
-    let fragment = body_text(resp).await;
+    let fragment = expect_text(resp, StatusCode::OK).await;
     assert!(fragment.starts_with("<div class=\"stack\" id=\"transfer-section\""), "{fragment}");
     assert!(fragment.contains("was cancelled"));
     assert!(fragment.contains("data-status=\"cancelled\""));
@@ -696,24 +678,24 @@ async fn the_partner_page_requests_and_cancels() {
 
     // A refused request comes back as 422 with the form and its message.
     let resp = app
-        .post_as(&a.owner, "/client/transfer/request")
+        .post_form_as(
+            &a.owner,
+            "/client/transfer/request",
+            &[("to_partner", &Uuid::new_v4().to_string()), ("reason", "x")],
+        )
         .header("hx-request", "true")
-        .content_type("application/x-www-form-urlencoded")
-        .body(form(&a.owner, &[("to_partner", &Uuid::new_v4().to_string()), ("reason", "x")]))
         .send()
         .await;
-    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let fragment = body_text(resp).await;
+    let fragment = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(fragment.contains("no partner with id"), "{fragment}");
     let resp = app
-        .post_as(&a.owner, "/client/transfer/request")
+        .post_form_as(&a.owner, "/client/transfer/request", &[("to_partner", "")])
         .header("hx-request", "true")
-        .content_type("application/x-www-form-urlencoded")
-        .body(form(&a.owner, &[("to_partner", "")]))
         .send()
         .await;
-    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body_text(resp).await.contains("choose the partner"));
+    assert!(
+        expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await.contains("choose the partner")
+    );
 
     // Without the CSRF token nothing happens.
     let resp = app
@@ -727,11 +709,7 @@ async fn the_partner_page_requests_and_cancels() {
         .await;
     resp.assert_status(StatusCode::FORBIDDEN);
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM partner_transfer_requests WHERE client_org_id = $1 AND status = 'pending'",
-            a.org_id
-        )
+        app.count("SELECT count(*) FROM partner_transfer_requests WHERE client_org_id = $1 AND status = 'pending'", &[&a.org_id])
         .await,
         0
     );

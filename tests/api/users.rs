@@ -9,7 +9,10 @@ use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Practice, TestApp, TestUser, body_json, body_text, spawn_app};
+use crate::helpers::{
+    Expect, Practice, TestApp, TestUser, body_json, body_text, cookie_of, expect_error,
+    expect_json, expect_text, spawn_app,
+};
 use crate::matrix::Case;
 
 /// This area's rows of the role x organisation matrix (see matrix.rs).
@@ -106,29 +109,14 @@ async fn seed_invite_by(app: &TestApp, inviter: &TestUser, email: &str) -> (Uuid
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// A request as `user`'s browser session makes it (cookie, CSRF token, same origin).
-fn send_as<'a>(
-    app: &'a TestApp,
-    method: Method,
-    user: &TestUser,
-    path: &str,
-) -> poem::test::TestRequestBuilder<'a, poem::endpoint::BoxEndpoint<'static, poem::Response>> {
-    app.client
-        .request(method, path)
-        .header("cookie", &user.cookie)
-        .header("x-csrf-token", &user.csrf)
-        .header("sec-fetch-site", "same-origin")
-}
-
 async fn invite(app: &TestApp, by: &TestUser, body: Value) -> poem::test::TestResponse {
-    app.post_as(by, "/api/client/users/invite").body_json(&body).send().await
+    app.post_json_as(by, "/api/client/users/invite", &body).send().await
 }
 
 /// Invites `email` as a viewer; the response body.
 async fn invite_ok(app: &TestApp, by: &TestUser, email: &str) -> Value {
     let resp = invite(app, by, json!({ "email": email, "role": "viewer" })).await;
-    resp.assert_status(StatusCode::CREATED);
-    body_json(resp).await
+    expect_json(resp, StatusCode::CREATED).await
 }
 
 /// The token of the newest invitation mail to `email`, read from the outbox.
@@ -163,23 +151,8 @@ async fn accept(app: &TestApp, token: &str, name: &str) -> poem::test::TestRespo
         .await
 }
 
-/// The session cookie (`name=value`) a response sets.
-fn cookie_of(resp: &poem::test::TestResponse) -> String {
-    let set = resp.0.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn count(
-    app: &TestApp,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> i64 {
-    let db = app.db_client().await;
-    db.query_one(sql, params).await.unwrap().get(0)
-}
-
 async fn audited(app: &TestApp, action: &str) -> i64 {
-    count(app, "SELECT count(*) FROM client_audit_log WHERE action = $1", &[&action]).await
+    app.count("SELECT count(*) FROM client_audit_log WHERE action = $1", &[&action]).await
 }
 
 /// The details of the newest audit row with `action`.
@@ -196,19 +169,13 @@ async fn last_details(app: &TestApp, action: &str) -> Value {
 }
 
 async fn users_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let resp = app.get_as(user, "/api/client/users").send().await;
-    resp.assert_status_is_ok();
-    body_json(resp).await["users"].as_array().unwrap().clone()
+    let list = app.get_as(user, "/api/client/users").expect_json(StatusCode::OK).await;
+    list["users"].as_array().unwrap().clone()
 }
 
 async fn invites_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let resp = app.get_as(user, "/api/client/invites").send().await;
-    resp.assert_status_is_ok();
-    body_json(resp).await["invites"].as_array().unwrap().clone()
-}
-
-async fn message(resp: poem::test::TestResponse) -> String {
-    body_json(resp).await["message"].as_str().unwrap().to_owned()
+    let list = app.get_as(user, "/api/client/invites").expect_json(StatusCode::OK).await;
+    list["invites"].as_array().unwrap().clone()
 }
 
 // ---------------------------------------------------------------------------
@@ -248,8 +215,7 @@ async fn admins_list_the_practices_users_with_their_details() {
         .await;
     resp.assert_status_is_ok();
     let resp = app.get_as(&p.viewer, "/api/client/users").send().await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("admin role"));
+    assert!(expect_error(resp, StatusCode::FORBIDDEN, "").await.contains("admin role"));
 }
 
 // ---------------------------------------------------------------------------
@@ -271,8 +237,7 @@ async fn an_invitation_goes_out_over_smtp_and_its_link_signs_the_newcomer_in() {
         json!({ "email": "New.Person@Oak.Example", "name": "Dr. New", "role": "viewer" }),
     )
     .await;
-    resp.assert_status(StatusCode::CREATED);
-    let sent = body_json(resp).await;
+    let sent = expect_json(resp, StatusCode::CREATED).await;
     assert_eq!(sent["email"], "new.person@oak.example", "normalised");
     assert_eq!(sent["role"], "viewer");
     let invite_id: Uuid = sent["invite_id"].as_str().unwrap().parse().unwrap();
@@ -345,7 +310,7 @@ async fn an_invitation_goes_out_over_smtp_and_its_link_signs_the_newcomer_in() {
         assert!(page.contains(">viewer<") && page.contains(r#"value="Dr. New""#), "{page}");
     }
     assert_eq!(
-        count(&app, "SELECT count(*) FROM client_invites WHERE accepted_at IS NULL", &[]).await,
+        app.count("SELECT count(*) FROM client_invites WHERE accepted_at IS NULL", &[]).await,
         1
     );
 
@@ -357,8 +322,7 @@ async fn an_invitation_goes_out_over_smtp_and_its_link_signs_the_newcomer_in() {
     assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
     assert_eq!(body_json(resp).await, json!({ "status": "authenticated" }));
     let me = app.client.get("/api/client/auth/me").header("cookie", &cookie).send().await;
-    me.assert_status_is_ok();
-    let me = body_json(me).await;
+    let me = expect_json(me, StatusCode::OK).await;
     assert_eq!(me["email"], "new.person@oak.example");
     assert_eq!(me["name"], "Dr. Nora New");
     assert_eq!(me["role"], "viewer");
@@ -414,8 +378,7 @@ async fn an_invitation_goes_out_over_smtp_and_its_link_signs_the_newcomer_in() {
     // Used: the link no longer works, and its page says so.
     accept(&app, &token, "Someone Else").await.assert_status(StatusCode::UNAUTHORIZED);
     let resp = app.client.get(path).send().await;
-    resp.assert_status(StatusCode::GONE);
-    assert!(body_text(resp).await.contains("already used"));
+    assert!(expect_text(resp, StatusCode::GONE).await.contains("already used"));
     assert!(invites_of(&app, &p.admin).await.is_empty(), "no longer pending");
 }
 
@@ -433,11 +396,10 @@ async fn an_invitation_is_accepted_once_even_by_ten_at_a_time() {
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 9, "{statuses:?}");
     assert_eq!(
-        count(&app, "SELECT count(*) FROM client_users WHERE email = 'race@oak.example'", &[])
-            .await,
+        app.count("SELECT count(*) FROM client_users WHERE email = 'race@oak.example'", &[]).await,
         1
     );
-    assert_eq!(count(&app, "SELECT count(*) FROM client_sessions s JOIN client_users u ON u.id = s.user_id WHERE u.email = 'race@oak.example'", &[]).await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM client_sessions s JOIN client_users u ON u.id = s.user_id WHERE u.email = 'race@oak.example'", &[]).await, 1);
     assert_eq!(audited(&app, "invite.accepted").await, 1);
     assert_eq!(audited(&app, "invite.accept_failed").await, 9);
 }
@@ -449,6 +411,7 @@ async fn an_invitation_expires_after_seven_days_and_resending_renews_it() {
     let sent = invite_ok(&app, &p.admin, "late@oak.example").await;
     let id: Uuid = sent["invite_id"].as_str().unwrap().parse().unwrap();
     let token = mailed_token(&app, "late@oak.example").await;
+    // Raw SQL on purpose: eight days pass; no portal function moves time.
     let db = app.db_client().await;
     db.execute(
         "UPDATE client_invites SET created_at = now() - interval '8 days',
@@ -460,12 +423,10 @@ async fn an_invitation_expires_after_seven_days_and_resending_renews_it() {
     drop(db);
 
     let resp = accept(&app, &token, "Late Comer").await;
-    resp.assert_status(StatusCode::UNAUTHORIZED);
-    let text = message(resp).await;
+    let text = expect_error(resp, StatusCode::UNAUTHORIZED, "").await;
     assert!(text.contains("expired") && text.contains("new invitation"), "{text}");
     let resp = app.client.get(format!("/client/invite?token={token}")).send().await;
-    resp.assert_status(StatusCode::GONE);
-    let page = body_text(resp).await;
+    let page = expect_text(resp, StatusCode::GONE).await;
     assert!(page.contains("This invitation has expired") && page.contains("send it again"));
 
     // Listed as expired, so it can be resent.
@@ -475,8 +436,7 @@ async fn an_invitation_expires_after_seven_days_and_resending_renews_it() {
     assert_eq!(list[0]["invited_by"]["email"], p.admin.email.as_str());
 
     let resp = app.post_as(&p.admin, &format!("/api/client/invites/{id}/resend")).send().await;
-    resp.assert_status_is_ok();
-    let renewed = body_json(resp).await;
+    let renewed = expect_json(resp, StatusCode::OK).await;
     assert_eq!(renewed["invite_id"], id.to_string());
     let expires: chrono::DateTime<chrono::Utc> =
         renewed["expires_at"].as_str().unwrap().parse().unwrap();
@@ -507,12 +467,8 @@ async fn resending_an_invitation_makes_the_old_link_stop_working() {
     let new = mailed_token(&app, "twice@oak.example").await;
     assert_ne!(old, new);
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM email_outbox WHERE to_address = 'twice@oak.example'",
-            &[]
-        )
-        .await,
+        app.count("SELECT count(*) FROM email_outbox WHERE to_address = 'twice@oak.example'", &[])
+            .await,
         2,
         "a second mail"
     );
@@ -524,7 +480,7 @@ async fn resending_an_invitation_makes_the_old_link_stop_working() {
     let resp = app.post_as(&p.admin, &format!("/api/client/invites/{id}/resend")).send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
     let resp =
-        send_as(&app, Method::DELETE, &p.admin, &format!("/api/client/invites/{id}")).send().await;
+        app.request_as(Method::DELETE, &p.admin, &format!("/api/client/invites/{id}")).send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
 }
 
@@ -536,8 +492,7 @@ async fn inviting_an_address_again_replaces_its_open_invitation() {
     let old = mailed_token(&app, "again@oak.example").await;
     let resp =
         invite(&app, &p.owner, json!({ "email": "AGAIN@oak.example", "role": "admin" })).await;
-    resp.assert_status(StatusCode::CREATED);
-    let second = body_json(resp).await;
+    let second = expect_json(resp, StatusCode::CREATED).await;
     assert_ne!(first["invite_id"], second["invite_id"]);
     assert_eq!(second["role"], "admin");
 
@@ -547,8 +502,7 @@ async fn inviting_an_address_again_replaces_its_open_invitation() {
     assert_eq!(list[0]["role"], "admin");
     accept(&app, &old, "Old").await.assert_status(StatusCode::UNAUTHORIZED);
     let resp = app.client.get(format!("/client/invite?token={old}")).send().await;
-    resp.assert_status(StatusCode::GONE);
-    assert!(body_text(resp).await.contains("withdrawn"));
+    assert!(expect_text(resp, StatusCode::GONE).await.contains("withdrawn"));
     let details: Value = app
         .db_client()
         .await
@@ -578,23 +532,22 @@ async fn an_address_with_an_account_anywhere_cannot_be_invited_or_accept() {
 
     for email in [a.viewer.email.as_str(), "VIEWER@oakclinic.example", b.owner.email.as_str()] {
         let resp = invite(&app, &a.admin, json!({ "email": email, "role": "viewer" })).await;
-        resp.assert_status(StatusCode::CONFLICT);
-        let body = body_json(resp).await;
+        let body = expect_json(resp, StatusCode::CONFLICT).await;
         assert_eq!(body["error"], "conflict");
         let text = body["message"].as_str().unwrap();
         assert!(text.contains("already has an OsirisCare portal account"), "{text}");
         assert!(!text.contains("Elm") && !text.contains("Oak"), "names no practice: {text}");
     }
     // A removed user keeps their address too.
-    send_as(&app, Method::DELETE, &a.owner, &format!("/api/client/users/{}", a.viewer.id))
+    app.request_as(Method::DELETE, &a.owner, &format!("/api/client/users/{}", a.viewer.id))
         .send()
         .await
         .assert_status(StatusCode::NO_CONTENT);
     invite(&app, &a.admin, json!({ "email": a.viewer.email, "role": "viewer" }))
         .await
         .assert_status(StatusCode::CONFLICT);
-    assert_eq!(count(&app, "SELECT count(*) FROM client_invites", &[]).await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM email_outbox", &[]).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM client_invites", &[]).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM email_outbox", &[]).await, 0);
 
     // Invited by two practices: the first acceptance wins; the second is a
     // 409 that leaves its invitation open.
@@ -604,8 +557,7 @@ async fn an_address_with_an_account_anywhere_cannot_be_invited_or_accept() {
     let from_b = mailed_token(&app, "wanted@clinics.example").await;
     accept(&app, &from_b, "Wanted").await.assert_status_is_ok();
     let resp = accept(&app, &from_a, "Wanted").await;
-    resp.assert_status(StatusCode::CONFLICT);
-    assert!(message(resp).await.contains("sign in"));
+    assert!(expect_error(resp, StatusCode::CONFLICT, "").await.contains("sign in"));
     assert_eq!(invites_of(&app, &a.admin).await.len(), 1, "still open; the admin can revoke it");
     // ... and it cannot be resent either.
     let id = invites_of(&app, &a.admin).await[0]["id"].as_str().unwrap().to_owned();
@@ -658,16 +610,11 @@ async fn refused_invitations_count_towards_the_rate_limit() {
     let toast = resp.0.headers().get("x-portal-message").unwrap().to_str().unwrap().to_owned();
     assert!(toast.contains("try again in"), "{toast}");
     let resp = app
-        .client
-        .post("/client/users/invite")
-        .header("cookie", &a.admin.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[
-            ("csrf_token", a.admin.csrf.as_str()),
-            ("email", "nojs@oak.example"),
-            ("name", ""),
-            ("role", "viewer"),
-        ])
+        .post_plain_form_as(
+            &a.admin,
+            "/client/users/invite",
+            &[("email", "nojs@oak.example"), ("name", ""), ("role", "viewer")],
+        )
         .send()
         .await;
     resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
@@ -677,7 +624,7 @@ async fn refused_invitations_count_towards_the_rate_limit() {
     assert!(html.contains(r#"value="nojs@oak.example""#), "keeps the input");
 
     // Nothing was sent; another practice has its own limit.
-    assert_eq!(count(&app, "SELECT count(*) FROM email_outbox", &[]).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM email_outbox", &[]).await, 0);
     assert_eq!(invites_of(&app, &a.admin).await.len(), 1, "only the seeded one");
     invite_ok(&app, &b.admin, "someone@elm.example").await;
 }
@@ -698,8 +645,7 @@ async fn api_tokens_cannot_send_or_resend_invitations() {
             .body_json(&json!({ "email": "scripted@oak.example", "role": "admin" }))
             .send()
             .await;
-        resp.assert_status(StatusCode::FORBIDDEN);
-        let body = body_json(resp).await;
+        let body = expect_json(resp, StatusCode::FORBIDDEN).await;
         assert_eq!(body["error"], "forbidden");
         assert!(body["message"].as_str().unwrap().contains("sign in with a browser"), "{body}");
         app.client
@@ -719,7 +665,7 @@ async fn api_tokens_cannot_send_or_resend_invitations() {
     let open = invites_of(&app, &p.admin).await;
     assert_eq!(open.len(), 1);
     assert_eq!(open[0]["email"], "pending@oak.example");
-    assert_eq!(count(&app, "SELECT count(*) FROM email_outbox", &[]).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM email_outbox", &[]).await, 0);
     assert_eq!(audited(&app, "invite.sent").await + audited(&app, "invite.resent").await, 0);
     // The same admin, signed in with a browser, may.
     invite_ok(&app, &p.admin, "scripted@oak.example").await;
@@ -743,12 +689,12 @@ async fn removing_or_demoting_the_sender_revokes_their_invitations() {
     let owners_link = mailed_token(&app, "owners@home.example").await;
     assert_eq!(invites_of(&app, &p.owner).await.len(), 3);
 
-    send_as(&app, Method::DELETE, &p.owner, &format!("/api/client/users/{}", p.admin.id))
+    app.request_as(Method::DELETE, &p.owner, &format!("/api/client/users/{}", p.admin.id))
         .send()
         .await
         .assert_status(StatusCode::NO_CONTENT);
     let set = |target: Uuid, role: &str| {
-        send_as(&app, Method::PUT, &p.owner, &format!("/api/client/users/{target}/role"))
+        app.request_as(Method::PUT, &p.owner, &format!("/api/client/users/{target}/role"))
             .body_json(&json!({ "role": role }))
             .send()
     };
@@ -763,12 +709,10 @@ async fn removing_or_demoting_the_sender_revokes_their_invitations() {
     for link in [&removed_link, &demoted_link] {
         accept(&app, link, "Back Door").await.assert_status(StatusCode::UNAUTHORIZED);
         let resp = app.client.get(format!("/client/invite?token={link}")).send().await;
-        resp.assert_status(StatusCode::GONE);
-        assert!(body_text(resp).await.contains("withdrawn"));
+        assert!(expect_text(resp, StatusCode::GONE).await.contains("withdrawn"));
     }
     assert_eq!(
-        count(&app, "SELECT count(*) FROM client_users WHERE email LIKE '%@home.example'", &[])
-            .await,
+        app.count("SELECT count(*) FROM client_users WHERE email LIKE '%@home.example'", &[]).await,
         0
     );
     assert_eq!(last_details(&app, "user.removed").await["invites_revoked"], 1);
@@ -790,23 +734,26 @@ async fn an_invitation_from_a_sender_who_can_no_longer_invite_is_refused() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     let (_, token) = seed_invite_by(&app, &p.admin, "late@oak.example").await;
-    let db = app.db_client().await;
-    for change in [
-        "UPDATE client_users SET is_active = false WHERE id = $1",
-        "UPDATE client_users SET is_active = true, role = 'viewer' WHERE id = $1",
-    ] {
-        db.execute(change, &[&p.admin.id]).await.unwrap();
+    let refused = async || {
         accept(&app, &token, "Late Comer").await.assert_status(StatusCode::UNAUTHORIZED);
         let resp = app.client.get(format!("/client/invite?token={token}")).send().await;
-        resp.assert_status(StatusCode::GONE);
-        assert!(body_text(resp).await.contains("withdrawn"));
-    }
-    assert_eq!(audited(&app, "invite.accepted").await, 0);
-    // With the sender an admin again, the (never revoked) invitation works.
-    db.execute("UPDATE client_users SET role = 'admin' WHERE id = $1", &[&p.admin.id])
+        assert!(expect_text(resp, StatusCode::GONE).await.contains("withdrawn"));
+    };
+    // The sender deactivated ...
+    app.deactivate(p.admin.id).await;
+    refused().await;
+    // ... and active again, but a viewer. Raw SQL on purpose: no portal
+    // function reactivates a user.
+    let db = app.db_client().await;
+    db.execute("UPDATE client_users SET is_active = true WHERE id = $1", &[&p.admin.id])
         .await
         .unwrap();
     drop(db);
+    app.set_role(p.admin.id, portal::auth::Role::Viewer).await;
+    refused().await;
+    assert_eq!(audited(&app, "invite.accepted").await, 0);
+    // With the sender an admin again, the (never revoked) invitation works.
+    app.set_role(p.admin.id, portal::auth::Role::Admin).await;
     accept(&app, &token, "Late Comer").await.assert_status_is_ok();
 }
 
@@ -830,8 +777,7 @@ async fn malformed_invitations_and_acceptances_are_refused_without_writes() {
         json!([]),
     ] {
         let resp = invite(&app, &p.admin, body.clone()).await;
-        resp.assert_status(StatusCode::BAD_REQUEST);
-        let err = body_json(resp).await;
+        let err = expect_json(resp, StatusCode::BAD_REQUEST).await;
         assert_eq!(err["error"], "bad_request", "{body}: {err}");
         assert!(!err["message"].as_str().unwrap().is_empty());
     }
@@ -842,8 +788,8 @@ async fn malformed_invitations_and_acceptances_are_refused_without_writes() {
         .send()
         .await;
     resp.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(count(&app, "SELECT count(*) FROM client_invites", &[]).await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM email_outbox", &[]).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM client_invites", &[]).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM email_outbox", &[]).await, 0);
 
     // A blank name is no name; the mail then just says hello.
     let resp = invite(
@@ -869,12 +815,14 @@ async fn malformed_invitations_and_acceptances_are_refused_without_writes() {
     }
     for bad in ["", "short", "not a token at all, with spaces!", &"A".repeat(300)] {
         let resp = accept(&app, bad, "Someone").await;
-        resp.assert_status(StatusCode::UNAUTHORIZED);
-        assert!(message(resp).await.contains("invalid, expired or already used"));
+        assert!(
+            expect_error(resp, StatusCode::UNAUTHORIZED, "")
+                .await
+                .contains("invalid, expired or already used")
+        );
     }
     assert_eq!(
-        count(&app, "SELECT count(*) FROM client_users WHERE email = 'blank@oak.example'", &[])
-            .await,
+        app.count("SELECT count(*) FROM client_users WHERE email = 'blank@oak.example'", &[]).await,
         0
     );
     // The exact name limit is fine.
@@ -887,7 +835,7 @@ async fn malformed_invitations_and_acceptances_are_refused_without_writes() {
         (Method::DELETE, "/api/client/users/not-a-uuid", None),
         (Method::PUT, "/api/client/users/not-a-uuid/role", Some(json!({ "role": "admin" }))),
     ] {
-        let mut req = send_as(&app, method, &p.owner, path);
+        let mut req = app.request_as(method, &p.owner, path);
         if let Some(body) = body {
             req = req.body_json(&body);
         }
@@ -896,7 +844,7 @@ async fn malformed_invitations_and_acceptances_are_refused_without_writes() {
     for body in
         [json!({ "role": "owner" }), json!({ "role": "boss" }), json!({}), json!({ "role": 1 })]
     {
-        send_as(&app, Method::PUT, &p.owner, &format!("/api/client/users/{}/role", p.viewer.id))
+        app.request_as(Method::PUT, &p.owner, &format!("/api/client/users/{}/role", p.viewer.id))
             .body_json(&body)
             .send()
             .await
@@ -914,15 +862,14 @@ async fn revoking_an_invitation_stops_its_link() {
     let token = mailed_token(&app, "gone@oak.example").await;
 
     let path = format!("/api/client/invites/{id}");
-    send_as(&app, Method::DELETE, &p.admin, &path)
+    app.request_as(Method::DELETE, &p.admin, &path)
         .send()
         .await
         .assert_status(StatusCode::NO_CONTENT);
     assert!(invites_of(&app, &p.admin).await.is_empty());
     accept(&app, &token, "Too Late").await.assert_status(StatusCode::UNAUTHORIZED);
-    let resp = send_as(&app, Method::DELETE, &p.admin, &path).send().await;
-    resp.assert_status(StatusCode::NOT_FOUND);
-    assert!(message(resp).await.contains("no open invitation"));
+    let resp = app.request_as(Method::DELETE, &p.admin, &path).send().await;
+    assert!(expect_error(resp, StatusCode::NOT_FOUND, "").await.contains("no open invitation"));
     let details: Value = app
         .db_client()
         .await
@@ -959,7 +906,7 @@ async fn viewers_and_strangers_cannot_manage_users_or_invitations() {
         ),
     ];
     for (method, path, body) in &viewer_calls {
-        let mut req = send_as(&app, method.clone(), &a.viewer, path);
+        let mut req = app.request_as(method.clone(), &a.viewer, path);
         if let Some(body) = body {
             req = req.body_json(body);
         }
@@ -992,13 +939,12 @@ async fn viewers_and_strangers_cannot_manage_users_or_invitations() {
             StatusCode::NOT_FOUND,
         ),
     ] {
-        let mut req = send_as(&app, method.clone(), &b.owner, &path);
+        let mut req = app.request_as(method.clone(), &b.owner, &path);
         if let Some(body) = &body {
             req = req.body_json(body);
         }
         let resp = req.send().await;
-        resp.assert_status(StatusCode::NOT_FOUND);
-        assert_eq!(body_json(resp).await["error"], "not_found");
+        assert_eq!(expect_json(resp, StatusCode::NOT_FOUND).await["error"], "not_found");
         let mut req =
             app.client.request(method, &path).header("authorization", format!("Bearer {token}"));
         if let Some(body) = &body {
@@ -1007,7 +953,7 @@ async fn viewers_and_strangers_cannot_manage_users_or_invitations() {
         req.send().await.assert_status(by_token);
     }
     let unknown = Uuid::new_v4();
-    send_as(&app, Method::DELETE, &a.owner, &format!("/api/client/users/{unknown}"))
+    app.request_as(Method::DELETE, &a.owner, &format!("/api/client/users/{unknown}"))
         .send()
         .await
         .assert_status(StatusCode::NOT_FOUND);
@@ -1022,8 +968,7 @@ async fn viewers_and_strangers_cannot_manage_users_or_invitations() {
         .header("cookie", &a.owner.cookie)
         .send()
         .await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("CSRF"));
+    assert!(expect_error(resp, StatusCode::FORBIDDEN, "").await.contains("CSRF"));
 }
 
 // ---------------------------------------------------------------------------
@@ -1036,20 +981,23 @@ async fn removal_follows_the_rules_of_who_may_remove_whom() {
     let p = app.practice("Oak Clinic").await;
     let admin2 = app.user(p.org_id, "admin2@oakclinic.example", portal::auth::Role::Admin).await;
     let remove = |by: &TestUser, target: Uuid| {
-        send_as(&app, Method::DELETE, by, &format!("/api/client/users/{target}")).send()
+        app.request_as(Method::DELETE, by, &format!("/api/client/users/{target}")).send()
     };
 
     let resp = remove(&p.admin, p.admin.id).await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("cannot remove yourself"));
+    assert!(expect_error(resp, StatusCode::FORBIDDEN, "").await.contains("cannot remove yourself"));
     let resp = remove(&p.owner, p.owner.id).await;
     resp.assert_status(StatusCode::FORBIDDEN);
     let resp = remove(&p.admin, p.owner.id).await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("owner cannot be removed"));
+    assert!(
+        expect_error(resp, StatusCode::FORBIDDEN, "").await.contains("owner cannot be removed")
+    );
     let resp = remove(&p.admin, admin2.id).await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("only the practice owner can remove an admin"));
+    assert!(
+        expect_error(resp, StatusCode::FORBIDDEN, "")
+            .await
+            .contains("only the practice owner can remove an admin")
+    );
     assert_eq!(audited(&app, "user.removed").await, 0);
     assert!(users_of(&app, &p.owner).await.iter().all(|u| u["is_active"] == true));
 
@@ -1103,7 +1051,7 @@ async fn a_removed_user_loses_their_sessions_and_api_tokens_at_once() {
     };
     bearer(&token).await.assert_status_is_ok();
 
-    send_as(&app, Method::DELETE, &p.owner, &format!("/api/client/users/{}", p.admin.id))
+    app.request_as(Method::DELETE, &p.owner, &format!("/api/client/users/{}", p.admin.id))
         .send()
         .await
         .assert_status(StatusCode::NO_CONTENT);
@@ -1154,7 +1102,7 @@ async fn only_the_owner_changes_roles_and_never_their_own_or_the_owners() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     let set = |by: &TestUser, target: Uuid, role: &str| {
-        send_as(&app, Method::PUT, by, &format!("/api/client/users/{target}/role"))
+        app.request_as(Method::PUT, by, &format!("/api/client/users/{target}/role"))
             .body_json(&json!({ "role": role }))
             .send()
     };
@@ -1162,8 +1110,7 @@ async fn only_the_owner_changes_roles_and_never_their_own_or_the_owners() {
     // The viewer's session sees the new role on its next request.
     app.get_as(&p.viewer, "/api/client/users").send().await.assert_status(StatusCode::FORBIDDEN);
     let resp = set(&p.owner, p.viewer.id, "admin").await;
-    resp.assert_status_is_ok();
-    let user = body_json(resp).await;
+    let user = expect_json(resp, StatusCode::OK).await;
     assert_eq!(user["id"], p.viewer.id.to_string());
     assert_eq!(user["role"], "admin");
     assert_eq!(user["email"], p.viewer.email.as_str());
@@ -1189,15 +1136,12 @@ async fn only_the_owner_changes_roles_and_never_their_own_or_the_owners() {
     assert_eq!(audited(&app, "user.role_changed").await, 1);
     // Back to viewer.
     let resp = set(&p.owner, p.viewer.id, "viewer").await;
-    resp.assert_status_is_ok();
-    assert_eq!(body_json(resp).await["role"], "viewer");
+    assert_eq!(expect_json(resp, StatusCode::OK).await["role"], "viewer");
 
     let resp = set(&p.admin, p.viewer.id, "admin").await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("owner role"));
+    assert!(expect_error(resp, StatusCode::FORBIDDEN, "").await.contains("owner role"));
     let resp = set(&p.owner, p.owner.id, "viewer").await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("your own role"));
+    assert!(expect_error(resp, StatusCode::FORBIDDEN, "").await.contains("your own role"));
     // A former owner (deactivated) still cannot be given a role.
     let db = app.db_client().await;
     let former = portal::db::orgs::insert_user(
@@ -1209,25 +1153,20 @@ async fn only_the_owner_changes_roles_and_never_their_own_or_the_owners() {
     )
     .await
     .unwrap();
-    db.execute(
-        "UPDATE client_users SET role = 'owner', is_active = false WHERE id = $1",
-        &[&former],
-    )
-    .await
-    .unwrap();
     drop(db);
+    // Deactivated first: the practice has one active owner already.
+    app.deactivate(former).await;
+    app.set_role(former, portal::auth::Role::Owner).await;
     let resp = set(&p.owner, former, "admin").await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(message(resp).await.contains("owner's role"));
+    assert!(expect_error(resp, StatusCode::FORBIDDEN, "").await.contains("owner's role"));
 
     // A removed user's role stays.
-    send_as(&app, Method::DELETE, &p.owner, &format!("/api/client/users/{}", p.admin.id))
+    app.request_as(Method::DELETE, &p.owner, &format!("/api/client/users/{}", p.admin.id))
         .send()
         .await
         .assert_status(StatusCode::NO_CONTENT);
     let resp = set(&p.owner, p.admin.id, "viewer").await;
-    resp.assert_status(StatusCode::CONFLICT);
-    assert!(message(resp).await.contains("removed"));
+    assert!(expect_error(resp, StatusCode::CONFLICT, "").await.contains("removed"));
     assert_eq!(audited(&app, "user.role_changed").await, 2);
 }
 
@@ -1242,14 +1181,12 @@ async fn the_users_page_shows_users_invitations_and_only_the_actions_allowed() {
     let (invite_id, _) = seed_invite(&app, &p, "pending@oak.example").await;
 
     let resp = app.get_as(&p.viewer, "/client/users").send().await;
-    resp.assert_status(StatusCode::FORBIDDEN);
-    assert!(body_text(resp).await.contains("Not allowed"));
+    assert!(expect_text(resp, StatusCode::FORBIDDEN).await.contains("Not allowed"));
     let resp = app.client.get("/client/users").send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
 
     let resp = app.get_as(&p.owner, "/client/users").send().await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains(r#"aria-current="page""#) && html.contains(">Users<"));
     for email in [&p.owner.email, &p.admin.email, &p.viewer.email] {
@@ -1293,8 +1230,7 @@ async fn the_invite_form_adds_the_invitation_in_place_and_shows_errors_with_422(
 
     let resp =
         post(&[("email", "Fresh@Oak.example"), ("name", "Fresh Face"), ("role", "viewer")]).await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with(r#"<section class="card" id="invite-section">"#), "{html}");
     assert!(html.contains("Invitation sent to fresh@oak.example as viewer"), "{html}");
     assert!(
@@ -1315,8 +1251,7 @@ async fn the_invite_form_adds_the_invitation_in_place_and_shows_errors_with_422(
         (vec![("email", p.viewer.email.as_str()), ("name", ""), ("role", "admin")], "already has"),
     ] {
         let resp = post(&form).await;
-        resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-        let html = body_text(resp).await;
+        let html = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(html.starts_with(r#"<section class="card" id="invite-section">"#), "{html}");
         assert!(html.contains(r#"id="invite-error""#) && html.contains(needle), "{needle}: {html}");
         assert!(html.contains(&format!(r#"value="{}""#, form[0].1)), "keeps the input: {html}");
@@ -1328,30 +1263,24 @@ async fn the_invite_form_adds_the_invitation_in_place_and_shows_errors_with_422(
 
     // Without JavaScript: the CSRF token travels in the form; success redirects.
     let resp = app
-        .client
-        .post("/client/users/invite")
-        .header("cookie", &p.admin.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[
-            ("csrf_token", p.admin.csrf.as_str()),
-            ("email", "nojs@oak.example"),
-            ("name", ""),
-            ("role", "viewer"),
-        ])
+        .post_plain_form_as(
+            &p.admin,
+            "/client/users/invite",
+            &[("email", "nojs@oak.example"), ("name", ""), ("role", "viewer")],
+        )
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
     resp.assert_header("location", "/client/users");
     let resp = app
-        .client
-        .post("/client/users/invite")
-        .header("cookie", &p.admin.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("csrf_token", p.admin.csrf.as_str()), ("email", "bad"), ("role", "viewer")])
+        .post_plain_form_as(
+            &p.admin,
+            "/client/users/invite",
+            &[("email", "bad"), ("role", "viewer")],
+        )
         .send()
         .await;
-    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("valid email"));
     // ... and without the token it is refused.
     let resp = app
@@ -1389,8 +1318,7 @@ async fn page_actions_remove_rerole_revoke_and_resend_in_place() {
         .form(&[("role", "admin")])
         .send()
         .await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with(r#"<section class="card" id="users-section">"#), "{html}");
     assert!(html.contains("viewer is now admin."), "{html}");
     assert_eq!(users_of(&app, &a.owner).await[2]["role"], "admin");
@@ -1403,8 +1331,7 @@ async fn page_actions_remove_rerole_revoke_and_resend_in_place() {
 
     // Removal.
     let resp = hx(&a.owner, format!("/client/users/{}/remove", a.viewer.id)).await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("viewer was removed and signed out everywhere."), "{html}");
     assert!(html.contains(">removed<"));
     let resp = hx(&a.admin, format!("/client/users/{}/remove", a.owner.id)).await;
@@ -1420,14 +1347,12 @@ async fn page_actions_remove_rerole_revoke_and_resend_in_place() {
         .await
         .assert_status(StatusCode::NOT_FOUND);
     let resp = hx(&a.admin, format!("/client/users/invites/{id}/resend")).await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with(r#"<section class="card" id="invites-section">"#), "{html}");
     assert!(html.contains("sent to later@oak.example again"));
     accept(&app, &old, "Old").await.assert_status(StatusCode::UNAUTHORIZED);
     let resp = hx(&a.admin, format!("/client/users/invites/{id}/revoke")).await;
-    resp.assert_status_is_ok();
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("Invitation revoked") && html.contains("No pending invitations."));
     hx(&a.admin, format!("/client/users/invites/{id}/revoke"))
         .await
@@ -1439,11 +1364,7 @@ async fn page_actions_remove_rerole_revoke_and_resend_in_place() {
     // Without JavaScript: back to the page.
     let (id, _) = seed_invite(&app, &a, "nojs@oak.example").await;
     let resp = app
-        .client
-        .post(format!("/client/users/invites/{id}/revoke"))
-        .header("cookie", &a.admin.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("csrf_token", a.admin.csrf.as_str())])
+        .post_plain_form_as(&a.admin, &format!("/client/users/invites/{id}/revoke"), &[])
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
@@ -1467,8 +1388,7 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
         ("?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", StatusCode::NOT_FOUND, "not valid"),
     ] {
         let resp = app.client.get(format!("/client/invite{query}")).send().await;
-        resp.assert_status(status);
-        let html = body_text(resp).await;
+        let html = expect_text(resp, status).await;
         assert!(html.contains(needle) && html.contains("ask for a new invitation"), "{html}");
     }
 
@@ -1479,8 +1399,7 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
         .form(&[("token", token.as_str()), ("name", "  ")])
         .send()
         .await;
-    resp.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    let html = body_text(resp).await;
+    let html = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(html.contains("field-error") && html.contains("1 to 200 characters"), "{html}");
     assert!(html.contains(&format!(r#"value="{token}""#)), "the token stays in the form");
 
@@ -1494,8 +1413,7 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
         .await;
     resp.assert_status(StatusCode::FORBIDDEN);
     assert_eq!(
-        count(&app, "SELECT count(*) FROM client_users WHERE email = 'page@oak.example'", &[])
-            .await,
+        app.count("SELECT count(*) FROM client_users WHERE email = 'page@oak.example'", &[]).await,
         0
     );
 
@@ -1510,8 +1428,7 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
     resp.assert_header("location", "/client/dashboard");
     let cookie = cookie_of(&resp);
     let dash = app.client.get("/client/dashboard").header("cookie", &cookie).send().await;
-    dash.assert_status_is_ok();
-    let html = body_text(dash).await;
+    let html = expect_text(dash, StatusCode::OK).await;
     assert!(html.contains("Page Person") && html.contains(">viewer<"), "{html}");
 
     let resp = app
@@ -1520,8 +1437,7 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
         .form(&[("token", token.as_str()), ("name", "Page Person")])
         .send()
         .await;
-    resp.assert_status(StatusCode::UNAUTHORIZED);
-    assert!(body_text(resp).await.contains("already used"));
+    assert!(expect_text(resp, StatusCode::UNAUTHORIZED).await.contains("already used"));
 }
 
 // ---------------------------------------------------------------------------
@@ -1610,7 +1526,7 @@ async fn an_admin_invites_a_viewer_who_accepts_in_another_browser_session() {
     assert!(!nav.contains("Users"), "a viewer's navigation has no Users: {nav}");
 
     assert_eq!(
-        count(&app, "SELECT count(*) FROM client_invites WHERE accepted_at IS NOT NULL", &[]).await,
+        app.count("SELECT count(*) FROM client_invites WHERE accepted_at IS NOT NULL", &[]).await,
         1
     );
 

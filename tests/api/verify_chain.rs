@@ -5,7 +5,7 @@ use poem::http::StatusCode;
 use serde_json::Value;
 
 use crate::appliances::{TestSite, create_site, ingest};
-use crate::helpers::{Practice, TestApp, body_json, spawn_app};
+use crate::helpers::{Practice, TestApp, body_json, expect_json, spawn_app};
 
 /// A site with `n` bundles, each reporting the same check (so later ones
 /// supersede earlier ones in check_states and any middle row can be deleted).
@@ -28,10 +28,11 @@ async fn chain_of(app: &TestApp, p: &Practice, n: i64) -> TestSite {
 async fn verify(app: &TestApp, p: &Practice, site: &TestSite) -> Value {
     let resp =
         app.post_as(&p.viewer, &format!("/api/client/sites/{}/verify-chain", site.id)).send().await;
-    resp.assert_status_is_ok();
-    body_json(resp).await
+    expect_json(resp, StatusCode::OK).await
 }
 
+/// Raw SQL on purpose: tampering done directly in the database, as an
+/// attacker with database access would.
 async fn sql(app: &TestApp, statement: &str, site: &TestSite) {
     let db = app.db_client().await;
     db.execute(statement, &[&site.id]).await.unwrap();
@@ -89,6 +90,7 @@ async fn swapped_positions_are_found() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     let site = chain_of(&app, &p, 6).await;
+    // Raw SQL on purpose: swaps two links, as an attacker would.
     let db = app.db_client().await;
     for (from, to) in [(1, 1_000_000), (2, 1), (1_000_000, 2)] {
         db.execute(
@@ -107,8 +109,7 @@ async fn verifying_one_bundle_checks_the_chain_up_to_it() {
     let p = app.practice("Oak Clinic").await;
     let site = chain_of(&app, &p, 5).await;
     let resp = app.get_as(&p.viewer, "/api/client/evidence/verify/V-3").send().await;
-    resp.assert_status_is_ok();
-    let v = body_json(resp).await;
+    let v = expect_json(resp, StatusCode::OK).await;
     assert_eq!(
         (v["chain_valid"].clone(), v["signature_valid"].clone(), v["chain_length"].clone()),
         (true.into(), true.into(), 4.into()),
