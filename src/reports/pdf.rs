@@ -13,7 +13,7 @@ use printpdf::{
 };
 use sha2::{Digest, Sha256};
 
-use super::data::{ControlStatus, ReportData};
+use super::data::{ControlRow, ControlStatus, ReportData, SiteRow};
 use crate::evidence::score::{self, Colour};
 
 const PAGE_W: f32 = 595.28;
@@ -372,24 +372,51 @@ fn day(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// `to_date` in a month-to-date report, `at_end` in a finished month's.
+fn by_period<'a>(data: &ReportData, to_date: &'a str, at_end: &'a str) -> &'a str {
+    if data.month_to_date { to_date } else { at_end }
+}
+
 /// The report as PDF bytes.
 pub fn render(data: &ReportData) -> Vec<u8> {
-    let month = data.month;
-    let period_word = if data.month_to_date { "month to date" } else { "month end" };
+    document(data, layout(data))
+}
+
+/// The report's pages: the sections top to bottom, then the footer on each.
+fn layout(data: &ReportData) -> Vec<Vec<Op>> {
     let mut w = Writer::new(format!(
         "{} - Monthly HIPAA compliance report - {}",
         clean(&data.practice),
-        month.label()
+        data.month.label()
     ));
+    masthead(&mut w);
+    practice_and_partner(&mut w, data);
+    overall_score(&mut w, data);
+    sites(&mut w, data);
+    controls(&mut w, data);
+    failing_checks(&mut w, data);
+    notifications(&mut w, data);
+    chain_heads(&mut w, data);
+    how_to_verify(&mut w);
+    let footer = format!("OsirisCare - {} - {}", clean(&data.practice), data.month.label());
+    w.finish(&footer)
+}
 
-    // Title block.
+/// The brand line over a rule, at the top of the first page (the later
+/// pages have the running title instead).
+fn masthead(w: &mut Writer) {
     w.text(LEFT, w.y - 10.0, Font::Bold, 10.0, BRAND, "OsirisCare");
     w.text_right(RIGHT, w.y - 10.0, Font::Regular, 9.0, MUTED, "Monthly HIPAA compliance report");
     w.gap(20.0);
     w.hline(LEFT, RIGHT, w.y, BRAND, 1.5);
     w.gap(30.0);
-    let title = fit(&data.practice, Font::Bold, 20.0, CONTENT_W);
-    w.text(LEFT, w.y, Font::Bold, 20.0, TEXT, &title);
+}
+
+/// The practice's name as the title, then the practice, its partner and
+/// the month, labelled.
+fn practice_and_partner(w: &mut Writer, data: &ReportData) {
+    let month = data.month;
+    w.text(LEFT, w.y, Font::Bold, 20.0, TEXT, &fit(&data.practice, Font::Bold, 20.0, CONTENT_W));
     w.gap(22.0);
     let mut when = format!(
         "{} ({} to {}, UTC)",
@@ -404,24 +431,52 @@ pub fn render(data: &ReportData) -> Vec<u8> {
         [("Practice", data.practice.as_str()), ("Partner", &data.partner), ("Month", &when)]
     {
         w.text(LEFT, w.y, Font::Bold, 9.5, GRAY, k);
-        w.text(
-            LEFT + 70.0,
-            w.y,
-            Font::Regular,
-            9.5,
-            TEXT,
-            &fit(v, Font::Regular, 9.5, CONTENT_W - 70.0),
-        );
+        let v = fit(v, Font::Regular, 9.5, CONTENT_W - 70.0);
+        w.text(LEFT + 70.0, w.y, Font::Regular, 9.5, TEXT, &v);
         w.gap(14.0);
     }
     w.gap(8.0);
+}
 
-    // The score.
-    let overall = data.overall_score();
-    let band = score::colour(overall);
-    let box_h = 74.0;
-    let box_w = 150.0;
+/// "month to date" or "month end": what the score is as of.
+fn period_word(data: &ReportData) -> &'static str {
+    by_period(data, "month to date", "month end")
+}
+
+/// The overall score in a box coloured by its band, the month's figures
+/// beside it, and how the score is counted below.
+fn overall_score(w: &mut Writer, data: &ReportData) {
+    const BOX_W: f32 = 150.0;
+    const BOX_H: f32 = 74.0;
     let top = w.y;
+    score_box(w, data.overall_score(), top, BOX_W, BOX_H);
+    let x = LEFT + BOX_W + 18.0;
+    let mut y = top - 14.0;
+    for (font, size, ink, s) in &score_figures(data) {
+        w.text(x, y, *font, *size, *ink, &fit(s, *font, *size, RIGHT - x));
+        y -= 15.0;
+    }
+    // The figures were placed by hand beside the box: the cursor goes on
+    // below the box.
+    w.y = top - BOX_H - 14.0;
+    w.paragraph(
+        &format!(
+            "The score counts the latest result of each check on each host at each site as of the {}, \
+             among the checks run during the month: passed divided by all results, to one decimal. Warnings and \
+             errors count in the total but not as passed. A HIPAA control passes when every check mapped to it \
+             passed, fails when any of them failed, and is at risk when some raised warnings and none failed.",
+            period_word(data)
+        ),
+        Font::Regular,
+        8.0,
+        MUTED,
+    );
+}
+
+/// A `box_w` by `box_h` box at the left margin hanging from `top`, in the
+/// score's band colour, with the score and the band's name centred in white.
+fn score_box(w: &mut Writer, overall: Option<f64>, top: f32, box_w: f32, box_h: f32) {
+    let band = score::colour(overall);
     w.rect(LEFT, top - box_h, box_w, box_h, colour_ink(band));
     let big = score_text(overall);
     let big_size = if overall.is_some() { 28.0 } else { 20.0 };
@@ -430,12 +485,15 @@ pub fn render(data: &ReportData) -> Vec<u8> {
     let label = band.label();
     let label_x = LEFT + (box_w - width(label, Font::Bold, 10.0)) / 2.0;
     w.text(label_x, top - 58.0, Font::Bold, 10.0, WHITE, label);
-    let tx = LEFT + box_w + 18.0;
+}
+
+/// The lines beside the score box, each with its font, size and ink.
+fn score_figures(data: &ReportData) -> [(Font, f32, Ink, String); 5] {
     let t = data.total;
     let figures = data.figures();
     let at_risk = figures.controls_total - figures.controls_passed - figures.controls_failed;
-    let lines = [
-        (Font::Bold, 11.0, TEXT, format!("Overall compliance score ({period_word})")),
+    [
+        (Font::Bold, 11.0, TEXT, format!("Overall compliance score ({})", period_word(data))),
         (
             Font::Regular,
             9.0,
@@ -473,35 +531,21 @@ pub fn render(data: &ReportData) -> Vec<u8> {
             MUTED,
             "Green 95% or more, amber 80% or more, red below 80%.".to_owned(),
         ),
-    ];
-    let mut ty = top - 14.0;
-    for (font, size, ink, s) in &lines {
-        w.text(tx, ty, *font, *size, *ink, &fit(s, *font, *size, RIGHT - tx));
-        ty -= 15.0;
-    }
-    w.y = top - box_h - 14.0;
-    w.paragraph(
-        &format!(
-            "The score counts the latest result of each check on each host at each site as of the {period_word}, \
-             among the checks run during the month: passed divided by all results, to one decimal. Warnings and \
-             errors count in the total but not as passed. A HIPAA control passes when every check mapped to it \
-             passed, fails when any of them failed, and is at risk when some raised warnings and none failed."
-        ),
-        Font::Regular,
-        8.0,
-        MUTED,
-    );
+    ]
+}
 
-    // Sites.
+const SITE_COLS: [Col; 6] = [
+    col("Site", 199.0, Align::Left),
+    col("Score", 70.0, Align::Right),
+    col("Passed", 55.0, Align::Right),
+    col("Failed", 55.0, Align::Right),
+    col("Warnings", 60.0, Align::Right),
+    col("Evidence", 60.28, Align::Right),
+];
+
+/// Each site's score and counts, with a note when a site sent nothing.
+fn sites(w: &mut Writer, data: &ReportData) {
     w.heading("Sites");
-    let cols = [
-        col("Site", 199.0, Align::Left),
-        col("Score", 70.0, Align::Right),
-        col("Passed", 55.0, Align::Right),
-        col("Failed", 55.0, Align::Right),
-        col("Warnings", 60.0, Align::Right),
-        col("Evidence", 60.28, Align::Right),
-    ];
     let rows: Vec<Vec<Cell>> = data
         .sites
         .iter()
@@ -517,7 +561,7 @@ pub fn render(data: &ReportData) -> Vec<u8> {
             ]
         })
         .collect();
-    w.table(&cols, &rows);
+    w.table(&SITE_COLS, &rows);
     if data.sites.iter().any(|s| s.evidence_count == 0) {
         w.gap(4.0);
         w.paragraph(
@@ -527,37 +571,31 @@ pub fn render(data: &ReportData) -> Vec<u8> {
             MUTED,
         );
     }
+}
 
-    // Controls.
+const CONTROL_COLS: [Col; 6] = [
+    col("Control", 110.0, Align::Left),
+    col("Name", 165.0, Align::Left),
+    col("Passed", 50.0, Align::Right),
+    col("Failed", 50.0, Align::Right),
+    col("Warnings", 55.0, Align::Right),
+    col("Status", 69.28, Align::Right),
+];
+
+/// Each HIPAA control's counts and status, then a row for the checks that
+/// name no control.
+fn controls(w: &mut Writer, data: &ReportData) {
     w.heading("HIPAA controls");
-    let cols = [
-        col("Control", 110.0, Align::Left),
-        col("Name", 165.0, Align::Left),
-        col("Passed", 50.0, Align::Right),
-        col("Failed", 50.0, Align::Right),
-        col("Warnings", 55.0, Align::Right),
-        col("Status", 69.28, Align::Right),
-    ];
-    let mut rows: Vec<Vec<Cell>> = data
-        .controls
-        .iter()
-        .map(|c| {
-            let status = c.status();
-            let ink = match status {
-                ControlStatus::Passed => GREEN,
-                ControlStatus::AtRisk => AMBER,
-                ControlStatus::Failed => RED,
-            };
-            vec![
-                cell(&c.control),
-                cell(crate::evidence::controls::control_name(&c.control).unwrap_or("")),
-                cell(thousands(i128::from(c.tally.passed))),
-                cell(thousands(i128::from(c.tally.failed))),
-                cell(thousands(i128::from(c.tally.warnings))),
-                cell_with(status.label(), Font::Bold, ink),
-            ]
-        })
-        .collect();
+    if data.controls.is_empty() {
+        w.paragraph(
+            "No check this month named a HIPAA control; their results count in the score only.",
+            Font::Regular,
+            9.0,
+            TEXT,
+        );
+        return;
+    }
+    let mut rows: Vec<Vec<Cell>> = data.controls.iter().map(control_row).collect();
     if data.unmapped.total() > 0 {
         let u = data.unmapped;
         rows.push(vec![
@@ -569,108 +607,119 @@ pub fn render(data: &ReportData) -> Vec<u8> {
             cell_with("Score only", Font::Regular, MUTED),
         ]);
     }
-    if data.controls.is_empty() {
-        w.paragraph(
-            "No check this month named a HIPAA control; their results count in the score only.",
-            Font::Regular,
-            9.0,
-            TEXT,
-        );
-    } else {
-        w.table(&cols, &rows);
-    }
+    w.table(&CONTROL_COLS, &rows);
+}
 
-    // Failing checks.
-    w.heading(if data.month_to_date {
-        "Failing checks so far"
-    } else {
-        "Failing checks at month end"
-    });
+/// A control's row, its status in the status's colour.
+fn control_row(c: &ControlRow) -> Vec<Cell> {
+    let status = c.status();
+    let ink = match status {
+        ControlStatus::Passed => GREEN,
+        ControlStatus::AtRisk => AMBER,
+        ControlStatus::Failed => RED,
+    };
+    vec![
+        cell(&c.control),
+        cell(crate::evidence::controls::control_name(&c.control).unwrap_or("")),
+        cell(thousands(i128::from(c.tally.passed))),
+        cell(thousands(i128::from(c.tally.failed))),
+        cell(thousands(i128::from(c.tally.warnings))),
+        cell_with(status.label(), Font::Bold, ink),
+    ]
+}
+
+const FAILING_COLS: [Col; 5] = [
+    col("Site", 120.0, Align::Left),
+    col("Host", 95.0, Align::Left),
+    col("Check", 120.0, Align::Left),
+    col("HIPAA control", 85.0, Align::Left),
+    col("Failing since", 79.28, Align::Right),
+];
+
+/// The checks failing at the month's end (or so far), with when each
+/// started failing.
+fn failing_checks(w: &mut Writer, data: &ReportData) {
+    w.heading(by_period(data, "Failing checks so far", "Failing checks at month end"));
     if data.failing.is_empty() {
-        let none = if data.month_to_date {
-            "No check is failing so far this month."
-        } else {
-            "No check was failing at the end of the month."
-        };
+        let none = by_period(
+            data,
+            "No check is failing so far this month.",
+            "No check was failing at the end of the month.",
+        );
         w.paragraph(none, Font::Regular, 9.0, TEXT);
-    } else {
-        let cols = [
-            col("Site", 120.0, Align::Left),
-            col("Host", 95.0, Align::Left),
-            col("Check", 120.0, Align::Left),
-            col("HIPAA control", 85.0, Align::Left),
-            col("Failing since", 79.28, Align::Right),
-        ];
-        let rows: Vec<Vec<Cell>> = data
-            .failing
-            .iter()
-            .map(|f| {
-                vec![
-                    cell(&f.site),
-                    cell_with(&f.host, Font::Mono, TEXT),
-                    cell_with(&f.check_type, Font::Mono, TEXT),
-                    cell(f.control.as_deref().unwrap_or("-")),
-                    cell_with(day(f.since), Font::Regular, RED),
-                ]
-            })
-            .collect();
-        w.table(&cols, &rows);
+        return;
     }
+    let rows: Vec<Vec<Cell>> = data
+        .failing
+        .iter()
+        .map(|f| {
+            vec![
+                cell(&f.site),
+                cell_with(&f.host, Font::Mono, TEXT),
+                cell_with(&f.check_type, Font::Mono, TEXT),
+                cell(f.control.as_deref().unwrap_or("-")),
+                cell_with(day(f.since), Font::Regular, RED),
+            ]
+        })
+        .collect();
+    w.table(&FAILING_COLS, &rows);
+}
 
-    // Notifications.
+const NOTIFICATION_COLS: [Col; 3] = [
+    col("Date (UTC)", 95.0, Align::Left),
+    col("Severity", 60.0, Align::Left),
+    col("Title", 344.28, Align::Left),
+];
+
+/// The month's newest notifications, and how many more there were.
+fn notifications(w: &mut Writer, data: &ReportData) {
     w.heading("Notifications this month");
     if data.notifications.is_empty() {
         w.paragraph("No notifications this month.", Font::Regular, 9.0, TEXT);
-    } else {
-        let cols = [
-            col("Date (UTC)", 95.0, Align::Left),
-            col("Severity", 60.0, Align::Left),
-            col("Title", 344.28, Align::Left),
-        ];
-        let rows: Vec<Vec<Cell>> = data
-            .notifications
-            .iter()
-            .map(|n| {
-                let ink = match n.severity.as_str() {
-                    "critical" => RED,
-                    "warning" => AMBER,
-                    _ => TEXT,
-                };
-                vec![
-                    cell(n.created_at.format("%Y-%m-%d %H:%M").to_string()),
-                    cell_with(&n.severity, Font::Regular, ink),
-                    cell(&n.title),
-                ]
-            })
-            .collect();
-        w.table(&cols, &rows);
-        let more = data.notifications_total - data.notifications.len() as i64;
-        if more > 0 {
-            w.gap(6.0);
-            w.paragraph(
-                &format!(
-                    "... and {} more (newest {} shown). All notifications are in the portal under Notifications.",
-                    thousands(i128::from(more)),
-                    data.notifications.len()
-                ),
-                Font::Regular,
-                8.5,
-                MUTED,
-            );
-        }
+        return;
     }
+    let rows: Vec<Vec<Cell>> = data
+        .notifications
+        .iter()
+        .map(|n| {
+            let ink = match n.severity.as_str() {
+                "critical" => RED,
+                "warning" => AMBER,
+                _ => TEXT,
+            };
+            vec![
+                cell(n.created_at.format("%Y-%m-%d %H:%M").to_string()),
+                cell_with(&n.severity, Font::Regular, ink),
+                cell(&n.title),
+            ]
+        })
+        .collect();
+    w.table(&NOTIFICATION_COLS, &rows);
+    let more = data.notifications_total - data.notifications.len() as i64;
+    if more > 0 {
+        w.gap(6.0);
+        w.paragraph(
+            &format!(
+                "... and {} more (newest {} shown). All notifications are in the portal under Notifications.",
+                thousands(i128::from(more)),
+                data.notifications.len()
+            ),
+            Font::Regular,
+            8.5,
+            MUTED,
+        );
+    }
+}
 
-    // Chain heads.
-    w.heading(if data.month_to_date {
-        "Evidence chains so far"
-    } else {
-        "Evidence chains at month end"
-    });
-    let received_by = if data.month_to_date { "so far" } else { "by the end of the month" };
+/// What a chain head is, then each site's head: its ID, position and
+/// chain hash, or that no bundle had arrived.
+fn chain_heads(w: &mut Writer, data: &ReportData) {
+    w.heading(by_period(data, "Evidence chains so far", "Evidence chains at month end"));
     w.paragraph(
         &format!(
             "Each site's evidence forms a hash chain: every bundle's chain hash covers all bundles before it. \
-             The head below is the last bundle received {received_by}, in chain order."
+             The head below is the last bundle received {}, in chain order.",
+            by_period(data, "so far", "by the end of the month")
         ),
         Font::Regular,
         8.5,
@@ -678,47 +727,44 @@ pub fn render(data: &ReportData) -> Vec<u8> {
     );
     w.gap(4.0);
     for s in &data.sites {
-        w.ensure(58.0);
-        w.text(LEFT, w.y - 10.0, Font::Bold, 9.5, TEXT, &fit(&s.name, Font::Bold, 9.5, CONTENT_W));
-        w.gap(14.0);
-        w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, GRAY, "Site ID");
-        w.text(LEFT + 80.0, w.y - 9.0, Font::Mono, 8.0, TEXT, &s.site_id.to_string());
-        w.gap(12.0);
-        match &s.chain_head {
-            Some(h) => {
-                w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, GRAY, "Position");
-                let pos = format!("{}   (bundle {})", h.position, h.bundle_id);
-                w.text(
-                    LEFT + 80.0,
-                    w.y - 9.0,
-                    Font::Mono,
-                    8.0,
-                    TEXT,
-                    &fit(&pos, Font::Mono, 8.0, CONTENT_W - 80.0),
-                );
-                w.gap(12.0);
-                w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, GRAY, "Chain hash");
-                w.text(LEFT + 80.0, w.y - 9.0, Font::Mono, 8.0, TEXT, &hex::encode(&h.chain_hash));
-                w.gap(12.0);
-            }
-            None => {
-                w.text(
-                    LEFT + 10.0,
-                    w.y - 9.0,
-                    Font::Regular,
-                    8.0,
-                    MUTED,
-                    if data.month_to_date {
-                        "No bundle received so far."
-                    } else {
-                        "No bundle received by the end of the month."
-                    },
-                );
-                w.gap(12.0);
-            }
-        }
-        w.gap(6.0);
+        chain_head(w, data, s);
     }
+}
+
+/// One site's chain head; kept on one page.
+fn chain_head(w: &mut Writer, data: &ReportData, s: &SiteRow) {
+    w.ensure(58.0);
+    w.text(LEFT, w.y - 10.0, Font::Bold, 9.5, TEXT, &fit(&s.name, Font::Bold, 9.5, CONTENT_W));
+    w.gap(14.0);
+    chain_field(w, "Site ID", &s.site_id.to_string());
+    match &s.chain_head {
+        Some(h) => {
+            let pos = format!("{}   (bundle {})", h.position, h.bundle_id);
+            chain_field(w, "Position", &fit(&pos, Font::Mono, 8.0, CONTENT_W - 80.0));
+            chain_field(w, "Chain hash", &hex::encode(&h.chain_hash));
+        }
+        None => {
+            let none = by_period(
+                data,
+                "No bundle received so far.",
+                "No bundle received by the end of the month.",
+            );
+            w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, MUTED, none);
+            w.gap(12.0);
+        }
+    }
+    w.gap(6.0);
+}
+
+/// A line of a chain head: an indented label and its value in Courier.
+fn chain_field(w: &mut Writer, label: &str, value: &str) {
+    w.text(LEFT + 10.0, w.y - 9.0, Font::Regular, 8.0, GRAY, label);
+    w.text(LEFT + 80.0, w.y - 9.0, Font::Mono, 8.0, TEXT, value);
+    w.gap(12.0);
+}
+
+/// How to check a printed chain head against the portal.
+fn how_to_verify(w: &mut Writer) {
     w.gap(2.0);
     w.paragraph(
         "To verify a chain, run `portal verify-chain --site <site ID>` or POST /api/client/sites/<site ID>/verify-chain: \
@@ -728,9 +774,11 @@ pub fn render(data: &ReportData) -> Vec<u8> {
         8.5,
         TEXT,
     );
+}
 
-    let footer = format!("OsirisCare - {} - {}", clean(&data.practice), month.label());
-    let pages = w.finish(&footer);
+/// The laid-out pages as an A4 document with its metadata, saved.
+fn document(data: &ReportData, pages: Vec<Vec<Op>>) -> Vec<u8> {
+    let month = data.month;
     let title = format!("{} - Monthly HIPAA compliance report - {}", clean(&data.practice), month);
     let mut doc = PdfDocument::new(&title);
     doc.metadata.info.author = "OsirisCare".to_owned();
@@ -875,5 +923,62 @@ mod tests {
         assert!(long.iter().all(|l| width(l, Font::Mono, 10.0) <= 100.0));
         assert_eq!(long.concat().len(), 200);
         assert_eq!(clean("a\nb\tc"), "a b c");
+    }
+
+    /// The text shown on each page, in drawing order.
+    fn page_texts(data: &ReportData) -> Vec<Vec<String>> {
+        let shown = |op: &Op| match op {
+            Op::ShowText { items } => Some(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        TextItem::Text(t) => t.as_str(),
+                        _ => "",
+                    })
+                    .collect::<String>(),
+            ),
+            _ => None,
+        };
+        layout(data).iter().map(|ops| ops.iter().filter_map(shown).collect()).collect()
+    }
+
+    #[test]
+    fn sections_come_in_order_and_a_long_table_repeats_its_header() {
+        let pages = page_texts(&sample(3, 120));
+        let all: Vec<&str> = pages.iter().flatten().map(String::as_str).collect();
+        // The last time each text is shown: a site's name is in its table
+        // row and then over its chain head.
+        let at = |s: &str| all.iter().rposition(|t| *t == s).expect(s);
+        let order = [
+            "OsirisCare",
+            "Oak Street Clinic",
+            "Overall compliance score (month end)",
+            "Sites",
+            "HIPAA controls",
+            "Failing checks at month end",
+            "Notifications this month",
+            "Evidence chains at month end",
+            "Site 002",
+        ];
+        for pair in order.windows(2) {
+            assert!(at(pair[0]) < at(pair[1]), "{pair:?} out of order");
+        }
+        let verify = all.iter().position(|t| t.starts_with("To verify a chain")).expect("verify");
+        assert!(at("Site 002") < verify, "how to verify comes after the chain heads");
+
+        let n = pages.len();
+        let header = ["Site", "Host", "Check", "HIPAA control", "Failing since"];
+        let mut with_failures = 0;
+        for (i, page) in pages.iter().enumerate() {
+            assert_eq!(page.last(), Some(&format!("Page {} of {n}", i + 1)));
+            if i > 0 {
+                assert!(page[0].starts_with("Oak Street Clinic - Monthly"), "running title");
+            }
+            if let Some(k) = page.iter().position(|t| t.starts_with("HOST-")) {
+                with_failures += 1;
+                assert!(page[..k].windows(5).any(|w| w == header), "page {} has no header", i + 1);
+            }
+        }
+        assert!(with_failures >= 3, "120 failing checks span pages: {with_failures}");
     }
 }
