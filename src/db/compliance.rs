@@ -2,7 +2,7 @@
 //! and the evidence browser. Every function takes the caller's org and
 //! scopes its query to it, so another practice's ids simply find nothing.
 //!
-//! Scores follow DESIGN.md ("Compliance score"): the latest status per
+//! Scores follow docs/EVIDENCE.md (the compliance score): the latest status per
 //! (site, check, host) inside a window (SCORE_WINDOW_DAYS) ending at some
 //! moment. For "now", `check_states` already holds each pair's newest
 //! status and when it was checked. For a past moment (history), the pairs
@@ -734,21 +734,6 @@ pub async fn evidence_file(
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tallies_add_up() {
-        let a = Tally { passed: 1, failed: 2, warnings: 3 };
-        let b = Tally { passed: 10, failed: 0, warnings: 1 };
-        let t = total_tally([&a, &b]);
-        assert_eq!((t.passed, t.failed, t.warnings), (11, 2, 4));
-        let empty = total_tally([]);
-        assert_eq!((empty.passed, empty.failed, empty.warnings), (0, 0, 0));
-    }
-}
-
 /// When each failing (site, check, host) of the practice turned to
 /// failing. `check_states.changed_at` is the `checked_at` of the bundle
 /// that last changed the pair's status, which [`site_controls`] does not
@@ -807,4 +792,19 @@ pub async fn hipaa_controls(
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_add_up() {
+        let a = Tally { passed: 1, failed: 2, warnings: 3 };
+        let b = Tally { passed: 10, failed: 0, warnings: 1 };
+        let t = total_tally([&a, &b]);
+        assert_eq!((t.passed, t.failed, t.warnings), (11, 2, 4));
+        let empty = total_tally([]);
+        assert_eq!((empty.passed, empty.failed, empty.warnings), (0, 0, 0));
+    }
 }

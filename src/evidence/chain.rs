@@ -1,7 +1,7 @@
 //! Tamper evidence: bundle hashes, the per-site hash chain, appliance
 //! signatures, and verification of a stored chain.
 //!
-//! Each site's bundles form a chain (DESIGN.md, "Evidence (format v1)"):
+//! Each site's bundles form a chain (docs/EVIDENCE.md):
 //!
 //! ```text
 //! bundle_hash    = SHA-256(bytes)

@@ -1,5 +1,5 @@
 //! The compliance score: one definition for the dashboard, site pages,
-//! history and monthly reports (DESIGN.md, "Compliance score").
+//! history and monthly reports (docs/EVIDENCE.md, the compliance score).
 //!
 //! Callers tally the latest status of each (site, check, host) in their
 //! window and ask [`score`] for the number; [`colour`] turns it into the

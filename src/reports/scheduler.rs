@@ -25,6 +25,7 @@ use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
 use crate::db::reports::{self as queries, MONTHLY_REPORT_JOB};
 use crate::error::{AppError, AppResult};
+use crate::paths;
 use crate::state::AppState;
 
 /// How often the scheduler looks.
@@ -36,7 +37,7 @@ pub const INTERVAL: Duration = Duration::from_secs(15 * 60);
 pub const GRACE: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 
 /// Where the notification and the email point.
-pub const REPORTS_PATH: &str = "/client/reports";
+pub const REPORTS_PATH: &str = paths::REPORTS;
 
 /// The month whose reports are due at `now`: last month, once [`GRACE`]
 /// has passed since this month began; None before that.

@@ -10,6 +10,7 @@ pub mod shell;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, post};
 
+use crate::paths;
 use crate::state::AppState;
 
 /// Every route of the portal without state or middleware, so tests can add
@@ -26,35 +27,29 @@ pub fn routes() -> Route {
     app.at("/", get(pages::view_root_get))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
-        .at("/assets/:name", get(assets::serve_asset))
-        .at("/client/login", get(auth::view_login_get))
-        .at("/client/login/magic-link", post(auth::view_login_magic_link_post))
-        .at("/client/login/password", post(auth::view_login_password_post))
-        .at("/client/verify", get(auth::view_verify_get).post(auth::view_verify_post))
-        .at("/client/logout", post(auth::view_logout_post))
-        .at("/client/dashboard", get(dashboard::view_dashboard_get))
-        .at("/client/sites/:id", get(site::view_site_get))
-        .at("/client/sites/:id/verify-chain", post(site::view_site_verify_chain_post))
-        .at("/client/evidence", get(evidence::view_evidence_get))
-        .at("/client/evidence/:bundle_id", get(evidence::view_evidence_detail_get))
-        .at("/client/settings", get(settings::view_settings_get))
-        .at("/client/settings/password", post(settings::view_settings_password_post))
+        .at(paths::route::ASSET, get(assets::serve_asset))
+        .at(paths::LOGIN, get(auth::view_login_get))
+        .at(paths::LOGIN_MAGIC_LINK, post(auth::view_login_magic_link_post))
+        .at(paths::LOGIN_PASSWORD, post(auth::view_login_password_post))
+        .at(paths::VERIFY, get(auth::view_verify_get).post(auth::view_verify_post))
+        .at(paths::LOGOUT, post(auth::view_logout_post))
+        .at(paths::DASHBOARD, get(dashboard::view_dashboard_get))
+        .at(paths::route::SITE, get(site::view_site_get))
+        .at(paths::route::SITE_VERIFY_CHAIN, post(site::view_site_verify_chain_post))
+        .at(paths::EVIDENCE, get(evidence::view_evidence_get))
+        .at(paths::route::EVIDENCE_BUNDLE, get(evidence::view_evidence_detail_get))
+        .at(paths::SETTINGS, get(settings::view_settings_get))
+        .at(paths::SETTINGS_PASSWORD, post(settings::view_settings_password_post))
         .at(
-            "/client/settings/sessions/revoke-others",
+            paths::SETTINGS_REVOKE_OTHER_SESSIONS,
             post(settings::view_settings_sessions_revoke_others_post),
         )
-        .at(
-            "/client/settings/sessions/:id/revoke",
-            post(settings::view_settings_session_revoke_post),
-        )
-        .at("/client/settings/api-tokens", post(settings::view_settings_token_create_post))
-        .at(
-            "/client/settings/api-tokens/:id/revoke",
-            post(settings::view_settings_token_revoke_post),
-        )
-        .at("/dev/mailbox", get(dev_mailbox::view_dev_mailbox_get))
-        .at("/api/openapi.json", get(docs::openapi_json))
-        .nest("/api/docs", docs::swagger_ui())
+        .at(paths::route::SESSION_REVOKE, post(settings::view_settings_session_revoke_post))
+        .at(paths::SETTINGS_API_TOKENS, post(settings::view_settings_token_create_post))
+        .at(paths::route::TOKEN_REVOKE, post(settings::view_settings_token_revoke_post))
+        .at(paths::DEV_MAILBOX, get(dev_mailbox::view_dev_mailbox_get))
+        .at(paths::OPENAPI_JSON, get(docs::openapi_json))
+        .nest(paths::API_DOCS, docs::swagger_ui())
         .nest("/api", api::service())
 }
 

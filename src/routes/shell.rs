@@ -10,6 +10,7 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::error::AppError;
+use crate::paths;
 use crate::views::errors::error_page;
 
 /// Content-Security-Policy for the portal's own pages: scripts and styles
@@ -105,13 +106,13 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
 /// A page that needs a session sends the visitor to sign in and back; htmx
 /// requests get `HX-Redirect` so the whole page navigates.
 fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>) -> Response {
-    let next = return_to.filter(|p| !p.starts_with("/client/login"));
+    let next = return_to.filter(|p| !p.starts_with(paths::LOGIN));
     let location = match next {
         Some(next) => format!(
             "/client/login?next={}",
             serde_urlencoded::to_string([("", next)]).unwrap_or_default().trim_start_matches('=')
         ),
-        None => "/client/login".to_owned(),
+        None => paths::LOGIN.to_owned(),
     };
     let builder = Response::builder().header(header::CACHE_CONTROL, "no-store");
     match flavor {

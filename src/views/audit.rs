@@ -13,6 +13,7 @@ use super::filters::{date_fields, filter_errors, invalid};
 use super::format::when_exact;
 use super::layout::{NavUser, Section, page};
 use crate::db::audit::{Actor, Row};
+use crate::paths;
 
 // ---------------------------------------------------------------------------
 // CSV
@@ -154,7 +155,7 @@ impl FilterValues {
             pairs.push(("cursor", cursor));
         }
         if pairs.is_empty() {
-            "/client/audit".to_owned()
+            paths::AUDIT.to_owned()
         } else {
             format!("/client/audit?{}", Self::query(&pairs))
         }
@@ -217,8 +218,8 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
         || options.actions.contains(&values.action);
     html! {
         section.card.filters-card {
-            form.filters id="audit-filters" method="get" action="/client/audit"
-                hx-get="/client/audit" hx-target="#audit-results" hx-swap="outerHTML"
+            form.filters id="audit-filters" method="get" action=(paths::AUDIT)
+                hx-get=(paths::AUDIT) hx-target="#audit-results" hx-swap="outerHTML"
                 hx-trigger="change, submit" hx-push-url="true" hx-indicator="#audit-loading" {
                 @if !values.limit.is_empty() {
                     input type="hidden" name="limit" value=(values.limit);
@@ -266,7 +267,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                 }
                 div.filter-actions {
                     button.btn.btn-primary.btn-sm type="submit" { "Apply filters" }
-                    a.btn.btn-secondary.btn-sm href="/client/audit" { "Clear" }
+                    a.btn.btn-secondary.btn-sm href=(paths::AUDIT) { "Clear" }
                     span.htmx-indicator.muted.small id="audit-loading" { span.spinner {} " Updating…" }
                 }
             }
@@ -281,7 +282,7 @@ pub fn audit_results(values: &FilterValues, results: &Results) -> Markup {
         section.card id="audit-results" aria-live="polite" {
             @match results {
                 Results::Invalid(errors) => {
-                    (filter_errors(errors, "/client/audit"))
+                    (filter_errors(errors, paths::AUDIT))
                 }
                 Results::Page { entries, next_url } => {
                     div.card-header.row {

@@ -13,6 +13,7 @@ use super::layout::{NavUser, Section, page};
 use crate::compliance::FailingCheck;
 use crate::db::compliance::{HistoryDay, OrgInfo, SiteSummary};
 use crate::evidence::score::{self, Tally};
+use crate::paths;
 
 /// The points of a score chart from daily history.
 pub fn history_points(history: &[HistoryDay]) -> Vec<Point> {
@@ -69,7 +70,7 @@ pub fn dashboard_page(user: &NavUser, data: &DashboardData) -> Markup {
                     }
                 }
                 div.page-actions {
-                    a.btn.btn-secondary href="/client/evidence" { "Browse evidence" }
+                    a.btn.btn-secondary href=(paths::EVIDENCE) { "Browse evidence" }
                 }
             }
             (kpis(data.total))

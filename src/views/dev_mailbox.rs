@@ -7,6 +7,7 @@ use maud::{Markup, html};
 
 use super::layout::{Section, page};
 use crate::db::outbox::{MailStatus, OutboxMail};
+use crate::paths;
 
 /// The whole page for `mails`, newest first.
 pub fn dev_mailbox_page(mails: &[OutboxMail]) -> Markup {
@@ -24,7 +25,7 @@ pub fn dev_mailbox_page(mails: &[OutboxMail]) -> Markup {
                     }
                 }
                 div.page-actions {
-                    a.btn.btn-secondary.btn-sm href="/dev/mailbox" { "Refresh" }
+                    a.btn.btn-secondary.btn-sm href=(paths::DEV_MAILBOX) { "Refresh" }
                 }
             }
             @if mails.is_empty() {
@@ -32,7 +33,7 @@ pub fn dev_mailbox_page(mails: &[OutboxMail]) -> Markup {
                     p { "No messages yet." }
                     p.small {
                         "Ask for a sign-in link on the "
-                        a href="/client/login" { "sign-in page" }
+                        a href=(paths::LOGIN) { "sign-in page" }
                         ", then refresh this page."
                     }
                 }

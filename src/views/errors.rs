@@ -1,5 +1,6 @@
 //! Error pages: what happened and where to go next, never internals.
 
+use crate::paths;
 use maud::{Markup, html};
 use poem::http::StatusCode;
 
@@ -35,7 +36,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Markup {
                 @if let Some(detail) = detail {
                     p { (detail) }
                 }
-                a.btn.btn-primary href="/client/login" { "Go to the portal" }
+                a.btn.btn-primary href=(paths::LOGIN) { "Go to the portal" }
             }
         },
     )

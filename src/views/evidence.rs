@@ -15,6 +15,7 @@ use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{
     ChainNeighbour, EvidenceCheck, EvidenceDetail, EvidencePage, EvidenceSummary,
 };
+use crate::paths;
 
 /// The filters exactly as the form (or a typed URL) sent them, so a value
 /// that cannot be used is shown back as typed. Empty means "any".
@@ -62,7 +63,7 @@ impl FilterValues {
             pairs.push(("cursor", cursor));
         }
         if pairs.is_empty() {
-            return "/client/evidence".to_owned();
+            return paths::EVIDENCE.to_owned();
         }
         // Encoding string pairs cannot fail; fall back to no filters anyway.
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
@@ -120,8 +121,8 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
     let known_type = options.check_types.contains(&values.check_type);
     html! {
         section.card.filters-card {
-            form.filters id="evidence-filters" method="get" action="/client/evidence"
-                hx-get="/client/evidence" hx-target="#evidence-results" hx-swap="outerHTML"
+            form.filters id="evidence-filters" method="get" action=(paths::EVIDENCE)
+                hx-get=(paths::EVIDENCE) hx-target="#evidence-results" hx-swap="outerHTML"
                 hx-trigger="change, submit" hx-push-url="true" hx-indicator="#evidence-loading" {
                 @if !values.limit.is_empty() {
                     input type="hidden" name="limit" value=(values.limit);
@@ -171,7 +172,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                 }
                 div.filter-actions {
                     button.btn.btn-primary.btn-sm type="submit" { "Apply filters" }
-                    a.btn.btn-secondary.btn-sm href="/client/evidence" { "Clear" }
+                    a.btn.btn-secondary.btn-sm href=(paths::EVIDENCE) { "Clear" }
                     span.htmx-indicator.muted.small id="evidence-loading" { span.spinner {} " Updating…" }
                 }
             }
@@ -186,7 +187,7 @@ pub fn evidence_results(values: &FilterValues, results: &Results) -> Markup {
         section.card id="evidence-results" aria-live="polite" {
             @match results {
                 Results::Invalid(errors) => {
-                    (filter_errors(errors, "/client/evidence"))
+                    (filter_errors(errors, paths::EVIDENCE))
                 }
                 Results::Page { page, next_url } => {
                     div.card-header {
@@ -304,7 +305,7 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
         Section::Evidence,
         html! {
             nav.breadcrumb aria-label="Breadcrumb" {
-                a href="/client/evidence" { "Evidence" }
+                a href=(paths::EVIDENCE) { "Evidence" }
                 span.sep aria-hidden="true" { "/" }
                 span aria-current="page" { (s.bundle_id) }
             }

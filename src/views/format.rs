@@ -12,7 +12,7 @@ use crate::evidence::controls::control_name;
 use crate::evidence::score::{self, Colour};
 
 /// A score as people read it: `96.5%`, `100%`, or an em dash for no data
-/// (never 0 or 100, see DESIGN.md).
+/// (never 0 or 100, see docs/EVIDENCE.md).
 pub fn score_text(score: Option<f64>) -> String {
     score::text(score, "—")
 }

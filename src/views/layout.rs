@@ -4,6 +4,7 @@
 use maud::{DOCTYPE, Markup, html};
 
 use crate::assets;
+use crate::paths;
 
 pub const PRODUCT: &str = "OsirisCare";
 
@@ -45,14 +46,14 @@ pub enum Section {
 /// The sections, each with the least role that sees it (roles as
 /// `Role::as_str` spells them).
 const NAV: &[(Section, &str, &str, &str)] = &[
-    (Section::Dashboard, "Dashboard", "/client/dashboard", "viewer"),
-    (Section::Evidence, "Evidence", "/client/evidence", "viewer"),
-    (Section::Reports, "Reports", "/client/reports", "viewer"),
-    (Section::Notifications, "Notifications", "/client/notifications", "viewer"),
-    (Section::Users, "Users", "/client/users", "admin"),
-    (Section::Audit, "Audit log", "/client/audit", "admin"),
-    (Section::Transfer, "Partner", "/client/transfer", "owner"),
-    (Section::Settings, "Settings", "/client/settings", "viewer"),
+    (Section::Dashboard, "Dashboard", paths::DASHBOARD, "viewer"),
+    (Section::Evidence, "Evidence", paths::EVIDENCE, "viewer"),
+    (Section::Reports, "Reports", paths::REPORTS, "viewer"),
+    (Section::Notifications, "Notifications", paths::NOTIFICATIONS, "viewer"),
+    (Section::Users, "Users", paths::USERS, "admin"),
+    (Section::Audit, "Audit log", paths::AUDIT, "admin"),
+    (Section::Transfer, "Partner", paths::TRANSFER, "owner"),
+    (Section::Settings, "Settings", paths::SETTINGS, "viewer"),
 ];
 
 /// Whether `role` is at least `least` (owner > admin > viewer).
@@ -80,7 +81,7 @@ pub fn unread_badge(count: Option<i64>, oob: bool) -> Markup {
     };
     html! {
         span #nav-unread .nav-count[label.is_some()]
-            hx-get="/client/notifications/badge" hx-trigger="load delay:50ms, every 60s"
+            hx-get=(paths::NOTIFICATIONS_BADGE) hx-trigger="load delay:50ms, every 60s"
             hx-headers=r#"{"X-Portal-Background": "1"}"#
             hx-swap="outerHTML" hx-swap-oob=[oob.then_some("true")]
             aria-label=[label.as_ref().map(|l| format!("{l} unread"))] {
@@ -128,7 +129,7 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                 a.skip-link href="#main" { "Skip to content" }
                 header.topbar {
                     div.topbar-inner {
-                        a.brand href=(if user.is_some() { "/client/dashboard" } else { "/client/login" }) { (brand()) }
+                        a.brand href=(if user.is_some() { paths::DASHBOARD } else { paths::LOGIN }) { (brand()) }
                         @if let Some(user) = user {
                             nav.nav aria-label="Main" {
                                 @for (section, label, href, least) in NAV {
@@ -146,7 +147,7 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                             div.nav-right {
                                 span.nav-user title=(format!("{} · {}", user.email, user.org_name)) { (user.name) }
                                 span.badge.badge-blue { (user.role) }
-                                form method="post" action="/client/logout" {
+                                form method="post" action=(paths::LOGOUT) {
                                     input type="hidden" name="csrf_token" value=(user.csrf_token);
                                     button.btn-link type="submit" { "Sign out" }
                                 }
@@ -154,7 +155,7 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                         } @else {
                             div.spacer {}
                             div.nav-right {
-                                a.btn.btn-secondary.btn-sm href="/client/login" { "Sign in" }
+                                a.btn.btn-secondary.btn-sm href=(paths::LOGIN) { "Sign in" }
                             }
                         }
                     }
@@ -174,7 +175,7 @@ pub fn auth_page(title: &str, content: Markup) -> Markup {
             (head(title, None))
             body.auth {
                 div.auth-wrap {
-                    a.auth-brand href="/client/login" { (brand()) }
+                    a.auth-brand href=(paths::LOGIN) { (brand()) }
                     (content)
                     p.auth-footnote {
                         "Protected system. Access is logged for HIPAA compliance."
@@ -189,7 +190,7 @@ fn footer() -> Markup {
     html! {
         footer.footer {
             (PRODUCT) " Client Portal · v" (env!("CARGO_PKG_VERSION"))
-            " · " a href="/api/docs" { "API" }
+            " · " a href=(paths::API_DOCS) { "API" }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The sign-in page (a magic-link form beside a password form), the "check
 //! your email" fragment, and the magic-link landing page.
 
+use crate::paths;
 use maud::{Markup, html};
 
 use super::layout::auth_page;
@@ -10,8 +11,8 @@ pub fn magic_link_form(next: Option<&str>, email: &str, error: Option<&str>) -> 
     html! {
         h2 id="magic-title" { "Sign in with a magic link" }
         p.muted.small { "We'll email you a one-time sign-in link. No password needed." }
-        form.form method="post" action="/client/login/magic-link"
-            hx-post="/client/login/magic-link" hx-target="#magic-link-panel" hx-swap="innerHTML" {
+        form.form method="post" action=(paths::LOGIN_MAGIC_LINK)
+            hx-post=(paths::LOGIN_MAGIC_LINK) hx-target="#magic-link-panel" hx-swap="innerHTML" {
             @if let Some(next) = next {
                 input type="hidden" name="next" value=(next);
             }
@@ -40,7 +41,7 @@ pub fn check_email(email: &str) -> Markup {
                 "If " strong { (email) } " has an account, a sign-in link is on its way. "
                 "It works once and expires in 60 minutes."
             }
-            p.muted.small { "Nothing arrived? Check your spam folder, or " a href="/client/login" { "try again" } "." }
+            p.muted.small { "Nothing arrived? Check your spam folder, or " a href=(paths::LOGIN) { "try again" } "." }
         }
     }
 }
@@ -62,7 +63,7 @@ pub fn login_page(next: Option<&str>, password_error: Option<&str>, email: &str)
                         @if let Some(error) = password_error {
                             div.alert.alert-error role="alert" { (error) }
                         }
-                        form.form method="post" action="/client/login/password" {
+                        form.form method="post" action=(paths::LOGIN_PASSWORD) {
                             @if let Some(next) = next {
                                 input type="hidden" name="next" value=(next);
                             }
@@ -94,11 +95,11 @@ pub fn verify_page(token: &str, error: Option<&str>) -> Markup {
                 @if let Some(error) = error {
                     h2 { "This link cannot be used" }
                     div.alert.alert-error role="alert" { (error) }
-                    a.btn.btn-primary href="/client/login" { "Request a new link" }
+                    a.btn.btn-primary href=(paths::LOGIN) { "Request a new link" }
                 } @else {
                     h2 { "Continue to the portal" }
                     p.muted { "Press Continue to finish signing in on this device." }
-                    form.form method="post" action="/client/verify" {
+                    form.form method="post" action=(paths::VERIFY) {
                         input type="hidden" name="token" value=(token);
                         button.btn.btn-primary.btn-block type="submit" id="continue" { "Continue" }
                     }

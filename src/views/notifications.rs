@@ -9,6 +9,7 @@ use maud::{Markup, html};
 use super::format::{plural, thousands, time_ago, when_exact};
 use super::layout::{NavUser, Section, page};
 use crate::db::notifications::{Severity, UserNotification};
+use crate::paths;
 
 /// Notifications per page.
 pub const PAGE_SIZE: usize = 100;
@@ -23,7 +24,7 @@ pub enum Filter {
 impl Filter {
     /// The list's address with this filter (and a "Load more" cursor).
     pub fn url(self, after: Option<&str>) -> String {
-        let mut url = "/client/notifications".to_owned();
+        let mut url = paths::NOTIFICATIONS.to_owned();
         let mut sep = '?';
         if self == Filter::Unread {
             url.push_str("?unread=1");
@@ -192,8 +193,8 @@ pub fn list_head(filter: Filter, unread: i64, csrf_token: &str, oob: bool) -> Ma
                 }
             }
             @if unread > 0 {
-                form method="post" action="/client/notifications/read-all"
-                    hx-post="/client/notifications/read-all" hx-target="#notification-list"
+                form method="post" action=(paths::NOTIFICATIONS_READ_ALL)
+                    hx-post=(paths::NOTIFICATIONS_READ_ALL) hx-target="#notification-list"
                     hx-swap="outerHTML" {
                     (csrf_field(csrf_token))
                     (filter_field(filter))
@@ -220,7 +221,7 @@ pub fn notification_list(d: &ListData) -> Markup {
                             p.small { a href=(d.filter.url(None)) { "Back to the newest" } }
                         } @else if d.filter == Filter::Unread {
                             p { strong { "You're all caught up." } }
-                            p.small { "No unread notifications. " a href="/client/notifications" hx-get="/client/notifications"
+                            p.small { "No unread notifications. " a href=(paths::NOTIFICATIONS) hx-get=(paths::NOTIFICATIONS)
                                 hx-target="#notification-list" hx-swap="outerHTML" hx-push-url="true" { "Show all" } }
                         } @else {
                             p { strong { "No notifications yet" } }

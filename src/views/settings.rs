@@ -9,6 +9,7 @@ use crate::auth::Role;
 use crate::db::api_tokens::TokenSummary;
 use crate::db::notifications::Preferences;
 use crate::db::sessions::SessionSummary;
+use crate::paths;
 
 /// `#password-section`: `message` is (is_error, text) after a submission.
 pub fn password_section(has_password: bool, message: Option<(bool, &str)>) -> Markup {
@@ -23,7 +24,7 @@ pub fn password_section(has_password: bool, message: Option<(bool, &str)>) -> Ma
                 @if let Some((is_error, text)) = message {
                     div.alert.alert-error[is_error].alert-success[!is_error] role="status" { (text) }
                 }
-                form.form hx-post="/client/settings/password" hx-target="#password-section" hx-swap="outerHTML" {
+                form.form hx-post=(paths::SETTINGS_PASSWORD) hx-target="#password-section" hx-swap="outerHTML" {
                     @if has_password {
                         div.field {
                             label for="current_password" { "Current password" }
@@ -54,7 +55,7 @@ pub fn sessions_section(
                 h2.card-title { "Active sessions" }
                 div.spacer {}
                 @if sessions.len() > 1 {
-                    button.btn.btn-secondary.btn-sm hx-post="/client/settings/sessions/revoke-others"
+                    button.btn.btn-secondary.btn-sm hx-post=(paths::SETTINGS_REVOKE_OTHER_SESSIONS)
                         hx-target="#sessions-section" hx-swap="outerHTML"
                         hx-confirm="Sign out all your other sessions?" { "Sign out other sessions" }
                 }
@@ -115,7 +116,7 @@ pub fn tokens_section(
         section.card id="tokens-section" {
             div.card-header { h2.card-title { "API tokens" } }
             div.card-body.stack {
-                p.muted.small { "Tokens let scripts use the portal's API as you: send " code { "Authorization: Bearer <token>" } ". See the " a href="/api/docs" { "API documentation" } "." }
+                p.muted.small { "Tokens let scripts use the portal's API as you: send " code { "Authorization: Bearer <token>" } ". See the " a href=(paths::API_DOCS) { "API documentation" } "." }
                 @if let Some((name, token)) = created {
                     div.alert.alert-success role="status" {
                         "Token " strong { (name) } " created. Copy it now; it is not shown again:"
@@ -123,7 +124,7 @@ pub fn tokens_section(
                     }
                 }
                 @if let Some(error) = error { div.alert.alert-error role="alert" { (error) } }
-                form.form-row hx-post="/client/settings/api-tokens" hx-target="#tokens-section" hx-swap="outerHTML" {
+                form.form-row hx-post=(paths::SETTINGS_API_TOKENS) hx-target="#tokens-section" hx-swap="outerHTML" {
                     div.field {
                         label for="token-name" { "Name" }
                         input id="token-name" type="text" name="name" required maxlength="100" placeholder="e.g. Compliance export script";
@@ -173,10 +174,10 @@ pub fn email_notifications_section(
         section.card id="email-notifications-section" {
             div.card-header { h2.card-title { "Email notifications" } }
             div.card-body {
-                p.muted.small { "Every notification appears in " a href="/client/notifications" { "Notifications" } ". Choose which are also emailed to you." }
+                p.muted.small { "Every notification appears in " a href=(paths::NOTIFICATIONS) { "Notifications" } ". Choose which are also emailed to you." }
                 @if let Some(message) = message { div.alert.alert-success role="status" { (message) } }
-                form.form method="post" action="/client/settings/notifications"
-                    hx-post="/client/settings/notifications" hx-target="#email-notifications-section" hx-swap="outerHTML" {
+                form.form method="post" action=(paths::SETTINGS_NOTIFICATIONS)
+                    hx-post=(paths::SETTINGS_NOTIFICATIONS) hx-target="#email-notifications-section" hx-swap="outerHTML" {
                     input type="hidden" name="csrf_token" value=(csrf_token);
                     div.field {
                         label.checkbox {

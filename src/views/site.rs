@@ -18,6 +18,7 @@ use crate::db::compliance::{ControlGroup, HistoryDay, SiteSummary};
 use crate::evidence::bundle::CheckStatus;
 use crate::evidence::score;
 use crate::evidence::verify::Outcome;
+use crate::paths;
 
 /// Days of history the site page charts.
 pub const HISTORY_DAYS: u32 = 90;
@@ -44,7 +45,7 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
         Section::Dashboard,
         html! {
             nav.breadcrumb aria-label="Breadcrumb" {
-                a href="/client/dashboard" { "Dashboard" }
+                a href=(paths::DASHBOARD) { "Dashboard" }
                 span.sep aria-hidden="true" { "/" }
                 span aria-current="page" { (site.clinic_name) }
             }

@@ -11,6 +11,7 @@ use maud::{Markup, html};
 use super::format::when;
 use super::layout::{NavUser, Section, page};
 use crate::db::transfers::{OrgPartner, PartnerRef, TransferRequest, TransferStatus};
+use crate::paths;
 use crate::transfer::MAX_REASON_CHARS;
 use crate::views::format::partner_label;
 
@@ -167,8 +168,8 @@ fn request_card(r: &TransferRequest, csrf_token: &str) -> Markup {
                     }
                 }
                 @if r.status == TransferStatus::Pending {
-                    form method="post" action="/client/transfer/cancel"
-                        hx-post="/client/transfer/cancel" hx-target="#transfer-section" hx-swap="outerHTML"
+                    form method="post" action=(paths::TRANSFER_CANCEL)
+                        hx-post=(paths::TRANSFER_CANCEL) hx-target="#transfer-section" hx-swap="outerHTML"
                         hx-confirm="Cancel your request to move to another partner?" {
                         input type="hidden" name="csrf_token" value=(csrf_token);
                         button.btn.btn-danger.btn-sm type="submit" id="cancel-transfer" { "Cancel request" }
@@ -187,8 +188,8 @@ fn request_form(data: &SectionData) -> Markup {
         section.card id="transfer-form-card" {
             div.card-header { h2.card-title { "Request a transfer" } }
             div.card-body {
-                form.form id="transfer-form" method="post" action="/client/transfer/request"
-                    hx-post="/client/transfer/request" hx-target="#transfer-section" hx-swap="outerHTML" {
+                form.form id="transfer-form" method="post" action=(paths::TRANSFER_REQUEST)
+                    hx-post=(paths::TRANSFER_REQUEST) hx-target="#transfer-section" hx-swap="outerHTML" {
                     input type="hidden" name="csrf_token" value=(data.csrf_token);
                     div.field {
                         label for="to_partner" { "Move to" }

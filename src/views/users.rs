@@ -11,6 +11,7 @@ use super::layout::{NavUser, Section, auth_page, page};
 use crate::auth::Role;
 use crate::db::invites::{InviteByToken, InviteState, InviteSummary};
 use crate::db::users::UserSummary;
+use crate::paths;
 
 fn short_day(t: DateTime<Utc>) -> String {
     t.format("%b %-d").to_string()
@@ -79,8 +80,8 @@ pub fn invite_section(
                 @if let Some(error) = error {
                     div.alert.alert-error role="alert" id="invite-error" { (error) }
                 }
-                form.form-row method="post" action="/client/users/invite"
-                    hx-post="/client/users/invite" hx-target="#invite-section" hx-swap="outerHTML" {
+                form.form-row method="post" action=(paths::USERS_INVITE)
+                    hx-post=(paths::USERS_INVITE) hx-target="#invite-section" hx-swap="outerHTML" {
                     input type="hidden" name="csrf_token" value=(csrf_token);
                     div.field {
                         label for="invite-email" { "Email" }
@@ -300,7 +301,7 @@ pub fn accept_page(invite: &InviteByToken, token: &str, name: &str, error: Optio
                     " as " span id="invite-role" { (role_badge(invite.role)) } "."
                 }
                 p.muted.small { (role_description(invite.role)) }
-                form.form method="post" action="/client/invite" {
+                form.form method="post" action=(paths::INVITE) {
                     input type="hidden" name="token" value=(token);
                     div.field {
                         label for="invite-name" { "Your name" }
@@ -354,7 +355,7 @@ pub fn invite_problem_page(title: &str, message: &str, sign_in: bool) -> Markup 
             div.auth-card.stack id="invite-unusable" {
                 h2 { (title) }
                 div.alert.alert-error role="alert" { (message) }
-                a.btn.btn-primary href="/client/login" { @if sign_in { "Sign in" } @else { "Go to the sign-in page" } }
+                a.btn.btn-primary href=(paths::LOGIN) { @if sign_in { "Sign in" } @else { "Go to the sign-in page" } }
             }
         },
     )

@@ -21,7 +21,7 @@ async fn the_served_htmx_is_the_vendored_pinned_file() {
 #[tokio::test]
 async fn versioned_asset_urls_are_cached_for_a_year_and_revalidate_with_etag() {
     let app = spawn_app().await;
-    let url = portal::routes::assets::url("app.css");
+    let url = portal::assets::url("app.css");
     assert!(url.starts_with("/assets/app.css?v="), "{url}");
 
     let resp = app.client.get(&url).send().await;
@@ -43,7 +43,7 @@ async fn pages_link_the_versioned_assets() {
     let html =
         app.client.get("/client/login").send().await.0.into_body().into_string().await.unwrap();
     for name in ["app.css", "htmx.min.js", "portal.js"] {
-        let url = portal::routes::assets::url(name).replace('&', "&amp;");
+        let url = portal::assets::url(name).replace('&', "&amp;");
         assert!(html.contains(&url), "{name} linked as {url}");
     }
 }

@@ -19,8 +19,11 @@ use syn::visit::Visit;
 /// A module path such as `routes::api::audit`; the crate root is `crate`.
 type Module = String;
 
-/// The rules, each a name and a check on one edge (from, to).
-const RULES: &[(&str, fn(&str, &str) -> bool)] = &[
+/// A rule: its name and whether an edge (from, to) breaks it.
+type Rule = (&'static str, fn(&str, &str) -> bool);
+
+/// The rules of docs/ARCHITECTURE.md.
+const RULES: &[Rule] = &[
     ("db imports no routes, views or auth::flows", |from, to| {
         under(from, "db") && (under(to, "routes") || under(to, "views") || to == "auth::flows")
     }),

@@ -57,3 +57,49 @@ async fn the_login_page_keeps_only_local_return_paths() {
         .unwrap();
     assert!(!html.contains("evil.example"), "{html}");
 }
+
+/// Every signed-in page, its htmx fragments and its error pages are never
+/// stored (Back after sign-out on a shared clinic PC must not show practice
+/// data) and vary on `HX-Request`, from the shell for all of them.
+#[tokio::test]
+async fn every_signed_in_page_is_never_stored_and_varies_on_htmx() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let missing = uuid::Uuid::new_v4();
+    let pages = [
+        portal::paths::DASHBOARD.to_owned(),
+        portal::paths::EVIDENCE.to_owned(),
+        portal::paths::NOTIFICATIONS.to_owned(),
+        portal::paths::NOTIFICATIONS_BADGE.to_owned(),
+        portal::paths::REPORTS.to_owned(),
+        portal::paths::USERS.to_owned(),
+        portal::paths::TRANSFER.to_owned(),
+        portal::paths::AUDIT.to_owned(),
+        portal::paths::SETTINGS.to_owned(),
+        portal::paths::site(missing),
+        portal::paths::evidence_bundle("no-such-bundle"),
+        "/client/no-such-page".to_owned(),
+    ];
+    for path in &pages {
+        for htmx in [false, true] {
+            let mut req = app.get_as(&p.owner, path);
+            if htmx {
+                req = req.header("hx-request", "true");
+            }
+            let resp = req.send().await;
+            let headers = resp.0.headers();
+            assert_eq!(
+                headers.get("cache-control").map(|v| v.to_str().unwrap()),
+                Some("no-store"),
+                "{path} (htmx: {htmx}): {:?}",
+                resp.0.status()
+            );
+            let vary: Vec<_> =
+                headers.get_all("vary").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+            assert!(vary.iter().any(|v| v.contains("HX-Request")), "{path}: {vary:?}");
+        }
+    }
+    // Assets stay cacheable.
+    let css = app.client.get(portal::assets::url("app.css")).send().await;
+    assert_ne!(css.0.headers().get("cache-control").unwrap(), "no-store");
+}

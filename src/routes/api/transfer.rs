@@ -12,6 +12,7 @@ use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::types::StrictString;
 use crate::auth::current::{ApiOwner, ClientInfo};
 use crate::db::transfers::{self, PartnerRef, TransferRequest, TransferStatus};
+use crate::paths;
 use crate::state::AppState;
 use crate::transfer;
 
@@ -167,7 +168,7 @@ pub struct PartnerList {
 
 pub struct TransferApi;
 
-#[OpenApi(prefix_path = "/client/transfer", tag = "ApiTags::Transfer")]
+#[OpenApi(prefix_path = paths::TRANSFER, tag = "ApiTags::Transfer")]
 impl TransferApi {
     /// Ask to move to another partner (owner)
     ///

@@ -14,13 +14,14 @@ use crate::audit::{self as area, DEFAULT_PAGE, MAX_PAGE, parse_action, parse_act
 use crate::auth::current::Admin;
 use crate::db::audit::{self, Cursor, Filter};
 use crate::error::{AppError, AppResult};
+use crate::paths;
 use crate::state::AppState;
 use crate::views::audit::{self as views, FieldError, FilterOptions, FilterValues, Results};
 use crate::views::layout::NavUser;
 
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app.at("/client/audit", get(view_audit_get))
+    app.at(paths::AUDIT, get(view_audit_get))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,10 +11,11 @@ use super::safe_next;
 use crate::auth::current::{ClientInfo, MaybeUser, Viewer};
 use crate::auth::{csrf, flows, session};
 use crate::error::AppError;
+use crate::paths;
 use crate::state::AppState;
 use crate::views::login;
 
-const AFTER_SIGN_IN: &str = "/client/dashboard";
+const AFTER_SIGN_IN: &str = paths::DASHBOARD;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
@@ -169,10 +170,10 @@ pub async fn view_logout_post(
     let clear = session::clear_cookie(state.config());
     if is_htmx(req) {
         return Ok(
-            ().with_header("hx-redirect", "/client/login")
+            ().with_header("hx-redirect", paths::LOGIN)
                 .with_header("set-cookie", clear)
                 .into_response(),
         );
     }
-    Ok(Redirect::see_other("/client/login").with_header("set-cookie", clear).into_response())
+    Ok(Redirect::see_other(paths::LOGIN).with_header("set-cookie", clear).into_response())
 }

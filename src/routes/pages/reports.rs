@@ -7,14 +7,15 @@ use poem::{Request, Response, Route, get, handler};
 
 use crate::auth::current::{ClientInfo, Viewer};
 use crate::error::{AppError, AppResult};
+use crate::paths;
 use crate::reports::{self, Month};
 use crate::state::AppState;
 use crate::views::layout::NavUser;
 
 /// Adds this area's pages to the portal's routes.
 pub fn routes(app: Route) -> Route {
-    app.at("/client/reports", get(view_reports_get))
-        .at("/client/reports/:month/pdf", get(view_report_pdf_get))
+    app.at(paths::REPORTS, get(view_reports_get))
+        .at(paths::route::REPORT_PDF, get(view_report_pdf_get))
 }
 
 /// `GET /client/reports`.
