@@ -13,6 +13,7 @@ use crate::admin::{self, SiteKey};
 use crate::config::{Config, ConfigArgs};
 use crate::db::{Database, migrate};
 use crate::error::operator_error;
+use crate::paths;
 use crate::state::{AppState, Mode};
 use crate::{appliance, demo, mail, server};
 
@@ -407,7 +408,7 @@ fn print_banner(config: &Config, mode: Mode, seeded: Option<&demo::Seeded>, star
         started.elapsed().as_secs_f64()
     );
     println!();
-    println!("    Sign in:   {base}/client/login");
+    println!("    Sign in:   {base}{}", paths::LOGIN);
     println!("    API docs:  {base}/api/docs");
     println!("    Health:    {base}/readyz");
     if mode == Mode::Demo {

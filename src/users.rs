@@ -19,6 +19,7 @@ use crate::config::parse_email;
 use crate::db::outbox::{self, NewMail};
 use crate::db::{api_tokens, audit, invites, sessions, users};
 use crate::error::{AppError, AppResult};
+use crate::paths;
 use crate::state::AppState;
 use crate::views::emails;
 
@@ -127,7 +128,7 @@ async fn enqueue_invite_mail(
     token: &str,
     expires_at: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
-    let link = format!("{}/client/invite?token={token}", state.config().base_url);
+    let link = format!("{}{}?token={token}", state.config().base_url, paths::INVITE);
     let mail = emails::invite_email(
         name,
         &inviter.org_name,

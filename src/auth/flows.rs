@@ -14,6 +14,7 @@ use crate::config::parse_email;
 use crate::db::outbox::{self, NewMail};
 use crate::db::{api_tokens, audit, rate_limits, sessions, users};
 use crate::error::{AppError, AppResult};
+use crate::paths;
 use crate::state::AppState;
 use crate::views::emails;
 
@@ -112,7 +113,7 @@ pub async fn request_magic_link(
             client.ip,
         )
         .await?;
-        let link = format!("{}/client/verify?token={token}", state.config().base_url);
+        let link = format!("{}{}?token={token}", state.config().base_url, paths::VERIFY);
         let mail =
             emails::magic_link(user.name.as_deref(), &user.org_name, &link, MAGIC_LINK_LIFETIME);
         outbox::enqueue(

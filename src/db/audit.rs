@@ -253,21 +253,8 @@ pub async fn actors(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<Acto
 /// Most distinct actions suggested for a practice.
 const MAX_ACTIONS: i32 = 200;
 
-/// The distinct actions in the practice's log, sorted. A loose index scan
-/// (one probe of `client_audit_log_org_action_idx` per action), so the cost
-/// does not grow with the log.
+/// The distinct actions in the practice's log, sorted (a loose index scan
+/// of `client_audit_log_org_action_idx`).
 pub async fn actions(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<String>> {
-    let rows = db
-        .query(
-            "WITH RECURSIVE a(action, n) AS (
-                  SELECT min(action), 1 FROM client_audit_log WHERE client_org_id = $1
-                  UNION ALL
-                  SELECT (SELECT min(l.action) FROM client_audit_log l
-                           WHERE l.client_org_id = $1 AND l.action > a.action), a.n + 1
-                    FROM a WHERE a.action IS NOT NULL AND a.n < $2::int)
-             SELECT action FROM a WHERE action IS NOT NULL ORDER BY action",
-            &[&org_id, &MAX_ACTIONS],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    super::distinct_in_org(db, "client_audit_log", "action", org_id, MAX_ACTIONS).await
 }

@@ -771,27 +771,13 @@ pub async fn check_types(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec
 }
 
 /// Distinct HIPAA controls in the practice's evidence, at most `max`, for
-/// suggestions. A loose index scan (one probe of
-/// `evidence_checks_org_hipaa_control_idx` per control), so the cost does
-/// not grow with the evidence.
+/// suggestions (a loose index scan of `evidence_checks_org_hipaa_control_idx`).
 pub async fn hipaa_controls(
     db: &impl GenericClient,
     org_id: Uuid,
     max: i32,
 ) -> AppResult<Vec<String>> {
-    let rows = db
-        .query(
-            "WITH RECURSIVE c(control, n) AS (
-                  SELECT min(hipaa_control), 1 FROM evidence_checks WHERE client_org_id = $1
-                  UNION ALL
-                  SELECT (SELECT min(e.hipaa_control) FROM evidence_checks e
-                           WHERE e.client_org_id = $1 AND e.hipaa_control > c.control), c.n + 1
-                    FROM c WHERE c.control IS NOT NULL AND c.n < $2::int)
-             SELECT control FROM c WHERE control IS NOT NULL ORDER BY control",
-            &[&org_id, &max],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    super::distinct_in_org(db, "evidence_checks", "hipaa_control", org_id, max).await
 }
 
 #[cfg(test)]

@@ -166,3 +166,27 @@ pub async fn is_ready(pool: &Pool) -> bool {
     };
     matches!(tokio::time::timeout(Duration::from_secs(2), check).await, Ok(Some(_)))
 }
+
+/// The distinct values of `column` in `table` for one practice, sorted, at
+/// most `max`: a loose index scan (one probe of an index on
+/// `(client_org_id, column)` per value), so the cost grows with the number
+/// of values, not of rows. `table` and `column` are the caller's constants.
+pub async fn distinct_in_org(
+    db: &impl tokio_postgres::GenericClient,
+    table: &'static str,
+    column: &'static str,
+    org_id: uuid::Uuid,
+    max: i32,
+) -> crate::error::AppResult<Vec<String>> {
+    let sql = format!(
+        "WITH RECURSIVE v(value, n) AS (
+              SELECT min({column}), 1 FROM {table} WHERE client_org_id = $1
+              UNION ALL
+              SELECT (SELECT min(t.{column}) FROM {table} t
+                       WHERE t.client_org_id = $1 AND t.{column} > v.value), v.n + 1
+                FROM v WHERE v.value IS NOT NULL AND v.n < $2::int)
+         SELECT value FROM v WHERE value IS NOT NULL ORDER BY value"
+    );
+    let rows = db.query(&sql, &[&org_id, &max]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

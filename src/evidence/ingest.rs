@@ -13,6 +13,7 @@ use crate::db::evidence::{self as store, NewBundle};
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
 use crate::error::{AppError, AppResult};
+use crate::paths;
 use crate::state::AppState;
 use crate::views::emails;
 
@@ -192,7 +193,7 @@ async fn notify_transitions(
         return Ok(false);
     }
     let site_name = site_name(db, site_id).await?;
-    let action_url = format!("/client/evidence/{}", bundle.bundle_id);
+    let action_url = paths::evidence_bundle(&bundle.bundle_id);
     let mut critical = Vec::new();
     for (check, change) in changes {
         let label = check_label(&check.check);

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::error::AppResult;
+use crate::paths;
 
 /// How long a site may stay quiet before its practice is told.
 pub const SILENT_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -34,7 +35,7 @@ pub async fn sweep(pool: &Pool) -> AppResult<usize> {
                      and online; compliance scores for this site go stale until it reports again.",
                     last.format("%Y-%m-%d %H:%M")
                 ),
-                action_url: Some(format!("/client/sites/{site_id}")),
+                action_url: Some(paths::site(site_id)),
                 action_label: Some("View site".into()),
                 dedupe_key: format!("site_silent:{site_id}:{}", last.timestamp()),
             },

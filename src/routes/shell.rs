@@ -109,7 +109,8 @@ fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>) -> Response {
     let next = return_to.filter(|p| !p.starts_with(paths::LOGIN));
     let location = match next {
         Some(next) => format!(
-            "/client/login?next={}",
+            "{}?next={}",
+            paths::LOGIN,
             serde_urlencoded::to_string([("", next)]).unwrap_or_default().trim_start_matches('=')
         ),
         None => paths::LOGIN.to_owned(),

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 pub use super::filters::FieldError;
-use super::filters::{date_fields, filter_errors, invalid};
+use super::filters::{self, date_fields, filter_errors, invalid};
 use super::format::when_exact;
 use super::layout::{NavUser, Section, page};
 use crate::db::audit::{Actor, Row};
@@ -127,38 +127,23 @@ pub struct FilterValues {
 
 impl FilterValues {
     fn pairs(&self) -> Vec<(&'static str, &str)> {
-        [
+        filters::non_empty([
             ("actor", self.actor.as_str()),
             ("action", &self.action),
             ("from", &self.from),
             ("to", &self.to),
             ("limit", &self.limit),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .collect()
+        ])
     }
 
     /// Whether any filter narrows the list.
     pub fn any(&self) -> bool {
-        self.pairs().iter().any(|(k, _)| *k != "limit")
-    }
-
-    fn query(pairs: &[(&str, &str)]) -> String {
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
+        filters::narrows(&self.pairs())
     }
 
     /// `/client/audit?…` with these filters and, for the next page, a cursor.
     pub fn url(&self, cursor: Option<&str>) -> String {
-        let mut pairs = self.pairs();
-        if let Some(cursor) = cursor {
-            pairs.push(("cursor", cursor));
-        }
-        if pairs.is_empty() {
-            paths::AUDIT.to_owned()
-        } else {
-            format!("/client/audit?{}", Self::query(&pairs))
-        }
+        filters::list_url(paths::AUDIT, self.pairs(), cursor)
     }
 
     /// The API's CSV export with the same filters.
@@ -166,7 +151,7 @@ impl FilterValues {
         let mut pairs: Vec<(&str, &str)> =
             self.pairs().into_iter().filter(|(k, _)| *k != "limit").collect();
         pairs.push(("format", "csv"));
-        format!("/api/client/audit-log?{}", Self::query(&pairs))
+        filters::list_url("/api/client/audit-log", pairs, None)
     }
 }
 

@@ -186,7 +186,7 @@ fn sites_card(data: &DashboardData) -> Markup {
                         tbody {
                             @for s in data.sites {
                                 tr.site-row data-site-id=(s.site_id) {
-                                    td { a.strong href={ "/client/sites/" (s.site_id) } { (s.clinic_name) } }
+                                    td { a.strong href=(paths::site(s.site_id)) { (s.clinic_name) } }
                                     td { (status_badge(s.status)) }
                                     td { (score_cell(s.score())) }
                                     td.num { (thousands(s.evidence_count)) }
@@ -194,7 +194,7 @@ fn sites_card(data: &DashboardData) -> Markup {
                                         @if let Some(t) = s.last_evidence { (time_ago(t, data.now)) }
                                         @else { span.muted { "never" } }
                                     }
-                                    td.num { a.btn.btn-secondary.btn-sm href={ "/client/sites/" (s.site_id) } { "View site" } }
+                                    td.num { a.btn.btn-secondary.btn-sm href=(paths::site(s.site_id)) { "View site" } }
                                 }
                             }
                         }
@@ -240,7 +240,7 @@ fn failing_card(data: &DashboardData) -> Markup {
                         tbody {
                             @for f in data.failing {
                                 tr.failing-row {
-                                    td { a href={ "/client/sites/" (f.site_id) } { (f.clinic_name) } }
+                                    td { a href=(paths::site(f.site_id)) { (f.clinic_name) } }
                                     td.mono { (f.host) }
                                     td { code { (f.check_type) } }
                                     td { (control_label(&f.hipaa_control)) }
@@ -248,7 +248,7 @@ fn failing_card(data: &DashboardData) -> Markup {
                                         time datetime=(f.since.to_rfc3339()) title=(when_exact(f.since)) { (when(f.since)) }
                                         div.muted.small { "last checked " (ago(f.last_checked, data.now)) }
                                     }
-                                    td.num { a href={ "/client/evidence/" (f.bundle_id) } { "Evidence →" } }
+                                    td.num { a href=(paths::evidence_bundle(&f.bundle_id)) { "Evidence →" } }
                                 }
                             }
                         }
@@ -257,7 +257,7 @@ fn failing_card(data: &DashboardData) -> Markup {
                 @if data.failing_total > data.failing.len() {
                     div.card-footer {
                         "Showing " (data.failing.len()) " of " (thousands(data.failing_total as i128)) ". "
-                        a href="/client/evidence?result=fail" { "Browse failing evidence" }
+                        a href={ (paths::EVIDENCE) "?result=fail" } { "Browse failing evidence" }
                     }
                 }
             }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 pub use super::filters::FieldError;
-use super::filters::{date_fields, filter_errors, invalid};
+use super::filters::{self, date_fields, filter_errors, invalid};
 use super::format::{control_label, plural, result_badge, thousands, when_exact};
 use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{
@@ -37,7 +37,7 @@ pub struct FilterValues {
 impl FilterValues {
     /// The non-empty values as `(name, value)` pairs, in form order.
     fn pairs(&self) -> Vec<(&'static str, &str)> {
-        [
+        filters::non_empty([
             ("site_id", self.site_id.as_str()),
             ("check_type", &self.check_type),
             ("result", &self.result),
@@ -45,29 +45,17 @@ impl FilterValues {
             ("from", &self.from),
             ("to", &self.to),
             ("limit", &self.limit),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .collect()
+        ])
     }
 
     /// Whether any filter narrows the list (the page size does not).
     pub fn any(&self) -> bool {
-        self.pairs().iter().any(|(k, _)| *k != "limit")
+        filters::narrows(&self.pairs())
     }
 
     /// `/client/evidence?…` with these filters and, for the next page, a cursor.
     pub fn url(&self, cursor: Option<&str>) -> String {
-        let mut pairs = self.pairs();
-        if let Some(cursor) = cursor {
-            pairs.push(("cursor", cursor));
-        }
-        if pairs.is_empty() {
-            return paths::EVIDENCE.to_owned();
-        }
-        // Encoding string pairs cannot fail; fall back to no filters anyway.
-        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        format!("/client/evidence?{query}")
+        filters::list_url(paths::EVIDENCE, self.pairs(), cursor)
     }
 }
 
@@ -251,17 +239,17 @@ pub fn evidence_rows(items: &[EvidenceSummary]) -> Markup {
         @for e in items {
             tr.evidence-row data-result=(e.result.as_str()) {
                 td {
-                    a.strong href={ "/client/evidence/" (e.bundle_id) } {
+                    a.strong href=(paths::evidence_bundle(&e.bundle_id)) {
                         time datetime=(e.checked_at.to_rfc3339()) { (e.checked_at.format("%Y-%m-%d %H:%M UTC")) }
                     }
                     div.muted.small.mono { (e.bundle_id) }
                 }
-                td { a href={ "/client/sites/" (e.site_id) } { (e.clinic_name) } }
+                td { a href=(paths::site(e.site_id)) { (e.clinic_name) } }
                 td { (result_badge(e.result)) }
                 td.num { (thousands(e.checks_count)) }
                 td.num.score-red[e.failed_checks > 0] { (thousands(e.failed_checks)) }
                 td.mono title=(hex::encode(&e.bundle_hash)) { (short_hash(&e.bundle_hash)) }
-                td.num { a href={ "/client/evidence/" (e.bundle_id) } { "Details →" } }
+                td.num { a href=(paths::evidence_bundle(&e.bundle_id)) { "Details →" } }
             }
         }
     }
@@ -313,7 +301,7 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
                 div {
                     h1.row { span.bundle-title { (s.bundle_id) } (result_badge(s.result)) }
                     p.muted {
-                        a href={ "/client/sites/" (s.site_id) } { (s.clinic_name) }
+                        a href=(paths::site(s.site_id)) { (s.clinic_name) }
                         " · checked " (when_exact(s.checked_at))
                     }
                 }
@@ -329,7 +317,7 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
                     div.card-body {
                         dl.kv {
                             dt { "Site" }
-                            dd { a href={ "/client/sites/" (s.site_id) } { (s.clinic_name) } }
+                            dd { a href=(paths::site(s.site_id)) { (s.clinic_name) } }
                             dt { "Checked at" }
                             dd { (when_exact(s.checked_at)) }
                             dt { "Received at" }
@@ -478,7 +466,7 @@ fn neighbour(n: &ChainNeighbour) -> Markup {
     html! {
         li.chain-link {
             span.chain-pos { "#" (n.chain_position) }
-            a.chain-id.mono href={ "/client/evidence/" (n.bundle_id) } { (n.bundle_id) }
+            a.chain-id.mono href=(paths::evidence_bundle(&n.bundle_id)) { (n.bundle_id) }
             span.chain-time.small.muted { (when_exact(n.checked_at)) }
             (result_badge(n.result))
         }

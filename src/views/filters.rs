@@ -1,7 +1,36 @@
-//! Markup the filterable lists (evidence, audit log) share: the date
-//! fields and the explanation of filters that cannot be used.
+//! What the filterable lists (evidence, audit log) share: their URLs, the
+//! date fields and the explanation of filters that cannot be used.
 
 use maud::{Markup, html};
+
+/// The non-empty of a form's `(name, value)` pairs, in form order.
+pub fn non_empty<'a>(
+    pairs: impl IntoIterator<Item = (&'static str, &'a str)>,
+) -> Vec<(&'static str, &'a str)> {
+    pairs.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect()
+}
+
+/// Whether any filter narrows the list (the page size does not).
+pub fn narrows(pairs: &[(&str, &str)]) -> bool {
+    pairs.iter().any(|(k, _)| *k != "limit")
+}
+
+/// `path?…` with the filters and, for the next page, a cursor; `path`
+/// alone when there are none.
+pub fn list_url<'a>(
+    path: &str,
+    mut pairs: Vec<(&str, &'a str)>,
+    cursor: Option<&'a str>,
+) -> String {
+    if let Some(cursor) = cursor {
+        pairs.push(("cursor", cursor));
+    }
+    if pairs.is_empty() {
+        return path.to_owned();
+    }
+    // Encoding string pairs cannot fail; fall back to no filters anyway.
+    format!("{path}?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+}
 
 /// A filter value that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

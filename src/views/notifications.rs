@@ -117,8 +117,8 @@ pub fn notification_row(
             td.small { (time_ago(n.created_at, now)) }
             td.num {
                 @if unread {
-                    form method="post" action={ "/client/notifications/" (n.id) "/read" }
-                        hx-post={ "/client/notifications/" (n.id) "/read" }
+                    form method="post" action=(paths::notification_read(n.id))
+                        hx-post=(paths::notification_read(n.id))
                         hx-target={ "#" (row_id) } hx-swap="outerHTML" {
                         (csrf_field(csrf_token))
                         (filter_field(filter))
@@ -272,7 +272,7 @@ pub fn notifications_page(user: &NavUser, d: &ListData) -> Markup {
                     p.muted { "Alerts about your sites, checks and reports. What you mark read stays unread for your colleagues." }
                 }
                 div.page-actions {
-                    a.btn.btn-secondary.btn-sm href="/client/settings#email-notifications-section" { "Email preferences" }
+                    a.btn.btn-secondary.btn-sm href={ (paths::SETTINGS) "#email-notifications-section" } { "Email preferences" }
                 }
             }
             (notification_list(d))

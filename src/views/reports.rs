@@ -4,11 +4,12 @@ use maud::{Markup, html};
 
 use super::format::{plural, score_cell, thousands, when};
 use super::layout::{NavUser, Section, page};
+use crate::paths;
 use crate::reports::{Month, ReportSummary};
 
 /// Where a month's PDF is downloaded from the pages.
 pub fn pdf_href(month: Month) -> String {
-    format!("/client/reports/{month}/pdf")
+    paths::report_pdf(month)
 }
 
 /// `/client/reports`: every month with evidence, newest first.

@@ -75,7 +75,7 @@ pub fn sessions_section(
                                     @if Some(s.id) == current {
                                         span.badge.badge-green { "This session" }
                                     } @else {
-                                        button.btn.btn-link hx-post={ "/client/settings/sessions/" (s.id) "/revoke" }
+                                        button.btn.btn-link hx-post=(paths::session_revoke(s.id))
                                             hx-target="#sessions-section" hx-swap="outerHTML"
                                             hx-confirm="Sign out this session?" { "Sign out" }
                                     }
@@ -145,7 +145,7 @@ pub fn tokens_section(
                                     td { (when(t.created_at)) }
                                     td { (t.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
                                     td {
-                                        button.btn.btn-link hx-post={ "/client/settings/api-tokens/" (t.id) "/revoke" }
+                                        button.btn.btn-link hx-post=(paths::token_revoke(t.id))
                                             hx-target="#tokens-section" hx-swap="outerHTML"
                                             hx-confirm={ "Revoke the token \"" (t.name) "\"? Scripts using it stop working." } { "Revoke" }
                                     }

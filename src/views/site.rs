@@ -60,7 +60,7 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
                     }
                 }
                 div.page-actions {
-                    a.btn.btn-secondary href={ "/client/evidence?site_id=" (site.site_id) } { "Browse this site's evidence" }
+                    a.btn.btn-secondary href={ (paths::EVIDENCE) "?site_id=" (site.site_id) } { "Browse this site's evidence" }
                 }
             }
             div.kpis.kpis-site {
@@ -117,7 +117,7 @@ fn chain_card(site: &SiteSummary) -> Markup {
                 }
                 div.row {
                     button.btn.btn-primary type="button" id="verify-chain"
-                        hx-post={ "/client/sites/" (site.site_id) "/verify-chain" }
+                        hx-post=(paths::site_verify_chain(site.site_id))
                         hx-target="#chain-result" hx-swap="outerHTML"
                         hx-indicator="#chain-verifying" hx-disabled-elt="this" {
                         "Verify chain"
@@ -216,7 +216,7 @@ fn controls_card(data: &SitePageData) -> Markup {
                                                 }
                                             }
                                         }
-                                        td.num { a href={ "/client/evidence/" (c.bundle_id) } { "Bundle →" } }
+                                        td.num { a href=(paths::evidence_bundle(&c.bundle_id)) { "Bundle →" } }
                                     }
                                 }
                             }

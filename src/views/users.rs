@@ -149,15 +149,15 @@ pub fn invites_section(
                                         }
                                         td {
                                             div.row {
-                                                form method="post" action={ "/client/users/invites/" (i.id) "/resend" }
-                                                    hx-post={ "/client/users/invites/" (i.id) "/resend" }
+                                                form method="post" action=(paths::invite_resend(i.id))
+                                                    hx-post=(paths::invite_resend(i.id))
                                                     hx-target="#invites-section" hx-swap="outerHTML"
                                                     hx-confirm={ "Send the invitation to " (i.email) " again? The earlier link stops working." } {
                                                     input type="hidden" name="csrf_token" value=(csrf_token);
                                                     button.btn-link type="submit" { "Resend" }
                                                 }
-                                                form method="post" action={ "/client/users/invites/" (i.id) "/revoke" }
-                                                    hx-post={ "/client/users/invites/" (i.id) "/revoke" }
+                                                form method="post" action=(paths::invite_revoke(i.id))
+                                                    hx-post=(paths::invite_revoke(i.id))
                                                     hx-target="#invites-section" hx-swap="outerHTML"
                                                     hx-confirm={ "Revoke the invitation to " (i.email) "? The link stops working." } {
                                                     input type="hidden" name="csrf_token" value=(csrf_token);
@@ -226,8 +226,8 @@ pub fn users_section(actor: Actor, users: &[UserSummary], message: Option<&str>)
                                         div.row {
                                             @if actor.can_change_role(u) {
                                                 @let (to, label) = if u.role == Role::Admin { ("viewer", "Make viewer") } else { ("admin", "Make admin") };
-                                                form method="post" action={ "/client/users/" (u.id) "/role" }
-                                                    hx-post={ "/client/users/" (u.id) "/role" }
+                                                form method="post" action=(paths::user_role(u.id))
+                                                    hx-post=(paths::user_role(u.id))
                                                     hx-target="#users-section" hx-swap="outerHTML"
                                                     hx-confirm={ "Make " (u.display_name()) " " (if to == "admin" { "an admin" } else { "a viewer" }) "? It applies from their next click." } {
                                                     input type="hidden" name="csrf_token" value=(actor.csrf_token);
@@ -236,8 +236,8 @@ pub fn users_section(actor: Actor, users: &[UserSummary], message: Option<&str>)
                                                 }
                                             }
                                             @if actor.can_remove(u) {
-                                                form method="post" action={ "/client/users/" (u.id) "/remove" }
-                                                    hx-post={ "/client/users/" (u.id) "/remove" }
+                                                form method="post" action=(paths::user_remove(u.id))
+                                                    hx-post=(paths::user_remove(u.id))
                                                     hx-target="#users-section" hx-swap="outerHTML"
                                                     hx-confirm={ "Remove " (u.display_name()) "? They are signed out everywhere, their API tokens stop working and they can no longer sign in." } {
                                                     input type="hidden" name="csrf_token" value=(actor.csrf_token);

@@ -40,8 +40,16 @@ async fn versioned_asset_urls_are_cached_for_a_year_and_revalidate_with_etag() {
 #[tokio::test]
 async fn pages_link_the_versioned_assets() {
     let app = spawn_app().await;
-    let html =
-        app.client.get("/client/login").send().await.0.into_body().into_string().await.unwrap();
+    let html = app
+        .client
+        .get(portal::paths::LOGIN)
+        .send()
+        .await
+        .0
+        .into_body()
+        .into_string()
+        .await
+        .unwrap();
     for name in ["app.css", "htmx.min.js", "portal.js"] {
         let url = portal::assets::url(name).replace('&', "&amp;");
         assert!(html.contains(&url), "{name} linked as {url}");

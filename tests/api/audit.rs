@@ -241,7 +241,7 @@ async fn another_practices_entries_are_invisible_and_roles_are_enforced() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let resp = app.get_as(&a.viewer, "/api/client/audit-log?format=csv").send().await;
     resp.assert_status(StatusCode::FORBIDDEN);
-    app.get_as(&a.viewer, "/client/audit").send().await.assert_status(StatusCode::FORBIDDEN);
+    app.get_as(&a.viewer, portal::paths::AUDIT).send().await.assert_status(StatusCode::FORBIDDEN);
     app.client.get("/api/client/audit-log").send().await.assert_status(StatusCode::UNAUTHORIZED);
 }
 
@@ -491,7 +491,7 @@ async fn the_audit_page_filters_and_loads_more_with_htmx() {
     }
     seed(&app, simple(a.org_id, Some(&a.admin), "api_token.created", "2020-02-03T10:00:00Z")).await;
 
-    let page = body_text(app.get_as(&a.admin, "/client/audit").send().await).await;
+    let page = body_text(app.get_as(&a.admin, portal::paths::AUDIT).send().await).await;
     assert!(page.contains("<h1>Audit log</h1>"), "{page}");
     assert!(page.contains(&format!("value=\"{}\"", a.owner.id)), "actors offered");
     assert!(page.contains("value=\"auth.\""), "action groups offered");

@@ -393,7 +393,7 @@ async fn last_seen_is_written_at_most_once_a_minute() {
     // The navigation's badge polls every minute in the background: that is
     // not activity, or an open tab would never time out.
     let resp = app
-        .get_as(&p.owner, "/client/notifications/badge")
+        .get_as(&p.owner, portal::paths::NOTIFICATIONS_BADGE)
         .header("x-portal-background", "1")
         .header("hx-request", "true")
         .send()

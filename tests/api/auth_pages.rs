@@ -10,7 +10,7 @@ async fn the_magic_link_form_swaps_in_check_your_email_for_htmx() {
     let p = app.practice("Oak Clinic").await;
     let resp = app
         .client
-        .post("/client/login/magic-link")
+        .post(portal::paths::LOGIN_MAGIC_LINK)
         .header("hx-request", "true")
         .form(&[("email", p.owner.email.as_str())])
         .send()
@@ -23,7 +23,7 @@ async fn the_magic_link_form_swaps_in_check_your_email_for_htmx() {
 
     let resp = app
         .client
-        .post("/client/login/magic-link")
+        .post(portal::paths::LOGIN_MAGIC_LINK)
         .form(&[("email", "ghost@nowhere.example")])
         .send()
         .await;
@@ -39,7 +39,7 @@ async fn a_malformed_address_is_shown_in_the_form_with_422() {
     let app = spawn_app().await;
     let resp = app
         .client
-        .post("/client/login/magic-link")
+        .post(portal::paths::LOGIN_MAGIC_LINK)
         .header("hx-request", "true")
         .form(&[("email", "nope")])
         .send()
@@ -56,7 +56,7 @@ async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
     let token = app.magic_token(p.owner.id).await;
 
     for _ in 0..2 {
-        let resp = app.client.get("/client/verify").query("token", &token).send().await;
+        let resp = app.client.get(portal::paths::VERIFY).query("token", &token).send().await;
         resp.assert_status_is_ok();
         resp.assert_header("referrer-policy", "no-referrer");
         let html = body_text(resp).await;
@@ -67,9 +67,10 @@ async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
         );
     }
 
-    let resp = app.client.post("/client/verify").form(&[("token", token.as_str())]).send().await;
+    let resp =
+        app.client.post(portal::paths::VERIFY).form(&[("token", token.as_str())]).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/dashboard");
+    resp.assert_header("location", portal::paths::DASHBOARD);
     let cookie = resp
         .0
         .headers()
@@ -82,12 +83,13 @@ async fn opening_a_link_consumes_nothing_and_continue_signs_in() {
         .unwrap()
         .to_owned();
 
-    let dashboard = app.client.get("/client/dashboard").header("cookie", &cookie).send().await;
+    let dashboard = app.client.get(portal::paths::DASHBOARD).header("cookie", &cookie).send().await;
     let html = expect_text(dashboard, StatusCode::OK).await;
     assert!(html.contains("Welcome, <span id=\"user-name\">owner</span>"), "{html}");
     assert!(html.contains("<meta name=\"csrf-token\""), "htmx gets the CSRF token from the page");
 
-    let again = app.client.post("/client/verify").form(&[("token", token.as_str())]).send().await;
+    let again =
+        app.client.post(portal::paths::VERIFY).form(&[("token", token.as_str())]).send().await;
     assert!(expect_text(again, StatusCode::UNAUTHORIZED).await.contains("already used"));
 }
 
@@ -106,11 +108,11 @@ async fn the_password_form_signs_in_or_says_why_not() {
 
     let resp = app
         .client
-        .post("/client/login/password")
+        .post(portal::paths::LOGIN_PASSWORD)
         .form(&[
             ("email", p.admin.email.as_str()),
             ("password", "wrong wrong wrong"),
-            ("next", "/client/settings"),
+            ("next", portal::paths::SETTINGS),
         ])
         .send()
         .await;
@@ -119,20 +121,20 @@ async fn the_password_form_signs_in_or_says_why_not() {
 
     let resp = app
         .client
-        .post("/client/login/password")
+        .post(portal::paths::LOGIN_PASSWORD)
         .form(&[
             ("email", p.admin.email.as_str()),
             ("password", "a long enough password"),
-            ("next", "/client/settings"),
+            ("next", portal::paths::SETTINGS),
         ])
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/settings");
+    resp.assert_header("location", portal::paths::SETTINGS);
 
     let resp = app
         .client
-        .post("/client/login/password")
+        .post(portal::paths::LOGIN_PASSWORD)
         .form(&[
             ("email", p.admin.email.as_str()),
             ("password", "a long enough password"),
@@ -140,30 +142,30 @@ async fn the_password_form_signs_in_or_says_why_not() {
         ])
         .send()
         .await;
-    resp.assert_header("location", "/client/dashboard");
+    resp.assert_header("location", portal::paths::DASHBOARD);
 }
 
 #[tokio::test]
 async fn pages_that_need_a_session_send_visitors_to_sign_in() {
     let app = spawn_app().await;
-    let resp = app.client.get("/client/settings").send().await;
+    let resp = app.client.get(portal::paths::SETTINGS).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
     resp.assert_header("location", "/client/login?next=%2Fclient%2Fsettings");
 
     let resp = app
         .client
-        .post("/client/settings/password")
+        .post(portal::paths::SETTINGS_PASSWORD)
         .header("hx-request", "true")
         .form(&[("password", "x")])
         .send()
         .await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
-    resp.assert_header("hx-redirect", "/client/login");
+    resp.assert_header("hx-redirect", portal::paths::LOGIN);
 
     let p = app.practice("Oak Clinic").await;
-    let resp = app.get_as(&p.viewer, "/client/login").send().await;
+    let resp = app.get_as(&p.viewer, portal::paths::LOGIN).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/dashboard");
+    resp.assert_header("location", portal::paths::DASHBOARD);
 }
 
 #[tokio::test]
@@ -172,39 +174,42 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
     let p = app.practice("Oak Clinic").await;
     let resp = app
         .client
-        .post("/client/logout")
+        .post(portal::paths::LOGOUT)
         .header("cookie", &p.owner.cookie)
         .form(&[("csrf_token", "wrong")])
         .send()
         .await;
     resp.assert_status(StatusCode::FORBIDDEN);
-    app.get_as(&p.owner, "/client/dashboard").send().await.assert_status_is_ok();
+    app.get_as(&p.owner, portal::paths::DASHBOARD).send().await.assert_status_is_ok();
 
     let resp = app
         .client
-        .post("/client/logout")
+        .post(portal::paths::LOGOUT)
         .header("cookie", &p.owner.cookie)
         .form(&[("csrf_token", p.owner.csrf.as_str())])
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/login");
+    resp.assert_header("location", portal::paths::LOGIN);
     assert!(resp.0.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
-    app.get_as(&p.owner, "/client/dashboard").send().await.assert_status(StatusCode::SEE_OTHER);
+    app.get_as(&p.owner, portal::paths::DASHBOARD)
+        .send()
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
 async fn settings_show_sessions_and_tokens_for_admins_only() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let html = body_text(app.get_as(&p.admin, "/client/settings").send().await).await;
+    let html = body_text(app.get_as(&p.admin, portal::paths::SETTINGS).send().await).await;
     assert!(html.contains("id=\"sessions-section\"") && html.contains("This session"), "{html}");
     assert!(html.contains("id=\"tokens-section\""));
-    let html = body_text(app.get_as(&p.viewer, "/client/settings").send().await).await;
+    let html = body_text(app.get_as(&p.viewer, portal::paths::SETTINGS).send().await).await;
     assert!(html.contains("id=\"password-section\"") && !html.contains("id=\"tokens-section\""));
 
     let resp = app
-        .post_as(&p.viewer, "/client/settings/api-tokens")
+        .post_as(&p.viewer, portal::paths::SETTINGS_API_TOKENS)
         .header("hx-request", "true")
         .form(&[("name", "x")])
         .send()
@@ -218,7 +223,7 @@ async fn settings_fragments_create_a_token_once_and_set_a_password() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     let resp = app
-        .post_as(&p.admin, "/client/settings/api-tokens")
+        .post_as(&p.admin, portal::paths::SETTINGS_API_TOKENS)
         .header("hx-request", "true")
         .form(&[("name", "Backup export")])
         .send()
@@ -226,18 +231,18 @@ async fn settings_fragments_create_a_token_once_and_set_a_password() {
     let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with("<section class=\"card\" id=\"tokens-section\">"), "{html}");
     assert!(html.contains("id=\"new-token\"") && html.contains("ocp_"), "{html}");
-    let html = body_text(app.get_as(&p.admin, "/client/settings").send().await).await;
+    let html = body_text(app.get_as(&p.admin, portal::paths::SETTINGS).send().await).await;
     assert!(html.contains("Backup export") && !html.contains("id=\"new-token\""), "shown once");
 
     let resp = app
-        .post_as(&p.viewer, "/client/settings/password")
+        .post_as(&p.viewer, portal::paths::SETTINGS_PASSWORD)
         .header("hx-request", "true")
         .form(&[("password", "short")])
         .send()
         .await;
     assert!(expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await.contains("at least 12"));
     let resp = app
-        .post_as(&p.viewer, "/client/settings/password")
+        .post_as(&p.viewer, portal::paths::SETTINGS_PASSWORD)
         .header("hx-request", "true")
         .form(&[("password", "twelve chars or more")])
         .send()
@@ -251,16 +256,14 @@ async fn sessions_can_be_signed_out_from_settings() {
     let p = app.practice("Oak Clinic").await;
     let other = app.sign_in(p.owner.id, &p.owner.email, p.org_id).await;
     let resp = app
-        .post_as(&p.owner, &format!("/client/settings/sessions/{}/revoke", other.session_id))
+        .post_as(&p.owner, &portal::paths::session_revoke(other.session_id))
         .header("hx-request", "true")
         .send()
         .await;
     assert!(expect_text(resp, StatusCode::OK).await.contains("Session signed out."));
-    app.get_as(&other, "/client/dashboard").send().await.assert_status(StatusCode::SEE_OTHER);
-    let resp = app
-        .post_as(&p.admin, &format!("/client/settings/sessions/{}/revoke", p.owner.session_id))
-        .send()
-        .await;
+    app.get_as(&other, portal::paths::DASHBOARD).send().await.assert_status(StatusCode::SEE_OTHER);
+    let resp =
+        app.post_as(&p.admin, &portal::paths::session_revoke(p.owner.session_id)).send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
 }
 
@@ -269,7 +272,7 @@ async fn an_htmx_request_without_a_session_returns_to_the_page_it_came_from() {
     let app = spawn_app().await;
     let resp = app
         .client
-        .post("/client/settings/password")
+        .post(portal::paths::SETTINGS_PASSWORD)
         .header("hx-request", "true")
         .header("hx-current-url", "http://127.0.0.1:8080/client/settings?tab=1")
         .form(&[("password", "x")])

@@ -199,7 +199,7 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
     client.find(Locator::Id("continue")).await.unwrap().click().await.unwrap();
     let name = client.wait().for_element(Locator::Id("user-name")).await.expect("the dashboard");
     assert_eq!(name.text().await.unwrap(), "Dr. Maria Santos");
-    assert!(client.current_url().await.unwrap().as_str().ends_with("/client/dashboard"));
+    assert!(client.current_url().await.unwrap().as_str().ends_with(portal::paths::DASHBOARD));
     screenshot(&client, "signin-3-dashboard").await;
 
     let cookies = client.get_all_cookies().await.unwrap();

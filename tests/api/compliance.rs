@@ -771,7 +771,7 @@ fn the_spec_describes_the_compliance_parameters_and_responses_truthfully() {
             .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
             .clone()
     };
-    let evidence = "/client/evidence";
+    let evidence = portal::paths::EVIDENCE;
     assert_eq!(param(evidence, "result")["schema"]["enum"], json!(["pass", "warn", "fail"]));
     for name in ["from", "to"] {
         assert_eq!(param(evidence, name)["schema"]["format"], "date-time", "{name}");
@@ -832,7 +832,7 @@ fn the_spec_describes_the_compliance_parameters_and_responses_truthfully() {
     let statuses = |path: &str| -> Vec<String> {
         op(path)["responses"].as_object().unwrap().keys().cloned().collect()
     };
-    assert_eq!(statuses("/client/dashboard"), ["200", "400", "401", "403", "503"]);
+    assert_eq!(statuses(portal::paths::DASHBOARD), ["200", "400", "401", "403", "503"]);
     assert_eq!(statuses("/client/sites"), ["200", "400", "401", "403", "503"]);
     for path in [
         "/client/sites/{site_id}",
@@ -955,7 +955,7 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
 }
 
 async fn evidence_page(app: &TestApp, user: &TestUser) -> String {
-    app.get_as(user, "/client/evidence").expect_text(StatusCode::OK).await
+    app.get_as(user, portal::paths::EVIDENCE).expect_text(StatusCode::OK).await
 }
 
 /// Counts that would otherwise grow with a practice's whole history stop at

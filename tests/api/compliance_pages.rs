@@ -89,7 +89,7 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
     let (main, harbor) = two_sites(&app, p.org_id).await;
     create_site(&app, p.org_id, "Annex").await;
 
-    let html = app.get_as(&p.owner, "/client/dashboard").expect_text(StatusCode::OK).await;
+    let html = app.get_as(&p.owner, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(html.contains("<span id=\"user-name\">owner</span>"), "{html}");
     // 4 of 5 latest checks pass: 80 %, the amber band.
     assert!(
@@ -133,7 +133,7 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
 
     // Another practice sees none of it.
     let other = app.practice("Elm Clinic").await;
-    let html = app.get_as(&other.owner, "/client/dashboard").expect_text(StatusCode::OK).await;
+    let html = app.get_as(&other.owner, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(!html.contains("Main Street") && !html.contains("Harbor View"));
 }
 
@@ -141,7 +141,7 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
 async fn an_empty_dashboard_says_no_data_rather_than_a_score() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let html = app.get_as(&p.viewer, "/client/dashboard").expect_text(StatusCode::OK).await;
+    let html = app.get_as(&p.viewer, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(html.contains("No evidence yet"), "{html}");
     assert!(html.contains("<div class=\"score score-none\">—</div>"), "{html}");
     assert!(html.contains("No data"));
@@ -150,7 +150,7 @@ async fn an_empty_dashboard_says_no_data_rather_than_a_score() {
 
     // A site that has not reported yet: still no data, not 0 or 100.
     create_site(&app, p.org_id, "Annex").await;
-    let html = app.get_as(&p.viewer, "/client/dashboard").expect_text(StatusCode::OK).await;
+    let html = app.get_as(&p.viewer, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(html.contains("No evidence yet"));
     assert!(html.contains("Annex") && html.contains("No data"));
     assert!(!html.contains("0%") && !html.contains("100%"), "{html}");
@@ -162,10 +162,8 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     let p = app.practice("Oak Clinic").await;
     let (main, harbor) = two_sites(&app, p.org_id).await;
 
-    let html = app
-        .get_as(&p.viewer, &format!("/client/sites/{}", harbor.id))
-        .expect_text(StatusCode::OK)
-        .await;
+    let html =
+        app.get_as(&p.viewer, &portal::paths::site(harbor.id)).expect_text(StatusCode::OK).await;
     assert!(html.contains("<h1 class=\"row\"><span>Harbor View</span>"), "{html}");
     assert!(html.contains("<div class=\"score score-green\">100%</div>"));
     let controls = html.split("id=\"controls\"").nth(1).unwrap();
@@ -184,10 +182,8 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     assert!(html.contains("id=\"history-chart\"") && html.contains("<svg"));
     assert!(html.contains(&format!("hx-post=\"/client/sites/{}/verify-chain\"", harbor.id)));
 
-    let html = app
-        .get_as(&p.viewer, &format!("/client/sites/{}", main.id))
-        .expect_text(StatusCode::OK)
-        .await;
+    let html =
+        app.get_as(&p.viewer, &portal::paths::site(main.id)).expect_text(StatusCode::OK).await;
     let controls = html.split("id=\"controls\"").nth(1).unwrap();
     let firewall = controls.split(&format!("data-control=\"{FIREWALL}\"")).nth(1).unwrap();
     let firewall = &firewall[..firewall.find("</tbody>").unwrap()];
@@ -198,7 +194,7 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
 
     // Someone else's site is not found; a malformed id is a bad request.
     let other = app.practice("Elm Clinic").await;
-    let page = app.get_as(&other.owner, &format!("/client/sites/{}", main.id)).reply().await;
+    let page = app.get_as(&other.owner, &portal::paths::site(main.id)).reply().await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.text().contains("Page not found") && !page.text().contains("Main Street"));
     let page = app.get_as(&p.owner, "/client/sites/not-a-uuid").reply().await;
@@ -215,7 +211,7 @@ async fn verifying_a_chain_names_the_first_broken_position() {
         let checks = [("bitlocker_status", "pass", "FRONT-01", Some(BITLOCKER))];
         ingest(&app, &site, &format!("V-{i}"), days_ago(5 - i), &checks).await;
     }
-    let path = format!("/client/sites/{}/verify-chain", site.id);
+    let path = portal::paths::site_verify_chain(site.id);
     let page = app.hx_post_as(&p.viewer, &path).reply().await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert!(page.text().starts_with("<div id=\"chain-result\""), "the fragment: {}", page.text());
@@ -278,7 +274,7 @@ async fn the_evidence_page_is_a_full_page_or_the_results_fragment() {
     let p = app.practice("Oak Clinic").await;
     evidence_set(&app, p.org_id).await;
 
-    let full = app.get_as(&p.viewer, "/client/evidence").reply().await;
+    let full = app.get_as(&p.viewer, portal::paths::EVIDENCE).reply().await;
     assert_eq!(full.status, StatusCode::OK);
     assert_eq!(full.header_or_empty("vary"), "HX-Request");
     assert!(full.text().starts_with("<!DOCTYPE html>"));
@@ -561,7 +557,7 @@ async fn visitors_are_sent_to_sign_in() {
     let p = app.practice("Oak Clinic").await;
     let site = create_site(&app, p.org_id, "Main Street").await;
     for (path, next) in [
-        (format!("/client/sites/{}", site.id), format!("%2Fclient%2Fsites%2F{}", site.id)),
+        (portal::paths::site(site.id), format!("%2Fclient%2Fsites%2F{}", site.id)),
         ("/client/sites/not-a-uuid".to_owned(), "%2Fclient%2Fsites%2Fnot-a-uuid".to_owned()),
         (
             "/client/evidence?result=fail".to_owned(),
@@ -575,7 +571,7 @@ async fn visitors_are_sent_to_sign_in() {
     }
     let resp = app
         .client
-        .post(format!("/client/sites/{}/verify-chain", site.id))
+        .post(portal::paths::site_verify_chain(site.id))
         .header("hx-request", "true")
         .send()
         .await;

@@ -500,7 +500,7 @@ async fn the_dev_mailbox_does_not_exist_outside_demo_mode() {
     let app = spawn_app().await;
     enqueue(&app.pool, &sign_in_mail("jane@practice.example", &long_link())).await;
     deliver_due(&app.pool, &Transport::Log).await.unwrap();
-    let resp = app.client.get("/dev/mailbox").send().await;
+    let resp = app.client.get(portal::paths::DEV_MAILBOX).send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
     let html = resp.0.into_body().into_string().await.unwrap();
     assert!(!html.contains("magic-link?token"), "{html}");
@@ -510,7 +510,7 @@ async fn the_dev_mailbox_does_not_exist_outside_demo_mode() {
 async fn the_dev_mailbox_lists_messages_with_their_links_in_demo_mode() {
     let app = spawn_demo_app().await;
 
-    let empty = app.client.get("/dev/mailbox").send().await;
+    let empty = app.client.get(portal::paths::DEV_MAILBOX).send().await;
     empty.assert_status_is_ok();
     let html = empty.0.into_body().into_string().await.unwrap();
     assert!(html.contains("No messages yet"), "{html}");
@@ -520,7 +520,7 @@ async fn the_dev_mailbox_lists_messages_with_their_links_in_demo_mode() {
     enqueue(&app.pool, &mail("bob@practice.example", "Weekly digest", "Nothing new.")).await;
     assert_eq!(deliver_due(&app.pool, &Transport::Log).await.unwrap(), 2);
 
-    let resp = app.client.get("/dev/mailbox").send().await;
+    let resp = app.client.get(portal::paths::DEV_MAILBOX).send().await;
     resp.assert_status_is_ok();
     let html = resp.0.into_body().into_string().await.unwrap();
     assert!(html.contains("<title>Dev mailbox · OsirisCare</title>"), "{html}");

@@ -72,13 +72,13 @@ async fn serve_with_nothing_configured_runs_its_own_database_and_stops_cleanly()
     let mut base = None;
     while let Some(line) = lines.next_line().await.unwrap() {
         if let Some(url) = line.trim().strip_prefix("Sign in:") {
-            base = Some(url.trim().trim_end_matches("/client/login").to_owned());
+            base = Some(url.trim().trim_end_matches(portal::paths::LOGIN).to_owned());
             break;
         }
     }
     let base = base.expect("serve printed its URL");
     let http = reqwest::Client::new();
-    for path in ["/readyz", "/client/login", "/api/docs"] {
+    for path in ["/readyz", portal::paths::LOGIN, portal::paths::API_DOCS] {
         let status = http.get(format!("{base}{path}")).send().await.unwrap().status();
         assert_eq!(status, 200, "{path}");
     }

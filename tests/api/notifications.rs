@@ -98,7 +98,7 @@ async fn notify(
             severity,
             title: title.to_owned(),
             message: format!("Details of {title}"),
-            action_url: Some("/client/evidence".into()),
+            action_url: Some(portal::paths::EVIDENCE.into()),
             action_label: Some("See the evidence".into()),
             dedupe_key: Uuid::new_v4().to_string(),
         },
@@ -171,7 +171,7 @@ async fn read_state_is_per_user_and_the_list_is_newest_first() {
     assert_eq!(o["severity"], "info");
     assert_eq!(o["title"], "Old");
     assert_eq!(o["message"], "Details of Old");
-    assert_eq!(o["action_url"], "/client/evidence");
+    assert_eq!(o["action_url"], portal::paths::EVIDENCE);
     assert_eq!(o["action_label"], "See the evidence");
     assert!(o["created_at"].is_string());
     let n = item(&mine, new);
@@ -262,7 +262,7 @@ async fn another_practices_notification_is_not_found_and_bad_ids_are_400() {
     assert_eq!(expect_json(resp, StatusCode::BAD_REQUEST).await["error"], "bad_request");
 
     // Pages, with htmx and without.
-    let page = format!("/client/notifications/{theirs}/read");
+    let page = portal::paths::notification_read(theirs);
     app.post_as(&a.owner, &page)
         .header("hx-request", "true")
         .send()
@@ -281,7 +281,7 @@ async fn another_practices_notification_is_not_found_and_bad_ids_are_400() {
         db.query_one("SELECT count(*) FROM client_notification_reads", &[]).await.unwrap().get(0);
     assert_eq!(rows, 0);
     assert!(ids(&list(&app, &a.owner, "").await).is_empty());
-    let html = body_text(app.get_as(&a.owner, "/client/notifications").send().await).await;
+    let html = body_text(app.get_as(&a.owner, portal::paths::NOTIFICATIONS).send().await).await;
     assert!(!html.contains("Elm only"));
     // B's read-all leaves A's users alone.
     notify(&app, a.org_id, "Oak only", "info", 1).await;
@@ -636,7 +636,7 @@ async fn the_page_lists_filters_and_shows_empty_states() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
 
-    let html = body_text(app.get_as(&p.viewer, "/client/notifications").send().await).await;
+    let html = body_text(app.get_as(&p.viewer, portal::paths::NOTIFICATIONS).send().await).await;
     assert!(html.contains("No notifications yet"), "{html}");
 
     let read = notify(&app, p.org_id, "Backup recovered", "info", 60).await;
@@ -646,7 +646,7 @@ async fn the_page_lists_filters_and_shows_empty_states() {
         .await
         .assert_status_is_ok();
 
-    let resp = app.get_as(&p.viewer, "/client/notifications").send().await;
+    let resp = app.get_as(&p.viewer, portal::paths::NOTIFICATIONS).send().await;
     resp.assert_status_is_ok();
     resp.assert_header("cache-control", "no-store");
     let html = body_text(resp).await;
@@ -659,7 +659,7 @@ async fn the_page_lists_filters_and_shows_empty_states() {
     assert!(html.contains(&format!(r#"id="notification-{read}" data-read="true""#)));
     assert!(html.contains(&format!(r#"hx-post="/client/notifications/{unread}/read""#)));
     assert!(!html.contains(&format!(r#"hx-post="/client/notifications/{read}/read""#)));
-    assert!(html.contains("Critical") && html.contains(r#"href="/client/evidence""#));
+    assert!(html.contains("Critical") && html.contains(r#"href=portal::paths::EVIDENCE"#));
     assert!(html.contains("Mark all read") && html.contains("1 unread notification"));
     assert!(html.contains(r#"hx-push-url="true""#));
 
@@ -705,7 +705,7 @@ async fn the_page_lists_filters_and_shows_empty_states() {
             .assert_status(StatusCode::BAD_REQUEST);
     }
     // Signed out: to the sign-in page.
-    let resp = app.client.get("/client/notifications").send().await;
+    let resp = app.client.get(portal::paths::NOTIFICATIONS).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
 }
 
@@ -717,13 +717,14 @@ async fn mark_read_returns_the_row_and_the_badge_out_of_band() {
     notify(&app, p.org_id, "Beta", "warning", 20).await;
     notify(&app, p.org_id, "Gamma", "warning", 10).await;
 
-    let badge = body_text(app.get_as(&p.admin, "/client/notifications/badge").send().await).await;
+    let badge =
+        body_text(app.get_as(&p.admin, portal::paths::NOTIFICATIONS_BADGE).send().await).await;
     assert!(badge.starts_with("<span ") && badge.contains(r#"id="nav-unread""#), "{badge}");
     assert!(badge.contains(">3</span>") && !badge.contains("hx-swap-oob"), "{badge}");
     assert!(badge.contains("X-Portal-Background"), "its polls are marked as background: {badge}");
 
     let resp = app
-        .post_as(&p.admin, &format!("/client/notifications/{a}/read"))
+        .post_as(&p.admin, &portal::paths::notification_read(a))
         .header("hx-request", "true")
         .send()
         .await;
@@ -746,11 +747,7 @@ async fn mark_read_returns_the_row_and_the_badge_out_of_band() {
     // Without JavaScript: a plain form post (CSRF token in the form) goes back.
     let b = notify(&app, p.org_id, "Delta", "info", 0).await;
     let resp = app
-        .post_plain_form_as(
-            &p.admin,
-            &format!("/client/notifications/{b}/read"),
-            &[("unread", "1")],
-        )
+        .post_plain_form_as(&p.admin, &portal::paths::notification_read(b), &[("unread", "1")])
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
@@ -760,7 +757,7 @@ async fn mark_read_returns_the_row_and_the_badge_out_of_band() {
     let c = notify(&app, p.org_id, "Epsilon", "info", 0).await;
     let resp = app
         .client
-        .post(format!("/client/notifications/{c}/read"))
+        .post(portal::paths::notification_read(c))
         .header("cookie", &p.admin.cookie)
         .header("sec-fetch-site", "same-origin")
         .form(&[("unread", "1")])
@@ -778,7 +775,7 @@ async fn mark_all_read_on_the_page_returns_the_list_and_the_badge() {
         notify(&app, p.org_id, &format!("Check {i}"), "warning", 10 - i).await;
     }
     let resp = app
-        .post_as(&p.owner, "/client/notifications/read-all")
+        .post_as(&p.owner, portal::paths::NOTIFICATIONS_READ_ALL)
         .header("hx-request", "true")
         .form(&[("unread", "1")])
         .send()
@@ -792,9 +789,9 @@ async fn mark_all_read_on_the_page_returns_the_list_and_the_badge() {
     assert!(!html[oob..].contains("aria-label"), "no count: {html}");
 
     notify(&app, p.org_id, "Later", "critical", 0).await;
-    let resp = app.post_as(&p.owner, "/client/notifications/read-all").send().await;
+    let resp = app.post_as(&p.owner, portal::paths::NOTIFICATIONS_READ_ALL).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/notifications");
+    resp.assert_header("location", portal::paths::NOTIFICATIONS);
     assert_eq!(list(&app, &p.owner, "").await["unread_count"], 0);
     assert_eq!(list(&app, &p.viewer, "").await["unread_count"], 4);
 }
@@ -816,7 +813,7 @@ async fn the_page_shows_the_newest_hundred_and_loads_more() {
         .await
         .unwrap();
     }
-    let html = body_text(app.get_as(&p.viewer, "/client/notifications").send().await).await;
+    let html = body_text(app.get_as(&p.viewer, portal::paths::NOTIFICATIONS).send().await).await;
     assert_eq!(html.matches(r#"class="notification-row"#).count(), 100);
     assert!(
         html.contains(">Bulk 1<") && html.contains(">Bulk 100<") && !html.contains(">Bulk 101<")
@@ -840,14 +837,14 @@ async fn the_page_shows_the_newest_hundred_and_loads_more() {
 async fn settings_has_email_preferences_that_save_in_place() {
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
-    let html = body_text(app.get_as(&p.viewer, "/client/settings").send().await).await;
+    let html = body_text(app.get_as(&p.viewer, portal::paths::SETTINGS).send().await).await;
     assert!(html.contains(r#"id="email-notifications-section""#), "{html}");
     assert!(html.contains(r#"name="critical_alerts" value="on" checked"#), "{html}");
     assert!(html.contains("your role does not receive them"));
 
     // htmx: only monthly_report ticked.
     let resp = app
-        .post_as(&p.owner, "/client/settings/notifications")
+        .post_as(&p.owner, portal::paths::SETTINGS_NOTIFICATIONS)
         .header("hx-request", "true")
         .form(&[("monthly_report", "on")])
         .send()
@@ -865,7 +862,7 @@ async fn settings_has_email_preferences_that_save_in_place() {
     let resp = app
         .post_plain_form_as(
             &p.owner,
-            "/client/settings/notifications",
+            portal::paths::SETTINGS_NOTIFICATIONS,
             &[("critical_alerts", "on")],
         )
         .send()
@@ -901,7 +898,8 @@ async fn marking_a_notification_read_updates_the_badge_without_a_reload() {
     notify(&app, p.org_id, "Windows updates are pending", "info", 10).await;
     let server = crate::helpers::spawn_server(&app).await;
 
-    crate::browser::open_as(&client, &server.base_url, &p.owner, "/client/notifications").await;
+    crate::browser::open_as(&client, &server.base_url, &p.owner, portal::paths::NOTIFICATIONS)
+        .await;
     let badge_text = || async {
         client
             .execute("var b = document.getElementById('nav-unread'); return b ? b.textContent.trim() : null;", vec![])

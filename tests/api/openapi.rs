@@ -19,7 +19,7 @@ fn the_committed_openapi_json_matches_the_code() {
 #[tokio::test]
 async fn the_served_spec_is_the_committed_one() {
     let app = spawn_app().await;
-    let resp = app.client.get("/api/openapi.json").send().await;
+    let resp = app.client.get(portal::paths::OPENAPI_JSON).send().await;
     resp.assert_status_is_ok();
     let served: serde_json::Value =
         serde_json::from_str(&resp.0.into_body().into_string().await.unwrap()).unwrap();
@@ -60,7 +60,7 @@ fn every_operation_has_a_verb_resource_operation_id() {
 #[tokio::test]
 async fn swagger_ui_is_served_with_a_hash_based_policy() {
     let app = spawn_app().await;
-    let resp = app.client.get("/api/docs").send().await;
+    let resp = app.client.get(portal::paths::API_DOCS).send().await;
     resp.assert_status_is_ok();
     let csp = resp.0.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self' 'sha256-"), "{csp}");

@@ -7,8 +7,8 @@ async fn the_root_sends_people_to_the_dashboard_and_visitors_on_to_sign_in() {
     let app = spawn_app().await;
     let resp = app.client.get("/").send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/dashboard");
-    let resp = app.client.get("/client/dashboard").send().await;
+    resp.assert_header("location", portal::paths::DASHBOARD);
+    let resp = app.client.get(portal::paths::DASHBOARD).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
     resp.assert_header("location", "/client/login?next=%2Fclient%2Fdashboard");
 }
@@ -16,7 +16,7 @@ async fn the_root_sends_people_to_the_dashboard_and_visitors_on_to_sign_in() {
 #[tokio::test]
 async fn the_login_page_offers_a_magic_link_and_a_password_form() {
     let app = spawn_app().await;
-    let resp = app.client.get("/client/login").send().await;
+    let resp = app.client.get(portal::paths::LOGIN).send().await;
     resp.assert_status_is_ok();
     resp.assert_header("cache-control", "no-store");
     let html = resp.0.into_body().into_string().await.unwrap();
@@ -34,8 +34,8 @@ async fn the_login_page_keeps_only_local_return_paths() {
     let app = spawn_app().await;
     let html = app
         .client
-        .get("/client/login")
-        .query("next", &"/client/evidence")
+        .get(portal::paths::LOGIN)
+        .query("next", &portal::paths::EVIDENCE)
         .send()
         .await
         .0
@@ -46,7 +46,7 @@ async fn the_login_page_keeps_only_local_return_paths() {
     assert!(html.contains("name=\"next\" value=\"/client/evidence\""), "{html}");
     let html = app
         .client
-        .get("/client/login")
+        .get(portal::paths::LOGIN)
         .query("next", &"https://evil.example/")
         .send()
         .await

@@ -417,7 +417,7 @@ async fn malformed_months_are_400_and_months_without_data_404() {
         let body = d.json();
         assert_eq!(body["error"], "bad_request", "{bad}");
         assert!(body["message"].as_str().unwrap().contains("YYYY-MM"), "{bad}: {body}");
-        let page = app.get_as(&s.p.owner, &format!("/client/reports/{bad}/pdf")).reply().await;
+        let page = app.get_as(&s.p.owner, &portal::paths::report_pdf(bad)).reply().await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "page {bad}");
         assert!(String::from_utf8_lossy(&page.body).contains("YYYY-MM"), "page {bad}");
     }
@@ -427,7 +427,7 @@ async fn malformed_months_are_400_and_months_without_data_404() {
             app.get_as(&s.p.owner, &format!("/api/client/reports/monthly/{empty}")).reply().await;
         assert_eq!(d.status, StatusCode::NOT_FOUND, "{empty}");
         assert_eq!(d.json()["error"], "not_found");
-        let page = app.get_as(&s.p.owner, &format!("/client/reports/{empty}/pdf")).reply().await;
+        let page = app.get_as(&s.p.owner, &portal::paths::report_pdf(empty)).reply().await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "page {empty}");
     }
     app.client
@@ -446,7 +446,7 @@ async fn another_practice_cannot_download_or_list_it() {
     let b = app.practice("Elm Clinic").await;
     let d = app.get_as(&b.owner, &format!("/api/client/reports/monthly/{MONTH}")).reply().await;
     assert_eq!(d.status, StatusCode::NOT_FOUND);
-    let page = app.get_as(&b.owner, &format!("/client/reports/{MONTH}/pdf")).reply().await;
+    let page = app.get_as(&b.owner, &portal::paths::report_pdf(MONTH)).reply().await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(list(&app, &b.owner).await.is_empty());
     assert!(cached(&app, b.org_id, MONTH).await.is_none());
@@ -563,7 +563,7 @@ async fn the_scheduler_makes_last_month_once_and_mails_owners_who_opted_in() {
         .await
         .unwrap();
     assert_eq!(n.get::<_, String>(0), "Your September 2026 compliance report is ready");
-    assert_eq!(n.get::<_, Option<String>>(1).as_deref(), Some("/client/reports"));
+    assert_eq!(n.get::<_, Option<String>>(1).as_deref(), Some(portal::paths::REPORTS));
     assert_eq!(n.get::<_, Option<String>>(2).as_deref(), Some("monthly_report:2026-09"));
     assert_eq!(n.get::<_, String>(3), "info");
     let mails: Vec<String> = db
@@ -779,7 +779,7 @@ async fn portal_report_writes_the_pdf() {
 async fn the_reports_page_lists_months_with_download_links() {
     let app = spawn_app().await;
     let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
-    let resp = app.get_as(&s.p.viewer, "/client/reports").send().await;
+    let resp = app.get_as(&s.p.viewer, portal::paths::REPORTS).send().await;
     let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("September 2026"), "{html}");
     assert!(html.contains("data-month=\"2026-09\""));
@@ -799,12 +799,12 @@ async fn the_reports_page_lists_months_with_download_links() {
 
     // A practice without evidence sees an empty state.
     let empty = app.practice("New Clinic").await;
-    let resp = app.get_as(&empty.owner, "/client/reports").send().await;
+    let resp = app.get_as(&empty.owner, portal::paths::REPORTS).send().await;
     let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("id=\"reports-empty\""), "{html}");
     assert!(html.contains("No reports yet"));
     // Signed out: to the sign-in page, not the list.
-    let resp = app.client.get("/client/reports").send().await;
+    let resp = app.client.get(portal::paths::REPORTS).send().await;
     assert_ne!(resp.0.status(), StatusCode::OK);
 }
 
@@ -814,7 +814,7 @@ async fn in_chromium_the_month_is_listed_and_its_link_answers_a_pdf() {
     let app = spawn_app().await;
     let s = seed(&app, "Riverside Family Medicine", "Acme IT").await;
     let server = crate::helpers::spawn_server(&app).await;
-    crate::browser::open_as(&client, &server.base_url, &s.p.viewer, "/client/reports").await;
+    crate::browser::open_as(&client, &server.base_url, &s.p.viewer, portal::paths::REPORTS).await;
 
     let row = client
         .wait()

@@ -29,10 +29,10 @@ fn assert_security_headers(resp: &poem::test::TestResponse, what: &str) {
 async fn every_kind_of_response_carries_the_security_headers() {
     let app = spawn_app().await;
     for path in [
-        "/client/login",
+        portal::paths::LOGIN,
         "/healthz",
         "/api/status",
-        "/api/openapi.json",
+        portal::paths::OPENAPI_JSON,
         "/nope",
         "/api/nope",
         "/assets/app.css",
@@ -47,7 +47,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
 #[tokio::test]
 async fn pages_get_the_strict_policy_without_inline_script() {
     let app = spawn_app().await;
-    let resp = app.client.get("/client/login").send().await;
+    let resp = app.client.get(portal::paths::LOGIN).send().await;
     resp.assert_header("content-security-policy", CSP);
     assert!(CSP.contains("script-src 'self';"));
 }
@@ -55,7 +55,11 @@ async fn pages_get_the_strict_policy_without_inline_script() {
 #[tokio::test]
 async fn sign_in_pages_send_no_referrer_and_others_same_origin() {
     let app = spawn_app().await;
-    app.client.get("/client/login").send().await.assert_header("referrer-policy", "no-referrer");
+    app.client
+        .get(portal::paths::LOGIN)
+        .send()
+        .await
+        .assert_header("referrer-policy", "no-referrer");
     app.client.get("/api/status").send().await.assert_header("referrer-policy", "same-origin");
 }
 
@@ -144,7 +148,7 @@ async fn oversized_bodies_are_refused_before_any_handler_runs() {
     resp.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
     let resp = app
         .client
-        .post("/client/login/password")
+        .post(portal::paths::LOGIN_PASSWORD)
         .content_type("application/x-www-form-urlencoded")
         .body(big)
         .send()

@@ -266,7 +266,7 @@ async fn only_the_owner_may_ask_to_move() {
         }
         let (status, _) = cancel(&app, user).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        app.get_as(user, "/client/transfer").send().await.assert_status(StatusCode::FORBIDDEN);
+        app.get_as(user, portal::paths::TRANSFER).send().await.assert_status(StatusCode::FORBIDDEN);
     }
     assert_eq!(
         app.count(
@@ -314,7 +314,7 @@ async fn another_practices_request_is_never_visible() {
     assert_eq!(status, StatusCode::CREATED);
     let a_request = created["request_id"].as_str().unwrap().to_owned();
 
-    let page = body_text(app.get_as(&b.owner, "/client/transfer").send().await).await;
+    let page = body_text(app.get_as(&b.owner, portal::paths::TRANSFER).send().await).await;
     assert!(!page.contains(&a_request), "B's page shows nothing of A's request");
     assert!(!page.contains("id=\"transfer-request\""), "B has no request to show");
     let s = status_of(&app, &b.owner).await;
@@ -542,12 +542,15 @@ async fn staff_approve_and_complete_a_transfer_with_the_cli() {
     assert_eq!(status_of(&app, &a.owner).await["request"]["status"], "approved", "unchanged");
     // The page says so instead of offering a cancel button, and a stale
     // cancel form gets the same explanation.
-    let page = body_text(app.get_as(&a.owner, "/client/transfer").send().await).await;
+    let page = body_text(app.get_as(&a.owner, portal::paths::TRANSFER).send().await).await;
     assert!(page.contains("data-status=\"approved\""), "{page}");
     assert!(!page.contains("id=\"cancel-transfer\""), "{page}");
     assert!(page.contains("can no longer be cancelled here"), "{page}");
-    let resp =
-        app.post_as(&a.owner, "/client/transfer/cancel").header("hx-request", "true").send().await;
+    let resp = app
+        .post_as(&a.owner, portal::paths::TRANSFER_CANCEL)
+        .header("hx-request", "true")
+        .send()
+        .await;
     let fragment = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(fragment.contains("contact OsirisCare support"), "{fragment}");
     assert!(fragment.contains("data-status=\"approved\""), "{fragment}");
@@ -642,7 +645,7 @@ async fn the_partner_page_requests_and_cancels() {
     let app = spawn_app().await;
     let (a, acme, birch) = setup(&app, "Page Clinic").await;
 
-    let page = body_text(app.get_as(&a.owner, "/client/transfer").send().await).await;
+    let page = body_text(app.get_as(&a.owner, portal::paths::TRANSFER).send().await).await;
     assert!(page.contains("Acme IT for Page Clinic"), "current partner shown");
     assert!(page.contains(&format!("value=\"{birch}\"")), "partners offered");
     assert!(!page.contains(&format!("option value=\"{acme}\"")), "not the current one");
@@ -654,22 +657,25 @@ async fn the_partner_page_requests_and_cancels() {
     let resp = app
         .post_plain_form_as(
             &a.owner,
-            "/client/transfer/request",
+            portal::paths::TRANSFER_REQUEST,
             &[("to_partner", &birch_id), ("reason", "Closer support")],
         )
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/transfer");
-    let page = body_text(app.get_as(&a.owner, "/client/transfer").send().await).await;
+    resp.assert_header("location", portal::paths::TRANSFER);
+    let page = body_text(app.get_as(&a.owner, portal::paths::TRANSFER).send().await).await;
     assert!(page.contains("data-status=\"pending\""), "{page}");
     assert!(page.contains("Closer support"));
     assert!(page.contains("hx-confirm"), "cancel asks first");
     assert!(!page.contains("id=\"transfer-form\""), "no second request while one is open");
 
     // With htmx: the cancel answers the section.
-    let resp =
-        app.post_as(&a.owner, "/client/transfer/cancel").header("hx-request", "true").send().await;
+    let resp = app
+        .post_as(&a.owner, portal::paths::TRANSFER_CANCEL)
+        .header("hx-request", "true")
+        .send()
+        .await;
     let fragment = expect_text(resp, StatusCode::OK).await;
     assert!(fragment.starts_with("<div class=\"stack\" id=\"transfer-section\""), "{fragment}");
     assert!(fragment.contains("was cancelled"));
@@ -680,7 +686,7 @@ async fn the_partner_page_requests_and_cancels() {
     let resp = app
         .post_form_as(
             &a.owner,
-            "/client/transfer/request",
+            portal::paths::TRANSFER_REQUEST,
             &[("to_partner", &Uuid::new_v4().to_string()), ("reason", "x")],
         )
         .header("hx-request", "true")
@@ -689,7 +695,7 @@ async fn the_partner_page_requests_and_cancels() {
     let fragment = expect_text(resp, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(fragment.contains("no partner with id"), "{fragment}");
     let resp = app
-        .post_form_as(&a.owner, "/client/transfer/request", &[("to_partner", "")])
+        .post_form_as(&a.owner, portal::paths::TRANSFER_REQUEST, &[("to_partner", "")])
         .header("hx-request", "true")
         .send()
         .await;
@@ -700,7 +706,7 @@ async fn the_partner_page_requests_and_cancels() {
     // Without the CSRF token nothing happens.
     let resp = app
         .client
-        .post("/client/transfer/request")
+        .post(portal::paths::TRANSFER_REQUEST)
         .header("cookie", &a.owner.cookie)
         .header("sec-fetch-site", "same-origin")
         .content_type("application/x-www-form-urlencoded")
@@ -728,7 +734,7 @@ async fn the_partner_page_works_in_chromium() {
     let (a, _, birch) = setup(&app, "Riverside Family Medicine").await;
     let server = crate::helpers::spawn_server(&app).await;
 
-    open_as(&client, &server.base_url, &a.owner, "/client/transfer").await;
+    open_as(&client, &server.base_url, &a.owner, portal::paths::TRANSFER).await;
     let current = client.wait().for_element(Locator::Id("current-partner-name")).await.unwrap();
     assert_eq!(current.text().await.unwrap(), "Acme IT for Riverside Family Medicine");
     client.execute("window.__sameDocument = true;", vec![]).await.unwrap();

@@ -600,7 +600,7 @@ async fn refused_invitations_count_towards_the_rate_limit() {
     // The page: 429 with Retry-After, for htmx (the message as a toast) and
     // without it (the page with the form and the message).
     let resp = app
-        .post_as(&a.admin, "/client/users/invite")
+        .post_as(&a.admin, portal::paths::USERS_INVITE)
         .header("hx-request", "true")
         .form(&[("email", "page@oak.example"), ("name", ""), ("role", "viewer")])
         .send()
@@ -612,7 +612,7 @@ async fn refused_invitations_count_towards_the_rate_limit() {
     let resp = app
         .post_plain_form_as(
             &a.admin,
-            "/client/users/invite",
+            portal::paths::USERS_INVITE,
             &[("email", "nojs@oak.example"), ("name", ""), ("role", "viewer")],
         )
         .send()
@@ -1180,12 +1180,12 @@ async fn the_users_page_shows_users_invitations_and_only_the_actions_allowed() {
     let p = app.practice("Oak Clinic").await;
     let (invite_id, _) = seed_invite(&app, &p, "pending@oak.example").await;
 
-    let resp = app.get_as(&p.viewer, "/client/users").send().await;
+    let resp = app.get_as(&p.viewer, portal::paths::USERS).send().await;
     assert!(expect_text(resp, StatusCode::FORBIDDEN).await.contains("Not allowed"));
-    let resp = app.client.get("/client/users").send().await;
+    let resp = app.client.get(portal::paths::USERS).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
 
-    let resp = app.get_as(&p.owner, "/client/users").send().await;
+    let resp = app.get_as(&p.owner, portal::paths::USERS).send().await;
     let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains(r#"aria-current="page""#) && html.contains(">Users<"));
@@ -1194,7 +1194,7 @@ async fn the_users_page_shows_users_invitations_and_only_the_actions_allowed() {
     }
     assert!(
         html.contains(r#"id="invite-section""#)
-            && html.contains(r#"hx-post="/client/users/invite""#)
+            && html.contains(r#"hx-post=portal::paths::USERS_INVITE"#)
     );
     assert!(html.contains(&format!(r#"data-invite-id="{invite_id}""#)));
     assert!(html.contains(&format!(r#"hx-post="/client/users/invites/{invite_id}/resend""#)));
@@ -1204,16 +1204,16 @@ async fn the_users_page_shows_users_invitations_and_only_the_actions_allowed() {
         assert!(html.contains(&format!(r#"hx-post="/client/users/{}/remove""#, u.id)));
         assert!(html.contains(&format!(r#"hx-post="/client/users/{}/role""#, u.id)));
     }
-    assert!(!html.contains(&format!("/client/users/{}/remove", p.owner.id)));
-    assert!(!html.contains(&format!("/client/users/{}/role", p.owner.id)));
+    assert!(!html.contains(&portal::paths::user_remove(p.owner.id)));
+    assert!(!html.contains(&portal::paths::user_role(p.owner.id)));
     assert!(html.contains("hx-confirm=\"Remove viewer?"), "{html}");
     assert!(html.contains("Make admin") && html.contains("Make viewer"));
 
     // An admin removes viewers only, and changes no roles.
-    let html = body_text(app.get_as(&p.admin, "/client/users").send().await).await;
+    let html = body_text(app.get_as(&p.admin, portal::paths::USERS).send().await).await;
     assert!(html.contains(&format!(r#"hx-post="/client/users/{}/remove""#, p.viewer.id)));
-    assert!(!html.contains(&format!("/client/users/{}/remove", p.admin.id)));
-    assert!(!html.contains(&format!("/client/users/{}/remove", p.owner.id)));
+    assert!(!html.contains(&portal::paths::user_remove(p.admin.id)));
+    assert!(!html.contains(&portal::paths::user_remove(p.owner.id)));
     assert!(!html.contains("/role\""), "no role buttons for an admin");
 }
 
@@ -1222,7 +1222,7 @@ async fn the_invite_form_adds_the_invitation_in_place_and_shows_errors_with_422(
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     let post = |form: &[(&str, &str)]| {
-        app.post_as(&p.admin, "/client/users/invite")
+        app.post_as(&p.admin, portal::paths::USERS_INVITE)
             .header("hx-request", "true")
             .form(&form)
             .send()
@@ -1265,17 +1265,17 @@ async fn the_invite_form_adds_the_invitation_in_place_and_shows_errors_with_422(
     let resp = app
         .post_plain_form_as(
             &p.admin,
-            "/client/users/invite",
+            portal::paths::USERS_INVITE,
             &[("email", "nojs@oak.example"), ("name", ""), ("role", "viewer")],
         )
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/users");
+    resp.assert_header("location", portal::paths::USERS);
     let resp = app
         .post_plain_form_as(
             &p.admin,
-            "/client/users/invite",
+            portal::paths::USERS_INVITE,
             &[("email", "bad"), ("role", "viewer")],
         )
         .send()
@@ -1285,7 +1285,7 @@ async fn the_invite_form_adds_the_invitation_in_place_and_shows_errors_with_422(
     // ... and without the token it is refused.
     let resp = app
         .client
-        .post("/client/users/invite")
+        .post(portal::paths::USERS_INVITE)
         .header("cookie", &p.admin.cookie)
         .header("sec-fetch-site", "same-origin")
         .form(&[("email", "forged@oak.example"), ("role", "admin")])
@@ -1294,7 +1294,7 @@ async fn the_invite_form_adds_the_invitation_in_place_and_shows_errors_with_422(
     resp.assert_status(StatusCode::FORBIDDEN);
     assert_eq!(invites_of(&app, &p.admin).await.len(), 3);
     // Viewers cannot.
-    app.post_as(&p.viewer, "/client/users/invite")
+    app.post_as(&p.viewer, portal::paths::USERS_INVITE)
         .header("hx-request", "true")
         .form(&[("email", "v@oak.example"), ("role", "viewer")])
         .send()
@@ -1313,7 +1313,7 @@ async fn page_actions_remove_rerole_revoke_and_resend_in_place() {
 
     // Role change (owner only).
     let resp = app
-        .post_as(&a.owner, &format!("/client/users/{}/role", a.viewer.id))
+        .post_as(&a.owner, &portal::paths::user_role(a.viewer.id))
         .header("hx-request", "true")
         .form(&[("role", "admin")])
         .send()
@@ -1322,7 +1322,7 @@ async fn page_actions_remove_rerole_revoke_and_resend_in_place() {
     assert!(html.starts_with(r#"<section class="card" id="users-section">"#), "{html}");
     assert!(html.contains("viewer is now admin."), "{html}");
     assert_eq!(users_of(&app, &a.owner).await[2]["role"], "admin");
-    app.post_as(&a.admin, &format!("/client/users/{}/role", a.viewer.id))
+    app.post_as(&a.admin, &portal::paths::user_role(a.viewer.id))
         .header("hx-request", "true")
         .form(&[("role", "viewer")])
         .send()
@@ -1330,45 +1330,37 @@ async fn page_actions_remove_rerole_revoke_and_resend_in_place() {
         .assert_status(StatusCode::FORBIDDEN);
 
     // Removal.
-    let resp = hx(&a.owner, format!("/client/users/{}/remove", a.viewer.id)).await;
+    let resp = hx(&a.owner, portal::paths::user_remove(a.viewer.id)).await;
     let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("viewer was removed and signed out everywhere."), "{html}");
     assert!(html.contains(">removed<"));
-    let resp = hx(&a.admin, format!("/client/users/{}/remove", a.owner.id)).await;
+    let resp = hx(&a.admin, portal::paths::user_remove(a.owner.id)).await;
     resp.assert_status(StatusCode::FORBIDDEN);
     assert!(resp.0.headers().get("x-portal-message").unwrap().to_str().unwrap().contains("owner"));
-    hx(&b.owner, format!("/client/users/{}/remove", a.admin.id))
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
+    hx(&b.owner, portal::paths::user_remove(a.admin.id)).await.assert_status(StatusCode::NOT_FOUND);
 
     // Invitations: resend, then revoke.
     let (id, old) = seed_invite(&app, &a, "later@oak.example").await;
-    hx(&b.owner, format!("/client/users/invites/{id}/resend"))
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
-    let resp = hx(&a.admin, format!("/client/users/invites/{id}/resend")).await;
+    hx(&b.owner, portal::paths::invite_resend(id)).await.assert_status(StatusCode::NOT_FOUND);
+    let resp = hx(&a.admin, portal::paths::invite_resend(id)).await;
     let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.starts_with(r#"<section class="card" id="invites-section">"#), "{html}");
     assert!(html.contains("sent to later@oak.example again"));
     accept(&app, &old, "Old").await.assert_status(StatusCode::UNAUTHORIZED);
-    let resp = hx(&a.admin, format!("/client/users/invites/{id}/revoke")).await;
+    let resp = hx(&a.admin, portal::paths::invite_revoke(id)).await;
     let html = expect_text(resp, StatusCode::OK).await;
     assert!(html.contains("Invitation revoked") && html.contains("No pending invitations."));
-    hx(&a.admin, format!("/client/users/invites/{id}/revoke"))
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
+    hx(&a.admin, portal::paths::invite_revoke(id)).await.assert_status(StatusCode::NOT_FOUND);
     hx(&a.admin, "/client/users/invites/not-a-uuid/revoke".into())
         .await
         .assert_status(StatusCode::BAD_REQUEST);
 
     // Without JavaScript: back to the page.
     let (id, _) = seed_invite(&app, &a, "nojs@oak.example").await;
-    let resp = app
-        .post_plain_form_as(&a.admin, &format!("/client/users/invites/{id}/revoke"), &[])
-        .send()
-        .await;
+    let resp =
+        app.post_plain_form_as(&a.admin, &portal::paths::invite_revoke(id), &[]).send().await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/users");
+    resp.assert_header("location", portal::paths::USERS);
     for action in ["user.role_changed", "user.removed", "invite.resent", "invite.revoked"] {
         assert!(audited(&app, action).await >= 1, "{action}");
     }
@@ -1395,7 +1387,7 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
     // A blank name shows the form again with the message.
     let resp = app
         .client
-        .post("/client/invite")
+        .post(portal::paths::INVITE)
         .form(&[("token", token.as_str()), ("name", "  ")])
         .send()
         .await;
@@ -1406,7 +1398,7 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
     // Another site cannot make the browser accept.
     let resp = app
         .client
-        .post("/client/invite")
+        .post(portal::paths::INVITE)
         .header("sec-fetch-site", "cross-site")
         .form(&[("token", token.as_str()), ("name", "Forged")])
         .send()
@@ -1419,21 +1411,21 @@ async fn the_invitation_page_accepts_by_post_and_explains_bad_links() {
 
     let resp = app
         .client
-        .post("/client/invite")
+        .post(portal::paths::INVITE)
         .header("sec-fetch-site", "same-origin")
         .form(&[("token", token.as_str()), ("name", "Page Person")])
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", "/client/dashboard");
+    resp.assert_header("location", portal::paths::DASHBOARD);
     let cookie = cookie_of(&resp);
-    let dash = app.client.get("/client/dashboard").header("cookie", &cookie).send().await;
+    let dash = app.client.get(portal::paths::DASHBOARD).header("cookie", &cookie).send().await;
     let html = expect_text(dash, StatusCode::OK).await;
     assert!(html.contains("Page Person") && html.contains(">viewer<"), "{html}");
 
     let resp = app
         .client
-        .post("/client/invite")
+        .post(portal::paths::INVITE)
         .form(&[("token", token.as_str()), ("name", "Page Person")])
         .send()
         .await;
@@ -1454,7 +1446,7 @@ async fn an_admin_invites_a_viewer_who_accepts_in_another_browser_session() {
     let p = app.practice("Riverside Family Medicine").await;
     let server = crate::helpers::spawn_server(&app).await;
 
-    crate::browser::open_as(&client, &server.base_url, &p.admin, "/client/users").await;
+    crate::browser::open_as(&client, &server.base_url, &p.admin, portal::paths::USERS).await;
     client.wait().for_element(Locator::Id("invite-email")).await.expect("the invite form");
     client.execute("window.__marker = 'same page';", vec![]).await.unwrap();
     client
@@ -1519,7 +1511,7 @@ async fn an_admin_invites_a_viewer_who_accepts_in_another_browser_session() {
     let greeting =
         client.wait().for_element(Locator::Id("user-name")).await.expect("the dashboard");
     assert_eq!(greeting.text().await.unwrap(), "Nina Newcomer");
-    assert!(client.current_url().await.unwrap().as_str().ends_with("/client/dashboard"));
+    assert!(client.current_url().await.unwrap().as_str().ends_with(portal::paths::DASHBOARD));
     let badge = client.find(Locator::Css(".nav-right .badge")).await.unwrap();
     assert_eq!(badge.text().await.unwrap().to_lowercase(), "viewer");
     let nav = client.find(Locator::Css("nav.nav")).await.unwrap().text().await.unwrap();
