@@ -3,12 +3,11 @@
 //! cursor, the next rows plus a new `#audit-load-more`.
 
 use maud::html;
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, Route, get, handler};
 use serde::Deserialize;
 
-use super::filters::{date_field, day_range, keep, quoted};
+use super::filters::{date_field, day_range, keep, load_more_failed, outcome, quoted, read_query};
 use super::respond;
 use crate::audit::{self as area, DEFAULT_PAGE, MAX_PAGE, parse_action, parse_actor};
 use crate::auth::current::Admin;
@@ -107,10 +106,7 @@ pub async fn view_audit_get(
     req: &Request,
     Admin(user): Admin,
 ) -> AppResult<Response> {
-    let query: AuditQuery =
-        serde_urlencoded::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
-            AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
-        })?;
+    let query: AuditQuery = read_query(req)?;
     let fragment = respond::wants_fragment(req);
     let load_more = fragment && query.cursor.is_some();
     let values = &query.values;
@@ -121,13 +117,7 @@ pub async fn view_audit_get(
         Ok(p) => Some(area::list(&**db, &user, &p.filter, p.after.as_ref(), p.limit).await?),
         Err(_) => None,
     };
-    let (status, message) = match &parsed {
-        Ok(_) => (StatusCode::OK, None),
-        Err(errors) => (
-            StatusCode::BAD_REQUEST,
-            Some(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")),
-        ),
-    };
+    let (status, message) = outcome(&parsed);
     let next_url = page.as_ref().and_then(|p| p.next).map(|c| values.url(Some(&c.encode())));
     let results = match (&parsed, &page) {
         (Ok(_), Some(page)) => Results::Page { entries: &page.entries, next_url: next_url.clone() },
@@ -142,9 +132,7 @@ pub async fn view_audit_get(
                 (views::audit_rows(&page.entries))
                 (views::load_more(next_url.as_deref(), true))
             },
-            None => {
-                html! { div.alert.alert-error role="alert" { (message.clone().unwrap_or_default()) } }
-            }
+            None => load_more_failed(message.as_deref()),
         }
     } else if fragment {
         views::audit_results(values, &results)

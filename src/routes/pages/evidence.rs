@@ -2,13 +2,12 @@
 //! "Load more" rows) and one bundle's detail page.
 
 use maud::{Markup, html};
-use poem::http::StatusCode;
 use poem::web::{Data, Path};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::filters::{date_field, day_range, keep, quoted};
+use super::filters::{date_field, day_range, keep, load_more_failed, outcome, quoted, read_query};
 use super::respond;
 use crate::auth::current::Viewer;
 use crate::compliance::{
@@ -139,10 +138,7 @@ pub async fn view_evidence_get(
     req: &Request,
     Viewer(user): Viewer,
 ) -> AppResult<Response> {
-    let query: EvidenceQuery = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
-        .map_err(|e| {
-            AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
-        })?;
+    let query: EvidenceQuery = read_query(req)?;
     let fragment = respond::wants_fragment(req);
     let load_more = fragment && query.cursor.is_some();
     let values = &query.values;
@@ -156,13 +152,7 @@ pub async fn view_evidence_get(
         ),
         Err(_) => None,
     };
-    let (status, message) = match &parsed {
-        Ok(_) => (StatusCode::OK, None),
-        Err(errors) => (
-            StatusCode::BAD_REQUEST,
-            Some(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")),
-        ),
-    };
+    let (status, message) = outcome(&parsed);
     let next_url = page.as_ref().and_then(|p| p.next).map(|c| values.url(Some(&c.encode())));
     let results = match (&parsed, &page) {
         (Ok(_), Some(page)) => Results::Page { page, next_url: next_url.clone() },
@@ -178,9 +168,7 @@ pub async fn view_evidence_get(
                 (evidence::evidence_rows(&page.items))
                 (evidence::load_more(next_url.as_deref(), true))
             },
-            _ => {
-                html! { div.alert.alert-error role="alert" { (message.clone().unwrap_or_default()) } }
-            }
+            _ => load_more_failed(message.as_deref()),
         }
     } else if fragment {
         evidence::evidence_results(values, &results)

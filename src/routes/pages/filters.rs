@@ -1,8 +1,15 @@
 //! What the filterable lists (evidence, audit log) share: reading form
-//! values into filters with every problem reported in words.
+//! values into filters with every problem reported in words, and the
+//! answer when they cannot be used.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
+use maud::{Markup, html};
+use poem::Request;
+use poem::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AppError, AppResult};
 use crate::views::filters::FieldError;
 
 /// Quotes a bit of user input inside a message, shortened.
@@ -63,4 +70,28 @@ pub fn day_range(
     }
     let start_of = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     (from.and_then(start_of), to.and_then(|d| d.checked_add_days(Days::new(1))).and_then(start_of))
+}
+
+/// A list page's query string; one that cannot be read at all is a 400.
+pub fn read_query<T: DeserializeOwned>(req: &Request) -> AppResult<T> {
+    serde_urlencoded::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
+        AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
+    })
+}
+
+/// 200 for usable filters; otherwise 400 with every problem in one message
+/// (for htmx's toast; the page itself lists them).
+pub fn outcome<T>(parsed: &Result<T, Vec<FieldError>>) -> (StatusCode, Option<String>) {
+    match parsed {
+        Ok(_) => (StatusCode::OK, None),
+        Err(errors) => (
+            StatusCode::BAD_REQUEST,
+            Some(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" ")),
+        ),
+    }
+}
+
+/// What a "Load more" request gets when its filters cannot be used.
+pub fn load_more_failed(message: Option<&str>) -> Markup {
+    html! { div.alert.alert-error role="alert" { (message.unwrap_or_default()) } }
 }
