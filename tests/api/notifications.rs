@@ -659,7 +659,7 @@ async fn the_page_lists_filters_and_shows_empty_states() {
     assert!(html.contains(&format!(r#"id="notification-{read}" data-read="true""#)));
     assert!(html.contains(&format!(r#"hx-post="/client/notifications/{unread}/read""#)));
     assert!(!html.contains(&format!(r#"hx-post="/client/notifications/{read}/read""#)));
-    assert!(html.contains("Critical") && html.contains(r#"href=portal::paths::EVIDENCE"#));
+    assert!(html.contains("Critical") && html.contains(r#"href="/client/evidence""#));
     assert!(html.contains("Mark all read") && html.contains("1 unread notification"));
     assert!(html.contains(r#"hx-push-url="true""#));
 

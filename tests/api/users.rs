@@ -1194,7 +1194,7 @@ async fn the_users_page_shows_users_invitations_and_only_the_actions_allowed() {
     }
     assert!(
         html.contains(r#"id="invite-section""#)
-            && html.contains(r#"hx-post=portal::paths::USERS_INVITE"#)
+            && html.contains(r#"hx-post="/client/users/invite""#)
     );
     assert!(html.contains(&format!(r#"data-invite-id="{invite_id}""#)));
     assert!(html.contains(&format!(r#"hx-post="/client/users/invites/{invite_id}/resend""#)));
