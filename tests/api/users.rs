@@ -1495,7 +1495,15 @@ async fn an_admin_invites_a_viewer_who_accepts_in_another_browser_session() {
     assert!(link.starts_with(&server.base_url), "{link}");
     client.delete_all_cookies().await.unwrap();
     client.goto(&link).await.unwrap();
-    let name = client.wait().for_element(Locator::Id("invite-name")).await.expect("the name form");
+    let name = match client.wait().for_element(Locator::Id("invite-name")).await {
+        Ok(name) => name,
+        Err(e) => {
+            // Say which page came instead, so a failure here can be understood.
+            let url = client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let body = client.source().await.unwrap_or_default();
+            panic!("the name form did not appear ({e}) at {url}:\n{body}");
+        }
+    };
     let page = client.find(Locator::Css(".auth-card")).await.unwrap().text().await.unwrap();
     assert!(
         page.contains("Riverside Family Medicine")
