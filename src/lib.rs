@@ -14,6 +14,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+pub mod log;
 pub mod mail;
 pub mod notifications;
 pub mod paths;

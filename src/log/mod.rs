@@ -1,0 +1,14 @@
+//! The evidence log: a Merkle tree per practice whose signed checkpoints
+//! leave the portal, so a practice or its auditor can check its evidence
+//! without trusting whoever runs the portal.
+//!
+//! This part is the pure core, written from the public specifications and
+//! tested against their own vectors: RFC 6962 / RFC 9162 hashing and proofs
+//! ([`merkle`]), c2sp.org/signed-note ([`note`]), c2sp.org/tlog-checkpoint
+//! ([`checkpoint`]) and c2sp.org/tlog-tiles ([`tiles`]). No database, no
+//! HTTP.
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
+pub mod tiles;
