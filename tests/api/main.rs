@@ -21,6 +21,7 @@ mod demo;
 mod evidence_ingest;
 mod health;
 mod layering;
+mod log_interop;
 mod mail;
 mod managed;
 mod matrix;
