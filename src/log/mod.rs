@@ -5,10 +5,16 @@
 //! This part is the pure core, written from the public specifications and
 //! tested against their own vectors: RFC 6962 / RFC 9162 hashing and proofs
 //! ([`merkle`]), c2sp.org/signed-note ([`note`]), c2sp.org/tlog-checkpoint
-//! ([`checkpoint`]) and c2sp.org/tlog-tiles ([`tiles`]). No database, no
-//! HTTP.
+//! ([`checkpoint`]), c2sp.org/tlog-cosignature ([`cosignature`]),
+//! c2sp.org/tlog-proof ([`proof`]) and c2sp.org/tlog-tiles ([`tiles`]);
+//! the leaves' exact bytes ([`leaf`]) and the per-practice key derivation
+//! ([`keys`]). No database, no HTTP.
 
 pub mod checkpoint;
+pub mod cosignature;
+pub mod keys;
+pub mod leaf;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 pub mod tiles;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 const ED25519: u8 = 0x01;
 
 /// The em dash (U+2014) and space that start a signature line.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 
 /// Most signature lines accepted in one note (the spec asks for at least 16).
 pub const MAX_SIGNATURES: usize = 100;
@@ -44,9 +44,14 @@ pub fn valid_name(name: &str) -> bool {
 
 /// `SHA-256(name || 0x0A || 0x01 || public key)[:4]`.
 pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    typed_key_id(name, ED25519, key)
+}
+
+/// `SHA-256(name || 0x0A || signature type || public key)[:4]`.
+pub fn typed_key_id(name: &str, signature_type: u8, key: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ED25519]);
+    h.update([b'\n', signature_type]);
     h.update(key.as_bytes());
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]

@@ -14,6 +14,7 @@ use ed25519_dalek::SigningKey;
 use portal::log::checkpoint::Checkpoint;
 use portal::log::merkle::{self, Hash};
 use portal::log::note::NoteSigner;
+use portal::log::proof::TlogProof;
 use serde_json::{Value, json};
 
 use crate::helpers::repo_path;
@@ -100,6 +101,17 @@ impl Log {
         })
     }
 
+    /// A `.tlog-proof` file for leaf `index` in the tree of `size`.
+    fn proof_file(&self, index: u64, size: u64) -> Value {
+        let file = TlogProof {
+            extra: Some(self.leaves[index as usize].clone()),
+            index,
+            hashes: merkle::inclusion_proof(&self.hashes[..size as usize], index, size).unwrap(),
+            checkpoint: self.checkpoint(size),
+        };
+        json!({ "file": file.encode(), "leaf": B64.encode(&self.leaves[index as usize]) })
+    }
+
     fn case(&self, old: u64, new: u64, indices: &[u64]) -> Value {
         let consistency =
             merkle::consistency_proof(&self.hashes[..new as usize], old, new).unwrap();
@@ -109,6 +121,7 @@ impl Log {
             "old_checkpoint": self.checkpoint(old),
             "consistency": consistency.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
             "records": indices.iter().map(|i| self.record(*i, new)).collect::<Vec<_>>(),
+            "proof_files": indices.iter().map(|i| self.proof_file(*i, new)).collect::<Vec<_>>(),
         })
     }
 }
@@ -146,6 +159,13 @@ fn go_refuses_a_changed_leaf_checkpoint_key_or_history() {
     changed["records"][0]["data"] = json!(B64.encode(&data));
     let (ok, out) = go_verify(&changed);
     assert!(!ok && out.contains("tlog.CheckRecord"), "{out}");
+
+    // A proof file checked against a changed leaf (its own `extra` is
+    // never what is checked).
+    let mut changed_file = good.clone();
+    changed_file["proof_files"][0]["leaf"] = json!(B64.encode(&data));
+    let (ok, out) = go_verify(&changed_file);
+    assert!(!ok && out.contains("proof file: tlog.CheckRecord"), "{out}");
 
     // A checkpoint whose size was edited: its signature fails.
     let mut edited = good.clone();

@@ -4,7 +4,12 @@
 //
 //	{"vkey": "...", "checkpoint": "<signed note>", "old_checkpoint": "<signed note>",
 //	 "consistency": ["<base64 hash>", ...],
-//	 "records": [{"index": 0, "data": "<base64 leaf>", "proof": ["<base64 hash>", ...]}]}
+//	 "records": [{"index": 0, "data": "<base64 leaf>", "proof": ["<base64 hash>", ...]}],
+//	 "proof_files": [{"file": "<c2sp.org/tlog-proof@v1 text>", "leaf": "<base64 leaf>"}]}
+//
+// A proof file is read by this program from its spec (header, optional
+// extra, index, hashes, blank line, checkpoint); the leaf it checks is the
+// one given beside it, never the file's own "extra".
 //
 // and prints "ok: ..." and exits 0 when every signature and proof verifies,
 // or prints what failed and exits 1.
@@ -29,12 +34,49 @@ type record struct {
 	Proof []string `json:"proof"`
 }
 
+type proofFile struct {
+	File string `json:"file"`
+	Leaf string `json:"leaf"`
+}
+
 type testCase struct {
-	Vkey          string   `json:"vkey"`
-	Checkpoint    string   `json:"checkpoint"`
-	OldCheckpoint string   `json:"old_checkpoint"`
-	Consistency   []string `json:"consistency"`
-	Records       []record `json:"records"`
+	Vkey          string      `json:"vkey"`
+	Checkpoint    string      `json:"checkpoint"`
+	OldCheckpoint string      `json:"old_checkpoint"`
+	Consistency   []string    `json:"consistency"`
+	Records       []record    `json:"records"`
+	ProofFiles    []proofFile `json:"proof_files"`
+}
+
+// checkProofFile verifies a c2sp.org/tlog-proof@v1 file for leaf.
+func checkProofFile(verifiers note.Verifiers, file string, leaf []byte) {
+	head, checkpoint, found := strings.Cut(file, "\n\n")
+	if !found {
+		fail("proof file has no blank line")
+	}
+	lines := strings.Split(head, "\n")
+	if lines[0] != "c2sp.org/tlog-proof@v1" {
+		fail("proof file header %q", lines[0])
+	}
+	lines = lines[1:]
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "extra ") {
+		lines = lines[1:]
+	}
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "index ") {
+		fail("proof file has no index line")
+	}
+	index, err := strconv.ParseInt(strings.TrimPrefix(lines[0], "index "), 10, 64)
+	if err != nil || index < 0 {
+		fail("proof file index %q", lines[0])
+	}
+	proof := make(tlog.RecordProof, 0, len(lines)-1)
+	for _, l := range lines[1:] {
+		proof = append(proof, hash(l))
+	}
+	_, size, root := open(verifiers, checkpoint)
+	if err := tlog.CheckRecord(proof, size, root, index, tlog.RecordHash(leaf)); err != nil {
+		fail("proof file: tlog.CheckRecord(index %d, size %d): %v", index, size, err)
+	}
 }
 
 func fail(format string, args ...interface{}) {
@@ -98,6 +140,13 @@ func main() {
 			fail("tlog.CheckRecord(index %d, size %d): %v", r.Index, size, err)
 		}
 	}
+	for _, p := range c.ProofFiles {
+		leaf, err := base64.StdEncoding.DecodeString(p.Leaf)
+		if err != nil {
+			fail("proof file leaf: %v", err)
+		}
+		checkProofFile(verifiers, p.File, leaf)
+	}
 	checked := ""
 	if c.OldCheckpoint != "" {
 		oldOrigin, oldSize, oldRoot := open(verifiers, c.OldCheckpoint)
@@ -116,5 +165,5 @@ func main() {
 	if !bytes.HasSuffix([]byte(c.Checkpoint), []byte("\n")) {
 		fail("checkpoint does not end in a newline")
 	}
-	fmt.Printf("ok: %s size %d, %d record(s) included%s\n", origin, size, len(c.Records), checked)
+	fmt.Printf("ok: %s size %d, %d record(s) included, %d proof file(s)%s\n", origin, size, len(c.Records), len(c.ProofFiles), checked)
 }
