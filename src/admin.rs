@@ -118,6 +118,7 @@ pub async fn create_site(pool: &Pool, org: Uuid, name: &str, key: SiteKey<'_>) -
     // the site is not created, and if the insert fails no key is left behind.
     let tx = db.transaction().await?;
     let id = orgs::insert_site(&*tx, org, &name, public.as_bytes()).await?;
+    crate::evidence::log::log_new_site(&*tx, org, id).await?;
     if let Some((signing, path)) = signing {
         write_private_key(&signing, path)?;
     }

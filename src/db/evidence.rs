@@ -62,6 +62,8 @@ pub struct StoredReceipt {
     pub bundle_hash: [u8; 32],
     pub chain_position: i64,
     pub chain_hash: [u8; 32],
+    /// Its place in the practice's log (None only before the log existed).
+    pub log_index: Option<i64>,
 }
 
 pub async fn find_receipt(
@@ -70,7 +72,7 @@ pub async fn find_receipt(
 ) -> AppResult<Option<StoredReceipt>> {
     let row = db
         .query_opt(
-            "SELECT site_id, bundle_hash, chain_position, chain_hash FROM evidence_bundles WHERE bundle_id = $1",
+            "SELECT site_id, bundle_hash, chain_position, chain_hash, log_index FROM evidence_bundles WHERE bundle_id = $1",
             &[&bundle_id],
         )
         .await?;
@@ -80,6 +82,7 @@ pub async fn find_receipt(
             bundle_hash: array32(r.get::<_, &[u8]>(1), "bundle hash")?,
             chain_position: r.get(2),
             chain_hash: array32(r.get::<_, &[u8]>(3), "chain hash")?,
+            log_index: r.get(4),
         })
     })
     .transpose()
@@ -102,14 +105,18 @@ pub struct NewBundle<'a> {
     pub chain_hash: [u8; 32],
 }
 
-pub async fn insert_bundle(db: &impl GenericClient, b: &NewBundle<'_>) -> AppResult<Uuid> {
+/// Stores a bundle; returns its row id and when it was received.
+pub async fn insert_bundle(
+    db: &impl GenericClient,
+    b: &NewBundle<'_>,
+) -> AppResult<(Uuid, DateTime<Utc>)> {
     let row = db
         .query_one(
             "INSERT INTO evidence_bundles
                (bundle_id, site_id, client_org_id, checked_at, result, checks_count, failed_checks, warn_checks,
                 raw, bundle_hash, signature, chain_position, prev_chain_hash, chain_hash)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             RETURNING id",
+             RETURNING id, received_at",
             &[
                 &b.bundle_id,
                 &b.site_id,
@@ -128,7 +135,7 @@ pub async fn insert_bundle(db: &impl GenericClient, b: &NewBundle<'_>) -> AppRes
             ],
         )
         .await?;
-    Ok(row.get(0))
+    Ok((row.get(0), row.get(1)))
 }
 
 /// All checks of a bundle in one statement (arrays unnested server-side).

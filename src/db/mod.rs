@@ -6,6 +6,7 @@ pub mod audit;
 pub mod compliance;
 pub mod cursor;
 pub mod evidence;
+pub mod evidence_log;
 pub mod invites;
 pub mod managed;
 pub mod migrate;

@@ -27,6 +27,9 @@ pub struct Receipt {
     pub chain_position: i64,
     pub bundle_hash: [u8; 32],
     pub chain_hash: [u8; 32],
+    /// Its index in the practice's evidence log, and the log's origin.
+    pub log_index: i64,
+    pub log_origin: String,
 }
 
 /// Ingests one bundle: `raw` are the exact bytes received and `signature`
@@ -57,8 +60,18 @@ pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
     let tx = db.transaction().await?;
     let head = store::lock_chain_head(&*tx, site.site_id).await?;
     // Checked under the site's lock: a resend racing its original sees it.
+    let base_url = &state.config().base_url;
+    // The log is made (and what came before logged) before this bundle is
+    // stored, so the backfill cannot log it twice.
+    let log_origin = super::log::ensure_log(&*tx, base_url, site.org_id).await?;
     if let Some(stored) = store::find_receipt(&*tx, &parsed.bundle_id).await? {
         if stored.site_id == site.site_id && stored.bundle_hash == bundle_hash {
+            let log_index = stored.log_index.ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("a stored bundle has no log index"))
+            })?;
+            // Nothing new to commit: the backfill, if any, was committed
+            // with the practice's first logged bundle.
+            tx.commit().await?;
             return Ok(Receipt {
                 created: false,
                 bundle_id: parsed.bundle_id,
@@ -66,6 +79,8 @@ pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
                 chain_position: stored.chain_position,
                 bundle_hash,
                 chain_hash: stored.chain_hash,
+                log_index,
+                log_origin,
             });
         }
         return Err(AppError::Conflict(format!(
@@ -79,7 +94,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
     let position_u64 = u64::try_from(position).map_err(AppError::internal)?;
     let chain_hash = chain::chain_hash(site.site_id, position_u64, &prev, &bundle_hash);
     let count = |n: u64| i32::try_from(n).map_err(AppError::internal);
-    let evidence_id = store::insert_bundle(
+    let (evidence_id, received_at) = store::insert_bundle(
         &*tx,
         &NewBundle {
             bundle_id: &parsed.bundle_id,
@@ -109,6 +124,17 @@ pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
     )
     .await?;
     store::advance_chain(&*tx, site.site_id, position + 1, &chain_hash, parsed.checked_at).await?;
+    let leaf = super::log::evidence_leaf(&super::log::EvidenceFacts {
+        site_id: site.site_id,
+        chain_position: position,
+        bundle_hash: &bundle_hash,
+        chain_hash: &chain_hash,
+        key: &site.public_key,
+        signature: &signature.to_bytes(),
+        received_at,
+    })?;
+    let logged = super::log::append(&*tx, base_url, site.org_id, &leaf).await?;
+    crate::db::evidence_log::set_bundle_index(&*tx, evidence_id, logged.index).await?;
     store::forget_cached_report(&*tx, site.org_id, parsed.checked_at).await?;
 
     let prior = store::check_states(&*tx, site.site_id, &parsed.checks).await?;
@@ -127,6 +153,8 @@ pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
         chain_position: position,
         bundle_hash,
         chain_hash,
+        log_index: logged.index,
+        log_origin: logged.origin,
     })
 }
 

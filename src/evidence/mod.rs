@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod chain;
 pub mod controls;
 pub mod ingest;
+pub mod log;
 pub mod score;
 pub mod sweeper;
 pub mod verify;

@@ -158,7 +158,7 @@ pub async fn insert_bundle_as(
         &prev_chain_hash,
         &bundle_hash,
     );
-    let id = store::insert_bundle(
+    let (id, _) = store::insert_bundle(
         &*tx,
         &store::NewBundle {
             bundle_id,

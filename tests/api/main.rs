@@ -19,6 +19,7 @@ mod compliance_pages;
 mod csrf;
 mod demo;
 mod evidence_ingest;
+mod evidence_log;
 mod health;
 mod layering;
 mod log_interop;

@@ -141,6 +141,12 @@ pub struct ReceiptBody {
     pub bundle_hash: String,
     /// SHA-256("osiris-chain-v1" ‖ site_id ‖ position ‖ previous chain hash ‖ bundle hash), hex.
     pub chain_hash: String,
+    /// The bundle's index in its practice's evidence log (an RFC 6962 Merkle
+    /// tree whose signed checkpoints are published to the practice).
+    pub log_index: i64,
+    /// The log's origin, `<host>/log/<practice id>`: the first line of its
+    /// checkpoints and the name of its verifier key.
+    pub log_origin: String,
 }
 
 #[derive(ApiResponse)]
@@ -181,6 +187,8 @@ impl ApplianceApi {
             chain_position: receipt.chain_position,
             bundle_hash: hex::encode(receipt.bundle_hash),
             chain_hash: hex::encode(receipt.chain_hash),
+            log_index: receipt.log_index,
+            log_origin: receipt.log_origin,
         };
         Ok(if receipt.created {
             IngestResponse::Created(Json(out))

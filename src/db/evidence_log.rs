@@ -1,0 +1,216 @@
+//! The evidence log's tables: one log row per practice (its origin and
+//! size) and its leaves, append-only.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::error::AppResult;
+
+/// Makes the practice's log if it has none. True when this call made it
+/// (and so must log what came before); a concurrent maker waits for the
+/// first to commit and gets false.
+pub async fn create_log(db: &impl GenericClient, org_id: Uuid, origin: &str) -> AppResult<bool> {
+    let n = db
+        .execute(
+            "INSERT INTO evidence_logs (client_org_id, origin) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&org_id, &origin],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// The practice's log origin, if it has a log.
+pub async fn origin(db: &impl GenericClient, org_id: Uuid) -> AppResult<Option<String>> {
+    Ok(db
+        .query_opt("SELECT origin FROM evidence_logs WHERE client_org_id = $1", &[&org_id])
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Takes the next `count` indices of the practice's log (locking its row
+/// until the transaction ends); returns the first. None: no log yet.
+pub async fn take_indices(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    count: i64,
+) -> AppResult<Option<i64>> {
+    Ok(db
+        .query_opt(
+            "UPDATE evidence_logs SET size = size + $2 WHERE client_org_id = $1 RETURNING size - $2",
+            &[&org_id, &count],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Leaves to store from `first` on, in order.
+pub struct NewLeaves<'a> {
+    pub kind: &'a [&'a str],
+    pub data: &'a [Vec<u8>],
+    pub backfilled: bool,
+}
+
+/// Stores leaves at consecutive indices from `first` (one statement).
+pub async fn insert_leaves(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    first: i64,
+    leaves: &NewLeaves<'_>,
+) -> AppResult<()> {
+    let data: Vec<&[u8]> = leaves.data.iter().map(Vec::as_slice).collect();
+    db.execute(
+        "INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data, backfilled)
+         SELECT $1, $2 + ord - 1, kind, data, $5
+           FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS l(kind, data, ord)",
+        &[&org_id, &first, &leaves.kind, &data, &leaves.backfilled],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a bundle's place in the log.
+pub async fn set_bundle_index(
+    db: &impl GenericClient,
+    bundle_row: Uuid,
+    index: i64,
+) -> AppResult<()> {
+    db.execute("UPDATE evidence_bundles SET log_index = $2 WHERE id = $1", &[&bundle_row, &index])
+        .await?;
+    Ok(())
+}
+
+/// A site's keys as a site-key leaf states them.
+pub struct SiteKeys {
+    pub site_id: Uuid,
+    pub key: Vec<u8>,
+    pub witness: Option<Vec<u8>>,
+    pub registered: DateTime<Utc>,
+}
+
+/// Every site of the practice, oldest first.
+pub async fn site_keys(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<SiteKeys>> {
+    let rows = db
+        .query(
+            "SELECT id, agent_public_key, witness_public_key, created_at FROM sites
+              WHERE client_org_id = $1 ORDER BY created_at, id",
+            &[&org_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| SiteKeys {
+            site_id: r.get(0),
+            key: r.get(1),
+            witness: r.get(2),
+            registered: r.get(3),
+        })
+        .collect())
+}
+
+/// A bundle received before its practice's log was made.
+pub struct UnloggedBundle {
+    pub row_id: Uuid,
+    pub site_id: Uuid,
+    pub chain_position: i64,
+    pub bundle_hash: Vec<u8>,
+    pub chain_hash: Vec<u8>,
+    pub key: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Up to `limit` of the practice's bundles without a log index, in the
+/// order they were received, after (`received_at`, `id`) `after`.
+pub async fn unlogged_bundles(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> AppResult<Vec<UnloggedBundle>> {
+    let (at, id) = (after.map(|a| a.0), after.map(|a| a.1));
+    let rows = db
+        .query(
+            "SELECT b.id, b.site_id, b.chain_position, b.bundle_hash, b.chain_hash,
+                    s.agent_public_key, b.signature, b.received_at
+               FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
+              WHERE b.client_org_id = $1 AND b.log_index IS NULL
+                AND ($2::timestamptz IS NULL OR (b.received_at, b.id) > ($2, $3::uuid))
+              ORDER BY b.received_at, b.id
+              LIMIT $4",
+            &[&org_id, &at, &id, &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| UnloggedBundle {
+            row_id: r.get(0),
+            site_id: r.get(1),
+            chain_position: r.get(2),
+            bundle_hash: r.get(3),
+            chain_hash: r.get(4),
+            key: r.get(5),
+            signature: r.get(6),
+            received_at: r.get(7),
+        })
+        .collect())
+}
+
+/// Sets the log index of many bundles at once.
+pub async fn set_bundle_indices(
+    db: &impl GenericClient,
+    rows: &[Uuid],
+    indices: &[i64],
+) -> AppResult<()> {
+    db.execute(
+        "UPDATE evidence_bundles b SET log_index = u.idx
+           FROM unnest($1::uuid[], $2::bigint[]) AS u(id, idx) WHERE b.id = u.id",
+        &[&rows, &indices],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One stored leaf.
+#[derive(Debug, Clone)]
+pub struct StoredLeaf {
+    pub index: i64,
+    pub kind: String,
+    pub data: Vec<u8>,
+    pub backfilled: bool,
+}
+
+/// The practice's leaves with index in `from..to`, in order.
+pub async fn leaves(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    from: i64,
+    to: i64,
+) -> AppResult<Vec<StoredLeaf>> {
+    let rows = db
+        .query(
+            "SELECT leaf_index, kind, data, backfilled FROM evidence_log_leaves
+              WHERE client_org_id = $1 AND leaf_index >= $2 AND leaf_index < $3
+              ORDER BY leaf_index",
+            &[&org_id, &from, &to],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| StoredLeaf {
+            index: r.get(0),
+            kind: r.get(1),
+            data: r.get(2),
+            backfilled: r.get(3),
+        })
+        .collect())
+}
+
+/// The practice's log size, if it has a log.
+pub async fn size(db: &impl GenericClient, org_id: Uuid) -> AppResult<Option<i64>> {
+    Ok(db
+        .query_opt("SELECT size FROM evidence_logs WHERE client_org_id = $1", &[&org_id])
+        .await?
+        .map(|r| r.get(0)))
+}
