@@ -297,8 +297,16 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
     // Signed in with a helper's session: the cookie is set on the origin.
     // (chromedriver refuses a null domain; for an IP address the domain is
     // the host itself, so the cookie stays host-only as `__Host-` requires.)
+    //
+    // Signed out, then on the login page before the new cookie goes in: a
+    // signed-in page's badge polls, and a poll answered 401 while the next
+    // `goto` loads would send the browser to the login screen instead. The
+    // login page does not poll (and sends signed-in users away, hence the
+    // order).
     let sign_in_as = async |user: &crate::helpers::TestUser| {
         client.delete_all_cookies().await.unwrap();
+        client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
+        client.wait().for_element(Locator::Id("magic-email")).await.expect("the login page");
         let (name, value) = user.cookie.split_once('=').unwrap();
         let cookie = Cookie::build((name.to_owned(), value.to_owned()))
             .domain("127.0.0.1")

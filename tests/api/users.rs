@@ -1493,7 +1493,14 @@ async fn an_admin_invites_a_viewer_who_accepts_in_another_browser_session() {
         .expect("the link")
         .to_owned();
     assert!(link.starts_with(&server.base_url), "{link}");
+    // Leave the users page before the session goes: its notification badge
+    // polls, and a poll answered 401 would send the page to the login
+    // screen (HX-Redirect) while the invitation link is loading. Signed
+    // out, the login page shows (signed in it would redirect) and does not
+    // poll, so once it is shown nothing else navigates.
     client.delete_all_cookies().await.unwrap();
+    client.goto(&format!("{}{}", server.base_url, portal::paths::LOGIN)).await.unwrap();
+    client.wait().for_element(Locator::Id("magic-email")).await.expect("the login page");
     client.goto(&link).await.unwrap();
     let name = match client.wait().for_element(Locator::Id("invite-name")).await {
         Ok(name) => name,
