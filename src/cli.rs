@@ -14,7 +14,7 @@ use crate::config::{Config, ConfigArgs};
 use crate::db::{Database, migrate};
 use crate::error::operator_error;
 use crate::paths;
-use crate::state::{AppState, Mode};
+use crate::state::{AppState, Mode, Secrets};
 use crate::{appliance, demo, mail, server};
 
 #[derive(Parser)]
@@ -361,8 +361,11 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         } else {
             None
         };
-        let secret = server::load_secret(&config, mode)?;
-        let state = AppState::new(db.pool.clone(), config.clone(), secret, mode);
+        let secrets = Secrets {
+            session: server::load_secret(&config, mode)?,
+            log_seed: server::load_log_seed(&config)?,
+        };
+        let state = AppState::new(db.pool.clone(), config.clone(), secrets, mode);
         tracing::info!(database = %db.describe(), "database ready");
         if mode == Mode::Demo {
             let seeded_at = Instant::now();

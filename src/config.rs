@@ -84,6 +84,12 @@ pub struct ConfigArgs {
     /// Accept state-changing requests from same-site (sibling subdomain) pages (default false).
     #[arg(long, env = "PORTAL_CSRF_ALLOW_SAME_SITE", global = true)]
     pub csrf_allow_same_site: Option<String>,
+    /// Master seed of every practice's evidence-log key (64 hex characters); generated into the data dir when unset.
+    #[arg(long, env = "PORTAL_LOG_SEED", global = true, hide_env_values = true)]
+    pub log_seed: Option<String>,
+    /// Sign a grown evidence log's checkpoint at most this often (1s to 1d, default 60s).
+    #[arg(long, env = "PORTAL_LOG_CHECKPOINT_INTERVAL", global = true)]
+    pub log_checkpoint_interval: Option<String>,
 }
 
 /// How the SMTP connection is protected.
@@ -127,6 +133,8 @@ pub struct Config {
     pub cookie_secure: bool,
     pub session_idle_timeout: Duration,
     pub csrf_allow_same_site: bool,
+    pub log_seed: Option<Secret<[u8; 32]>>,
+    pub log_checkpoint_interval: Duration,
 }
 
 /// A setting that could not be used; the message names the variable.
@@ -151,6 +159,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 pub const MIN_SECRET_LEN: usize = 32;
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Config {
     pub fn from_args(args: &ConfigArgs) -> Result<Config, ConfigError> {
@@ -246,6 +255,29 @@ impl Config {
             })?,
         };
 
+        let log_seed = non_empty(&args.log_seed)
+            .map(|v| {
+                parse_seed(v).map(Secret::new).ok_or_else(|| {
+                    bad(
+                        "PORTAL_LOG_SEED",
+                        "expected 64 hex characters (for example the output of `openssl rand -hex 32`)",
+                    )
+                })
+            })
+            .transpose()?;
+
+        let log_checkpoint_interval = match non_empty(&args.log_checkpoint_interval) {
+            None => DEFAULT_CHECKPOINT_INTERVAL,
+            Some(v) => parse_duration(v)
+                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(86_400))
+                .ok_or_else(|| {
+                    bad(
+                        "PORTAL_LOG_CHECKPOINT_INTERVAL",
+                        format!("expected a duration between 1s and 1d such as 60s, 5m or 1h (got {v:?})"),
+                    )
+                })?,
+        };
+
         Ok(Config {
             database_url,
             data_dir,
@@ -257,6 +289,8 @@ impl Config {
             cookie_secure,
             session_idle_timeout,
             csrf_allow_same_site,
+            log_seed,
+            log_checkpoint_interval,
         })
     }
 
@@ -295,6 +329,12 @@ fn parse_duration(v: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(secs))
+}
+
+/// 64 hex characters → 32 bytes.
+pub fn parse_seed(v: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(v.trim()).ok()?;
+    bytes.try_into().ok()
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -433,6 +473,18 @@ mod tests {
             (|a| a.cookie_secure = Some("maybe".into()), "PORTAL_COOKIE_SECURE", "true or false"),
             (|a| a.staff_email = Some("nobody".into()), "PORTAL_STAFF_EMAIL", "email"),
             (|a| a.database_url = Some("localhost".into()), "DATABASE_URL", "postgres://"),
+            (|a| a.log_seed = Some("abc".into()), "PORTAL_LOG_SEED", "64 hex"),
+            (|a| a.log_seed = Some("zz".repeat(32)), "PORTAL_LOG_SEED", "64 hex"),
+            (
+                |a| a.log_checkpoint_interval = Some("0s".into()),
+                "PORTAL_LOG_CHECKPOINT_INTERVAL",
+                "between 1s and 1d",
+            ),
+            (
+                |a| a.log_checkpoint_interval = Some("2d".into()),
+                "PORTAL_LOG_CHECKPOINT_INTERVAL",
+                "between 1s and 1d",
+            ),
         ];
         for (set, variable, expects) in cases {
             let mut a = args();
@@ -450,12 +502,22 @@ mod tests {
         a.session_secret = Some("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t".into());
         a.smtp_host = Some("smtp.example.com".into());
         a.smtp_password = Some("smtp-pa55word".into());
+        a.log_seed = Some("ab".repeat(32));
         let c = Config::from_args(&a).unwrap();
+        assert_eq!(c.log_seed.as_ref().map(|s| *s.expose()), Some([0xab; 32]));
         let shown = format!("{c:?}");
-        for secret in ["hunter2-db", "s3cr3t", "smtp-pa55word"] {
+        for secret in ["hunter2-db", "s3cr3t", "smtp-pa55word", "abab", "171, 171"] {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert!(shown.contains("smtp.example.com"));
+    }
+
+    #[test]
+    fn the_checkpoint_interval_defaults_to_a_minute_and_goes_down_to_a_second() {
+        let mut a = args();
+        assert_eq!(Config::from_args(&a).unwrap().log_checkpoint_interval, Duration::from_secs(60));
+        a.log_checkpoint_interval = Some("1s".into());
+        assert_eq!(Config::from_args(&a).unwrap().log_checkpoint_interval, Duration::from_secs(1));
     }
 
     #[test]

@@ -44,29 +44,57 @@ pub fn resolve_secret(config: &Config) -> Result<Secret<Vec<u8>>> {
 }
 
 fn read_or_create_secret(path: &Path) -> Result<Secret<Vec<u8>>> {
+    let text = read_or_create(path, || hex::encode(tokens::random_bytes()))?;
+    if text.len() < MIN_SECRET_LEN {
+        bail!(
+            "{} holds a secret shorter than {MIN_SECRET_LEN} characters; delete it to generate a new one \
+             (this signs everybody out)",
+            path.display()
+        );
+    }
+    Ok(Secret::new(text.into_bytes()))
+}
+
+const LOG_SEED_FILE: &str = "log-seed";
+
+/// The master seed of the practices' log keys: `PORTAL_LOG_SEED`, or one
+/// generated on first run and kept (mode 0600) in the data dir. It never
+/// enters the database, so someone who can write the database cannot sign
+/// a checkpoint. Losing it means new log keys: every checkpoint a practice
+/// kept would stop verifying, so back it up with the data dir.
+pub fn load_log_seed(config: &Config) -> Result<Secret<[u8; 32]>> {
+    if let Some(seed) = &config.log_seed {
+        return Ok(seed.clone());
+    }
+    let path = config.data_path(LOG_SEED_FILE);
+    let text = read_or_create(&path, || hex::encode(tokens::random_bytes()))?;
+    crate::config::parse_seed(&text).map(Secret::new).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} does not hold 64 hex characters. Restore it from a backup: a new seed gives every \
+             practice a new log key, and the checkpoints they kept would no longer verify",
+            path.display()
+        )
+    })
+}
+
+/// The trimmed text of `path`, which is created (mode 0600, never
+/// overwritten) with `generate()` when it does not exist.
+fn read_or_create(path: &Path, generate: impl FnOnce() -> String) -> Result<String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(mut file) => {
-            let secret = hex::encode(tokens::random_bytes());
-            file.write_all(secret.as_bytes())
+            let text = generate();
+            file.write_all(text.as_bytes())
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(Secret::new(secret.into_bytes()))
+            Ok(text)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let text = text.trim();
-            if text.len() < MIN_SECRET_LEN {
-                bail!(
-                    "{} holds a secret shorter than {MIN_SECRET_LEN} characters; delete it to generate a new one \
-                     (this signs everybody out)",
-                    path.display()
-                );
-            }
-            Ok(Secret::new(text.as_bytes().to_vec()))
+            Ok(text.trim().to_owned())
         }
         Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
@@ -150,6 +178,30 @@ mod tests {
         std::fs::write(&path, "short").unwrap();
         let err = read_or_create_secret(&path).unwrap_err().to_string();
         assert!(err.contains("delete it to generate a new one"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn config_in(dir: &Path, seed: Option<&str>) -> Config {
+        let args = crate::config::ConfigArgs {
+            data_dir: Some(dir.to_owned()),
+            log_seed: seed.map(str::to_owned),
+            ..Default::default()
+        };
+        Config::from_args(&args).unwrap()
+    }
+
+    #[test]
+    fn the_log_seed_is_generated_once_privately_unless_given() {
+        let dir = temp_dir();
+        let first = load_log_seed(&config_in(&dir, None)).unwrap();
+        let path = dir.join(LOG_SEED_FILE);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(load_log_seed(&config_in(&dir, None)).unwrap(), first, "kept across restarts");
+        let given = load_log_seed(&config_in(&dir, Some(&"07".repeat(32)))).unwrap();
+        assert_eq!(*given.expose(), [7; 32], "PORTAL_LOG_SEED wins over the file");
+        std::fs::write(&path, "not a seed").unwrap();
+        let err = load_log_seed(&config_in(&dir, None)).unwrap_err().to_string();
+        assert!(err.contains("Restore it from a backup"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use uuid::Uuid;
 
 use crate::config::{Config, Secret};
 use crate::mail::MailWaker;
@@ -22,14 +23,23 @@ pub struct AppState {
 struct Inner {
     pool: Pool,
     config: Config,
-    secret: Secret<Vec<u8>>,
+    secrets: Secrets,
     mode: Mode,
     mail: MailWaker,
 }
 
+/// What the server keeps outside the database.
+#[derive(Clone)]
+pub struct Secrets {
+    /// Keys every token hash.
+    pub session: Secret<Vec<u8>>,
+    /// Derives each practice's evidence-log signing key.
+    pub log_seed: Secret<[u8; 32]>,
+}
+
 impl AppState {
-    pub fn new(pool: Pool, config: Config, secret: Secret<Vec<u8>>, mode: Mode) -> Self {
-        Self { inner: Arc::new(Inner { pool, config, secret, mode, mail: MailWaker::new() }) }
+    pub fn new(pool: Pool, config: Config, secrets: Secrets, mode: Mode) -> Self {
+        Self { inner: Arc::new(Inner { pool, config, secrets, mode, mail: MailWaker::new() }) }
     }
 
     /// The same state with a changed configuration (tests: the real port).
@@ -39,7 +49,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 pool: i.pool.clone(),
                 config,
-                secret: i.secret.clone(),
+                secrets: i.secrets.clone(),
                 mode: i.mode,
                 mail: i.mail.clone(),
             }),
@@ -56,7 +66,18 @@ impl AppState {
 
     /// The server secret keying every token hash.
     pub fn secret(&self) -> &Secret<Vec<u8>> {
-        &self.inner.secret
+        &self.inner.secrets.session
+    }
+
+    /// The signer of practice `org_id`'s log checkpoints, named by the
+    /// log's origin.
+    pub fn log_signer(
+        &self,
+        org_id: Uuid,
+        origin: &str,
+    ) -> crate::error::AppResult<crate::log::note::NoteSigner> {
+        let key = crate::log::keys::log_key(self.inner.secrets.log_seed.expose(), org_id);
+        crate::log::note::NoteSigner::new(origin, key).map_err(crate::error::AppError::internal)
     }
 
     pub fn mode(&self) -> Mode {

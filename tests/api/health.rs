@@ -1,5 +1,4 @@
 use poem::http::StatusCode;
-use portal::config::Secret;
 use portal::{AppState, Mode};
 
 use crate::helpers::{TempDir, TestDb, spawn_app, test_config};
@@ -12,7 +11,7 @@ async fn app_without_database() -> (poem::test::TestClient<impl poem::Endpoint>,
     let mut dead = tokio_postgres::Config::new();
     dead.host_path(dir.path()).port(1).user("nobody").dbname("nothing");
     let state =
-        AppState::new(portal::db::pool(dead, 2), config, Secret::new(vec![7; 32]), Mode::Serve);
+        AppState::new(portal::db::pool(dead, 2), config, crate::helpers::test_secrets(), Mode::Serve);
     (poem::test::TestClient::new(portal::app(state)), dir)
 }
 

@@ -173,6 +173,17 @@ fn conninfo(c: &tokio_postgres::Config) -> String {
 /// Secret used by every test app.
 pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
+/// Log seed used by every test app.
+pub const TEST_LOG_SEED: [u8; 32] = [0x5e; 32];
+
+/// The secrets of every test app.
+pub fn test_secrets() -> portal::state::Secrets {
+    portal::state::Secrets {
+        session: Secret::new(TEST_SECRET.as_bytes().to_vec()),
+        log_seed: Secret::new(TEST_LOG_SEED),
+    }
+}
+
 /// A configuration pointing at `db`, with a private data dir.
 pub fn test_config(db: &TestDb, data_dir: &Path) -> Config {
     let args = ConfigArgs {
@@ -228,7 +239,7 @@ pub async fn app_on(db: TestDb) -> TestApp {
     let state = AppState::new(
         pool.clone(),
         config,
-        Secret::new(TEST_SECRET.as_bytes().to_vec()),
+        crate::helpers::test_secrets(),
         Mode::Serve,
     );
     let client = TestClient::new(portal::app(state.clone()).map_to_response().boxed());

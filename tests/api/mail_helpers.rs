@@ -6,12 +6,11 @@
 use chrono::{DateTime, Utc};
 use poem::EndpointExt;
 use poem::test::TestClient;
-use portal::config::Secret;
 use portal::db::outbox::{self, NewMail};
 use portal::{AppState, Mode};
 use uuid::Uuid;
 
-use crate::helpers::{TEST_SECRET, TempDir, TestApp, TestDb, test_config};
+use crate::helpers::{TempDir, TestApp, TestDb, test_config};
 
 /// The portal in process, in demo mode (dev mailbox on), on a fresh database.
 pub async fn spawn_demo_app() -> TestApp {
@@ -22,7 +21,7 @@ pub async fn spawn_demo_app() -> TestApp {
     let state = AppState::new(
         pool.clone(),
         config,
-        Secret::new(TEST_SECRET.as_bytes().to_vec()),
+        crate::helpers::test_secrets(),
         Mode::Demo,
     );
     let client = TestClient::new(portal::app(state.clone()).map_to_response().boxed());
