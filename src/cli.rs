@@ -388,7 +388,9 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         print_banner(&config, mode, seeded.as_ref(), started);
         let sweeper = crate::evidence::sweeper::spawn(db.pool.clone());
         let reports = crate::reports::scheduler::spawn(state.clone());
+        let integrator = crate::evidence::integrator::spawn(state.clone());
         let served = server::run(acceptor, state, server::shutdown_signal()).await;
+        integrator.shutdown().await;
         reports.shutdown().await;
         sweeper.shutdown().await;
         mailer.shutdown().await;

@@ -67,6 +67,15 @@ impl AppError {
         AppError::Internal(e.into())
     }
 
+    /// The whole message, the internal cause included (for operators and
+    /// logs; responses never show it).
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Internal(e) | AppError::Unavailable(e) => format!("{e:#}"),
+            other => other.to_string(),
+        }
+    }
+
     /// Logs server-side failures once, where they are turned into responses.
     pub fn log(&self) {
         match self {

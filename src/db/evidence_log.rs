@@ -214,3 +214,241 @@ pub async fn size(db: &impl GenericClient, org_id: Uuid) -> AppResult<Option<i64
         .await?
         .map(|r| r.get(0)))
 }
+
+// ---------------------------------------------------------------------------
+// Integration: tiles and checkpoints (src/evidence/integrator.rs)
+// ---------------------------------------------------------------------------
+
+/// Takes the practice log's integrator lock for this transaction; false
+/// when another integrator holds it.
+pub async fn try_lock_integrator(db: &impl GenericClient, org_id: Uuid) -> AppResult<bool> {
+    Ok(db
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock(hashtext('evidence_log_integrator'), hashtext($1::uuid::text))",
+            &[&org_id],
+        )
+        .await?
+        .get(0))
+}
+
+/// Every practice log: org, origin and size.
+pub async fn logs(db: &impl GenericClient) -> AppResult<Vec<(Uuid, String, i64)>> {
+    Ok(db
+        .query("SELECT client_org_id, origin, size FROM evidence_logs ORDER BY client_org_id", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// The practice's log origin and size, if it has a log.
+pub async fn log_row(db: &impl GenericClient, org_id: Uuid) -> AppResult<Option<(String, i64)>> {
+    Ok(db
+        .query_opt("SELECT origin, size FROM evidence_logs WHERE client_org_id = $1", &[&org_id])
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+/// How many full tiles of `level` are written.
+pub async fn full_tiles(db: &impl GenericClient, org_id: Uuid, level: i16) -> AppResult<i64> {
+    Ok(db
+        .query_one(
+            "SELECT coalesce(max(tile_index) + 1, 0) FROM evidence_log_tiles
+              WHERE client_org_id = $1 AND level = $2",
+            &[&org_id, &level],
+        )
+        .await?
+        .get(0))
+}
+
+/// Writes a full tile (once: a second write of the same tile is refused by
+/// the primary key).
+pub async fn insert_tile(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    level: i16,
+    index: i64,
+    hashes: &[u8],
+    root: &[u8],
+) -> AppResult<()> {
+    db.execute(
+        "INSERT INTO evidence_log_tiles (client_org_id, level, tile_index, hashes, root)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&org_id, &level, &index, &hashes, &root],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The stored full tiles among `wanted` (level, index): their hashes.
+pub async fn tiles(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    wanted: &[(i16, i64)],
+) -> AppResult<Vec<(i16, i64, Vec<u8>)>> {
+    let levels: Vec<i16> = wanted.iter().map(|w| w.0).collect();
+    let indices: Vec<i64> = wanted.iter().map(|w| w.1).collect();
+    Ok(db
+        .query(
+            "SELECT t.level, t.tile_index, t.hashes
+               FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx)
+               JOIN evidence_log_tiles t
+                 ON t.client_org_id = $1 AND t.level = w.level AND t.tile_index = w.idx",
+            &[&org_id, &levels, &indices],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// The roots of full tiles `level`/`from..to`, in order.
+pub async fn tile_roots(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    level: i16,
+    from: i64,
+    to: i64,
+) -> AppResult<Vec<Vec<u8>>> {
+    Ok(db
+        .query(
+            "SELECT root FROM evidence_log_tiles
+              WHERE client_org_id = $1 AND level = $2 AND tile_index >= $3 AND tile_index < $4
+              ORDER BY tile_index",
+            &[&org_id, &level, &from, &to],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// The bytes of leaves `from..to`, in order.
+pub async fn leaf_data(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    from: i64,
+    to: i64,
+) -> AppResult<Vec<Vec<u8>>> {
+    Ok(db
+        .query(
+            "SELECT data FROM evidence_log_leaves
+              WHERE client_org_id = $1 AND leaf_index >= $2 AND leaf_index < $3
+              ORDER BY leaf_index",
+            &[&org_id, &from, &to],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone)]
+pub struct StoredCheckpoint {
+    pub id: i64,
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub note: String,
+    pub signed_at: DateTime<Utc>,
+    pub month_end: Option<String>,
+}
+
+const CHECKPOINT_COLUMNS: &str = "id, size, root, note, signed_at, month_end";
+
+fn checkpoint_row(r: &tokio_postgres::Row) -> StoredCheckpoint {
+    StoredCheckpoint {
+        id: r.get(0),
+        size: r.get(1),
+        root: r.get(2),
+        note: r.get(3),
+        signed_at: r.get(4),
+        month_end: r.get(5),
+    }
+}
+
+/// A checkpoint to store.
+pub struct NewCheckpoint<'a> {
+    pub size: i64,
+    pub root: &'a [u8],
+    pub note: &'a str,
+    pub signed_at: DateTime<Utc>,
+    pub month_end: Option<&'a str>,
+}
+
+pub async fn insert_checkpoint(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    c: &NewCheckpoint<'_>,
+) -> AppResult<StoredCheckpoint> {
+    let row = db
+        .query_one(
+            &format!(
+                "INSERT INTO evidence_log_checkpoints (client_org_id, size, root, note, signed_at, month_end)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {CHECKPOINT_COLUMNS}"
+            ),
+            &[&org_id, &c.size, &c.root, &c.note, &c.signed_at, &c.month_end],
+        )
+        .await?;
+    Ok(checkpoint_row(&row))
+}
+
+/// The practice's latest signed checkpoint.
+pub async fn latest_checkpoint(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Option<StoredCheckpoint>> {
+    Ok(db
+        .query_opt(
+            &format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM evidence_log_checkpoints
+                  WHERE client_org_id = $1 ORDER BY id DESC LIMIT 1"
+            ),
+            &[&org_id],
+        )
+        .await?
+        .as_ref()
+        .map(checkpoint_row))
+}
+
+/// The latest checkpoint of the practice's log at exactly `size` leaves.
+pub async fn checkpoint_of_size(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    size: i64,
+) -> AppResult<Option<StoredCheckpoint>> {
+    Ok(db
+        .query_opt(
+            &format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM evidence_log_checkpoints
+                  WHERE client_org_id = $1 AND size = $2 ORDER BY id DESC LIMIT 1"
+            ),
+            &[&org_id, &size],
+        )
+        .await?
+        .as_ref()
+        .map(checkpoint_row))
+}
+
+/// Up to `limit` of the practice's checkpoints, newest first, older than
+/// checkpoint `before` when given.
+pub async fn checkpoints(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<StoredCheckpoint>> {
+    Ok(db
+        .query(
+            &format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM evidence_log_checkpoints
+                  WHERE client_org_id = $1 AND ($2::bigint IS NULL OR id < $2)
+                  ORDER BY id DESC LIMIT $3"
+            ),
+            &[&org_id, &before, &limit],
+        )
+        .await?
+        .iter()
+        .map(checkpoint_row)
+        .collect())
+}

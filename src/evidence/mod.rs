@@ -5,14 +5,18 @@
 //!
 //! Everything here is pure: no database and no HTTP. Handlers and `src/db/`
 //! call into it, so the rules in docs/EVIDENCE.md (bundle format v1, chain,
-//! compliance score) live in exactly one place. [`ingest`], [`sweeper`] and
-//! [`verify`] are the evidence area's flows over that core.
+//! compliance score) live in exactly one place. [`ingest`], [`sweeper`],
+//! [`verify`], [`log`] (sequencing into the practice's evidence log),
+//! [`integrator`] (tiles and checkpoints) and [`proofs`] (reading the log)
+//! are the evidence area's flows over that core.
 
 pub mod bundle;
 pub mod chain;
 pub mod controls;
 pub mod ingest;
+pub mod integrator;
 pub mod log;
+pub mod proofs;
 pub mod score;
 pub mod sweeper;
 pub mod verify;

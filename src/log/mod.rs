@@ -18,3 +18,4 @@ pub mod merkle;
 pub mod note;
 pub mod proof;
 pub mod tiles;
+pub mod tree;

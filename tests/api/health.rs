@@ -10,8 +10,12 @@ async fn app_without_database() -> (poem::test::TestClient<impl poem::Endpoint>,
     let config = test_config(&db, dir.path());
     let mut dead = tokio_postgres::Config::new();
     dead.host_path(dir.path()).port(1).user("nobody").dbname("nothing");
-    let state =
-        AppState::new(portal::db::pool(dead, 2), config, crate::helpers::test_secrets(), Mode::Serve);
+    let state = AppState::new(
+        portal::db::pool(dead, 2),
+        config,
+        crate::helpers::test_secrets(),
+        Mode::Serve,
+    );
     (poem::test::TestClient::new(portal::app(state)), dir)
 }
 

@@ -236,12 +236,7 @@ pub async fn app_on(db: TestDb) -> TestApp {
     let data_dir = TempDir::new();
     let config = test_config(&db, data_dir.path());
     let pool = db.pool();
-    let state = AppState::new(
-        pool.clone(),
-        config,
-        crate::helpers::test_secrets(),
-        Mode::Serve,
-    );
+    let state = AppState::new(pool.clone(), config, crate::helpers::test_secrets(), Mode::Serve);
     let client = TestClient::new(portal::app(state.clone()).map_to_response().boxed());
     TestApp { db, pool, state, client, data_dir }
 }
