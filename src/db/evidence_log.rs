@@ -452,3 +452,32 @@ pub async fn checkpoints(
         .map(checkpoint_row)
         .collect())
 }
+
+/// A bundle's place in its practice's log, by the appliance's id.
+pub async fn bundle_log_index(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    bundle_id: &str,
+) -> AppResult<Option<Option<i64>>> {
+    Ok(db
+        .query_opt(
+            "SELECT log_index FROM evidence_bundles WHERE client_org_id = $1 AND bundle_id = $2",
+            &[&org_id, &bundle_id],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Practices with evidence but no log yet (evidence from before the log).
+pub async fn orgs_without_log(db: &impl GenericClient) -> AppResult<Vec<Uuid>> {
+    Ok(db
+        .query(
+            "SELECT DISTINCT s.client_org_id FROM sites s
+              WHERE NOT EXISTS (SELECT 1 FROM evidence_logs l WHERE l.client_org_id = s.client_org_id)",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}

@@ -322,7 +322,31 @@ pub fn spawn(state: AppState) -> IntegratorHandle {
     IntegratorHandle { stop, task }
 }
 
+/// Makes the log of every practice that has sites but no log yet (its
+/// past logged as backfill), so evidence from before the log can be proven
+/// without waiting for the practice's next bundle.
+pub async fn make_missing_logs(state: &AppState) -> AppResult<usize> {
+    let orgs = {
+        let db = state.pool().get().await?;
+        store::orgs_without_log(&**db).await?
+    };
+    for org_id in &orgs {
+        let mut client = state.pool().get().await?;
+        let tx = client.transaction().await?;
+        crate::evidence::log::ensure_log(&*tx, &state.config().base_url, *org_id).await?;
+        tx.commit().await?;
+    }
+    Ok(orgs.len())
+}
+
 async fn run_once(state: &AppState, stopped: &mut watch::Receiver<bool>) -> AppResult<()> {
+    let made = make_missing_logs(state).await?;
+    if made > 0 {
+        tracing::info!(
+            practices = made,
+            "made evidence logs, logging the evidence received before them"
+        );
+    }
     let logs = {
         let db = state.pool().get().await?;
         store::logs(&**db).await?

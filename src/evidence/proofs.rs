@@ -171,3 +171,221 @@ pub async fn tile_bytes(
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// What the API and pages serve
+// ---------------------------------------------------------------------------
+
+use crate::db::evidence_log::StoredCheckpoint;
+use crate::log::checkpoint::Checkpoint;
+use crate::log::note::{self, NoteVerifier};
+use crate::log::proof::TlogProof;
+use crate::state::AppState;
+
+fn no_log() -> AppError {
+    AppError::NotFound(
+        "your practice has no evidence log yet: it starts with the first evidence an appliance sends".into(),
+    )
+}
+
+fn no_checkpoint() -> AppError {
+    AppError::NotFound(
+        "your practice's evidence log has no signed checkpoint yet; one is signed within a minute of \
+         the first evidence"
+            .into(),
+    )
+}
+
+/// The practice's log origin and verifier key.
+pub async fn verifier(
+    state: &AppState,
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<(String, NoteVerifier)> {
+    let (origin, _) = store::log_row(db, org_id).await?.ok_or_else(no_log)?;
+    let signer = state.log_signer(org_id, &origin)?;
+    Ok((origin, signer.verifier().clone()))
+}
+
+/// The latest signed checkpoint.
+pub async fn latest(db: &impl GenericClient, org_id: Uuid) -> AppResult<StoredCheckpoint> {
+    store::latest_checkpoint(db, org_id).await?.ok_or_else(no_checkpoint)
+}
+
+/// The checkpoint of `size` leaves (the latest when None).
+pub async fn checkpoint_at(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    size: Option<u64>,
+) -> AppResult<StoredCheckpoint> {
+    match size {
+        None => latest(db, org_id).await,
+        Some(s) => store::checkpoint_of_size(db, org_id, s as i64).await?.ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no checkpoint of {s} leaves was signed; GET /api/client/log/checkpoints lists them"
+            ))
+        }),
+    }
+}
+
+/// A bundle's c2sp.org/tlog-proof file against the checkpoint of `size`
+/// leaves (the latest when None), with its leaf in `extra`.
+pub async fn bundle_proof(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    bundle_id: &str,
+    size: Option<u64>,
+) -> AppResult<TlogProof> {
+    let index = store::bundle_log_index(db, org_id, bundle_id)
+        .await?
+        .ok_or_else(crate::compliance::no_such_bundle)?
+        .ok_or_else(|| {
+            AppError::Conflict(
+                "this bundle is not in the evidence log yet; it is logged with the practice's next evidence"
+                    .into(),
+            )
+        })?;
+    let index = index as u64;
+    let cp = checkpoint_at(db, org_id, size).await?;
+    let cp_size = cp.size as u64;
+    if index >= cp_size {
+        return Err(AppError::Conflict(format!(
+            "this bundle is leaf {index}, after the checkpoint of {cp_size} leaves; it is in the next \
+             checkpoint, signed within a minute"
+        )));
+    }
+    let hashes = inclusion(db, org_id, index, cp_size).await?;
+    let leaf = store::leaf_data(db, org_id, index as i64, index as i64 + 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("leaf {index} is missing")))?;
+    Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint: cp.note })
+}
+
+/// A consistency proof between two sizes no larger than the latest
+/// checkpoint.
+pub async fn consistency_between(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    old: u64,
+    new: u64,
+) -> AppResult<(Vec<Hash>, StoredCheckpoint)> {
+    let cp = latest(db, org_id).await?;
+    if new > cp.size as u64 {
+        return Err(AppError::BadRequest(format!(
+            "new ({new}) is larger than the latest checkpoint ({} leaves)",
+            cp.size
+        )));
+    }
+    Ok((consistency(db, org_id, old, new).await?, cp))
+}
+
+/// What a kept checkpoint says against today's log.
+#[derive(Debug)]
+pub struct KeptCheck {
+    /// Signed by this practice's log key.
+    pub signature_valid: bool,
+    pub kept_size: Option<u64>,
+    pub latest: StoredCheckpoint,
+    /// The consistency proof from the kept size to the latest.
+    pub proof: Vec<Hash>,
+    pub consistent: bool,
+    pub reason: Option<String>,
+}
+
+/// Checks a checkpoint someone kept (from an email, a PDF, an appliance)
+/// against the latest one: its signature, then a consistency proof from
+/// its size to today's, verified against both signed roots.
+pub async fn check_kept(
+    state: &AppState,
+    db: &impl GenericClient,
+    org_id: Uuid,
+    kept: &str,
+) -> AppResult<KeptCheck> {
+    let (origin, verifier) = verifier(state, db, org_id).await?;
+    let latest = latest(db, org_id).await?;
+    let refused =
+        |latest: StoredCheckpoint, signature_valid, kept_size, reason: String| KeptCheck {
+            signature_valid,
+            kept_size,
+            latest,
+            proof: Vec::new(),
+            consistent: false,
+            reason: Some(reason),
+        };
+    let kept = kept.replace("\r\n", "\n");
+    let opened = match note::open(&kept, &verifier) {
+        Ok(n) => n,
+        Err(e) => {
+            return Ok(refused(
+                latest,
+                false,
+                None,
+                format!(
+                    "this is not a checkpoint signed by your practice's log key ({e}); check that it was \
+                     copied whole, with its signature line"
+                ),
+            ));
+        }
+    };
+    let head = Checkpoint::parse(&opened.text)
+        .map_err(|e| AppError::BadRequest(format!("the signed text is not a checkpoint: {e}")))?;
+    if head.origin != origin {
+        return Ok(refused(
+            latest,
+            true,
+            Some(head.size),
+            format!("this checkpoint is of log {:?}, not {origin:?}", head.origin),
+        ));
+    }
+    let latest_head =
+        Checkpoint::parse(&note::open(&latest.note, &verifier).map_err(AppError::internal)?.text)
+            .map_err(AppError::internal)?;
+    if head.size > latest_head.size {
+        return Ok(refused(
+            latest,
+            true,
+            Some(head.size),
+            format!(
+                "the log signed this checkpoint of {} leaves, but its latest checkpoint has only {}: \
+                 the log was rolled back. Keep this checkpoint and tell your auditor",
+                head.size, latest_head.size
+            ),
+        ));
+    }
+    let proof = consistency(db, org_id, head.size, latest_head.size).await?;
+    let verdict = merkle::verify_consistency(
+        head.size,
+        latest_head.size,
+        &head.root,
+        &latest_head.root,
+        &proof,
+    );
+    Ok(KeptCheck {
+        signature_valid: true,
+        kept_size: Some(head.size),
+        latest,
+        consistent: verdict.is_ok(),
+        reason: verdict.err().map(|e| {
+            format!(
+                "the log's history changed since this checkpoint: {e}. Keep this checkpoint and tell \
+                 your auditor"
+            )
+        }),
+        proof,
+    })
+}
+
+/// The c2sp.org/tlog-policy text for the practice's log: the log's key and
+/// where it is, each appliance that can cosign as a witness, and no quorum
+/// (cosignatures add assurance; the log's own signature is what is needed).
+pub fn policy(base_url: &str, org_id: Uuid, vkey: &str, witnesses: &[String]) -> String {
+    let mut out =
+        format!("log {vkey} {}/log/{}\n", base_url.trim_end_matches('/'), org_id.hyphenated());
+    for (i, w) in witnesses.iter().enumerate() {
+        out.push_str(&format!("witness appliance-{} {w}\n", i + 1));
+    }
+    out.push_str("quorum none\n");
+    out
+}

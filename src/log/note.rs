@@ -75,8 +75,9 @@ impl NoteVerifier {
 
     /// Parses `<name>+<hex key ID>+<base64(0x01 || key)>`.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.trim_end_matches(['\n', '\r']).rsplitn(3, '+');
-        let (Some(material), Some(id_hex), Some(name)) = (parts.next(), parts.next(), parts.next())
+        // From the left: the name has no `+`, but base64 may.
+        let mut parts = vkey.trim_end_matches(['\n', '\r']).splitn(3, '+');
+        let (Some(name), Some(id_hex), Some(material)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(NoteError::BadVerifierKey);
         };
@@ -248,6 +249,19 @@ mod tests {
         let note = open(SPEC_NOTE, &v).unwrap();
         assert_eq!(note.text, "This is an example message.\n");
         assert_eq!(note.signatures.len(), 1);
+    }
+
+    /// Base64 has `+` and `/`: a vkey is split from the left, where the
+    /// name (which has no `+`) is.
+    #[test]
+    fn keys_whose_base64_has_a_plus_round_trip() {
+        let with_plus = (0u8..=255)
+            .map(|seed| NoteSigner::new("example.com/log", SigningKey::from_bytes(&[seed; 32])))
+            .map(|s| s.unwrap().verifier().vkey())
+            .find(|vkey| vkey.rsplit('+').next().unwrap().len() < 45)
+            .expect("some key's base64 has a +");
+        let parsed = NoteVerifier::parse(&with_plus).unwrap();
+        assert_eq!(parsed.vkey(), with_plus);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod docs;
 pub mod health;
+pub mod log_tiles;
 pub mod pages;
 pub mod shell;
 
@@ -48,6 +49,8 @@ pub fn routes() -> Route {
         .at(paths::SETTINGS_API_TOKENS, post(settings::view_settings_token_create_post))
         .at(paths::route::TOKEN_REVOKE, post(settings::view_settings_token_revoke_post))
         .at(paths::DEV_MAILBOX, get(dev_mailbox::view_dev_mailbox_get))
+        .at(paths::route::LOG_CHECKPOINT, get(log_tiles::log_checkpoint_get))
+        .at(paths::route::LOG_TILE, get(log_tiles::log_tile_get))
         .at(paths::OPENAPI_JSON, get(docs::openapi_json))
         .nest(paths::API_DOCS, docs::swagger_ui())
         .nest("/api", api::service())

@@ -54,7 +54,8 @@ impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
         let method = req.method().clone();
         // The path only: query strings can carry tokens and never reach the logs.
         let path = req.uri().path().to_owned();
-        let flavor = if path == "/api" || path.starts_with("/api/") {
+        // The evidence log's tiles are read by programs, like the API.
+        let flavor = if path == "/api" || path.starts_with("/api/") || path.starts_with("/log/") {
             Flavor::Json
         } else if req.headers().contains_key("hx-request") {
             Flavor::Htmx

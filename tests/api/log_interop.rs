@@ -46,7 +46,7 @@ fn verifier() -> &'static PathBuf {
 }
 
 /// Runs the Go verifier on one case; its exit status and what it printed.
-fn go_verify(case: &Value) -> (bool, String) {
+pub fn go_verify(case: &Value) -> (bool, String) {
     let mut child = Command::new(verifier())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

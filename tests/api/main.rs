@@ -22,6 +22,7 @@ mod evidence_ingest;
 mod evidence_log;
 mod health;
 mod layering;
+mod log_api;
 mod log_integrator;
 mod log_interop;
 mod mail;

@@ -39,6 +39,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         .chain(crate::reports::MATRIX)
         .chain(crate::transfer::MATRIX)
         .chain(crate::audit::MATRIX)
+        .chain(crate::log_api::MATRIX)
 }
 
 const CASES: &[Case] = &[
@@ -223,6 +224,9 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
                 return r;
             }
             if let Some(r) = crate::audit::matrix_request(app, a, other).await {
+                return r;
+            }
+            if let Some(r) = crate::log_api::matrix_request(app, a, other).await {
                 return r;
             }
             panic!("no request recipe for {other}")

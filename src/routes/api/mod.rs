@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod compliance;
 pub mod error;
+pub mod log;
 pub mod notifications;
 pub mod reports;
 pub mod system;
@@ -40,6 +41,7 @@ pub type Api = (
     compliance::ComplianceApi,
     appliance::ApplianceApi,
     verification::VerificationApi,
+    log::LogApi,
     notifications::NotificationsApi,
     users::UsersApi,
     reports::ReportsApi,
@@ -56,6 +58,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             compliance::ComplianceApi,
             appliance::ApplianceApi,
             verification::VerificationApi,
+            log::LogApi,
             notifications::NotificationsApi,
             users::UsersApi,
             reports::ReportsApi,

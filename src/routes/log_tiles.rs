@@ -1,0 +1,62 @@
+//! A practice's evidence log as c2sp.org/tlog-tiles, below `/log/{org}/`:
+//! `checkpoint` (the latest signed note) and `tile/<L>/<N>[.p/<W>]`,
+//! `tile/entries/<N>[.p/<W>]`. Behind sign-in like the rest (a session or
+//! an API token), for the caller's own practice only; errors are JSON, as
+//! under /api. Tiles never change, so they may be cached for good.
+
+use poem::web::{Data, Path};
+use poem::{Response, handler};
+use uuid::Uuid;
+
+use crate::auth::current::Viewer;
+use crate::error::{AppError, AppResult};
+use crate::evidence::proofs;
+use crate::log::tiles::Tile;
+use crate::state::AppState;
+
+fn no_such_log() -> AppError {
+    AppError::NotFound("no such evidence log in your practice".into())
+}
+
+/// The caller's own practice, or the same 404 as for a log that does not
+/// exist.
+fn own_log(user: &crate::auth::current::CurrentUser, org: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(org).ok().filter(|id| *id == user.org_id).ok_or_else(no_such_log)
+}
+
+#[handler]
+pub async fn log_checkpoint_get(
+    state: Data<&AppState>,
+    Viewer(user): Viewer,
+    Path(org): Path<String>,
+) -> AppResult<Response> {
+    let org_id = own_log(&user, &org)?;
+    let db = state.pool().get().await?;
+    let cp = proofs::latest(&**db, org_id).await?;
+    Ok(Response::builder()
+        .content_type("text/plain; charset=utf-8")
+        .header("Cache-Control", "no-store")
+        .body(cp.note))
+}
+
+#[handler]
+pub async fn log_tile_get(
+    state: Data<&AppState>,
+    Viewer(user): Viewer,
+    Path((org, path)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let org_id = own_log(&user, &org)?;
+    let tile = Tile::parse(&path).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "tile/{path} is not a c2sp.org/tlog-tiles path: tile/<L>/<N>[.p/<W>] or \
+             tile/entries/<N>[.p/<W>], <N> in groups of three digits (x001/234)"
+        ))
+    })?;
+    let db = state.pool().get().await?;
+    let cp = proofs::latest(&**db, org_id).await?;
+    let bytes = proofs::tile_bytes(&**db, org_id, &tile, cp.size as u64).await?;
+    Ok(Response::builder()
+        .content_type("application/octet-stream")
+        .header("Cache-Control", "private, max-age=31536000, immutable")
+        .body(bytes))
+}
