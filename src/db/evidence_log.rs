@@ -481,3 +481,173 @@ pub async fn orgs_without_log(db: &impl GenericClient) -> AppResult<Vec<Uuid>> {
         .map(|r| r.get(0))
         .collect())
 }
+
+// ---------------------------------------------------------------------------
+// Verification (src/evidence/integrity.rs)
+// ---------------------------------------------------------------------------
+
+/// A stored bundle with everything verification re-derives.
+#[derive(Debug, Clone)]
+pub struct BundleRecord {
+    pub row_id: Uuid,
+    pub bundle_id: String,
+    pub site_id: Uuid,
+    pub log_index: Option<i64>,
+    pub raw: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub chain_position: i64,
+    pub prev_chain_hash: Vec<u8>,
+    pub chain_hash: Vec<u8>,
+    pub bundle_hash: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+    /// The site's key as the sites table has it now.
+    pub site_key: Vec<u8>,
+    /// The rows pages and reports read.
+    pub rows: crate::evidence::derived::Rows,
+}
+
+const RECORD_COLUMNS: &str = "b.id, b.bundle_id, b.site_id, b.log_index, b.raw, b.signature, b.chain_position, \
+     b.prev_chain_hash, b.chain_hash, b.bundle_hash, b.received_at, s.agent_public_key, \
+     b.checked_at, b.result, b.checks_count, b.failed_checks, b.warn_checks";
+
+async fn records(
+    db: &impl GenericClient,
+    rows: Vec<tokio_postgres::Row>,
+) -> AppResult<Vec<BundleRecord>> {
+    use crate::evidence::derived::{CheckRow, Rows, sort};
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    let checks = db
+        .query(
+            "SELECT evidence_id, check_type, host, hipaa_control, status, raw_status, details, checked_at
+               FROM evidence_checks WHERE evidence_id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    let mut by_bundle: std::collections::HashMap<Uuid, Vec<CheckRow>> = Default::default();
+    for c in &checks {
+        by_bundle.entry(c.get(0)).or_default().push(CheckRow {
+            check_type: c.get(1),
+            host: c.get(2),
+            hipaa_control: c.get(3),
+            status: c.get(4),
+            raw_status: c.get(5),
+            details: c.get(6),
+            checked_at: c.get(7),
+        });
+    }
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let id: Uuid = r.get(0);
+            let mut checks = by_bundle.remove(&id).unwrap_or_default();
+            sort(&mut checks);
+            BundleRecord {
+                row_id: id,
+                bundle_id: r.get(1),
+                site_id: r.get(2),
+                log_index: r.get(3),
+                raw: r.get(4),
+                signature: r.get(5),
+                chain_position: r.get(6),
+                prev_chain_hash: r.get(7),
+                chain_hash: r.get(8),
+                bundle_hash: r.get(9),
+                received_at: r.get(10),
+                site_key: r.get(11),
+                rows: Rows {
+                    checked_at: r.get(12),
+                    result: r.get(13),
+                    checks_count: i64::from(r.get::<_, i32>(14)),
+                    failed_checks: i64::from(r.get::<_, i32>(15)),
+                    warn_checks: i64::from(r.get::<_, i32>(16)),
+                    checks,
+                },
+            }
+        })
+        .collect())
+}
+
+/// One bundle of the practice, by the appliance's id.
+pub async fn bundle_record(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    bundle_id: &str,
+) -> AppResult<Option<BundleRecord>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
+                  WHERE b.client_org_id = $1 AND b.bundle_id = $2"
+            ),
+            &[&org_id, &bundle_id],
+        )
+        .await?;
+    Ok(records(db, rows).await?.into_iter().next())
+}
+
+/// The practice's bundles logged at indices `from..to`, by index.
+pub async fn bundle_records(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    from: i64,
+    to: i64,
+) -> AppResult<Vec<BundleRecord>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
+                  WHERE b.client_org_id = $1 AND b.log_index >= $2 AND b.log_index < $3
+                  ORDER BY b.log_index"
+            ),
+            &[&org_id, &from, &to],
+        )
+        .await?;
+    records(db, rows).await
+}
+
+/// The practice's stored bundles, and those without a log index.
+pub async fn bundle_counts(db: &impl GenericClient, org_id: Uuid) -> AppResult<(i64, i64)> {
+    let r = db
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE log_index IS NULL)
+               FROM evidence_bundles WHERE client_org_id = $1",
+            &[&org_id],
+        )
+        .await?;
+    Ok((r.get(0), r.get(1)))
+}
+
+/// Every site's current keys (id → signing key, witness key).
+pub async fn current_site_keys(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Vec<(Uuid, String, Vec<u8>, Option<Vec<u8>>)>> {
+    Ok(db
+        .query(
+            "SELECT id, name, agent_public_key, witness_public_key FROM sites WHERE client_org_id = $1",
+            &[&org_id],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
+}
+
+/// Every checkpoint of the practice, smallest first.
+pub async fn all_checkpoints(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Vec<StoredCheckpoint>> {
+    Ok(db
+        .query(
+            &format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM evidence_log_checkpoints
+                  WHERE client_org_id = $1 ORDER BY size, id"
+            ),
+            &[&org_id],
+        )
+        .await?
+        .iter()
+        .map(checkpoint_row)
+        .collect())
+}

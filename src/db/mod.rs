@@ -18,6 +18,7 @@ pub mod reports;
 pub mod sessions;
 pub mod transfers;
 pub mod users;
+pub mod verifications;
 
 use std::time::Duration;
 

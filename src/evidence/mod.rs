@@ -13,8 +13,10 @@
 pub mod bundle;
 pub mod chain;
 pub mod controls;
+pub mod derived;
 pub mod ingest;
 pub mod integrator;
+pub mod integrity;
 pub mod log;
 pub mod proofs;
 pub mod score;

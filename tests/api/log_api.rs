@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{Duration, Utc};
 use poem::http::{Method, StatusCode};
-use portal::evidence::integrator;
+use portal::evidence::{integrator, integrity};
 use portal::log::checkpoint::Checkpoint;
 use portal::log::merkle::{self, leaf_hash};
 use portal::log::note::{self, NoteVerifier};
@@ -42,6 +42,15 @@ pub const MATRIX: &[Case] = &[
     Case {
         operation_id: "verify_log_checkpoint",
         method: Method::POST,
+        expect: [401, 200, 200, 200, 404],
+    },
+    Case { operation_id: "verify_bundle", method: Method::POST, expect: [401, 200, 200, 200, 404] },
+    // Any role may start one; the other practice has no log: 404.
+    Case { operation_id: "verify_log", method: Method::POST, expect: [401, 202, 202, 202, 404] },
+    // A job of practice A.
+    Case {
+        operation_id: "get_log_verification",
+        method: Method::GET,
         expect: [401, 200, 200, 200, 404],
     },
 ];
@@ -80,6 +89,12 @@ pub async fn matrix_request(
     Some(match operation_id {
         "get_evidence_proof" => (format!("/api/client/evidence/{id}/proof"), None),
         "get_log_key" => ("/api/client/log/key".into(), None),
+        "verify_bundle" => (format!("/api/client/evidence/{id}/verify"), None),
+        "verify_log" => ("/api/client/log/verify".into(), None),
+        "get_log_verification" => {
+            let job = integrity::verify_now(&app.state, a.org_id, Some(a.owner.id)).await.unwrap();
+            (format!("/api/client/log/verify/{}", job.id), None)
+        }
         "list_log_checkpoints" => ("/api/client/log/checkpoints".into(), None),
         "get_log_consistency" => {
             (format!("/api/client/log/consistency?old=1&new={}", latest.size), None)

@@ -10,14 +10,15 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use uuid::Uuid;
 
 use super::compliance::BundleIdParam;
 use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::types::PageLimit;
 use crate::auth::current::ApiViewer;
 use crate::db::evidence_log::{self as store, StoredCheckpoint};
-use crate::evidence::proofs;
+use crate::evidence::{integrity, proofs};
 use crate::log::cosignature::CosignatureVerifier;
 use crate::log::merkle::Hash;
 use crate::state::AppState;
@@ -131,6 +132,120 @@ enum ProofFile {
         String,
         #[oai(header = "Cache-Control")] String,
     ),
+}
+
+#[derive(Debug, Object)]
+pub struct BundleLogCheck {
+    pub bundle_id: String,
+    /// Signature, logged leaf, inclusion and derived rows all check out.
+    pub valid: bool,
+    #[oai(nullable)]
+    pub log_index: Option<u64>,
+    /// The size of the signed checkpoint the bundle was proven in.
+    #[oai(nullable)]
+    pub checkpoint_size: Option<u64>,
+    /// The bundle's signature verifies with its site's key.
+    pub signature_valid: bool,
+    /// The leaf recomputed from the stored row is in the signed checkpoint.
+    pub included: bool,
+    /// The result, counts and check rows pages show match the signed bytes.
+    pub rows_match: bool,
+    /// What is wrong, in words, when not valid.
+    #[oai(nullable)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct VerificationStarted {
+    pub job_id: Uuid,
+    /// False when a verification was already running, or the last one
+    /// covered the log as it is now (its result is kept until it grows).
+    pub started: bool,
+}
+
+#[derive(ApiResponse)]
+enum VerifyAccepted {
+    /// Running (or done) in the background: poll `GET /api/client/log/verify/{job_id}`.
+    #[oai(status = 202)]
+    Accepted(Json<VerificationStarted>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum JobStatus {
+    Running,
+    Done,
+    Failed,
+}
+
+#[derive(Debug, Object)]
+pub struct JobProgress {
+    pub done: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct ProblemBody {
+    #[oai(nullable)]
+    pub log_index: Option<u64>,
+    #[oai(nullable)]
+    pub site_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub position: Option<i64>,
+    #[oai(nullable)]
+    pub bundle_id: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Object)]
+pub struct LogVerification {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+    pub progress: JobProgress,
+    /// Null while running or when the job failed.
+    #[oai(nullable)]
+    pub valid: Option<bool>,
+    /// Leaves verified (the log's size when the job started).
+    pub size: u64,
+    /// The first 1,000 problems found.
+    pub problems: Vec<ProblemBody>,
+    pub problem_count: u64,
+    #[oai(nullable)]
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<integrity::Job> for LogVerification {
+    fn from(j: integrity::Job) -> Self {
+        LogVerification {
+            job_id: j.id,
+            status: match j.status.as_str() {
+                "running" => JobStatus::Running,
+                "done" => JobStatus::Done,
+                _ => JobStatus::Failed,
+            },
+            progress: JobProgress { done: j.done as u64, total: j.total as u64 },
+            valid: j.valid,
+            size: j.size as u64,
+            problems: j
+                .problems
+                .into_iter()
+                .map(|p| ProblemBody {
+                    log_index: p.log_index,
+                    site_id: p.site_id,
+                    position: p.position,
+                    bundle_id: p.bundle_id,
+                    reason: p.reason,
+                })
+                .collect(),
+            problem_count: j.problem_count as u64,
+            error: j.error,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+        }
+    }
 }
 
 fn b64_all(hashes: &[Hash]) -> Vec<String> {
@@ -265,5 +380,59 @@ impl LogApi {
             proof: b64_all(&c.proof),
             reason: c.reason,
         }))
+    }
+
+    /// Verify one bundle against the log
+    ///
+    /// Its signature, its leaf recomputed from the stored row, the leaf's
+    /// inclusion in the latest signed checkpoint and that checkpoint's
+    /// signature, and the rows pages show re-derived from its bytes. Takes
+    /// milliseconds at any position.
+    #[oai(path = "/evidence/:bundle_id/verify", method = "post", operation_id = "verify_bundle")]
+    async fn verify_bundle(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        bundle_id: Path<BundleIdParam>,
+    ) -> Result<Json<BundleLogCheck>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let db = state.pool().get().await?;
+        let c = integrity::verify_bundle(&state, &**db, user.org_id, &bundle_id.0.0).await?;
+        Ok(Json(BundleLogCheck {
+            bundle_id: c.bundle_id,
+            valid: c.valid,
+            log_index: c.log_index,
+            checkpoint_size: c.checkpoint_size,
+            signature_valid: c.signature_valid,
+            included: c.included,
+            rows_match: c.rows_match,
+            reason: c.reason,
+        }))
+    }
+
+    /// Verify the whole practice
+    ///
+    /// Starts a background verification of every leaf of the practice's
+    /// log against its stored bundles and every signed checkpoint (one per
+    /// practice at a time; a finished result is kept until the log grows).
+    #[oai(path = "/log/verify", method = "post", operation_id = "verify_log")]
+    async fn verify_log(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+    ) -> Result<VerifyAccepted, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let (job_id, started) = integrity::start(&state, user.org_id, user.id).await?;
+        Ok(VerifyAccepted::Accepted(Json(VerificationStarted { job_id, started })))
+    }
+
+    /// A practice verification's progress and result
+    #[oai(path = "/log/verify/:job_id", method = "get", operation_id = "get_log_verification")]
+    async fn get_log_verification(
+        &self,
+        state: Data<&AppState>,
+        user: ApiViewer,
+        job_id: Path<Uuid>,
+    ) -> Result<Json<LogVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let db = state.pool().get().await?;
+        Ok(Json(integrity::job(&**db, user.org_id, job_id.0).await?.into()))
     }
 }

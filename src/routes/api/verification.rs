@@ -57,11 +57,19 @@ pub struct VerificationApi;
 
 #[OpenApi(prefix_path = "/client", tag = "ApiTags::Verification")]
 impl VerificationApi {
-    /// Verify one bundle
+    /// Verify one bundle (deprecated)
     ///
     /// Recomputes the chain from its start up to this bundle, and this
-    /// bundle's signature.
-    #[oai(path = "/evidence/verify/:bundle_id", method = "get", operation_id = "verify_evidence")]
+    /// bundle's signature, from the database alone: someone who can write
+    /// the database can make it answer valid. Use
+    /// `POST /api/client/evidence/{bundle_id}/verify`, which checks the
+    /// bundle against the signed evidence log in milliseconds.
+    #[oai(
+        path = "/evidence/verify/:bundle_id",
+        method = "get",
+        operation_id = "verify_evidence",
+        deprecated
+    )]
     async fn verify_evidence(
         &self,
         state: Data<&AppState>,
@@ -89,12 +97,19 @@ impl VerificationApi {
         }))
     }
 
-    /// Verify a site's whole chain
+    /// Verify a site's whole chain (deprecated)
     ///
     /// Recomputes every bundle hash, chain hash and signature from the
     /// stored bytes, checks positions for gaps and the site's recorded head,
-    /// and names the first broken position.
-    #[oai(path = "/sites/:site_id/verify-chain", method = "post", operation_id = "verify_chain")]
+    /// and names the first broken position, from the database alone. Use
+    /// `POST /api/client/log/verify`, which checks the whole practice
+    /// against the signed evidence log in the background.
+    #[oai(
+        path = "/sites/:site_id/verify-chain",
+        method = "post",
+        operation_id = "verify_chain",
+        deprecated
+    )]
     async fn verify_chain(
         &self,
         state: Data<&AppState>,
