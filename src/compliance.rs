@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
+pub use crate::db::evidence::BundleRef;
+
 use crate::audit::user_entry;
 use crate::auth::current::{ClientInfo, CurrentUser};
 use crate::db::audit;
@@ -167,9 +169,9 @@ pub struct BundleDetail {
 pub async fn bundle_detail(
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &BundleRef<'_>,
 ) -> AppResult<BundleDetail> {
-    let detail = queries::get_evidence(db, org_id, bundle_id).await?.ok_or_else(no_such_bundle)?;
+    let detail = queries::get_evidence(db, org_id, bundle).await?.ok_or_else(no_such_bundle)?;
     let checks = queries::evidence_checks(db, org_id, detail.summary.id).await?;
     let neighbours = queries::chain_neighbours(
         db,
@@ -187,11 +189,10 @@ pub async fn bundle_detail(
 pub async fn download_bundle(
     db: &impl GenericClient,
     user: &CurrentUser,
-    bundle_id: &str,
+    bundle: &BundleRef<'_>,
     client: &ClientInfo,
 ) -> AppResult<EvidenceFile> {
-    let file =
-        queries::evidence_file(db, user.org_id, bundle_id).await?.ok_or_else(no_such_bundle)?;
+    let file = queries::evidence_file(db, user.org_id, bundle).await?.ok_or_else(no_such_bundle)?;
     audit::record(
         db,
         &audit::Entry {

@@ -102,8 +102,8 @@ fn constraint_message(constraint: &str) -> Option<(StatusCode, &'static str)> {
         "partner_transfer_requests_one_open_per_org" => {
             (conflict, "a transfer request is already open for this practice")
         }
-        "evidence_bundles_bundle_id_key" => {
-            (conflict, "another bundle with that bundle_id was already received")
+        "evidence_bundles_site_bundle_id_key" => {
+            (conflict, "another bundle with that bundle_id was already received from this site")
         }
         _ => return None,
     })

@@ -18,6 +18,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use crate::db::evidence::{BundleRef, only_bundle};
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
 use crate::evidence::score::{self, Tally};
@@ -619,19 +620,21 @@ pub async fn list_evidence(
 pub async fn get_evidence(
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &BundleRef<'_>,
 ) -> AppResult<Option<EvidenceDetail>> {
-    let row = db
-        .query_opt(
+    let rows = db
+        .query(
             &format!(
                 "SELECT {EVIDENCE_COLUMNS}, b.received_at, b.chain_position, b.chain_hash,
                         b.prev_chain_hash, b.signature, b.raw, s.agent_public_key
                    FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
-                  WHERE b.bundle_id = $1 AND b.client_org_id = $2"
+                  WHERE b.bundle_id = $1 AND b.client_org_id = $2
+                    AND ($3::uuid IS NULL OR b.site_id = $3)"
             ),
-            &[&bundle_id, &org_id],
+            &[&bundle.bundle_id, &org_id, &bundle.site_id],
         )
         .await?;
+    let row = only_bundle(rows, bundle)?;
     row.map(|r| {
         Ok(EvidenceDetail {
             summary: evidence_summary_from(&r)?,
@@ -713,16 +716,17 @@ pub async fn chain_neighbours(
 pub async fn evidence_file(
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &BundleRef<'_>,
 ) -> AppResult<Option<EvidenceFile>> {
-    let row = db
-        .query_opt(
+    let rows = db
+        .query(
             "SELECT bundle_id, site_id, raw, bundle_hash, chain_hash, chain_position, signature
                FROM evidence_bundles
-              WHERE bundle_id = $1 AND client_org_id = $2",
-            &[&bundle_id, &org_id],
+              WHERE bundle_id = $1 AND client_org_id = $2 AND ($3::uuid IS NULL OR site_id = $3)",
+            &[&bundle.bundle_id, &org_id, &bundle.site_id],
         )
         .await?;
+    let row = only_bundle(rows, bundle)?;
     Ok(row.map(|r| EvidenceFile {
         bundle_id: r.get(0),
         site_id: r.get(1),

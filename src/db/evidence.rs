@@ -66,14 +66,48 @@ pub struct StoredReceipt {
     pub log_index: Option<i64>,
 }
 
+/// A bundle named by its appliance id, within a practice: ids are unique
+/// per site, so when two sites of the practice used the same id, the site
+/// says which.
+#[derive(Debug, Clone, Copy)]
+pub struct BundleRef<'a> {
+    pub bundle_id: &'a str,
+    pub site_id: Option<Uuid>,
+}
+
+impl<'a> BundleRef<'a> {
+    pub fn new(bundle_id: &'a str, site_id: Option<Uuid>) -> Self {
+        BundleRef { bundle_id, site_id }
+    }
+}
+
+/// The one row a [`BundleRef`] query found, if any; a conflict when the id
+/// is used at several sites of the practice and no site was named.
+pub fn only_bundle(
+    mut rows: Vec<tokio_postgres::Row>,
+    b: &BundleRef<'_>,
+) -> AppResult<Option<tokio_postgres::Row>> {
+    if rows.len() > 1 {
+        return Err(AppError::Conflict(format!(
+            "{} sites of your practice have a bundle with id {}; say which with ?site_id=<site id>",
+            rows.len(),
+            b.bundle_id
+        )));
+    }
+    Ok(rows.pop())
+}
+
+/// A site's bundle with this id, if it has one (ids are unique per site).
 pub async fn find_receipt(
     db: &impl GenericClient,
+    site_id: Uuid,
     bundle_id: &str,
 ) -> AppResult<Option<StoredReceipt>> {
     let row = db
         .query_opt(
-            "SELECT site_id, bundle_hash, chain_position, chain_hash, log_index FROM evidence_bundles WHERE bundle_id = $1",
-            &[&bundle_id],
+            "SELECT site_id, bundle_hash, chain_position, chain_hash, log_index FROM evidence_bundles
+              WHERE site_id = $1 AND bundle_id = $2",
+            &[&site_id, &bundle_id],
         )
         .await?;
     row.map(|r| {
@@ -338,16 +372,17 @@ pub struct BundleToVerify {
 pub async fn bundle_to_verify(
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &BundleRef<'_>,
 ) -> AppResult<Option<BundleToVerify>> {
-    let row = db
-        .query_opt(
+    let rows = db
+        .query(
             "SELECT b.site_id, b.chain_position, b.raw, b.signature, s.agent_public_key
                FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
-              WHERE b.bundle_id = $1 AND b.client_org_id = $2",
-            &[&bundle_id, &org_id],
+              WHERE b.bundle_id = $1 AND b.client_org_id = $2 AND ($3::uuid IS NULL OR b.site_id = $3)",
+            &[&bundle.bundle_id, &org_id, &bundle.site_id],
         )
         .await?;
+    let row = only_bundle(rows, bundle)?;
     Ok(row.map(|r| BundleToVerify {
         site_id: r.get(0),
         chain_position: r.get(1),

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
+use crate::db::evidence::{BundleRef, only_bundle};
 use crate::error::AppResult;
 
 /// Makes the practice's log if it has none. True when this call made it
@@ -457,15 +458,16 @@ pub async fn checkpoints(
 pub async fn bundle_log_index(
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &BundleRef<'_>,
 ) -> AppResult<Option<Option<i64>>> {
-    Ok(db
-        .query_opt(
-            "SELECT log_index FROM evidence_bundles WHERE client_org_id = $1 AND bundle_id = $2",
-            &[&org_id, &bundle_id],
+    let rows = db
+        .query(
+            "SELECT log_index FROM evidence_bundles
+              WHERE client_org_id = $1 AND bundle_id = $2 AND ($3::uuid IS NULL OR site_id = $3)",
+            &[&org_id, &bundle.bundle_id, &bundle.site_id],
         )
-        .await?
-        .map(|r| r.get(0)))
+        .await?;
+    Ok(only_bundle(rows, bundle)?.map(|r| r.get(0)))
 }
 
 /// Practices with evidence but no log yet (evidence from before the log).
@@ -571,18 +573,20 @@ async fn records(
 pub async fn bundle_record(
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &BundleRef<'_>,
 ) -> AppResult<Option<BundleRecord>> {
     let rows = db
         .query(
             &format!(
                 "SELECT {RECORD_COLUMNS} FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
-                  WHERE b.client_org_id = $1 AND b.bundle_id = $2"
+                  WHERE b.client_org_id = $1 AND b.bundle_id = $2
+                    AND ($3::uuid IS NULL OR b.site_id = $3)"
             ),
-            &[&org_id, &bundle_id],
+            &[&org_id, &bundle.bundle_id, &bundle.site_id],
         )
         .await?;
-    Ok(records(db, rows).await?.into_iter().next())
+    let Some(row) = only_bundle(rows, bundle)? else { return Ok(None) };
+    Ok(records(db, vec![row]).await?.into_iter().next())
 }
 
 /// The practice's bundles logged at indices `from..to`, by index.

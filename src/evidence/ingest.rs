@@ -64,7 +64,7 @@ pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
     // The log is made (and what came before logged) before this bundle is
     // stored, so the backfill cannot log it twice.
     let log_origin = super::log::ensure_log(&*tx, base_url, site.org_id).await?;
-    if let Some(stored) = store::find_receipt(&*tx, &parsed.bundle_id).await? {
+    if let Some(stored) = store::find_receipt(&*tx, site.site_id, &parsed.bundle_id).await? {
         if stored.site_id == site.site_id && stored.bundle_hash == bundle_hash {
             let log_index = stored.log_index.ok_or_else(|| {
                 AppError::internal(anyhow::anyhow!("a stored bundle has no log index"))

@@ -74,9 +74,9 @@ pub async fn verify_bundle(
     state: &AppState,
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &crate::db::evidence::BundleRef<'_>,
 ) -> AppResult<BundleCheck> {
-    let b = store::bundle_record(db, org_id, bundle_id)
+    let b = store::bundle_record(db, org_id, bundle)
         .await?
         .ok_or_else(crate::compliance::no_such_bundle)?;
     let signature_valid = chain::stored_signature_valid(&b.site_key, &b.raw, &b.signature);

@@ -233,10 +233,10 @@ pub async fn checkpoint_at(
 pub async fn bundle_proof(
     db: &impl GenericClient,
     org_id: Uuid,
-    bundle_id: &str,
+    bundle: &crate::db::evidence::BundleRef<'_>,
     size: Option<u64>,
 ) -> AppResult<TlogProof> {
-    let index = store::bundle_log_index(db, org_id, bundle_id)
+    let index = store::bundle_log_index(db, org_id, bundle)
         .await?
         .ok_or_else(crate::compliance::no_such_bundle)?
         .ok_or_else(|| {

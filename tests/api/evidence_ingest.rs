@@ -6,7 +6,7 @@ use poem::http::StatusCode;
 use sha2::{Digest, Sha256};
 
 use crate::appliances::{bundle, create_site, ingest, post_bundle, sign};
-use crate::helpers::{TestApp, body_json, expect_json, spawn_app};
+use crate::helpers::{Expect, TestApp, body_json, expect_json, spawn_app};
 
 const BITLOCKER: &str = "164.312(a)(2)(iv)";
 
@@ -93,6 +93,52 @@ async fn a_resend_is_idempotent_and_other_bytes_under_the_same_id_conflict() {
             .contains("different contents")
     );
     assert_eq!(app.rows_in("evidence_bundles").await, 1);
+}
+
+/// Ids are the site's own: another site (of this practice or another) may
+/// use the same id without a conflict, and nothing tells an appliance
+/// which ids exist elsewhere. Within a practice, a shared id needs the site.
+#[tokio::test]
+async fn bundle_ids_are_unique_per_site_and_lookups_stay_in_the_practice() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let q = app.practice("Elm Clinic").await;
+    let main = create_site(&app, p.org_id, "Main Street").await;
+    let annex = create_site(&app, p.org_id, "Annex").await;
+    let elm = create_site(&app, q.org_id, "Elm").await;
+    let at = Utc::now();
+    for site in [&main, &annex, &elm] {
+        let bytes = bundle(site.id, "CB-SAME", at, &[("ntp_sync", "pass", "SRV-01", None)]);
+        post_bundle(&app, &bytes, &sign(&site.key, &bytes))
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+    assert_eq!(app.rows_in("evidence_bundles").await, 3);
+
+    // Elm's owner sees its own bundle; Oak's id is shared by two sites.
+    let elm_view =
+        app.get_as(&q.owner, "/api/client/evidence/CB-SAME").expect_json(StatusCode::OK).await;
+    assert_eq!(elm_view["site_id"], elm.id.to_string());
+    let msg = app
+        .get_as(&p.viewer, "/api/client/evidence/CB-SAME")
+        .expect_error(StatusCode::CONFLICT, "site_id")
+        .await;
+    assert!(msg.contains("2 sites of your practice"), "{msg}");
+    let annex_view = app
+        .get_as(&p.viewer, &format!("/api/client/evidence/CB-SAME?site_id={}", annex.id))
+        .expect_json(StatusCode::OK)
+        .await;
+    assert_eq!(annex_view["site_id"], annex.id.to_string());
+    // Another practice's site named: not found, as for any other id.
+    app.get_as(&p.viewer, &format!("/api/client/evidence/CB-SAME?site_id={}", elm.id))
+        .expect_status(StatusCode::NOT_FOUND)
+        .await;
+    app.get_as(&p.viewer, &format!("/client/evidence/CB-SAME?site_id={}", main.id))
+        .expect_status(StatusCode::OK)
+        .await;
+    app.get_as(&p.viewer, "/client/evidence/CB-SAME?site_id=nope")
+        .expect_status(StatusCode::BAD_REQUEST)
+        .await;
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::error::{AUTHED, ApiError, NOT_FOUND};
+use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND};
 use super::types::{CursorParam, PageLimit};
 use crate::auth::current::{ApiViewer, ClientInfo};
 use crate::compliance::{self, MAX_FILTER_CHARS};
@@ -593,11 +593,14 @@ impl ComplianceApi {
         state: Data<&AppState>,
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
-    ) -> Result<Json<EvidenceDetail>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        /// The site, when several sites of the practice used this id.
+        site_id: Query<Option<Uuid>>,
+    ) -> Result<Json<EvidenceDetail>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
         let org = user.org_id;
+        let bundle = compliance::BundleRef::new(&bundle_id.0.0, site_id.0);
         let compliance::BundleDetail { detail: e, checks, neighbours } =
-            compliance::bundle_detail(&**db, org, &bundle_id.0.0).await?;
+            compliance::bundle_detail(&**db, org, &bundle).await?;
         Ok(Json(EvidenceDetail {
             bundle: EvidenceItem::from(&e.summary),
             warn_checks: e.summary.warn_checks,
@@ -650,10 +653,12 @@ impl ComplianceApi {
         req: &Request,
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
-    ) -> Result<EvidenceDownload, ApiError<{ AUTHED | NOT_FOUND }>> {
+        /// The site, when several sites of the practice used this id.
+        site_id: Query<Option<Uuid>>,
+    ) -> Result<EvidenceDownload, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
-        let file =
-            compliance::download_bundle(&**db, &user, &bundle_id.0.0, &ClientInfo::of(req)).await?;
+        let bundle = compliance::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let file = compliance::download_bundle(&**db, &user, &bundle, &ClientInfo::of(req)).await?;
         let bundle_hash = hex::encode(&file.bundle_hash);
         // The id's characters (checked at ingest and by the path parameter)
         // need no quoting inside the filename.

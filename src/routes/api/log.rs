@@ -269,9 +269,12 @@ impl LogApi {
         bundle_id: Path<BundleIdParam>,
         /// Prove against the checkpoint of this many leaves.
         size: Query<Option<u64>>,
+        /// The site, when several sites of the practice used this id.
+        site_id: Query<Option<Uuid>>,
     ) -> Result<ProofFile, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
-        let proof = proofs::bundle_proof(&**db, user.org_id, &bundle_id.0.0, size.0).await?;
+        let bundle = crate::db::evidence::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let proof = proofs::bundle_proof(&**db, user.org_id, &bundle, size.0).await?;
         Ok(ProofFile::Ok(
             PlainText(proof.encode()),
             format!("attachment; filename=\"{}.tlog-proof\"", bundle_id.0.0),
@@ -394,9 +397,12 @@ impl LogApi {
         state: Data<&AppState>,
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
-    ) -> Result<Json<BundleLogCheck>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        /// The site, when several sites of the practice used this id.
+        site_id: Query<Option<Uuid>>,
+    ) -> Result<Json<BundleLogCheck>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
-        let c = integrity::verify_bundle(&state, &**db, user.org_id, &bundle_id.0.0).await?;
+        let bundle = crate::db::evidence::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let c = integrity::verify_bundle(&state, &**db, user.org_id, &bundle).await?;
         Ok(Json(BundleLogCheck {
             bundle_id: c.bundle_id,
             valid: c.valid,

@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::compliance::BundleIdParam;
-use super::error::{AUTHED, ApiError, NOT_FOUND};
+use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND};
 use crate::auth::current::ApiViewer;
 use crate::db::evidence as evidence_store;
 use crate::evidence::{chain, verify};
@@ -75,9 +75,12 @@ impl VerificationApi {
         state: Data<&AppState>,
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
-    ) -> Result<Json<BundleVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        /// The site, when several sites of the practice used this id.
+        site_id: Query<Option<Uuid>>,
+    ) -> Result<Json<BundleVerification>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
-        let b = evidence_store::bundle_to_verify(&**db, user.org_id, &bundle_id.0.0)
+        let bundle = evidence_store::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let b = evidence_store::bundle_to_verify(&**db, user.org_id, &bundle)
             .await?
             .ok_or_else(crate::compliance::no_such_bundle)?;
         drop(db);

@@ -2,7 +2,7 @@
 //! "Load more" rows) and one bundle's detail page.
 
 use maud::{Markup, html};
-use poem::web::{Data, Path};
+use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -197,16 +197,31 @@ fn parse_bundle_id(raw: &str) -> AppResult<&str> {
 }
 
 /// `GET /client/evidence/:bundle_id`.
+/// `?site_id=`: which site's bundle, when two sites used the same id.
+#[derive(Debug, serde::Deserialize)]
+pub struct BundleSite {
+    site_id: Option<String>,
+}
+
 #[handler]
 pub async fn view_evidence_detail_get(
     state: Data<&AppState>,
     Viewer(user): Viewer,
     Path(raw_id): Path<String>,
+    Query(at): Query<BundleSite>,
 ) -> AppResult<Markup> {
     let bundle_id = parse_bundle_id(&raw_id)?;
+    let site_id = match at.site_id.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            uuid::Uuid::parse_str(s)
+                .map_err(|_| AppError::BadRequest("site_id must be a site's id (a UUID)".into()))?,
+        ),
+    };
     let db = state.pool().get().await?;
+    let bundle = compliance::BundleRef::new(bundle_id, site_id);
     let compliance::BundleDetail { detail, checks, neighbours } =
-        compliance::bundle_detail(&**db, user.org_id, bundle_id).await?;
+        compliance::bundle_detail(&**db, user.org_id, &bundle).await?;
     let valid =
         chain::stored_signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
     Ok(evidence::evidence_detail_page(
