@@ -100,30 +100,102 @@ pub enum SiteKey<'a> {
 
 pub async fn create_site(pool: &Pool, org: Uuid, name: &str, key: SiteKey<'_>) -> AppResult<Uuid> {
     let name = parse_name("site name", name)?;
-    let (public, signing) = match key {
-        SiteKey::Public(hex_key) => (parse_public_key(hex_key)?, None),
+    let (public, witness, signing) = match key {
+        SiteKey::Public(hex_key) => (parse_public_key(hex_key)?, None, None),
         SiteKey::Generate(path) => {
-            if path.exists() {
-                return Err(AppError::Conflict(format!(
-                    "{} already exists; choose a new file for the private key",
-                    path.display()
-                )));
+            let cosigner = cosigner_path(path);
+            for p in [path, cosigner.as_path()] {
+                if p.exists() {
+                    return Err(AppError::Conflict(format!(
+                        "{} already exists; choose a new file for the private key",
+                        p.display()
+                    )));
+                }
             }
             let signing = SigningKey::from_bytes(&tokens::random_bytes());
-            (signing.verifying_key(), Some((signing, path)))
+            let witness = SigningKey::from_bytes(&tokens::random_bytes());
+            (
+                signing.verifying_key(),
+                Some(witness.verifying_key()),
+                Some((signing, witness, path, cosigner)),
+            )
         }
     };
     let mut db = pool.get().await?;
-    // The key file is written inside the transaction: if it cannot be written
-    // the site is not created, and if the insert fails no key is left behind.
+    // The key files are written inside the transaction: if they cannot be
+    // written the site is not created, and if the insert fails no key is
+    // left behind.
     let tx = db.transaction().await?;
     let id = orgs::insert_site(&*tx, org, &name, public.as_bytes()).await?;
+    if let Some(w) = &witness {
+        orgs::set_site_keys(&*tx, id, None, Some(w.as_bytes())).await?;
+    }
     crate::evidence::log::log_new_site(&*tx, org, id).await?;
-    if let Some((signing, path)) = signing {
+    if let Some((signing, witness, path, cosigner)) = signing {
         write_private_key(&signing, path)?;
+        if let Err(e) = write_private_key(&witness, &cosigner) {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
     }
     tx.commit().await?;
     Ok(id)
+}
+
+/// Where `--key-out` puts the appliance's cosigner key beside its signing
+/// key: `site.pem` → `site.cosigner.pem`.
+pub fn cosigner_path(key_out: &Path) -> std::path::PathBuf {
+    let name = key_out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.strip_suffix(".pem").unwrap_or(&name);
+    key_out.with_file_name(format!("{stem}.cosigner.pem"))
+}
+
+/// Sets or rotates a site's signing key, cosigner key or both: the change
+/// is logged as a site-key leaf (every later bundle must be signed with the
+/// new key) and recorded in the practice's audit log.
+pub async fn set_site_keys(
+    pool: &Pool,
+    site: Uuid,
+    public_key: Option<&str>,
+    witness_key: Option<&str>,
+) -> AppResult<Uuid> {
+    let public = public_key.map(parse_public_key).transpose()?;
+    let witness = witness_key.map(parse_public_key).transpose()?;
+    if public.is_none() && witness.is_none() {
+        return Err(AppError::BadRequest(
+            "give --public-key, --witness-key or both (64 hex digits each)".into(),
+        ));
+    }
+    let mut db = pool.get().await?;
+    let tx = db.transaction().await?;
+    let org = orgs::set_site_keys(
+        &*tx,
+        site,
+        public.as_ref().map(|k| k.as_bytes()),
+        witness.as_ref().map(|k| k.as_bytes()),
+    )
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("no site with id {site}")))?;
+    let logged = crate::evidence::log::log_new_site(&*tx, org, site).await?;
+    crate::db::audit::record(
+        &*tx,
+        &crate::db::audit::Entry {
+            org_id: Some(org),
+            actor_email: Some("operator (portal admin set-site-keys)"),
+            action: "site.keys_changed",
+            target_type: Some("site"),
+            target_id: Some(site.to_string()),
+            details: serde_json::json!({
+                "public_key": public.map(|k| hex::encode(k.as_bytes())),
+                "witness_key": witness.map(|k| hex::encode(k.as_bytes())),
+                "log_index": logged.map(|l| l.index),
+            }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(site)
 }
 
 /// Writes a PKCS#8 PEM private key readable by its owner only.

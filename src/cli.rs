@@ -70,6 +70,21 @@ pub enum ApplianceCommand {
         /// Bundle files (format v1 JSON), pushed byte for byte.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
+        /// Keep the last checkpoint this appliance accepted here, and after the
+        /// push verify the log against it (consistency, each bundle's inclusion).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// The practice's log verifier key to pin (needed the first time a
+        /// state file is made).
+        #[arg(long)]
+        log_key: Option<String>,
+        /// The appliance's cosigner key (PKCS#8 PEM); default: <key>.cosigner.pem
+        /// when it exists. With it the accepted checkpoint is cosigned.
+        #[arg(long)]
+        cosigner_key: Option<PathBuf>,
+        /// How long to wait for a checkpoint that covers the pushed bundles.
+        #[arg(long, default_value = "120")]
+        wait_secs: u64,
     },
 }
 
@@ -129,9 +144,21 @@ pub enum AdminCommand {
         /// The appliance's raw 32-byte Ed25519 public key, as 64 hex digits.
         #[arg(long)]
         public_key: Option<String>,
-        /// Generate a key pair and write the private key here (PKCS#8 PEM, mode 0600).
+        /// Generate the appliance's signing key pair and write the private key here
+        /// (PKCS#8 PEM, mode 0600), and its cosigner key beside it (<name>.cosigner.pem).
         #[arg(long)]
         key_out: Option<PathBuf>,
+    },
+    /// Set or rotate a site's appliance keys; logged as a site-key leaf and audited.
+    SetSiteKeys {
+        #[arg(long)]
+        site: Uuid,
+        /// The new signing public key (64 hex digits).
+        #[arg(long)]
+        public_key: Option<String>,
+        /// The new cosigner (witness) public key (64 hex digits).
+        #[arg(long)]
+        witness_key: Option<String>,
     },
 }
 
@@ -178,8 +205,17 @@ fn init_tracing() {
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Appliance(ApplianceCommand::Push { url, site, key, bundles }) => {
-            let key = appliance::read_key(&key)?;
+        Command::Appliance(ApplianceCommand::Push {
+            url,
+            site,
+            key: key_path,
+            bundles,
+            state,
+            log_key,
+            cosigner_key,
+            wait_secs,
+        }) => {
+            let key = appliance::read_key(&key_path)?;
             let pushed = appliance::push(&url, site, &key, &bundles).await?;
             for p in &pushed {
                 let what = if p.created { "stored" } else { "already received" };
@@ -191,6 +227,43 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 );
             }
             eprintln!("pushed {} bundle(s) to site {site}", pushed.len());
+            let Some(state) = state else {
+                eprintln!(
+                    "not verified against the log: pass --state FILE (and --log-key the first time) to \
+                     check the portal's log as this appliance's witness"
+                );
+                return Ok(());
+            };
+            let cosigner_path = cosigner_key.or_else(|| {
+                let p = crate::admin::cosigner_path(&key_path);
+                p.exists().then_some(p)
+            });
+            let cosigner = cosigner_path.as_deref().map(appliance::read_key).transpose()?;
+            let w = appliance::witness(
+                &url,
+                site,
+                &key,
+                cosigner.as_ref(),
+                &state,
+                log_key.as_deref(),
+                &pushed,
+                std::time::Duration::from_secs(wait_secs),
+            )
+            .await?;
+            let waiting = pushed.len() - w.proven;
+            println!(
+                "log verified: checkpoint of {} leaves, consistent with the {} this appliance kept; \
+                 {} bundle(s) proven included{}{}",
+                w.size,
+                w.old_size,
+                w.proven,
+                if waiting > 0 {
+                    format!(", {waiting} not yet in a signed checkpoint (run again later)")
+                } else {
+                    String::new()
+                },
+                if w.cosigned { "; cosigned" } else { "; not cosigned (no cosigner key)" }
+            );
             Ok(())
         }
         Command::VerifyChain { site } => {
@@ -327,6 +400,9 @@ async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Res
                 (None, None) => unreachable!("clap requires one of --public-key and --key-out"),
             };
             admin::create_site(pool, org, &name, key).await
+        }
+        AdminCommand::SetSiteKeys { site, public_key, witness_key } => {
+            admin::set_site_keys(pool, site, public_key.as_deref(), witness_key.as_deref()).await
         }
         AdminCommand::CreateApiToken { .. } | AdminCommand::Transfer(_) => {
             unreachable!("handled above")

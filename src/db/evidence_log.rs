@@ -655,3 +655,55 @@ pub async fn all_checkpoints(
         .map(checkpoint_row)
         .collect())
 }
+
+// ---------------------------------------------------------------------------
+// Cosignatures (src/evidence/witness.rs)
+// ---------------------------------------------------------------------------
+
+/// Keeps a site's cosignature of the checkpoint of `size` leaves (a newer
+/// one replaces an older one).
+pub async fn put_cosignature(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    size: i64,
+    site_id: Uuid,
+    cosigned_at: i64,
+    line: &str,
+) -> AppResult<()> {
+    db.execute(
+        "INSERT INTO evidence_log_cosignatures (client_org_id, size, site_id, cosigned_at, line)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (client_org_id, size, site_id) DO UPDATE
+            SET cosigned_at = EXCLUDED.cosigned_at, line = EXCLUDED.line, received_at = now()
+          WHERE evidence_log_cosignatures.cosigned_at < EXCLUDED.cosigned_at",
+        &[&org_id, &size, &site_id, &cosigned_at, &line],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The cosignature lines held for the checkpoint of `size` leaves.
+pub async fn cosignatures(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    size: i64,
+) -> AppResult<Vec<String>> {
+    Ok(db
+        .query(
+            "SELECT line FROM evidence_log_cosignatures WHERE client_org_id = $1 AND size = $2
+              ORDER BY site_id",
+            &[&org_id, &size],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// A site of the practice's cosigner key, if it has one.
+pub async fn witness_key(db: &impl GenericClient, site_id: Uuid) -> AppResult<Option<Vec<u8>>> {
+    Ok(db
+        .query_opt("SELECT witness_public_key FROM sites WHERE id = $1", &[&site_id])
+        .await?
+        .and_then(|r| r.get(0)))
+}

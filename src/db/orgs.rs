@@ -73,6 +73,25 @@ pub async fn insert_user(
     Ok(row.get(0))
 }
 
+/// Sets a site's keys (either may stay as it is); false when the practice
+/// has no such site.
+pub async fn set_site_keys(
+    db: &impl GenericClient,
+    site_id: Uuid,
+    public_key: Option<&[u8; 32]>,
+    witness_key: Option<&[u8; 32]>,
+) -> AppResult<Option<Uuid>> {
+    Ok(db
+        .query_opt(
+            "UPDATE sites SET agent_public_key = coalesce($2, agent_public_key),
+                              witness_public_key = coalesce($3, witness_public_key)
+              WHERE id = $1 RETURNING client_org_id",
+            &[&site_id, &public_key.map(|k| k.as_slice()), &witness_key.map(|k| k.as_slice())],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
 pub async fn insert_site(
     db: &impl GenericClient,
     org_id: Uuid,

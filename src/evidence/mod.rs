@@ -22,3 +22,4 @@ pub mod proofs;
 pub mod score;
 pub mod sweeper;
 pub mod verify;
+pub mod witness;

@@ -212,6 +212,21 @@ pub async fn latest(db: &impl GenericClient, org_id: Uuid) -> AppResult<StoredCh
     store::latest_checkpoint(db, org_id).await?.ok_or_else(no_checkpoint)
 }
 
+/// A checkpoint as served: the log's signed note followed by every
+/// cosignature line held for its size.
+pub async fn served_note(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    cp: &StoredCheckpoint,
+) -> AppResult<String> {
+    let mut note = cp.note.clone();
+    for line in store::cosignatures(db, org_id, cp.size).await? {
+        note.push_str(&line);
+        note.push('\n');
+    }
+    Ok(note)
+}
+
 /// The checkpoint of `size` leaves (the latest when None).
 pub async fn checkpoint_at(
     db: &impl GenericClient,
@@ -260,7 +275,8 @@ pub async fn bundle_proof(
         .into_iter()
         .next()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("leaf {index} is missing")))?;
-    Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint: cp.note })
+    let checkpoint = served_note(db, org_id, &cp).await?;
+    Ok(TlogProof { extra: Some(leaf), index, hashes, checkpoint })
 }
 
 /// A consistency proof between two sizes no larger than the latest

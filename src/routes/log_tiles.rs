@@ -33,10 +33,11 @@ pub async fn log_checkpoint_get(
     let org_id = own_log(&user, &org)?;
     let db = state.pool().get().await?;
     let cp = proofs::latest(&**db, org_id).await?;
+    let note = proofs::served_note(&**db, org_id, &cp).await?;
     Ok(Response::builder()
         .content_type("text/plain; charset=utf-8")
         .header("Cache-Control", "no-store")
-        .body(cp.note))
+        .body(note))
 }
 
 #[handler]

@@ -26,6 +26,7 @@ mod log_api;
 mod log_integrator;
 mod log_interop;
 mod log_verify;
+mod log_witness;
 mod mail;
 mod managed;
 mod matrix;

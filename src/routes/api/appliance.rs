@@ -5,18 +5,18 @@
 use poem::web::Data;
 use poem::{Request, RequestBody};
 use poem_openapi::param::Header;
-use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::payload::{Json, ParsePayload, Payload, PlainText};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::error::{
-    ApiError, BAD_REQUEST, CONFLICT, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNSUPPORTED_MEDIA,
+    ApiError, BAD_REQUEST, CONFLICT, NOT_FOUND, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNSUPPORTED_MEDIA,
 };
 use crate::error::AppError;
 use crate::evidence::bundle::MAX_BUNDLE_BYTES;
-use crate::evidence::ingest;
+use crate::evidence::{ingest, witness};
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -159,6 +159,76 @@ pub enum IngestResponse {
     AlreadyReceived(Json<ReceiptBody>),
 }
 
+/// A signed request of an appliance about its practice's evidence log.
+/// Sign the exact body bytes with the site's signing key (hex Ed25519 in
+/// `X-Agent-Signature`); `timestamp` must be within 300 s of the portal's
+/// clock.
+#[derive(Debug, Object)]
+pub struct LogRequestDoc {
+    /// `log-proof`, `log-witness` or `log-cosignature`, as the endpoint.
+    pub request: String,
+    pub site_id: Uuid,
+    /// Unix seconds, when the request was signed.
+    pub timestamp: i64,
+    /// log-proof: the bundle to prove.
+    pub bundle_id: Option<String>,
+    /// log-witness: the size of the last checkpoint the appliance accepted (0 at first).
+    pub old_size: Option<u64>,
+    /// log-cosignature: the tree size of the checkpoint cosigned.
+    pub size: Option<u64>,
+    /// log-cosignature: the c2sp.org/tlog-cosignature v1 line, made with the
+    /// site's cosigner key (name `<host>/appliance/<site id>`).
+    pub cosignature: Option<String>,
+}
+
+/// A log request's body as received, documented as a [`LogRequestDoc`].
+pub struct RawLogRequest(pub Vec<u8>);
+
+impl Payload for RawLogRequest {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        RawBundle::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        LogRequestDoc::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        LogRequestDoc::register(registry);
+    }
+}
+
+impl ParsePayload for RawLogRequest {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let max = crate::evidence::witness::MAX_REQUEST_BYTES;
+        let bytes = body.take()?.into_bytes_limit(max).await.map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => AppError::PayloadTooLarge(format!(
+                "an appliance request may be at most {max} bytes"
+            )),
+            other => AppError::BadRequest(format!("cannot read the body: {other}")),
+        })?;
+        Ok(RawLogRequest(bytes.to_vec()))
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum LogText {
+    /// The answer as text (see the operation).
+    #[oai(status = 200, content_type = "text/plain; charset=utf-8")]
+    Ok(PlainText<String>),
+}
+
+#[derive(Debug, Object)]
+pub struct CosignatureKept {
+    pub size: u64,
+    /// The cosignature's timestamp.
+    pub timestamp: u64,
+}
+
 pub struct ApplianceApi;
 
 #[OpenApi(prefix_path = "/appliance", tag = "ApiTags::Appliance")]
@@ -196,8 +266,100 @@ impl ApplianceApi {
             IngestResponse::AlreadyReceived(Json(out))
         })
     }
+
+    /// Prove one of the site's bundles
+    ///
+    /// A signed `log-proof` request (`bundle_id`): the bundle's
+    /// c2sp.org/tlog-proof@v1 file against the latest checkpoint, with the
+    /// cosignatures held.
+    #[oai(path = "/log/proof", method = "post", operation_id = "get_appliance_log_proof")]
+    async fn log_proof(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Agent-Signature")] signature: Header<String>,
+        body: RawLogRequest,
+    ) -> Result<
+        LogText,
+        ApiError<
+            {
+                BAD_REQUEST
+                    | UNAUTHORIZED
+                    | NOT_FOUND
+                    | CONFLICT
+                    | UNSUPPORTED_MEDIA
+                    | PAYLOAD_TOO_LARGE
+            },
+        >,
+    > {
+        Ok(LogText::Ok(PlainText(witness::proof(&state, &body.0, &signature.0).await?)))
+    }
+
+    /// The latest checkpoint, proven consistent with one the appliance kept
+    ///
+    /// A signed `log-witness` request (`old_size`): a c2sp.org/tlog-witness
+    /// style body: `old <old_size>`, the consistency proof (base64 lines),
+    /// a blank line, and the latest checkpoint with its cosignatures.
+    /// Verify both with the log key you pinned before cosigning.
+    #[oai(path = "/log/witness", method = "post", operation_id = "get_appliance_log_witness")]
+    async fn log_witness(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Agent-Signature")] signature: Header<String>,
+        body: RawLogRequest,
+    ) -> Result<
+        LogText,
+        ApiError<
+            {
+                BAD_REQUEST
+                    | UNAUTHORIZED
+                    | NOT_FOUND
+                    | CONFLICT
+                    | UNSUPPORTED_MEDIA
+                    | PAYLOAD_TOO_LARGE
+            },
+        >,
+    > {
+        Ok(LogText::Ok(PlainText(witness::witness(&state, &body.0, &signature.0).await?)))
+    }
+
+    /// Cosign a checkpoint
+    ///
+    /// A signed `log-cosignature` request (`size`, `cosignature`): the
+    /// site's c2sp.org/tlog-cosignature v1 line over the checkpoint of that
+    /// size, made with its cosigner key. Kept and served with the checkpoint.
+    #[oai(
+        path = "/log/cosignature",
+        method = "post",
+        operation_id = "create_appliance_cosignature"
+    )]
+    async fn log_cosignature(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Agent-Signature")] signature: Header<String>,
+        body: RawLogRequest,
+    ) -> Result<
+        Json<CosignatureKept>,
+        ApiError<
+            {
+                BAD_REQUEST
+                    | UNAUTHORIZED
+                    | NOT_FOUND
+                    | CONFLICT
+                    | UNSUPPORTED_MEDIA
+                    | PAYLOAD_TOO_LARGE
+            },
+        >,
+    > {
+        let size = serde_json::from_slice::<serde_json::Value>(&body.0)
+            .ok()
+            .and_then(|v| v.get("size").and_then(|s| s.as_u64()))
+            .unwrap_or_default();
+        let timestamp = witness::cosign(&state, &body.0, &signature.0).await?;
+        Ok(Json(CosignatureKept { size, timestamp }))
+    }
 }
 
 // The macro refers to itself unqualified, so it must be in scope by name.
 use poem_openapi::impl_apirequest_for_payload;
 impl_apirequest_for_payload!(RawBundle);
+impl_apirequest_for_payload!(RawLogRequest);

@@ -292,13 +292,12 @@ impl LogApi {
         let db = state.pool().get().await?;
         let (origin, verifier) = proofs::verifier(&state, &**db, user.org_id).await?;
         let sites = store::site_keys(&**db, user.org_id).await?;
-        let host = origin.split("/log/").next().unwrap_or_default();
         let witnesses: Vec<String> = sites
             .iter()
             .filter_map(|s| {
                 let key = ed25519_dalek::VerifyingKey::try_from(s.witness.as_deref()?).ok()?;
-                CosignatureVerifier::new(&format!("{host}/appliance/{}", s.site_id), key)
-                    .map(|v| v.vkey())
+                let name = crate::evidence::witness::appliance_name(&origin, s.site_id);
+                CosignatureVerifier::new(&name, key).map(|v| v.vkey())
             })
             .collect();
         let vkey = verifier.vkey();
