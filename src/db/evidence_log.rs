@@ -707,3 +707,40 @@ pub async fn witness_key(db: &impl GenericClient, site_id: Uuid) -> AppResult<Op
         .await?
         .and_then(|r| r.get(0)))
 }
+
+/// Records the log's verifier key (once; it never changes).
+pub async fn set_vkey(db: &impl GenericClient, org_id: Uuid, vkey: &str) -> AppResult<()> {
+    db.execute(
+        "UPDATE evidence_logs SET vkey = $2 WHERE client_org_id = $1 AND vkey IS DISTINCT FROM $2",
+        &[&org_id, &vkey],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The log's recorded verifier key.
+pub async fn vkey(db: &impl GenericClient, org_id: Uuid) -> AppResult<Option<String>> {
+    Ok(db
+        .query_opt("SELECT vkey FROM evidence_logs WHERE client_org_id = $1", &[&org_id])
+        .await?
+        .and_then(|r| r.get(0)))
+}
+
+/// The checkpoint that closes `month` (YYYY-MM), if signed.
+pub async fn month_end_checkpoint(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    month: &str,
+) -> AppResult<Option<StoredCheckpoint>> {
+    Ok(db
+        .query_opt(
+            &format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM evidence_log_checkpoints
+                  WHERE client_org_id = $1 AND month_end = $2"
+            ),
+            &[&org_id, &month],
+        )
+        .await?
+        .as_ref()
+        .map(checkpoint_row))
+}

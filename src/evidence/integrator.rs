@@ -63,10 +63,11 @@ pub async fn pass(state: &AppState, org_id: Uuid, now: DateTime<Utc>) -> AppResu
     };
     let size = u64::try_from(size).map_err(AppError::internal)?;
     let (tiles, more) = write_tiles(&*tx, org_id, size, TILES_PER_PASS).await?;
+    let signer = state.log_signer(org_id, &origin)?;
+    store::set_vkey(&*tx, org_id, &signer.verifier().vkey()).await?;
     let signed = if more {
         None
     } else {
-        let signer = state.log_signer(org_id, &origin)?;
         let interval = state.config().log_checkpoint_interval;
         sign_if_due(&*tx, &signer, org_id, &origin, size, now, interval).await?
     };

@@ -117,6 +117,19 @@ async fn append_to(
     Ok(Logged { index, origin })
 }
 
+/// Appends `leaf` if the practice has a log (a report of a practice
+/// without one has no evidence to speak of).
+pub async fn append_if_logged(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    leaf: &Leaf,
+) -> AppResult<Option<Logged>> {
+    let Some(origin) = store::origin(db, org_id).await? else {
+        return Ok(None);
+    };
+    append_to(db, org_id, origin, leaf).await.map(Some)
+}
+
 /// Logs a new site's keys if its practice has a log (otherwise they are
 /// logged when the log is made, with the rest of the practice's past).
 pub async fn log_new_site(

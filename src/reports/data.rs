@@ -138,6 +138,8 @@ pub struct ReportData {
     pub notifications: Vec<ReportNotification>,
     /// All notifications of the month.
     pub notifications_total: i64,
+    /// The evidence log's checkpoint for the month, if signed.
+    pub log: Option<super::log_copy::LogCopy>,
 }
 
 fn to_i32(n: usize) -> i32 {
@@ -228,6 +230,7 @@ impl ReportData {
             failing,
             notifications,
             notifications_total,
+            log: super::log_copy::load(db, org_id, month, month_to_date).await?,
         }))
     }
 

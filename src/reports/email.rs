@@ -4,6 +4,7 @@
 use maud::html;
 
 use super::ReportSummary;
+use super::log_copy::LogCopy;
 use crate::evidence::score;
 use crate::views::emails::Email;
 
@@ -13,6 +14,7 @@ pub fn report_ready(
     practice: &str,
     report: &ReportSummary,
     link: &str,
+    log: Option<&LogCopy>,
 ) -> Email {
     let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
     let month = report.month.label();
@@ -28,9 +30,23 @@ pub fn report_ready(
         report.evidence_count,
         report.sites_count
     );
+    let log_text = match log {
+        Some(l) => format!(
+            "Your evidence log's month-end checkpoint ({} leaves), verbatim. Keep this email: a later \
+             checkpoint that is not consistent with it proves the log was rewritten.\n\n{}\n\
+             Verifier key:\n{}\n\n{}\n\n",
+            l.size,
+            l.checkpoint,
+            l.vkey,
+            l.consistency.sentence()
+        ),
+        None => "The checkpoint that closes this month is not signed yet; the report in the portal will \
+                 carry it.\n\n"
+            .to_owned(),
+    };
     let text = format!(
         "{greeting}\n\nThe {month} HIPAA compliance report for {practice} is ready.\n\n{summary}\n\n\
-         Download the PDF from the portal (sign-in required):\n\n{link}\n\n\
+         Download the PDF from the portal (sign-in required):\n\n{link}\n\n{log_text}\
          You receive this email as the practice owner; turn it off in Settings.\n\n-- OsirisCare\n"
     );
     let colour = match band {
@@ -54,6 +70,14 @@ pub fn report_ready(
                 a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "Open your reports" }
             }
             p style="font-size: 14px; color: #4b5563;" { "Or paste this link into your browser:" br; a href=(link) style="color: #0f5e6b; word-break: break-all;" { (link) } }
+            @if let Some(l) = log {
+                p style="font-size: 14px;" {
+                    "Your evidence log's month-end checkpoint (" (l.size) " leaves), verbatim. Keep this email: a later checkpoint that is not consistent with it proves the log was rewritten."
+                }
+                pre style="font-size: 11px; background: #f4f6f8; padding: 10px; white-space: pre-wrap; word-break: break-all;" { (l.checkpoint) }
+                p style="font-size: 13px;" { "Verifier key:" br; code style="word-break: break-all;" { (l.vkey) } }
+                p style="font-size: 13px;" { (l.consistency.sentence()) }
+            }
             p style="font-size: 13px; color: #6b7280;" { "You receive this email as the practice owner; turn it off in Settings." }
         }
     }

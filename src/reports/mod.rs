@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod data;
 pub mod email;
+pub mod log_copy;
 pub mod pdf;
 pub mod scheduler;
 
@@ -251,6 +252,13 @@ async fn generate_and_cache(
         },
     )
     .await?;
+    // A finished report is a leaf of the log: its month and the SHA-256 of
+    // the PDF handed out, so a PDF can be shown to be the one made then.
+    let leaf = crate::log::leaf::Leaf::Report(crate::log::leaf::ReportLeaf {
+        month: month.to_string(),
+        sha256: s.pdf_sha256,
+    });
+    crate::evidence::log::append_if_logged(db, org_id, &leaf).await?;
     Ok(Some(Report { summary: summary_of(&stored, false)?, pdf: report.pdf }))
 }
 
@@ -268,8 +276,12 @@ pub async fn ensure_cached(
         return Ok(None);
     }
     if let Some(cached) = queries::cached_with_pdf(db, org_id, month.first_day()).await? {
+        // Made before the month-end checkpoint was signed: it lacks it.
+        let checkpoint =
+            crate::db::evidence_log::month_end_checkpoint(db, org_id, &month.to_string()).await?;
         let fresh = cached.report.evidence_count == state.count
-            && state.last_received.is_none_or(|r| r <= cached.report.generated_at);
+            && state.last_received.is_none_or(|r| r <= cached.report.generated_at)
+            && checkpoint.is_none_or(|c| c.signed_at <= cached.report.generated_at);
         if fresh {
             return Ok(Some((
                 Report { summary: summary_of(&cached.report, false)?, pdf: cached.pdf },

@@ -398,6 +398,7 @@ fn layout(data: &ReportData) -> Vec<Vec<Op>> {
     notifications(&mut w, data);
     chain_heads(&mut w, data);
     how_to_verify(&mut w);
+    log_checkpoint(&mut w, data);
     let footer = format!("OsirisCare - {} - {}", clean(&data.practice), data.month.label());
     w.finish(&footer)
 }
@@ -776,6 +777,81 @@ fn how_to_verify(w: &mut Writer) {
     );
 }
 
+/// The evidence log's checkpoint for the month, verbatim, with the key to
+/// check it and its consistency with last month's.
+fn log_checkpoint(w: &mut Writer, data: &ReportData) {
+    w.heading(by_period(
+        data,
+        "Evidence log: latest checkpoint",
+        "Evidence log: month-end checkpoint",
+    ));
+    let Some(log) = &data.log else {
+        w.paragraph(
+            by_period(
+                data,
+                "The practice's evidence log has no signed checkpoint yet.",
+                "The checkpoint that closes this month is not signed yet (it is signed at 00:00 UTC on the 1st); \
+                 the next copy of this report will carry it.",
+            ),
+            Font::Regular,
+            8.5,
+            TEXT,
+        );
+        return;
+    };
+    w.paragraph(
+        &format!(
+            "Every accepted bundle, site key and finished report is a leaf of the practice's evidence log, an RFC 6962 \
+             Merkle tree. This checkpoint (c2sp.org/tlog-checkpoint, {} leaves, signed {} UTC) is the log's signed \
+             head{}. Keep this page: a later checkpoint that is not consistent with it proves the log was rewritten. \
+             Verify it with the verifier key below (for example Go's golang.org/x/mod/sumdb/note) or paste it into \
+             POST /api/client/log/check-checkpoint.",
+            log.size,
+            log.signed_at.format("%Y-%m-%d %H:%M"),
+            if log.month_end { " at the end of the month" } else { " so far this month" }
+        ),
+        Font::Regular,
+        8.5,
+        TEXT,
+    );
+    w.gap(4.0);
+    w.text(LEFT, w.y - 9.0, Font::Bold, 8.0, GRAY, "Verifier key");
+    w.gap(12.0);
+    mono_block(w, &log.vkey);
+    w.gap(4.0);
+    w.text(LEFT, w.y - 9.0, Font::Bold, 8.0, GRAY, "Checkpoint (verbatim)");
+    w.gap(12.0);
+    mono_block(w, &log.checkpoint);
+    w.gap(4.0);
+    let ink = match log.consistency {
+        crate::reports::log_copy::Consistency::Inconsistent(_) => RED,
+        _ => TEXT,
+    };
+    w.paragraph(&log.consistency.sentence(), Font::Bold, 8.5, ink);
+}
+
+/// Courier text, line for line, small enough that a signature line fits;
+/// a longer line is continued on the next, marked with a trailing `\`.
+fn mono_block(w: &mut Writer, text: &str) {
+    const SIZE: f32 = 5.6;
+    let per_line = ((RIGHT - LEFT) / (SIZE * 0.6)).floor() as usize - 1;
+    for line in text.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut parts: Vec<String> =
+            chars.chunks(per_line.max(1)).map(|c| c.iter().collect::<String>()).collect();
+        if parts.is_empty() {
+            parts.push(String::new());
+        }
+        let last = parts.len() - 1;
+        for (i, part) in parts.iter().enumerate() {
+            w.ensure(SIZE * 1.5);
+            let shown = if i < last { format!("{part}\\") } else { part.clone() };
+            w.text(LEFT, w.y - SIZE, Font::Mono, SIZE, TEXT, &shown);
+            w.y -= SIZE * 1.45;
+        }
+    }
+}
+
 /// The laid-out pages as an A4 document with its metadata, saved.
 fn document(data: &ReportData, pages: Vec<Vec<Op>>) -> Vec<u8> {
     let month = data.month;
@@ -889,6 +965,14 @@ mod tests {
                 title: "Backup failed at Site 000\n(again)".into(),
             }],
             notifications_total: 3,
+            log: Some(crate::reports::log_copy::LogCopy {
+                checkpoint: "portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f\n8\nq83tPuAZxgtZi3KLwhoMnAWsrpy1uRgNvEoBmH/KOJc=\n\n\u{2014} portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f Az3g8mO2y4ZPa2ZbvU5q3AkYbH5LWkt3xWqPzA0wJpA2cGz6pm9GvTTgmJ0Gd1ZpjZxMcVzkP0KEXoXyY5Sl6TYmJD0=\n".into(),
+                vkey: "portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f+033de0f2+AXsk2pG3Kq8m0dJbqH0Yt0U8jV6V3N9mO0eP3mQe1kVr".into(),
+                size: 8,
+                signed_at: at,
+                month_end: true,
+                consistency: crate::reports::log_copy::Consistency::NoPrevious,
+            }),
         }
     }
 

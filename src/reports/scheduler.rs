@@ -63,7 +63,7 @@ pub async fn run_once(state: &AppState, now: DateTime<Utc>) -> AppResult<usize> 
     let mut made = 0;
     let mut first_error = None;
     for org_id in orgs {
-        match run_for_org(state, org_id, month).await {
+        match run_for_org(state, org_id, month, now).await {
             Ok(true) => made += 1,
             Ok(false) => {}
             Err(e) => {
@@ -83,7 +83,15 @@ pub async fn run_once(state: &AppState, now: DateTime<Utc>) -> AppResult<usize> 
 
 /// Claims, makes and announces one practice's report; false when another
 /// instance already did, or the month has no evidence.
-async fn run_for_org(state: &AppState, org_id: Uuid, month: Month) -> AppResult<bool> {
+async fn run_for_org(
+    state: &AppState,
+    org_id: Uuid,
+    month: Month,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    // The checkpoint that closes the month goes into the report: sign it
+    // first if the integrator has not yet (it does at 00:00 UTC on the 1st).
+    crate::evidence::integrator::catch_up(state, org_id, now).await?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     let run_key = format!("{org_id}:{month}");
@@ -126,8 +134,9 @@ async fn run_for_org(state: &AppState, org_id: Uuid, month: Month) -> AppResult<
     )
     .await?;
     let link = format!("{}{REPORTS_PATH}", state.config().base_url.trim_end_matches('/'));
+    let log = super::log_copy::load(&*tx, org_id, month, false).await?;
     for (address, name) in queries::monthly_report_recipients(&*tx, org_id).await? {
-        let mail = email::report_ready(name.as_deref(), &org.name, s, &link);
+        let mail = email::report_ready(name.as_deref(), &org.name, s, &link, log.as_ref());
         outbox::enqueue(
             &*tx,
             &NewMail {

@@ -25,6 +25,7 @@ mod layering;
 mod log_api;
 mod log_integrator;
 mod log_interop;
+mod log_reports;
 mod log_verify;
 mod log_witness;
 mod mail;

@@ -1,0 +1,5 @@
+-- Each log's verifier key (public), as the integrator computes it from the
+-- seed, so monthly reports and emails can print it. It is a copy: a
+-- checkpoint is checked against it before it is printed, and the key in a
+-- practice's earlier reports and emails is the one to compare with.
+ALTER TABLE evidence_logs ADD COLUMN vkey text;
