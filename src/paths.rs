@@ -36,6 +36,14 @@ pub const OPENAPI_JSON: &str = "/api/openapi.json";
 /// The paths signed-out visitors use; they never leak into a Referer.
 pub const AUTH_PREFIXES: &[&str] = &[LOGIN, VERIFY, INVITE];
 
+/// Starts a practice verification (htmx).
+pub const LOG_VERIFY: &str = "/client/log/verify";
+
+/// A practice verification's progress (htmx fragment).
+pub fn log_verification(id: Uuid) -> String {
+    format!("/client/log/verify/{id}")
+}
+
 /// A practice's evidence log, served as c2sp.org/tlog-tiles below it.
 pub fn log(org_id: Uuid) -> String {
     format!("/log/{org_id}")
@@ -100,6 +108,7 @@ pub mod route {
     pub const SESSION_REVOKE: &str = "/client/settings/sessions/:id/revoke";
     pub const TOKEN_REVOKE: &str = "/client/settings/api-tokens/:id/revoke";
     pub const ASSET: &str = "/assets/:name";
+    pub const LOG_VERIFICATION: &str = "/client/log/verify/:id";
     pub const LOG_CHECKPOINT: &str = "/log/:org/checkpoint";
     pub const LOG_TILE: &str = "/log/:org/tile/*path";
 }

@@ -744,3 +744,45 @@ pub async fn month_end_checkpoint(
         .as_ref()
         .map(checkpoint_row))
 }
+
+/// A leaf with when it was logged.
+pub struct TimedLeaf {
+    pub index: i64,
+    pub data: Vec<u8>,
+    pub logged_at: DateTime<Utc>,
+    pub backfilled: bool,
+}
+
+/// The practice's site-key leaves, in order.
+pub async fn site_key_leaves(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<TimedLeaf>> {
+    Ok(db
+        .query(
+            "SELECT leaf_index, data, logged_at, backfilled FROM evidence_log_leaves
+              WHERE client_org_id = $1 AND kind = 'site_key' ORDER BY leaf_index",
+            &[&org_id],
+        )
+        .await?
+        .iter()
+        .map(|r| TimedLeaf {
+            index: r.get(0),
+            data: r.get(1),
+            logged_at: r.get(2),
+            backfilled: r.get(3),
+        })
+        .collect())
+}
+
+/// When leaf `index` was logged, and whether as backfill.
+pub async fn leaf_time(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    index: i64,
+) -> AppResult<Option<(DateTime<Utc>, bool)>> {
+    Ok(db
+        .query_opt(
+            "SELECT logged_at, backfilled FROM evidence_log_leaves WHERE client_org_id = $1 AND leaf_index = $2",
+            &[&org_id, &index],
+        )
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}

@@ -405,3 +405,35 @@ pub fn policy(base_url: &str, org_id: Uuid, vkey: &str, witnesses: &[String]) ->
     out.push_str("quorum none\n");
     out
 }
+
+/// One registration of a site's keys, from its site-key leaf.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    pub log_index: i64,
+    pub logged_at: chrono::DateTime<chrono::Utc>,
+    pub backfilled: bool,
+    pub key: [u8; 32],
+    pub witness: Option<[u8; 32]>,
+}
+
+/// Every site-key leaf of `site_id`, in log order.
+pub async fn key_history(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    site_id: Uuid,
+) -> AppResult<Vec<KeyEntry>> {
+    let leaves = store::site_key_leaves(db, org_id).await?;
+    Ok(leaves
+        .into_iter()
+        .filter_map(|l| match crate::log::leaf::Leaf::parse(&l.data) {
+            Ok(crate::log::leaf::Leaf::SiteKey(k)) if k.site == site_id => Some(KeyEntry {
+                log_index: l.index,
+                logged_at: l.logged_at,
+                backfilled: l.backfilled,
+                key: k.key,
+                witness: k.witness,
+            }),
+            _ => None,
+        })
+        .collect())
+}

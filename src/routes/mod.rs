@@ -49,6 +49,8 @@ pub fn routes() -> Route {
         .at(paths::SETTINGS_API_TOKENS, post(settings::view_settings_token_create_post))
         .at(paths::route::TOKEN_REVOKE, post(settings::view_settings_token_revoke_post))
         .at(paths::DEV_MAILBOX, get(dev_mailbox::view_dev_mailbox_get))
+        .at(paths::LOG_VERIFY, post(pages::log::view_log_verify_post))
+        .at(paths::route::LOG_VERIFICATION, get(pages::log::view_log_verification_get))
         .at(paths::route::LOG_CHECKPOINT, get(log_tiles::log_checkpoint_get))
         .at(paths::route::LOG_TILE, get(log_tiles::log_tile_get))
         .at(paths::OPENAPI_JSON, get(docs::openapi_json))

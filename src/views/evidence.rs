@@ -280,6 +280,16 @@ pub struct DetailData<'a> {
     pub neighbours: &'a [ChainNeighbour],
     /// Whether the stored signature is the site key's over the stored bytes.
     pub signature_valid: bool,
+    /// Where the bundle is in the practice's evidence log.
+    pub log: Option<LogPlace>,
+}
+
+/// A bundle's leaf in the evidence log.
+pub struct LogPlace {
+    pub index: i64,
+    pub logged_at: chrono::DateTime<chrono::Utc>,
+    /// Logged when the log was made, after the bundle was received.
+    pub backfilled: bool,
 }
 
 /// One bundle: where it came from, its integrity values, its checks and
@@ -306,8 +316,13 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
                     }
                 }
                 div.page-actions {
-                    a.btn.btn-primary id="download" href={ "/api/client/evidence/" (s.bundle_id) "/download" } download {
+                    a.btn.btn-primary id="download" href={ "/api/client/evidence/" (s.bundle_id) "/download?site_id=" (s.site_id) } download {
                         "Download bundle (JSON)"
+                    }
+                    @if data.log.is_some() {
+                        a.btn.btn-secondary id="download-proof" href={ "/api/client/evidence/" (s.bundle_id) "/proof?site_id=" (s.site_id) } download {
+                            "Download proof"
+                        }
                     }
                 }
             }
@@ -333,6 +348,19 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
                             }
                             dt { "Chain position" }
                             dd { (thousands(d.chain_position)) }
+                            dt { "Evidence log" }
+                            dd id="log-place" {
+                                @match &data.log {
+                                    Some(l) => {
+                                        "Leaf " (thousands(l.index)) ", logged " (when_exact(l.logged_at))
+                                        @if l.backfilled {
+                                            br;
+                                            span.small.muted { "Backfilled: this bundle was received before the log existed, so its logged time is the day the log was made, not the day it arrived." }
+                                        }
+                                    }
+                                    None => span.muted { "Not in the evidence log yet" }
+                                }
+                            }
                             dt { "Signature" }
                             dd id="signature-status" {
                                 @if data.signature_valid {

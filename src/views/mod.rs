@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod filters;
 pub mod format;
 pub mod layout;
+pub mod log;
 pub mod login;
 pub mod notifications;
 pub mod reports;

@@ -31,6 +31,8 @@ pub struct SitePageData<'a> {
     /// When each failing (check, host) turned to failing.
     pub failing_since: &'a HashMap<(String, String), DateTime<Utc>>,
     pub now: DateTime<Utc>,
+    /// The "Evidence log" card.
+    pub log: Markup,
 }
 
 /// The site page.
@@ -86,6 +88,7 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
                 }
             }
             div.stack {
+                (data.log)
                 (chain_card(site))
                 section.card id="history" {
                     div.card-header {

@@ -232,9 +232,14 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
     server.stop().await;
 }
 
-/// Resizes the window to the whole page's height so a screenshot shows all of it.
 /// Resizes the window to the page's height, so a screenshot shows it all.
 pub async fn fit_page(client: &Client) {
+    fit_page_at(client, 1280).await
+}
+
+/// [`fit_page`] at a window width (390 for a phone).
+pub async fn fit_page_at(client: &Client, width: u32) {
+    client.set_window_size(width, 900).await.unwrap();
     let height = client
         .execute("return document.documentElement.scrollHeight;", vec![])
         .await
@@ -243,7 +248,7 @@ pub async fn fit_page(client: &Client) {
         .unwrap_or(900);
     // The window's height includes the browser's own frame.
     let height = u32::try_from(height.clamp(800, 4000)).unwrap() + 120;
-    client.set_window_size(1280, height).await.unwrap();
+    client.set_window_size(width, height).await.unwrap();
 }
 
 /// The compliance pages in Chromium: the dashboard's SVG chart, a site's

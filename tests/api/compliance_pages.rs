@@ -503,7 +503,9 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
         receipts[2]["bundle_hash"].as_str().unwrap(),
         receipts[2]["chain_hash"].as_str().unwrap(),
         receipts[1]["chain_hash"].as_str().unwrap(),
-        "href=\"/api/client/evidence/D-2/download\"",
+        "href=\"/api/client/evidence/D-2/download?site_id=",
+        "href=\"/api/client/evidence/D-2/proof?site_id=",
+        "Evidence log",
     ] {
         assert!(html.contains(part), "{part}: {html}");
     }

@@ -295,3 +295,98 @@ async fn a_deleted_row_or_a_truncated_tail_is_found() {
     assert_eq!(check["signature_valid"], true);
     assert!(check["reason"].as_str().unwrap().contains("the log was rolled back"), "{check}");
 }
+
+/// The site page: its appliance key as the log holds it, and the practice
+/// verification started from the page, whose fragment polls only while
+/// the job runs.
+#[tokio::test]
+async fn the_site_page_shows_logged_keys_and_runs_the_verification_in_place() {
+    let app = spawn_app().await;
+    let (p, main, _) = practice(&app).await;
+    let html =
+        app.get_as(&p.viewer, &portal::paths::site(main.id)).expect_text(StatusCode::OK).await;
+    let fp = portal::views::log::fingerprint(&main.key.verifying_key().to_bytes());
+    assert!(html.contains(&fp), "the key fingerprint: {html}");
+    assert!(html.contains("id=\"key-history\""), "{html}");
+    assert!(!html.contains("not the last key logged"), "no key alarm for an untouched site");
+
+    let started =
+        app.hx_post_as(&p.viewer, portal::paths::LOG_VERIFY).expect_text(StatusCode::OK).await;
+    assert!(started.contains("id=\"log-verification\""), "{started}");
+    let job_id = {
+        let db = app.db_client().await;
+        portal::db::verifications::latest(&**db, p.org_id).await.unwrap().unwrap().id
+    };
+    // Follow the fragment as htmx would, until it stops polling.
+    let path = portal::paths::log_verification(job_id);
+    let mut fragment = started;
+    for _ in 0..1500 {
+        if !fragment.contains("hx-trigger") {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+        fragment = app.hx_get_as(&p.viewer, &path).expect_text(StatusCode::OK).await;
+    }
+    assert!(!fragment.contains("hx-trigger"), "a finished job does not poll: {fragment}");
+    assert!(fragment.contains("id=\"log-verified\""), "{fragment}");
+
+    // A swapped key shows on the site page at once.
+    let forged = SigningKey::from_bytes(&[0x24; 32]);
+    app.db_client()
+        .await
+        .execute(
+            "UPDATE sites SET agent_public_key = $2 WHERE id = $1",
+            &[&main.id, &forged.verifying_key().to_bytes().to_vec()],
+        )
+        .await
+        .unwrap();
+    let html =
+        app.get_as(&p.viewer, &portal::paths::site(main.id)).expect_text(StatusCode::OK).await;
+    assert!(html.contains("not the last key logged for it"), "{html}");
+
+    // Another practice's job, and a malformed id.
+    let q = app.practice("Elm Clinic").await;
+    app.hx_get_as(&q.owner, &path).expect_status(StatusCode::NOT_FOUND).await;
+    app.hx_get_as(&p.viewer, "/client/log/verify/nope")
+        .expect_status(StatusCode::BAD_REQUEST)
+        .await;
+}
+
+/// In Chromium: the verification runs in place from the site page, and
+/// the pages are photographed at desktop and phone widths.
+#[tokio::test]
+async fn in_chromium_the_practice_verification_runs_from_the_site_page() {
+    use fantoccini::Locator;
+    let Some((_driver, client)) = crate::browser::browser().await else { return };
+    let app = spawn_app().await;
+    let (p, main, _) = practice(&app).await;
+    let server = crate::helpers::spawn_server(&app).await;
+    crate::browser::open_as(&client, &server.base_url, &p.viewer, &portal::paths::site(main.id))
+        .await;
+    client.find(Locator::Id("verify-log")).await.unwrap().click().await.unwrap();
+    let done = client
+        .wait()
+        .for_element(Locator::Id("log-verified"))
+        .await
+        .expect("the verification finished in place");
+    assert!(done.text().await.unwrap().contains("Verified: 8 leaves"));
+    for (width, name) in [(1280, "log-site-desktop"), (390, "log-site-390")] {
+        crate::browser::fit_page_at(&client, width).await;
+        let shot = crate::browser::screenshot(&client, name).await;
+        eprintln!("screenshot: {}", shot.display());
+    }
+    client.set_window_size(1280, 900).await.unwrap();
+    client
+        .goto(&format!("{}{}", server.base_url, portal::paths::evidence_bundle("MAIN-1")))
+        .await
+        .unwrap();
+    let place = client.wait().for_element(Locator::Id("log-place")).await.unwrap();
+    assert!(place.text().await.unwrap().starts_with("Leaf 4"), "{}", place.text().await.unwrap());
+    client.find(Locator::Id("download-proof")).await.expect("a Download proof link");
+    for (width, name) in [(1280, "log-bundle-desktop"), (390, "log-bundle-390")] {
+        crate::browser::fit_page_at(&client, width).await;
+        crate::browser::screenshot(&client, name).await;
+    }
+    client.close().await.unwrap();
+    server.stop().await;
+}

@@ -224,6 +224,13 @@ pub async fn view_evidence_detail_get(
         compliance::bundle_detail(&**db, user.org_id, &bundle).await?;
     let valid =
         chain::stored_signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
+    let exact = compliance::BundleRef::new(bundle_id, Some(detail.summary.site_id));
+    let log = match crate::db::evidence_log::bundle_log_index(&**db, user.org_id, &exact).await? {
+        Some(Some(index)) => crate::db::evidence_log::leaf_time(&**db, user.org_id, index)
+            .await?
+            .map(|(at, backfilled)| evidence::LogPlace { index, logged_at: at, backfilled }),
+        _ => None,
+    };
     Ok(evidence::evidence_detail_page(
         &NavUser::of(&user),
         &DetailData {
@@ -231,6 +238,7 @@ pub async fn view_evidence_detail_get(
             checks: &checks,
             neighbours: &neighbours,
             signature_valid: valid,
+            log,
         },
     ))
 }

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod dev_mailbox;
 pub mod evidence;
 pub mod filters;
+pub mod log;
 pub mod notifications;
 pub mod reports;
 pub mod respond;

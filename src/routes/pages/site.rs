@@ -36,6 +36,12 @@ pub async fn view_site_get(
     let detail = compliance::site_detail(&**db, user.org_id, site_id).await?;
     let history = queries::score_history(&**db, user.org_id, Some(site_id), HISTORY_DAYS).await?;
     let since = compliance::site_failing_since(&**db, user.org_id, site_id).await?;
+    let keys = crate::evidence::proofs::key_history(&**db, user.org_id, site_id).await?;
+    let current_key = crate::db::evidence::site_key(&**db, site_id)
+        .await?
+        .map(|k| k.public_key.to_vec())
+        .unwrap_or_default();
+    let job = crate::db::verifications::latest(&**db, user.org_id).await?;
     Ok(site::site_page(
         &NavUser::of(&user),
         &SitePageData {
@@ -44,6 +50,7 @@ pub async fn view_site_get(
             history: &history,
             failing_since: &since,
             now: Utc::now(),
+            log: crate::views::log::site_log_card(&current_key, &keys, job.as_ref()),
         },
     ))
 }
