@@ -58,6 +58,7 @@ pub async fn lock_chain_head(db: &impl GenericClient, site_id: Uuid) -> AppResul
 /// What was recorded for a bundle id, to answer a resend.
 #[derive(Debug, Clone)]
 pub struct StoredReceipt {
+    pub row_id: Uuid,
     pub site_id: Uuid,
     pub bundle_hash: [u8; 32],
     pub chain_position: i64,
@@ -105,7 +106,7 @@ pub async fn find_receipt(
 ) -> AppResult<Option<StoredReceipt>> {
     let row = db
         .query_opt(
-            "SELECT site_id, bundle_hash, chain_position, chain_hash, log_index FROM evidence_bundles
+            "SELECT site_id, bundle_hash, chain_position, chain_hash, log_index, id FROM evidence_bundles
               WHERE site_id = $1 AND bundle_id = $2",
             &[&site_id, &bundle_id],
         )
@@ -117,6 +118,7 @@ pub async fn find_receipt(
             chain_position: r.get(2),
             chain_hash: array32(r.get::<_, &[u8]>(3), "chain hash")?,
             log_index: r.get(4),
+            row_id: r.get(5),
         })
     })
     .transpose()

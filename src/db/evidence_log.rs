@@ -613,8 +613,9 @@ pub async fn bundle_records(
 pub async fn bundle_counts(db: &impl GenericClient, org_id: Uuid) -> AppResult<(i64, i64)> {
     let r = db
         .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE log_index IS NULL)
-               FROM evidence_bundles WHERE client_org_id = $1",
+            "SELECT count(*), count(*) FILTER (WHERE log_index IS NULL AND NOT EXISTS (
+                        SELECT 1 FROM evidence_log_pending p WHERE p.bundle_row = b.id))
+               FROM evidence_bundles b WHERE client_org_id = $1",
             &[&org_id],
         )
         .await?;
@@ -785,4 +786,99 @@ pub async fn leaf_time(
         )
         .await?
         .map(|r| (r.get(0), r.get(1))))
+}
+
+/// Queues a leaf for the next sequencing step (no lock on the log);
+/// returns its place in the queue.
+pub async fn queue_leaf(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    kind: &str,
+    data: &[u8],
+    bundle_row: Option<Uuid>,
+) -> AppResult<i64> {
+    Ok(db
+        .query_one(
+            "INSERT INTO evidence_log_pending (client_org_id, kind, data, bundle_row)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&org_id, &kind, &data, &bundle_row],
+        )
+        .await?
+        .get(0))
+}
+
+/// Gives every committed pending leaf of the practice the next indices, in
+/// queue order, and their bundles those indices; returns how many. Takes
+/// the log's row lock (so sequencing steps of one practice take turns).
+pub async fn sequence_pending(db: &impl GenericClient, org_id: Uuid) -> AppResult<i64> {
+    Ok(sequence_pending_for(db, org_id, None).await?.0)
+}
+
+/// [`sequence_pending`], also answering the index given to queue entry
+/// `mine` (queued in this transaction).
+pub async fn sequence_pending_for(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    mine: Option<i64>,
+) -> AppResult<(i64, Option<i64>)> {
+    // Nothing queued (another step took it): no lock, no write, no commit
+    // to wait for.
+    let queued: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM evidence_log_pending WHERE client_org_id = $1)",
+            &[&org_id],
+        )
+        .await?
+        .get(0);
+    if !queued {
+        return Ok((0, None));
+    }
+    let Some(row) = db
+        .query_opt("SELECT size FROM evidence_logs WHERE client_org_id = $1 FOR UPDATE", &[&org_id])
+        .await?
+    else {
+        return Ok((0, None));
+    };
+    let size: i64 = row.get(0);
+    let r = db
+        .query_one(
+            "WITH p AS (
+                 DELETE FROM evidence_log_pending WHERE client_org_id = $1
+                 RETURNING id, kind, data, bundle_row
+             ), numbered AS (
+                 SELECT id, kind, data, bundle_row, $2::bigint + row_number() OVER (ORDER BY id) - 1 AS idx FROM p
+             ), leaves AS (
+                 INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data)
+                 SELECT $1, idx, kind, data FROM numbered RETURNING leaf_index
+             ), bundles AS (
+                 UPDATE evidence_bundles b SET log_index = n.idx
+                   FROM numbered n WHERE b.id = n.bundle_row RETURNING b.id
+             ), grown AS (
+                 UPDATE evidence_logs SET size = size + (SELECT count(*) FROM leaves)
+                  WHERE client_org_id = $1 RETURNING size
+             )
+             SELECT (SELECT count(*) FROM leaves), (SELECT idx FROM numbered WHERE id = $3)",
+            &[&org_id, &size, &mine],
+        )
+        .await?;
+    Ok((r.get(0), r.get(1)))
+}
+
+/// A bundle's log index, if it has one yet.
+pub async fn bundle_index_by_row(
+    db: &impl GenericClient,
+    bundle_row: Uuid,
+) -> AppResult<Option<i64>> {
+    Ok(db
+        .query_opt("SELECT log_index FROM evidence_bundles WHERE id = $1", &[&bundle_row])
+        .await?
+        .and_then(|r| r.get(0)))
+}
+
+/// How many leaves of the practice wait for an index.
+pub async fn pending_count(db: &impl GenericClient, org_id: Uuid) -> AppResult<i64> {
+    Ok(db
+        .query_one("SELECT count(*) FROM evidence_log_pending WHERE client_org_id = $1", &[&org_id])
+        .await?
+        .get(0))
 }

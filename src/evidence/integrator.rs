@@ -53,6 +53,9 @@ pub struct Pass {
 /// [`TILES_PER_PASS`] tiles and, when every full tile is written, signs a
 /// checkpoint if one is due. None when another integrator holds the log.
 pub async fn pass(state: &AppState, org_id: Uuid, now: DateTime<Utc>) -> AppResult<Option<Pass>> {
+    // Leaves whose ingest committed but whose sequencing step did not run
+    // (a crash in between) get their indices here.
+    crate::evidence::log::sequence(state.pool(), org_id).await?;
     let mut client = state.pool().get().await?;
     let tx = client.transaction().await?;
     if !store::try_lock_integrator(&*tx, org_id).await? {

@@ -104,17 +104,66 @@ async fn append_to(
     origin: String,
     leaf: &Leaf,
 ) -> AppResult<Logged> {
-    let index = store::take_indices(db, org_id, 1)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the practice's log vanished")))?;
-    store::insert_leaves(
-        db,
-        org_id,
-        index,
-        &NewLeaves { kind: &[kind(leaf)], data: &[leaf.encode()], backfilled: false },
-    )
-    .await?;
+    // Through the queue, like evidence: leaves committed before this one
+    // (evidence signed with a site's old key, say) keep their place ahead
+    // of it.
+    let mine = store::queue_leaf(db, org_id, kind(leaf), &leaf.encode(), None).await?;
+    let (_, index) = store::sequence_pending_for(db, org_id, Some(mine)).await?;
+    let index =
+        index.ok_or_else(|| AppError::internal(anyhow::anyhow!("the practice's log vanished")))?;
     Ok(Logged { index, origin })
+}
+
+/// Gives the practice's committed pending leaves their indices, in one
+/// short transaction of its own (see `sql/V10__log_pending.sql`).
+pub async fn sequence(pool: &deadpool_postgres::Pool, org_id: Uuid) -> AppResult<i64> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let n = store::sequence_pending(&*tx, org_id).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// A committed bundle's log index: sequences the practice's pending leaves
+/// first when it has none yet (its own leaf among them).
+///
+/// Requests of one practice take turns to sequence (in this process): the
+/// one that sequences serves every ingest committed before it began, and
+/// the next in line first looks whether its bundle already has an index.
+/// So one short transaction (one commit) indexes many bundles under load,
+/// instead of every ingest waiting for the log's lock and a commit of its
+/// own.
+pub async fn index_of(
+    pool: &deadpool_postgres::Pool,
+    org_id: Uuid,
+    bundle_row: Uuid,
+) -> AppResult<i64> {
+    let read = || async {
+        let db = pool.get().await?;
+        store::bundle_index_by_row(&**db, bundle_row).await
+    };
+    if let Some(i) = read().await? {
+        return Ok(i);
+    }
+    let turn = sequencer_turn(org_id);
+    let _turn = turn.lock().await;
+    if let Some(i) = read().await? {
+        return Ok(i);
+    }
+    sequence(pool, org_id).await?;
+    read().await?.ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!("a committed bundle was not sequenced into its log"))
+    })
+}
+
+/// The practice's place in line for sequencing in this process.
+fn sequencer_turn(org_id: Uuid) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static TURNS: OnceLock<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let turns = TURNS.get_or_init(Default::default);
+    let mut map = turns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(org_id).or_default().clone()
 }
 
 /// Appends `leaf` if the practice has a log (a report of a practice

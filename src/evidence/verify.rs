@@ -32,6 +32,25 @@ impl Outcome {
 /// [`verify_site`] on one consistent snapshot of the database: a bundle
 /// committed while a long verification runs must not look like tampering
 /// (the site's recorded length and its links are read at the same instant).
+/// Chain verifications from requests (the deprecated endpoints and the
+/// site page's button) run at most this many at once across the process,
+/// so they cannot take the pool from everyone else.
+pub const MAX_CONCURRENT_REQUEST_VERIFICATIONS: usize = 2;
+static REQUEST_VERIFICATIONS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_REQUEST_VERIFICATIONS);
+
+/// A permit for one chain verification on the request path, or a 429 that
+/// points at the background verification.
+pub fn request_permit() -> AppResult<tokio::sync::SemaphorePermit<'static>> {
+    REQUEST_VERIFICATIONS.try_acquire().map_err(|_| AppError::TooManyRequests {
+        message: format!(
+            "{MAX_CONCURRENT_REQUEST_VERIFICATIONS} chain verifications are running already; try again in a \
+             minute, or verify the whole practice in the background with POST /api/client/log/verify"
+        ),
+        retry_after_secs: 30,
+    })
+}
+
 pub async fn verify_site_snapshot(
     pool: &deadpool_postgres::Pool,
     site_id: Uuid,
@@ -123,5 +142,21 @@ fn link_of(row: &store::LinkRow) -> StoredLink<'_> {
         prev_chain_hash: &row.prev_chain_hash,
         chain_hash: &row.chain_hash,
         signature: &row.signature,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_path_verifications_are_capped_with_a_429_that_says_what_to_do() {
+        let held: Vec<_> =
+            (0..MAX_CONCURRENT_REQUEST_VERIFICATIONS).map(|_| request_permit().unwrap()).collect();
+        let refused = request_permit().unwrap_err();
+        assert!(matches!(refused, AppError::TooManyRequests { retry_after_secs: 30, .. }));
+        assert!(refused.to_string().contains("POST /api/client/log/verify"), "{refused}");
+        drop(held);
+        assert!(request_permit().is_ok(), "free again once they finish");
     }
 }

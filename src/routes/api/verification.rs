@@ -9,7 +9,7 @@ use poem_openapi::{Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::compliance::BundleIdParam;
-use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND};
+use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND, TOO_MANY};
 use crate::auth::current::ApiViewer;
 use crate::db::evidence as evidence_store;
 use crate::evidence::{chain, verify};
@@ -77,13 +77,15 @@ impl VerificationApi {
         bundle_id: Path<BundleIdParam>,
         /// The site, when several sites of the practice used this id.
         site_id: Query<Option<Uuid>>,
-    ) -> Result<Json<BundleVerification>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<Json<BundleVerification>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | TOO_MANY }>>
+    {
         let db = state.pool().get().await?;
         let bundle = evidence_store::BundleRef::new(&bundle_id.0.0, site_id.0);
         let b = evidence_store::bundle_to_verify(&**db, user.org_id, &bundle)
             .await?
             .ok_or_else(crate::compliance::no_such_bundle)?;
         drop(db);
+        let _permit = verify::request_permit()?;
         let signature_valid =
             chain::stored_signature_valid(&b.site_public_key, &b.raw, &b.signature);
         let (site_id, position, raw) = (b.site_id, b.chain_position, b.raw);
@@ -118,10 +120,11 @@ impl VerificationApi {
         state: Data<&AppState>,
         user: ApiViewer,
         site_id: Path<Uuid>,
-    ) -> Result<Json<ChainVerification>, ApiError<{ AUTHED | NOT_FOUND }>> {
+    ) -> Result<Json<ChainVerification>, ApiError<{ AUTHED | NOT_FOUND | TOO_MANY }>> {
         let db = state.pool().get().await?;
         crate::compliance::require_site(&**db, user.org_id, site_id.0).await?;
         drop(db);
+        let _permit = verify::request_permit()?;
         let outcome = verify::verify_site_snapshot(state.pool(), site_id.0, None, |_| {}).await?;
         Ok(Json(ChainVerification {
             valid: outcome.valid(),

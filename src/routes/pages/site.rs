@@ -67,6 +67,7 @@ pub async fn view_site_verify_chain_post(
     let db = state.pool().get().await?;
     compliance::require_site(&**db, user.org_id, site_id).await?;
     drop(db);
+    let _permit = verify::request_permit()?;
     let outcome = verify::verify_site_snapshot(state.pool(), site_id, None, |_| {}).await?;
     Ok(site::chain_result(Some(&outcome)))
 }
