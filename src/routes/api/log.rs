@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::compliance::BundleIdParam;
 use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
-use super::types::PageLimit;
+use super::types::{PageLimit, TreeSize};
 use crate::auth::current::ApiViewer;
 use crate::db::evidence_log::{self as store, StoredCheckpoint};
 use crate::evidence::{integrity, proofs};
@@ -268,13 +268,13 @@ impl LogApi {
         user: ApiViewer,
         bundle_id: Path<BundleIdParam>,
         /// Prove against the checkpoint of this many leaves.
-        size: Query<Option<u64>>,
+        size: Query<Option<TreeSize>>,
         /// The site, when several sites of the practice used this id.
         site_id: Query<Option<Uuid>>,
     ) -> Result<ProofFile, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
         let bundle = crate::db::evidence::BundleRef::new(&bundle_id.0.0, site_id.0);
-        let proof = proofs::bundle_proof(&**db, user.org_id, &bundle, size.0).await?;
+        let proof = proofs::bundle_proof(&**db, user.org_id, &bundle, size.0.map(|s| s.0)).await?;
         Ok(ProofFile::Ok(
             PlainText(proof.encode()),
             format!("attachment; filename=\"{}.tlog-proof\"", bundle_id.0.0),
@@ -346,14 +346,15 @@ impl LogApi {
         &self,
         state: Data<&AppState>,
         user: ApiViewer,
-        old: Query<u64>,
-        new: Query<u64>,
+        old: Query<TreeSize>,
+        new: Query<TreeSize>,
     ) -> Result<Json<ConsistencyProof>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await?;
-        let (proof, latest) = proofs::consistency_between(&**db, user.org_id, old.0, new.0).await?;
+        let (proof, latest) =
+            proofs::consistency_between(&**db, user.org_id, old.0.0, new.0.0).await?;
         Ok(Json(ConsistencyProof {
-            old: old.0,
-            new: new.0,
+            old: old.0.0,
+            new: new.0.0,
             proof: b64_all(&proof),
             latest_checkpoint: latest.note,
         }))

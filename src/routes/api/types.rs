@@ -191,3 +191,35 @@ impl<I: RowId + Send + Sync + 'static> ParseFromParameter for CursorParam<I> {
         })
     }
 }
+
+/// The largest tree size accepted in a parameter (2^53 - 1: exact in JSON
+/// numbers, far beyond any practice's log).
+pub const MAX_TREE_SIZE: u64 = (1 << 53) - 1;
+
+/// A tree size (a number of leaves) in a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeSize(pub u64);
+
+impl poem_openapi::types::ToJSON for TreeSize {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::from(self.0))
+    }
+}
+
+crate::param_type!(
+    TreeSize,
+    "integer(tree_size)",
+    poem_openapi::registry::MetaSchema {
+        minimum: Some(0.0),
+        maximum: Some(MAX_TREE_SIZE as f64),
+        ..poem_openapi::registry::MetaSchema::new_with_format("integer", "int64")
+    },
+    |raw| {
+        raw.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= MAX_TREE_SIZE)
+            .map(TreeSize)
+            .ok_or_else(|| format!("must be a number of leaves from 0 to {MAX_TREE_SIZE}"))
+    }
+);
