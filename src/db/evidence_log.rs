@@ -71,17 +71,6 @@ pub async fn insert_leaves(
     Ok(())
 }
 
-/// Records a bundle's place in the log.
-pub async fn set_bundle_index(
-    db: &impl GenericClient,
-    bundle_row: Uuid,
-    index: i64,
-) -> AppResult<()> {
-    db.execute("UPDATE evidence_bundles SET log_index = $2 WHERE id = $1", &[&bundle_row, &index])
-        .await?;
-    Ok(())
-}
-
 /// A site's keys as a site-key leaf states them.
 pub struct SiteKeys {
     pub site_id: Uuid,
@@ -609,17 +598,18 @@ pub async fn bundle_records(
     records(db, rows).await
 }
 
-/// The practice's stored bundles, and those without a log index.
-pub async fn bundle_counts(db: &impl GenericClient, org_id: Uuid) -> AppResult<(i64, i64)> {
-    let r = db
+/// How many of the practice's stored bundles are neither in the log nor
+/// waiting for an index.
+pub async fn unlogged_count(db: &impl GenericClient, org_id: Uuid) -> AppResult<i64> {
+    Ok(db
         .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE log_index IS NULL AND NOT EXISTS (
-                        SELECT 1 FROM evidence_log_pending p WHERE p.bundle_row = b.id))
-               FROM evidence_bundles b WHERE client_org_id = $1",
+            "SELECT count(*) FROM evidence_bundles b
+              WHERE client_org_id = $1 AND log_index IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM evidence_log_pending p WHERE p.bundle_row = b.id)",
             &[&org_id],
         )
-        .await?;
-    Ok((r.get(0), r.get(1)))
+        .await?
+        .get(0))
 }
 
 /// Every site's current keys (id → signing key, witness key).
@@ -873,12 +863,4 @@ pub async fn bundle_index_by_row(
         .query_opt("SELECT log_index FROM evidence_bundles WHERE id = $1", &[&bundle_row])
         .await?
         .and_then(|r| r.get(0)))
-}
-
-/// How many leaves of the practice wait for an index.
-pub async fn pending_count(db: &impl GenericClient, org_id: Uuid) -> AppResult<i64> {
-    Ok(db
-        .query_one("SELECT count(*) FROM evidence_log_pending WHERE client_org_id = $1", &[&org_id])
-        .await?
-        .get(0))
 }

@@ -262,6 +262,17 @@ impl Checker {
         }
     }
 
+    /// A problem of the log as a whole, not of one leaf.
+    fn log_wide(&mut self, reason: String) {
+        self.problem(Problem {
+            log_index: None,
+            site_id: None,
+            position: None,
+            bundle_id: None,
+            reason,
+        });
+    }
+
     fn about(&mut self, index: u64, b: Option<&BundleRecord>, reason: String) {
         self.problem(Problem {
             log_index: Some(index),
@@ -386,11 +397,11 @@ async fn run(state: &AppState, job_id: Uuid, org_id: Uuid, size: i64) -> AppResu
         while *next_head < heads.len() && heads[*next_head].0 == at {
             let (_, head, id) = &heads[*next_head];
             match head {
-                Err(e) => c.problem(Problem { log_index: None, site_id: None, position: None, bundle_id: None, reason: format!("stored checkpoint {id}: {e}") }),
-                Ok(h) if h.root != c.frontier.root() => c.problem(Problem {
-                    log_index: None, site_id: None, position: None, bundle_id: None,
-                    reason: format!("the log's first {at} leaves no longer hash to the root the checkpoint of {at} leaves signed: logged evidence was changed or removed"),
-                }),
+                Err(e) => c.log_wide(format!("stored checkpoint {id}: {e}")),
+                Ok(h) if h.root != c.frontier.root() => c.log_wide(format!(
+                    "the log's first {at} leaves no longer hash to the root the checkpoint of {at} \
+                     leaves signed: logged evidence was changed or removed"
+                )),
                 Ok(_) => {}
             }
             *next_head += 1;
@@ -462,28 +473,16 @@ async fn run(state: &AppState, job_id: Uuid, org_id: Uuid, size: i64) -> AppResu
     }
     // Checkpoints larger than the log: its tail was removed.
     for (s, _, id) in &heads[next_head..] {
-        c.problem(Problem {
-            log_index: None,
-            site_id: None,
-            position: None,
-            bundle_id: None,
-            reason: format!(
-                "checkpoint {id} signed {s} leaves but the log has only {size}: leaves were removed"
-            ),
-        });
+        c.log_wide(format!(
+            "checkpoint {id} signed {s} leaves but the log has only {size}: leaves were removed"
+        ));
     }
     let db = state.pool().get().await?;
-    let (_, unlogged) = store::bundle_counts(&**db, org_id).await?;
+    let unlogged = store::unlogged_count(&**db, org_id).await?;
     if unlogged > 0 {
-        c.problem(Problem {
-            log_index: None,
-            site_id: None,
-            position: None,
-            bundle_id: None,
-            reason: format!(
-                "{unlogged} stored bundle(s) are not in the log: they were added outside the portal"
-            ),
-        });
+        c.log_wide(format!(
+            "{unlogged} stored bundle(s) are not in the log: they were added outside the portal"
+        ));
     }
     for (site_id, name, key, _) in store::current_site_keys(&**db, org_id).await? {
         if let Some(s) = c.sites.get(&site_id)

@@ -142,8 +142,8 @@ pub async fn witness(state: &AppState, raw: &[u8], signature: &str) -> AppResult
 
 /// `log-cosignature {size, cosignature}`: keeps the site's cosignature of
 /// the checkpoint of `size` leaves, after checking it with the site's
-/// cosigner key.
-pub async fn cosign(state: &AppState, raw: &[u8], signature: &str) -> AppResult<u64> {
+/// cosigner key. Returns the size and the cosignature's timestamp.
+pub async fn cosign(state: &AppState, raw: &[u8], signature: &str) -> AppResult<(u64, u64)> {
     let (site, body) = authenticate(state, raw, signature, "log-cosignature").await?;
     let size = field(&body, "size", "the checkpoint's tree size")?
         .as_u64()
@@ -182,7 +182,7 @@ pub async fn cosign(state: &AppState, raw: &[u8], signature: &str) -> AppResult<
     let at = i64::try_from(timestamp)
         .map_err(|_| AppError::BadRequest("the cosignature's timestamp is out of range".into()))?;
     store::put_cosignature(&**db, site.org_id, size as i64, site.site_id, at, line).await?;
-    Ok(timestamp)
+    Ok((size, timestamp))
 }
 
 /// `<host>/appliance/<site uuid>`: the name of a site's cosigner key.

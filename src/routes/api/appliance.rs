@@ -229,6 +229,10 @@ pub struct CosignatureKept {
     pub timestamp: u64,
 }
 
+/// What a signed log request can be refused with.
+const LOG_REQUEST_ERRORS: u16 =
+    BAD_REQUEST | UNAUTHORIZED | NOT_FOUND | CONFLICT | UNSUPPORTED_MEDIA | PAYLOAD_TOO_LARGE;
+
 pub struct ApplianceApi;
 
 #[OpenApi(prefix_path = "/appliance", tag = "ApiTags::Appliance")]
@@ -278,19 +282,7 @@ impl ApplianceApi {
         state: Data<&AppState>,
         #[oai(name = "X-Agent-Signature")] signature: Header<String>,
         body: RawLogRequest,
-    ) -> Result<
-        LogText,
-        ApiError<
-            {
-                BAD_REQUEST
-                    | UNAUTHORIZED
-                    | NOT_FOUND
-                    | CONFLICT
-                    | UNSUPPORTED_MEDIA
-                    | PAYLOAD_TOO_LARGE
-            },
-        >,
-    > {
+    ) -> Result<LogText, ApiError<LOG_REQUEST_ERRORS>> {
         Ok(LogText::Ok(PlainText(witness::proof(&state, &body.0, &signature.0).await?)))
     }
 
@@ -306,19 +298,7 @@ impl ApplianceApi {
         state: Data<&AppState>,
         #[oai(name = "X-Agent-Signature")] signature: Header<String>,
         body: RawLogRequest,
-    ) -> Result<
-        LogText,
-        ApiError<
-            {
-                BAD_REQUEST
-                    | UNAUTHORIZED
-                    | NOT_FOUND
-                    | CONFLICT
-                    | UNSUPPORTED_MEDIA
-                    | PAYLOAD_TOO_LARGE
-            },
-        >,
-    > {
+    ) -> Result<LogText, ApiError<LOG_REQUEST_ERRORS>> {
         Ok(LogText::Ok(PlainText(witness::witness(&state, &body.0, &signature.0).await?)))
     }
 
@@ -337,24 +317,8 @@ impl ApplianceApi {
         state: Data<&AppState>,
         #[oai(name = "X-Agent-Signature")] signature: Header<String>,
         body: RawLogRequest,
-    ) -> Result<
-        Json<CosignatureKept>,
-        ApiError<
-            {
-                BAD_REQUEST
-                    | UNAUTHORIZED
-                    | NOT_FOUND
-                    | CONFLICT
-                    | UNSUPPORTED_MEDIA
-                    | PAYLOAD_TOO_LARGE
-            },
-        >,
-    > {
-        let size = serde_json::from_slice::<serde_json::Value>(&body.0)
-            .ok()
-            .and_then(|v| v.get("size").and_then(|s| s.as_u64()))
-            .unwrap_or_default();
-        let timestamp = witness::cosign(&state, &body.0, &signature.0).await?;
+    ) -> Result<Json<CosignatureKept>, ApiError<LOG_REQUEST_ERRORS>> {
+        let (size, timestamp) = witness::cosign(&state, &body.0, &signature.0).await?;
         Ok(Json(CosignatureKept { size, timestamp }))
     }
 }
