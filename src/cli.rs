@@ -296,9 +296,9 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::Demo => serve(config, Mode::Demo).await,
         Command::Migrate => {
             let db = Database::open(&config).await?;
-            let result = migrate::run(&db.pg_config).await;
+            let result = migrate_and_backfill(&db, &config.base_url).await;
             db.shutdown().await?;
-            let report = result?;
+            let (report, made) = result?;
             if report.applied.is_empty() {
                 eprintln!("database is up to date");
             } else {
@@ -306,6 +306,12 @@ async fn run(command: Command, config: Config) -> Result<()> {
                     "applied {} migration(s): {}",
                     report.applied.len(),
                     report.applied.join(", ")
+                );
+            }
+            if made > 0 {
+                eprintln!(
+                    "made the evidence log of {made} practice(s): their earlier site keys and bundles are logged \
+                     first, marked backfilled (logged at today's date)"
                 );
             }
             Ok(())
@@ -337,6 +343,24 @@ impl std::fmt::Display for Created {
             Created::Token(t) => f.write_str(t),
         }
     }
+}
+
+/// The schema migrations, then the evidence-log backfill: every practice
+/// whose evidence predates its log gets its log now.
+async fn migrate_and_backfill(
+    db: &Database,
+    base_url: &str,
+) -> Result<(migrate::MigrationReport, usize)> {
+    let report = migrate::run(&db.pg_config).await?;
+    let made = crate::evidence::log::make_missing_logs(&db.pool, base_url, |done, of| {
+        eprintln!(
+            "making the evidence log of practice {} of {of} (its evidence predates the log)…",
+            done + 1
+        )
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("backfilling the evidence log: {e}"))?;
+    Ok((report, made))
 }
 
 async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {

@@ -53,13 +53,15 @@ pub fn site(id: Uuid) -> String {
     format!("/client/sites/{id}")
 }
 
-pub fn site_verify_chain(id: Uuid) -> String {
-    format!("/client/sites/{id}/verify-chain")
-}
-
 /// A bundle's page. Bundle ids are checked at ingest to need no escaping.
 pub fn evidence_bundle(bundle_id: &str) -> String {
     format!("/client/evidence/{bundle_id}")
+}
+
+/// A bundle's page, naming its site: a bundle id is unique per site, so
+/// two sites of a practice may use the same one.
+pub fn site_bundle(bundle_id: &str, site_id: Uuid) -> String {
+    format!("/client/evidence/{bundle_id}?site_id={site_id}")
 }
 
 pub fn notification_read(id: Uuid) -> String {
@@ -97,7 +99,6 @@ pub fn token_revoke(id: Uuid) -> String {
 /// Route patterns for the router, matching the functions above.
 pub mod route {
     pub const SITE: &str = "/client/sites/:id";
-    pub const SITE_VERIFY_CHAIN: &str = "/client/sites/:id/verify-chain";
     pub const EVIDENCE_BUNDLE: &str = "/client/evidence/:bundle_id";
     pub const NOTIFICATION_READ: &str = "/client/notifications/:id/read";
     pub const REPORT_PDF: &str = "/client/reports/:month/pdf";
@@ -125,7 +126,6 @@ mod tests {
         let ids = id.to_string();
         for (path, pattern) in [
             (site(id), route::SITE),
-            (site_verify_chain(id), route::SITE_VERIFY_CHAIN),
             (notification_read(id), route::NOTIFICATION_READ),
             (user_remove(id), route::USER_REMOVE),
             (user_role(id), route::USER_ROLE),

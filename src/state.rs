@@ -26,6 +26,9 @@ struct Inner {
     secrets: Secrets,
     mode: Mode,
     mail: MailWaker,
+    /// Practices whose evidence log this process has seen exist (a log,
+    /// once made, is never removed), so an ingest need not look.
+    known_logs: Arc<std::sync::RwLock<std::collections::HashSet<Uuid>>>,
 }
 
 /// What the server keeps outside the database.
@@ -39,7 +42,16 @@ pub struct Secrets {
 
 impl AppState {
     pub fn new(pool: Pool, config: Config, secrets: Secrets, mode: Mode) -> Self {
-        Self { inner: Arc::new(Inner { pool, config, secrets, mode, mail: MailWaker::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                secrets,
+                mode,
+                mail: MailWaker::new(),
+                known_logs: Default::default(),
+            }),
+        }
     }
 
     /// The same state with a changed configuration (tests: the real port).
@@ -52,6 +64,7 @@ impl AppState {
                 secrets: i.secrets.clone(),
                 mode: i.mode,
                 mail: i.mail.clone(),
+                known_logs: i.known_logs.clone(),
             }),
         }
     }
@@ -67,6 +80,16 @@ impl AppState {
     /// The server secret keying every token hash.
     pub fn secret(&self) -> &Secret<Vec<u8>> {
         &self.inner.secrets.session
+    }
+
+    /// Whether practice `org_id` is known to have an evidence log.
+    pub fn log_known(&self, org_id: Uuid) -> bool {
+        self.inner.known_logs.read().unwrap_or_else(|p| p.into_inner()).contains(&org_id)
+    }
+
+    /// Notes that practice `org_id` has an evidence log (committed).
+    pub fn note_log(&self, org_id: Uuid) {
+        self.inner.known_logs.write().unwrap_or_else(|p| p.into_inner()).insert(org_id);
     }
 
     /// The signer of practice `org_id`'s log checkpoints, named by the

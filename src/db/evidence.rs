@@ -106,8 +106,9 @@ pub async fn find_receipt(
 ) -> AppResult<Option<StoredReceipt>> {
     let row = db
         .query_opt(
-            "SELECT site_id, bundle_hash, chain_position, chain_hash, log_index, id FROM evidence_bundles
-              WHERE site_id = $1 AND bundle_id = $2",
+            "SELECT b.site_id, b.bundle_hash, b.chain_position, b.chain_hash, l.leaf_index, b.id
+               FROM evidence_bundles b LEFT JOIN evidence_log_leaves l ON l.bundle_row = b.id
+              WHERE b.site_id = $1 AND b.bundle_id = $2",
             &[&site_id, &bundle_id],
         )
         .await?;

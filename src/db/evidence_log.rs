@@ -2,7 +2,7 @@
 //! size) and its leaves, append-only.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, ToStatement};
 use uuid::Uuid;
 
 use crate::db::evidence::{BundleRef, only_bundle};
@@ -50,6 +50,8 @@ pub async fn take_indices(
 pub struct NewLeaves<'a> {
     pub kind: &'a [&'a str],
     pub data: &'a [Vec<u8>],
+    /// The bundle each logs, if any.
+    pub bundle_rows: &'a [Option<Uuid>],
     pub backfilled: bool,
 }
 
@@ -62,10 +64,10 @@ pub async fn insert_leaves(
 ) -> AppResult<()> {
     let data: Vec<&[u8]> = leaves.data.iter().map(Vec::as_slice).collect();
     db.execute(
-        "INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data, backfilled)
-         SELECT $1, $2 + ord - 1, kind, data, $5
-           FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS l(kind, data, ord)",
-        &[&org_id, &first, &leaves.kind, &data, &leaves.backfilled],
+        "INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data, bundle_row, backfilled)
+         SELECT $1, $2 + ord - 1, kind, data, bundle_row, $6
+           FROM unnest($3::text[], $4::bytea[], $5::uuid[]) WITH ORDINALITY AS l(kind, data, bundle_row, ord)",
+        &[&org_id, &first, &leaves.kind, &data, &leaves.bundle_rows, &leaves.backfilled],
     )
     .await?;
     Ok(())
@@ -125,7 +127,8 @@ pub async fn unlogged_bundles(
             "SELECT b.id, b.site_id, b.chain_position, b.bundle_hash, b.chain_hash,
                     s.agent_public_key, b.signature, b.received_at
                FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
-              WHERE b.client_org_id = $1 AND b.log_index IS NULL
+              WHERE b.client_org_id = $1
+                AND NOT EXISTS (SELECT 1 FROM evidence_log_leaves l WHERE l.bundle_row = b.id)
                 AND ($2::timestamptz IS NULL OR (b.received_at, b.id) > ($2, $3::uuid))
               ORDER BY b.received_at, b.id
               LIMIT $4",
@@ -145,21 +148,6 @@ pub async fn unlogged_bundles(
             received_at: r.get(7),
         })
         .collect())
-}
-
-/// Sets the log index of many bundles at once.
-pub async fn set_bundle_indices(
-    db: &impl GenericClient,
-    rows: &[Uuid],
-    indices: &[i64],
-) -> AppResult<()> {
-    db.execute(
-        "UPDATE evidence_bundles b SET log_index = u.idx
-           FROM unnest($1::uuid[], $2::bigint[]) AS u(id, idx) WHERE b.id = u.id",
-        &[&rows, &indices],
-    )
-    .await?;
-    Ok(())
 }
 
 /// One stored leaf.
@@ -451,8 +439,9 @@ pub async fn bundle_log_index(
 ) -> AppResult<Option<Option<i64>>> {
     let rows = db
         .query(
-            "SELECT log_index FROM evidence_bundles
-              WHERE client_org_id = $1 AND bundle_id = $2 AND ($3::uuid IS NULL OR site_id = $3)",
+            "SELECT l.leaf_index FROM evidence_bundles b
+               LEFT JOIN evidence_log_leaves l ON l.bundle_row = b.id
+              WHERE b.client_org_id = $1 AND b.bundle_id = $2 AND ($3::uuid IS NULL OR b.site_id = $3)",
             &[&org_id, &bundle.bundle_id, &bundle.site_id],
         )
         .await?;
@@ -497,7 +486,7 @@ pub struct BundleRecord {
     pub rows: crate::evidence::derived::Rows,
 }
 
-const RECORD_COLUMNS: &str = "b.id, b.bundle_id, b.site_id, b.log_index, b.raw, b.signature, b.chain_position, \
+const RECORD_COLUMNS: &str = "b.id, b.bundle_id, b.site_id, l.leaf_index, b.raw, b.signature, b.chain_position, \
      b.prev_chain_hash, b.chain_hash, b.bundle_hash, b.received_at, s.agent_public_key, \
      b.checked_at, b.result, b.checks_count, b.failed_checks, b.warn_checks";
 
@@ -568,6 +557,7 @@ pub async fn bundle_record(
         .query(
             &format!(
                 "SELECT {RECORD_COLUMNS} FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
+                   LEFT JOIN evidence_log_leaves l ON l.bundle_row = b.id
                   WHERE b.client_org_id = $1 AND b.bundle_id = $2
                     AND ($3::uuid IS NULL OR b.site_id = $3)"
             ),
@@ -588,9 +578,10 @@ pub async fn bundle_records(
     let rows = db
         .query(
             &format!(
-                "SELECT {RECORD_COLUMNS} FROM evidence_bundles b JOIN sites s ON s.id = b.site_id
-                  WHERE b.client_org_id = $1 AND b.log_index >= $2 AND b.log_index < $3
-                  ORDER BY b.log_index"
+                "SELECT {RECORD_COLUMNS} FROM evidence_log_leaves l
+                   JOIN evidence_bundles b ON b.id = l.bundle_row JOIN sites s ON s.id = b.site_id
+                  WHERE l.client_org_id = $1 AND l.leaf_index >= $2 AND l.leaf_index < $3
+                  ORDER BY l.leaf_index"
             ),
             &[&org_id, &from, &to],
         )
@@ -598,14 +589,13 @@ pub async fn bundle_records(
     records(db, rows).await
 }
 
-/// How many of the practice's stored bundles are neither in the log nor
-/// waiting for an index.
+/// How many of the practice's stored bundles are not in the log.
 pub async fn unlogged_count(db: &impl GenericClient, org_id: Uuid) -> AppResult<i64> {
     Ok(db
         .query_one(
             "SELECT count(*) FROM evidence_bundles b
-              WHERE client_org_id = $1 AND log_index IS NULL AND NOT EXISTS (
-                    SELECT 1 FROM evidence_log_pending p WHERE p.bundle_row = b.id)",
+              WHERE b.client_org_id = $1
+                AND NOT EXISTS (SELECT 1 FROM evidence_log_leaves l WHERE l.bundle_row = b.id)",
             &[&org_id],
         )
         .await?
@@ -778,80 +768,34 @@ pub async fn leaf_time(
         .map(|r| (r.get(0), r.get(1))))
 }
 
-/// Queues a leaf for the next sequencing step (no lock on the log);
-/// returns its place in the queue.
-pub async fn queue_leaf(
+/// The statement of [`append_leaf`], for callers that prepare it ahead.
+///
+/// A practice without a log makes it fail (a leaf row without an index
+/// breaks its NOT NULL), so a COMMIT sent right behind it never commits
+/// what it was to log, unlogged.
+pub const APPEND_LEAF: &str = "WITH l AS (
+         UPDATE evidence_logs SET size = size + 1 WHERE client_org_id = $1
+         RETURNING size - 1 AS idx, origin
+     ), leaf AS (
+         INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data, bundle_row)
+         SELECT $1, l.idx, $2, $3, $4 FROM (VALUES (1)) AS one(x) LEFT JOIN l ON true
+     )
+     SELECT idx, origin FROM l";
+
+/// Stores a leaf (of bundle `bundle_row`, if any) at the next index of
+/// the practice's log, in one statement ([`APPEND_LEAF`], as text or
+/// prepared); returns the index and the log's origin. The log's row stays
+/// locked until the transaction ends.
+pub async fn append_leaf(
     db: &impl GenericClient,
+    statement: &(impl ToStatement + Sync + Send + ?Sized),
     org_id: Uuid,
     kind: &str,
     data: &[u8],
     bundle_row: Option<Uuid>,
-) -> AppResult<i64> {
-    Ok(db
-        .query_one(
-            "INSERT INTO evidence_log_pending (client_org_id, kind, data, bundle_row)
-             VALUES ($1, $2, $3, $4) RETURNING id",
-            &[&org_id, &kind, &data, &bundle_row],
-        )
-        .await?
-        .get(0))
-}
-
-/// Gives every committed pending leaf of the practice the next indices, in
-/// queue order, and their bundles those indices; returns how many. Takes
-/// the log's row lock (so sequencing steps of one practice take turns).
-pub async fn sequence_pending(db: &impl GenericClient, org_id: Uuid) -> AppResult<i64> {
-    Ok(sequence_pending_for(db, org_id, None).await?.0)
-}
-
-/// [`sequence_pending`], also answering the index given to queue entry
-/// `mine` (queued in this transaction).
-pub async fn sequence_pending_for(
-    db: &impl GenericClient,
-    org_id: Uuid,
-    mine: Option<i64>,
-) -> AppResult<(i64, Option<i64>)> {
-    // Nothing queued (another step took it): no lock, no write, no commit
-    // to wait for.
-    let queued: bool = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM evidence_log_pending WHERE client_org_id = $1)",
-            &[&org_id],
-        )
-        .await?
-        .get(0);
-    if !queued {
-        return Ok((0, None));
-    }
-    let Some(row) = db
-        .query_opt("SELECT size FROM evidence_logs WHERE client_org_id = $1 FOR UPDATE", &[&org_id])
-        .await?
-    else {
-        return Ok((0, None));
-    };
-    let size: i64 = row.get(0);
-    let r = db
-        .query_one(
-            "WITH p AS (
-                 DELETE FROM evidence_log_pending WHERE client_org_id = $1
-                 RETURNING id, kind, data, bundle_row
-             ), numbered AS (
-                 SELECT id, kind, data, bundle_row, $2::bigint + row_number() OVER (ORDER BY id) - 1 AS idx FROM p
-             ), leaves AS (
-                 INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data)
-                 SELECT $1, idx, kind, data FROM numbered RETURNING leaf_index
-             ), bundles AS (
-                 UPDATE evidence_bundles b SET log_index = n.idx
-                   FROM numbered n WHERE b.id = n.bundle_row RETURNING b.id
-             ), grown AS (
-                 UPDATE evidence_logs SET size = size + (SELECT count(*) FROM leaves)
-                  WHERE client_org_id = $1 RETURNING size
-             )
-             SELECT (SELECT count(*) FROM leaves), (SELECT idx FROM numbered WHERE id = $3)",
-            &[&org_id, &size, &mine],
-        )
-        .await?;
-    Ok((r.get(0), r.get(1)))
+) -> AppResult<(i64, String)> {
+    let row = db.query_one(statement, &[&org_id, &kind, &data, &bundle_row]).await?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// A bundle's log index, if it has one yet.
@@ -860,7 +804,10 @@ pub async fn bundle_index_by_row(
     bundle_row: Uuid,
 ) -> AppResult<Option<i64>> {
     Ok(db
-        .query_opt("SELECT log_index FROM evidence_bundles WHERE id = $1", &[&bundle_row])
+        .query_opt(
+            "SELECT leaf_index FROM evidence_log_leaves WHERE bundle_row = $1",
+            &[&bundle_row],
+        )
         .await?
-        .and_then(|r| r.get(0)))
+        .map(|r| r.get(0)))
 }

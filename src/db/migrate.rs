@@ -19,13 +19,25 @@ pub struct MigrationReport {
 /// A dedicated connection carries the lock, so it is released even if this
 /// task fails half-way (the connection closes with the client).
 pub async fn run(pg_config: &tokio_postgres::Config) -> Result<MigrationReport> {
+    run_to(pg_config, None).await
+}
+
+/// [`run`] up to migration `version` (all when None): for tests of a
+/// migration's data changes.
+#[doc(hidden)]
+pub async fn run_to(
+    pg_config: &tokio_postgres::Config,
+    version: Option<u16>,
+) -> Result<MigrationReport> {
     let mut client = super::connect(pg_config).await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("taking the migration lock")?;
+    let target = version.map_or(refinery::Target::Latest, |v| refinery::Target::Version(v.into()));
     let report = migrations::runner()
         .set_abort_divergent(true)
+        .set_target(target)
         .run_async(&mut client)
         .await
         .context("applying database migrations")?;

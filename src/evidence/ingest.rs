@@ -78,29 +78,58 @@ async fn ingest_with(
 
     let bundle_hash = chain::bundle_hash(raw);
     let tx = db.transaction().await?;
-    let head = store::lock_chain_head(&*tx, site.site_id).await?;
-    // Checked under the site's lock: a resend racing its original sees it.
-    let base_url = &state.config().base_url;
-    // The log is made (and what came before logged) before this bundle is
-    // stored, so the backfill cannot log it twice.
-    let log_origin = if log {
-        super::log::ensure_log(&*tx, base_url, site.org_id).await?
-    } else {
-        String::new()
-    };
-    if let Some(stored) = store::find_receipt(&*tx, site.site_id, &parsed.bundle_id).await? {
+    // Statements joined below are sent together (tokio-postgres pipelines
+    // the queries of concurrent futures on one connection) and run in the
+    // order written, as if awaited one by one: each is one query of the
+    // same shape (prepare, then execute), the server answers in order and
+    // the join polls in order, so no execute overtakes an earlier one.
+    let org_id = site.org_id;
+    let (head, has_log, stored, append_statement) = tokio::try_join!(
+        store::lock_chain_head(&*tx, site.site_id),
+        // Whether the practice has a log, unless this process knows it has.
+        async {
+            match log && !state.log_known(org_id) {
+                true => crate::db::evidence_log::origin(&*tx, org_id).await.map(|o| o.is_some()),
+                false => Ok(true),
+            }
+        },
+        // Checked under the site's lock: a resend racing its original sees it.
+        store::find_receipt(&*tx, site.site_id, &parsed.bundle_id),
+        // Prepared now (once per connection) so that it can be sent with
+        // the COMMIT at the end.
+        async {
+            tx.prepare_cached(crate::db::evidence_log::APPEND_LEAF).await.map_err(AppError::from)
+        },
+    )?;
+    // A practice's first logged bundle makes its log, which first logs
+    // what came before (not this bundle, which is not stored yet).
+    if !has_log {
+        super::log::ensure_log(&*tx, &state.config().base_url, org_id).await?;
+    }
+    if let Some(stored) = stored {
         if stored.site_id == site.site_id && stored.bundle_hash == bundle_hash {
-            // Nothing new to commit: the backfill, if any, was committed
-            // with the practice's first logged bundle.
-            tx.commit().await?;
-            // Back to the pool before sequencing takes another connection.
-            drop(db);
             let log_index = match stored.log_index {
                 Some(i) => i,
                 None if !log => -1,
-                // Still waiting for its index (its first ingest is sequencing).
-                None => super::log::index_of(state.pool(), site.org_id, stored.row_id).await?,
+                // Received before the log, and backfilled just now by
+                // the log this resend made.
+                None => crate::db::evidence_log::bundle_index_by_row(&*tx, stored.row_id)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::internal(anyhow::anyhow!("a stored bundle has no log index"))
+                    })?,
             };
+            let log_origin = match log {
+                true => crate::db::evidence_log::origin(&*tx, org_id).await?.ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("the practice's log vanished"))
+                })?,
+                false => String::new(),
+            };
+            // Commits the backfill, if this resend made the log.
+            tx.commit().await?;
+            if log {
+                state.note_log(org_id);
+            }
             return Ok(Receipt {
                 created: false,
                 bundle_id: parsed.bundle_id,
@@ -128,7 +157,7 @@ async fn ingest_with(
         &NewBundle {
             bundle_id: &parsed.bundle_id,
             site_id: site.site_id,
-            org_id: site.org_id,
+            org_id,
             checked_at: parsed.checked_at,
             result: parsed.result(),
             checks_count: count(parsed.checks.len() as u64)?,
@@ -143,63 +172,63 @@ async fn ingest_with(
         },
     )
     .await?;
-    store::insert_checks(
-        &*tx,
-        evidence_id,
-        site.site_id,
-        site.org_id,
-        parsed.checked_at,
-        &parsed.checks,
-    )
-    .await?;
-    store::advance_chain(&*tx, site.site_id, position + 1, &chain_hash, parsed.checked_at).await?;
-    // The leaf is made now and queued at the end (below).
-    let leaf = if log {
-        Some(super::log::evidence_leaf(&super::log::EvidenceFacts {
-            site_id: site.site_id,
-            chain_position: position,
-            bundle_hash: &bundle_hash,
-            chain_hash: &chain_hash,
-            key: &site.public_key,
-            signature: &signature.to_bytes(),
-            received_at,
-        })?)
-    } else {
-        None
-    };
-    store::forget_cached_report(&*tx, site.org_id, parsed.checked_at).await?;
-
-    let prior = store::check_states(&*tx, site.site_id, &parsed.checks).await?;
-    store::upsert_check_states(&*tx, site.site_id, evidence_id, parsed.checked_at, &parsed.checks)
-        .await?;
-    let mailed =
-        notify_transitions(state, &*tx, &site.org_id, site.site_id, &parsed, &prior).await?;
-    // The leaf waits in the queue (no practice-wide lock in this
-    // transaction); once committed it gets its index in a short sequencing
-    // step that serves every ingest committed meanwhile.
-    if let Some(leaf) = &leaf {
-        crate::db::evidence_log::queue_leaf(
+    let ((), (), (), prior, ()) = tokio::try_join!(
+        store::insert_checks(
             &*tx,
-            site.org_id,
-            "evidence",
-            &leaf.encode(),
-            Some(evidence_id),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    // Back to the pool before sequencing takes another connection.
-    drop(db);
-    let logged = match &leaf {
-        Some(_) => super::log::Logged {
-            index: super::log::index_of(state.pool(), site.org_id, evidence_id).await?,
-            origin: log_origin,
-        },
-        None => super::log::Logged { index: -1, origin: String::new() },
+            evidence_id,
+            site.site_id,
+            org_id,
+            parsed.checked_at,
+            &parsed.checks
+        ),
+        store::advance_chain(&*tx, site.site_id, position + 1, &chain_hash, parsed.checked_at),
+        store::forget_cached_report(&*tx, org_id, parsed.checked_at),
+        store::check_states(&*tx, site.site_id, &parsed.checks),
+        store::upsert_check_states(
+            &*tx,
+            site.site_id,
+            evidence_id,
+            parsed.checked_at,
+            &parsed.checks
+        ),
+    )?;
+    let mailed = notify_transitions(state, &*tx, &org_id, site.site_id, &parsed, &prior).await?;
+    let leaf = super::log::evidence_leaf(&super::log::EvidenceFacts {
+        site_id: site.site_id,
+        chain_position: position,
+        bundle_hash: &bundle_hash,
+        chain_hash: &chain_hash,
+        key: &site.public_key,
+        signature: &signature.to_bytes(),
+        received_at,
+    })?;
+    // The log's lock is taken by the last statement (`log::append_with`),
+    // sent with the COMMIT right behind it, so the lock is held for the
+    // statement and the commit only, not for a round trip to this process
+    // as well. Both are sent on the join's first poll, in this order (the
+    // statement is prepared, so nothing precedes its execute). Should the
+    // append fail, the server turns that COMMIT into a rollback.
+    let append = async {
+        match log {
+            true => {
+                super::log::append_with(&*tx, &append_statement, org_id, &leaf, Some(evidence_id))
+                    .await
+                    .map(Some)
+            }
+            false => Ok(None),
+        }
     };
+    let commit = async { tx.batch_execute("COMMIT").await.map_err(AppError::from) };
+    let (logged, ()) = tokio::try_join!(append, commit)?;
+    // Committed by the COMMIT above: the guard must not roll back.
+    std::mem::forget(tx);
+    if log {
+        state.note_log(org_id);
+    }
     if mailed {
         state.wake_mailer();
     }
+    let logged = logged.unwrap_or(super::log::Logged { index: -1, origin: String::new() });
     Ok(Receipt {
         created: true,
         bundle_id: parsed.bundle_id,
@@ -275,7 +304,7 @@ async fn notify_transitions(
         return Ok(false);
     }
     let site_name = site_name(db, site_id).await?;
-    let action_url = paths::evidence_bundle(&bundle.bundle_id);
+    let action_url = paths::site_bundle(&bundle.bundle_id, site_id);
     let mut critical = Vec::new();
     for (check, change) in changes {
         let label = check_label(&check.check);

@@ -53,9 +53,6 @@ pub struct Pass {
 /// [`TILES_PER_PASS`] tiles and, when every full tile is written, signs a
 /// checkpoint if one is due. None when another integrator holds the log.
 pub async fn pass(state: &AppState, org_id: Uuid, now: DateTime<Utc>) -> AppResult<Option<Pass>> {
-    // Leaves whose ingest committed but whose sequencing step did not run
-    // (a crash in between) get their indices here.
-    crate::evidence::log::sequence(state.pool(), org_id).await?;
     let mut client = state.pool().get().await?;
     let tx = client.transaction().await?;
     if !store::try_lock_integrator(&*tx, org_id).await? {
@@ -329,22 +326,10 @@ pub fn spawn(state: AppState) -> IntegratorHandle {
 /// Makes the log of every practice that has sites but no log yet (its
 /// past logged as backfill), so evidence from before the log can be proven
 /// without waiting for the practice's next bundle.
-pub async fn make_missing_logs(state: &AppState) -> AppResult<usize> {
-    let orgs = {
-        let db = state.pool().get().await?;
-        store::orgs_without_log(&**db).await?
-    };
-    for org_id in &orgs {
-        let mut client = state.pool().get().await?;
-        let tx = client.transaction().await?;
-        crate::evidence::log::ensure_log(&*tx, &state.config().base_url, *org_id).await?;
-        tx.commit().await?;
-    }
-    Ok(orgs.len())
-}
-
 async fn run_once(state: &AppState, stopped: &mut watch::Receiver<bool>) -> AppResult<()> {
-    let made = make_missing_logs(state).await?;
+    let made =
+        crate::evidence::log::make_missing_logs(state.pool(), &state.config().base_url, |_, _| {})
+            .await?;
     if made > 0 {
         tracing::info!(
             practices = made,

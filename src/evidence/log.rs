@@ -1,6 +1,7 @@
 //! Sequencing into the practice's evidence log: each accepted bundle, each
 //! site's keys and each finished report becomes a leaf (`log::leaf`) at the
-//! next index, inside the transaction that stores it. The first leaf of a
+//! next index, inside the transaction that stores it (as its last
+//! statement, see [`append_to`]). The first leaf of a
 //! practice makes its log and first logs what came before it: every site's
 //! keys (oldest site first), then every bundle in the order received,
 //! marked as backfilled.
@@ -86,84 +87,36 @@ pub fn evidence_leaf(f: &EvidenceFacts<'_>) -> AppResult<Leaf> {
     }))
 }
 
-/// Appends `leaf` to practice `org_id`'s log in the caller's transaction
-/// (making the log first if it has none); returns its index.
-pub async fn append(
-    db: &impl GenericClient,
-    base_url: &str,
-    org_id: Uuid,
-    leaf: &Leaf,
-) -> AppResult<Logged> {
-    let origin = ensure_log(db, base_url, org_id).await?;
-    append_to(db, org_id, origin, leaf).await
-}
-
-async fn append_to(
-    db: &impl GenericClient,
-    org_id: Uuid,
-    origin: String,
-    leaf: &Leaf,
-) -> AppResult<Logged> {
-    // Through the queue, like evidence: leaves committed before this one
-    // (evidence signed with a site's old key, say) keep their place ahead
-    // of it.
-    let mine = store::queue_leaf(db, org_id, kind(leaf), &leaf.encode(), None).await?;
-    let (_, index) = store::sequence_pending_for(db, org_id, Some(mine)).await?;
-    let index =
-        index.ok_or_else(|| AppError::internal(anyhow::anyhow!("the practice's log vanished")))?;
-    Ok(Logged { index, origin })
-}
-
-/// Gives the practice's committed pending leaves their indices, in one
-/// short transaction of its own (see `sql/V10__log_pending.sql`).
-pub async fn sequence(pool: &deadpool_postgres::Pool, org_id: Uuid) -> AppResult<i64> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let n = store::sequence_pending(&*tx, org_id).await?;
-    tx.commit().await?;
-    Ok(n)
-}
-
-/// A committed bundle's log index: sequences the practice's pending leaves
-/// first when it has none yet (its own leaf among them).
+/// Appends `leaf` at the next index of practice `org_id`'s log, in the
+/// caller's transaction (an error if the practice has no log); with
+/// `bundle_row`, the leaf logs that bundle.
 ///
-/// Requests of one practice take turns to sequence (in this process): the
-/// one that sequences serves every ingest committed before it began, and
-/// the next in line first looks whether its bundle already has an index.
-/// So one short transaction (one commit) indexes many bundles under load,
-/// instead of every ingest waiting for the log's lock and a commit of its
-/// own.
-pub async fn index_of(
-    pool: &deadpool_postgres::Pool,
+/// One statement, which takes the log's row lock until the transaction
+/// ends: send it last, with the COMMIT right behind it (see
+/// `ingest::ingest`), so the ingests of one practice wait for each other
+/// only through this statement and a commit. Indices are then gap-free
+/// and in commit order, and a rollback gives the index back.
+pub async fn append_to(
+    db: &impl GenericClient,
     org_id: Uuid,
-    bundle_row: Uuid,
-) -> AppResult<i64> {
-    let read = || async {
-        let db = pool.get().await?;
-        store::bundle_index_by_row(&**db, bundle_row).await
-    };
-    if let Some(i) = read().await? {
-        return Ok(i);
-    }
-    let turn = sequencer_turn(org_id);
-    let _turn = turn.lock().await;
-    if let Some(i) = read().await? {
-        return Ok(i);
-    }
-    sequence(pool, org_id).await?;
-    read().await?.ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!("a committed bundle was not sequenced into its log"))
-    })
+    leaf: &Leaf,
+    bundle_row: Option<Uuid>,
+) -> AppResult<Logged> {
+    append_with(db, store::APPEND_LEAF, org_id, leaf, bundle_row).await
 }
 
-/// The practice's place in line for sequencing in this process.
-fn sequencer_turn(org_id: Uuid) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-    static TURNS: OnceLock<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
-    let turns = TURNS.get_or_init(Default::default);
-    let mut map = turns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    map.entry(org_id).or_default().clone()
+/// [`append_to`] with the statement prepared ahead (`store::APPEND_LEAF`),
+/// so that nothing is sent before it executes.
+pub async fn append_with(
+    db: &impl GenericClient,
+    statement: &(impl tokio_postgres::ToStatement + Sync + Send + ?Sized),
+    org_id: Uuid,
+    leaf: &Leaf,
+    bundle_row: Option<Uuid>,
+) -> AppResult<Logged> {
+    let (index, origin) =
+        store::append_leaf(db, statement, org_id, kind(leaf), &leaf.encode(), bundle_row).await?;
+    Ok(Logged { index, origin })
 }
 
 /// Appends `leaf` if the practice has a log (a report of a practice
@@ -173,10 +126,10 @@ pub async fn append_if_logged(
     org_id: Uuid,
     leaf: &Leaf,
 ) -> AppResult<Option<Logged>> {
-    let Some(origin) = store::origin(db, org_id).await? else {
+    if store::origin(db, org_id).await?.is_none() {
         return Ok(None);
-    };
-    append_to(db, org_id, origin, leaf).await.map(Some)
+    }
+    append_to(db, org_id, leaf, None).await.map(Some)
 }
 
 /// Logs a new site's keys if its practice has a log (otherwise they are
@@ -186,15 +139,15 @@ pub async fn log_new_site(
     org_id: Uuid,
     site_id: Uuid,
 ) -> AppResult<Option<Logged>> {
-    let Some(origin) = store::origin(db, org_id).await? else {
+    if store::origin(db, org_id).await?.is_none() {
         return Ok(None);
-    };
+    }
     let site =
         store::site_keys(db, org_id).await?.into_iter().find(|s| s.site_id == site_id).ok_or_else(
             || AppError::NotFound(format!("no site with id {site_id} in this practice")),
         )?;
     let leaf = site_key_leaf(site.site_id, &site.key, site.witness.as_deref(), site.registered)?;
-    append_to(db, org_id, origin, &leaf).await.map(Some)
+    append_to(db, org_id, &leaf, None).await.map(Some)
 }
 
 /// The practice's log origin, making the log (and logging what came
@@ -219,6 +172,30 @@ pub async fn ensure_log(
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("the practice's log vanished")))
 }
 
+/// Makes the log of every practice that has sites but no log yet (its
+/// evidence predates the log), each logging its past as a log's first
+/// leaf does; returns how many. `portal migrate` runs it after the schema
+/// migrations (the backfill), and the integrator at start-up. `progress`
+/// hears (practices done, practices to do) before each.
+pub async fn make_missing_logs(
+    pool: &deadpool_postgres::Pool,
+    base_url: &str,
+    progress: impl Fn(usize, usize),
+) -> AppResult<usize> {
+    let orgs = {
+        let db = pool.get().await?;
+        store::orgs_without_log(&**db).await?
+    };
+    for (done, org_id) in orgs.iter().enumerate() {
+        progress(done, orgs.len());
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        ensure_log(&*tx, base_url, *org_id).await?;
+        tx.commit().await?;
+    }
+    Ok(orgs.len())
+}
+
 /// Logs every site's keys, then every bundle without a log index in the
 /// order received, in batches.
 async fn backfill(db: &impl GenericClient, org_id: Uuid) -> AppResult<()> {
@@ -227,7 +204,7 @@ async fn backfill(db: &impl GenericClient, org_id: Uuid) -> AppResult<()> {
         .iter()
         .map(|s| site_key_leaf(s.site_id, &s.key, s.witness.as_deref(), s.registered))
         .collect::<AppResult<Vec<Leaf>>>()?;
-    insert_backfill(db, org_id, &leaves).await?;
+    insert_backfill(db, org_id, &leaves, &vec![None; leaves.len()]).await?;
     let mut after = None;
     loop {
         let batch = store::unlogged_bundles(db, org_id, after, BACKFILL_BATCH).await?;
@@ -247,16 +224,20 @@ async fn backfill(db: &impl GenericClient, org_id: Uuid) -> AppResult<()> {
                 })
             })
             .collect::<AppResult<Vec<Leaf>>>()?;
-        let first = insert_backfill(db, org_id, &leaves).await?;
-        let rows: Vec<Uuid> = batch.iter().map(|b| b.row_id).collect();
-        let indices: Vec<i64> = (first..first + rows.len() as i64).collect();
-        store::set_bundle_indices(db, &rows, &indices).await?;
+        let rows: Vec<Option<Uuid>> = batch.iter().map(|b| Some(b.row_id)).collect();
+        insert_backfill(db, org_id, &leaves, &rows).await?;
     }
     Ok(())
 }
 
-/// Stores backfilled leaves at the next indices; returns the first.
-async fn insert_backfill(db: &impl GenericClient, org_id: Uuid, leaves: &[Leaf]) -> AppResult<i64> {
+/// Stores backfilled leaves (of `bundle_rows`, one per leaf) at the next
+/// indices.
+async fn insert_backfill(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    leaves: &[Leaf],
+    bundle_rows: &[Option<Uuid>],
+) -> AppResult<()> {
     let first = store::take_indices(db, org_id, leaves.len() as i64)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("the practice's log vanished")))?;
@@ -267,11 +248,11 @@ async fn insert_backfill(db: &impl GenericClient, org_id: Uuid, leaves: &[Leaf])
             db,
             org_id,
             first,
-            &NewLeaves { kind: &kinds, data: &data, backfilled: true },
+            &NewLeaves { kind: &kinds, data: &data, bundle_rows, backfilled: true },
         )
         .await?;
     }
-    Ok(first)
+    Ok(())
 }
 
 #[cfg(test)]

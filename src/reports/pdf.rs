@@ -768,9 +768,10 @@ fn chain_field(w: &mut Writer, label: &str, value: &str) {
 fn how_to_verify(w: &mut Writer) {
     w.gap(2.0);
     w.paragraph(
-        "To verify a chain, run `portal verify-chain --site <site ID>` or POST /api/client/sites/<site ID>/verify-chain: \
-         the chain must verify, and the chain hash at the printed position (shown on that bundle's evidence page and \
-         in the X-Chain-Hash header of its download) must equal the hash printed here.",
+        "To verify, run the practice verification (\"Verify the practice's evidence\" on a site page, or \
+         POST /api/client/log/verify): it re-derives every stored row from the signed bundles and checks them, their \
+         keys and chain links against the evidence log below. The chain hash at the printed position (on that \
+         bundle's evidence page and in the X-Chain-Hash header of its download) must equal the hash printed here.",
         Font::Regular,
         8.5,
         TEXT,
@@ -1047,7 +1048,7 @@ mod tests {
         for pair in order.windows(2) {
             assert!(at(pair[0]) < at(pair[1]), "{pair:?} out of order");
         }
-        let verify = all.iter().position(|t| t.starts_with("To verify a chain")).expect("verify");
+        let verify = all.iter().position(|t| t.starts_with("To verify, run")).expect("verify");
         assert!(at("Site 002") < verify, "how to verify comes after the chain heads");
 
         let n = pages.len();

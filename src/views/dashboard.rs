@@ -248,7 +248,7 @@ fn failing_card(data: &DashboardData) -> Markup {
                                         time datetime=(f.since.to_rfc3339()) title=(when_exact(f.since)) { (when(f.since)) }
                                         div.muted.small { "last checked " (ago(f.last_checked, data.now)) }
                                     }
-                                    td.num { a href=(paths::evidence_bundle(&f.bundle_id)) { "Evidence →" } }
+                                    td.num { a href=(paths::site_bundle(&f.bundle_id, f.site_id)) { "Evidence →" } }
                                 }
                             }
                         }

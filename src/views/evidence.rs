@@ -239,7 +239,7 @@ pub fn evidence_rows(items: &[EvidenceSummary]) -> Markup {
         @for e in items {
             tr.evidence-row data-result=(e.result.as_str()) {
                 td {
-                    a.strong href=(paths::evidence_bundle(&e.bundle_id)) {
+                    a.strong href=(paths::site_bundle(&e.bundle_id, e.site_id)) {
                         time datetime=(e.checked_at.to_rfc3339()) { (e.checked_at.format("%Y-%m-%d %H:%M UTC")) }
                     }
                     div.muted.small.mono { (e.bundle_id) }
@@ -249,7 +249,7 @@ pub fn evidence_rows(items: &[EvidenceSummary]) -> Markup {
                 td.num { (thousands(e.checks_count)) }
                 td.num.score-red[e.failed_checks > 0] { (thousands(e.failed_checks)) }
                 td.mono title=(hex::encode(&e.bundle_hash)) { (short_hash(&e.bundle_hash)) }
-                td.num { a href=(paths::evidence_bundle(&e.bundle_id)) { "Details →" } }
+                td.num { a href=(paths::site_bundle(&e.bundle_id, e.site_id)) { "Details →" } }
             }
         }
     }
@@ -472,7 +472,7 @@ fn chain_card(d: &EvidenceDetail, neighbours: &[ChainNeighbour]) -> Markup {
                     @if d.chain_position == 0 {
                         li.chain-start { span.muted.small { "Start of the chain" } }
                     }
-                    @for n in &before { (neighbour(n)) }
+                    @for n in &before { (neighbour(n, d.summary.site_id)) }
                     li.chain-link.current aria-current="true" {
                         span.chain-pos { "#" (d.chain_position) }
                         span.chain-id.mono { (d.summary.bundle_id) }
@@ -480,7 +480,7 @@ fn chain_card(d: &EvidenceDetail, neighbours: &[ChainNeighbour]) -> Markup {
                         (result_badge(d.summary.result))
                         span.small.strong { "This bundle" }
                     }
-                    @for n in &after { (neighbour(n)) }
+                    @for n in &after { (neighbour(n, d.summary.site_id)) }
                     @if after.is_empty() {
                         li.chain-start { span.muted.small { "Newest bundle of the chain" } }
                     }
@@ -490,11 +490,11 @@ fn chain_card(d: &EvidenceDetail, neighbours: &[ChainNeighbour]) -> Markup {
     }
 }
 
-fn neighbour(n: &ChainNeighbour) -> Markup {
+fn neighbour(n: &ChainNeighbour, site_id: Uuid) -> Markup {
     html! {
         li.chain-link {
             span.chain-pos { "#" (n.chain_position) }
-            a.chain-id.mono href=(paths::evidence_bundle(&n.bundle_id)) { (n.bundle_id) }
+            a.chain-id.mono href=(paths::site_bundle(&n.bundle_id, site_id)) { (n.bundle_id) }
             span.chain-time.small.muted { (when_exact(n.checked_at)) }
             (result_badge(n.result))
         }

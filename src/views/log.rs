@@ -3,7 +3,6 @@
 //! result (an htmx fragment that polls only while the job runs).
 
 use maud::{Markup, html};
-use uuid::Uuid;
 
 use crate::db::verifications::Job;
 use crate::evidence::proofs::KeyEntry;
@@ -122,7 +121,7 @@ fn job_status(j: &Job) -> Markup {
                             li {
                                 @if let Some(i) = p.log_index { "Leaf " (i) ": " }
                                 @if let (Some(b), Some(site)) = (&p.bundle_id, p.site_id) {
-                                    a href=(bundle_link(b, site)) { (b) } " "
+                                    a href=(paths::site_bundle(b, site)) { (b) } " "
                                 }
                                 @if let Some(pos) = p.position { "(position " (pos) ") " }
                                 (p.reason)
@@ -140,8 +139,4 @@ fn job_status(j: &Job) -> Markup {
             }
         }
     }
-}
-
-fn bundle_link(bundle_id: &str, site_id: Uuid) -> String {
-    format!("{}?site_id={site_id}", paths::evidence_bundle(bundle_id))
 }

@@ -1,6 +1,6 @@
-//! One site: its score and status, the latest result of every check
-//! grouped by HIPAA control, a 90-day history and the chain verification
-//! (`#chain-result`, swapped in by htmx).
+//! One site: its score and status, its evidence log card (keys and the
+//! practice verification, `views::log`), the latest result of every check
+//! grouped by HIPAA control and a 90-day history.
 
 use std::collections::HashMap;
 
@@ -11,13 +11,12 @@ use super::chart;
 use super::dashboard::history_points;
 use super::format::{
     colour_badge_class, control_label, plural, result_badge, score_text, status_badge, thousands,
-    time_ago, when, when_exact,
+    time_ago, when,
 };
 use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{ControlGroup, HistoryDay, SiteSummary};
 use crate::evidence::bundle::CheckStatus;
 use crate::evidence::score;
-use crate::evidence::verify::Outcome;
 use crate::paths;
 
 /// Days of history the site page charts.
@@ -89,7 +88,6 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
             }
             div.stack {
                 (data.log)
-                (chain_card(site))
                 section.card id="history" {
                     div.card-header {
                         h2.card-title { "Score history" }
@@ -103,67 +101,6 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
             }
         },
     )
-}
-
-fn chain_card(site: &SiteSummary) -> Markup {
-    html! {
-        section.card id="chain" {
-            div.card-header {
-                h2.card-title { "Evidence chain integrity" }
-            }
-            div.card-body.stack-sm {
-                p.muted {
-                    "Each bundle is signed by the clinic's appliance and linked to the one before it by a SHA-256 hash chain, "
-                    "so any change to stored evidence shows. Verifying re-reads all "
-                    (plural(site.evidence_count, "stored bundle", "stored bundles"))
-                    " and recomputes every hash and signature."
-                }
-                div.row {
-                    button.btn.btn-primary type="button" id="verify-chain"
-                        hx-post=(paths::site_verify_chain(site.site_id))
-                        hx-target="#chain-result" hx-swap="outerHTML"
-                        hx-indicator="#chain-verifying" hx-disabled-elt="this" {
-                        "Verify chain"
-                    }
-                    span.htmx-indicator.muted.small id="chain-verifying" { span.spinner {} " Verifying…" }
-                }
-                (chain_result(None))
-            }
-        }
-    }
-}
-
-/// `#chain-result`: empty before verification, then the outcome.
-pub fn chain_result(outcome: Option<&Outcome>) -> Markup {
-    html! {
-        div id="chain-result" aria-live="polite" {
-            @if let Some(o) = outcome {
-                @match &o.broken {
-                    None if o.length == 0 => {
-                        div.alert.alert-info role="status" {
-                            "Nothing to verify yet: this site has not sent any evidence. Checked at " (when_exact(o.verified_at)) "."
-                        }
-                    }
-                    None => {
-                        div.alert.alert-success.chain-ok role="status" {
-                            strong { "Chain verified: " (plural(o.length as i128, "bundle", "bundles")) }
-                            ", every hash and signature recomputed from the stored bytes, at " (when_exact(o.verified_at)) "."
-                        }
-                    }
-                    Some(broken) => {
-                        div.alert.alert-error.chain-broken role="alert" {
-                            strong { "Chain broken at position " (broken.position) "." }
-                            " " (broken.reason)
-                            p.small {
-                                (plural(o.length as i128, "bundle", "bundles")) " before it verified. Checked at " (when_exact(o.verified_at))
-                                ". Stored evidence has changed since it was received; contact your IT partner or OsirisCare support."
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 fn controls_card(data: &SitePageData) -> Markup {
@@ -219,7 +156,7 @@ fn controls_card(data: &SitePageData) -> Markup {
                                                 }
                                             }
                                         }
-                                        td.num { a href=(paths::evidence_bundle(&c.bundle_id)) { "Bundle →" } }
+                                        td.num { a href=(paths::site_bundle(&c.bundle_id, data.site.site_id)) { "Bundle →" } }
                                     }
                                 }
                             }

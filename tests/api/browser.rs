@@ -360,12 +360,11 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
     eprintln!("screenshot: {}", shot.display());
     client.set_window_size(1280, 900).await.unwrap();
 
-    // A site: verify its chain in place.
+    // A site: verify the practice's evidence in place.
     client.find(Locator::LinkText("Main Street Clinic")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Id("verify-chain")).await.unwrap().click().await.unwrap();
-    let verified =
-        client.wait().for_element(Locator::Css("#chain-result .alert-success")).await.unwrap();
-    assert!(verified.text().await.unwrap().contains("Chain verified: 10 bundles"));
+    client.wait().for_element(Locator::Id("verify-log")).await.unwrap().click().await.unwrap();
+    let verified = client.wait().for_element(Locator::Id("log-verified")).await.unwrap();
+    assert!(verified.text().await.unwrap().contains("Verified: "), "the practice verified");
     fit_page(&client).await;
     screenshot(&client, "compliance-2-site").await;
     client.set_window_size(1280, 900).await.unwrap();

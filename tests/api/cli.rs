@@ -304,9 +304,10 @@ async fn migrate_reports_when_the_database_is_up_to_date() {
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
         stderr(&first).contains(
-            "applied 10 migration(s): V1__initial_schema, V2__scale_reads, V3__audit_indexes, \
+            "applied 11 migration(s): V1__initial_schema, V2__scale_reads, V3__audit_indexes, \
              V4__evidence_log, V5__log_tiles_checkpoints, V6__log_verifications, V7__bundle_id_per_site, \
-             V8__log_cosignatures, V9__log_vkey, V10__log_pending"
+             V8__log_cosignatures, V9__log_vkey, V10__log_pending, \
+             V11__log_append_in_ingest"
         ),
         "{}",
         stderr(&first)
@@ -314,6 +315,35 @@ async fn migrate_reports_when_the_database_is_up_to_date() {
     let second = portal(&db, &["migrate"]);
     assert!(second.status.success());
     assert!(stderr(&second).contains("database is up to date"), "{}", stderr(&second));
+}
+
+/// The backfill is part of migrating: evidence stored before the log is
+/// logged by `portal migrate`, with its progress and what it did.
+#[tokio::test]
+async fn migrate_logs_the_evidence_of_practices_without_a_log() {
+    use crate::evidence_fixtures::{self as fixtures, check};
+    let app = crate::helpers::app_on(TestDb::new().await).await;
+    let p = app.practice("Oak Clinic").await;
+    let site = fixtures::site(&app, p.org_id, "Main").await;
+    let t = chrono::Utc::now() - chrono::Duration::days(2);
+    fixtures::insert_bundle(&app, &site, t, &[check("ntp", "PC", "pass", None)]).await;
+    let out = portal(&app.db, &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("making the evidence log of practice 1 of 1"), "{err}");
+    assert!(err.contains("made the evidence log of 1 practice(s)"), "{err}");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM evidence_log_leaves WHERE client_org_id = $1 AND backfilled",
+            &[&p.org_id]
+        )
+        .await,
+        2,
+        "the site's keys and its bundle"
+    );
+    // Nothing left to do the second time.
+    let again = portal(&app.db, &["migrate"]);
+    assert!(!stderr(&again).contains("made the evidence log"), "{}", stderr(&again));
 }
 
 #[test]

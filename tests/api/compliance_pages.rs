@@ -27,7 +27,11 @@ fn row_ids(html: &str) -> Vec<String> {
         .skip(1)
         .map(|row| {
             let href = row.split("href=\"/client/evidence/").nth(1).expect("a link in the row");
-            href[..href.find('"').unwrap()].to_owned()
+            let (id, site) = href[..href.find('"').unwrap()].split_once("?site_id=").expect(
+                "the link names the bundle's site (a bundle id is unique per site, not per practice)",
+            );
+            assert!(site.parse::<uuid::Uuid>().is_ok(), "{site}");
+            id.to_owned()
         })
         .collect()
 }
@@ -129,7 +133,7 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
         assert!(rows[0].contains(part), "{part}: {}", rows[0]);
     }
     assert!(rows[0].contains(&days_ago(3).format("%Y-%m-%d %H:%M UTC").to_string()), "{}", rows[0]);
-    assert!(rows[0].contains("href=\"/client/evidence/MAIN-2\""), "the latest evidence");
+    assert!(rows[0].contains("href=\"/client/evidence/MAIN-2?site_id="), "the latest evidence");
 
     // Another practice sees none of it.
     let other = app.practice("Elm Clinic").await;
@@ -178,9 +182,12 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     assert_eq!(names, [BITLOCKER, AUDIT, "Unmapped"], "sorted by control, unmapped last");
     assert!(groups[0].contains("Encryption and decryption"));
     assert!(groups[2].contains("backup_status") && groups[2].contains("SERVER-01"));
-    assert!(groups[2].contains("href=\"/client/evidence/HARBOR-1\""));
+    assert!(
+        groups[2].contains(&format!("href=\"/client/evidence/HARBOR-1?site_id={}\"", harbor.id))
+    );
     assert!(html.contains("id=\"history-chart\"") && html.contains("<svg"));
-    assert!(html.contains(&format!("hx-post=\"/client/sites/{}/verify-chain\"", harbor.id)));
+    // Verification is the practice's (against its log), not one chain's.
+    assert!(html.contains("id=\"verify-log\"") && !html.contains("verify-chain"));
 
     let html =
         app.get_as(&p.viewer, &portal::paths::site(main.id)).expect_text(StatusCode::OK).await;
@@ -190,7 +197,7 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     assert!(firewall.contains("1 failed") && firewall.contains("0 passed"), "{firewall}");
     assert!(firewall.contains("badge-red\">fail"), "{firewall}");
     assert!(firewall.contains("failing since"), "{firewall}");
-    assert!(firewall.contains("href=\"/client/evidence/MAIN-2\""));
+    assert!(firewall.contains(&format!("href=\"/client/evidence/MAIN-2?site_id={}\"", main.id)));
 
     // Someone else's site is not found; a malformed id is a bad request.
     let other = app.practice("Elm Clinic").await;
@@ -200,57 +207,6 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     let page = app.get_as(&p.owner, "/client/sites/not-a-uuid").reply().await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.text().contains("not a site id"), "{}", page.text());
-}
-
-#[tokio::test]
-async fn verifying_a_chain_names_the_first_broken_position() {
-    let app = spawn_app().await;
-    let p = app.practice("Oak Clinic").await;
-    let site = create_site(&app, p.org_id, "Main Street").await;
-    for i in 0..5 {
-        let checks = [("bitlocker_status", "pass", "FRONT-01", Some(BITLOCKER))];
-        ingest(&app, &site, &format!("V-{i}"), days_ago(5 - i), &checks).await;
-    }
-    let path = portal::paths::site_verify_chain(site.id);
-    let page = app.hx_post_as(&p.viewer, &path).reply().await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert!(page.text().starts_with("<div id=\"chain-result\""), "the fragment: {}", page.text());
-    assert!(page.text().contains("alert-success"));
-    assert!(
-        page.text().contains(
-            "Chain verified: 5 bundles</strong>, every hash and signature recomputed from the stored bytes, at "
-        ),
-        "{}",
-        page.text()
-    );
-
-    // Raw SQL on purpose: tampers with a stored bundle.
-    let db = app.db_client().await;
-    db.execute(
-        "UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1) \
-         WHERE site_id = $1 AND chain_position = 2",
-        &[&site.id],
-    )
-    .await
-    .unwrap();
-    let page = app.hx_post_as(&p.viewer, &path).reply().await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text().contains("alert-error"), "{}", page.text());
-    assert!(page.text().contains("Chain broken at position 2."), "{}", page.text());
-    assert!(page.text().contains("2 bundles before it verified"), "{}", page.text());
-
-    // Not another practice's chain, and not without the CSRF token.
-    let other = app.practice("Elm Clinic").await;
-    assert_eq!(app.hx_post_as(&other.owner, &path).reply().await.status, StatusCode::NOT_FOUND);
-    let resp = app
-        .client
-        .post(&path)
-        .header("cookie", &p.viewer.cookie)
-        .header("sec-fetch-site", "same-origin")
-        .header("hx-request", "true")
-        .send()
-        .await;
-    assert_eq!(resp.0.status(), StatusCode::FORBIDDEN);
 }
 
 /// Bundles over several days across two sites, for the evidence browser.
@@ -522,9 +478,9 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
 
     let chain = html.split("id=\"neighbours\"").nth(1).unwrap();
     for id in ["D-0", "D-1", "D-3", "D-4"] {
-        assert!(chain.contains(&format!("href=\"/client/evidence/{id}\"")), "{id}: {chain}");
+        assert!(chain.contains(&format!("href=\"/client/evidence/{id}?site_id=")), "{id}: {chain}");
     }
-    assert!(!chain.contains("href=\"/client/evidence/D-2\""), "not a link to itself");
+    assert!(!chain.contains("href=\"/client/evidence/D-2?"), "not a link to itself");
 
     // The signature no longer matches once the stored bytes change.
     // Raw SQL on purpose: tampers with a stored bundle.
@@ -571,12 +527,7 @@ async fn visitors_are_sent_to_sign_in() {
         resp.assert_status(StatusCode::SEE_OTHER);
         resp.assert_header("location", format!("/client/login?next={next}"));
     }
-    let resp = app
-        .client
-        .post(portal::paths::site_verify_chain(site.id))
-        .header("hx-request", "true")
-        .send()
-        .await;
+    let resp = app.client.post(portal::paths::LOG_VERIFY).header("hx-request", "true").send().await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
     assert!(resp.0.headers().contains_key("hx-redirect"));
 }

@@ -143,10 +143,13 @@ async fn evidence_from_before_the_log_is_logged_first_in_the_order_received() {
     let db = app.db_client().await;
     for (n, stored) in old.iter().enumerate() {
         let index: Option<i64> = db
-            .query_one("SELECT log_index FROM evidence_bundles WHERE id = $1", &[&stored.id])
+            .query_opt(
+                "SELECT leaf_index FROM evidence_log_leaves WHERE bundle_row = $1",
+                &[&stored.id],
+            )
             .await
             .unwrap()
-            .get(0);
+            .map(|r| r.get(0));
         assert_eq!(index, Some(2 + n as i64), "bundle {n} in the order received");
         let Leaf::Evidence(e) = &logged[2 + n].2 else { panic!("evidence") };
         assert_eq!(e.bundle, stored.bundle_hash);
@@ -185,4 +188,114 @@ async fn a_site_made_after_the_log_logs_its_keys_and_leaves_are_append_only() {
         let message = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_default();
         assert!(message.contains("append-only"), "{sql}: {err:?}");
     }
+}
+
+#[tokio::test]
+async fn resending_a_bundle_from_before_the_log_makes_the_log_and_answers_its_index() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let main = fixtures::site(&app, p.org_id, "Main").await;
+    let t = Utc::now() - Duration::days(3);
+    let old = fixtures::insert_bundle(&app, &main, t, &[check("ntp", "PC", "pass", None)]).await;
+    let resp = post_bundle(&app, &old.raw, &hex::encode(old.signature)).await;
+    assert_eq!(resp.0.status(), StatusCode::OK, "the same bundle again");
+    let receipt: serde_json::Value =
+        serde_json::from_str(&crate::helpers::body_text(resp).await).unwrap();
+    assert_eq!(receipt["log_index"], 1, "after the site's keys, backfilled by this resend");
+    let host = app.state.config().base_url.split_once("://").unwrap().1.to_owned();
+    assert_eq!(receipt["log_origin"], format!("{host}/log/{}", p.org_id));
+    let logged = leaves(&app, p.org_id).await;
+    assert_eq!(logged.len(), 2);
+    assert!(logged.iter().all(|l| l.3), "both backfilled");
+}
+
+/// Sequencing once went through a queue (V10) and kept each bundle's index
+/// on the bundle row. V11 moves those indices onto the leaves and gives
+/// leaves still queued (an ingest that stopped between its commit and its
+/// sequencing step) the next indices, in queue order.
+#[tokio::test]
+async fn migration_11_moves_bundle_indices_to_leaves_and_sequences_leaves_still_queued() {
+    let db = crate::helpers::TestDb::empty().await;
+    portal::db::migrate::run_to(&db.pg_config, Some(10)).await.unwrap();
+    let app = crate::helpers::app_on(db).await;
+    let p = app.practice("Oak Clinic").await;
+    let main = fixtures::site(&app, p.org_id, "Main").await;
+    let t = Utc::now() - Duration::hours(1);
+    let logged = fixtures::insert_bundle(&app, &main, t, &[check("ntp", "PC", "pass", None)]).await;
+    let queued = fixtures::insert_bundle(&app, &main, t, &[check("ntp", "PC", "fail", None)]).await;
+    let key = main.key.verifying_key().to_bytes();
+    let leaf_of = |b: &fixtures::Stored| {
+        portal::evidence::log::evidence_leaf(&portal::evidence::log::EvidenceFacts {
+            site_id: main.id,
+            chain_position: b.position,
+            bundle_hash: &b.bundle_hash,
+            chain_hash: &b.chain_hash,
+            key: &key,
+            signature: &b.signature,
+            received_at: t,
+        })
+        .unwrap()
+        .encode()
+    };
+    let site_key = portal::evidence::log::site_key_leaf(main.id, &key, None, t).unwrap().encode();
+    let origin = portal::evidence::log::origin_for(&app.state.config().base_url, p.org_id);
+    // The V10 state, in SQL: leaves 0 (the site's keys) and 1 (a bundle,
+    // its index on the bundle row), and two leaves still queued.
+    let client = app.db_client().await;
+    client
+        .execute(
+            "INSERT INTO evidence_logs (client_org_id, origin, size) VALUES ($1, $2, 2)",
+            &[&p.org_id, &origin],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data)
+             VALUES ($1, 0, 'site_key', $2), ($1, 1, 'evidence', $3)",
+            &[&p.org_id, &site_key, &leaf_of(&logged)],
+        )
+        .await
+        .unwrap();
+    client
+        .execute("UPDATE evidence_bundles SET log_index = 1 WHERE id = $1", &[&logged.id])
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO evidence_log_pending (client_org_id, kind, data, bundle_row)
+             VALUES ($1, 'evidence', $2, $3), ($1, 'site_key', $4, NULL)",
+            &[&p.org_id, &leaf_of(&queued), &queued.id, &site_key],
+        )
+        .await
+        .unwrap();
+    drop(client);
+
+    portal::db::migrate::run(&app.db.pg_config).await.unwrap();
+    let leaves = leaves(&app, p.org_id).await;
+    let kinds: Vec<&str> = leaves.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(kinds, ["site_key", "evidence", "evidence", "site_key"], "in queue order");
+    assert_eq!(leaves[2].2, Leaf::parse(&leaf_of(&queued)).unwrap());
+    let client = app.db_client().await;
+    for (bundle, index) in [(&logged, 1i64), (&queued, 2)] {
+        let found: i64 = client
+            .query_one(
+                "SELECT leaf_index FROM evidence_log_leaves WHERE bundle_row = $1",
+                &[&bundle.id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(found, index);
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM pg_tables WHERE tablename = 'evidence_log_pending'", &[])
+            .await,
+        0
+    );
+    drop(client);
+    // And the log goes on from there.
+    let site = crate::appliances::TestSite { id: main.id, org_id: p.org_id, key: main.key.clone() };
+    let next = ingest(&app, &site, "NEXT-1", Utc::now(), &[("ntp", "pass", "PC", None)]).await;
+    assert_eq!(next["log_index"], 4);
 }

@@ -399,7 +399,16 @@ async fn a_practice_without_evidence_has_no_log_to_prove_from() {
     // log): the integrator makes the log without waiting for the next
     // bundle.
     create_site(&app, p.org_id, "Main").await;
-    assert_eq!(integrator::make_missing_logs(&app.state).await.unwrap(), 1);
+    assert_eq!(
+        portal::evidence::log::make_missing_logs(
+            app.state.pool(),
+            &app.state.config().base_url,
+            |_, _| {}
+        )
+        .await
+        .unwrap(),
+        1
+    );
     integrator::catch_up(&app.state, p.org_id, Utc::now()).await.unwrap();
     let key = json_of(&app, &p.viewer, "/api/client/log/key", 200).await;
     assert!(key["vkey"].as_str().unwrap().contains("/log/"));

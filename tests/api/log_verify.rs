@@ -160,6 +160,33 @@ async fn a_changed_check_row_or_result_is_found_with_its_position() {
 }
 
 #[tokio::test]
+async fn changed_stored_bytes_are_found_at_their_position() {
+    let app = spawn_app().await;
+    let (p, main, _) = practice(&app).await;
+    // Raw SQL on purpose: one byte of a stored bundle changed.
+    sql(
+        &app,
+        &format!(
+            "UPDATE evidence_bundles SET raw = overlay(raw placing '7' from 40 for 1)
+              WHERE site_id = '{}' AND chain_position = 1",
+            main.id
+        ),
+    )
+    .await;
+    let job = integrity::verify_now(&app.state, p.org_id, None).await.unwrap();
+    assert_eq!(job.valid, Some(false));
+    let found: Vec<_> =
+        job.problems.iter().filter(|p| p.bundle_id.as_deref() == Some("MAIN-1")).collect();
+    assert!(!found.is_empty(), "{:?}", reasons(&job));
+    assert!(found.iter().all(|f| f.site_id == Some(main.id) && f.position == Some(1)));
+    assert!(
+        job.problems.iter().all(|p| p.bundle_id.as_deref() == Some("MAIN-1")),
+        "only the changed bundle: {:?}",
+        reasons(&job)
+    );
+}
+
+#[tokio::test]
 async fn a_swapped_key_with_every_bundle_re_signed_is_found() {
     let app = spawn_app().await;
     let (p, main, _) = practice(&app).await;
@@ -256,11 +283,12 @@ async fn a_deleted_row_or_a_truncated_tail_is_found() {
     sql(
         &app,
         &format!(
-            "ALTER TABLE evidence_log_leaves DISABLE TRIGGER evidence_log_leaves_no_update_delete;
+            "DELETE FROM check_states WHERE site_id IN (SELECT id FROM sites WHERE client_org_id = '{org}');
+             DELETE FROM evidence_bundles WHERE id IN (
+                 SELECT bundle_row FROM evidence_log_leaves WHERE client_org_id = '{org}' AND leaf_index >= 6);
+             ALTER TABLE evidence_log_leaves DISABLE TRIGGER evidence_log_leaves_no_update_delete;
              DELETE FROM evidence_log_leaves WHERE client_org_id = '{org}' AND leaf_index >= 6;
              ALTER TABLE evidence_log_leaves ENABLE TRIGGER evidence_log_leaves_no_update_delete;
-             DELETE FROM check_states WHERE site_id IN (SELECT id FROM sites WHERE client_org_id = '{org}');
-             DELETE FROM evidence_bundles WHERE client_org_id = '{org}' AND log_index >= 6;
              UPDATE evidence_logs SET size = 6 WHERE client_org_id = '{org}';",
             org = p.org_id
         ),

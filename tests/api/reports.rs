@@ -276,7 +276,7 @@ async fn the_pdf_reports_the_practice_s_month() {
         line_with(&text, &["Position", &format!("{}", head.position), &head.bundle_id]);
         line_with(&text, &["Chain hash", &hex::encode(&stored)]);
     }
-    assert!(text.contains("portal verify-chain --site"), "how to verify");
+    assert!(text.contains("POST /api/client/log/verify"), "how to verify");
     assert!(text.contains("Page 1 of"), "page numbers");
 
     // The list agrees with the file, and so does the cache.

@@ -10,7 +10,6 @@ use crate::auth::current::Viewer;
 use crate::compliance;
 use crate::db::compliance as queries;
 use crate::error::{AppError, AppResult};
-use crate::evidence::verify;
 use crate::state::AppState;
 use crate::views::layout::NavUser;
 use crate::views::site::{self, HISTORY_DAYS, SitePageData};
@@ -53,21 +52,4 @@ pub async fn view_site_get(
             log: crate::views::log::site_log_card(&current_key, &keys, job.as_ref()),
         },
     ))
-}
-
-/// `POST /client/sites/:id/verify-chain`: recomputes the site's whole
-/// chain from the stored bytes and answers the `#chain-result` fragment.
-#[handler]
-pub async fn view_site_verify_chain_post(
-    state: Data<&AppState>,
-    Viewer(user): Viewer,
-    Path(id): Path<String>,
-) -> AppResult<Markup> {
-    let site_id = parse_site_id(&id)?;
-    let db = state.pool().get().await?;
-    compliance::require_site(&**db, user.org_id, site_id).await?;
-    drop(db);
-    let _permit = verify::request_permit()?;
-    let outcome = verify::verify_site_snapshot(state.pool(), site_id, None, |_| {}).await?;
-    Ok(site::chain_result(Some(&outcome)))
 }
