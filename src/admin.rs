@@ -82,8 +82,21 @@ pub async fn create_user(
     role: &str,
     name: Option<&str>,
 ) -> AppResult<Uuid> {
-    let role: Role =
-        role.parse().map_err(|e: crate::auth::UnknownRole| AppError::BadRequest(e.to_string()))?;
+    let role = match role.parse() {
+        Ok(Role::Auditor) => {
+            return Err(AppError::BadRequest(
+                "an auditor is not created here: an owner or admin grants them access \
+                 (POST /api/client/auditors), which invites them"
+                    .into(),
+            ));
+        }
+        Ok(r) => r,
+        Err(_) => {
+            return Err(AppError::BadRequest(format!(
+                "unknown role {role:?}: expected owner, admin or viewer"
+            )));
+        }
+    };
     let address = email(address)?;
     let name = name.map(|n| parse_name("name", n)).transpose()?;
     let db = pool.get().await?;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod appliance;
 pub mod assets;
 pub mod audit;
+pub mod auditors;
 pub mod auth;
 pub mod cli;
 pub mod compliance;

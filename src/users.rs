@@ -88,6 +88,9 @@ fn invitable(role: Role) -> AppResult<Role> {
         Role::Owner => Err(AppError::BadRequest(
             "invite people as admin or viewer; a practice has one owner".into(),
         )),
+        Role::Auditor => Err(AppError::BadRequest(
+            "invite auditors by granting them access (POST /api/client/auditors)".into(),
+        )),
     }
 }
 
@@ -118,7 +121,7 @@ pub struct SentInvite {
 
 /// Queues the invitation mail inside the caller's transaction.
 #[allow(clippy::too_many_arguments)]
-async fn enqueue_invite_mail(
+pub(crate) async fn enqueue_invite_mail(
     state: &AppState,
     db: &impl tokio_postgres::GenericClient,
     inviter: &CurrentUser,
@@ -157,7 +160,7 @@ async fn enqueue_invite_mail(
 /// that transaction rolls back on a 409 (the address has an account), and
 /// a hit counted inside it would vanish with it, leaving the 409s free to
 /// probe which addresses have accounts.
-async fn limit_invites(state: &AppState, user: &CurrentUser) -> AppResult<()> {
+pub(crate) async fn limit_invites(state: &AppState, user: &CurrentUser) -> AppResult<()> {
     limit(state, format!("invite:org:{}", user.org_id), INVITES_PER_ORG).await
 }
 
@@ -200,6 +203,7 @@ pub async fn create_invite(
             invited_by: user.id,
             token_hash: tokens::hash(state.secret(), &token),
             lifetime: INVITE_LIFETIME,
+            grant_id: None,
         },
     )
     .await?;
@@ -371,6 +375,14 @@ pub async fn accept_invite(
     if !invites::mark_accepted(&*tx, invite.id, user_id).await? {
         return Err(AppError::Unauthorized(INVITE_INVALID.into()));
     }
+    if let Some(grant_id) = invite.grant_id
+        && !crate::db::auditors::take_up(&*tx, grant_id, user_id).await?
+    {
+        return Err(AppError::Forbidden(
+            "this auditor access has been revoked or has expired; ask the practice for a new grant"
+                .into(),
+        ));
+    }
     audit::record(
         &*tx,
         &audit::Entry {
@@ -467,6 +479,11 @@ pub async fn set_user_role(
                 "a role can be admin or viewer; ownership is transferred, not assigned".into(),
             ));
         }
+        Role::Auditor => {
+            return Err(AppError::BadRequest(
+                "a role can be admin or viewer; auditors get access through a grant".into(),
+            ));
+        }
         r => r,
     };
     let mut db = state.pool().get().await?;
@@ -478,6 +495,11 @@ pub async fn set_user_role(
     }
     if target.role == Role::Owner {
         return Err(AppError::Forbidden("the owner's role cannot be changed".into()));
+    }
+    if target.role == Role::Auditor {
+        return Err(AppError::Forbidden(
+            "an auditor's access is changed through their grant, not a role".into(),
+        ));
     }
     if !target.is_active {
         return Err(AppError::Conflict(

@@ -1,8 +1,9 @@
 //! Who is calling: a browser session (cookie) or an API token (bearer).
-//! Role extractors (`Viewer`, `Admin`, `Owner` for pages; `ApiViewer`,
-//! `ApiAdmin`, `ApiOwner` for the JSON API, which also document the two
-//! security schemes) run the same [`require`] check: signed in, CSRF-safe,
-//! and at least the role.
+//! Role extractors (`Reader`, `Viewer`, `Admin`, `Owner` for pages;
+//! `ApiReader`, `ApiViewer`, `ApiAdmin`, `ApiOwner` for the JSON API, which
+//! also document the two security schemes) run the same [`require`] check:
+//! signed in, CSRF-safe, and at least the role. Only the `Reader` ones let
+//! an auditor in.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -250,9 +251,14 @@ macro_rules! page_extractor {
 }
 
 page_extractor!(
-    /// A signed-in user of any role (pages).
+    /// A signed-in user of any practice role (pages); not an auditor.
     Viewer,
     Role::Viewer
+);
+page_extractor!(
+    /// Anyone signed in, auditors included (pages an auditor may use).
+    Reader,
+    Role::Auditor
 );
 page_extractor!(
     /// A signed-in owner or admin (pages).
@@ -352,9 +358,14 @@ macro_rules! api_extractor {
 }
 
 api_extractor!(
-    /// A signed-in user of any role (API).
+    /// A signed-in user of any practice role (API); not an auditor.
     ApiViewer,
     Role::Viewer
+);
+api_extractor!(
+    /// Anyone signed in, auditors included (API an auditor may use).
+    ApiReader,
+    Role::Auditor
 );
 api_extractor!(
     /// A signed-in owner or admin (API).

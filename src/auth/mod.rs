@@ -10,10 +10,13 @@ pub mod tokens;
 use std::fmt;
 use std::str::FromStr;
 
-/// A practice user's role. Ordered: `Owner > Admin > Viewer`, so a check is
-/// `role >= Role::Admin`.
+/// A practice user's role. Ordered: `Owner > Admin > Viewer > Auditor`, so
+/// a check is `role >= Role::Admin`. An auditor (an outside reader with a
+/// time-limited grant, `src/auditors.rs`) ranks lowest: everything that
+/// asks for a viewer refuses an auditor unless it lets auditors in by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    Auditor,
     Viewer,
     Admin,
     Owner,
@@ -22,6 +25,7 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Auditor => "auditor",
             Role::Viewer => "viewer",
             Role::Admin => "admin",
             Role::Owner => "owner",
@@ -36,7 +40,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role {0:?}: expected owner, admin or viewer")]
+#[error("unknown role {0:?}: expected owner, admin, viewer or auditor")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -46,6 +50,7 @@ impl FromStr for Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "viewer" => Ok(Role::Viewer),
+            "auditor" => Ok(Role::Auditor),
             _ => Err(UnknownRole(s.to_owned())),
         }
     }
@@ -56,9 +61,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_are_ordered_owner_admin_viewer() {
+    fn roles_are_ordered_owner_admin_viewer_auditor() {
         assert!(Role::Owner > Role::Admin && Role::Admin > Role::Viewer);
+        assert!(Role::Viewer > Role::Auditor);
+        assert_eq!("auditor".parse::<Role>().unwrap(), Role::Auditor);
         assert_eq!("Admin".parse::<Role>().unwrap(), Role::Admin);
-        assert!("root".parse::<Role>().unwrap_err().to_string().contains("owner, admin or viewer"));
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .to_string()
+                .contains("owner, admin, viewer or auditor")
+        );
     }
 }

@@ -99,11 +99,15 @@ pub async fn find_user(
 ) -> AppResult<Option<TokenUser>> {
     let row = db
         .query_opt(
-            "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name
-               FROM api_tokens t
-               JOIN client_users u ON u.id = t.user_id
-               JOIN client_orgs o ON o.id = t.client_org_id
-              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active AND o.status = 'active'",
+            &format!(
+                "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name
+                   FROM api_tokens t
+                   JOIN client_users u ON u.id = t.user_id
+                   JOIN client_orgs o ON o.id = t.client_org_id
+                  WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
+                    AND o.status = 'active' AND {}",
+                crate::db::auditors::GRANT_IS_LIVE
+            ),
             &[&token_hash.as_slice()],
         )
         .await?;

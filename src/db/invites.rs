@@ -57,6 +57,8 @@ pub struct NewInvite<'a> {
     pub invited_by: Uuid,
     pub token_hash: [u8; 32],
     pub lifetime: Duration,
+    /// The auditor grant this invitation carries (role auditor only).
+    pub grant_id: Option<Uuid>,
 }
 
 /// Serializes invitations to one address in one practice until the
@@ -80,8 +82,8 @@ pub async fn insert(
     let secs = i.lifetime.as_secs_f64();
     let row = db
         .query_one(
-            "INSERT INTO client_invites (client_org_id, email, name, role, invited_by, token_hash, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
+            "INSERT INTO client_invites (client_org_id, email, name, role, invited_by, token_hash, expires_at, grant_id)
+             VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)
              RETURNING id, expires_at",
             &[
                 &i.org_id,
@@ -91,6 +93,7 @@ pub async fn insert(
                 &i.invited_by,
                 &i.token_hash.as_slice(),
                 &secs,
+                &i.grant_id,
             ],
         )
         .await?;
@@ -144,6 +147,7 @@ pub async fn list_open(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<I
             &format!(
                 "{SELECT_SUMMARY}
                   WHERE i.client_org_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL
+                    AND i.grant_id IS NULL
                   ORDER BY i.created_at DESC, i.id"
             ),
             &[&org_id],
@@ -162,7 +166,8 @@ pub async fn find_open(
         .query_opt(
             &format!(
                 "{SELECT_SUMMARY}
-                  WHERE i.id = $1 AND i.client_org_id = $2 AND i.accepted_at IS NULL AND i.revoked_at IS NULL"
+                  WHERE i.id = $1 AND i.client_org_id = $2 AND i.accepted_at IS NULL AND i.revoked_at IS NULL
+                    AND i.grant_id IS NULL"
             ),
             &[&id, &org_id],
         )
@@ -289,6 +294,8 @@ pub struct Claimed {
     pub role: Role,
     pub invited_by: Uuid,
     pub org_active: bool,
+    /// The auditor grant it carries, if any.
+    pub grant_id: Option<Uuid>,
 }
 
 /// Locks the usable (open, unexpired) invitation behind a token, whose
@@ -307,7 +314,7 @@ pub async fn lock_usable(
     let row = db
         .query_opt(
             &format!(
-                "SELECT i.id, i.client_org_id, i.email, i.role, i.invited_by, o.status = 'active'
+                "SELECT i.id, i.client_org_id, i.email, i.role, i.invited_by, o.status = 'active', i.grant_id
                    FROM client_invites i
                    JOIN client_orgs o ON o.id = i.client_org_id
                    JOIN client_users u ON u.id = i.invited_by
@@ -326,6 +333,7 @@ pub async fn lock_usable(
             role: parse_role(r.get(3))?,
             invited_by: r.get(4),
             org_active: r.get(5),
+            grant_id: r.get(6),
         })
     })
     .transpose()

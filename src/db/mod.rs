@@ -3,6 +3,7 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod auditors;
 pub mod compliance;
 pub mod cursor;
 pub mod evidence;

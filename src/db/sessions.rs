@@ -91,13 +91,16 @@ pub async fn find_live_session(
     let idle = idle_timeout.as_secs_f64();
     let row = db
         .query_opt(
-            "SELECT s.id, s.csrf_token, s.last_seen_at, u.id, u.email, u.name, u.role, o.id, o.name
-               FROM client_sessions s
-               JOIN client_users u ON u.id = s.user_id
-               JOIN client_orgs o ON o.id = u.client_org_id
-              WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
-                AND s.last_seen_at > now() - make_interval(secs => $2)
-                AND u.is_active AND o.status = 'active'",
+            &format!(
+                "SELECT s.id, s.csrf_token, s.last_seen_at, u.id, u.email, u.name, u.role, o.id, o.name
+                   FROM client_sessions s
+                   JOIN client_users u ON u.id = s.user_id
+                   JOIN client_orgs o ON o.id = u.client_org_id
+                  WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+                    AND s.last_seen_at > now() - make_interval(secs => $2)
+                    AND u.is_active AND o.status = 'active' AND {}",
+                crate::db::auditors::GRANT_IS_LIVE
+            ),
             &[&token_hash.as_slice(), &idle],
         )
         .await?;

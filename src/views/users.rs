@@ -27,6 +27,7 @@ pub fn with_article(role: Role) -> &'static str {
         Role::Owner => "the owner",
         Role::Admin => "an admin",
         Role::Viewer => "a viewer",
+        Role::Auditor => "an auditor",
     }
 }
 
@@ -38,6 +39,9 @@ pub fn role_description(role: Role) -> &'static str {
             "Admins see everything and also invite and remove users, manage API tokens and read the audit log."
         }
         Role::Viewer => "Viewers see compliance scores, evidence, reports and notifications.",
+        Role::Auditor => {
+            "Auditors read the evidence of the sites and period their access names, until it ends, and change nothing."
+        }
     }
 }
 
@@ -45,7 +49,7 @@ fn role_badge(role: Role) -> Markup {
     let class = match role {
         Role::Owner => "badge badge-blue",
         Role::Admin => "badge badge-green",
-        Role::Viewer => "badge badge-gray",
+        Role::Viewer | Role::Auditor => "badge badge-gray",
     };
     html! { span class=(class) { (role.as_str()) } }
 }

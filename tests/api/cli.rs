@@ -162,6 +162,11 @@ async fn admin_commands_refuse_bad_input_with_a_clear_message() {
     );
     refuse(
         &db,
+        &["admin", "create-user", "--org", &org, "--email", "c@oak.example", "--role", "auditor"],
+        "grants them access",
+    );
+    refuse(
+        &db,
         &["admin", "create-user", "--org", &org, "--email", "not-an-email", "--role", "viewer"],
         "not an email address",
     );
@@ -304,10 +309,10 @@ async fn migrate_reports_when_the_database_is_up_to_date() {
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
         stderr(&first).contains(
-            "applied 11 migration(s): V1__initial_schema, V2__scale_reads, V3__audit_indexes, \
+            "applied 12 migration(s): V1__initial_schema, V2__scale_reads, V3__audit_indexes, \
              V4__evidence_log, V5__log_tiles_checkpoints, V6__log_verifications, V7__bundle_id_per_site, \
              V8__log_cosignatures, V9__log_vkey, V10__log_pending, \
-             V11__log_append_in_ingest"
+             V11__log_append_in_ingest, V12__auditor_grants"
         ),
         "{}",
         stderr(&first)

@@ -16,18 +16,26 @@ pub enum Caller {
     Owner,
     /// The owner of another practice, using this practice's ids.
     OtherOrg,
+    /// An auditor of this practice, with a live grant to all of it.
+    Auditor,
 }
 
-const CALLERS: [Caller; 5] =
-    [Caller::Anonymous, Caller::Viewer, Caller::Admin, Caller::Owner, Caller::OtherOrg];
+const CALLERS: [Caller; 6] = [
+    Caller::Anonymous,
+    Caller::Viewer,
+    Caller::Admin,
+    Caller::Owner,
+    Caller::OtherOrg,
+    Caller::Auditor,
+];
 
 /// One operation: how to build its request for practice A, and the status
 /// each caller must get, in CALLERS order.
 pub struct Case {
     pub operation_id: &'static str,
     pub method: Method,
-    /// Anonymous, viewer, admin, owner, another practice's owner.
-    pub expect: [u16; 5],
+    /// Anonymous, viewer, admin, owner, another practice's owner, auditor.
+    pub expect: [u16; 6],
 }
 
 /// Every area's rows: this file's and those of the areas' own test modules.
@@ -46,73 +54,123 @@ const CASES: &[Case] = &[
     Case {
         operation_id: "request_magic_link",
         method: Method::POST,
-        expect: [200, 200, 200, 200, 200],
+        expect: [200, 200, 200, 200, 200, 200],
     },
     Case {
         operation_id: "validate_magic_link",
         method: Method::POST,
-        expect: [401, 401, 401, 401, 401],
+        expect: [401, 401, 401, 401, 401, 401],
     },
     Case {
         operation_id: "login_password",
         method: Method::POST,
-        expect: [401, 401, 401, 401, 401],
+        expect: [401, 401, 401, 401, 401, 401],
     },
     Case {
         operation_id: "logout_session",
         method: Method::POST,
-        expect: [401, 204, 204, 204, 204],
+        expect: [401, 204, 204, 204, 204, 204],
     },
-    Case { operation_id: "get_me", method: Method::GET, expect: [401, 200, 200, 200, 200] },
-    Case { operation_id: "set_password", method: Method::PUT, expect: [401, 200, 200, 200, 200] },
-    Case { operation_id: "list_sessions", method: Method::GET, expect: [401, 200, 200, 200, 200] },
+    // Granting needs an owner or admin of the practice, in a browser
+    // session; another practice's grant is not found.
+    Case {
+        operation_id: "create_auditor_grant",
+        method: Method::POST,
+        expect: [401, 403, 201, 201, 201, 403],
+    },
+    Case {
+        operation_id: "list_auditor_grants",
+        method: Method::GET,
+        expect: [401, 403, 200, 200, 200, 403],
+    },
+    Case {
+        operation_id: "update_auditor_grant",
+        method: Method::PATCH,
+        expect: [401, 403, 200, 200, 404, 403],
+    },
+    Case {
+        operation_id: "revoke_auditor_grant",
+        method: Method::DELETE,
+        expect: [401, 403, 204, 204, 404, 403],
+    },
+    Case { operation_id: "get_me", method: Method::GET, expect: [401, 200, 200, 200, 200, 200] },
+    Case {
+        operation_id: "set_password",
+        method: Method::PUT,
+        expect: [401, 200, 200, 200, 200, 403],
+    },
+    Case {
+        operation_id: "list_sessions",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 200, 403],
+    },
     // A session of A's owner: only they may end it; everyone else gets 404.
     Case {
         operation_id: "revoke_session",
         method: Method::DELETE,
-        expect: [401, 404, 404, 204, 404],
+        expect: [401, 404, 404, 204, 404, 403],
     },
     Case {
         operation_id: "revoke_other_sessions",
         method: Method::POST,
-        expect: [401, 200, 200, 200, 200],
+        expect: [401, 200, 200, 200, 200, 403],
     },
     Case {
         operation_id: "list_api_tokens",
         method: Method::GET,
-        expect: [401, 403, 200, 200, 200],
+        expect: [401, 403, 200, 200, 200, 403],
     },
     Case {
         operation_id: "create_api_token",
         method: Method::POST,
-        expect: [401, 403, 201, 201, 201],
+        expect: [401, 403, 201, 201, 201, 403],
     },
     // A token of practice A.
     Case {
         operation_id: "revoke_api_token",
         method: Method::DELETE,
-        expect: [401, 403, 204, 204, 404],
+        expect: [401, 403, 204, 204, 404, 403],
     },
     Case {
         operation_id: "verify_evidence",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404],
+        expect: [401, 200, 200, 200, 404, 403],
     },
-    Case { operation_id: "verify_chain", method: Method::POST, expect: [401, 200, 200, 200, 404] },
-    Case { operation_id: "get_dashboard", method: Method::GET, expect: [401, 200, 200, 200, 200] },
-    Case { operation_id: "list_sites", method: Method::GET, expect: [401, 200, 200, 200, 200] },
-    Case { operation_id: "get_site", method: Method::GET, expect: [401, 200, 200, 200, 404] },
+    Case {
+        operation_id: "verify_chain",
+        method: Method::POST,
+        expect: [401, 200, 200, 200, 404, 403],
+    },
+    Case {
+        operation_id: "get_dashboard",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 200, 403],
+    },
+    Case {
+        operation_id: "list_sites",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 200, 403],
+    },
+    Case { operation_id: "get_site", method: Method::GET, expect: [401, 200, 200, 200, 404, 403] },
     Case {
         operation_id: "get_site_history",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404],
+        expect: [401, 200, 200, 200, 404, 403],
     },
-    Case { operation_id: "list_evidence", method: Method::GET, expect: [401, 200, 200, 200, 404] },
-    Case { operation_id: "get_evidence", method: Method::GET, expect: [401, 200, 200, 200, 404] },
+    Case {
+        operation_id: "list_evidence",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 404, 403],
+    },
+    Case {
+        operation_id: "get_evidence",
+        method: Method::GET,
+        expect: [401, 200, 200, 200, 404, 403],
+    },
     Case {
         operation_id: "download_evidence",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404],
+        expect: [401, 200, 200, 200, 404, 403],
     },
 ];
 
@@ -183,6 +241,36 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
             }
         }
         "get_dashboard" => ("/api/client/dashboard".into(), None),
+        "list_auditor_grants" => ("/api/client/auditors".into(), None),
+        "create_auditor_grant" => (
+            "/api/client/auditors".into(),
+            Some(json!({
+                "email": format!("a-{}@firm.example", uuid::Uuid::new_v4().simple()),
+                "name": "An Auditor", "firm": "A Firm"
+            })),
+        ),
+        "update_auditor_grant" | "revoke_auditor_grant" => {
+            let db = app.db_client().await;
+            let g = portal::db::auditors::insert(
+                &**db,
+                &portal::db::auditors::NewGrant {
+                    org_id: a.org_id,
+                    email: &format!("g-{}@firm.example", uuid::Uuid::new_v4().simple()),
+                    name: "Someone",
+                    firm: "A Firm",
+                    days: 10,
+                    site_ids: None,
+                    period_from: None,
+                    period_to: None,
+                    granted_by: a.owner.id,
+                },
+            )
+            .await
+            .unwrap();
+            let body =
+                (operation_id == "update_auditor_grant").then(|| json!({ "expires_in_days": 20 }));
+            (format!("/api/client/auditors/{}", g.id), body)
+        }
         "list_sites" => ("/api/client/sites".into(), None),
         "get_site" | "get_site_history" | "list_evidence" | "get_evidence"
         | "download_evidence" => {
@@ -259,6 +347,7 @@ async fn every_client_operation_answers_each_role_as_specified() {
     let app = spawn_app().await;
     let a = app.practice("Oak Clinic").await;
     let b = app.practice("Elm Clinic").await;
+    let (_, auditor) = crate::auditors::auditor_of(&app, &a.owner, a.org_id).await;
     let mut failures = Vec::new();
     for case in all_cases() {
         for (caller, expected) in CALLERS.iter().zip(case.expect) {
@@ -270,6 +359,7 @@ async fn every_client_operation_answers_each_role_as_specified() {
                 Caller::Admin => Some(&a.admin),
                 Caller::Owner => Some(&a.owner),
                 Caller::OtherOrg => Some(&b.owner),
+                Caller::Auditor => Some(&auditor),
             };
             let session = match who {
                 Some(u) => Some(app.sign_in(u.id, &u.email, u.org_id).await),
@@ -294,6 +384,13 @@ async fn every_client_operation_answers_each_role_as_specified() {
                     "{} as {caller:?}: expected {expected}, got {got}: {text}",
                     case.operation_id
                 ));
+            }
+            // Six sign-in link requests from one address in a row would
+            // meet its rate limit: each caller starts afresh.
+            if case.operation_id == "request_magic_link" {
+                // Raw SQL on purpose: the limit's counters.
+                let db = app.db_client().await;
+                db.execute("DELETE FROM rate_limits", &[]).await.unwrap();
             }
             // The password change must not leak into the next caller's row.
             if case.operation_id == "set_password" {

@@ -21,28 +21,28 @@ pub const MATRIX: &[Case] = &[
     Case {
         operation_id: "list_notifications",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 200],
+        expect: [401, 200, 200, 200, 200, 403],
     },
     // A notification of practice A.
     Case {
         operation_id: "mark_notification_read",
         method: Method::POST,
-        expect: [401, 200, 200, 200, 404],
+        expect: [401, 200, 200, 200, 404, 403],
     },
     Case {
         operation_id: "mark_all_notifications_read",
         method: Method::POST,
-        expect: [401, 200, 200, 200, 200],
+        expect: [401, 200, 200, 200, 200, 403],
     },
     Case {
         operation_id: "get_notification_preferences",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 200],
+        expect: [401, 200, 200, 200, 200, 403],
     },
     Case {
         operation_id: "set_notification_preferences",
         method: Method::PUT,
-        expect: [401, 200, 200, 200, 200],
+        expect: [401, 200, 200, 200, 200, 403],
     },
 ];
 

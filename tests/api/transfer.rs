@@ -20,23 +20,23 @@ pub const MATRIX: &[Case] = &[
     Case {
         operation_id: "create_transfer_request",
         method: Method::POST,
-        expect: [401, 403, 403, 201, 201],
+        expect: [401, 403, 403, 201, 201, 403],
     },
     Case {
         operation_id: "get_transfer_status",
         method: Method::GET,
-        expect: [401, 403, 403, 200, 200],
+        expect: [401, 403, 403, 200, 200, 403],
     },
     // A fresh pending request of practice A per call.
     Case {
         operation_id: "cancel_transfer_request",
         method: Method::POST,
-        expect: [401, 403, 403, 200, 404],
+        expect: [401, 403, 403, 200, 404, 403],
     },
     Case {
         operation_id: "list_transfer_partners",
         method: Method::GET,
-        expect: [401, 403, 403, 200, 200],
+        expect: [401, 403, 403, 200, 200, 403],
     },
 ];
 

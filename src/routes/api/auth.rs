@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, BAD_REQUEST, FORBIDDEN, JSON_BODY, TOO_MANY, UNAUTHORIZED};
 use super::types::StrictString;
-use crate::auth::current::{ApiViewer, ClientInfo, CurrentUser};
+use crate::auth::current::{ApiReader, ClientInfo, CurrentUser};
 use crate::auth::{Role, csrf, flows, session};
 use crate::state::AppState;
 
@@ -78,6 +78,8 @@ pub enum RoleName {
     Owner,
     Admin,
     Viewer,
+    /// An outside auditor with time-limited, read-only access.
+    Auditor,
 }
 
 impl From<Role> for RoleName {
@@ -86,6 +88,7 @@ impl From<Role> for RoleName {
             Role::Owner => RoleName::Owner,
             Role::Admin => RoleName::Admin,
             Role::Viewer => RoleName::Viewer,
+            Role::Auditor => RoleName::Auditor,
         }
     }
 }
@@ -109,6 +112,9 @@ pub struct MeBody {
     /// cookie. Absent for API-token requests, which need none.
     #[oai(skip_serializing_if_is_none)]
     pub csrf_token: Option<String>,
+    /// For an auditor: the grant they read under. Absent for other roles.
+    #[oai(skip_serializing_if_is_none)]
+    pub auditor_grant: Option<super::auditors::GrantScope>,
 }
 
 impl From<&CurrentUser> for MeBody {
@@ -120,6 +126,7 @@ impl From<&CurrentUser> for MeBody {
             role: u.role.into(),
             org: OrgRef { id: u.org_id, name: u.org_name.clone() },
             csrf_token: u.csrf_token().map(str::to_owned),
+            auditor_grant: None,
         }
     }
 }
@@ -189,7 +196,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        user: ApiViewer,
+        user: ApiReader,
     ) -> Result<LogoutResponse, ApiError<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN }>> {
         flows::logout(&state, &user, &ClientInfo::of(req)).await?;
         Ok(LogoutResponse::Ok(session::clear_cookie(state.config())))
@@ -197,12 +204,19 @@ impl AuthApi {
 
     /// The signed-in user
     ///
-    /// Also answers for API tokens: the user who made the token.
+    /// Also answers for API tokens: the user who made the token. An
+    /// auditor's answer carries their grant: until when, which sites and
+    /// which period.
     #[oai(path = "/me", method = "get", operation_id = "get_me")]
     async fn me(
         &self,
-        user: ApiViewer,
+        state: Data<&AppState>,
+        user: ApiReader,
     ) -> Result<Json<MeBody>, ApiError<{ BAD_REQUEST | UNAUTHORIZED }>> {
-        Ok(Json(MeBody::from(&*user)))
+        let mut me = MeBody::from(&*user);
+        me.auditor_grant = crate::auditors::grant_of(&state, &user)
+            .await?
+            .map(|g| super::auditors::GrantScope::from(&g));
+        Ok(Json(me))
     }
 }

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod appliance;
 pub mod audit;
+pub mod auditors;
 pub mod auth;
 pub mod compliance;
 pub mod error;
@@ -44,6 +45,7 @@ pub type Api = (
     log::LogApi,
     notifications::NotificationsApi,
     users::UsersApi,
+    auditors::AuditorsApi,
     reports::ReportsApi,
     transfer::TransferApi,
     audit::AuditApi,
@@ -61,6 +63,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             log::LogApi,
             notifications::NotificationsApi,
             users::UsersApi,
+            auditors::AuditorsApi,
             reports::ReportsApi,
             transfer::TransferApi,
             audit::AuditApi,

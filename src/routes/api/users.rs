@@ -126,8 +126,9 @@ impl From<crate::users::SentInvite> for InviteSent {
 fn assignable(role: Role) -> AssignableRole {
     match role {
         Role::Admin => AssignableRole::Admin,
-        // Invitations are never for owners (a CHECK constraint says so).
-        Role::Viewer | Role::Owner => AssignableRole::Viewer,
+        // These invitations are never for owners (a CHECK constraint says
+        // so) nor auditors (invited with their grant, `src/auditors.rs`).
+        Role::Viewer | Role::Owner | Role::Auditor => AssignableRole::Viewer,
     }
 }
 

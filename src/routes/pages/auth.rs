@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::respond::is_htmx;
 use super::safe_next;
-use crate::auth::current::{ClientInfo, MaybeUser, Viewer};
+use crate::auth::current::{ClientInfo, MaybeUser, Reader};
 use crate::auth::{csrf, flows, session};
 use crate::error::AppError;
 use crate::paths;
@@ -164,7 +164,7 @@ pub async fn view_verify_post(
 pub async fn view_logout_post(
     state: Data<&AppState>,
     req: &Request,
-    Viewer(user): Viewer,
+    Reader(user): Reader,
 ) -> poem::Result<Response> {
     flows::logout(&state, &user, &ClientInfo::of(req)).await?;
     let clear = session::clear_cookie(state.config());
