@@ -150,7 +150,8 @@ pub async fn list(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Grant>>
 
 /// Grants access and emails the auditor an invitation to take it up (owner,
 /// admin, from a browser session: a leaked API token cannot let someone in).
-/// An address with an account anywhere is a 409, as for any invitation.
+/// An address with an account anywhere is a 409, as for any invitation; a
+/// grant to the same address not taken up yet is replaced (revoked).
 pub async fn grant(
     state: &AppState,
     user: &CurrentUser,
@@ -173,6 +174,7 @@ pub async fn grant(
         return Err(AppError::Conflict(crate::users::EMAIL_HAS_ACCOUNT.into()));
     }
     invites::revoke_open_for_email(&*tx, user.org_id, &email).await?;
+    let replaced = store::revoke_untaken_for_email(&*tx, user.org_id, &email).await?;
     let granted = store::insert(
         &*tx,
         &store::NewGrant {
@@ -222,7 +224,7 @@ pub async fn grant(
             details: serde_json::json!({
                 "email": email, "firm": firm, "expires_at": granted.expires_at,
                 "site_ids": granted.site_ids, "from": granted.period_from, "to": granted.period_to,
-                "invite_id": invite_id,
+                "invite_id": invite_id, "replaced_grants": replaced,
             }),
             ..user_entry(user, client, "auditor.granted")
         },

@@ -169,6 +169,22 @@ pub async fn revoke(db: &impl GenericClient, id: Uuid) -> AppResult<bool> {
         == 1)
 }
 
+/// Revokes the practice's grants to `email` not taken up yet (a new grant
+/// to the address replaces them, as a new invitation replaces the old).
+pub async fn revoke_untaken_for_email(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    email: &str,
+) -> AppResult<u64> {
+    Ok(db
+        .execute(
+            "UPDATE auditor_grants SET revoked_at = now()
+              WHERE client_org_id = $1 AND email = $2 AND user_id IS NULL AND revoked_at IS NULL",
+            &[&org_id, &email],
+        )
+        .await?)
+}
+
 /// Ties a live grant to the auditor's new account (its invitation was
 /// accepted); false when the grant was revoked or expired meanwhile.
 pub async fn take_up(db: &impl GenericClient, id: Uuid, user_id: Uuid) -> AppResult<bool> {

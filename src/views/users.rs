@@ -194,11 +194,16 @@ impl Actor<'_> {
         u.is_active
             && u.id != self.id
             && u.role != Role::Owner
-            && (u.role == Role::Viewer || self.role == Role::Owner)
+            && (u.role <= Role::Viewer || self.role == Role::Owner)
     }
 
     fn can_change_role(&self, u: &UserSummary) -> bool {
-        self.role == Role::Owner && u.is_active && u.id != self.id && u.role != Role::Owner
+        // An auditor's access is their grant's, not a role's.
+        self.role == Role::Owner
+            && u.is_active
+            && u.id != self.id
+            && u.role != Role::Owner
+            && u.role != Role::Auditor
     }
 }
 

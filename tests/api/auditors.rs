@@ -153,6 +153,10 @@ async fn an_auditor_changes_nothing_and_signs_out() {
         .await;
     let body = expect_json(resp, StatusCode::FORBIDDEN).await;
     assert!(body["message"].as_str().unwrap().contains("through their grant"), "{body}");
+    // The users page offers removing the auditor, not a role for them.
+    let page = app.get_as(&p.owner, "/client/users").expect_text(StatusCode::OK).await;
+    assert!(page.contains(&portal::paths::user_remove(auditor.id)), "removable");
+    assert!(!page.contains(&portal::paths::user_role(auditor.id)), "no role to change");
     app.post_as(&auditor, "/api/client/auth/logout")
         .send()
         .await
@@ -366,4 +370,26 @@ async fn grants_refuse_wrong_roles_other_practices_and_malformed_input() {
         .send()
         .await
         .assert_status(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_second_grant_to_the_same_address_replaces_the_first_not_taken_up() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let first = expect_json(grant(&app, &p.owner, &grant_body()).await, StatusCode::CREATED).await;
+    let old_token = mailed_token(&app, AUDITOR).await;
+    let second = expect_json(grant(&app, &p.admin, &grant_body()).await, StatusCode::CREATED).await;
+    let list = app.get_as(&p.owner, "/api/client/auditors").expect_json(StatusCode::OK).await;
+    let status = |id: &Value| {
+        list["grants"].as_array().unwrap().iter().find(|g| g["id"] == *id).unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(&first["grant_id"]), "revoked");
+    assert_eq!(status(&second["grant_id"]), "invited");
+    app.client
+        .post("/api/client/auth/accept-invite")
+        .body_json(&json!({ "token": old_token, "name": "Kim" }))
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
 }
