@@ -2,7 +2,7 @@
 //! (emailed as an invitation), list, extend or narrow, and revoke grants.
 //! The rules are `crate::auditors`'.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, TOO_MANY};
-use super::types::StrictString;
+use super::types::{Day, StrictString};
 use crate::auditors::{self, GrantChange, GrantRequest, GrantStatus, Scope};
 use crate::auth::current::{ApiAdmin, ClientInfo};
 use crate::db::auditors::Grant;
@@ -52,9 +52,9 @@ pub struct GrantBody {
     #[oai(validator(min_items = 1, max_items = 100))]
     pub site_ids: Option<Vec<Uuid>>,
     /// First day (UTC) of the evidence they may read; absent for no limit.
-    pub from: Option<NaiveDate>,
+    pub from: Option<Day>,
     /// Last day (UTC) of the evidence they may read; absent for no limit.
-    pub to: Option<NaiveDate>,
+    pub to: Option<Day>,
 }
 
 #[derive(Debug, Object)]
@@ -66,9 +66,9 @@ pub struct GrantPatch {
     #[oai(validator(min_items = 1, max_items = 100))]
     pub site_ids: MaybeUndefined<Vec<Uuid>>,
     /// New first day, null for no limit, absent to keep.
-    pub from: MaybeUndefined<NaiveDate>,
+    pub from: MaybeUndefined<Day>,
     /// New last day, null for no limit, absent to keep.
-    pub to: MaybeUndefined<NaiveDate>,
+    pub to: MaybeUndefined<Day>,
 }
 
 /// What an auditor may read, and until when.
@@ -81,10 +81,10 @@ pub struct GrantScope {
     pub site_ids: Option<Vec<Uuid>>,
     /// First day (UTC) of evidence they may read; null for no limit.
     #[oai(nullable)]
-    pub from: Option<NaiveDate>,
+    pub from: Option<Day>,
     /// Last day (UTC); null for no limit.
     #[oai(nullable)]
-    pub to: Option<NaiveDate>,
+    pub to: Option<Day>,
 }
 
 impl From<&Grant> for GrantScope {
@@ -93,8 +93,8 @@ impl From<&Grant> for GrantScope {
             grant_id: g.id,
             expires_at: g.expires_at,
             site_ids: g.site_ids.clone(),
-            from: g.period_from,
-            to: g.period_to,
+            from: g.period_from.map(Day),
+            to: g.period_to.map(Day),
         }
     }
 }
@@ -124,9 +124,9 @@ pub struct GrantItem {
     #[oai(nullable)]
     pub site_ids: Option<Vec<Uuid>>,
     #[oai(nullable)]
-    pub from: Option<NaiveDate>,
+    pub from: Option<Day>,
     #[oai(nullable)]
-    pub to: Option<NaiveDate>,
+    pub to: Option<Day>,
     /// Who granted it.
     pub granted_by: Uuid,
     pub created_at: DateTime<Utc>,
@@ -153,8 +153,8 @@ impl From<Grant> for GrantItem {
             status,
             expires_at: g.expires_at,
             site_ids: g.site_ids,
-            from: g.period_from,
-            to: g.period_to,
+            from: g.period_from.map(Day),
+            to: g.period_to.map(Day),
             granted_by: g.granted_by,
             created_at: g.created_at,
             revoked_at: g.revoked_at,
@@ -229,7 +229,11 @@ impl AuditorsApi {
                 name: b.name.0,
                 firm: b.firm.0,
                 days: b.expires_in_days,
-                scope: Scope { site_ids: b.site_ids, from: b.from, to: b.to },
+                scope: Scope {
+                    site_ids: b.site_ids,
+                    from: b.from.map(|d| d.0),
+                    to: b.to.map(|d| d.0),
+                },
             },
             &ClientInfo::of(req),
         )
@@ -274,8 +278,8 @@ impl AuditorsApi {
             GrantChange {
                 days: b.expires_in_days,
                 site_ids: maybe(b.site_ids),
-                from: maybe(b.from),
-                to: maybe(b.to),
+                from: maybe(b.from).map(|d| d.map(|d| d.0)),
+                to: maybe(b.to).map(|d| d.map(|d| d.0)),
             },
             &ClientInfo::of(req),
         )
