@@ -84,11 +84,14 @@ async fn ingest_with(
     // same shape (prepare, then execute), the server answers in order and
     // the join polls in order, so no execute overtakes an earlier one.
     let org_id = site.org_id;
+    // Whether the practice's log must be looked up (this process has not
+    // seen it yet); noted once this transaction commits.
+    let look_up_log = log && !state.log_known(org_id);
     let (head, has_log, stored, append_statement) = tokio::try_join!(
         store::lock_chain_head(&*tx, site.site_id),
         // Whether the practice has a log, unless this process knows it has.
         async {
-            match log && !state.log_known(org_id) {
+            match look_up_log {
                 true => crate::db::evidence_log::origin(&*tx, org_id).await.map(|o| o.is_some()),
                 false => Ok(true),
             }
@@ -127,7 +130,7 @@ async fn ingest_with(
             };
             // Commits the backfill, if this resend made the log.
             tx.commit().await?;
-            if log {
+            if look_up_log {
                 state.note_log(org_id);
             }
             return Ok(Receipt {
@@ -222,7 +225,7 @@ async fn ingest_with(
     let (logged, ()) = tokio::try_join!(append, commit)?;
     // Committed by the COMMIT above: the guard must not roll back.
     std::mem::forget(tx);
-    if log {
+    if look_up_log {
         state.note_log(org_id);
     }
     if mailed {

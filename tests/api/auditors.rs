@@ -37,26 +37,36 @@ async fn mailed_token(app: &TestApp, email: &str) -> String {
     link.split_once("token=").unwrap().1.to_owned()
 }
 
+/// Accepts an invitation token with `name`; the response's status.
+async fn accept(app: &TestApp, token: &str, name: &str) -> StatusCode {
+    let resp = app
+        .client
+        .post("/api/client/auth/accept-invite")
+        .body_json(&json!({ "token": token, "name": name }))
+        .send()
+        .await;
+    resp.0.status()
+}
+
+/// Accepts the invitation mailed to `email` and signs the new auditor in.
+async fn accept_and_sign_in(app: &TestApp, email: &str, org: Uuid) -> TestUser {
+    let token = mailed_token(app, email).await;
+    assert_eq!(accept(app, &token, "Kim Auditor").await, StatusCode::OK);
+    let id: Uuid = app
+        .db_client()
+        .await
+        .query_one("SELECT id FROM client_users WHERE email = $1", &[&email])
+        .await
+        .unwrap()
+        .get(0);
+    app.sign_in(id, email, org).await
+}
+
 /// Grants access, accepts the invitation and signs the auditor in.
 pub async fn auditor_of(app: &TestApp, owner: &TestUser, org: Uuid) -> (Uuid, TestUser) {
     let granted = expect_json(grant(app, owner, &grant_body()).await, StatusCode::CREATED).await;
     let grant_id: Uuid = granted["grant_id"].as_str().unwrap().parse().unwrap();
-    let token = mailed_token(app, AUDITOR).await;
-    let resp = app
-        .client
-        .post("/api/client/auth/accept-invite")
-        .body_json(&json!({ "token": token, "name": "Kim Auditor" }))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::OK);
-    let id: Uuid = app
-        .db_client()
-        .await
-        .query_one("SELECT id FROM client_users WHERE email = $1", &[&AUDITOR])
-        .await
-        .unwrap()
-        .get(0);
-    (grant_id, app.sign_in(id, AUDITOR, org).await)
+    (grant_id, accept_and_sign_in(app, AUDITOR, org).await)
 }
 
 #[tokio::test]
@@ -91,21 +101,8 @@ async fn an_owner_grants_access_and_the_auditor_signs_in_as_auditor() {
         .get(0);
     assert!(mail.contains("as an auditor") && mail.contains("change nothing"), "{mail}");
 
-    let token = mailed_token(&app, AUDITOR).await;
-    app.client
-        .post("/api/client/auth/accept-invite")
-        .body_json(&json!({ "token": token, "name": "Kim Auditor" }))
-        .send()
-        .await
-        .assert_status(StatusCode::OK);
-    let id: Uuid = app
-        .db_client()
-        .await
-        .query_one("SELECT id FROM client_users WHERE email = $1", &[&AUDITOR])
-        .await
-        .unwrap()
-        .get(0);
-    let auditor = app.sign_in(id, AUDITOR, p.org_id).await;
+    let auditor = accept_and_sign_in(&app, AUDITOR, p.org_id).await;
+    let id = auditor.id;
     let me = app.get_as(&auditor, "/api/client/auth/me").expect_json(StatusCode::OK).await;
     assert_eq!(me["role"], "auditor");
     assert_eq!(me["auditor_grant"]["site_ids"], json!([site.id]));
@@ -207,21 +204,7 @@ async fn revocation_and_expiry_end_the_auditors_sessions_and_tokens_at_once() {
         StatusCode::CREATED,
     )
     .await;
-    let token2 = mailed_token(&app, second).await;
-    app.client
-        .post("/api/client/auth/accept-invite")
-        .body_json(&json!({ "token": token2, "name": "Lee" }))
-        .send()
-        .await
-        .assert_status(StatusCode::OK);
-    let id: Uuid = app
-        .db_client()
-        .await
-        .query_one("SELECT id FROM client_users WHERE email = $1", &[&second])
-        .await
-        .unwrap()
-        .get(0);
-    let lee = app.sign_in(id, second, p2.org_id).await;
+    let lee = accept_and_sign_in(&app, second, p2.org_id).await;
     app.get_as(&lee, "/api/client/auth/me").send().await.assert_status(StatusCode::OK);
     let path = format!("/api/client/auditors/{}", granted["grant_id"].as_str().unwrap());
     // Not another practice's grant.
@@ -280,12 +263,7 @@ async fn a_grant_is_extended_or_narrowed_and_an_unaccepted_revoked_grant_cannot_
     // Revoked before acceptance: the link no longer works.
     let token = mailed_token(&app, AUDITOR).await;
     app.delete_as(&p.owner, &path).send().await.assert_status(StatusCode::NO_CONTENT);
-    app.client
-        .post("/api/client/auth/accept-invite")
-        .body_json(&json!({ "token": token, "name": "Kim" }))
-        .send()
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
+    assert_eq!(accept(&app, &token, "Kim").await, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.count("SELECT count(*) FROM client_users WHERE email = $1", &[&AUDITOR]).await,
         0
@@ -386,10 +364,5 @@ async fn a_second_grant_to_the_same_address_replaces_the_first_not_taken_up() {
     };
     assert_eq!(status(&first["grant_id"]), "revoked");
     assert_eq!(status(&second["grant_id"]), "invited");
-    app.client
-        .post("/api/client/auth/accept-invite")
-        .body_json(&json!({ "token": old_token, "name": "Kim" }))
-        .send()
-        .await
-        .assert_status(StatusCode::UNAUTHORIZED);
+    assert_eq!(accept(&app, &old_token, "Kim").await, StatusCode::UNAUTHORIZED);
 }
