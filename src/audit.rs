@@ -164,6 +164,25 @@ async fn export(
     })
 }
 
+/// The practice's whole audit log as one CSV, newest first (a full
+/// export; not capped, read a page at a time).
+pub async fn full_csv(db: &impl GenericClient, org_id: Uuid) -> AppResult<String> {
+    let mut out = String::new();
+    let mut after = None;
+    loop {
+        let page = audit::list(db, org_id, &Filter::default(), after.as_ref(), EXPORT_CAP).await?;
+        let csv = views::csv(&page.entries, None);
+        match out.is_empty() {
+            true => out.push_str(&csv),
+            false => out.push_str(csv.split_once('\n').map_or("", |(_, rows)| rows)),
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// A user id in an actor filter must be one of the practice's users.
 async fn check_actor(db: &impl GenericClient, org_id: Uuid, filter: &Filter) -> AppResult<()> {
     match filter.actor {

@@ -46,6 +46,8 @@ pub enum Command {
     Appliance(ApplianceCommand),
     /// Write a practice's monthly compliance report (PDF) to a file.
     Report(crate::reports::cli::ReportArgs),
+    /// Verify an evidence pack (ZIP or folder) offline: no database needed.
+    VerifyPack(crate::log::pack_cli::VerifyArgs),
     /// Verify a site's evidence chain from the stored bytes.
     VerifyChain {
         /// The site whose chain to verify.
@@ -165,6 +167,10 @@ pub enum AdminCommand {
 /// Entry point used by `main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Verifying a pack needs no configuration, database or runtime.
+    if let Command::VerifyPack(args) = &cli.command {
+        return crate::log::pack_cli::run(args);
+    }
     // One TLS crypto provider for the process (SMTP and the appliance client).
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_tracing();
@@ -266,6 +272,10 @@ async fn run(command: Command, config: Config) -> Result<()> {
             );
             Ok(())
         }
+        Command::VerifyPack(args) => match crate::log::pack_cli::run(&args) {
+            c if c == ExitCode::SUCCESS => Ok(()),
+            _ => anyhow::bail!("the pack did not verify"),
+        },
         Command::VerifyChain { site } => {
             let db = Database::open(&config).await?;
             let result = verify_chain_command(&db, site).await;

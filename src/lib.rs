@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod log;
 pub mod mail;
 pub mod notifications;
+pub mod packs;
 pub mod paths;
 pub mod reports;
 pub mod routes;

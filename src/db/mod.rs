@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod notifications;
 pub mod orgs;
 pub mod outbox;
+pub mod packs;
 pub mod rate_limits;
 pub mod reports;
 pub mod sessions;

@@ -24,12 +24,7 @@ use uuid::Uuid;
 
 use super::bundle;
 
-/// Domain separator that starts every chain-hash preimage, so these hashes
-/// can never collide with SHA-256 used for anything else.
-pub const DOMAIN: &[u8] = b"osiris-chain-v1";
-
-/// The "previous chain hash" of the first link (position 0).
-pub const GENESIS: [u8; 32] = [0; 32];
+pub use crate::log::chain::{DOMAIN, GENESIS, chain_hash};
 
 /// Length of every hash in the chain, in bytes.
 pub const HASH_LEN: usize = 32;
@@ -40,23 +35,6 @@ pub const SIGNATURE_LEN: usize = 64;
 /// SHA-256 of a bundle's exact bytes, as received.
 pub fn bundle_hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
-}
-
-/// The chain hash of the link at `position`, given the previous link's chain
-/// hash (`GENESIS` at position 0) and this link's bundle hash.
-pub fn chain_hash(
-    site_id: Uuid,
-    position: u64,
-    prev: &[u8; 32],
-    bundle_hash: &[u8; 32],
-) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(DOMAIN);
-    hasher.update(site_id.as_bytes());
-    hasher.update(position.to_be_bytes());
-    hasher.update(prev);
-    hasher.update(bundle_hash);
-    hasher.finalize().into()
 }
 
 /// Why a bundle's signature was not accepted. The messages are shown to the

@@ -47,6 +47,22 @@ impl CosignatureVerifier {
         })
     }
 
+    /// Parses `<name>+<hex key ID>+base64(0x04 || key)`, refusing a key ID
+    /// that does not match the name and key.
+    pub fn parse(vkey: &str) -> Option<Self> {
+        let mut parts = vkey.trim_end_matches(['\n', '\r']).splitn(3, '+');
+        let (name, id_hex, material) = (parts.next()?, parts.next()?, parts.next()?);
+        if id_hex.len() != 8 {
+            return None;
+        }
+        let id: [u8; 4] = hex::decode(id_hex).ok()?.try_into().ok()?;
+        let bytes = B64.decode(material).ok()?;
+        let [COSIGNATURE_V1, key @ ..] = bytes.as_slice() else { return None };
+        let key = VerifyingKey::from_bytes(key.try_into().ok()?).ok()?;
+        let verifier = CosignatureVerifier::new(name, key)?;
+        (verifier.id == id).then_some(verifier)
+    }
+
     /// `<name>+<hex key ID>+base64(0x04 || key)`.
     pub fn vkey(&self) -> String {
         let mut material = vec![COSIGNATURE_V1];

@@ -10,12 +10,15 @@
 //! the leaves' exact bytes ([`leaf`]) and the per-practice key derivation
 //! ([`keys`]). No database, no HTTP.
 
+pub mod chain;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod keys;
 pub mod leaf;
 pub mod merkle;
 pub mod note;
+pub mod pack;
+pub mod pack_cli;
 pub mod proof;
 pub mod tiles;
 pub mod tree;

@@ -64,7 +64,21 @@ async fn accept_and_sign_in(app: &TestApp, email: &str, org: Uuid) -> TestUser {
 
 /// Grants access, accepts the invitation and signs the auditor in.
 pub async fn auditor_of(app: &TestApp, owner: &TestUser, org: Uuid) -> (Uuid, TestUser) {
-    let granted = expect_json(grant(app, owner, &grant_body()).await, StatusCode::CREATED).await;
+    auditor_of_scope(app, owner, org, json!({})).await
+}
+
+/// [`auditor_of`] with the grant's scope (`site_ids`, `from`, `to`) set.
+pub async fn auditor_of_scope(
+    app: &TestApp,
+    owner: &TestUser,
+    org: Uuid,
+    scope: Value,
+) -> (Uuid, TestUser) {
+    let mut body = grant_body();
+    for (k, v) in scope.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let granted = expect_json(grant(app, owner, &body).await, StatusCode::CREATED).await;
     let grant_id: Uuid = granted["grant_id"].as_str().unwrap().parse().unwrap();
     (grant_id, accept_and_sign_in(app, AUDITOR, org).await)
 }

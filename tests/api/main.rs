@@ -34,6 +34,7 @@ mod managed;
 mod matrix;
 mod notifications;
 mod openapi;
+mod packs;
 mod pages;
 mod reports;
 mod schema;

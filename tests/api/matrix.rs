@@ -48,6 +48,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         .chain(crate::transfer::MATRIX)
         .chain(crate::audit::MATRIX)
         .chain(crate::log_api::MATRIX)
+        .chain(crate::packs::MATRIX)
 }
 
 const CASES: &[Case] = &[
@@ -315,6 +316,9 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
                 return r;
             }
             if let Some(r) = crate::log_api::matrix_request(app, a, other).await {
+                return r;
+            }
+            if let Some(r) = crate::packs::matrix_request(app, a, other).await {
                 return r;
             }
             panic!("no request recipe for {other}")

@@ -11,6 +11,7 @@ pub mod compliance;
 pub mod error;
 pub mod log;
 pub mod notifications;
+pub mod packs;
 pub mod reports;
 pub mod system;
 pub mod transfer;
@@ -46,6 +47,7 @@ pub type Api = (
     notifications::NotificationsApi,
     users::UsersApi,
     auditors::AuditorsApi,
+    packs::PacksApi,
     reports::ReportsApi,
     transfer::TransferApi,
     audit::AuditApi,
@@ -64,6 +66,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             notifications::NotificationsApi,
             users::UsersApi,
             auditors::AuditorsApi,
+            packs::PacksApi,
             reports::ReportsApi,
             transfer::TransferApi,
             audit::AuditApi,
