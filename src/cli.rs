@@ -499,7 +499,9 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         let sweeper = crate::evidence::sweeper::spawn(db.pool.clone());
         let reports = crate::reports::scheduler::spawn(state.clone());
         let integrator = crate::evidence::integrator::spawn(state.clone());
+        let packs = crate::packs::spawn_expiry(state.clone());
         let served = server::run(acceptor, state, server::shutdown_signal()).await;
+        packs.shutdown().await;
         integrator.shutdown().await;
         reports.shutdown().await;
         sweeper.shutdown().await;

@@ -412,3 +412,40 @@ pub async fn sweep(state: &AppState) -> AppResult<usize> {
     }
     Ok(ids.len())
 }
+
+/// How often expired packs are removed.
+pub const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The running expiry of packs; `shutdown` stops it.
+pub struct ExpiryHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ExpiryHandle {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Removes expired packs now and then every [`EXPIRY_INTERVAL`].
+pub fn spawn_expiry(state: AppState) -> ExpiryHandle {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        loop {
+            match sweep(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired evidence packs removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "removing expired packs failed; retrying later")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(EXPIRY_INTERVAL) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    });
+    ExpiryHandle { stop, task }
+}

@@ -501,6 +501,26 @@ async fn packs_are_for_owners_admins_and_auditors_within_their_grant() {
         .collect();
     assert_eq!(actions, ["audit_pack.requested", "audit_pack.downloaded"]);
 
+    // Packs expire after 7 days: the file goes, the download is refused.
+    app.db_client()
+        .await
+        .execute(
+            "UPDATE audit_packs SET expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&aid.parse::<Uuid>().unwrap()],
+        )
+        .await
+        .unwrap();
+    assert!(portal::packs::sweep(&app.state).await.unwrap() >= 1);
+    assert!(!portal::packs::file_path(&app.state, aid.parse().unwrap()).exists());
+    let gone = app
+        .get_as(&auditor, &format!("/api/client/audit-packs/{aid}"))
+        .expect_json(StatusCode::OK)
+        .await;
+    assert_eq!(gone["status"], "expired");
+    app.get_as(&auditor, &format!("/api/client/audit-packs/{aid}/download"))
+        .expect_status(StatusCode::NOT_FOUND)
+        .await;
+
     // The full export: the owner's alone.
     app.post_as(&p.admin, "/api/client/exports").expect_status(StatusCode::FORBIDDEN).await;
     app.post_as(&auditor, "/api/client/exports").expect_status(StatusCode::FORBIDDEN).await;
@@ -528,6 +548,75 @@ async fn packs_are_for_owners_admins_and_auditors_within_their_grant() {
     assert!(audit.contains("export.requested"), "the export's own request is in it");
     let vkey = log_key(&app, &p).await;
     verify_lib(&zip, &vkey).unwrap();
+}
+
+/// What the issue's newcomer does: a pack of the demo's 90 days, checked
+/// with the pack's verify.sh and the standalone verifier.
+#[tokio::test]
+async fn a_pack_of_the_demo_verifies_with_verify_sh_and_the_standalone_verifier() {
+    let app = spawn_app().await;
+    let dir = TempDir::new();
+    portal::demo::seed(&app.pool, dir.path()).await.unwrap();
+    let seeded = portal::demo::seed_evidence(&app.state, dir.path()).await.unwrap();
+    let (org, owner_id): (Uuid, Uuid) = {
+        let db = app.db_client().await;
+        let r = db
+            .query_one(
+                "SELECT o.id, u.id FROM client_orgs o JOIN client_users u ON u.client_org_id = o.id
+                  WHERE o.name = $1 AND u.role = 'owner'",
+                &[&portal::demo::PRACTICE],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    sign_now(&app, org).await;
+    let owner = app.sign_in(owner_id, portal::demo::PRACTICE_EMAIL, org).await;
+    let today = Utc::now().date_naive();
+    let body =
+        json!({ "from": (today - Duration::days(100)).to_string(), "to": today.to_string() });
+    let started = std::time::Instant::now();
+    let id: Uuid = app
+        .post_json_as(&owner, "/api/client/audit-packs", &body)
+        .expect_json(StatusCode::ACCEPTED)
+        .await["pack_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    portal::packs::finished(id).await;
+    let built = started.elapsed();
+    let status = app
+        .get_as(&owner, &format!("/api/client/audit-packs/{id}"))
+        .expect_json(StatusCode::OK)
+        .await;
+    assert_eq!(status["bundles"].as_u64(), Some(seeded as u64), "{status}");
+    let zip = portal::packs::file_path(&app.state, id);
+    let key = app.get_as(&owner, "/api/client/log/key").expect_json(StatusCode::OK).await;
+    let vkey = key["vkey"].as_str().unwrap();
+    let started = std::time::Instant::now();
+    let bin = Command::new(env!("CARGO_BIN_EXE_osiris-verify-pack"))
+        .arg(&zip)
+        .args(["--log-key", vkey])
+        .output()
+        .unwrap();
+    let standalone = started.elapsed();
+    assert!(bin.status.success(), "{}", String::from_utf8_lossy(&bin.stderr));
+    let line = format!("{seeded} bundles verified, 1 checkpoints, 0 cosignatures");
+    assert_eq!(String::from_utf8_lossy(&bin.stdout).trim(), line);
+    let folder = unzip(&zip, dir.path(), "demo-pack");
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = verify_sh(&folder, vkey);
+    let script = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), line);
+    eprintln!(
+        "demo pack: {seeded} bundles, {} bytes, built in {:.1} s; osiris-verify-pack {:.2} s; verify.sh {:.1} s",
+        status["bytes"],
+        built.as_secs_f64(),
+        standalone.as_secs_f64(),
+        script.as_secs_f64()
+    );
 }
 
 pub const MATRIX: &[crate::matrix::Case] = &[
