@@ -44,6 +44,21 @@ pub fn log_verification(id: Uuid) -> String {
     format!("/client/log/verify/{id}")
 }
 
+/// Evidence packs and exports: the page, and where its form posts.
+pub const AUDIT_PACKS: &str = "/client/audit-packs";
+/// The owner's full export (form post).
+pub const EXPORT: &str = "/client/audit-packs/export";
+
+/// One pack's row (htmx fragment, polled while it builds).
+pub fn audit_pack(id: Uuid) -> String {
+    format!("/client/audit-packs/{id}")
+}
+
+/// A ready pack's ZIP (the API's download, which a session may use).
+pub fn audit_pack_download(id: Uuid) -> String {
+    format!("/api/client/audit-packs/{id}/download")
+}
+
 /// A practice's evidence log, served as c2sp.org/tlog-tiles below it.
 pub fn log(org_id: Uuid) -> String {
     format!("/log/{org_id}")
@@ -110,6 +125,7 @@ pub mod route {
     pub const TOKEN_REVOKE: &str = "/client/settings/api-tokens/:id/revoke";
     pub const ASSET: &str = "/assets/:name";
     pub const LOG_VERIFICATION: &str = "/client/log/verify/:id";
+    pub const AUDIT_PACK: &str = "/client/audit-packs/:id";
     pub const LOG_CHECKPOINT: &str = "/log/:org/checkpoint";
     pub const LOG_TILE: &str = "/log/:org/tile/*path";
 }

@@ -25,6 +25,7 @@ pub fn routes() -> Route {
     let app = pages::reports::routes(app);
     let app = pages::transfer::routes(app);
     let app = pages::audit::routes(app);
+    let app = pages::packs::routes(app);
     app.at("/", get(pages::view_root_get))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))

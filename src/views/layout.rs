@@ -38,6 +38,7 @@ pub enum Section {
     Notifications,
     Users,
     Audit,
+    Packs,
     Transfer,
     Settings,
     None,
@@ -52,6 +53,7 @@ const NAV: &[(Section, &str, &str, &str)] = &[
     (Section::Notifications, "Notifications", paths::NOTIFICATIONS, "viewer"),
     (Section::Users, "Users", paths::USERS, "admin"),
     (Section::Audit, "Audit log", paths::AUDIT, "admin"),
+    (Section::Packs, "Evidence packs", paths::AUDIT_PACKS, "admin"),
     (Section::Transfer, "Partner", paths::TRANSFER, "owner"),
     (Section::Settings, "Settings", paths::SETTINGS, "viewer"),
 ];

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod log;
 pub mod login;
 pub mod notifications;
+pub mod packs;
 pub mod reports;
 pub mod settings;
 pub mod site;

@@ -713,3 +713,71 @@ pub async fn matrix_request(
         }
     })
 }
+
+#[tokio::test]
+async fn the_packs_page_asks_for_a_pack_and_follows_it_until_its_download() {
+    let app = spawn_app().await;
+    let dir = TempDir::new();
+    let (p, _, annex) = practice(&app, dir.path()).await;
+    let page = app.get_as(&p.admin, "/client/audit-packs").expect_text(StatusCode::OK).await;
+    assert!(page.contains("Build the pack") && page.contains("Annex"), "{page}");
+    assert!(!page.contains("Export everything"), "the full export is the owner's");
+    assert!(
+        app.get_as(&p.owner, "/client/audit-packs")
+            .expect_text(StatusCode::OK)
+            .await
+            .contains("Export everything")
+    );
+    app.get_as(&p.viewer, "/client/audit-packs").expect_status(StatusCode::FORBIDDEN).await;
+
+    // A date that is not one: the form again with the message, nothing started.
+    let bad = Reply::read(
+        app.post_form_as(
+            &p.admin,
+            "/client/audit-packs",
+            &[("from", "yesterday"), ("to", "2026-12-01")],
+        )
+        .header("hx-request", "true")
+        .send()
+        .await,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().contains("From must be a date"), "{}", bad.text());
+    assert_eq!(app.rows_in("audit_packs").await, 0);
+
+    let today = Utc::now().date_naive().to_string();
+    let from = (Utc::now().date_naive() - Duration::days(1)).to_string();
+    let annex_id = annex.id.to_string();
+    let fragment = app
+        .post_form_as(
+            &p.admin,
+            "/client/audit-packs",
+            &[("from", &from), ("to", &today), ("site_id", &annex_id)],
+        )
+        .header("hx-request", "true")
+        .expect_text(StatusCode::OK)
+        .await;
+    assert!(fragment.contains("id=\"pack-list\""), "{fragment}");
+    let id: Uuid =
+        app.db_client().await.query_one("SELECT id FROM audit_packs", &[]).await.unwrap().get(0);
+    portal::packs::finished(id).await;
+    let row = app
+        .hx_get_as(&p.admin, &format!("/client/audit-packs/{id}"))
+        .expect_text(StatusCode::OK)
+        .await;
+    assert!(row.contains(&format!("/api/client/audit-packs/{id}/download")), "{row}");
+    assert!(!row.contains("hx-trigger"), "a ready pack's row stops polling: {row}");
+    let q = app.practice("Elm Clinic").await;
+    app.hx_get_as(&q.owner, &format!("/client/audit-packs/{id}"))
+        .expect_status(StatusCode::NOT_FOUND)
+        .await;
+    app.hx_get_as(&p.admin, "/client/audit-packs/not-a-uuid")
+        .expect_status(StatusCode::BAD_REQUEST)
+        .await;
+    let zip = app
+        .get_as(&p.admin, &format!("/api/client/audit-packs/{id}/download"))
+        .expect_status(StatusCode::OK)
+        .await;
+    assert!(zip.body.starts_with(b"PK"));
+}

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod filters;
 pub mod log;
 pub mod notifications;
+pub mod packs;
 pub mod reports;
 pub mod respond;
 pub mod settings;
