@@ -108,10 +108,10 @@ async fn checked_scope(
 ) -> AppResult<Option<Vec<Uuid>>> {
     let today = Utc::now().date_naive();
     if req.from > req.to {
-        return Err(AppError::BadRequest("`from` must not be after `to`".into()));
+        return Err(AppError::Unprocessable("`from` must not be after `to`".into()));
     }
     if req.from > today {
-        return Err(AppError::BadRequest(format!(
+        return Err(AppError::Unprocessable(format!(
             "`from` ({}) is in the future; a pack holds evidence already received",
             req.from
         )));
@@ -121,7 +121,7 @@ async fn checked_scope(
         s.sort();
         s.dedup();
         if s.is_empty() || s.len() > crate::auditors::MAX_SITES {
-            return Err(AppError::BadRequest(format!(
+            return Err(AppError::Unprocessable(format!(
                 "`site_ids` names 1 to {} sites, or leave it out for every site",
                 crate::auditors::MAX_SITES
             )));

@@ -410,11 +410,15 @@ async fn packs_are_for_owners_admins_and_auditors_within_their_grant() {
         (json!({ "from": "2026-13-01", "to": today.to_string() }), StatusCode::BAD_REQUEST),
         (
             json!({ "from": today.to_string(), "to": (today - Duration::days(1)).to_string() }),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             json!({ "from": period["from"], "to": period["to"], "site_ids": [Uuid::new_v4()] }),
             StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({ "from": (today + Duration::days(3)).to_string(), "to": (today + Duration::days(4)).to_string() }),
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             json!({ "from": period["from"], "to": period["to"], "site_ids": [] }),

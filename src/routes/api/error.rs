@@ -17,6 +17,7 @@ pub const CONFLICT: u16 = 1 << 4;
 pub const TOO_MANY: u16 = 1 << 5;
 pub const UNSUPPORTED_MEDIA: u16 = 1 << 6;
 pub const PAYLOAD_TOO_LARGE: u16 = 1 << 7;
+pub const UNPROCESSABLE: u16 = 1 << 8;
 /// What an operation with a JSON body can answer for a malformed one.
 pub const JSON_BODY: u16 = BAD_REQUEST | UNSUPPORTED_MEDIA;
 /// What every authenticated operation can answer.
@@ -60,6 +61,11 @@ const DOCUMENTED: &[(u16, u16, &str)] = &[
     (TOO_MANY, 429, "Too many attempts; retry after the Retry-After seconds."),
     (UNSUPPORTED_MEDIA, 415, "The body must be JSON (Content-Type: application/json)."),
     (PAYLOAD_TOO_LARGE, 413, "The body is larger than the operation accepts."),
+    (
+        UNPROCESSABLE,
+        422,
+        "Well-formed, but not something the portal can do (e.g. a period that ends before it starts); the message says why.",
+    ),
 ];
 
 impl<const CODES: u16> ApiResponse for ApiError<CODES> {

@@ -12,7 +12,7 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
+use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::types::Day;
 use crate::auth::current::{ApiOwner, ApiReader, ClientInfo};
 use crate::db::packs::Pack;
@@ -181,7 +181,8 @@ impl PacksApi {
     /// appliance keys, `checks.csv`, the monthly reports (for every site
     /// only), a README and `verify.sh`. An auditor may ask only within the
     /// sites and period of their grant (403 outside the period, 404 for a
-    /// site they cannot read). One pack builds at a time per practice (409
+    /// site they cannot read); 422 for a period that ends before it starts
+    /// or starts in the future. One pack builds at a time per practice (409
     /// while another does). Audited (`audit_pack.requested`).
     #[oai(path = "/audit-packs", method = "post", operation_id = "create_audit_pack")]
     async fn create(
@@ -190,7 +191,8 @@ impl PacksApi {
         req: &Request,
         user: ApiReader,
         body: Json<PackBody>,
-    ) -> Result<PackAccepted, ApiError<{ AUTHED | JSON_BODY | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<PackAccepted, ApiError<{ AUTHED | JSON_BODY | NOT_FOUND | CONFLICT | UNPROCESSABLE }>>
+    {
         let b = body.0;
         let id = packs::request(
             &state,
