@@ -111,14 +111,11 @@ async fn main() {
     // Reference: reading the same bundle bytes from PostgreSQL.
     let read = Instant::now();
     let db = state.pool().get().await.unwrap();
-    let bytes: i64 = db
-        .query_one(
-            "SELECT sum(length(raw))::bigint FROM (SELECT raw FROM evidence_bundles WHERE client_org_id = $1) b",
-            &[&org],
-        )
+    let rows = db
+        .query("SELECT raw FROM evidence_bundles WHERE client_org_id = $1", &[&org])
         .await
-        .unwrap()
-        .get(0);
+        .unwrap();
+    let bytes: usize = rows.iter().map(|r| r.get::<_, &[u8]>(0).len()).sum();
     drop(db);
     let read_secs = read.elapsed().as_secs_f64();
     println!(

@@ -8,7 +8,7 @@
 //! (`db::auditors::GRANT_IS_LIVE`). Owns the transactions, audit entries
 //! and wording for the API (`routes/api/auditors.rs`).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -64,30 +64,7 @@ pub struct GrantChange {
     pub to: Option<Option<NaiveDate>>,
 }
 
-/// Where a grant stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrantStatus {
-    /// Sent; the auditor has not accepted the invitation yet.
-    Invited,
-    /// Accepted and live.
-    Active,
-    Expired,
-    Revoked,
-}
-
-impl GrantStatus {
-    pub fn of(g: &Grant, now: DateTime<Utc>) -> GrantStatus {
-        if g.revoked_at.is_some() {
-            GrantStatus::Revoked
-        } else if g.expires_at <= now {
-            GrantStatus::Expired
-        } else if g.user_id.is_none() {
-            GrantStatus::Invited
-        } else {
-            GrantStatus::Active
-        }
-    }
-}
+pub use crate::db::auditors::GrantStatus;
 
 fn days(raw: Option<i32>) -> AppResult<i32> {
     let d = raw.unwrap_or(DEFAULT_DAYS);

@@ -44,6 +44,17 @@ pub fn log_verification(id: Uuid) -> String {
     format!("/client/log/verify/{id}")
 }
 
+/// Auditor grants on the users page (form posts).
+pub const AUDITORS: &str = "/client/users/auditors";
+
+pub fn auditor_extend(id: Uuid) -> String {
+    format!("/client/users/auditors/{id}/extend")
+}
+
+pub fn auditor_revoke(id: Uuid) -> String {
+    format!("/client/users/auditors/{id}/revoke")
+}
+
 /// Evidence packs and exports: the page, and where its form posts.
 pub const AUDIT_PACKS: &str = "/client/audit-packs";
 /// The owner's full export (form post).
@@ -126,6 +137,8 @@ pub mod route {
     pub const ASSET: &str = "/assets/:name";
     pub const LOG_VERIFICATION: &str = "/client/log/verify/:id";
     pub const AUDIT_PACK: &str = "/client/audit-packs/:id";
+    pub const AUDITOR_EXTEND: &str = "/client/users/auditors/:id/extend";
+    pub const AUDITOR_REVOKE: &str = "/client/users/auditors/:id/revoke";
     pub const LOG_CHECKPOINT: &str = "/log/:org/checkpoint";
     pub const LOG_TILE: &str = "/log/:org/tile/*path";
 }

@@ -38,6 +38,8 @@ pub struct CurrentUser {
     pub org_id: Uuid,
     pub org_name: String,
     pub via: Via,
+    /// For an auditor: when their grant ends.
+    pub auditor_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl CurrentUser {
@@ -129,6 +131,7 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
             org_id: t.org_id,
             org_name: t.org_name,
             via: Via::Token { id: t.token_id },
+            auditor_until: t.auditor_until,
         }));
     }
     let Some(token) = session::token_from(req, state.config()) else {
@@ -156,6 +159,7 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         org_id: s.org_id,
         org_name: s.org_name,
         via: Via::Session { id: s.session_id, csrf_token: s.csrf_token },
+        auditor_until: s.auditor_until,
     }))
 }
 

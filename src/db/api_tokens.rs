@@ -91,6 +91,8 @@ pub struct TokenUser {
     pub role: Role,
     pub org_id: Uuid,
     pub org_name: String,
+    /// An auditor's grant's end.
+    pub auditor_until: Option<DateTime<Utc>>,
 }
 
 pub async fn find_user(
@@ -100,12 +102,13 @@ pub async fn find_user(
     let row = db
         .query_opt(
             &format!(
-                "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name
+                "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name, {}
                    FROM api_tokens t
                    JOIN client_users u ON u.id = t.user_id
                    JOIN client_orgs o ON o.id = t.client_org_id
                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
                     AND o.status = 'active' AND {}",
+                crate::db::auditors::GRANT_UNTIL,
                 crate::db::auditors::GRANT_IS_LIVE
             ),
             &[&token_hash.as_slice()],
@@ -121,6 +124,7 @@ pub async fn find_user(
             role: parse_role(r.get(5))?,
             org_id: r.get(6),
             org_name: r.get(7),
+            auditor_until: r.get(8),
         })
     })
     .transpose()

@@ -11,6 +11,11 @@ use crate::error::AppResult;
 /// other roles pass, an auditor only while their grant is neither expired
 /// nor revoked. Session and token lookups include it, so expiry and
 /// revocation end an auditor's access at once.
+/// The end of the live grant of user `u` (NULL for other roles), for the
+/// banner auditors see on every page.
+pub const GRANT_UNTIL: &str = "(SELECT g.expires_at FROM auditor_grants g
+    WHERE g.user_id = u.id AND g.revoked_at IS NULL AND g.expires_at > now())";
+
 pub const GRANT_IS_LIVE: &str = "(u.role <> 'auditor' OR EXISTS (
        SELECT 1 FROM auditor_grants g
         WHERE g.user_id = u.id AND g.revoked_at IS NULL AND g.expires_at > now()))";
@@ -49,6 +54,31 @@ fn grant(r: &Row) -> Grant {
         created_at: r.get(9),
         revoked_at: r.get(10),
         user_id: r.get(11),
+    }
+}
+
+/// Where a grant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantStatus {
+    /// Sent; the auditor has not accepted the invitation yet.
+    Invited,
+    /// Accepted and live.
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl GrantStatus {
+    pub fn of(g: &Grant, now: DateTime<Utc>) -> GrantStatus {
+        if g.revoked_at.is_some() {
+            GrantStatus::Revoked
+        } else if g.expires_at <= now {
+            GrantStatus::Expired
+        } else if g.user_id.is_none() {
+            GrantStatus::Invited
+        } else {
+            GrantStatus::Active
+        }
     }
 }
 

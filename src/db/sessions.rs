@@ -79,6 +79,8 @@ pub struct SessionRecord {
     pub role: Role,
     pub org_id: Uuid,
     pub org_name: String,
+    /// An auditor's grant's end.
+    pub auditor_until: Option<DateTime<Utc>>,
 }
 
 /// The session behind a cookie, if it is live: not revoked, within its
@@ -92,13 +94,14 @@ pub async fn find_live_session(
     let row = db
         .query_opt(
             &format!(
-                "SELECT s.id, s.csrf_token, s.last_seen_at, u.id, u.email, u.name, u.role, o.id, o.name
+                "SELECT s.id, s.csrf_token, s.last_seen_at, u.id, u.email, u.name, u.role, o.id, o.name, {}
                    FROM client_sessions s
                    JOIN client_users u ON u.id = s.user_id
                    JOIN client_orgs o ON o.id = u.client_org_id
                   WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
                     AND s.last_seen_at > now() - make_interval(secs => $2)
                     AND u.is_active AND o.status = 'active' AND {}",
+                crate::db::auditors::GRANT_UNTIL,
                 crate::db::auditors::GRANT_IS_LIVE
             ),
             &[&token_hash.as_slice(), &idle],
@@ -115,6 +118,7 @@ pub async fn find_live_session(
             role: parse_role(r.get(6))?,
             org_id: r.get(7),
             org_name: r.get(8),
+            auditor_until: r.get(9),
         })
     })
     .transpose()

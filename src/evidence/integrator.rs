@@ -53,6 +53,16 @@ pub struct Pass {
 /// [`TILES_PER_PASS`] tiles and, when every full tile is written, signs a
 /// checkpoint if one is due. None when another integrator holds the log.
 pub async fn pass(state: &AppState, org_id: Uuid, now: DateTime<Utc>) -> AppResult<Option<Pass>> {
+    pass_every(state, org_id, now, state.config().log_checkpoint_interval).await
+}
+
+/// [`pass`] with checkpoints due once `interval` has passed since the last.
+async fn pass_every(
+    state: &AppState,
+    org_id: Uuid,
+    now: DateTime<Utc>,
+    interval: std::time::Duration,
+) -> AppResult<Option<Pass>> {
     let mut client = state.pool().get().await?;
     let tx = client.transaction().await?;
     if !store::try_lock_integrator(&*tx, org_id).await? {
@@ -68,11 +78,24 @@ pub async fn pass(state: &AppState, org_id: Uuid, now: DateTime<Utc>) -> AppResu
     let signed = if more {
         None
     } else {
-        let interval = state.config().log_checkpoint_interval;
         sign_if_due(&*tx, &signer, org_id, &origin, size, now, interval).await?
     };
     tx.commit().await?;
     Ok(Some(Pass { tiles, more, signed }))
+}
+
+/// Integrates the whole log and signs a checkpoint of it now if it grew
+/// since the last one, whatever the interval (an evidence pack's report
+/// leaves must be in the checkpoint it ships). False when another
+/// integrator holds the log.
+pub async fn checkpoint_now(state: &AppState, org_id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
+    loop {
+        match pass_every(state, org_id, now, std::time::Duration::ZERO).await? {
+            None => return Ok(false),
+            Some(p) if !p.more => return Ok(true),
+            Some(_) => {}
+        }
+    }
 }
 
 /// Passes over the log until nothing is left to do now.

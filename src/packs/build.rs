@@ -163,6 +163,37 @@ pub async fn build(
     let db = &**db;
     let practice: String =
         db.query_one("SELECT name FROM client_orgs WHERE id = $1", &[&org_id]).await?.get(0);
+    // Reports are practice-wide, so only in a pack of every site. Made
+    // (or remade) first: a report's leaf joins the log when it is made, and
+    // a checkpoint signed now covers it and every bundle received so far.
+    let mut report_pdfs = Vec::new();
+    if scope.site_ids.is_none() {
+        let current = Month::of(Utc::now());
+        let (first, last) = match scope.period {
+            Some((f, t)) => (Month::containing(f), Month::containing(t)),
+            None => {
+                let first: Option<NaiveDate> = db
+                    .query_one(
+                        "SELECT min(checked_at)::date FROM evidence_bundles WHERE client_org_id = $1",
+                        &[&org_id],
+                    )
+                    .await?
+                    .get(0);
+                match first {
+                    Some(d) => (Month::containing(d), current.prev()),
+                    None => (current, current.prev()),
+                }
+            }
+        };
+        let mut month = first;
+        while month.first_day() <= last.first_day() && month.first_day() < current.first_day() {
+            if let Some((report, _)) = crate::reports::ensure_cached(db, org_id, month).await? {
+                report_pdfs.push((month.to_string(), report.pdf));
+            }
+            month = month.next();
+        }
+    }
+    crate::evidence::integrator::checkpoint_now(state, org_id, Utc::now()).await?;
     let (origin, verifier) = proofs::verifier(state, db, org_id).await?;
     let final_cp = proofs::latest(db, org_id).await?;
     let final_size = final_cp.size as u64;
@@ -327,53 +358,29 @@ pub async fn build(
         drop(csv);
         sink.put_path(layout::CHECKS.into(), csv_path).await?;
 
-        // Reports: practice-wide, so only in a pack of every site.
+        // Reports (made before the final checkpoint was chosen).
         let mut reports = Vec::new();
-        if scope.site_ids.is_none() {
-            let report_leaves = store::report_leaves(db, org_id, final_size as i64).await?;
-            let current = Month::of(Utc::now());
-            let (first, last) = match scope.period {
-                Some((f, t)) => (Month::containing(f), Month::containing(t)),
-                None => {
-                    let first: Option<NaiveDate> = db
-                        .query_one(
-                            "SELECT min(checked_at)::date FROM evidence_bundles WHERE client_org_id = $1",
-                            &[&org_id],
-                        )
-                        .await?
-                        .get(0);
-                    match first {
-                        Some(d) => (Month::containing(d), current.prev()),
-                        None => (current, current.prev()),
-                    }
-                }
-            };
-            let mut month = first;
-            while month.first_day() <= last.first_day() && month.first_day() < current.first_day() {
-                if let Some((report, _)) = crate::reports::ensure_cached(db, org_id, month).await? {
-                    let m = month.to_string();
-                    let sha = crate::reports::sha256(&report.pdf);
-                    let leaf = report_leaves.iter().rev().find(|(_, data)| {
-                        matches!(Leaf::parse(data), Ok(Leaf::Report(r)) if r.month == m && r.sha256 == sha)
-                    });
-                    if let Some((index, data)) = leaf {
-                        let one = proof_tiles(db, org_id, final_size, [*index as u64]).await?;
-                        let hashes = merkle::inclusion_proof(&one, *index as u64, final_size)
-                            .map_err(|e| AppError::internal(anyhow::anyhow!("{e:?}")))?;
-                        let proof = TlogProof {
-                            extra: Some(data.clone()),
-                            index: *index as u64,
-                            hashes,
-                            checkpoint: final_note.clone(),
-                        };
-                        sink.put(layout::report_leaf_path(&m), data.clone()).await?;
-                        sink.put(layout::report_proof_path(&m), proof.encode()).await?;
-                    }
-                    sink.put(layout::report_path(&m), report.pdf).await?;
-                    reports.push((m, leaf.is_some()));
-                }
-                month = month.next();
+        let report_leaves = store::report_leaves(db, org_id, final_size as i64).await?;
+        for (m, pdf) in report_pdfs {
+            let sha = crate::reports::sha256(&pdf);
+            let leaf = report_leaves.iter().rev().find(|(_, data)| {
+                matches!(Leaf::parse(data), Ok(Leaf::Report(r)) if r.month == m && r.sha256 == sha)
+            });
+            if let Some((index, data)) = leaf {
+                let one = proof_tiles(db, org_id, final_size, [*index as u64]).await?;
+                let hashes = merkle::inclusion_proof(&one, *index as u64, final_size)
+                    .map_err(|e| AppError::internal(anyhow::anyhow!("{e:?}")))?;
+                let proof = TlogProof {
+                    extra: Some(data.clone()),
+                    index: *index as u64,
+                    hashes,
+                    checkpoint: final_note.clone(),
+                };
+                sink.put(layout::report_leaf_path(&m), data.clone()).await?;
+                sink.put(layout::report_proof_path(&m), proof.encode()).await?;
             }
+            sink.put(layout::report_path(&m), pdf).await?;
+            reports.push((m, leaf.is_some()));
         }
 
         if scope.audit_log {

@@ -15,6 +15,8 @@ pub struct NavUser<'a> {
     pub role: &'a str,
     pub org_name: &'a str,
     pub csrf_token: &'a str,
+    /// For an auditor: when their access ends (the banner says so).
+    pub auditor_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl<'a> NavUser<'a> {
@@ -25,6 +27,7 @@ impl<'a> NavUser<'a> {
             role: user.role.as_str(),
             org_name: &user.org_name,
             csrf_token: user.csrf_token().unwrap_or(""),
+            auditor_until: user.auditor_until,
         }
     }
 }
@@ -57,6 +60,15 @@ const NAV: &[(Section, &str, &str, &str)] = &[
     (Section::Transfer, "Partner", paths::TRANSFER, "owner"),
     (Section::Settings, "Settings", paths::SETTINGS, "viewer"),
 ];
+
+/// Whether `role` sees `section` in the navigation: an auditor sees the
+/// sections open to auditors, everyone else those of their role.
+fn shows(role: &str, section: Section, least: &str) -> bool {
+    match role {
+        "auditor" => section == Section::Packs,
+        _ => role_at_least(role, least),
+    }
+}
 
 /// Whether `role` is at least `least` (owner > admin > viewer).
 fn role_at_least(role: &str, least: &str) -> bool {
@@ -129,13 +141,20 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
             (head(title, user.map(|u| u.csrf_token)))
             body {
                 a.skip-link href="#main" { "Skip to content" }
+                @if let Some(until) = user.and_then(|u| u.auditor_until.map(|t| (u.org_name, t))) {
+                    div.auditor-banner id="auditor-banner" role="note" {
+                        strong { "Auditor access to " (until.0) }
+                        " until " (until.1.format("%Y-%m-%d %H:%M UTC")) ". Read only: every page you open and every "
+                        "download is recorded in the practice's audit log."
+                    }
+                }
                 header.topbar {
                     div.topbar-inner {
                         a.brand href=(if user.is_some() { paths::DASHBOARD } else { paths::LOGIN }) { (brand()) }
                         @if let Some(user) = user {
                             nav.nav aria-label="Main" {
                                 @for (section, label, href, least) in NAV {
-                                    @if role_at_least(user.role, least) {
+                                    @if shows(user.role, *section, least) {
                                         a.active[*section == active] href=(href)
                                             aria-current=[(*section == active).then_some("page")] {
                                             (label)

@@ -1,6 +1,7 @@
 //! HTML views (maud): plain functions returning `Markup`, composed by pages.
 
 pub mod audit;
+pub mod auditors;
 pub mod chart;
 pub mod dashboard;
 pub mod dev_mailbox;

@@ -272,6 +272,7 @@ pub struct UsersData<'a> {
     /// The invite form as submitted, after a validation error.
     pub invite_values: InviteFormValues,
     pub invite_error: Option<&'a str>,
+    pub auditors: super::auditors::AuditorsData<'a>,
 }
 
 pub fn users_page(nav: &NavUser, data: &UsersData) -> Markup {
@@ -290,6 +291,7 @@ pub fn users_page(nav: &NavUser, data: &UsersData) -> Markup {
                 (invite_section(data.actor.csrf_token, &data.invite_values, data.invite_error, None))
                 (invites_section(data.actor.csrf_token, data.invites, None, false))
                 (users_section(data.actor, data.users, None))
+                (super::auditors::auditors_section(&data.auditors))
             }
         },
     )

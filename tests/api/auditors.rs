@@ -380,3 +380,85 @@ async fn a_second_grant_to_the_same_address_replaces_the_first_not_taken_up() {
     assert_eq!(status(&second["grant_id"]), "invited");
     assert_eq!(accept(&app, &old_token, "Kim").await, StatusCode::UNAUTHORIZED);
 }
+
+/// The users page's auditors section, and what the auditor then sees: the
+/// banner, the packs page as their landing page, no users or settings.
+#[tokio::test]
+async fn the_users_page_grants_extends_and_revokes_and_the_auditor_sees_the_banner() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let form =
+        [("email", AUDITOR), ("name", "Kim Auditor"), ("firm", "Audit & Co"), ("days", "14")];
+    app.post_form_as(&p.viewer, "/client/users/auditors", &form)
+        .expect_status(StatusCode::FORBIDDEN)
+        .await;
+    let bad = app
+        .post_form_as(
+            &p.admin,
+            "/client/users/auditors",
+            &[form[0], form[1], form[2], ("days", "soon")],
+        )
+        .header("hx-request", "true")
+        .send()
+        .await;
+    let bad = crate::helpers::Reply::read(bad).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().contains("Days must be a whole number"), "{}", bad.text());
+    let section = app
+        .post_form_as(&p.admin, "/client/users/auditors", &form)
+        .header("hx-request", "true")
+        .expect_text(StatusCode::OK)
+        .await;
+    assert!(section.contains("Invitation sent to kim@auditfirm.example"), "{section}");
+    assert!(section.contains("invited"), "{section}");
+    let page = app.get_as(&p.owner, "/client/users").expect_text(StatusCode::OK).await;
+    assert!(page.contains("id=\"auditors\"") && page.contains("Kim Auditor"), "{page}");
+
+    let auditor = accept_and_sign_in(&app, AUDITOR, p.org_id).await;
+    let landing =
+        app.get_as(&auditor, "/client/dashboard").expect_status(StatusCode::SEE_OTHER).await;
+    assert_eq!(landing.header("location"), "/client/audit-packs");
+    let packs = app.get_as(&auditor, "/client/audit-packs").expect_text(StatusCode::OK).await;
+    assert!(packs.contains("id=\"auditor-banner\""), "{packs}");
+    assert!(packs.contains("Auditor access to Oak Clinic</strong> until"), "{packs}");
+    assert!(!packs.contains("href=\"/client/users\""), "no users link for an auditor");
+    for page in ["/client/users", "/client/settings"] {
+        app.get_as(&auditor, page).expect_status(StatusCode::FORBIDDEN).await;
+    }
+    let owner_page = app.get_as(&p.owner, "/client/audit-packs").expect_text(StatusCode::OK).await;
+    assert!(!owner_page.contains("auditor-banner"), "the banner is the auditor's");
+
+    let id: Uuid = app
+        .db_client()
+        .await
+        .query_one("SELECT id FROM auditor_grants WHERE client_org_id = $1", &[&p.org_id])
+        .await
+        .unwrap()
+        .get(0);
+    let other = app.practice("Elm Clinic").await;
+    let foreign = app
+        .post_form_as(&other.owner, &format!("/client/users/auditors/{id}/revoke"), &[])
+        .header("hx-request", "true")
+        .send()
+        .await;
+    let foreign = crate::helpers::Reply::read(foreign).await;
+    assert_eq!(foreign.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(foreign.text().contains("no such auditor grant"), "{}", foreign.text());
+    app.post_form_as(&p.admin, "/client/users/auditors/nope/extend", &[])
+        .expect_status(StatusCode::BAD_REQUEST)
+        .await;
+    let extended = app
+        .post_form_as(&p.admin, &format!("/client/users/auditors/{id}/extend"), &[])
+        .header("hx-request", "true")
+        .expect_text(StatusCode::OK)
+        .await;
+    assert!(extended.contains("access now ends"), "{extended}");
+    let revoked = app
+        .post_form_as(&p.owner, &format!("/client/users/auditors/{id}/revoke"), &[])
+        .header("hx-request", "true")
+        .expect_text(StatusCode::OK)
+        .await;
+    assert!(revoked.contains("Access revoked") && revoked.contains("revoked"), "{revoked}");
+    // Revoking ended the auditor's session at once.
+    app.get_as(&auditor, "/api/client/auth/me").expect_status(StatusCode::UNAUTHORIZED).await;
+}

@@ -608,6 +608,9 @@ async fn a_pack_of_the_demo_verifies_with_verify_sh_and_the_standalone_verifier(
     assert!(bin.status.success(), "{}", String::from_utf8_lossy(&bin.stderr));
     let line = format!("{seeded} bundles verified, 1 checkpoints, 0 cosignatures");
     assert_eq!(String::from_utf8_lossy(&bin.stdout).trim(), line);
+    let summary = verify_lib(&zip, vkey).unwrap();
+    assert!(summary.reports_verified >= 2, "the demo's finished months: {summary:?}");
+    assert_eq!(summary.reports_unlogged, 0, "each report made for the pack is in its checkpoint");
     let folder = unzip(&zip, dir.path(), "demo-pack");
     let started = std::time::Instant::now();
     let (code, stdout, stderr) = verify_sh(&folder, vkey);

@@ -1,11 +1,10 @@
 //! The dashboard page: the practice's score, sites, trend and failing checks.
 
 use chrono::Utc;
-use maud::Markup;
-use poem::handler;
 use poem::web::Data;
+use poem::{IntoResponse, handler};
 
-use crate::auth::current::Viewer;
+use crate::auth::current::Reader;
 use crate::compliance;
 use crate::db::compliance as queries;
 use crate::error::AppResult;
@@ -16,9 +15,16 @@ use crate::views::layout::NavUser;
 /// Most failing checks listed on the dashboard; the rest are a link away.
 const MAX_FAILING_SHOWN: usize = 25;
 
-/// `GET /client/dashboard`.
+/// `GET /client/dashboard`. An auditor, who cannot read the dashboard
+/// yet, lands on the evidence packs instead.
 #[handler]
-pub async fn view_dashboard_get(state: Data<&AppState>, Viewer(user): Viewer) -> AppResult<Markup> {
+pub async fn view_dashboard_get(
+    state: Data<&AppState>,
+    Reader(user): Reader,
+) -> AppResult<poem::Response> {
+    if user.role == crate::auth::Role::Auditor {
+        return Ok(poem::web::Redirect::see_other(crate::paths::AUDIT_PACKS).into_response());
+    }
     let db = state.pool().get().await?;
     let org = compliance::org(&**db, user.org_id).await?;
     let sites = queries::site_summaries(&**db, user.org_id).await?;
@@ -40,5 +46,6 @@ pub async fn view_dashboard_get(state: Data<&AppState>, Viewer(user): Viewer) ->
             failing_total,
             now: Utc::now(),
         },
-    ))
+    )
+    .into_response())
 }

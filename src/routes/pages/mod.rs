@@ -2,6 +2,7 @@
 //! Handlers are named `view_<thing>_<method>`.
 
 pub mod audit;
+pub mod auditors;
 pub mod auth;
 pub mod dashboard;
 pub mod dev_mailbox;

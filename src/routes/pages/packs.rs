@@ -69,10 +69,20 @@ fn default_form() -> PackForm {
     }
 }
 
-/// `GET /client/audit-packs`.
+/// `GET /client/audit-packs`. The form starts on the last 90 days, or on
+/// an auditor's grant's period.
 #[handler]
 pub async fn view_packs_get(state: Data<&AppState>, Reader(user): Reader) -> AppResult<Markup> {
-    section(&state, &user, default_form(), None, true).await
+    let mut form = default_form();
+    if let Some(g) = crate::auditors::grant_of(&state, &user).await? {
+        if let Some(f) = g.period_from {
+            form.from = f.to_string();
+        }
+        if let Some(t) = g.period_to {
+            form.to = t.min(chrono::Utc::now().date_naive()).to_string();
+        }
+    }
+    section(&state, &user, form, None, true).await
 }
 
 fn read_form(pairs: &[(String, String)]) -> (PackForm, Result<PackRequest, Fix>) {

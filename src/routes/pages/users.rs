@@ -31,6 +31,9 @@ pub fn routes(app: Route) -> Route {
         .at(route::INVITE_REVOKE, post(view_users_invite_revoke_post))
         .at(route::INVITE_RESEND, post(view_users_invite_resend_post))
         .at(paths::INVITE, get(view_invite_get).post(view_invite_post))
+        .at(paths::AUDITORS, post(super::auditors::view_auditors_grant_post))
+        .at(route::AUDITOR_EXTEND, post(super::auditors::view_auditors_extend_post))
+        .at(route::AUDITOR_REVOKE, post(super::auditors::view_auditors_revoke_post))
 }
 
 fn actor(user: &CurrentUser) -> Actor<'_> {
@@ -45,6 +48,7 @@ async fn full_page(
 ) -> AppResult<Markup> {
     let list = users::list_users(state, user).await?;
     let open = users::list_invites(state, user).await?;
+    let grants = crate::auditors::list(state, user).await?;
     Ok(view::users_page(
         &NavUser::of(user),
         &UsersData {
@@ -53,6 +57,13 @@ async fn full_page(
             invites: &open,
             invite_values: values,
             invite_error: error,
+            auditors: crate::views::auditors::AuditorsData {
+                csrf_token: user.csrf_token().unwrap_or(""),
+                grants: &grants,
+                form: Default::default(),
+                error: None,
+                notice: None,
+            },
         },
     ))
 }
