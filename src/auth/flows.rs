@@ -265,6 +265,32 @@ pub(crate) async fn finish_sign_in(
         tx.commit().await?;
         return Err(AppError::Forbidden(INACTIVE.into()));
     }
+    if user.role == crate::auth::Role::Auditor {
+        let grant = crate::db::auditors::of_user(&*tx, user.id).await?;
+        let ended = match &grant {
+            Some(g) if g.revoked_at.is_some() => Some("was revoked".to_owned()),
+            Some(g) if g.expires_at <= chrono::Utc::now() => {
+                Some(format!("ended on {}", g.expires_at.format("%Y-%m-%d %H:%M UTC")))
+            }
+            Some(_) => None,
+            None => Some("has ended".to_owned()),
+        };
+        if let Some(how) = ended {
+            audit::record(
+                &*tx,
+                &audit::Entry {
+                    details: serde_json::json!({ "method": method, "reason": "auditor_access_ended" }),
+                    ..entry("auth.signin_failed")
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(AppError::Forbidden(format!(
+                "your auditor access to {} {how}; ask the practice to extend it or grant it again",
+                user.org_name
+            )));
+        }
+    }
     let started =
         session::start(&*tx, state, user.id, client.ip, client.user_agent.as_deref()).await?;
     users::record_sign_in(&*tx, user.id, method == "magic_link").await?;

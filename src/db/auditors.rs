@@ -137,6 +137,15 @@ pub async fn list(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<Grant>
         .collect())
 }
 
+/// The grant an auditor took up, live or not.
+pub async fn of_user(db: &impl GenericClient, user_id: Uuid) -> AppResult<Option<Grant>> {
+    Ok(db
+        .query_opt(&format!("SELECT {COLUMNS} FROM auditor_grants WHERE user_id = $1"), &[&user_id])
+        .await?
+        .as_ref()
+        .map(grant))
+}
+
 /// One grant of the practice, locked for the rest of the transaction.
 pub async fn lock(db: &impl GenericClient, org_id: Uuid, id: Uuid) -> AppResult<Option<Grant>> {
     Ok(db

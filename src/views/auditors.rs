@@ -52,7 +52,8 @@ pub fn auditors_section(d: &AuditorsData<'_>) -> Markup {
                 p.muted {
                     "Give an outside auditor read-only access until a date. They get an invitation by email; "
                     "when the access ends or you revoke it, they are signed out at once. Everything they open "
-                    "is in the audit log."
+                    "is in the audit log. "
+                    a href=(paths::AUDIT_PACKS) { "Build an evidence pack" } " to hand over yourself."
                 }
                 @if let Some(n) = d.notice { div.alert.alert-success role="status" { (n) } }
                 form.form-row method="post" action=(paths::AUDITORS)

@@ -92,6 +92,9 @@ pub fn evidence_page(
                     h1 { "Evidence" }
                     p.muted { "Signed evidence bundles your site appliances sent, newest first. Each one is kept exactly as received." }
                 }
+                @if matches!(user.role, "owner" | "admin") {
+                    a.btn.btn-secondary href=(paths::AUDIT_PACKS) { "Evidence pack for an auditor" }
+                }
             }
             div.stack {
                 (filter_form(values, options, results))

@@ -56,7 +56,7 @@ const NAV: &[(Section, &str, &str, &str)] = &[
     (Section::Notifications, "Notifications", paths::NOTIFICATIONS, "viewer"),
     (Section::Users, "Users", paths::USERS, "admin"),
     (Section::Audit, "Audit log", paths::AUDIT, "admin"),
-    (Section::Packs, "Evidence packs", paths::AUDIT_PACKS, "admin"),
+    (Section::Packs, "Packs", paths::AUDIT_PACKS, "admin"),
     (Section::Transfer, "Partner", paths::TRANSFER, "owner"),
     (Section::Settings, "Settings", paths::SETTINGS, "viewer"),
 ];
@@ -66,7 +66,8 @@ const NAV: &[(Section, &str, &str, &str)] = &[
 fn shows(role: &str, section: Section, least: &str) -> bool {
     match role {
         "auditor" => section == Section::Packs,
-        _ => role_at_least(role, least),
+        // Owners and admins reach packs from the evidence and users pages.
+        _ => section != Section::Packs && role_at_least(role, least),
     }
 }
 

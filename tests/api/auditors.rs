@@ -21,7 +21,7 @@ async fn grant(app: &TestApp, by: &TestUser, body: &Value) -> poem::test::TestRe
 }
 
 /// The invitation token mailed to `email`.
-async fn mailed_token(app: &TestApp, email: &str) -> String {
+pub async fn mailed_token(app: &TestApp, email: &str) -> String {
     let text: String = app
         .db_client()
         .await
@@ -459,6 +459,20 @@ async fn the_users_page_grants_extends_and_revokes_and_the_auditor_sees_the_bann
         .expect_text(StatusCode::OK)
         .await;
     assert!(revoked.contains("Access revoked") && revoked.contains("revoked"), "{revoked}");
-    // Revoking ended the auditor's session at once.
+    // Revoking ended the auditor's session at once; signing in again says why.
     app.get_as(&auditor, "/api/client/auth/me").expect_status(StatusCode::UNAUTHORIZED).await;
+    let token = app.magic_token(auditor.id).await;
+    let again = app
+        .client
+        .post("/api/client/auth/validate-magic-link")
+        .body_json(&json!({ "token": token }))
+        .send()
+        .await;
+    let again = crate::helpers::Reply::read(again).await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN, "{}", again.text());
+    assert!(
+        again.text().contains("your auditor access to Oak Clinic was revoked"),
+        "{}",
+        again.text()
+    );
 }

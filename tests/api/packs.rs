@@ -788,3 +788,150 @@ async fn the_packs_page_asks_for_a_pack_and_follows_it_until_its_download() {
         .await;
     assert!(zip.body.starts_with(b"PK"));
 }
+
+/// The flow in Chromium, two browsers: the owner grants an auditor
+/// on the users page; the auditor accepts the invitation in their own
+/// browser, sees the banner, cannot open users or settings, builds a pack
+/// and downloads it; the owner revokes, and the auditor's next page is the
+/// sign-in page.
+#[tokio::test]
+async fn an_owner_grants_an_auditor_who_downloads_a_pack_until_revoked_in_chromium() {
+    use crate::browser::{browser, fit_page_at, open_as, screenshot};
+    use fantoccini::Locator;
+    let Some((_owner_driver, owner_browser)) = browser().await else { return };
+    let Some((_auditor_driver, auditor_browser)) = browser().await else { return };
+    let app = spawn_app().await;
+    let dir = TempDir::new();
+    let (p, _, _) = practice(&app, dir.path()).await;
+    let server = crate::helpers::spawn_server(&app).await;
+    let base = server.base_url.clone();
+
+    open_as(&owner_browser, &base, &p.owner, "/client/users").await;
+    owner_browser
+        .find(Locator::Id("grant-email"))
+        .await
+        .unwrap()
+        .send_keys("kim@auditfirm.example")
+        .await
+        .unwrap();
+    owner_browser
+        .find(Locator::Id("grant-name"))
+        .await
+        .unwrap()
+        .send_keys("Kim Auditor")
+        .await
+        .unwrap();
+    owner_browser
+        .find(Locator::Id("grant-firm"))
+        .await
+        .unwrap()
+        .send_keys("Audit & Co")
+        .await
+        .unwrap();
+    owner_browser
+        .find(Locator::Css("#auditors form.form-row button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    owner_browser
+        .wait()
+        .for_element(Locator::Css("#auditors .alert-success"))
+        .await
+        .expect("the grant's notice");
+    fit_page_at(&owner_browser, 1280).await;
+    screenshot(&owner_browser, "auditors-1-users-page").await;
+
+    let token = crate::auditors::mailed_token(&app, "kim@auditfirm.example").await;
+    auditor_browser.goto(&format!("{base}/client/invite?token={token}")).await.unwrap();
+    // The name field starts with the name the grant gave.
+    let name = auditor_browser.find(Locator::Id("invite-name")).await.unwrap();
+    assert_eq!(name.prop("value").await.unwrap().as_deref(), Some("Kim Auditor"));
+    name.clear().await.unwrap();
+    name.send_keys("Kim Auditor").await.unwrap();
+    auditor_browser
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let banner = auditor_browser
+        .wait()
+        .for_element(Locator::Id("auditor-banner"))
+        .await
+        .expect("the banner");
+    assert!(banner.text().await.unwrap().contains("Auditor access to Oak Clinic"));
+    assert!(auditor_browser.current_url().await.unwrap().as_str().ends_with("/client/audit-packs"));
+    for page in ["/client/users", "/client/settings"] {
+        auditor_browser.goto(&format!("{base}{page}")).await.unwrap();
+        let body = auditor_browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        assert!(!body.contains("Kim Auditor") || body.contains("403"), "{page}: {body}");
+        assert!(
+            auditor_browser.find(Locator::Id("grant-email")).await.is_err(),
+            "{page} is not shown"
+        );
+        assert!(
+            auditor_browser.find(Locator::Id("sessions-section")).await.is_err(),
+            "{page} is not shown"
+        );
+    }
+
+    auditor_browser.goto(&format!("{base}/client/audit-packs")).await.unwrap();
+    auditor_browser
+        .find(Locator::Css("#packs form.form-row button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let link = auditor_browser
+        .wait()
+        .for_element(Locator::Css("#pack-list a[download]"))
+        .await
+        .expect("the pack's row follows it until its download link");
+    let href = link.attr("href").await.unwrap().unwrap();
+    fit_page_at(&auditor_browser, 1280).await;
+    screenshot(&auditor_browser, "auditors-2-packs-desktop").await;
+    fit_page_at(&auditor_browser, 390).await;
+    screenshot(&auditor_browser, "auditors-3-packs-390").await;
+    let cookie = auditor_browser
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name() == "__Host-osiris_session")
+        .expect("the auditor's session cookie");
+    let zip = app
+        .client
+        .get(&href)
+        .header("cookie", format!("{}={}", cookie.name(), cookie.value()))
+        .send()
+        .await;
+    let zip = Reply::read(zip).await;
+    assert_eq!(zip.status, StatusCode::OK);
+    assert!(zip.body.starts_with(b"PK"), "a ZIP");
+
+    // The owner revokes (confirming the dialog); the auditor is signed out.
+    owner_browser.goto(&format!("{base}/client/users")).await.unwrap();
+    owner_browser
+        .find(Locator::Css("#grant-list form[hx-confirm] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    owner_browser.accept_alert().await.unwrap();
+    owner_browser
+        .wait()
+        .for_element(Locator::Css("#auditors .alert-success"))
+        .await
+        .expect("revoked");
+    auditor_browser.goto(&format!("{base}/client/audit-packs")).await.unwrap();
+    auditor_browser.wait().for_element(Locator::Id("magic-email")).await.expect("the sign-in page");
+
+    owner_browser.close().await.unwrap();
+    auditor_browser.close().await.unwrap();
+    server.stop().await;
+}
