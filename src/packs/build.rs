@@ -169,21 +169,18 @@ pub async fn build(
     let mut report_pdfs = Vec::new();
     if scope.site_ids.is_none() {
         let current = Month::of(Utc::now());
-        let (first, last) = match scope.period {
-            Some((f, t)) => (Month::containing(f), Month::containing(t)),
-            None => {
-                let first: Option<NaiveDate> = db
-                    .query_one(
-                        "SELECT min(checked_at)::date FROM evidence_bundles WHERE client_org_id = $1",
-                        &[&org_id],
-                    )
-                    .await?
-                    .get(0);
-                match first {
-                    Some(d) => (Month::containing(d), current.prev()),
-                    None => (current, current.prev()),
-                }
-            }
+        // From the first month with evidence (a period may start long before).
+        let earliest: Option<NaiveDate> = db
+            .query_one(
+                "SELECT min(checked_at)::date FROM evidence_bundles WHERE client_org_id = $1",
+                &[&org_id],
+            )
+            .await?
+            .get(0);
+        let (first, last) = match (earliest, scope.period) {
+            (None, _) => (current, current.prev()),
+            (Some(e), Some((f, t))) => (Month::containing(f.max(e)), Month::containing(t)),
+            (Some(e), None) => (Month::containing(e), current.prev()),
         };
         let mut month = first;
         while month.first_day() <= last.first_day() && month.first_day() < current.first_day() {
