@@ -403,12 +403,30 @@ pub async fn download(
     Ok((path, name, pack.bytes.unwrap_or_default() as u64))
 }
 
-/// Removes expired packs' files; returns how many expired.
+/// Removes expired packs' files, and half-written ones older than a day;
+/// returns how many packs expired.
 pub async fn sweep(state: &AppState) -> AppResult<usize> {
     let db = state.pool().get().await?;
     let ids = store::expire(&**db).await?;
     for id in &ids {
         let _ = tokio::fs::remove_file(file_path(state, *id)).await;
+    }
+    // Half-written packs of a portal that stopped while building them.
+    let dir = state.config().data_path("packs");
+    if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+        let day = std::time::Duration::from_secs(86_400);
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let old = e
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > day);
+            if old && e.file_name().to_string_lossy().ends_with(".part") {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
     }
     Ok(ids.len())
 }

@@ -514,7 +514,17 @@ async fn packs_are_for_owners_admins_and_auditors_within_their_grant() {
         )
         .await
         .unwrap();
+    let part = |age: u64| {
+        let path = portal::packs::file_path(&app.state, Uuid::new_v4()).with_extension("zip.part");
+        std::fs::write(&path, b"half a pack").unwrap();
+        let at = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(at).unwrap();
+        path
+    };
+    let (stale, fresh) = (part(2 * 86_400), part(60));
     assert!(portal::packs::sweep(&app.state).await.unwrap() >= 1);
+    assert!(!stale.exists(), "a half-written pack older than a day is removed");
+    assert!(fresh.exists(), "one being written is left alone");
     assert!(!portal::packs::file_path(&app.state, aid.parse().unwrap()).exists());
     let gone = app
         .get_as(&auditor, &format!("/api/client/audit-packs/{aid}"))
