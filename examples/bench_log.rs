@@ -20,20 +20,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
 use ed25519_dalek::{Signer, SigningKey};
-use portal::config::{Config, ConfigArgs, Secret};
-use portal::state::{AppState, Mode, Secrets};
+use portal::state::AppState;
 use uuid::Uuid;
 
-const CHECKS: &[(&str, &str)] = &[
-    ("bitlocker_status", "164.312(a)(2)(iv)"),
-    ("windows_defender", "164.308(a)(5)(ii)(B)"),
-    ("firewall_status", "164.312(e)(1)"),
-    ("password_policy", "164.308(a)(5)(ii)(D)"),
-    ("audit_policy", "164.312(b)"),
-    ("patch_status", "164.308(a)(1)(ii)(B)"),
-    ("ntp_sync", "164.312(b)"),
-    ("screen_lock", "164.312(a)(2)(iii)"),
-];
+mod common;
+use common::CHECKS;
 const SITES: usize = 10;
 const ROUNDS: usize = 6;
 
@@ -364,23 +355,7 @@ async fn main() {
     let bundles: u64 = args.get(1).map_or(30_000, |a| a.parse().expect("BUNDLES"));
     let leaves: i64 = args.get(2).map_or(1_000_000, |a| a.parse().expect("LEAVES"));
     let verify_bundles: u64 = args.get(3).map_or(1_000_000, |a| a.parse().expect("VERIFY_BUNDLES"));
-    let cfg_args = ConfigArgs {
-        database_url: std::env::var("DATABASE_URL").ok(),
-        data_dir: std::env::var("PORTAL_DATA_DIR").ok().map(Into::into),
-        ..Default::default()
-    };
-    let config = Config::from_args(&cfg_args).expect("configuration");
-    let db = portal::db::Database::open(&config).await.expect("database");
-    portal::db::migrate::run(&db.pg_config).await.expect("migrations");
-    let state = AppState::new(
-        db.pool.clone(),
-        config,
-        Secrets {
-            session: Secret::new(portal::auth::tokens::random_bytes().to_vec()),
-            log_seed: Secret::new(portal::auth::tokens::random_bytes()),
-        },
-        Mode::Serve,
-    );
+    let (db, state) = common::bench_state().await;
 
     // 1. Ingest, log on vs. off, in two layouts: ten sites of one practice
     //    (all appending to one log, the worst case for the log's lock) and

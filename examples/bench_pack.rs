@@ -12,20 +12,10 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use ed25519_dalek::{Signer, SigningKey};
-use portal::config::{Config, ConfigArgs, Secret};
-use portal::state::{AppState, Mode, Secrets};
 use uuid::Uuid;
 
-const CHECKS: &[(&str, &str)] = &[
-    ("bitlocker_status", "164.312(a)(2)(iv)"),
-    ("windows_defender", "164.308(a)(5)(ii)(B)"),
-    ("firewall_status", "164.312(e)(1)"),
-    ("password_policy", "164.308(a)(5)(ii)(D)"),
-    ("audit_policy", "164.312(b)"),
-    ("patch_status", "164.308(a)(1)(ii)(B)"),
-    ("ntp_sync", "164.312(b)"),
-    ("screen_lock", "164.312(a)(2)(iii)"),
-];
+mod common;
+use common::CHECKS;
 
 fn bundle(site: Uuid, seq: u64, at: chrono::DateTime<Utc>) -> Vec<u8> {
     let mut checks = Vec::new();
@@ -52,24 +42,8 @@ fn bundle(site: Uuid, seq: u64, at: chrono::DateTime<Utc>) -> Vec<u8> {
 #[tokio::main]
 async fn main() {
     let bundles: u64 = std::env::args().nth(1).map_or(100_000, |a| a.parse().expect("BUNDLES"));
-    let cfg_args = ConfigArgs {
-        database_url: std::env::var("DATABASE_URL").ok(),
-        data_dir: std::env::var("PORTAL_DATA_DIR").ok().map(Into::into),
-        ..Default::default()
-    };
-    let config = Config::from_args(&cfg_args).expect("configuration");
-    let data_dir = config.data_dir.clone();
-    let database = portal::db::Database::open(&config).await.expect("database");
-    portal::db::migrate::run(&database.pg_config).await.expect("migrations");
-    let state = AppState::new(
-        database.pool.clone(),
-        config,
-        Secrets {
-            session: Secret::new(portal::auth::tokens::random_bytes().to_vec()),
-            log_seed: Secret::new(portal::auth::tokens::random_bytes()),
-        },
-        Mode::Serve,
-    );
+    let (database, state) = common::bench_state().await;
+    let data_dir = state.config().data_dir.clone();
     let org = portal::admin::create_org(state.pool(), "Bench Pack Clinic", "a@bench.example", None)
         .await
         .unwrap();

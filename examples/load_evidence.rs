@@ -9,16 +9,8 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signer, SigningKey};
 
-const CHECKS: &[(&str, &str)] = &[
-    ("bitlocker_status", "164.312(a)(2)(iv)"),
-    ("windows_defender", "164.308(a)(5)(ii)(B)"),
-    ("firewall_status", "164.312(e)(1)"),
-    ("password_policy", "164.308(a)(5)(ii)(D)"),
-    ("audit_policy", "164.312(b)"),
-    ("patch_status", "164.308(a)(1)(ii)(B)"),
-    ("ntp_sync", "164.312(b)"),
-    ("screen_lock", "164.312(a)(2)(iii)"),
-];
+mod common;
+use common::CHECKS;
 
 fn bundle(site: &str, seq: u64, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     let hosts = ["WS-01", "WS-02"];
