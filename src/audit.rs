@@ -9,9 +9,11 @@ use serde_json::Value;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
+use crate::auth::Role;
 use crate::auth::current::{ClientInfo, CurrentUser};
 use crate::db::audit::{self, ActionFilter, ActorFilter, Cursor, Filter, Page};
 use crate::error::{AppError, AppResult};
+use crate::reach::Reach;
 use crate::views::audit as views;
 use crate::views::format::slug;
 
@@ -193,6 +195,25 @@ async fn check_actor(db: &impl GenericClient, org_id: Uuid, filter: &Filter) -> 
     }
 }
 
+/// The filter as the caller may apply it: owners, admins and auditors read
+/// the log (viewers do not); an auditor reads it from the start of their
+/// grant's period on (the entries since record access to that evidence,
+/// their own included).
+async fn readable(
+    db: &impl GenericClient,
+    user: &CurrentUser,
+    filter: &Filter,
+) -> AppResult<Filter> {
+    if user.role == Role::Viewer {
+        return Err(AppError::Forbidden(
+            "the audit log is for owners, admins and auditors; your role is viewer".into(),
+        ));
+    }
+    check_actor(db, user.org_id, filter).await?;
+    let reach = Reach::of(db, user).await?;
+    Ok(Filter { from: reach.audit_from(filter.from), ..filter.clone() })
+}
+
 /// A page of the practice's log, newest first.
 pub async fn list(
     db: &impl GenericClient,
@@ -201,8 +222,8 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: u32,
 ) -> AppResult<Page> {
-    check_actor(db, user.org_id, filter).await?;
-    audit::list(db, user.org_id, filter, after, limit).await
+    let filter = readable(db, user, filter).await?;
+    audit::list(db, user.org_id, &filter, after, limit).await
 }
 
 /// The CSV export of every matching entry (up to [`EXPORT_CAP`]), recorded
@@ -214,7 +235,7 @@ pub async fn export_csv(
     after: Option<&Cursor>,
     client: &ClientInfo,
 ) -> AppResult<CsvExport> {
-    check_actor(db, user.org_id, filter).await?;
+    let filter = &readable(db, user, filter).await?;
     let export = export(db, user, filter, after).await?;
     audit::record(
         db,

@@ -1,6 +1,7 @@
 //! The compliance reads: a practice's dashboard, a site's detail, its
-//! evidence and one bundle, each scoped to the caller's practice and each
-//! answering its own "not found" in one wording, for the API
+//! evidence and one bundle, each scoped to the caller's practice and to
+//! what the caller may reach (an auditor's grant, [`crate::reach`]) and
+//! each answering its own "not found" in one wording, for the API
 //! (`routes/api/compliance.rs`, `routes/api/verification.rs`) and the pages
 //! (`routes/pages/{dashboard,site,evidence}.rs`) alike. SQL lives in
 //! `db::compliance`; the scoring rules in `evidence::score`.
@@ -20,6 +21,7 @@ use crate::db::compliance::{
 };
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
+pub use crate::reach::{Reach, no_such_bundle, no_such_site};
 
 /// How many chain positions on each side of a bundle its detail shows.
 pub const NEIGHBOUR_REACH: i64 = 2;
@@ -35,19 +37,89 @@ pub const MAX_FILTER_CHARS: usize = 255;
 /// Most HIPAA controls suggested in the evidence filter.
 pub const MAX_SUGGESTED_CONTROLS: i32 = 200;
 
-/// A site id that is not one of the caller's practice.
-pub fn no_such_site() -> AppError {
-    AppError::NotFound("no such site in your practice".into())
-}
-
-/// A bundle id that is not one of the caller's practice.
-pub fn no_such_bundle() -> AppError {
-    AppError::NotFound("no such evidence bundle in your practice".into())
-}
-
-/// Ok when `site_id` is a site of the practice, else its 404.
-pub async fn require_site(db: &impl GenericClient, org_id: Uuid, site_id: Uuid) -> AppResult<()> {
+/// Ok when `site_id` is a site of the practice the caller reaches, else
+/// its 404.
+pub async fn require_site(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    reach: &Reach,
+    site_id: Uuid,
+) -> AppResult<()> {
+    reach.site(site_id)?;
     if queries::site_in_org(db, org_id, site_id).await? { Ok(()) } else { Err(no_such_site()) }
+}
+
+/// The practice's sites the caller reaches, by name, each with its status
+/// and current tally.
+pub async fn sites(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    reach: &Reach,
+) -> AppResult<Vec<SiteSummary>> {
+    let mut sites = queries::site_summaries(db, org_id).await?;
+    sites.retain(|s| reach.sees_site(s.site_id));
+    Ok(sites)
+}
+
+/// A bundle the caller reaches, pinned to its site: a bundle of a site
+/// outside an auditor's grant is not found (and does not make an id
+/// ambiguous), one checked outside the grant's period is a 403.
+pub async fn reach_bundle<'a>(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    reach: &Reach,
+    bundle: &BundleRef<'a>,
+) -> AppResult<BundleRef<'a>> {
+    if *reach == Reach::everything() {
+        return Ok(*bundle);
+    }
+    let places: Vec<_> = queries::bundle_places(db, org_id, bundle)
+        .await?
+        .into_iter()
+        .filter(|(site, _)| reach.sees_site(*site))
+        .collect();
+    match places.as_slice() {
+        [] => Err(no_such_bundle()),
+        [(site, checked_at)] => {
+            reach.at(*checked_at)?;
+            Ok(BundleRef::new(bundle.bundle_id, Some(*site)))
+        }
+        more => Err(AppError::Conflict(format!(
+            "{} sites you can read have a bundle with id {}; say which with ?site_id=<site id>",
+            more.len(),
+            bundle.bundle_id
+        ))),
+    }
+}
+
+/// Records what an auditor read (`auditor.viewed`), so the practice sees
+/// every page of its evidence an auditor opened; nothing for other roles.
+pub async fn record_view(
+    db: &impl GenericClient,
+    user: &CurrentUser,
+    reach: &Reach,
+    client: &ClientInfo,
+    what: &str,
+    target_id: Option<String>,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    if !reach.auditor {
+        return Ok(());
+    }
+    let mut details = details;
+    if let Some(map) = details.as_object_mut() {
+        map.insert("viewed".into(), serde_json::Value::String(what.to_owned()));
+    }
+    audit::record(
+        db,
+        &audit::Entry {
+            target_type: Some(what),
+            target_id,
+            details,
+            ..user_entry(user, client, "auditor.viewed")
+        },
+    )
+    .await
 }
 
 /// The caller's practice (its name and partner).
@@ -64,12 +136,14 @@ pub struct SiteDetail {
     pub controls: Vec<ControlGroup>,
 }
 
-/// One site of the practice, or its 404.
+/// One site of the practice the caller reaches, or its 404.
 pub async fn site_detail(
     db: &impl GenericClient,
     org_id: Uuid,
+    reach: &Reach,
     site_id: Uuid,
 ) -> AppResult<SiteDetail> {
+    reach.site(site_id)?;
     let site = queries::site_summary(db, org_id, site_id).await?.ok_or_else(no_such_site)?;
     let controls = queries::site_controls(db, org_id, site_id).await?;
     Ok(SiteDetail { site, controls })
@@ -142,19 +216,24 @@ pub async fn site_failing_since(
         .collect())
 }
 
-/// A page of the practice's evidence; a `site_id` filter naming another
-/// practice's site is a 404.
+/// A page of the practice's evidence the caller reaches; a `site_id`
+/// filter naming another practice's site (or one outside an auditor's
+/// grant) is a 404, and dates are cut to an auditor's period (a range
+/// wholly outside it is a 403).
 pub async fn list_evidence(
     db: &impl GenericClient,
     org_id: Uuid,
+    reach: &Reach,
     filter: &EvidenceFilter,
     after: Option<&EvidenceCursor>,
     limit: u32,
 ) -> AppResult<EvidencePage> {
     if let Some(site) = filter.site_id {
-        require_site(db, org_id, site).await?;
+        require_site(db, org_id, reach, site).await?;
     }
-    queries::list_evidence(db, org_id, filter, after, limit).await
+    let (from, to) = reach.clamp(filter.from, filter.to)?;
+    let reached = EvidenceFilter { from, to, sites: reach.sites.clone(), ..filter.clone() };
+    queries::list_evidence(db, org_id, &reached, after, limit).await
 }
 
 /// One bundle with its checks and its chain neighbours.
@@ -165,12 +244,15 @@ pub struct BundleDetail {
     pub neighbours: Vec<ChainNeighbour>,
 }
 
-/// One bundle of the practice, or its 404.
+/// One bundle of the practice the caller reaches, or its 404 (403 outside
+/// an auditor's period).
 pub async fn bundle_detail(
     db: &impl GenericClient,
     org_id: Uuid,
+    reach: &Reach,
     bundle: &BundleRef<'_>,
 ) -> AppResult<BundleDetail> {
+    let bundle = &reach_bundle(db, org_id, reach, bundle).await?;
     let detail = queries::get_evidence(db, org_id, bundle).await?.ok_or_else(no_such_bundle)?;
     let checks = queries::evidence_checks(db, org_id, detail.summary.id).await?;
     let neighbours = queries::chain_neighbours(
@@ -181,6 +263,8 @@ pub async fn bundle_detail(
         NEIGHBOUR_REACH,
     )
     .await?;
+    // An auditor's view of the chain stops at their period.
+    let neighbours = neighbours.into_iter().filter(|n| reach.covers(n.checked_at)).collect();
     Ok(BundleDetail { detail, checks, neighbours })
 }
 
@@ -189,9 +273,11 @@ pub async fn bundle_detail(
 pub async fn download_bundle(
     db: &impl GenericClient,
     user: &CurrentUser,
+    reach: &Reach,
     bundle: &BundleRef<'_>,
     client: &ClientInfo,
 ) -> AppResult<EvidenceFile> {
+    let bundle = &reach_bundle(db, user.org_id, reach, bundle).await?;
     let file = queries::evidence_file(db, user.org_id, bundle).await?.ok_or_else(no_such_bundle)?;
     audit::record(
         db,

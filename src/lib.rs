@@ -20,6 +20,7 @@ pub mod mail;
 pub mod notifications;
 pub mod packs;
 pub mod paths;
+pub mod reach;
 pub mod reports;
 pub mod routes;
 pub mod server;

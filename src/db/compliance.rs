@@ -135,6 +135,8 @@ impl HistoryDay {
 #[derive(Debug, Clone, Default)]
 pub struct EvidenceFilter {
     pub site_id: Option<Uuid>,
+    /// Only these sites (an auditor's grant).
+    pub sites: Option<Vec<Uuid>>,
     /// Bundles with at least one check of this type.
     pub check_type: Option<String>,
     /// The bundle's overall (worst) result.
@@ -432,10 +434,12 @@ pub async fn site_controls(
 /// SCORE_WINDOW_DAYS ending at that day's end. `site_id` None covers every
 /// site of the practice. At most one index probe per (day, pair), none for
 /// days before the site's first bundle or 30 days after the pair's last.
+/// `sites` (an auditor's grant) narrows `site_id` None to those sites.
 pub async fn score_history(
     db: &impl GenericClient,
     org_id: Uuid,
     site_id: Option<Uuid>,
+    sites: Option<&[Uuid]>,
     days: u32,
 ) -> AppResult<Vec<HistoryDay>> {
     let days = i32::try_from(days.clamp(1, MAX_HISTORY_DAYS)).unwrap_or(30);
@@ -446,7 +450,8 @@ pub async fn score_history(
                          (SELECT min(b.checked_at) FROM evidence_bundles b
                            WHERE b.site_id = cs.site_id) AS first_at
                     FROM check_states cs JOIN sites s ON s.id = cs.site_id
-                   WHERE s.client_org_id = $1 AND ($2::uuid IS NULL OR s.id = $2)),
+                   WHERE s.client_org_id = $1 AND ($2::uuid IS NULL OR s.id = $2)
+                     AND ($5::uuid[] IS NULL OR s.id = ANY($5))),
                   days AS (
                   SELECT d::date AS day,
                          ((d::date + 1)::timestamp AT TIME ZONE 'UTC') AS day_end
@@ -475,7 +480,7 @@ pub async fn score_history(
                               ORDER BY ec.checked_at DESC LIMIT 1) l) x ON true
               GROUP BY d.day
               ORDER BY d.day",
-            &[&org_id, &site_id, &days, &SCORE_WINDOW_DAYS],
+            &[&org_id, &site_id, &days, &SCORE_WINDOW_DAYS, &sites],
         )
         .await?;
     rows.iter().map(|r| Ok(HistoryDay { date: r.get(0), tally: tally_at(r, 1)? })).collect()
@@ -509,6 +514,10 @@ fn evidence_where<'a>(
     if let Some(site) = &filter.site_id {
         let p = st.bind(site);
         st.text += &format!(" AND b.site_id = {p}");
+    }
+    if let Some(sites) = &filter.sites {
+        let p = st.bind(sites);
+        st.text += &format!(" AND b.site_id = ANY({p})");
     }
     if let Some(result) = result {
         let p = st.bind(result);
@@ -614,6 +623,24 @@ pub async fn list_evidence(
         None
     };
     Ok(EvidencePage { items, total, total_exact, next })
+}
+
+/// Every site of the practice with a bundle of this id (and the site named,
+/// if any), with when that bundle was checked.
+pub async fn bundle_places(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    bundle: &BundleRef<'_>,
+) -> AppResult<Vec<(Uuid, DateTime<Utc>)>> {
+    let rows = db
+        .query(
+            "SELECT b.site_id, b.checked_at FROM evidence_bundles b
+              WHERE b.bundle_id = $1 AND b.client_org_id = $2
+                AND ($3::uuid IS NULL OR b.site_id = $3)",
+            &[&bundle.bundle_id, &org_id, &bundle.site_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// A bundle of the practice by its appliance bundle id.

@@ -34,6 +34,7 @@ use crate::auth::current::{ClientInfo, CurrentUser};
 use crate::db::audit;
 use crate::db::reports::{self as queries, CachedReport};
 use crate::error::{AppError, AppResult};
+use crate::reach::Reach;
 use crate::state::AppState;
 use crate::views::format::slug;
 
@@ -317,16 +318,26 @@ pub async fn monthly_report(
 /// (about a second at a million bundles). The download checks
 /// ([`ensure_cached`]) and makes the report again, after which the list
 /// shows the new figures.
+///
+/// An auditor sees the months their grant reaches ([`Reach::sees_report`]):
+/// none when it covers only some sites.
 pub async fn list_reports(
     db: &impl GenericClient,
     org_id: Uuid,
+    reach: &Reach,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<ReportSummary>> {
+    if !reach.all_sites() {
+        return Ok(Vec::new());
+    }
     let months = queries::months_with_evidence(db, org_id).await?;
     let cached = queries::cached_summaries(db, org_id).await?;
     let mut out = Vec::with_capacity(months.len());
     for first_day in months {
         let month = Month::containing(first_day);
+        if !reach.sees_report(month.start(), month.end()) {
+            continue;
+        }
         match month.period(now) {
             Period::Future => continue,
             Period::MonthToDate => {
@@ -368,7 +379,8 @@ impl Download {
 }
 
 /// The report a signed-in user downloads, recorded in the audit log as
-/// `report.downloaded` (API and pages alike). A month without evidence, or
+/// `report.downloaded` (API and pages alike). An auditor gets the months
+/// their grant reaches (a 403 for others). A month without evidence, or
 /// not begun, is a 404 (another practice's data is never looked at: every
 /// query is scoped to the user's practice).
 pub async fn download(
@@ -379,6 +391,7 @@ pub async fn download(
     via: &str,
 ) -> AppResult<Download> {
     let db = state.pool().get().await?;
+    Reach::of(&**db, user).await?.report(month.start(), month.end())?;
     let now = Utc::now();
     let Some(report) = monthly_report(&**db, user.org_id, month, now).await? else {
         return Err(match month.period(now) {

@@ -50,9 +50,12 @@ pub fn auditors_section(d: &AuditorsData<'_>) -> Markup {
             div.card-header { h2.card-title { "Auditors" } }
             div.card-body.stack-sm {
                 p.muted {
-                    "Give an outside auditor read-only access until a date. They get an invitation by email; "
-                    "when the access ends or you revoke it, they are signed out at once. Everything they open "
-                    "is in the audit log. "
+                    "Give an outside auditor read-only access until a date. They get an invitation by email, "
+                    "then read the dashboard, sites, evidence and its proofs, monthly reports and the audit log, "
+                    "and build evidence packs; they change nothing. When the access ends or you revoke it, they "
+                    "are signed out at once. Everything they open is in the audit log. A grant made with the API "
+                    "can be limited to some sites and a period of evidence (the dashboard then shows those "
+                    "sites' current status). "
                     a href=(paths::AUDIT_PACKS) { "Build an evidence pack" } " to hand over yourself."
                 }
                 @if let Some(n) = d.notice { div.alert.alert-success role="status" { (n) } }

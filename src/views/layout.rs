@@ -17,6 +17,9 @@ pub struct NavUser<'a> {
     pub csrf_token: &'a str,
     /// For an auditor: when their access ends (the banner says so).
     pub auditor_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// For an auditor, on pages that know it: what their access covers
+    /// ([`crate::reach::Reach::describe`]), shown in the banner.
+    pub scope: Option<String>,
 }
 
 impl<'a> NavUser<'a> {
@@ -28,7 +31,16 @@ impl<'a> NavUser<'a> {
             org_name: &user.org_name,
             csrf_token: user.csrf_token().unwrap_or(""),
             auditor_until: user.auditor_until,
+            scope: None,
         }
+    }
+
+    /// The same, with what an auditor's access covers for the banner.
+    pub fn reaching(
+        user: &'a crate::auth::current::CurrentUser,
+        reach: &crate::reach::Reach,
+    ) -> NavUser<'a> {
+        NavUser { scope: reach.describe(), ..NavUser::of(user) }
     }
 }
 
@@ -65,7 +77,14 @@ const NAV: &[(Section, &str, &str, &str)] = &[
 /// sections open to auditors, everyone else those of their role.
 fn shows(role: &str, section: Section, least: &str) -> bool {
     match role {
-        "auditor" => section == Section::Packs,
+        "auditor" => matches!(
+            section,
+            Section::Dashboard
+                | Section::Evidence
+                | Section::Reports
+                | Section::Audit
+                | Section::Packs
+        ),
         // Owners and admins reach packs from the evidence and users pages.
         _ => section != Section::Packs && role_at_least(role, least),
     }
@@ -142,11 +161,12 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
             (head(title, user.map(|u| u.csrf_token)))
             body {
                 a.skip-link href="#main" { "Skip to content" }
-                @if let Some(until) = user.and_then(|u| u.auditor_until.map(|t| (u.org_name, t))) {
+                @if let Some((u, until)) = user.and_then(|u| u.auditor_until.map(|t| (u, t))) {
                     div.auditor-banner id="auditor-banner" role="note" {
-                        strong { "Auditor access to " (until.0) }
-                        " until " (until.1.format("%Y-%m-%d %H:%M UTC")) ". Read only: every page you open and every "
-                        "download is recorded in the practice's audit log."
+                        strong { "Auditor access to " (u.org_name) }
+                        " until " (until.format("%Y-%m-%d %H:%M UTC")) ". "
+                        @if let Some(scope) = &u.scope { (scope) " " }
+                        "Read only: every page you open and every download is recorded in the practice's audit log."
                     }
                 }
                 header.topbar {

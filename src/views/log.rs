@@ -20,7 +20,9 @@ pub fn fingerprint(key: &[u8]) -> String {
 
 /// The site's "Evidence log" card: its current keys, their history in
 /// the log, and the practice verification.
-pub fn site_log_card(current_key: &[u8], keys: &[KeyEntry], job: Option<&Job>) -> Markup {
+/// `job` is None when the caller may not verify the practice (an auditor,
+/// who verifies an evidence pack instead).
+pub fn site_log_card(current_key: &[u8], keys: &[KeyEntry], job: Option<Option<&Job>>) -> Markup {
     html! {
         section.card id="evidence-log" {
             div.card-header { h2.card-title { "Evidence log" } }
@@ -62,7 +64,14 @@ pub fn site_log_card(current_key: &[u8], keys: &[KeyEntry], job: Option<&Job>) -
                         }
                     }
                 }
-                (verification_panel(job))
+                @match job {
+                    Some(job) => (verification_panel(job)),
+                    None => p.small {
+                        "To check this site's evidence yourself, without trusting the portal, download an "
+                        a href=(paths::AUDIT_PACKS) { "evidence pack" }
+                        " and run its verifier."
+                    },
+                }
             }
         }
     }

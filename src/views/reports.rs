@@ -5,6 +5,7 @@ use maud::{Markup, html};
 use super::format::{plural, score_cell, thousands, when};
 use super::layout::{NavUser, Section, page};
 use crate::paths;
+use crate::reach::Reach;
 use crate::reports::{Month, ReportSummary};
 
 /// Where a month's PDF is downloaded from the pages.
@@ -13,7 +14,8 @@ pub fn pdf_href(month: Month) -> String {
 }
 
 /// `/client/reports`: every month with evidence, newest first.
-pub fn reports_page(user: &NavUser, reports: &[ReportSummary]) -> Markup {
+/// `reach`: an auditor limited to some sites is told why there are none.
+pub fn reports_page(user: &NavUser, reports: &[ReportSummary], reach: &Reach) -> Markup {
     page(
         "Reports",
         Some(user),
@@ -30,7 +32,19 @@ pub fn reports_page(user: &NavUser, reports: &[ReportSummary]) -> Markup {
                 }
             }
             section.card id="reports" {
-                @if reports.is_empty() {
+                @if !reach.all_sites() {
+                    div.card-body {
+                        div.empty id="reports-empty" {
+                            h2 { "Reports cover the whole practice" }
+                            p {
+                                "Your auditor access covers some of the practice's sites, and each monthly report "
+                                "covers all of them, so none is shown. An "
+                                a href=(paths::AUDIT_PACKS) { "evidence pack" }
+                                " of your sites holds every bundle, check result and proof instead."
+                            }
+                        }
+                    }
+                } @else if reports.is_empty() {
                     div.card-body {
                         div.empty id="reports-empty" {
                             h2 { "No reports yet" }

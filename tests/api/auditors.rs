@@ -415,9 +415,19 @@ async fn the_users_page_grants_extends_and_revokes_and_the_auditor_sees_the_bann
     assert!(page.contains("id=\"auditors\"") && page.contains("Kim Auditor"), "{page}");
 
     let auditor = accept_and_sign_in(&app, AUDITOR, p.org_id).await;
-    let landing =
-        app.get_as(&auditor, "/client/dashboard").expect_status(StatusCode::SEE_OTHER).await;
-    assert_eq!(landing.header("location"), "/client/audit-packs");
+    let dashboard = app.get_as(&auditor, "/client/dashboard").expect_text(StatusCode::OK).await;
+    assert!(dashboard.contains("id=\"auditor-banner\""), "{dashboard}");
+    assert!(
+        dashboard.contains("It covers every site and all of their evidence."),
+        "the banner says what the access covers: {dashboard}"
+    );
+    for link in ["/client/evidence", "/client/reports", "/client/audit", "/client/audit-packs"] {
+        assert!(dashboard.contains(&format!("href=\"{link}\"")), "{link} in the nav: {dashboard}");
+    }
+    for hidden in ["/client/users", "/client/settings", "/client/notifications", "/client/transfer"]
+    {
+        assert!(!dashboard.contains(&format!("href=\"{hidden}\"")), "no {hidden} link");
+    }
     let packs = app.get_as(&auditor, "/client/audit-packs").expect_text(StatusCode::OK).await;
     assert!(packs.contains("id=\"auditor-banner\""), "{packs}");
     assert!(packs.contains("Auditor access to Oak Clinic</strong> until"), "{packs}");

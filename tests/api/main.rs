@@ -10,6 +10,7 @@ mod smtp_server;
 mod account;
 mod assets;
 mod audit;
+mod auditor_reach;
 mod auditors;
 mod auth;
 mod auth_pages;

@@ -135,43 +135,43 @@ const CASES: &[Case] = &[
     Case {
         operation_id: "verify_evidence",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404, 403],
+        expect: [401, 200, 200, 200, 404, 200],
     },
     Case {
         operation_id: "verify_chain",
         method: Method::POST,
-        expect: [401, 200, 200, 200, 404, 403],
+        expect: [401, 200, 200, 200, 404, 200],
     },
     Case {
         operation_id: "get_dashboard",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 200, 403],
+        expect: [401, 200, 200, 200, 200, 200],
     },
     Case {
         operation_id: "list_sites",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 200, 403],
+        expect: [401, 200, 200, 200, 200, 200],
     },
-    Case { operation_id: "get_site", method: Method::GET, expect: [401, 200, 200, 200, 404, 403] },
+    Case { operation_id: "get_site", method: Method::GET, expect: [401, 200, 200, 200, 404, 200] },
     Case {
         operation_id: "get_site_history",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404, 403],
+        expect: [401, 200, 200, 200, 404, 200],
     },
     Case {
         operation_id: "list_evidence",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404, 403],
+        expect: [401, 200, 200, 200, 404, 200],
     },
     Case {
         operation_id: "get_evidence",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404, 403],
+        expect: [401, 200, 200, 200, 404, 200],
     },
     Case {
         operation_id: "download_evidence",
         method: Method::GET,
-        expect: [401, 200, 200, 200, 404, 403],
+        expect: [401, 200, 200, 200, 404, 200],
     },
 ];
 
@@ -383,7 +383,9 @@ async fn every_client_operation_answers_each_role_as_specified() {
             let resp = req.send().await;
             let got = resp.0.status();
             if got != StatusCode::from_u16(expected).unwrap() {
-                let text = crate::helpers::body_text(resp).await;
+                // Lossy and cut short: a wrong 200 may be a PDF or a ZIP.
+                let bytes = resp.0.into_body().into_vec().await.unwrap_or_default();
+                let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
                 failures.push(format!(
                     "{} as {caller:?}: expected {expected}, got {got}: {text}",
                     case.operation_id

@@ -801,7 +801,8 @@ async fn the_packs_page_asks_for_a_pack_and_follows_it_until_its_download() {
 
 /// The flow in Chromium, two browsers: the owner grants an auditor
 /// on the users page; the auditor accepts the invitation in their own
-/// browser, sees the banner, cannot open users or settings, builds a pack
+/// browser, lands on the dashboard with the banner, cannot open users or
+/// settings, builds a pack
 /// and downloads it; the owner revokes, and the auditor's next page is the
 /// sign-in page.
 #[tokio::test]
@@ -873,7 +874,20 @@ async fn an_owner_grants_an_auditor_who_downloads_a_pack_until_revoked_in_chromi
         .await
         .expect("the banner");
     assert!(banner.text().await.unwrap().contains("Auditor access to Oak Clinic"));
-    assert!(auditor_browser.current_url().await.unwrap().as_str().ends_with("/client/audit-packs"));
+    assert!(
+        auditor_browser.current_url().await.unwrap().as_str().ends_with("/client/dashboard"),
+        "the auditor lands on the practice's dashboard"
+    );
+    let sites = auditor_browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(
+        sites.contains("Main Street") && sites.contains("Annex"),
+        "the auditor reads the dashboard: {sites}"
+    );
+    fit_page_at(&auditor_browser, 1280).await;
+    screenshot(&auditor_browser, "auditors-2-dashboard-desktop").await;
+    fit_page_at(&auditor_browser, 390).await;
+    screenshot(&auditor_browser, "auditors-2-dashboard-390").await;
+    fit_page_at(&auditor_browser, 1280).await;
     for page in ["/client/users", "/client/settings"] {
         auditor_browser.goto(&format!("{base}{page}")).await.unwrap();
         let body = auditor_browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
@@ -903,9 +917,9 @@ async fn an_owner_grants_an_auditor_who_downloads_a_pack_until_revoked_in_chromi
         .expect("the pack's row follows it until its download link");
     let href = link.attr("href").await.unwrap().unwrap();
     fit_page_at(&auditor_browser, 1280).await;
-    screenshot(&auditor_browser, "auditors-2-packs-desktop").await;
+    screenshot(&auditor_browser, "auditors-3-packs-desktop").await;
     fit_page_at(&auditor_browser, 390).await;
-    screenshot(&auditor_browser, "auditors-3-packs-390").await;
+    screenshot(&auditor_browser, "auditors-4-packs-390").await;
     let cookie = auditor_browser
         .get_all_cookies()
         .await

@@ -19,7 +19,7 @@ use super::types::CursorParam;
 use crate::audit::{
     self, CsvExport, DEFAULT_PAGE, MAX_ACTOR_CHARS, MAX_PAGE, parse_action, parse_actor,
 };
-use crate::auth::current::{ApiAdmin, ClientInfo};
+use crate::auth::current::{ApiReader, ClientInfo};
 use crate::db::audit::{ActionFilter, ActorFilter, Filter, Row};
 use crate::param_type;
 use crate::state::AppState;
@@ -315,20 +315,21 @@ pub struct AuditApi;
 
 #[OpenApi(prefix_path = "/client", tag = "ApiTags::Audit")]
 impl AuditApi {
-    /// Your practice's audit log (owner, admin)
+    /// Your practice's audit log (owner, admin, auditor)
     ///
     /// Every sensitive action (sign-ins and sign-outs, password and token
     /// changes, invites and user changes, transfer requests, downloads), newest
     /// first. Filters combine. Page with `next_cursor`; `format=csv` exports
     /// every matching entry (up to 50,000) as a file, and is itself recorded
-    /// as `audit.exported`.
+    /// as `audit.exported`. An auditor reads the entries from the start of
+    /// their grant's period on.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/audit-log", method = "get", operation_id = "list_audit_log")]
     async fn list_audit_log(
         &self,
         state: Data<&AppState>,
         req: &Request,
-        user: ApiAdmin,
+        user: ApiReader,
         /// Only this person's actions: a user id of your practice (another
         /// id is a 404), or else an email address as recorded (any case).
         actor: Query<Option<ActorParam>>,

@@ -1,7 +1,9 @@
 //! The practice's compliance data, read-only: dashboard, sites, score
 //! history and the evidence browser (with the exact bytes for download).
 //! Every query is scoped to the caller's practice; another practice's ids
-//! answer 404, like ids that do not exist.
+//! answer 404, like ids that do not exist. Auditors read within their grant
+//! ([`crate::reach`]): other sites are 404, evidence outside the period 403,
+//! and each read is an `auditor.viewed` row in the audit log.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::web::Data;
@@ -15,8 +17,8 @@ use uuid::Uuid;
 
 use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND};
 use super::types::{CursorParam, PageLimit};
-use crate::auth::current::{ApiViewer, ClientInfo};
-use crate::compliance::{self, MAX_FILTER_CHARS};
+use crate::auth::current::{ApiReader, ClientInfo};
+use crate::compliance::{self, MAX_FILTER_CHARS, Reach};
 use crate::db::compliance::{self as queries, EvidenceFilter, SiteStatus};
 use crate::evidence::bundle::{CheckStatus, MAX_BUNDLE_ID_CHARS, is_bundle_id};
 use crate::evidence::chain;
@@ -430,17 +432,35 @@ impl ComplianceApi {
     ///
     /// Sites with their status and score, the practice's score and counts,
     /// and your unread notifications. Scores count the latest result per
-    /// site, check and host in the last 30 days.
+    /// site, check and host in the last 30 days. An auditor sees the sites
+    /// of their grant (and no notifications: 0).
     #[oai(path = "/dashboard", method = "get", operation_id = "get_dashboard")]
     async fn get_dashboard(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        req: &Request,
+        user: ApiReader,
     ) -> Result<Json<Dashboard>, ApiError<AUTHED>> {
         let db = state.pool().get().await?;
+        let reach = Reach::of(&**db, &user).await?;
         let org = compliance::org(&**db, user.org_id).await?;
-        let sites = queries::site_summaries(&**db, user.org_id).await?;
-        let unread = queries::unread_notifications(&**db, user.org_id, user.id).await?;
+        let sites = compliance::sites(&**db, user.org_id, &reach).await?;
+        // Auditors get no notifications of the practice.
+        let unread = if reach.auditor {
+            0
+        } else {
+            queries::unread_notifications(&**db, user.org_id, user.id).await?
+        };
+        compliance::record_view(
+            &**db,
+            &user,
+            &reach,
+            &ClientInfo::of(req),
+            "dashboard",
+            None,
+            serde_json::json!({ "via": "api" }),
+        )
+        .await?;
         let total = queries::total_tally(sites.iter().map(|s| &s.tally));
         Ok(Json(Dashboard {
             org: OrgSummary { id: org.id, name: org.name, partner_name: org.partner_name },
@@ -455,10 +475,11 @@ impl ComplianceApi {
     async fn list_sites(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
     ) -> Result<Json<SiteList>, ApiError<AUTHED>> {
         let db = state.pool().get().await?;
-        let sites = queries::site_summaries(&**db, user.org_id).await?;
+        let reach = Reach::of(&**db, &user).await?;
+        let sites = compliance::sites(&**db, user.org_id, &reach).await?;
         Ok(Json(SiteList { sites: sites.into_iter().map(SiteItem::from).collect() }))
     }
 
@@ -467,12 +488,24 @@ impl ComplianceApi {
     async fn get_site(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        req: &Request,
+        user: ApiReader,
         site_id: Path<Uuid>,
     ) -> Result<Json<SiteDetail>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await?;
+        let reach = Reach::of(&**db, &user).await?;
         let compliance::SiteDetail { site, controls } =
-            compliance::site_detail(&**db, user.org_id, site_id.0).await?;
+            compliance::site_detail(&**db, user.org_id, &reach, site_id.0).await?;
+        compliance::record_view(
+            &**db,
+            &user,
+            &reach,
+            &ClientInfo::of(req),
+            "site",
+            Some(site_id.0.to_string()),
+            serde_json::json!({ "via": "api" }),
+        )
+        .await?;
         Ok(Json(SiteDetail {
             site: site.into(),
             controls: controls
@@ -507,15 +540,17 @@ impl ComplianceApi {
     async fn get_site_history(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
         site_id: Path<Uuid>,
         /// How many days, 1 to 2555 (seven years).
         #[oai(default)]
         days: Query<HistoryDays>,
     ) -> Result<Json<SiteHistory>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await?;
-        compliance::require_site(&**db, user.org_id, site_id.0).await?;
-        let history = queries::score_history(&**db, user.org_id, Some(site_id.0), days.0.0).await?;
+        let reach = Reach::of(&**db, &user).await?;
+        compliance::require_site(&**db, user.org_id, &reach, site_id.0).await?;
+        let history =
+            queries::score_history(&**db, user.org_id, Some(site_id.0), None, days.0.0).await?;
         Ok(Json(SiteHistory {
             site_id: site_id.0,
             days: days.0.0,
@@ -542,7 +577,8 @@ impl ComplianceApi {
     async fn list_evidence(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        req: &Request,
+        user: ApiReader,
         /// Only this site's bundles.
         site_id: Query<Option<Uuid>>,
         /// Only bundles with a check of this type, e.g. `bitlocker_status`.
@@ -568,14 +604,35 @@ impl ComplianceApi {
             hipaa_control: hipaa_control.0.map(|t| t.0),
             from: from.0.map(|t| t.0),
             to: to.0.map(|t| t.0),
+            sites: None,
         };
         let db = state.pool().get().await?;
+        let reach = Reach::of(&**db, &user).await?;
         let page = compliance::list_evidence(
             &**db,
             user.org_id,
+            &reach,
             &filter,
             cursor.0.map(|c| c.0).as_ref(),
             limit.0.0,
+        )
+        .await?;
+        compliance::record_view(
+            &**db,
+            &user,
+            &reach,
+            &ClientInfo::of(req),
+            "evidence_list",
+            None,
+            serde_json::json!({
+                "via": "api",
+                "site_id": filter.site_id,
+                "from": filter.from,
+                "to": filter.to,
+                "bundles": page.items.len(),
+                "first": page.items.first().map(|b| &b.bundle_id),
+                "last": page.items.last().map(|b| &b.bundle_id),
+            }),
         )
         .await?;
         Ok(Json(EvidenceList {
@@ -591,7 +648,8 @@ impl ComplianceApi {
     async fn get_evidence(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        req: &Request,
+        user: ApiReader,
         bundle_id: Path<BundleIdParam>,
         /// The site, when several sites of the practice used this id.
         site_id: Query<Option<Uuid>>,
@@ -599,8 +657,19 @@ impl ComplianceApi {
         let db = state.pool().get().await?;
         let org = user.org_id;
         let bundle = compliance::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let reach = Reach::of(&**db, &user).await?;
         let compliance::BundleDetail { detail: e, checks, neighbours } =
-            compliance::bundle_detail(&**db, org, &bundle).await?;
+            compliance::bundle_detail(&**db, org, &reach, &bundle).await?;
+        compliance::record_view(
+            &**db,
+            &user,
+            &reach,
+            &ClientInfo::of(req),
+            "evidence_bundle",
+            Some(e.summary.bundle_id.clone()),
+            serde_json::json!({ "via": "api", "site_id": e.summary.site_id }),
+        )
+        .await?;
         Ok(Json(EvidenceDetail {
             bundle: EvidenceItem::from(&e.summary),
             warn_checks: e.summary.warn_checks,
@@ -651,14 +720,16 @@ impl ComplianceApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        user: ApiViewer,
+        user: ApiReader,
         bundle_id: Path<BundleIdParam>,
         /// The site, when several sites of the practice used this id.
         site_id: Query<Option<Uuid>>,
     ) -> Result<EvidenceDownload, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
         let bundle = compliance::BundleRef::new(&bundle_id.0.0, site_id.0);
-        let file = compliance::download_bundle(&**db, &user, &bundle, &ClientInfo::of(req)).await?;
+        let reach = Reach::of(&**db, &user).await?;
+        let file = compliance::download_bundle(&**db, &user, &reach, &bundle, &ClientInfo::of(req))
+            .await?;
         let bundle_hash = hex::encode(&file.bundle_hash);
         // The id's characters (checked at ingest and by the path parameter)
         // need no quoting inside the filename.

@@ -2,11 +2,15 @@
 //! checkpoints, consistency proofs between them, a bundle's inclusion
 //! proof as a c2sp.org/tlog-proof file, and a check of a checkpoint kept
 //! outside the portal. The tiles themselves are served under `/log/{org}/`
-//! (c2sp.org/tlog-tiles; see docs/EVIDENCE.md).
+//! (c2sp.org/tlog-tiles; see docs/EVIDENCE.md). Auditors read the key,
+//! checkpoints and consistency proofs (they hold no evidence) and the
+//! proofs of bundles within their grant; verifying the whole practice is
+//! for its own users (an auditor verifies a pack).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
@@ -16,7 +20,8 @@ use uuid::Uuid;
 use super::compliance::BundleIdParam;
 use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::types::{PageLimit, TreeSize};
-use crate::auth::current::ApiViewer;
+use crate::auth::current::{ApiReader, ApiViewer, ClientInfo};
+use crate::compliance::{self, Reach};
 use crate::db::evidence_log::{self as store, StoredCheckpoint};
 use crate::evidence::{integrity, proofs};
 use crate::log::cosignature::CosignatureVerifier;
@@ -265,7 +270,8 @@ impl LogApi {
     async fn evidence_proof(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        req: &Request,
+        user: ApiReader,
         bundle_id: Path<BundleIdParam>,
         /// Prove against the checkpoint of this many leaves.
         size: Query<Option<TreeSize>>,
@@ -274,6 +280,18 @@ impl LogApi {
     ) -> Result<ProofFile, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
         let bundle = crate::db::evidence::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let reach = Reach::of(&**db, &user).await?;
+        let bundle = crate::compliance::reach_bundle(&**db, user.org_id, &reach, &bundle).await?;
+        compliance::record_view(
+            &**db,
+            &user,
+            &reach,
+            &ClientInfo::of(req),
+            "evidence_proof",
+            Some(bundle_id.0.0.clone()),
+            serde_json::json!({ "site_id": bundle.site_id, "size": size.0.map(|s| s.0) }),
+        )
+        .await?;
         let proof = proofs::bundle_proof(&**db, user.org_id, &bundle, size.0.map(|s| s.0)).await?;
         Ok(ProofFile::Ok(
             PlainText(proof.encode()),
@@ -287,7 +305,7 @@ impl LogApi {
     async fn log_key(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
     ) -> Result<Json<LogKey>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await?;
         let (origin, verifier) = proofs::verifier(&state, &**db, user.org_id).await?;
@@ -317,7 +335,7 @@ impl LogApi {
     async fn log_checkpoints(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
         /// `next_before` of the previous page.
         before: Query<Option<i64>>,
         #[oai(default)] limit: Query<PageLimit>,
@@ -345,7 +363,7 @@ impl LogApi {
     async fn log_consistency(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
         old: Query<TreeSize>,
         new: Query<TreeSize>,
     ) -> Result<Json<ConsistencyProof>, ApiError<{ AUTHED | NOT_FOUND }>> {
@@ -369,7 +387,7 @@ impl LogApi {
     async fn log_check_checkpoint(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
         body: Json<KeptCheckpoint>,
     ) -> Result<Json<KeptCheckpointResult>, ApiError<{ AUTHED | NOT_FOUND | JSON_BODY }>> {
         let db = state.pool().get().await?;
@@ -395,13 +413,15 @@ impl LogApi {
     async fn verify_bundle(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
         bundle_id: Path<BundleIdParam>,
         /// The site, when several sites of the practice used this id.
         site_id: Query<Option<Uuid>>,
     ) -> Result<Json<BundleLogCheck>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let db = state.pool().get().await?;
         let bundle = crate::db::evidence::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let reach = Reach::of(&**db, &user).await?;
+        let bundle = crate::compliance::reach_bundle(&**db, user.org_id, &reach, &bundle).await?;
         let c = integrity::verify_bundle(&state, &**db, user.org_id, &bundle).await?;
         Ok(Json(BundleLogCheck {
             bundle_id: c.bundle_id,

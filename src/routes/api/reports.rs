@@ -12,7 +12,8 @@ use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{AUTHED, ApiError, NOT_FOUND};
-use crate::auth::current::{ApiViewer, ClientInfo};
+use crate::auth::current::{ApiReader, ClientInfo};
+use crate::reach::Reach;
 use crate::reports::{self, MONTH_FORMAT, Month, ReportSummary};
 use crate::state::AppState;
 
@@ -171,15 +172,18 @@ impl ReportsApi {
     /// report is made once and cached; it is made again when evidence for
     /// that month arrives later. The current month is listed as "month to
     /// date" (`month_to_date: true`), made fresh on each request and not
-    /// cached. Any role.
+    /// cached. Any role; an auditor sees the months their grant's period
+    /// touches, and none when the grant covers only some sites (a report
+    /// covers every site: their evidence pack has the rest).
     #[oai(path = "/reports/monthly", method = "get", operation_id = "list_monthly_reports")]
     async fn list_monthly_reports(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
     ) -> Result<Json<MonthlyReportList>, ApiError<AUTHED>> {
         let db = state.pool().get().await?;
-        let list = reports::list_reports(&**db, user.org_id, Utc::now()).await?;
+        let reach = Reach::of(&**db, &user).await?;
+        let list = reports::list_reports(&**db, user.org_id, &reach, Utc::now()).await?;
         Ok(Json(MonthlyReportList { reports: list.into_iter().map(Into::into).collect() }))
     }
 
@@ -193,7 +197,8 @@ impl ReportsApi {
     /// late, which makes it again); the current month is made on request as
     /// "month to date". 400 for a malformed month, 404 for a month without
     /// evidence. Every download is recorded in the audit log
-    /// (`report.downloaded`). Any role.
+    /// (`report.downloaded`). Any role; 403 for an auditor outside their
+    /// grant's period, or whose grant covers only some sites.
     #[oai(
         path = "/reports/monthly/:month",
         method = "get",
@@ -203,7 +208,7 @@ impl ReportsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        user: ApiViewer,
+        user: ApiReader,
         /// The month, `YYYY-MM`, e.g. `2026-10`.
         month: Path<MonthParam>,
     ) -> Result<ReportDownload, ApiError<{ AUTHED | NOT_FOUND }>> {

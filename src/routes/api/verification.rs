@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use super::compliance::BundleIdParam;
 use super::error::{AUTHED, ApiError, CONFLICT, NOT_FOUND, TOO_MANY};
-use crate::auth::current::ApiViewer;
+use crate::auth::current::ApiReader;
+use crate::compliance::Reach;
 use crate::db::evidence as evidence_store;
 use crate::evidence::{chain, verify};
 use crate::state::AppState;
@@ -73,7 +74,7 @@ impl VerificationApi {
     async fn verify_evidence(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
         bundle_id: Path<BundleIdParam>,
         /// The site, when several sites of the practice used this id.
         site_id: Query<Option<Uuid>>,
@@ -81,6 +82,8 @@ impl VerificationApi {
     {
         let db = state.pool().get().await?;
         let bundle = evidence_store::BundleRef::new(&bundle_id.0.0, site_id.0);
+        let reach = Reach::of(&**db, &user).await?;
+        let bundle = crate::compliance::reach_bundle(&**db, user.org_id, &reach, &bundle).await?;
         let b = evidence_store::bundle_to_verify(&**db, user.org_id, &bundle)
             .await?
             .ok_or_else(crate::compliance::no_such_bundle)?;
@@ -118,11 +121,12 @@ impl VerificationApi {
     async fn verify_chain(
         &self,
         state: Data<&AppState>,
-        user: ApiViewer,
+        user: ApiReader,
         site_id: Path<Uuid>,
     ) -> Result<Json<ChainVerification>, ApiError<{ AUTHED | NOT_FOUND | TOO_MANY }>> {
         let db = state.pool().get().await?;
-        crate::compliance::require_site(&**db, user.org_id, site_id.0).await?;
+        let reach = Reach::of(&**db, &user).await?;
+        crate::compliance::require_site(&**db, user.org_id, &reach, site_id.0).await?;
         drop(db);
         let _permit = verify::request_permit()?;
         let outcome = verify::verify_site_snapshot(state.pool(), site_id.0, None, |_| {}).await?;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::filters::{date_field, day_range, keep, load_more_failed, outcome, quoted, read_query};
 use super::respond;
 use crate::audit::{self as area, DEFAULT_PAGE, MAX_PAGE, parse_action, parse_actor};
-use crate::auth::current::Admin;
+use crate::auth::current::Reader;
 use crate::db::audit::{self, Cursor, Filter};
 use crate::error::{AppError, AppResult};
 use crate::paths;
@@ -104,7 +104,7 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
 pub async fn view_audit_get(
     state: Data<&AppState>,
     req: &Request,
-    Admin(user): Admin,
+    Reader(user): Reader,
 ) -> AppResult<Response> {
     let query: AuditQuery = read_query(req)?;
     let fragment = respond::wants_fragment(req);
@@ -137,10 +137,11 @@ pub async fn view_audit_get(
     } else if fragment {
         views::audit_results(values, &results)
     } else {
+        let reach = crate::reach::Reach::of(&**db, &user).await?;
         let actors = audit::actors(&**db, user.org_id).await?;
         let actions = audit::actions(&**db, user.org_id).await?;
         views::audit_page(
-            &NavUser::of(&user),
+            &NavUser::reaching(&user, &reach),
             values,
             &FilterOptions { actors: &actors, actions: &actions },
             &results,

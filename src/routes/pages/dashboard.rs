@@ -4,8 +4,8 @@ use chrono::Utc;
 use poem::web::Data;
 use poem::{IntoResponse, handler};
 
-use crate::auth::current::Reader;
-use crate::compliance;
+use crate::auth::current::{ClientInfo, Reader};
+use crate::compliance::{self, Reach};
 use crate::db::compliance as queries;
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -15,28 +15,43 @@ use crate::views::layout::NavUser;
 /// Most failing checks listed on the dashboard; the rest are a link away.
 const MAX_FAILING_SHOWN: usize = 25;
 
-/// `GET /client/dashboard`. An auditor, who cannot read the dashboard
-/// yet, lands on the evidence packs instead.
+/// `GET /client/dashboard`: for an auditor, the sites of their grant.
 #[handler]
 pub async fn view_dashboard_get(
     state: Data<&AppState>,
+    client: ClientInfo,
     Reader(user): Reader,
 ) -> AppResult<poem::Response> {
-    if user.role == crate::auth::Role::Auditor {
-        return Ok(poem::web::Redirect::see_other(crate::paths::AUDIT_PACKS).into_response());
-    }
     let db = state.pool().get().await?;
+    let reach = Reach::of(&**db, &user).await?;
     let org = compliance::org(&**db, user.org_id).await?;
-    let sites = queries::site_summaries(&**db, user.org_id).await?;
+    let sites = compliance::sites(&**db, user.org_id, &reach).await?;
     let total = queries::total_tally(sites.iter().map(|s| &s.tally));
     // All sites at once: each (site, check, host) pair belongs to one site,
     // so this is the per-day sum of the sites' own histories.
-    let history = queries::score_history(&**db, user.org_id, None, dashboard::TREND_DAYS).await?;
+    let history = queries::score_history(
+        &**db,
+        user.org_id,
+        None,
+        reach.sites.as_deref(),
+        dashboard::TREND_DAYS,
+    )
+    .await?;
+    compliance::record_view(
+        &**db,
+        &user,
+        &reach,
+        &client,
+        "dashboard",
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
     let mut failing = compliance::failing_checks(&**db, user.org_id, &sites).await?;
     let failing_total = failing.len();
     failing.truncate(MAX_FAILING_SHOWN);
     Ok(dashboard::dashboard_page(
-        &NavUser::of(&user),
+        &NavUser::reaching(&user, &reach),
         &DashboardData {
             org: &org,
             sites: &sites,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::filters::{date_field, day_range, keep, load_more_failed, outcome, quoted, read_query};
 use super::respond;
-use crate::auth::current::Viewer;
+use crate::auth::current::{ClientInfo, Reader};
 use crate::compliance::{
     self, EVIDENCE_PAGE as DEFAULT_PAGE, MAX_EVIDENCE_PAGE as MAX_PAGE, MAX_FILTER_CHARS,
     MAX_SUGGESTED_CONTROLS,
@@ -124,6 +124,7 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
             from,
             // Inclusive: everything before the next day starts.
             to,
+            sites: None,
         },
         limit: limit.unwrap_or(DEFAULT_PAGE),
         after,
@@ -136,7 +137,7 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
 pub async fn view_evidence_get(
     state: Data<&AppState>,
     req: &Request,
-    Viewer(user): Viewer,
+    Reader(user): Reader,
 ) -> AppResult<Response> {
     let query: EvidenceQuery = read_query(req)?;
     let fragment = respond::wants_fragment(req);
@@ -144,14 +145,53 @@ pub async fn view_evidence_get(
     let values = &query.values;
 
     let db = state.pool().get().await?;
-    let parsed = parse(values, query.cursor.as_deref());
+    let reach = compliance::Reach::of(&**db, &user).await?;
+    // Dates outside an auditor's period are the form's to correct.
+    let parsed = parse(values, query.cursor.as_deref()).and_then(|p| {
+        match reach.clamp(p.filter.from, p.filter.to) {
+            Ok(_) => Ok(p),
+            Err(_) => Err(vec![FieldError {
+                field: "from",
+                message: format!(
+                    "Your auditor access covers evidence checked {}: pick dates inside it.",
+                    reach.period_text()
+                ),
+            }]),
+        }
+    });
     let page = match &parsed {
         Ok(p) => Some(
-            compliance::list_evidence(&**db, user.org_id, &p.filter, p.after.as_ref(), p.limit)
-                .await?,
+            compliance::list_evidence(
+                &**db,
+                user.org_id,
+                &reach,
+                &p.filter,
+                p.after.as_ref(),
+                p.limit,
+            )
+            .await?,
         ),
         Err(_) => None,
     };
+    if let (Ok(p), Some(page)) = (&parsed, &page) {
+        compliance::record_view(
+            &**db,
+            &user,
+            &reach,
+            &ClientInfo::of(req),
+            "evidence_list",
+            None,
+            serde_json::json!({
+                "site_id": p.filter.site_id,
+                "from": p.filter.from,
+                "to": p.filter.to,
+                "bundles": page.items.len(),
+                "first": page.items.first().map(|b| &b.bundle_id),
+                "last": page.items.last().map(|b| &b.bundle_id),
+            }),
+        )
+        .await?;
+    }
     let (status, message) = outcome(&parsed);
     let next_url = page.as_ref().and_then(|p| p.next).map(|c| values.url(Some(&c.encode())));
     let results = match (&parsed, &page) {
@@ -173,13 +213,13 @@ pub async fn view_evidence_get(
     } else if fragment {
         evidence::evidence_results(values, &results)
     } else {
-        let sites = queries::site_summaries(&**db, user.org_id).await?;
+        let sites = compliance::sites(&**db, user.org_id, &reach).await?;
         let options = FilterOptions {
             sites: sites.into_iter().map(|s| (s.site_id, s.clinic_name)).collect(),
             check_types: queries::check_types(&**db, user.org_id).await?,
             controls: queries::hipaa_controls(&**db, user.org_id, MAX_SUGGESTED_CONTROLS).await?,
         };
-        evidence::evidence_page(&NavUser::of(&user), values, &options, &results)
+        evidence::evidence_page(&NavUser::reaching(&user, &reach), values, &options, &results)
     };
     Ok(respond::html(status, markup, message.as_deref()))
 }
@@ -206,7 +246,8 @@ pub struct BundleSite {
 #[handler]
 pub async fn view_evidence_detail_get(
     state: Data<&AppState>,
-    Viewer(user): Viewer,
+    client: ClientInfo,
+    Reader(user): Reader,
     Path(raw_id): Path<String>,
     Query(at): Query<BundleSite>,
 ) -> AppResult<Markup> {
@@ -220,8 +261,19 @@ pub async fn view_evidence_detail_get(
     };
     let db = state.pool().get().await?;
     let bundle = compliance::BundleRef::new(bundle_id, site_id);
+    let reach = compliance::Reach::of(&**db, &user).await?;
     let compliance::BundleDetail { detail, checks, neighbours } =
-        compliance::bundle_detail(&**db, user.org_id, &bundle).await?;
+        compliance::bundle_detail(&**db, user.org_id, &reach, &bundle).await?;
+    compliance::record_view(
+        &**db,
+        &user,
+        &reach,
+        &client,
+        "evidence_bundle",
+        Some(detail.summary.bundle_id.clone()),
+        serde_json::json!({ "site_id": detail.summary.site_id }),
+    )
+    .await?;
     let valid =
         chain::stored_signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
     let exact = compliance::BundleRef::new(bundle_id, Some(detail.summary.site_id));
@@ -232,7 +284,7 @@ pub async fn view_evidence_detail_get(
         _ => None,
     };
     Ok(evidence::evidence_detail_page(
-        &NavUser::of(&user),
+        &NavUser::reaching(&user, &reach),
         &DetailData {
             detail: &detail,
             checks: &checks,

@@ -5,9 +5,10 @@ use maud::Markup;
 use poem::web::{Data, Path};
 use poem::{Request, Response, Route, get, handler};
 
-use crate::auth::current::{ClientInfo, Viewer};
+use crate::auth::current::{ClientInfo, Reader};
 use crate::error::{AppError, AppResult};
 use crate::paths;
+use crate::reach::Reach;
 use crate::reports::{self, Month};
 use crate::state::AppState;
 use crate::views::layout::NavUser;
@@ -20,10 +21,11 @@ pub fn routes(app: Route) -> Route {
 
 /// `GET /client/reports`.
 #[handler]
-pub async fn view_reports_get(state: Data<&AppState>, Viewer(user): Viewer) -> AppResult<Markup> {
+pub async fn view_reports_get(state: Data<&AppState>, Reader(user): Reader) -> AppResult<Markup> {
     let db = state.pool().get().await?;
-    let list = reports::list_reports(&**db, user.org_id, Utc::now()).await?;
-    Ok(crate::views::reports::reports_page(&NavUser::of(&user), &list))
+    let reach = Reach::of(&**db, &user).await?;
+    let list = reports::list_reports(&**db, user.org_id, &reach, Utc::now()).await?;
+    Ok(crate::views::reports::reports_page(&NavUser::reaching(&user, &reach), &list, &reach))
 }
 
 /// `GET /client/reports/{YYYY-MM}/pdf`: the same PDF as the API, recorded
@@ -32,7 +34,7 @@ pub async fn view_reports_get(state: Data<&AppState>, Viewer(user): Viewer) -> A
 pub async fn view_report_pdf_get(
     state: Data<&AppState>,
     req: &Request,
-    Viewer(user): Viewer,
+    Reader(user): Reader,
     Path(month): Path<String>,
 ) -> AppResult<Response> {
     let month = Month::parse(&month).map_err(AppError::BadRequest)?;

@@ -6,8 +6,8 @@ use poem::handler;
 use poem::web::{Data, Path};
 use uuid::Uuid;
 
-use crate::auth::current::Viewer;
-use crate::compliance;
+use crate::auth::current::{ClientInfo, Reader};
+use crate::compliance::{self, Reach};
 use crate::db::compliance as queries;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -27,29 +27,49 @@ pub(crate) fn parse_site_id(raw: &str) -> AppResult<Uuid> {
 #[handler]
 pub async fn view_site_get(
     state: Data<&AppState>,
-    Viewer(user): Viewer,
+    client: ClientInfo,
+    Reader(user): Reader,
     Path(id): Path<String>,
 ) -> AppResult<Markup> {
     let site_id = parse_site_id(&id)?;
     let db = state.pool().get().await?;
-    let detail = compliance::site_detail(&**db, user.org_id, site_id).await?;
-    let history = queries::score_history(&**db, user.org_id, Some(site_id), HISTORY_DAYS).await?;
+    let reach = Reach::of(&**db, &user).await?;
+    let detail = compliance::site_detail(&**db, user.org_id, &reach, site_id).await?;
+    let history =
+        queries::score_history(&**db, user.org_id, Some(site_id), None, HISTORY_DAYS).await?;
+    compliance::record_view(
+        &**db,
+        &user,
+        &reach,
+        &client,
+        "site",
+        Some(site_id.to_string()),
+        serde_json::json!({}),
+    )
+    .await?;
     let since = compliance::site_failing_since(&**db, user.org_id, site_id).await?;
     let keys = crate::evidence::proofs::key_history(&**db, user.org_id, site_id).await?;
     let current_key = crate::db::evidence::site_key(&**db, site_id)
         .await?
         .map(|k| k.public_key.to_vec())
         .unwrap_or_default();
-    let job = crate::db::verifications::latest(&**db, user.org_id).await?;
+    let job = match reach.auditor {
+        true => None,
+        false => Some(crate::db::verifications::latest(&**db, user.org_id).await?),
+    };
     Ok(site::site_page(
-        &NavUser::of(&user),
+        &NavUser::reaching(&user, &reach),
         &SitePageData {
             site: &detail.site,
             controls: &detail.controls,
             history: &history,
             failing_since: &since,
             now: Utc::now(),
-            log: crate::views::log::site_log_card(&current_key, &keys, job.as_ref()),
+            log: crate::views::log::site_log_card(
+                &current_key,
+                &keys,
+                job.as_ref().map(Option::as_ref),
+            ),
         },
     ))
 }
