@@ -18,7 +18,7 @@ use crate::auth::flows::{bad_email, require_browser_session};
 use crate::auth::{Role, tokens};
 use crate::config::parse_email;
 use crate::db::auditors::{self as store, Grant};
-use crate::db::{api_tokens, audit, invites, sessions, users};
+use crate::db::{api_tokens, audit, invites, sessions};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -127,7 +127,8 @@ pub async fn list(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Grant>>
 
 /// Grants access and emails the auditor an invitation to take it up (owner,
 /// admin, from a browser session: a leaked API token cannot let someone in).
-/// An address with an account anywhere is a 409, as for any invitation; a
+/// An address with an account is handled as for any invitation (a 409 in
+/// this practice, the same answer as a new address in another); a
 /// grant to the same address not taken up yet is replaced (revoked).
 pub async fn grant(
     state: &AppState,
@@ -147,9 +148,7 @@ pub async fn grant(
     let tx = db.transaction().await?;
     let site_ids = sites(&*tx, user.org_id, req.scope.site_ids).await?;
     invites::lock_address(&*tx, user.org_id, &email).await?;
-    if users::email_taken(&*tx, &email).await? {
-        return Err(AppError::Conflict(crate::users::EMAIL_HAS_ACCOUNT.into()));
-    }
+    let has_account = crate::users::account_elsewhere(&*tx, user.org_id, &email).await?;
     invites::revoke_open_for_email(&*tx, user.org_id, &email).await?;
     let replaced = store::revoke_untaken_for_email(&*tx, user.org_id, &email).await?;
     let granted = store::insert(
@@ -191,6 +190,7 @@ pub async fn grant(
         Role::Auditor,
         &token,
         invite_expires.min(granted.expires_at),
+        has_account,
     )
     .await?;
     audit::record(

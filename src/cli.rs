@@ -486,13 +486,15 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         }
         if config.smtp.is_none() && mode == Mode::Serve {
             tracing::warn!(
-                "PORTAL_SMTP_HOST is not set: emails, sign-in links included, are written to this log \
-                 instead of being sent. Configure PORTAL_SMTP_* before real users sign in."
+                "PORTAL_SMTP_HOST is not set: emails are written to this log instead of being sent, \
+                 with their sign-in and invitation links redacted, so nobody can sign in by email. \
+                 Configure PORTAL_SMTP_* (or try the portal with `portal demo`, whose dev mailbox \
+                 shows the links)."
             );
         }
         let mailer = mail::spawn_worker_with(
             db.pool.clone(),
-            mail::Transport::from_config(config.smtp.as_ref()),
+            mail::Transport::from_config(config.smtp.as_ref(), mode == Mode::Demo),
             state.mail_waker(),
         );
         print_banner(&config, mode, seeded.as_ref(), started);

@@ -90,6 +90,12 @@ pub struct ConfigArgs {
     /// Sign a grown evidence log's checkpoint at most this often (1s to 1d, default 60s).
     #[arg(long, env = "PORTAL_LOG_CHECKPOINT_INTERVAL", global = true)]
     pub log_checkpoint_interval: Option<String>,
+    /// Reverse proxies whose Forwarded / X-Forwarded-For headers name the client (CIDR ranges or addresses, comma-separated; default none).
+    #[arg(long, env = "PORTAL_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+    /// Evidence bundles one site may send per minute (0 for no limit; default 1200).
+    #[arg(long, env = "PORTAL_INGEST_PER_SITE", global = true)]
+    pub ingest_per_site: Option<String>,
 }
 
 /// How the SMTP connection is protected.
@@ -133,6 +139,10 @@ pub struct Config {
     pub cookie_secure: bool,
     pub session_idle_timeout: Duration,
     pub csrf_allow_same_site: bool,
+    /// Proxies whose forwarding headers are believed ([`crate::auth::forwarded`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Bundles per site per minute (0: no limit).
+    pub ingest_per_site: u32,
     pub log_seed: Option<Secret<[u8; 32]>>,
     pub log_checkpoint_interval: Duration,
 }
@@ -160,6 +170,9 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 pub const MIN_SECRET_LEN: usize = 32;
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+/// Bundles a site may send per minute: 20 a second, so a week offline
+/// (about 2,000 bundles at one per 5 minutes) flushes in two minutes.
+pub const DEFAULT_INGEST_PER_SITE: u32 = 1200;
 
 impl Config {
     pub fn from_args(args: &ConfigArgs) -> Result<Config, ConfigError> {
@@ -255,6 +268,24 @@ impl Config {
             })?,
         };
 
+        let trusted_proxies = match non_empty(&args.trusted_proxies) {
+            None => Vec::new(),
+            Some(v) => crate::auth::forwarded::parse_proxies(v)
+                .map_err(|e| bad("PORTAL_TRUSTED_PROXIES", e))?,
+        };
+
+        let ingest_per_site = match non_empty(&args.ingest_per_site) {
+            None => DEFAULT_INGEST_PER_SITE,
+            Some(v) => v.parse::<u32>().map_err(|_| {
+                bad(
+                    "PORTAL_INGEST_PER_SITE",
+                    format!(
+                        "expected a whole number of bundles per minute, 0 for no limit (got {v:?})"
+                    ),
+                )
+            })?,
+        };
+
         let log_seed = non_empty(&args.log_seed)
             .map(|v| {
                 parse_seed(v).map(Secret::new).ok_or_else(|| {
@@ -289,6 +320,8 @@ impl Config {
             cookie_secure,
             session_idle_timeout,
             csrf_allow_same_site,
+            trusted_proxies,
+            ingest_per_site,
             log_seed,
             log_checkpoint_interval,
         })

@@ -29,6 +29,8 @@ struct Inner {
     /// Practices whose evidence log this process has seen exist (a log,
     /// once made, is never removed), so an ingest need not look.
     known_logs: Arc<std::sync::RwLock<std::collections::HashSet<Uuid>>>,
+    /// This process's ingest limits.
+    ingest_limits: Arc<crate::evidence::limits::IngestLimits>,
 }
 
 /// What the server keeps outside the database.
@@ -45,11 +47,14 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 pool,
-                config,
                 secrets,
                 mode,
                 mail: MailWaker::new(),
                 known_logs: Default::default(),
+                ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
+                    config.ingest_per_site,
+                )),
+                config,
             }),
         }
     }
@@ -60,11 +65,14 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 pool: i.pool.clone(),
-                config,
                 secrets: i.secrets.clone(),
                 mode: i.mode,
                 mail: i.mail.clone(),
                 known_logs: i.known_logs.clone(),
+                ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
+                    config.ingest_per_site,
+                )),
+                config,
             }),
         }
     }
@@ -80,6 +88,11 @@ impl AppState {
     /// The server secret keying every token hash.
     pub fn secret(&self) -> &Secret<Vec<u8>> {
         &self.inner.secrets.session
+    }
+
+    /// This process's ingest limits.
+    pub fn ingest_limits(&self) -> &crate::evidence::limits::IngestLimits {
+        &self.inner.ingest_limits
     }
 
     /// Whether practice `org_id` is known to have an evidence log.

@@ -75,9 +75,11 @@ const INVITES_PER_ORG: u32 = 100;
 /// The longest name a user can give.
 pub const MAX_NAME_CHARS: usize = 200;
 
-/// Emails are unique across every practice; the answer names none of them.
-pub const EMAIL_HAS_ACCOUNT: &str = "that email address already has an OsirisCare portal account \
-     (an address can belong to one practice only), so it cannot be invited; invite a different address";
+/// An address that is already a user of the inviter's own practice (which
+/// the inviter can see on the users page anyway). An address with an
+/// account in another practice gets the same answer as a new one.
+pub const EMAIL_IN_PRACTICE: &str = "that email address is already a user of your practice; \
+     change their role on the users page instead";
 const INVITE_INVALID: &str = "This invitation link is invalid, expired or already used. \
      Ask the person who invited you to send a new invitation.";
 
@@ -119,7 +121,9 @@ pub struct SentInvite {
     pub replaced: Option<Uuid>,
 }
 
-/// Queues the invitation mail inside the caller's transaction.
+/// Queues the invitation mail inside the caller's transaction; to an address with an account in another
+/// practice (`has_account`), a mail saying so instead, without a link. The
+/// database work is the same either way.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn enqueue_invite_mail(
     state: &AppState,
@@ -130,16 +134,21 @@ pub(crate) async fn enqueue_invite_mail(
     role: Role,
     token: &str,
     expires_at: chrono::DateTime<chrono::Utc>,
+    has_account: bool,
 ) -> AppResult<()> {
-    let link = format!("{}{}?token={token}", state.config().base_url, paths::INVITE);
-    let mail = emails::invite_email(
-        name,
-        &inviter.org_name,
-        inviter.display_name(),
-        role,
-        &link,
-        expires_at,
-    );
+    let mail = if has_account {
+        emails::invite_has_account_email(&inviter.org_name, inviter.display_name())
+    } else {
+        let link = format!("{}{}?token={token}", state.config().base_url, paths::INVITE);
+        emails::invite_email(
+            name,
+            &inviter.org_name,
+            inviter.display_name(),
+            role,
+            &link,
+            expires_at,
+        )
+    };
     outbox::enqueue(
         db,
         &NewMail {
@@ -148,11 +157,26 @@ pub(crate) async fn enqueue_invite_mail(
             text: mail.text,
             html: Some(mail.html),
             kind: "invite",
-            contains_secret: true,
+            contains_secret: !has_account,
         },
     )
     .await?;
     Ok(())
+}
+
+/// Whether `email` has an account: a 409 when it is one of the practice's
+/// own users; `true` when it belongs to another practice (the caller then
+/// answers as for a new address and mails the address instead).
+pub(crate) async fn account_elsewhere(
+    db: &impl tokio_postgres::GenericClient,
+    org_id: Uuid,
+    email: &str,
+) -> AppResult<bool> {
+    match users::email_org(db, email).await? {
+        Some(org) if org == org_id => Err(AppError::Conflict(EMAIL_IN_PRACTICE.into())),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
 }
 
 /// Counts one invitation mail against the practice's limit. The hit is
@@ -165,7 +189,9 @@ pub(crate) async fn limit_invites(state: &AppState, user: &CurrentUser) -> AppRe
 }
 
 /// Invites `raw_email` to the caller's practice with `role`. An address
-/// that already has an account anywhere is a 409; an open invitation to the
+/// that is already a user of the practice is a 409; one with an account in
+/// another practice gets the same answer as a new one (and a mail telling
+/// it so instead of a link: nothing to accept); an open invitation to the
 /// same address in this practice is replaced (its link stops working).
 /// Browser sessions only (403 for API tokens).
 pub async fn create_invite(
@@ -188,9 +214,7 @@ pub async fn create_invite(
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     invites::lock_address(&*tx, user.org_id, &email).await?;
-    if users::email_taken(&*tx, &email).await? {
-        return Err(AppError::Conflict(EMAIL_HAS_ACCOUNT.into()));
-    }
+    let has_account = account_elsewhere(&*tx, user.org_id, &email).await?;
     let replaced = invites::revoke_open_for_email(&*tx, user.org_id, &email).await?;
     let token = tokens::generate();
     let (id, expires_at) = invites::insert(
@@ -207,8 +231,18 @@ pub async fn create_invite(
         },
     )
     .await?;
-    enqueue_invite_mail(state, &*tx, user, &email, name.as_deref(), role, &token, expires_at)
-        .await?;
+    enqueue_invite_mail(
+        state,
+        &*tx,
+        user,
+        &email,
+        name.as_deref(),
+        role,
+        &token,
+        expires_at,
+        has_account,
+    )
+    .await?;
     audit::record(
         &*tx,
         &audit::Entry {
@@ -277,12 +311,8 @@ pub async fn resend_invite(
         )
     };
     let invite = invites::find_open(&*tx, user.org_id, invite_id).await?.ok_or_else(not_found)?;
-    if users::email_taken(&*tx, &invite.email).await? {
-        return Err(AppError::Conflict(
-            "that email address has an OsirisCare portal account now, so the invitation cannot be used; revoke it"
-                .into(),
-        ));
-    }
+    // As for a new invitation: an account elsewhere gets the same answer.
+    let has_account = account_elsewhere(&*tx, user.org_id, &invite.email).await?;
     let token = tokens::generate();
     let expires_at = invites::renew(
         &*tx,
@@ -302,6 +332,7 @@ pub async fn resend_invite(
         invite.role,
         &token,
         expires_at,
+        has_account,
     )
     .await?;
     audit::record(

@@ -55,6 +55,23 @@ pub fn check_origin(req: &Request, config: &Config) -> AppResult<()> {
     }
 }
 
+/// For GETs with side effects (downloads, which write audit rows, and
+/// exports): refuses a browser request another site started
+/// (`Sec-Fetch-Site: cross-site` or `same-site`), so a link or an image
+/// elsewhere cannot make a signed-in user's browser run them. A download
+/// opened from the portal's own page, typed or bookmarked (`same-origin`,
+/// `none`) and requests from scripts (no header) pass.
+pub fn refuse_cross_site(req: &Request) -> AppResult<()> {
+    match req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("cross-site" | "same-site") => Err(AppError::Forbidden(
+            "this download must be started from the portal's own pages (the request came from \
+             another site); open the portal and download it there"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Compares the presented token with the session's in constant time.
 pub fn check_token(presented: Option<&str>, expected: &str) -> AppResult<()> {
     let Some(presented) = presented.filter(|p| !p.is_empty()) else {

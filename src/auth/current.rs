@@ -71,9 +71,13 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// The client behind any trusted proxies (`PORTAL_TRUSTED_PROXIES`,
+    /// [`super::forwarded`]); the TCP peer otherwise.
     pub fn of(req: &Request) -> ClientInfo {
+        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        let proxies = req.data::<AppState>().map_or(&[][..], |s| &s.config().trusted_proxies[..]);
         ClientInfo {
-            ip: req.remote_addr().as_socket_addr().map(|a| a.ip()),
+            ip: super::forwarded::client_ip(peer, req.headers(), proxies),
             user_agent: req
                 .headers()
                 .get(header::USER_AGENT)
@@ -82,9 +86,9 @@ impl ClientInfo {
         }
     }
 
-    /// Key for per-address rate limits.
+    /// Key for per-address rate limits (IPv6 by /64).
     pub fn ip_key(&self) -> String {
-        self.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
+        super::forwarded::limit_key(self.ip)
     }
 }
 

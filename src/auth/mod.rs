@@ -3,6 +3,7 @@
 pub mod csrf;
 pub mod current;
 pub mod flows;
+pub mod forwarded;
 pub mod password;
 pub mod session;
 pub mod tokens;

@@ -1,8 +1,12 @@
 //! Optional passwords: argon2id, at least 12 characters. Verification of an
 //! unknown account still runs one argon2 computation, so timing does not tell
-//! whether an email exists.
+//! whether an email exists. At most [`max_concurrent`] hashes run at once,
+//! portal-wide.
 
 use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -52,12 +56,48 @@ pub fn verify_dummy(password: &str) {
     let _ = verify(stored, password);
 }
 
-/// Hashing is CPU-heavy: keep it off the async workers.
+/// Hashes running at once, portal-wide: argon2 takes ~20 MiB and a core
+/// for tens of milliseconds each, and anyone can ask for one (a password
+/// sign-in attempt). Beyond this many, requests wait their turn.
+pub fn max_concurrent() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+}
+
+/// How long a request waits for a turn before it is told to come back.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+fn turns() -> &'static Semaphore {
+    static TURNS: OnceLock<Semaphore> = OnceLock::new();
+    TURNS.get_or_init(|| Semaphore::new(max_concurrent()))
+}
+
+/// A turn at hashing, or a 429 once [`QUEUE_WAIT`] has passed (the portal
+/// is busy with others' sign-ins: the cap keeps them from taking every core
+/// and all memory).
+pub async fn turn() -> AppResult<SemaphorePermit<'static>> {
+    match tokio::time::timeout(QUEUE_WAIT, turns().acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(AppError::TooManyRequests {
+            message: "the portal is busy checking other sign-ins; try again in a few seconds"
+                .into(),
+            retry_after_secs: 5,
+        }),
+    }
+}
+
+/// Hashes running right now (for tests and metrics).
+pub fn in_flight() -> usize {
+    max_concurrent() - turns().available_permits()
+}
+
+/// Hashing is CPU-heavy: keep it off the async workers, one [`turn`] each.
 pub async fn hash_blocking(password: String) -> AppResult<String> {
+    let _turn = turn().await?;
     tokio::task::spawn_blocking(move || hash(&password)).await.map_err(AppError::internal)?
 }
 
 pub async fn verify_blocking(stored: Option<String>, password: String) -> AppResult<bool> {
+    let _turn = turn().await?;
     tokio::task::spawn_blocking(move || match stored {
         Some(stored) => verify(&stored, &password),
         None => {
@@ -72,6 +112,28 @@ pub async fn verify_blocking(stored: Option<String>, password: String) -> AppRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With every turn taken, the next hash waits [`QUEUE_WAIT`] and is a
+    /// 429; a turn given back lets the next one in. (Paused time: the wait
+    /// passes at once.)
+    #[tokio::test(start_paused = true)]
+    async fn hashing_takes_turns_and_a_long_queue_is_told_to_come_back() {
+        let mut held = Vec::new();
+        for _ in 0..max_concurrent() {
+            held.push(turn().await.unwrap());
+        }
+        assert_eq!(in_flight(), max_concurrent());
+        let started = tokio::time::Instant::now();
+        match verify_blocking(None, "a password attempt".into()).await {
+            Err(AppError::TooManyRequests { retry_after_secs, .. }) => {
+                assert!(retry_after_secs > 0)
+            }
+            other => panic!("expected a 429, got {other:?}"),
+        }
+        assert!(started.elapsed() >= QUEUE_WAIT, "it waited its turn first");
+        held.pop();
+        assert!(turn().await.is_ok(), "a turn given back is the next one's");
+    }
 
     #[test]
     fn passwords_round_trip_and_wrong_ones_fail() {

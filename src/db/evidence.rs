@@ -14,6 +14,9 @@ pub struct SiteKey {
     pub site_id: Uuid,
     pub org_id: Uuid,
     pub public_key: [u8; 32],
+    /// Whether the site's practice is active (a suspended or churned one
+    /// sends no evidence).
+    pub org_active: bool,
 }
 
 fn array32(bytes: &[u8], what: &str) -> AppResult<[u8; 32]> {
@@ -24,13 +27,18 @@ fn array32(bytes: &[u8], what: &str) -> AppResult<[u8; 32]> {
 
 pub async fn site_key(db: &impl GenericClient, site_id: Uuid) -> AppResult<Option<SiteKey>> {
     let row = db
-        .query_opt("SELECT client_org_id, agent_public_key FROM sites WHERE id = $1", &[&site_id])
+        .query_opt(
+            "SELECT s.client_org_id, s.agent_public_key, o.status = 'active'
+               FROM sites s JOIN client_orgs o ON o.id = s.client_org_id WHERE s.id = $1",
+            &[&site_id],
+        )
         .await?;
     row.map(|r| {
         Ok(SiteKey {
             site_id,
             org_id: r.get(0),
             public_key: array32(r.get::<_, &[u8]>(1), "public key")?,
+            org_active: r.get(2),
         })
     })
     .transpose()

@@ -6,7 +6,8 @@
 //! kernel to send it SIGINT (fast shutdown) if that thread or the whole portal
 //! dies, so a crashed or killed portal never leaves a stray cluster behind.
 //! A second portal on the same data dir finds the socket answering and uses
-//! that cluster instead of starting another.
+//! that cluster instead of starting another, provided the socket's
+//! directory and the cluster's are its own ([`check_private_dir`]).
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -75,6 +76,12 @@ impl Cluster {
         // starts, the other waits here and then finds the socket answering.
         let _lock = lock_file(&data_dir.join(".postgres.lock"))?;
 
+        // A socket is trusted only in directories this portal made: the
+        // fallback places are predictable, and another local user could
+        // have stood up a server there to receive the practice data.
+        let owner = run_as.map_or_else(effective_uid, |u| u.uid);
+        check_private_dir(&pg_dir, owner)?;
+        check_private_dir(&socket_dir, owner)?;
         if socket_answers(&socket_dir) {
             tracing::info!(socket = %socket_dir.display(), "using the PostgreSQL cluster already running for this data dir");
             return Ok(Cluster { pg_dir, socket_dir, child: None });
@@ -224,6 +231,41 @@ fn lock_file(path: &Path) -> Result<FileLock> {
         return Err(io::Error::last_os_error()).context("locking the data directory");
     }
     Ok(FileLock(file))
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Ok when `dir` does not exist yet, or is a real directory (not a symbolic
+/// link) owned by `owner` with mode 0700; otherwise an error that says what
+/// is wrong and what to do.
+pub fn check_private_dir(dir: &Path, owner: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", dir.display())),
+    };
+    let what = if meta.file_type().is_symlink() {
+        "is a symbolic link".to_owned()
+    } else if !meta.is_dir() {
+        "is not a directory".to_owned()
+    } else if meta.uid() != owner {
+        format!(
+            "belongs to uid {}, not to uid {owner} that runs the portal's PostgreSQL",
+            meta.uid()
+        )
+    } else if meta.mode() & 0o777 != 0o700 {
+        format!("has mode {:o}, not 700", meta.mode() & 0o777)
+    } else {
+        return Ok(());
+    };
+    bail!(
+        "refusing to use {}: it {what}. The portal keeps its database and socket only in          directories it made for itself, so that no other user can stand in for the database.          Check what it is and remove it (or run `chmod 700` on it if it is yours), or choose          another PORTAL_DATA_DIR, or set DATABASE_URL.",
+        dir.display()
+    )
 }
 
 fn make_private_dir(dir: &Path, run_as: Option<RunAs>) -> Result<()> {

@@ -8,6 +8,7 @@ pub mod compliance;
 pub mod cursor;
 pub mod evidence;
 pub mod evidence_log;
+pub mod housekeeping;
 pub mod invites;
 pub mod managed;
 pub mod migrate;

@@ -29,9 +29,4 @@ pub async fn hit(
     Ok((count as i64 > limit as i64).then(|| remaining.max(1.0) as u64))
 }
 
-/// Drops windows that ended long ago.
-pub async fn prune(db: &impl GenericClient) -> AppResult<u64> {
-    Ok(db
-        .execute("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'", &[])
-        .await?)
-}
+// Old windows are deleted by `db::housekeeping`.

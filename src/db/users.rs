@@ -170,6 +170,14 @@ pub async fn lock_in_org(
 }
 
 /// Whether any user (of any practice, active or not) has this address.
+/// The practice of the account with this email, if there is one.
+pub async fn email_org(db: &impl GenericClient, email: &str) -> AppResult<Option<Uuid>> {
+    Ok(db
+        .query_opt("SELECT client_org_id FROM client_users WHERE email = $1", &[&email])
+        .await?
+        .map(|r| r.get(0)))
+}
+
 pub async fn email_taken(db: &impl GenericClient, email: &str) -> AppResult<bool> {
     Ok(db.query_opt("SELECT 1 FROM client_users WHERE email = $1", &[&email]).await?.is_some())
 }

@@ -32,6 +32,30 @@ pub struct Receipt {
     pub log_origin: String,
 }
 
+/// The one answer to a bundle that is not proven to come from a registered
+/// site: an unknown site id and a bad signature read the same, so an
+/// unauthenticated caller cannot learn which site ids exist.
+pub const NOT_AUTHENTICATED: &str = "the signature does not verify with the appliance key \
+     registered for this bundle's site_id (or no such site is registered); check the appliance's \
+     key and the site_id it was enrolled with";
+
+/// The site of a signed bundle, or [`NOT_AUTHENTICATED`]. An unknown site
+/// still costs one signature check, so timing tells nothing either.
+async fn authenticate(
+    db: &impl tokio_postgres::GenericClient,
+    site_id: uuid::Uuid,
+    raw: &[u8],
+    signature: &ed25519_dalek::Signature,
+) -> AppResult<store::SiteKey> {
+    let site = store::site_key(db, site_id).await?;
+    let key = site.as_ref().map_or([0x5a; 32], |s| s.public_key);
+    let verified = chain::verify_signature(&key, raw, signature).is_ok();
+    match site {
+        Some(site) if verified => Ok(site),
+        _ => Err(AppError::Unauthorized(NOT_AUTHENTICATED.into())),
+    }
+}
+
 /// Ingests one bundle: `raw` are the exact bytes received and `signature`
 /// the `X-Agent-Signature` header. Nothing is stored unless every check
 /// passes; the same bundle sent again answers with the original receipt.
@@ -69,11 +93,15 @@ async fn ingest_with(
     let signature =
         chain::parse_signature(signature).map_err(|e| AppError::Unauthorized(e.to_string()))?;
     let mut db = state.pool().get().await?;
-    let site = store::site_key(&**db, site_id).await?.ok_or_else(|| {
-        AppError::Unauthorized(format!("no site with id {site_id} is registered with the portal"))
-    })?;
-    chain::verify_signature(&site.public_key, raw, &signature)
-        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let site = authenticate(&**db, site_id, raw, &signature).await?;
+    if !site.org_active {
+        return Err(AppError::Forbidden(
+            "this site's practice is not active, so its evidence is not accepted; the bundle was \
+             not stored (keep it and contact OsirisCare)"
+                .into(),
+        ));
+    }
+    state.ingest_limits().check_site(site.site_id)?;
     let parsed = bundle::parse(raw, Utc::now()).map_err(|e| AppError::BadRequest(e.to_string()))?;
 
     let bundle_hash = chain::bundle_hash(raw);

@@ -17,6 +17,7 @@ pub mod derived;
 pub mod ingest;
 pub mod integrator;
 pub mod integrity;
+pub mod limits;
 pub mod log;
 pub mod proofs;
 pub mod score;

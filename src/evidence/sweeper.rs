@@ -1,6 +1,8 @@
 //! The silent-site sweeper: a site that has sent no evidence for 24 hours
 //! gets one warning per silence. Several instances may sweep at once; the
 //! notification's dedupe key (site + last evidence time) makes it land once.
+//! The same loop prunes expired credentials and counters
+//! (`db::housekeeping`).
 
 use std::time::Duration;
 
@@ -46,6 +48,12 @@ pub async fn sweep(pool: &Pool) -> AppResult<usize> {
     Ok(raised)
 }
 
+/// One pruning pass (`db::housekeeping`): rows deleted per table.
+pub async fn housekeeping(pool: &Pool) -> AppResult<Vec<(&'static str, u64)>> {
+    let db = pool.get().await?;
+    crate::db::housekeeping::prune(&**db).await
+}
+
 /// The running sweeper; `shutdown` stops it.
 pub struct SweeperHandle {
     stop: watch::Sender<bool>,
@@ -70,6 +78,13 @@ pub fn spawn(pool: Pool) -> SweeperHandle {
                 Err(e) => {
                     tracing::warn!(error = %e, "the silent-site sweep failed; retrying later")
                 }
+            }
+            match housekeeping(&pool).await {
+                Ok(pruned) if pruned.iter().any(|(_, n)| *n > 0) => {
+                    tracing::info!(?pruned, "expired rows pruned")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning expired rows failed; retrying later"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(INTERVAL) => {}

@@ -8,7 +8,8 @@
 //! in the table and is retried with exponential backoff.
 //!
 //! Without SMTP configured ([`Transport::Log`]) messages are written to the
-//! log and kept in the table, where demo mode's dev mailbox shows them.
+//! log: in demo mode whole, and kept in the table where the dev mailbox
+//! shows them; otherwise with their links' tokens redacted.
 
 mod smtp;
 
@@ -43,17 +44,20 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub enum Transport {
     /// A real SMTP server.
     Smtp(SmtpTransport),
-    /// No SMTP configured: the message goes to the log (and stays in the
-    /// table for the dev mailbox). For development and the demo only.
-    Log,
+    /// No SMTP configured: the message goes to the log. In the demo
+    /// (`demo: true`) whole, and kept in the table for the dev mailbox;
+    /// otherwise with every link's token redacted and, for a message that
+    /// carries one, its body wiped from the table: a log is no place for a
+    /// live sign-in link.
+    Log { demo: bool },
 }
 
 impl Transport {
-    /// SMTP when it is configured, the log otherwise.
-    pub fn from_config(smtp: Option<&SmtpConfig>) -> Transport {
+    /// SMTP when it is configured, the log otherwise (whole in the demo).
+    pub fn from_config(smtp: Option<&SmtpConfig>, demo: bool) -> Transport {
         match smtp {
             Some(config) => Transport::smtp(config.clone()),
-            None => Transport::Log,
+            None => Transport::Log { demo },
         }
     }
 
@@ -98,7 +102,12 @@ impl Transport {
                     s.config.host, s.config.port, s.config.from
                 )
             }
-            Transport::Log => "the log (PORTAL_SMTP_HOST is not set)".to_owned(),
+            Transport::Log { demo: true } => {
+                "the log and the dev mailbox (PORTAL_SMTP_HOST is not set)".to_owned()
+            }
+            Transport::Log { demo: false } => {
+                "the log, links redacted (PORTAL_SMTP_HOST is not set)".to_owned()
+            }
         }
     }
 }
@@ -146,9 +155,9 @@ async fn run_pass(
                     return Ok(());
                 }
                 match transport {
-                    Transport::Log => {
-                        log_mail(&mail);
-                        record_sent(&**db, &mail, false, &mut report).await?;
+                    Transport::Log { demo } => {
+                        log_mail(&mail, *demo);
+                        record_sent(&**db, &mail, !*demo, &mut report).await?;
                     }
                     Transport::Smtp(smtp) => {
                         let conn = match &mut session {
@@ -241,17 +250,38 @@ async fn record_failure(
     Ok(())
 }
 
-/// The development fallback: shows the whole message in the log, so that
-/// without SMTP a sign-in link can still be followed.
-fn log_mail(mail: &OutboxMail) {
+/// The fallback without SMTP: the message in the log, whole in the demo
+/// (so a sign-in link can be followed), otherwise with tokens redacted.
+fn log_mail(mail: &OutboxMail, demo: bool) {
+    let text = if demo { mail.text.clone() } else { redact_tokens(&mail.text) };
     tracing::info!(
         mail_id = %mail.id,
         kind = %mail.kind,
         to = %mail.to,
         subject = %mail.subject,
-        "mail (no SMTP server configured, so it is shown here instead of sent):\n{}",
-        mail.text
+        "mail (no SMTP server configured, so it is shown here instead of sent):\n{text}",
     );
+}
+
+/// `…?token=abc123` → `…?token=[redacted]`, for every `token=` in `text`.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("token=") {
+        let (head, tail) = rest.split_at(i + "token=".len());
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%'))
+            })
+            .unwrap_or(tail.len());
+        if end > 0 {
+            out.push_str("[redacted]");
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Wait before attempt `failures + 1`: 30 s, 1 min, 2 min, 4 min … at most an
@@ -405,6 +435,16 @@ mod tests {
             assert!(d >= Duration::from_secs(3240), "{n}: {d:?}");
         }
         assert!(within(backoff(0), 30.0));
+    }
+
+    #[test]
+    fn links_lose_their_tokens_in_the_log() {
+        let text = "Sign in: https://p.example/client/verify?token=AbC-12_x.y~%2F\nInvite: \
+                    https://p.example/client/invite?token=zzz&next=/a and token= alone";
+        let out = redact_tokens(text);
+        assert!(!out.contains("AbC") && !out.contains("zzz"), "{out}");
+        assert_eq!(out.matches("token=[redacted]").count(), 2, "{out}");
+        assert!(out.contains("&next=/a and token= alone"), "the rest stays: {out}");
     }
 
     #[test]

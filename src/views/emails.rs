@@ -115,6 +115,38 @@ pub fn invite_email(
     Email { subject: format!("{inviter} invited you to {org_name} on OsirisCare"), text, html }
 }
 
+/// What an address that already has an account (in another practice) gets
+/// instead of an invitation: the inviter is told nothing different, so
+/// invitations cannot probe who is a customer elsewhere.
+pub fn invite_has_account_email(org_name: &str, inviter: &str) -> Email {
+    let text = format!(
+        "Hello,\n\n{inviter} tried to invite this address to {org_name} on the OsirisCare client portal. \
+         This address already has a portal account, and an address can belong to one practice only, \
+         so the invitation could not be made.\n\nIf you want to join {org_name}, ask {inviter} to invite \
+         another address of yours. If you were not expecting this, ignore this email: nothing has \
+         changed on your account.\n\n-- OsirisCare\n"
+    );
+    let html = html! {
+        div style=(WRAP) {
+            p style="font-size: 16px;" { "Hello," }
+            p style="font-size: 16px;" {
+                (inviter) " tried to invite this address to " strong { (org_name) } " on the OsirisCare client portal. "
+                "This address already has a portal account, and an address can belong to one practice only, so the invitation could not be made."
+            }
+            p style="font-size: 14px; color: #4b5563;" {
+                "If you want to join " (org_name) ", ask " (inviter) " to invite another address of yours. "
+                "If you were not expecting this, ignore this email: nothing has changed on your account."
+            }
+        }
+    }
+    .into_string();
+    Email {
+        subject: format!("{inviter} tried to invite you to {org_name} on OsirisCare"),
+        text,
+        html,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Transfer requests: staff mail, the practice's notification and mail
 // ---------------------------------------------------------------------------

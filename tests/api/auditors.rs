@@ -328,11 +328,15 @@ async fn grants_refuse_wrong_roles_other_practices_and_malformed_input() {
     body["to"] = json!("2026-05-01");
     let err = expect_json(grant(&app, &p.owner, &body).await, StatusCode::BAD_REQUEST).await;
     assert!(err["message"].as_str().unwrap().contains("starts"), "{err}");
-    // An address with an account is a 409, as for any invitation.
+    // A user of the practice is a 409, as for any invitation; an account
+    // elsewhere gets the answer of a new address (and a mail saying so).
     let mut body = grant_body();
-    body["email"] = json!(other.viewer.email);
+    body["email"] = json!(p.viewer.email);
     grant(&app, &p.owner, &body).await.assert_status(StatusCode::CONFLICT);
     assert_eq!(app.rows_in("auditor_grants").await, 0, "nothing written");
+    body["email"] = json!(other.viewer.email);
+    grant(&app, &p.owner, &body).await.assert_status(StatusCode::CREATED);
+    assert_eq!(app.rows_in("auditor_grants").await, 1);
     // Ids: another practice's, unknown, malformed.
     let granted =
         expect_json(grant(&app, &p.owner, &grant_body()).await, StatusCode::CREATED).await;

@@ -141,3 +141,46 @@ async fn get_requests_need_no_token_and_change_nothing() {
         .await
         .assert_status_is_ok();
 }
+
+/// Downloads and exports write audit rows, so another site must not be
+/// able to start them with a link or an image: a browser's cross-site (or
+/// same-site) GET is refused and leaves no row; the portal's own link works.
+#[tokio::test]
+async fn downloads_refuse_requests_another_site_started() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = crate::appliances::create_site(&app, p.org_id, "Main").await;
+    crate::appliances::ingest(
+        &app,
+        &site,
+        "CS-1",
+        chrono::Utc::now(),
+        &[("ntp_sync", "pass", "SRV", None)],
+    )
+    .await;
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let downloads = [
+        "/api/client/evidence/CS-1/download".to_owned(),
+        format!("/api/client/reports/monthly/{month}"),
+        format!("/client/reports/{month}/pdf"),
+        "/api/client/audit-log?format=csv".to_owned(),
+    ];
+    for path in &downloads {
+        let before = app.rows_in("client_audit_log").await;
+        for fetch_site in ["cross-site", "same-site"] {
+            let (code, body) = app
+                .get_as(&p.owner, path)
+                .header("sec-fetch-site", fetch_site)
+                .reply()
+                .await
+                .status_and_text();
+            assert_eq!(code, StatusCode::FORBIDDEN, "{path} {fetch_site}");
+            assert!(body.contains("portal's own pages"), "{path}: {body}");
+        }
+        assert_eq!(app.rows_in("client_audit_log").await, before, "{path}: nothing recorded");
+        app.get_as(&p.owner, path)
+            .header("sec-fetch-site", "same-origin")
+            .expect_status(StatusCode::OK)
+            .await;
+    }
+}

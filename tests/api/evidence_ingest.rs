@@ -170,7 +170,7 @@ async fn bad_bundles_are_refused_with_a_reason_and_nothing_is_stored() {
                 &[("ntp_sync", "pass", "SRV-01", None)],
             );
             let s = sign(&site.key, &b);
-            (b, s, StatusCode::UNAUTHORIZED, "no site")
+            (b, s, StatusCode::UNAUTHORIZED, "no such site is registered")
         },
         (
             good.clone(),
@@ -185,6 +185,18 @@ async fn bad_bundles_are_refused_with_a_reason_and_nothing_is_stored() {
         let body = expect_json(resp, status).await;
         assert!(body["message"].as_str().unwrap().contains(says), "{says}: {body}");
     }
+    // An unknown site and a wrong key read the same: an unauthenticated
+    // caller learns nothing about which site ids exist.
+    let unknown =
+        bundle(uuid::Uuid::new_v4(), "CB-6", Utc::now(), &[("ntp_sync", "pass", "SRV-01", None)]);
+    let wrong_key = sign(&SigningKey::from_bytes(&[7; 32]), &good);
+    let a = expect_json(
+        post_bundle(&app, &unknown, &sign(&site.key, &unknown)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let b = expect_json(post_bundle(&app, &good, &wrong_key).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(a, b, "one answer");
     let resp = app
         .client
         .post("/api/appliance/evidence")
@@ -378,4 +390,53 @@ async fn a_site_silent_for_a_day_gets_one_warning_even_from_concurrent_sweeps() 
     )
     .await;
     assert_eq!(portal::evidence::sweeper::sweep(&app.pool).await.unwrap(), 1);
+}
+
+/// A suspended practice's appliance is refused (403, nothing stored); a
+/// site past its per-minute limit gets 429 with Retry-After; an address
+/// that keeps sending refused bundles is slowed down too.
+#[tokio::test]
+async fn ingest_refuses_inactive_practices_and_bounds_each_site_and_address() {
+    let app = crate::helpers::spawn_app_with(|c| c.ingest_per_site = 3).await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    for n in 0..3 {
+        let b =
+            bundle(site.id, &format!("L-{n}"), Utc::now(), &[("ntp_sync", "pass", "SRV", None)]);
+        post_bundle(&app, &b, &sign(&site.key, &b)).await.assert_status(StatusCode::CREATED);
+    }
+    let b = bundle(site.id, "L-3", Utc::now(), &[("ntp_sync", "pass", "SRV", None)]);
+    let resp = post_bundle(&app, &b, &sign(&site.key, &b)).await;
+    resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 =
+        resp.0.headers().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(app.rows_in("evidence_bundles").await, 3, "the refused one is not stored");
+
+    let other = create_site(&app, p.org_id, "Annex").await;
+    {
+        // Raw SQL on purpose: suspending a practice is an operator's act.
+        let db = app.db_client().await;
+        db.execute("UPDATE client_orgs SET status = 'suspended' WHERE id = $1", &[&p.org_id])
+            .await
+            .unwrap();
+    }
+    let b = bundle(other.id, "S-1", Utc::now(), &[("ntp_sync", "pass", "SRV", None)]);
+    let text =
+        expect_json(post_bundle(&app, &b, &sign(&other.key, &b)).await, StatusCode::FORBIDDEN)
+            .await;
+    assert!(text["message"].as_str().unwrap().contains("not active"), "{text}");
+    assert_eq!(app.rows_in("evidence_bundles").await, 3);
+
+    // Refused attempts from one address: 120 a minute, then 429 for all of
+    // that address's bundles until the minute is over.
+    let junk = b"{not json".to_vec();
+    for _ in 0..portal::evidence::limits::FAILURES_PER_ADDRESS {
+        post_bundle(&app, &junk, &sign(&other.key, &junk))
+            .await
+            .assert_status(StatusCode::BAD_REQUEST);
+    }
+    post_bundle(&app, &junk, &sign(&other.key, &junk))
+        .await
+        .assert_status(StatusCode::TOO_MANY_REQUESTS);
 }

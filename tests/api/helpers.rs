@@ -783,3 +783,10 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A real HTTP client (reqwest over rustls, whose crypto provider is
+/// installed first: reqwest needs one chosen per process).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -431,19 +431,42 @@ async fn mail_left_sending_by_a_crashed_instance_is_claimed_after_its_lease() {
 }
 
 #[tokio::test]
-async fn the_log_transport_marks_mail_sent_and_keeps_the_body() {
+async fn the_demo_log_transport_marks_mail_sent_and_keeps_the_body_for_the_dev_mailbox() {
     let db = TestDb::new().await;
     let pool = db.pool();
     let link = long_link();
     let id = enqueue(&pool, &sign_in_mail("jane@practice.example", &link)).await;
-    assert_eq!(deliver_due(&pool, &Transport::Log).await.unwrap(), 1);
+    assert_eq!(deliver_due(&pool, &Transport::Log { demo: true }).await.unwrap(), 1);
     let r = row(&pool, id).await;
     assert_eq!(r.status, "sent");
     assert_eq!(r.attempts, 1);
     assert!(r.sent_at.is_some());
     assert!(r.body_text.contains(&link), "{}", r.body_text);
     assert!(r.body_html.is_some());
-    assert_eq!(deliver_due(&pool, &Transport::Log).await.unwrap(), 0);
+    assert_eq!(deliver_due(&pool, &Transport::Log { demo: true }).await.unwrap(), 0);
+}
+
+/// `portal serve` without SMTP: a sign-in link is neither kept in the table
+/// nor (see `redact_tokens`' unit test) written to the log.
+#[tokio::test]
+async fn outside_the_demo_the_log_transport_wipes_secret_bodies() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let link = long_link();
+    let secret = enqueue(&pool, &sign_in_mail("jane@practice.example", &link)).await;
+    let plain =
+        enqueue(&pool, &mail("bob@practice.example", "Weekly digest", "Nothing new.")).await;
+    assert_eq!(deliver_due(&pool, &Transport::Log { demo: false }).await.unwrap(), 2);
+    let r = row(&pool, secret).await;
+    assert_eq!(r.status, "sent");
+    assert!(!r.body_text.contains("token="), "the link is gone: {}", r.body_text);
+    assert!(r.body_html.is_none_or(|h| !h.contains("token=")));
+    assert_eq!(row(&pool, plain).await.body_text, "Nothing new.", "other mail is kept");
+    assert_eq!(
+        portal::mail::redact_tokens(&link).matches("[redacted]").count(),
+        1,
+        "what the log shows of the link"
+    );
 }
 
 #[tokio::test]
@@ -499,7 +522,7 @@ async fn the_worker_sends_mail_as_soon_as_it_is_woken_and_stops_cleanly() {
 async fn the_dev_mailbox_does_not_exist_outside_demo_mode() {
     let app = spawn_app().await;
     enqueue(&app.pool, &sign_in_mail("jane@practice.example", &long_link())).await;
-    deliver_due(&app.pool, &Transport::Log).await.unwrap();
+    deliver_due(&app.pool, &Transport::Log { demo: false }).await.unwrap();
     let resp = app.client.get(portal::paths::DEV_MAILBOX).send().await;
     resp.assert_status(StatusCode::NOT_FOUND);
     let html = resp.0.into_body().into_string().await.unwrap();
@@ -518,7 +541,7 @@ async fn the_dev_mailbox_lists_messages_with_their_links_in_demo_mode() {
     let link = long_link();
     enqueue(&app.pool, &sign_in_mail("jane@practice.example", &link)).await;
     enqueue(&app.pool, &mail("bob@practice.example", "Weekly digest", "Nothing new.")).await;
-    assert_eq!(deliver_due(&app.pool, &Transport::Log).await.unwrap(), 2);
+    assert_eq!(deliver_due(&app.pool, &Transport::Log { demo: true }).await.unwrap(), 2);
 
     let resp = app.client.get(portal::paths::DEV_MAILBOX).send().await;
     resp.assert_status_is_ok();

@@ -77,7 +77,7 @@ async fn serve_with_nothing_configured_runs_its_own_database_and_stops_cleanly()
         }
     }
     let base = base.expect("serve printed its URL");
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http_client();
     for path in ["/readyz", portal::paths::LOGIN, portal::paths::API_DOCS] {
         let status = http.get(format!("{base}{path}")).send().await.unwrap().status();
         assert_eq!(status, 200, "{path}");
@@ -103,4 +103,82 @@ async fn serve_with_nothing_configured_runs_its_own_database_and_stops_cleanly()
     if socket.exists() {
         assert!(!socket_answers(&socket), "the cluster it started is stopped");
     }
+}
+
+/// The uid that runs the managed PostgreSQL: `postgres` under root.
+fn server_uid() -> (u32, u32) {
+    // SAFETY: geteuid has no preconditions; getpwnam's record is read at once.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return (libc::geteuid(), libc::getegid());
+        }
+        let pw = libc::getpwnam(c"postgres".as_ptr());
+        assert!(!pw.is_null(), "running as root needs the postgres user");
+        ((*pw).pw_uid, (*pw).pw_gid)
+    }
+}
+
+/// A data dir whose `pg` directory is already there, made by the test as
+/// `owner` with `mode`.
+fn data_dir_with_pg(
+    dir: &TempDir,
+    owner: u32,
+    mode: u32,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let pg = data.join("pg");
+    std::fs::create_dir(&pg).unwrap();
+    std::fs::set_permissions(&pg, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::os::unix::fs::chown(&pg, Some(owner), None).unwrap();
+    (data, pg)
+}
+
+#[test]
+fn a_database_directory_that_is_a_link_or_open_to_others_is_refused() {
+    let (uid, _) = server_uid();
+    let dir = TempDir::new();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::symlink(dir.path(), data.join("pg")).unwrap();
+    let err = Cluster::ensure(&data, &ClusterOptions { ephemeral: true }).unwrap_err();
+    assert!(format!("{err:#}").contains("is a symbolic link"), "{err:#}");
+    let dir = TempDir::new();
+    let (data, _) = data_dir_with_pg(&dir, uid, 0o755);
+    let err = Cluster::ensure(&data, &ClusterOptions { ephemeral: true }).unwrap_err();
+    assert!(format!("{err:#}").contains("has mode 755, not 700"), "{err:#}");
+}
+
+/// Another local user's server answering in the socket directory the
+/// portal would use (<data>/pg/run): the portal refuses it and connects to
+/// nothing. Making a directory that belongs to someone else needs root,
+/// which CI runs as.
+#[test]
+fn a_socket_in_a_directory_of_another_user_is_never_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to play the other local user");
+        return;
+    }
+    let (uid, _) = server_uid();
+    let nobody = 65534;
+    let dir = TempDir::new();
+    let (data, pg) = data_dir_with_pg(&dir, uid, 0o700);
+    let run = pg.join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&run, Some(nobody), None).unwrap();
+    let impostor = std::os::unix::net::UnixListener::bind(run.join(".s.PGSQL.5432")).unwrap();
+    impostor.set_nonblocking(true).unwrap();
+    let err = Cluster::ensure(&data, &ClusterOptions { ephemeral: true }).unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("belongs to uid 65534"), "{message}");
+    assert!(message.contains("PORTAL_DATA_DIR"), "says what to do: {message}");
+    assert_eq!(
+        impostor.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the portal never connected to the impostor"
+    );
 }

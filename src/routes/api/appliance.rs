@@ -12,8 +12,10 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::error::{
-    ApiError, BAD_REQUEST, CONFLICT, NOT_FOUND, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNSUPPORTED_MEDIA,
+    ApiError, BAD_REQUEST, CONFLICT, FORBIDDEN, NOT_FOUND, PAYLOAD_TOO_LARGE, TOO_MANY,
+    UNAUTHORIZED, UNSUPPORTED_MEDIA,
 };
+use crate::auth::current::ClientInfo;
 use crate::error::AppError;
 use crate::evidence::bundle::MAX_BUNDLE_BYTES;
 use crate::evidence::{ingest, witness};
@@ -244,17 +246,48 @@ impl ApplianceApi {
     /// by the site's appliance key. Appends to a site's chain are serialized.
     /// An identical resend answers 200 with the original receipt; the same
     /// bundle_id with other bytes is 409. Nothing is stored on any error.
+    /// An unknown site and a bad signature are the same 401; a practice
+    /// that is not active gets 403. 429 (with Retry-After) past 1,200
+    /// bundles a site per minute (`PORTAL_INGEST_PER_SITE`), or past 120
+    /// refused attempts from one client address per minute.
     #[oai(path = "/evidence", method = "post", operation_id = "ingest_evidence")]
     async fn ingest_evidence(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         #[oai(name = "X-Agent-Signature")] signature: Header<String>,
         body: RawBundle,
     ) -> Result<
         IngestResponse,
-        ApiError<{ BAD_REQUEST | UNAUTHORIZED | CONFLICT | UNSUPPORTED_MEDIA | PAYLOAD_TOO_LARGE }>,
+        ApiError<
+            {
+                BAD_REQUEST
+                    | UNAUTHORIZED
+                    | FORBIDDEN
+                    | CONFLICT
+                    | UNSUPPORTED_MEDIA
+                    | PAYLOAD_TOO_LARGE
+                    | TOO_MANY
+            },
+        >,
     > {
-        let receipt = ingest::ingest(&state, &body.0, &signature.0).await?;
+        let address = ClientInfo::of(req).ip_key();
+        let limits = state.ingest_limits();
+        limits.check_address(&address)?;
+        let receipt = match ingest::ingest(&state, &body.0, &signature.0).await {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(
+                    e,
+                    AppError::Unauthorized(_)
+                        | AppError::BadRequest(_)
+                        | AppError::PayloadTooLarge(_)
+                ) {
+                    limits.failed(&address);
+                }
+                return Err(e.into());
+            }
+        };
         let out = ReceiptBody {
             bundle_id: receipt.bundle_id,
             site_id: receipt.site_id,

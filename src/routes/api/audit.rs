@@ -368,6 +368,7 @@ impl AuditApi {
                 })))
             }
             AuditFormat::Csv => {
+                crate::auth::csrf::refuse_cross_site(req)?;
                 let export =
                     audit::export_csv(&**db, &user, &filter, after.as_ref(), &ClientInfo::of(req))
                         .await?;

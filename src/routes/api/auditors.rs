@@ -26,8 +26,9 @@ enum ApiTags {
 
 #[derive(Debug, Object)]
 pub struct GrantBody {
-    /// The auditor's address; stored lower-cased. It must not have a portal
-    /// account yet (in any practice).
+    /// The auditor's address; stored lower-cased. Not a user of your
+    /// practice already (409); an address with an account in another
+    /// practice is answered like any other and mailed that it cannot join.
     #[oai(validator(
         max_length = 254,
         pattern = r"^[^@<>,;\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,64}@[^@<>,;\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]+(\.[^@<>,;\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]+)+$"

@@ -725,6 +725,7 @@ impl ComplianceApi {
         /// The site, when several sites of the practice used this id.
         site_id: Query<Option<Uuid>>,
     ) -> Result<EvidenceDownload, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+        crate::auth::csrf::refuse_cross_site(req)?;
         let db = state.pool().get().await?;
         let bundle = compliance::BundleRef::new(&bundle_id.0.0, site_id.0);
         let reach = Reach::of(&**db, &user).await?;

@@ -257,6 +257,7 @@ impl PacksApi {
         /// The pack's id.
         id: Path<Uuid>,
     ) -> Result<PackDownload, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+        crate::auth::csrf::refuse_cross_site(req)?;
         let (path, name, _) = packs::download(&state, &user, id.0, &ClientInfo::of(req)).await?;
         let file = tokio::fs::File::open(&path).await.map_err(|e| {
             crate::error::AppError::internal(anyhow::anyhow!("pack file {}: {e}", path.display()))

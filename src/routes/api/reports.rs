@@ -212,6 +212,7 @@ impl ReportsApi {
         /// The month, `YYYY-MM`, e.g. `2026-10`.
         month: Path<MonthParam>,
     ) -> Result<ReportDownload, ApiError<{ AUTHED | NOT_FOUND }>> {
+        crate::auth::csrf::refuse_cross_site(req)?;
         let d = reports::download(&state, &user, month.0.0, &ClientInfo::of(req), "api").await?;
         Ok(d.into())
     }

@@ -88,8 +88,9 @@ pub struct UserList {
 
 #[derive(Debug, Object)]
 pub struct InviteBody {
-    /// The address to invite; stored lower-cased. It must not have a portal
-    /// account yet (in any practice).
+    /// The address to invite; stored lower-cased. Not a user of your
+    /// practice already (409); an address with an account in another
+    /// practice is answered like any other and mailed that it cannot join.
     #[oai(validator(
         max_length = 254,
         pattern = r"^[^@<>,;\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,64}@[^@<>,;\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]+(\.[^@<>,;\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]+)+$"
@@ -235,13 +236,15 @@ impl UsersApi {
     /// Invite someone to your practice (owner, admin)
     ///
     /// Emails them a link to `/client/invite?token=…` that works once for 7
-    /// days. 409 when the address already has a portal account (addresses are
-    /// unique across practices). Inviting an address that has an open
+    /// days. 409 when the address is already a user of your practice. An
+    /// address with an account in another practice (addresses are unique
+    /// across practices) gets the same answer as a new one, so invitations
+    /// cannot tell who is a customer elsewhere; it is mailed that it has an
+    /// account, with nothing to accept. Inviting an address that has an open
     /// invitation in your practice replaces it: the old link stops working.
     /// Only from a signed-in browser session: an API token gets 403, so a
     /// leaked script token cannot invite new admins. 429 (with Retry-After)
-    /// after 100 invitations, sent or resent, by your practice in 15 minutes;
-    /// refused ones (409) count too.
+    /// after 100 invitations, sent or resent, by your practice in 15 minutes.
     #[oai(path = "/users/invite", method = "post", operation_id = "create_invite")]
     async fn create_invite(
         &self,
@@ -298,7 +301,7 @@ impl UsersApi {
     ///
     /// A new link, valid for 7 days from now, is emailed; the previous link
     /// stops working. Works for expired invitations too. 409 when the address
-    /// has got a portal account meanwhile. Only from a signed-in browser
+    /// has become a user of your practice meanwhile. Only from a signed-in browser
     /// session: an API token gets 403. Counts towards the same limit as
     /// new invitations (429).
     #[oai(path = "/invites/:id/resend", method = "post", operation_id = "resend_invite")]

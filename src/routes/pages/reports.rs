@@ -37,6 +37,7 @@ pub async fn view_report_pdf_get(
     Reader(user): Reader,
     Path(month): Path<String>,
 ) -> AppResult<Response> {
+    crate::auth::csrf::refuse_cross_site(req)?;
     let month = Month::parse(&month).map_err(AppError::BadRequest)?;
     let d = reports::download(&state, &user, month, &ClientInfo::of(req), "page").await?;
     Ok(Response::builder()

@@ -1,0 +1,70 @@
+//! What the portal deletes, and when: short-lived credentials and counters
+//! once they can no longer matter. Nothing here is a record HIPAA asks to
+//! keep (evidence, logs, reports and the audit log are never pruned; see
+//! the README's "Retention"). Each statement deletes a bounded batch, so
+//! one pass never holds long locks; passes from several instances at once
+//! delete disjoint rows (`SKIP LOCKED`).
+
+use tokio_postgres::GenericClient;
+
+use crate::error::AppResult;
+
+/// Rows one statement deletes at most.
+pub const BATCH: i64 = 5_000;
+
+/// What to delete, oldest kept row age per table.
+pub const RULES: &[(&str, &str)] = &[
+    // Rate-limit counters: their 15-minute window is long over.
+    (
+        "rate_limits",
+        "DELETE FROM rate_limits WHERE ctid IN (
+           SELECT ctid FROM rate_limits WHERE window_start < now() - interval '1 day'
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
+    // Sign-in links: used or expired a day ago.
+    (
+        "client_magic_links",
+        "DELETE FROM client_magic_links WHERE id IN (
+           SELECT id FROM client_magic_links
+            WHERE expires_at < now() - interval '1 day'
+               OR used_at < now() - interval '1 day'
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
+    // Sessions: expired or revoked 30 days ago (the session list shows the
+    // recent ones; sign-ins stay in the audit log).
+    (
+        "client_sessions",
+        "DELETE FROM client_sessions WHERE id IN (
+           SELECT id FROM client_sessions
+            WHERE expires_at < now() - interval '30 days'
+               OR revoked_at < now() - interval '30 days'
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
+    // Mail: delivered 30 days ago, or given up on 90 days ago.
+    (
+        "email_outbox",
+        "DELETE FROM email_outbox WHERE id IN (
+           SELECT id FROM email_outbox
+            WHERE (status = 'sent' AND sent_at < now() - interval '30 days')
+               OR (status = 'failed' AND created_at < now() - interval '90 days')
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
+];
+
+/// One pass: deletes what the rules allow, a batch at a time, until
+/// nothing is left; the rows deleted per table.
+pub async fn prune(db: &impl GenericClient) -> AppResult<Vec<(&'static str, u64)>> {
+    let mut out = Vec::new();
+    for (table, sql) in RULES {
+        let mut total = 0;
+        loop {
+            let n = db.execute(*sql, &[&BATCH]).await?;
+            total += n;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
+        out.push((*table, total));
+    }
+    Ok(out)
+}

@@ -1,0 +1,72 @@
+//! Pruning: expired sign-in links, old sessions, delivered mail and spent
+//! rate-limit counters are deleted on schedule; what is still live, and
+//! every record HIPAA asks to keep (the audit log here), stays. Two passes
+//! at once (two instances) delete each row once.
+
+use crate::helpers::spawn_app;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_deletes_what_expired_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    {
+        // Raw SQL on purpose: rows from the past, which no portal path writes.
+        let db = app.db_client().await;
+        db.batch_execute(&format!(
+            "INSERT INTO rate_limits (bucket, window_start, count)
+               SELECT 'old:' || g, now() - interval '2 days', 1 FROM generate_series(1, 12000) g;
+             INSERT INTO rate_limits (bucket, window_start, count) VALUES ('live', now(), 1);
+             INSERT INTO client_magic_links (user_id, token_hash, expires_at, created_at)
+               VALUES ('{u}', sha256('old'), now() - interval '2 days', now() - interval '3 days'),
+                      ('{u}', sha256('live'), now() + interval '1 hour', now());
+             INSERT INTO client_sessions (user_id, token_hash, csrf_token, created_at, expires_at)
+               VALUES ('{u}', sha256('s-old'), 'x', now() - interval '90 days', now() - interval '31 days'),
+                      ('{u}', sha256('s-live'), 'x', now(), now() + interval '1 day');
+             INSERT INTO email_outbox (to_address, subject, body_text, kind, status, sent_at, created_at)
+               VALUES ('a@x.example', 'old', 'x', 'digest', 'sent', now() - interval '31 days', now() - interval '31 days'),
+                      ('a@x.example', 'new', 'x', 'digest', 'sent', now(), now()),
+                      ('a@x.example', 'waiting', 'x', 'digest', 'pending', NULL, now() - interval '200 days');
+             INSERT INTO client_audit_log (client_org_id, action, created_at)
+               VALUES ('{o}', 'test.ancient', now() - interval '7 years');",
+            u = p.owner.id,
+            o = p.org_id,
+        ))
+        .await
+        .unwrap();
+    }
+    let audit_before = app.rows_in("client_audit_log").await;
+    // Two instances' passes at once.
+    let (a, b) = tokio::join!(
+        portal::evidence::sweeper::housekeeping(&app.pool),
+        portal::evidence::sweeper::housekeeping(&app.pool)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let total = |table: &str| -> u64 {
+        a.iter().chain(&b).filter(|(t, _)| *t == table).map(|(_, n)| n).sum()
+    };
+    assert_eq!(total("rate_limits"), 12000, "each old counter deleted once, in batches");
+    assert_eq!(total("client_magic_links"), 1);
+    assert_eq!(total("email_outbox"), 1);
+    assert!(total("client_sessions") >= 1);
+
+    let left = |sql: &'static str| app.count(sql, &[]);
+    assert_eq!(left("SELECT count(*) FROM rate_limits WHERE bucket = 'live'").await, 1);
+    assert_eq!(left("SELECT count(*) FROM rate_limits WHERE bucket LIKE 'old:%'").await, 0);
+    assert_eq!(
+        left("SELECT count(*) FROM client_magic_links WHERE token_hash = sha256('live')").await,
+        1
+    );
+    assert_eq!(
+        left("SELECT count(*) FROM client_sessions WHERE token_hash = sha256('s-live')").await,
+        1
+    );
+    assert_eq!(
+        left("SELECT count(*) FROM client_sessions WHERE token_hash = sha256('s-old')").await,
+        0
+    );
+    assert_eq!(
+        left("SELECT count(*) FROM email_outbox WHERE subject IN ('new', 'waiting')").await,
+        2
+    );
+    assert_eq!(app.rows_in("client_audit_log").await, audit_before, "the audit log is kept");
+}
