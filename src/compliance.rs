@@ -236,6 +236,29 @@ pub async fn list_evidence(
     queries::list_evidence(db, org_id, &reached, after, limit).await
 }
 
+/// Records a page of the evidence list an auditor read: its filters and
+/// the first and last bundle it showed (nothing for other roles).
+pub async fn record_evidence_page(
+    db: &impl GenericClient,
+    user: &CurrentUser,
+    reach: &Reach,
+    client: &ClientInfo,
+    filter: &EvidenceFilter,
+    page: &EvidencePage,
+    via: &str,
+) -> AppResult<()> {
+    let details = serde_json::json!({
+        "via": via,
+        "site_id": filter.site_id,
+        "from": filter.from,
+        "to": filter.to,
+        "bundles": page.items.len(),
+        "first": page.items.first().map(|b| &b.bundle_id),
+        "last": page.items.last().map(|b| &b.bundle_id),
+    });
+    record_view(db, user, reach, client, "evidence_list", None, details).await
+}
+
 /// One bundle with its checks and its chain neighbours.
 #[derive(Debug)]
 pub struct BundleDetail {

@@ -271,7 +271,11 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
     // workstation for the last two (still failing). Harbor View passes.
     let main = create_site(&app, p.org_id, "Main Street Clinic").await;
     let harbor = create_site(&app, p.org_id, "Harbor View").await;
-    let now = Utc::now() - Duration::hours(1);
+    // An hour ago, but never yesterday: just after midnight UTC the newest
+    // bundle would fall on the day before and the chart would show eleven
+    // days with data (today counts the latest results of the last 30 days).
+    let midnight = Utc::now().date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let now = (Utc::now() - Duration::hours(1)).max(midnight);
     for day in (0..10i64).rev() {
         let at = now - Duration::days(day);
         let firewall = if (4..=6).contains(&day) { "non_compliant" } else { "compliant" };

@@ -617,22 +617,14 @@ impl ComplianceApi {
             limit.0.0,
         )
         .await?;
-        compliance::record_view(
+        compliance::record_evidence_page(
             &**db,
             &user,
             &reach,
             &ClientInfo::of(req),
-            "evidence_list",
-            None,
-            serde_json::json!({
-                "via": "api",
-                "site_id": filter.site_id,
-                "from": filter.from,
-                "to": filter.to,
-                "bundles": page.items.len(),
-                "first": page.items.first().map(|b| &b.bundle_id),
-                "last": page.items.last().map(|b| &b.bundle_id),
-            }),
+            &filter,
+            &page,
+            "api",
         )
         .await?;
         Ok(Json(EvidenceList {

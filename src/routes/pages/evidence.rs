@@ -174,21 +174,14 @@ pub async fn view_evidence_get(
         Err(_) => None,
     };
     if let (Ok(p), Some(page)) = (&parsed, &page) {
-        compliance::record_view(
+        compliance::record_evidence_page(
             &**db,
             &user,
             &reach,
             &ClientInfo::of(req),
-            "evidence_list",
-            None,
-            serde_json::json!({
-                "site_id": p.filter.site_id,
-                "from": p.filter.from,
-                "to": p.filter.to,
-                "bundles": page.items.len(),
-                "first": page.items.first().map(|b| &b.bundle_id),
-                "last": page.items.last().map(|b| &b.bundle_id),
-            }),
+            &p.filter,
+            page,
+            "page",
         )
         .await?;
     }
