@@ -41,7 +41,7 @@ pub const NOT_AUTHENTICATED: &str = "the signature does not verify with the appl
 
 /// The site of a signed bundle, or [`NOT_AUTHENTICATED`]. An unknown site
 /// still costs one signature check, so timing tells nothing either.
-async fn authenticate(
+pub(crate) async fn authenticate(
     db: &impl tokio_postgres::GenericClient,
     site_id: uuid::Uuid,
     raw: &[u8],

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::chain;
-use crate::db::evidence::{self as evidence_store, BundleRef, SiteKey};
+use crate::db::evidence::{BundleRef, SiteKey};
 use crate::db::evidence_log as store;
 use crate::error::{AppError, AppResult};
 use crate::evidence::proofs;
@@ -66,16 +66,10 @@ async fn authenticate(
         chain::parse_signature(signature).map_err(|e| AppError::Unauthorized(e.to_string()))?;
     let site = {
         let db = state.pool().get().await?;
-        evidence_store::site_key(&**db, env.site_id).await?
-    }
-    .ok_or_else(|| {
-        AppError::Unauthorized(format!(
-            "no site with id {} is registered with the portal",
-            env.site_id
-        ))
-    })?;
-    chain::verify_signature(&site.public_key, raw, &signature)
-        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        // The same one answer as ingest gives for an unknown site or a bad
+        // signature.
+        super::ingest::authenticate(&**db, env.site_id, raw, &signature).await?
+    };
     if env.request != request {
         return Err(AppError::BadRequest(format!(
             "this endpoint answers \"request\": \"{request}\", not {:?}",
