@@ -235,6 +235,7 @@ pub async fn create_api_token(
     secret: &crate::config::Secret<Vec<u8>>,
     user_id: Uuid,
     name: &str,
+    scope: crate::auth::Scope,
 ) -> AppResult<String> {
     let name = parse_name("token name", name)?;
     let mut db = pool.get().await?;
@@ -254,6 +255,7 @@ pub async fn create_api_token(
         &name,
         &tokens::hash(secret, &token),
         &prefix,
+        scope,
     )
     .await?;
     crate::db::audit::record(
@@ -264,7 +266,7 @@ pub async fn create_api_token(
             action: "api_token.created",
             target_type: Some("api_token"),
             target_id: Some(id.to_string()),
-            details: serde_json::json!({ "name": name, "acts_as": user.email }),
+            details: serde_json::json!({ "name": name, "acts_as": user.email, "scope": scope.as_str() }),
             ..Default::default()
         },
     )

@@ -280,7 +280,7 @@ pub async fn change(
     Ok(new)
 }
 
-/// Revokes a grant (owner, admin): its invitation stops working and the
+/// Revokes a grant (owner, admin, browser session): its invitation stops working and the
 /// auditor's sessions and tokens end now. Revoking twice changes nothing.
 pub async fn revoke(
     state: &AppState,
@@ -289,6 +289,7 @@ pub async fn revoke(
     client: &ClientInfo,
 ) -> AppResult<()> {
     require_role(user, Role::Admin)?;
+    require_browser_session(user)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     let g = store::lock(&*tx, user.org_id, id).await?.ok_or_else(no_such_grant)?;

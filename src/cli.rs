@@ -90,6 +90,10 @@ pub enum ApplianceCommand {
     },
 }
 
+fn parse_scope(raw: &str) -> Result<crate::auth::Scope, String> {
+    raw.parse().map_err(|e: crate::auth::UnknownScope| e.to_string())
+}
+
 #[derive(Subcommand)]
 pub enum AdminCommand {
     /// Review partner transfer requests: list, approve, reject, complete.
@@ -134,6 +138,10 @@ pub enum AdminCommand {
         /// What the token is for.
         #[arg(long)]
         name: String,
+        /// `read` (GET and verification) or `write` (also changes; never
+        /// users, roles, tokens, sessions or passwords).
+        #[arg(long, default_value = "read", value_parser = parse_scope)]
+        scope: crate::auth::Scope,
     },
     /// Create a site with its appliance's Ed25519 key; prints its id.
     #[command(group(ArgGroup::new("key").required(true).args(["public_key", "key_out"])))]
@@ -410,9 +418,9 @@ async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {
 
 async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Result<Created> {
     let pool = &db.pool;
-    if let AdminCommand::CreateApiToken { user, name } = &cmd {
+    if let AdminCommand::CreateApiToken { user, name, scope } = &cmd {
         let secret = server::resolve_secret(config)?;
-        return admin::create_api_token(pool, &secret, *user, name)
+        return admin::create_api_token(pool, &secret, *user, name, *scope)
             .await
             .map(Created::Token)
             .map_err(operator_error);

@@ -268,6 +268,7 @@ pub async fn revoke_invite(
     client: &ClientInfo,
 ) -> AppResult<()> {
     require_role(user, Role::Admin)?;
+    require_browser_session(user)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     let Some((email, role)) = invites::revoke(&*tx, user.org_id, invite_id).await? else {
@@ -448,6 +449,7 @@ pub async fn remove_user(
     client: &ClientInfo,
 ) -> AppResult<()> {
     require_role(actor, Role::Admin)?;
+    require_browser_session(actor)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     let target =
@@ -492,10 +494,11 @@ pub async fn remove_user(
     Ok(())
 }
 
-/// Changes a user's role (owner only; admin or viewer). The change applies
-/// from the user's next request: sessions and tokens read the role afresh
-/// each time, so none are revoked. A user made a viewer loses the open
-/// invitations they sent (viewers cannot invite), in the same transaction.
+/// Changes a user's role (owner only, browser session; admin or viewer).
+/// The change applies from the user's next request: sessions read the role
+/// afresh each time. A user made a viewer loses, in the same transaction,
+/// the open invitations they sent (viewers cannot invite) and their API
+/// tokens (viewers cannot hold them; a demoted admin's script stops).
 pub async fn set_user_role(
     state: &AppState,
     actor: &CurrentUser,
@@ -504,6 +507,7 @@ pub async fn set_user_role(
     client: &ClientInfo,
 ) -> AppResult<users::UserSummary> {
     require_role(actor, Role::Owner)?;
+    require_browser_session(actor)?;
     let role = match role {
         Role::Owner => {
             return Err(AppError::BadRequest(
@@ -539,10 +543,13 @@ pub async fn set_user_role(
     }
     if target.role != role {
         users::set_role(&*tx, target.id, role).await?;
-        let invites_revoked = if role < Role::Admin {
-            invites::revoke_open_by_inviter(&*tx, actor.org_id, target.id).await?
+        let (invites_revoked, tokens_revoked) = if role < target.role {
+            (
+                invites::revoke_open_by_inviter(&*tx, actor.org_id, target.id).await?,
+                api_tokens::revoke_for_user(&*tx, target.id).await?,
+            )
         } else {
-            0
+            (0, 0)
         };
         audit::record(
             &*tx,
@@ -551,7 +558,7 @@ pub async fn set_user_role(
                 target_id: Some(target.id.to_string()),
                 details: serde_json::json!({
                     "email": target.email, "from": target.role.as_str(), "to": role.as_str(),
-                    "invites_revoked": invites_revoked,
+                    "invites_revoked": invites_revoked, "api_tokens_revoked": tokens_revoked,
                 }),
                 ..user_entry(actor, client, "user.role_changed")
             },

@@ -14,7 +14,7 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
-use super::{Role, csrf, session, tokens};
+use super::{Role, Scope, csrf, session, tokens};
 use crate::db::{api_tokens, sessions};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -26,7 +26,7 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub enum Via {
     Session { id: Uuid, csrf_token: String },
-    Token { id: Uuid },
+    Token { id: Uuid, scope: Scope },
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +134,7 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
             role: t.role,
             org_id: t.org_id,
             org_name: t.org_name,
-            via: Via::Token { id: t.token_id },
+            via: Via::Token { id: t.token_id, scope: t.scope },
             auditor_until: t.auditor_until,
         }));
     }
@@ -205,8 +205,38 @@ async fn require(
         };
         csrf::check_token(presented.as_deref(), csrf_token)?;
     }
+    if let Via::Token { scope: Scope::Read, .. } = &user.via
+        && csrf::is_unsafe(req.method())
+        && !is_read_only_check(req.uri().path())
+    {
+        return Err(AppError::Forbidden(
+            "this API token is read-only (scope read); create a token with scope write in \
+             Settings for changes"
+                .into(),
+        ));
+    }
     require_role(&user, min)?;
     Ok(user)
+}
+
+/// The POST operations a read-only token may use: they check evidence
+/// (recomputing proofs and signatures) and change nothing but the record
+/// that a check ran. `path` is the request's path below any nesting (the
+/// API is nested at `/api`, so its operations arrive as `/client/…`).
+fn is_read_only_check(path: &str) -> bool {
+    let path = path.strip_prefix("/api").unwrap_or(path);
+    let Some(rest) = path.strip_prefix("/client/") else {
+        return false;
+    };
+    let one_id_then = |prefix: &str, action: &str| {
+        rest.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(action))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+    };
+    rest == "log/verify"
+        || rest == "log/check-checkpoint"
+        || one_id_then("evidence/", "/verify")
+        || one_id_then("sites/", "/verify-chain")
 }
 
 /// The one role check, for extractors and flows alike: 403 unless `user`
@@ -316,7 +346,14 @@ fn register_schemes(registry: &mut Registry) {
         BEARER_SCHEME,
         MetaSecurityScheme {
             ty: "http",
-            description: Some("An API token created in Settings or with POST /api/client/api-tokens. No CSRF token needed."),
+            description: Some(
+                "An API token created in Settings or with POST /api/client/api-tokens. No CSRF \
+                 token needed. Scope `read` (the default): GET requests and the four evidence \
+                 checks (verify_bundle, verify_chain, verify_log, verify_log_checkpoint); any \
+                 other POST, PUT, PATCH or DELETE answers 403. Scope `write`: also the changes \
+                 the user's role allows. Whatever the scope, users, roles, invitations, auditor \
+                 grants, tokens, sessions, passwords and transfers need a browser session (403).",
+            ),
             name: None,
             key_in: None,
             scheme: Some("bearer"),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::current::{ClientInfo, CurrentUser};
 use super::session::{self, Started};
-use super::{password, tokens};
+use super::{Scope, password, tokens};
 use crate::audit::user_entry;
 use crate::config::parse_email;
 use crate::db::outbox::{self, NewMail};
@@ -307,14 +307,15 @@ pub(crate) async fn finish_sign_in(
     Ok(SignedIn { user_id: user.id, session: started })
 }
 
-/// Passwords, sessions, new tokens and invitations are managed from a
-/// signed-in browser only: a leaked script token must not become the whole
-/// account, nor let its holder invite themselves in as an admin.
+/// Passwords, sessions, tokens, users, roles, invitations, auditor grants
+/// and transfers are managed from a signed-in browser only, whatever a
+/// token's scope: a leaked script token must not become the whole account,
+/// lock out its owner, nor let its holder invite themselves in as an admin.
 pub(crate) fn require_browser_session(user: &CurrentUser) -> AppResult<()> {
     match user.session_id() {
         Some(_) => Ok(()),
         None => Err(AppError::Forbidden(
-            "API tokens cannot change passwords, sessions or tokens, nor send invitations; sign in with a browser for that".into(),
+            "API tokens cannot manage passwords, sessions, tokens, users, roles, invitations, auditor access or transfers; sign in with a browser for that".into(),
         )),
     }
 }
@@ -431,6 +432,7 @@ pub struct NewToken {
     pub name: String,
     pub token: String,
     pub prefix: String,
+    pub scope: Scope,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -441,6 +443,7 @@ pub async fn create_api_token(
     state: &AppState,
     user: &CurrentUser,
     raw_name: &str,
+    scope: Scope,
     client: &ClientInfo,
 ) -> AppResult<NewToken> {
     require_browser_session(user)?;
@@ -459,6 +462,7 @@ pub async fn create_api_token(
         name,
         &tokens::hash(state.secret(), &token),
         &prefix,
+        scope,
     )
     .await?;
     audit::record(
@@ -466,13 +470,13 @@ pub async fn create_api_token(
         &audit::Entry {
             target_type: Some("api_token"),
             target_id: Some(id.to_string()),
-            details: serde_json::json!({ "name": name }),
+            details: serde_json::json!({ "name": name, "scope": scope.as_str() }),
             ..user_entry(user, client, "api_token.created")
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(NewToken { id, name: name.to_owned(), token, prefix, created_at })
+    Ok(NewToken { id, name: name.to_owned(), token, prefix, scope, created_at })
 }
 
 pub async fn revoke_api_token(
@@ -481,11 +485,18 @@ pub async fn revoke_api_token(
     token_id: Uuid,
     client: &ClientInfo,
 ) -> AppResult<()> {
+    require_browser_session(user)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
-    let Some(name) = api_tokens::revoke(&*tx, user.org_id, token_id).await? else {
+    let Some((name, maker)) = api_tokens::lock_live(&*tx, user.org_id, token_id).await? else {
         return Err(AppError::NotFound("no such API token".into()));
     };
+    if maker > user.role {
+        return Err(AppError::Forbidden(format!(
+            "this token belongs to the practice {maker}; only they can revoke it"
+        )));
+    }
+    api_tokens::revoke(&*tx, token_id).await?;
     audit::record(
         &*tx,
         &audit::Entry {

@@ -57,6 +57,48 @@ impl FromStr for Role {
     }
 }
 
+/// What an API token may do. `Read`: GET requests and the read-only
+/// checks (verification). `Write`: also what the user's role may change,
+/// except managing users, roles, tokens, sessions, passwords, auditor grants
+/// and transfers, which need a browser session whatever the scope
+/// ([`flows::require_browser_session`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    Read,
+    Write,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown token scope {0:?}: expected read or write")]
+pub struct UnknownScope(pub String);
+
+impl FromStr for Scope {
+    type Err = UnknownScope;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read" => Ok(Scope::Read),
+            "write" => Ok(Scope::Write),
+            _ => Err(UnknownScope(s.to_owned())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +116,13 @@ mod tests {
                 .to_string()
                 .contains("owner, admin, viewer or auditor")
         );
+    }
+
+    #[test]
+    fn scopes_parse_exactly_and_default_to_read() {
+        assert_eq!(Scope::default(), Scope::Read);
+        assert_eq!("write".parse::<Scope>().unwrap(), Scope::Write);
+        assert!("Write".parse::<Scope>().is_err());
+        assert!("admin".parse::<Scope>().unwrap_err().to_string().contains("read or write"));
     }
 }

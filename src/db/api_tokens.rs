@@ -4,17 +4,26 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::auth::Role;
+use crate::auth::{Role, Scope};
 use crate::db::users::parse_role;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
+
+fn parse_scope(raw: &str) -> AppResult<Scope> {
+    raw.parse().map_err(|e: crate::auth::UnknownScope| {
+        AppError::internal(anyhow::anyhow!("stored scope: {e}"))
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct TokenSummary {
     pub id: Uuid,
     pub name: String,
     pub prefix: String,
+    pub scope: Scope,
     pub created_by_id: Uuid,
     pub created_by_email: String,
+    /// The maker's role now: admins cannot revoke an owner's token.
+    pub created_by_role: Role,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -26,12 +35,13 @@ pub async fn insert(
     name: &str,
     token_hash: &[u8; 32],
     prefix: &str,
+    scope: Scope,
 ) -> AppResult<(Uuid, DateTime<Utc>)> {
     let row = db
         .query_one(
-            "INSERT INTO api_tokens (client_org_id, user_id, name, token_hash, prefix)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
-            &[&org_id, &user_id, &name, &token_hash.as_slice(), &prefix],
+            "INSERT INTO api_tokens (client_org_id, user_id, name, token_hash, prefix, scope)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
+            &[&org_id, &user_id, &name, &token_hash.as_slice(), &prefix, &scope.as_str()],
         )
         .await?;
     Ok((row.get(0), row.get(1)))
@@ -41,42 +51,53 @@ pub async fn insert(
 pub async fn list(db: &impl GenericClient, org_id: Uuid) -> AppResult<Vec<TokenSummary>> {
     let rows = db
         .query(
-            "SELECT t.id, t.name, t.prefix, u.id, u.email, t.created_at, t.last_used_at
+            "SELECT t.id, t.name, t.prefix, t.scope, u.id, u.email, u.role, t.created_at,
+                    t.last_used_at
                FROM api_tokens t JOIN client_users u ON u.id = t.user_id
               WHERE t.client_org_id = $1 AND t.revoked_at IS NULL
               ORDER BY t.created_at DESC, t.id",
             &[&org_id],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| TokenSummary {
-            id: r.get(0),
-            name: r.get(1),
-            prefix: r.get(2),
-            created_by_id: r.get(3),
-            created_by_email: r.get(4),
-            created_at: r.get(5),
-            last_used_at: r.get(6),
+    rows.iter()
+        .map(|r| {
+            Ok(TokenSummary {
+                id: r.get(0),
+                name: r.get(1),
+                prefix: r.get(2),
+                scope: parse_scope(r.get(3))?,
+                created_by_id: r.get(4),
+                created_by_email: r.get(5),
+                created_by_role: parse_role(r.get(6))?,
+                created_at: r.get(7),
+                last_used_at: r.get(8),
+            })
         })
-        .collect())
+        .collect()
 }
 
-/// Revokes a token of the practice; None when there is no such live token
-/// in this practice, else its name.
-pub async fn revoke(
+/// A live token of the practice, locked for revocation: its name and its
+/// maker's role. None when there is no such live token in this practice.
+pub async fn lock_live(
     db: &impl GenericClient,
     org_id: Uuid,
     token_id: Uuid,
-) -> AppResult<Option<String>> {
+) -> AppResult<Option<(String, Role)>> {
     let row = db
         .query_opt(
-            "UPDATE api_tokens SET revoked_at = now()
-              WHERE id = $1 AND client_org_id = $2 AND revoked_at IS NULL RETURNING name",
+            "SELECT t.name, u.role FROM api_tokens t JOIN client_users u ON u.id = t.user_id
+              WHERE t.id = $1 AND t.client_org_id = $2 AND t.revoked_at IS NULL
+                FOR UPDATE OF t",
             &[&token_id, &org_id],
         )
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    row.map(|r| Ok((r.get(0), parse_role(r.get(1))?))).transpose()
+}
+
+/// Revokes a token (locked with [`lock_live`]).
+pub async fn revoke(db: &impl GenericClient, token_id: Uuid) -> AppResult<()> {
+    db.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", &[&token_id]).await?;
+    Ok(())
 }
 
 /// The user behind a bearer token, if the token is live and the user and
@@ -84,6 +105,7 @@ pub async fn revoke(
 #[derive(Debug, Clone)]
 pub struct TokenUser {
     pub token_id: Uuid,
+    pub scope: Scope,
     pub last_used_at: Option<DateTime<Utc>>,
     pub user_id: Uuid,
     pub email: String,
@@ -102,7 +124,8 @@ pub async fn find_user(
     let row = db
         .query_opt(
             &format!(
-                "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name, {}
+                "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name, {},
+                        t.scope
                    FROM api_tokens t
                    JOIN client_users u ON u.id = t.user_id
                    JOIN client_orgs o ON o.id = t.client_org_id
@@ -125,6 +148,7 @@ pub async fn find_user(
             org_id: r.get(6),
             org_name: r.get(7),
             auditor_until: r.get(8),
+            scope: parse_scope(r.get(9))?,
         })
     })
     .transpose()
@@ -135,7 +159,7 @@ pub async fn touch(db: &impl GenericClient, token_id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// Revokes every token a user made (when the user is removed).
+/// Revokes every token a user made (when the user is removed or demoted).
 pub async fn revoke_for_user(db: &impl GenericClient, user_id: Uuid) -> AppResult<u64> {
     Ok(db
         .execute(

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::audit::user_entry;
 use crate::auth::current::{ClientInfo, CurrentUser};
+use crate::auth::flows::require_browser_session;
 use crate::db::audit;
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
@@ -90,6 +91,7 @@ pub async fn request_transfer(
     reason: Option<&str>,
     client: &ClientInfo,
 ) -> AppResult<Requested> {
+    require_browser_session(user)?;
     let reason = clean_text("reason", reason)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
@@ -210,6 +212,7 @@ pub async fn cancel_transfer(
     user: &CurrentUser,
     client: &ClientInfo,
 ) -> AppResult<Uuid> {
+    require_browser_session(user)?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     let Some(id) = transfers::cancel_pending(&*tx, user.org_id).await? else {

@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::format::when;
 use super::layout::{NavUser, Section, page};
-use crate::auth::Role;
+use crate::auth::{Role, Scope};
 use crate::db::api_tokens::TokenSummary;
 use crate::db::notifications::Preferences;
 use crate::db::sessions::SessionSummary;
@@ -109,6 +109,7 @@ fn short_agent(ua: &str) -> &str {
 /// `#tokens-section`; `created` shows a new token once.
 pub fn tokens_section(
     tokens: &[TokenSummary],
+    viewer: Role,
     created: Option<(&str, &str)>,
     error: Option<&str>,
 ) -> Markup {
@@ -117,6 +118,7 @@ pub fn tokens_section(
             div.card-header { h2.card-title { "API tokens" } }
             div.card-body.stack {
                 p.muted.small { "Tokens let scripts use the portal's API as you: send " code { "Authorization: Bearer <token>" } ". See the " a href=(paths::API_DOCS) { "API documentation" } "." }
+                p.muted.small { "A read token can read and check evidence; a write token can also mark notifications read, change email preferences and request audit packs. No token can manage users, roles, tokens, sessions, passwords, auditor access or transfers: that needs you, signed in here." }
                 @if let Some((name, token)) = created {
                     div.alert.alert-success role="status" {
                         "Token " strong { (name) } " created. Copy it now; it is not shown again:"
@@ -129,25 +131,37 @@ pub fn tokens_section(
                         label for="token-name" { "Name" }
                         input id="token-name" type="text" name="name" required maxlength="100" placeholder="e.g. Compliance export script";
                     }
+                    div.field {
+                        label for="token-scope" { "Access" }
+                        select id="token-scope" name="scope" {
+                            option value="read" selected { "Read only" }
+                            option value="write" { "Read and write" }
+                        }
+                    }
                     button.btn.btn-primary type="submit" { "Create token" }
                 }
                 @if tokens.is_empty() {
                     div.empty { "No API tokens yet." }
                 } @else {
                     table.table {
-                        thead { tr { th { "Name" } th { "Token" } th { "Created by" } th { "Created" } th { "Last used" } th {} } }
+                        thead { tr { th { "Name" } th { "Token" } th { "Access" } th { "Created by" } th { "Created" } th { "Last used" } th {} } }
                         tbody {
                             @for t in tokens {
                                 tr {
                                     td { (t.name) }
                                     td.mono { (t.prefix) "…" }
+                                    td { @match t.scope { Scope::Read => "Read only", Scope::Write => "Read and write" } }
                                     td { (t.created_by_email) }
                                     td { (when(t.created_at)) }
                                     td { (t.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
                                     td {
-                                        button.btn.btn-link hx-post=(paths::token_revoke(t.id))
-                                            hx-target="#tokens-section" hx-swap="outerHTML"
-                                            hx-confirm={ "Revoke the token \"" (t.name) "\"? Scripts using it stop working." } { "Revoke" }
+                                        @if t.created_by_role <= viewer {
+                                            button.btn.btn-link hx-post=(paths::token_revoke(t.id))
+                                                hx-target="#tokens-section" hx-swap="outerHTML"
+                                                hx-confirm={ "Revoke the token \"" (t.name) "\"? Scripts using it stop working." } { "Revoke" }
+                                        } @else {
+                                            span.muted.small { "The " (t.created_by_role) " can revoke it" }
+                                        }
                                     }
                                 }
                             }
@@ -235,7 +249,7 @@ pub fn settings_page(user: &NavUser, data: &SettingsData) -> Markup {
                 (sessions_section(data.sessions, data.current_session, None))
                 (email_notifications_section(data.email_prefs, data.role, data.csrf_token, None))
                 @if let Some(tokens) = data.tokens {
-                    (tokens_section(tokens, None, None))
+                    (tokens_section(tokens, data.role, None, None))
                 }
             }
         },

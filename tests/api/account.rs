@@ -129,7 +129,7 @@ async fn admins_create_api_tokens_that_act_as_them_until_revoked() {
 
     let resp = app
         .post_as(&p.admin, "/api/client/api-tokens")
-        .body_json(&json!({ "name": "Export script" }))
+        .body_json(&json!({ "name": "Export script", "scope": "write" }))
         .send()
         .await;
     let created = expect_json(resp, StatusCode::CREATED).await;
@@ -165,8 +165,8 @@ async fn admins_create_api_tokens_that_act_as_them_until_revoked() {
     let text = crate::helpers::body_text(list).await;
     assert!(text.contains("Export script") && !text.contains(&token), "{text}");
 
-    // A token cannot mint more tokens (or change passwords or sessions):
-    // a leaked script token must not become the whole account.
+    // Even a write token cannot mint more tokens (or change passwords or
+    // sessions): a leaked script token must not become the whole account.
     let resp = app
         .client
         .post("/api/client/api-tokens")

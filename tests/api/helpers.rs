@@ -428,13 +428,19 @@ impl TestApp {
         token
     }
 
-    /// An API token acting as the user.
+    /// A write-scoped API token acting as the user.
     pub async fn bearer(&self, user: &TestUser) -> String {
+        self.bearer_scoped(user, portal::auth::Scope::Write).await
+    }
+
+    /// An API token acting as the user, with the given scope.
+    pub async fn bearer_scoped(&self, user: &TestUser, scope: portal::auth::Scope) -> String {
         portal::admin::create_api_token(
             &self.pool,
             self.state.secret(),
             user.id,
             &format!("test token {}", uuid::Uuid::new_v4()),
+            scope,
         )
         .await
         .unwrap()

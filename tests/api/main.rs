@@ -42,6 +42,7 @@ mod proxies;
 mod reports;
 mod schema;
 mod shell;
+mod token_scopes;
 mod transfer;
 mod users;
 mod verify_chain;

@@ -214,6 +214,7 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
                 &format!("victim-{}", uuid::Uuid::new_v4()),
                 &rand_hash(),
                 "ocp_x",
+                portal::auth::Scope::Write,
             )
             .await
             .unwrap();

@@ -276,7 +276,8 @@ async fn only_the_owner_may_ask_to_move() {
         .await,
         0
     );
-    // The owner's API token works like the owner.
+    // Even the owner's write token cannot move the practice (that needs a
+    // browser session), but it reads the partners like the owner.
     let token = app.bearer(&a.owner).await;
     let resp = app
         .client
@@ -285,7 +286,8 @@ async fn only_the_owner_may_ask_to_move() {
         .body_json(&json!({ "to_partner_id": birch }))
         .send()
         .await;
-    resp.assert_status(StatusCode::CREATED);
+    let message = expect_json(resp, StatusCode::FORBIDDEN).await["message"].to_string();
+    assert!(message.contains("sign in with a browser"), "{message}");
     let resp = app
         .client
         .get("/api/client/transfer/partners")

@@ -974,24 +974,24 @@ async fn viewers_and_strangers_cannot_manage_users_or_invitations() {
         req.send().await.assert_status(StatusCode::UNAUTHORIZED);
     }
 
-    // Another practice's ids are not found, for its owner and by token
-    // (except that no token may resend: 403 whatever the id).
+    // Another practice's ids are not found for its owner; no token manages
+    // users or invitations (403 whatever the id).
     let token = app.bearer(&b.owner).await;
     for (method, path, body, by_token) in [
-        (Method::DELETE, format!("/api/client/invites/{invite_id}"), None, StatusCode::NOT_FOUND),
+        (Method::DELETE, format!("/api/client/invites/{invite_id}"), None, StatusCode::FORBIDDEN),
         (
             Method::POST,
             format!("/api/client/invites/{invite_id}/resend"),
             None,
             StatusCode::FORBIDDEN,
         ),
-        (Method::DELETE, format!("/api/client/users/{}", a.viewer.id), None, StatusCode::NOT_FOUND),
-        (Method::DELETE, format!("/api/client/users/{}", a.owner.id), None, StatusCode::NOT_FOUND),
+        (Method::DELETE, format!("/api/client/users/{}", a.viewer.id), None, StatusCode::FORBIDDEN),
+        (Method::DELETE, format!("/api/client/users/{}", a.owner.id), None, StatusCode::FORBIDDEN),
         (
             Method::PUT,
             format!("/api/client/users/{}/role", a.viewer.id),
             Some(json!({ "role": "admin" })),
-            StatusCode::NOT_FOUND,
+            StatusCode::FORBIDDEN,
         ),
     ] {
         let mut req = app.request_as(method.clone(), &b.owner, &path);

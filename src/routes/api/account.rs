@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, TOO_MANY};
 use super::types::StrictString;
+use crate::auth::Scope;
 use crate::auth::current::{ApiAdmin, ApiViewer, ClientInfo};
 use crate::auth::flows;
 use crate::db::{api_tokens, sessions};
@@ -76,6 +77,7 @@ pub struct TokenItem {
     pub name: String,
     /// The first characters of the token, to recognise it.
     pub prefix: String,
+    pub scope: TokenScope,
     pub created_by: UserRef,
     pub created_at: DateTime<Utc>,
     #[oai(skip_serializing_if_is_none)]
@@ -95,6 +97,42 @@ pub struct NewTokenBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
     ))]
     pub name: StrictString,
+    /// What the token may do; `read` when absent.
+    #[oai(default)]
+    pub scope: TokenScope,
+}
+
+/// What an API token may do. `read`: GET requests and the four evidence
+/// checks (`verify_bundle`, `verify_chain`, `verify_log`,
+/// `verify_log_checkpoint`); any other change answers 403. `write`: also
+/// the changes the user's role allows (notifications, email preferences,
+/// audit packs and exports). No token, whatever its scope, manages users,
+/// roles, invitations, auditor grants, tokens, sessions, passwords or
+/// transfers: those answer 403 and need a browser session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum TokenScope {
+    #[default]
+    Read,
+    Write,
+}
+
+impl From<TokenScope> for Scope {
+    fn from(s: TokenScope) -> Scope {
+        match s {
+            TokenScope::Read => Scope::Read,
+            TokenScope::Write => Scope::Write,
+        }
+    }
+}
+
+impl From<Scope> for TokenScope {
+    fn from(s: Scope) -> TokenScope {
+        match s {
+            Scope::Read => TokenScope::Read,
+            Scope::Write => TokenScope::Write,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -104,6 +142,7 @@ pub struct CreatedToken {
     /// The token itself. Shown this once; store it now.
     pub token: String,
     pub prefix: String,
+    pub scope: TokenScope,
     pub created_at: DateTime<Utc>,
 }
 
@@ -220,6 +259,7 @@ impl AccountApi {
                     id: t.id,
                     name: t.name,
                     prefix: t.prefix,
+                    scope: t.scope.into(),
                     created_by: UserRef { id: t.created_by_id, email: t.created_by_email },
                     created_at: t.created_at,
                     last_used_at: t.last_used_at,
@@ -230,8 +270,10 @@ impl AccountApi {
 
     /// Create an API token (owner, admin)
     ///
-    /// The token acts as you, with your role, until it is revoked or you are
-    /// removed. Send it as `Authorization: Bearer <token>`.
+    /// The token acts as you, with your role, within its scope (`read` by
+    /// default, or `write`; see TokenScope), until it is revoked, you are
+    /// removed or you are made a viewer. Send it as `Authorization: Bearer
+    /// <token>`. Only from a signed-in browser session (403 for a token).
     #[oai(path = "/api-tokens", method = "post", operation_id = "create_api_token")]
     async fn create_api_token(
         &self,
@@ -240,17 +282,29 @@ impl AccountApi {
         user: ApiAdmin,
         body: Json<NewTokenBody>,
     ) -> Result<CreatedTokenResponse, ApiError<{ AUTHED | JSON_BODY | CONFLICT }>> {
-        let t = flows::create_api_token(&state, &user, &body.name, &ClientInfo::of(req)).await?;
+        let t = flows::create_api_token(
+            &state,
+            &user,
+            &body.name,
+            body.scope.into(),
+            &ClientInfo::of(req),
+        )
+        .await?;
         Ok(CreatedTokenResponse::Created(Json(CreatedToken {
             id: t.id,
             name: t.name,
             token: t.token,
             prefix: t.prefix,
+            scope: t.scope.into(),
             created_at: t.created_at,
         })))
     }
 
     /// Revoke an API token (owner, admin)
+    ///
+    /// Any live token of your practice except one made by someone who
+    /// outranks you (an admin cannot revoke the owner's: 403). Only from a
+    /// signed-in browser session (403 for a token).
     #[oai(path = "/api-tokens/:id", method = "delete", operation_id = "revoke_api_token")]
     async fn revoke_api_token(
         &self,

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::respond;
-use crate::auth::Role;
 use crate::auth::current::{Admin, ClientInfo, CurrentUser, Viewer};
 use crate::auth::flows;
+use crate::auth::{Role, Scope};
 use crate::db::{api_tokens, notifications, sessions, users};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -122,6 +122,8 @@ pub async fn view_settings_sessions_revoke_others_post(
 pub struct TokenForm {
     #[serde(default)]
     name: String,
+    /// `read` (the default) or `write`.
+    scope: Option<String>,
 }
 
 #[handler]
@@ -131,12 +133,20 @@ pub async fn view_settings_token_create_post(
     Admin(user): Admin,
     Form(form): Form<TokenForm>,
 ) -> AppResult<Response> {
-    let created = flows::create_api_token(&state, &user, &form.name, &ClientInfo::of(req)).await;
+    let created = match form.scope.as_deref().unwrap_or("read").parse::<Scope>() {
+        Ok(scope) => {
+            flows::create_api_token(&state, &user, &form.name, scope, &ClientInfo::of(req)).await
+        }
+        Err(e) => Err(AppError::BadRequest(e.to_string())),
+    };
     let db = state.pool().get().await?;
     let list = api_tokens::list(&**db, user.org_id).await?;
     Ok(match respond::form(created)? {
-        Ok(t) => settings::tokens_section(&list, Some((&t.name, &t.token)), None).into_response(),
-        Err(fix) => fix.render(settings::tokens_section(&list, None, Some(&fix.message))),
+        Ok(t) => settings::tokens_section(&list, user.role, Some((&t.name, &t.token)), None)
+            .into_response(),
+        Err(fix) => {
+            fix.render(settings::tokens_section(&list, user.role, None, Some(&fix.message)))
+        }
     })
 }
 
@@ -150,7 +160,7 @@ pub async fn view_settings_token_revoke_post(
     flows::revoke_api_token(&state, &user, id, &ClientInfo::of(req)).await?;
     let db = state.pool().get().await?;
     let list = api_tokens::list(&**db, user.org_id).await?;
-    Ok(settings::tokens_section(&list, None, None))
+    Ok(settings::tokens_section(&list, user.role, None, None))
 }
 
 /// The "Email notifications" form: a checkbox is sent only when ticked.
