@@ -62,14 +62,23 @@ pub fn check_origin(req: &Request, config: &Config) -> AppResult<()> {
 /// opened from the portal's own page, typed or bookmarked (`same-origin`,
 /// `none`) and requests from scripts (no header) pass.
 pub fn refuse_cross_site(req: &Request) -> AppResult<()> {
-    match req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        Some("cross-site" | "same-site") => Err(AppError::Forbidden(
+    match is_cross_site(req) {
+        true => Err(AppError::Forbidden(
             "this download must be started from the portal's own pages (the request came from \
              another site); open the portal and download it there"
                 .into(),
         )),
-        _ => Ok(()),
+        false => Ok(()),
     }
+}
+
+/// Whether a browser says another site started this request
+/// (`Sec-Fetch-Site: cross-site` or `same-site`); see [`refuse_cross_site`].
+pub fn is_cross_site(req: &Request) -> bool {
+    matches!(
+        req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        Some("cross-site" | "same-site")
+    )
 }
 
 /// Compares the presented token with the session's in constant time.

@@ -321,41 +321,55 @@ pub async fn monthly_report(
 ///
 /// An auditor sees the months their grant reaches ([`Reach::sees_report`]):
 /// none when it covers only some sites.
+///
+/// With `build` false (a request another site started) nothing is made:
+/// only cached months are listed, and `not_built` counts the rest, so a
+/// link elsewhere cannot make a signed-in browser build PDFs.
 pub async fn list_reports(
     db: &impl GenericClient,
     org_id: Uuid,
     reach: &Reach,
     now: DateTime<Utc>,
-) -> AppResult<Vec<ReportSummary>> {
+    build: bool,
+) -> AppResult<ReportList> {
+    let mut list = ReportList::default();
     if !reach.all_sites() {
-        return Ok(Vec::new());
+        return Ok(list);
     }
     let months = queries::months_with_evidence(db, org_id).await?;
     let cached = queries::cached_summaries(db, org_id).await?;
-    let mut out = Vec::with_capacity(months.len());
+    let out = &mut list.reports;
     for first_day in months {
         let month = Month::containing(first_day);
         if !reach.sees_report(month.start(), month.end()) {
             continue;
         }
-        match month.period(now) {
-            Period::Future => continue,
-            Period::MonthToDate => {
+        let cached = cached.iter().find(|c| c.month == first_day);
+        match (month.period(now), cached) {
+            (Period::Future, _) => continue,
+            (Period::Completed, Some(c)) => out.push(summary_of(c, false)?),
+            _ if !build => list.not_built += 1,
+            (Period::MonthToDate, _) => {
                 if let Some(r) = generate(db, org_id, month, now, true).await? {
                     out.push(r.summary);
                 }
             }
-            Period::Completed => match cached.iter().find(|c| c.month == first_day) {
-                Some(c) => out.push(summary_of(c, false)?),
-                None => {
-                    if let Some(r) = generate_and_cache(db, org_id, month).await? {
-                        out.push(r.summary);
-                    }
+            (Period::Completed, None) => {
+                if let Some(r) = generate_and_cache(db, org_id, month).await? {
+                    out.push(r.summary);
                 }
-            },
+            }
         }
     }
-    Ok(out)
+    Ok(list)
+}
+
+/// The reports a list shows, and how many it did not make (see
+/// [`list_reports`]).
+#[derive(Debug, Clone, Default)]
+pub struct ReportList {
+    pub reports: Vec<ReportSummary>,
+    pub not_built: usize,
 }
 
 /// A report ready to send to the browser.

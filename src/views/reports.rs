@@ -6,7 +6,7 @@ use super::format::{plural, score_cell, thousands, when};
 use super::layout::{NavUser, Section, page};
 use crate::paths;
 use crate::reach::Reach;
-use crate::reports::{Month, ReportSummary};
+use crate::reports::{Month, ReportList, ReportSummary};
 
 /// Where a month's PDF is downloaded from the pages.
 pub fn pdf_href(month: Month) -> String {
@@ -15,7 +15,8 @@ pub fn pdf_href(month: Month) -> String {
 
 /// `/client/reports`: every month with evidence, newest first.
 /// `reach`: an auditor limited to some sites is told why there are none.
-pub fn reports_page(user: &NavUser, reports: &[ReportSummary], reach: &Reach) -> Markup {
+pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup {
+    let reports = &list.reports[..];
     page(
         "Reports",
         Some(user),
@@ -31,6 +32,14 @@ pub fn reports_page(user: &NavUser, reports: &[ReportSummary], reach: &Reach) ->
                     }
                 }
             }
+            @if list.not_built > 0 {
+                div.alert.alert-info role="status" id="reports-not-built" {
+                    "This page was opened from another website, so "
+                    (list.not_built) @if list.not_built == 1 { " report was" } @else { " reports were" }
+                    " not made (making one takes a while). "
+                    a href=(paths::REPORTS) { "Show every month" }
+                }
+            }
             section.card id="reports" {
                 @if !reach.all_sites() {
                     div.card-body {
@@ -44,7 +53,7 @@ pub fn reports_page(user: &NavUser, reports: &[ReportSummary], reach: &Reach) ->
                             }
                         }
                     }
-                } @else if reports.is_empty() {
+                } @else if reports.is_empty() && list.not_built == 0 {
                     div.card-body {
                         div.empty id="reports-empty" {
                             h2 { "No reports yet" }

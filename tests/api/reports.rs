@@ -809,6 +809,53 @@ async fn the_reports_page_lists_months_with_download_links() {
 }
 
 #[tokio::test]
+async fn a_list_another_site_opens_makes_no_report() {
+    let app = spawn_app().await;
+    let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
+    for site in ["cross-site", "same-site"] {
+        let resp = app
+            .get_as(&s.p.viewer, portal::paths::REPORTS)
+            .header("sec-fetch-site", site)
+            .send()
+            .await;
+        let html = expect_text(resp, StatusCode::OK).await;
+        assert!(html.contains("id=\"reports-not-built\""), "{html}");
+        assert!(html.contains("3 reports were not made"), "{html}");
+        assert!(!html.contains("No reports yet"), "{html}");
+        let resp = app
+            .get_as(&s.p.viewer, "/api/client/reports/monthly")
+            .header("sec-fetch-site", site)
+            .send()
+            .await;
+        let body = expect_json(resp, StatusCode::OK).await;
+        assert_eq!((body["reports"].as_array().unwrap().len(), &body["not_built"]), (0, &json!(3)));
+    }
+    assert_eq!(cached(&app, s.p.org_id, MONTH).await, None, "nothing was made");
+
+    // From the portal's own page, each month is made (and kept).
+    let resp = app
+        .get_as(&s.p.viewer, portal::paths::REPORTS)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await;
+    let html = expect_text(resp, StatusCode::OK).await;
+    assert!(!html.contains("reports-not-built") && html.contains("September 2026"), "{html}");
+    let made = cached(&app, s.p.org_id, MONTH).await;
+    assert!(made.is_some());
+    // A cross-site request now lists what is kept, and makes nothing new.
+    let resp = app
+        .get_as(&s.p.viewer, "/api/client/reports/monthly")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await;
+    let body = expect_json(resp, StatusCode::OK).await;
+    let months: Vec<&str> =
+        body["reports"].as_array().unwrap().iter().map(|r| r["month"].as_str().unwrap()).collect();
+    assert!(months.contains(&MONTH), "{body}");
+    assert_eq!(cached(&app, s.p.org_id, MONTH).await, made, "kept as it was");
+}
+
+#[tokio::test]
 async fn in_chromium_the_month_is_listed_and_its_link_answers_a_pdf() {
     let Some((_driver, client)) = crate::browser::browser().await else { return };
     let app = spawn_app().await;

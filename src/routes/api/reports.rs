@@ -112,6 +112,10 @@ impl From<ReportSummary> for MonthlyReportItem {
 pub struct MonthlyReportList {
     /// Every month with evidence, newest first.
     pub reports: Vec<MonthlyReportItem>,
+    /// Months left out because they were not made yet and a browser said
+    /// another website started the request (`Sec-Fetch-Site: cross-site`
+    /// or `same-site`): such a request makes no report. 0 otherwise.
+    pub not_built: u64,
 }
 
 /// A PDF document.
@@ -179,12 +183,17 @@ impl ReportsApi {
     async fn list_monthly_reports(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         user: ApiReader,
     ) -> Result<Json<MonthlyReportList>, ApiError<AUTHED>> {
         let db = state.pool().get().await?;
         let reach = Reach::of(&**db, &user).await?;
-        let list = reports::list_reports(&**db, user.org_id, &reach, Utc::now()).await?;
-        Ok(Json(MonthlyReportList { reports: list.into_iter().map(Into::into).collect() }))
+        let build = !crate::auth::csrf::is_cross_site(req);
+        let list = reports::list_reports(&**db, user.org_id, &reach, Utc::now(), build).await?;
+        Ok(Json(MonthlyReportList {
+            reports: list.reports.into_iter().map(Into::into).collect(),
+            not_built: list.not_built as u64,
+        }))
     }
 
     /// Download a monthly report (PDF)
