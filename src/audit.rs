@@ -202,6 +202,7 @@ async fn check_actor(db: &impl GenericClient, org_id: Uuid, filter: &Filter) -> 
 async fn readable(
     db: &impl GenericClient,
     user: &CurrentUser,
+    reach: &Reach,
     filter: &Filter,
 ) -> AppResult<Filter> {
     if user.role == Role::Viewer {
@@ -210,19 +211,20 @@ async fn readable(
         ));
     }
     check_actor(db, user.org_id, filter).await?;
-    let reach = Reach::of(db, user).await?;
     Ok(Filter { from: reach.audit_from(filter.from), ..filter.clone() })
 }
 
-/// A page of the practice's log, newest first.
+/// A page of the practice's log, newest first, within the caller's
+/// `reach` ([`Reach::of`]).
 pub async fn list(
     db: &impl GenericClient,
     user: &CurrentUser,
+    reach: &Reach,
     filter: &Filter,
     after: Option<&Cursor>,
     limit: u32,
 ) -> AppResult<Page> {
-    let filter = readable(db, user, filter).await?;
+    let filter = readable(db, user, reach, filter).await?;
     audit::list(db, user.org_id, &filter, after, limit).await
 }
 
@@ -235,7 +237,7 @@ pub async fn export_csv(
     after: Option<&Cursor>,
     client: &ClientInfo,
 ) -> AppResult<CsvExport> {
-    let filter = &readable(db, user, filter).await?;
+    let filter = &readable(db, user, &Reach::of(db, user).await?, filter).await?;
     let export = export(db, user, filter, after).await?;
     audit::record(
         db,

@@ -22,6 +22,7 @@ use crate::auth::current::{ClientInfo, CurrentUser, require_role};
 use crate::db::audit;
 use crate::db::packs::{self as store, NewPack, Pack};
 use crate::error::{AppError, AppResult};
+use crate::reach::Reach;
 use crate::state::AppState;
 
 /// How long a built pack stays downloadable.
@@ -116,6 +117,22 @@ async fn checked_scope(
             req.from
         )));
     }
+    let db = state.pool().get().await?;
+    let reach = Reach::of(&**db, user).await?;
+    if let Some(from) = reach.from
+        && req.from < from
+    {
+        return Err(AppError::Forbidden(format!(
+            "your access covers evidence from {from}; ask for a pack from then on"
+        )));
+    }
+    if let Some(to) = reach.to
+        && req.to > to
+    {
+        return Err(AppError::Forbidden(format!(
+            "your access covers evidence up to {to}; ask for a pack up to then"
+        )));
+    }
     let mut sites = req.site_ids.clone();
     if let Some(s) = &mut sites {
         s.sort();
@@ -126,38 +143,15 @@ async fn checked_scope(
                 crate::auditors::MAX_SITES
             )));
         }
-        let db = state.pool().get().await?;
+        for id in s.iter() {
+            reach.site(*id)?;
+        }
         if crate::db::auditors::count_sites(&**db, user.org_id, s).await? != s.len() as i64 {
-            return Err(crate::compliance::no_such_site());
+            return Err(crate::reach::no_such_site());
         }
     }
-    if user.role == Role::Auditor {
-        let grant = crate::auditors::grant_of(state, user).await?.ok_or_else(|| {
-            AppError::Forbidden(
-                "your auditor access has ended; ask the practice to extend it".into(),
-            )
-        })?;
-        if let Some(from) = grant.period_from
-            && req.from < from
-        {
-            return Err(AppError::Forbidden(format!(
-                "your access covers evidence from {from}; ask for a pack from then on"
-            )));
-        }
-        if let Some(to) = grant.period_to
-            && req.to > to
-        {
-            return Err(AppError::Forbidden(format!(
-                "your access covers evidence up to {to}; ask for a pack up to then"
-            )));
-        }
-        if let Some(allowed) = &grant.site_ids {
-            match &sites {
-                None => sites = Some(allowed.clone()),
-                Some(s) if s.iter().all(|id| allowed.contains(id)) => {}
-                Some(_) => return Err(crate::compliance::no_such_site()),
-            }
-        }
+    if sites.is_none() {
+        sites = reach.sites.clone();
     }
     Ok(sites)
 }

@@ -22,6 +22,7 @@ use crate::audit::{
 use crate::auth::current::{ApiReader, ClientInfo};
 use crate::db::audit::{ActionFilter, ActorFilter, Filter, Row};
 use crate::param_type;
+use crate::reach::Reach;
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -361,7 +362,9 @@ impl AuditApi {
         let after = cursor.0.map(|c| c.0);
         match format.0.unwrap_or_default() {
             AuditFormat::Json => {
-                let page = audit::list(&**db, &user, &filter, after.as_ref(), limit.0.0).await?;
+                let reach = Reach::of(&**db, &user).await?;
+                let page =
+                    audit::list(&**db, &user, &reach, &filter, after.as_ref(), limit.0.0).await?;
                 Ok(AuditLogResponse::Json(Json(AuditPage {
                     next_cursor: page.next.map(|c| c.encode()),
                     entries: page.entries.into_iter().map(AuditEntry::from).collect(),

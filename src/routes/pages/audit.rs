@@ -112,9 +112,12 @@ pub async fn view_audit_get(
     let values = &query.values;
 
     let db = state.pool().get().await?;
+    let reach = crate::reach::Reach::of(&**db, &user).await?;
     let parsed = parse(values, query.cursor.as_deref());
     let page = match &parsed {
-        Ok(p) => Some(area::list(&**db, &user, &p.filter, p.after.as_ref(), p.limit).await?),
+        Ok(p) => {
+            Some(area::list(&**db, &user, &reach, &p.filter, p.after.as_ref(), p.limit).await?)
+        }
         Err(_) => None,
     };
     let (status, message) = outcome(&parsed);
@@ -137,7 +140,6 @@ pub async fn view_audit_get(
     } else if fragment {
         views::audit_results(values, &results)
     } else {
-        let reach = crate::reach::Reach::of(&**db, &user).await?;
         let actors = audit::actors(&**db, user.org_id).await?;
         let actions = audit::actions(&**db, user.org_id).await?;
         views::audit_page(
