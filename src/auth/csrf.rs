@@ -62,14 +62,14 @@ pub fn check_origin(req: &Request, config: &Config) -> AppResult<()> {
 /// opened from the portal's own page, typed or bookmarked (`same-origin`,
 /// `none`) and requests from scripts (no header) pass.
 pub fn refuse_cross_site(req: &Request) -> AppResult<()> {
-    match is_cross_site(req) {
-        true => Err(AppError::Forbidden(
+    if is_cross_site(req) {
+        return Err(AppError::Forbidden(
             "this download must be started from the portal's own pages (the request came from \
              another site); open the portal and download it there"
                 .into(),
-        )),
-        false => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// Whether a browser says another site started this request

@@ -57,12 +57,15 @@ impl FromStr for Role {
     }
 }
 
-/// What an API token may do. `Read`: GET requests and the read-only
-/// checks (verification). `Write`: also what the user's role may change,
-/// except managing users, roles, tokens, sessions, passwords, auditor grants
-/// and transfers, which need a browser session whatever the scope
-/// ([`flows::require_browser_session`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What an API token may do. `read`: GET requests and the four evidence
+/// checks (`verify_bundle`, `verify_chain`, `verify_log`,
+/// `verify_log_checkpoint`); any other change answers 403. `write`: also
+/// the changes the user's role allows (notifications, email preferences,
+/// audit packs and exports). No token, whatever its scope, manages users,
+/// roles, invitations, auditor grants, tokens, sessions, passwords or
+/// transfers: those answer 403 and need a browser session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, poem_openapi::Enum)]
+#[oai(rename = "TokenScope", rename_all = "lowercase")]
 pub enum Scope {
     #[default]
     Read,

@@ -369,7 +369,7 @@ pub async fn list_reports(
 #[derive(Debug, Clone, Default)]
 pub struct ReportList {
     pub reports: Vec<ReportSummary>,
-    pub not_built: usize,
+    pub not_built: u32,
 }
 
 /// A report ready to send to the browser.

@@ -35,7 +35,7 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
             @if list.not_built > 0 {
                 div.alert.alert-info role="status" id="reports-not-built" {
                     "This page was opened from another website, so "
-                    (list.not_built) @if list.not_built == 1 { " report was" } @else { " reports were" }
+                    (plural(list.not_built, "report was", "reports were"))
                     " not made (making one takes a while). "
                     a href=(paths::REPORTS) { "Show every month" }
                 }

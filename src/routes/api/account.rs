@@ -77,7 +77,7 @@ pub struct TokenItem {
     pub name: String,
     /// The first characters of the token, to recognise it.
     pub prefix: String,
-    pub scope: TokenScope,
+    pub scope: Scope,
     pub created_by: UserRef,
     pub created_at: DateTime<Utc>,
     #[oai(skip_serializing_if_is_none)]
@@ -99,40 +99,7 @@ pub struct NewTokenBody {
     pub name: StrictString,
     /// What the token may do; `read` when absent.
     #[oai(default)]
-    pub scope: TokenScope,
-}
-
-/// What an API token may do. `read`: GET requests and the four evidence
-/// checks (`verify_bundle`, `verify_chain`, `verify_log`,
-/// `verify_log_checkpoint`); any other change answers 403. `write`: also
-/// the changes the user's role allows (notifications, email preferences,
-/// audit packs and exports). No token, whatever its scope, manages users,
-/// roles, invitations, auditor grants, tokens, sessions, passwords or
-/// transfers: those answer 403 and need a browser session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, poem_openapi::Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum TokenScope {
-    #[default]
-    Read,
-    Write,
-}
-
-impl From<TokenScope> for Scope {
-    fn from(s: TokenScope) -> Scope {
-        match s {
-            TokenScope::Read => Scope::Read,
-            TokenScope::Write => Scope::Write,
-        }
-    }
-}
-
-impl From<Scope> for TokenScope {
-    fn from(s: Scope) -> TokenScope {
-        match s {
-            Scope::Read => TokenScope::Read,
-            Scope::Write => TokenScope::Write,
-        }
-    }
+    pub scope: Scope,
 }
 
 #[derive(Debug, Object)]
@@ -142,7 +109,7 @@ pub struct CreatedToken {
     /// The token itself. Shown this once; store it now.
     pub token: String,
     pub prefix: String,
-    pub scope: TokenScope,
+    pub scope: Scope,
     pub created_at: DateTime<Utc>,
 }
 
@@ -259,7 +226,7 @@ impl AccountApi {
                     id: t.id,
                     name: t.name,
                     prefix: t.prefix,
-                    scope: t.scope.into(),
+                    scope: t.scope,
                     created_by: UserRef { id: t.created_by_id, email: t.created_by_email },
                     created_at: t.created_at,
                     last_used_at: t.last_used_at,
@@ -282,20 +249,15 @@ impl AccountApi {
         user: ApiAdmin,
         body: Json<NewTokenBody>,
     ) -> Result<CreatedTokenResponse, ApiError<{ AUTHED | JSON_BODY | CONFLICT }>> {
-        let t = flows::create_api_token(
-            &state,
-            &user,
-            &body.name,
-            body.scope.into(),
-            &ClientInfo::of(req),
-        )
-        .await?;
+        let t =
+            flows::create_api_token(&state, &user, &body.name, body.scope, &ClientInfo::of(req))
+                .await?;
         Ok(CreatedTokenResponse::Created(Json(CreatedToken {
             id: t.id,
             name: t.name,
             token: t.token,
             prefix: t.prefix,
-            scope: t.scope.into(),
+            scope: t.scope,
             created_at: t.created_at,
         })))
     }

@@ -192,7 +192,7 @@ impl ReportsApi {
         let list = reports::list_reports(&**db, user.org_id, &reach, Utc::now(), build).await?;
         Ok(Json(MonthlyReportList {
             reports: list.reports.into_iter().map(Into::into).collect(),
-            not_built: list.not_built as u64,
+            not_built: list.not_built.into(),
         }))
     }
 
