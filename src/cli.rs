@@ -506,7 +506,8 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
             state.mail_waker(),
         );
         print_banner(&config, mode, seeded.as_ref(), started);
-        let sweeper = crate::evidence::sweeper::spawn(db.pool.clone());
+        let links = crate::auth::flows::spawn_link_worker(state.clone());
+        let sweeper = crate::evidence::sweeper::spawn(db.pool.clone(), config.retention_years);
         let reports = crate::reports::scheduler::spawn(state.clone());
         let integrator = crate::evidence::integrator::spawn(state.clone());
         let packs = crate::packs::spawn_expiry(state.clone());
@@ -515,6 +516,7 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
         integrator.shutdown().await;
         reports.shutdown().await;
         sweeper.shutdown().await;
+        links.shutdown().await;
         mailer.shutdown().await;
         served
     }

@@ -96,6 +96,9 @@ pub struct ConfigArgs {
     /// Evidence bundles one site may send per minute (0 for no limit; default 1200).
     #[arg(long, env = "PORTAL_INGEST_PER_SITE", global = true)]
     pub ingest_per_site: Option<String>,
+    /// Delete audit-log rows older than this many years (at least 6; default: keep them for good).
+    #[arg(long, env = "PORTAL_RETENTION_YEARS", global = true)]
+    pub retention_years: Option<String>,
 }
 
 /// How the SMTP connection is protected.
@@ -143,6 +146,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Bundles per site per minute (0: no limit).
     pub ingest_per_site: u32,
+    /// Audit-log rows older than this many years are deleted (None: never).
+    pub retention_years: Option<u32>,
     pub log_seed: Option<Secret<[u8; 32]>>,
     pub log_checkpoint_interval: Duration,
 }
@@ -173,6 +178,8 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 /// Bundles a site may send per minute: 20 a second, so a week offline
 /// (about 2,000 bundles at one per 5 minutes) flushes in two minutes.
 pub const DEFAULT_INGEST_PER_SITE: u32 = 1200;
+/// The shortest audit-log retention the portal accepts (45 CFR 164.316(b)(2)).
+pub const MIN_RETENTION_YEARS: u32 = 6;
 
 impl Config {
     pub fn from_args(args: &ConfigArgs) -> Result<Config, ConfigError> {
@@ -286,6 +293,20 @@ impl Config {
             })?,
         };
 
+        let retention_years = match non_empty(&args.retention_years) {
+            None => None,
+            Some(v) if v.eq_ignore_ascii_case("forever") => None,
+            Some(v) => Some(v.parse::<u32>().ok().filter(|y| (MIN_RETENTION_YEARS..=100).contains(y)).ok_or_else(|| {
+                bad(
+                    "PORTAL_RETENTION_YEARS",
+                    format!(
+                        "expected a whole number of years from {MIN_RETENTION_YEARS} to 100, or forever \
+                         (HIPAA, 45 CFR 164.316(b)(2), asks for six years; got {v:?})"
+                    ),
+                )
+            })?),
+        };
+
         let log_seed = non_empty(&args.log_seed)
             .map(|v| {
                 parse_seed(v).map(Secret::new).ok_or_else(|| {
@@ -322,6 +343,7 @@ impl Config {
             csrf_allow_same_site,
             trusted_proxies,
             ingest_per_site,
+            retention_years,
             log_seed,
             log_checkpoint_interval,
         })
@@ -518,6 +540,8 @@ mod tests {
                 "PORTAL_LOG_CHECKPOINT_INTERVAL",
                 "between 1s and 1d",
             ),
+            (|a| a.retention_years = Some("5".into()), "PORTAL_RETENTION_YEARS", "six years"),
+            (|a| a.retention_years = Some("six".into()), "PORTAL_RETENTION_YEARS", "from 6 to 100"),
         ];
         for (set, variable, expects) in cases {
             let mut a = args();
@@ -543,6 +567,16 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert!(shown.contains("smtp.example.com"));
+    }
+
+    #[test]
+    fn retention_keeps_the_audit_log_for_good_unless_six_years_or_more_are_set() {
+        let mut a = args();
+        assert_eq!(Config::from_args(&a).unwrap().retention_years, None);
+        a.retention_years = Some("forever".into());
+        assert_eq!(Config::from_args(&a).unwrap().retention_years, None);
+        a.retention_years = Some("6".into());
+        assert_eq!(Config::from_args(&a).unwrap().retention_years, Some(6));
     }
 
     #[test]

@@ -26,6 +26,8 @@ struct Inner {
     secrets: Secrets,
     mode: Mode,
     mail: MailWaker,
+    /// Wakes the magic-link worker ([`crate::auth::flows::spawn_link_worker`]).
+    links: Arc<tokio::sync::Notify>,
     /// Practices whose evidence log this process has seen exist (a log,
     /// once made, is never removed), so an ingest need not look.
     known_logs: Arc<std::sync::RwLock<std::collections::HashSet<Uuid>>>,
@@ -50,6 +52,7 @@ impl AppState {
                 secrets,
                 mode,
                 mail: MailWaker::new(),
+                links: Default::default(),
                 known_logs: Default::default(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
@@ -68,6 +71,7 @@ impl AppState {
                 secrets: i.secrets.clone(),
                 mode: i.mode,
                 mail: i.mail.clone(),
+                links: i.links.clone(),
                 known_logs: i.known_logs.clone(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
@@ -128,5 +132,15 @@ impl AppState {
     /// Tells the mail worker that new mail is waiting (call after commit).
     pub fn wake_mailer(&self) {
         self.inner.mail.wake();
+    }
+
+    /// What the magic-link worker waits on.
+    pub fn link_waker(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.links.clone()
+    }
+
+    /// Tells the magic-link worker a request is queued (call after commit).
+    pub fn wake_link_worker(&self) {
+        self.inner.links.notify_one();
     }
 }

@@ -12,7 +12,7 @@ use super::{Scope, password, tokens};
 use crate::audit::user_entry;
 use crate::config::parse_email;
 use crate::db::outbox::{self, NewMail};
-use crate::db::{api_tokens, audit, rate_limits, sessions, users};
+use crate::db::{anonymous, api_tokens, audit, rate_limits, sessions, users};
 use crate::error::{AppError, AppResult};
 use crate::paths;
 use crate::state::AppState;
@@ -72,9 +72,11 @@ pub(crate) async fn limit_in(
     }
 }
 
-/// Queues a sign-in link for the address if it belongs to an active user.
-/// Known, unknown and inactive addresses get the same answer and do the same
-/// database round trips; no mail is sent inline.
+/// Queues a sign-in link request. The request itself does the same
+/// database work whatever the address (two rate-limit counters, one queued
+/// row, one commit), so neither its answer nor its timing tells whether the
+/// address has an account; [`issue_requested_links`] then looks the address
+/// up and makes the link and its mail for an active user.
 pub async fn request_magic_link(
     state: &AppState,
     raw_email: &str,
@@ -87,53 +89,138 @@ pub async fn request_magic_link(
     // counted, which changes nothing (the bucket is already full).
     limit_in(&*tx, format!("magic:email:{}", email_key(state, &email)), MAGIC_PER_EMAIL).await?;
     limit_in(&*tx, format!("magic:ip:{}", client.ip_key()), MAGIC_PER_IP).await?;
-    let user = users::find_by_email(&*tx, &email).await?;
-    let eligible = user.as_ref().filter(|u| u.can_sign_in());
+    anonymous::queue_link_request(&*tx, &email, client.ip, client.user_agent.as_deref()).await?;
+    tx.commit().await?;
+    state.wake_link_worker();
+    Ok(())
+}
+
+/// Queued requests handled per transaction.
+const LINK_BATCH: i64 = 100;
+
+/// Answers the queued magic-link requests: for an active user a link and
+/// its mail, for a practice's inactive user nothing but the audit row, for
+/// an unknown address a counted attempt (no audit row: anyone can make
+/// those). A request older than a link's lifetime (left by an instance that
+/// stopped) is dropped: its sender has asked again or given up. Safe to run
+/// from several instances at once. Returns how many requests were handled.
+pub async fn issue_requested_links(state: &AppState) -> AppResult<usize> {
+    let mut handled = 0;
+    loop {
+        let mut db = state.pool().get().await?;
+        let tx = db.transaction().await?;
+        let batch = anonymous::take_link_requests(&*tx, LINK_BATCH).await?;
+        if batch.is_empty() {
+            return Ok(handled);
+        }
+        let mut mailed = false;
+        for request in &batch {
+            mailed |= issue_link(state, &*tx, request).await?;
+        }
+        tx.commit().await?;
+        if mailed {
+            state.wake_mailer();
+        }
+        handled += batch.len();
+    }
+}
+
+/// One queued request; true when a mail was queued.
+async fn issue_link(
+    state: &AppState,
+    tx: &impl tokio_postgres::GenericClient,
+    request: &anonymous::LinkRequest,
+) -> AppResult<bool> {
+    let Some(user) = users::find_by_email(tx, &request.email).await? else {
+        let ip_key = super::forwarded::limit_key(request.ip);
+        anonymous::count_attempt(tx, "magic_link_unknown_address", &ip_key).await?;
+        return Ok(false);
+    };
+    let stale = chrono::Utc::now() - request.requested_at
+        > chrono::Duration::from_std(MAGIC_LINK_LIFETIME).expect("an hour fits");
+    let send = user.can_sign_in() && !stale;
+    let details = match (send, stale) {
+        (false, true) => serde_json::json!({ "sent": false, "reason": "request_expired" }),
+        _ => serde_json::json!({ "sent": send }),
+    };
     audit::record(
-        &*tx,
+        tx,
         &audit::Entry {
-            org_id: user.as_ref().map(|u| u.org_id),
-            actor_user_id: user.as_ref().map(|u| u.id),
-            actor_email: Some(&email),
+            org_id: Some(user.org_id),
+            actor_user_id: Some(user.id),
+            actor_email: Some(&request.email),
             action: "auth.magic_link_requested",
-            ip: client.ip,
-            user_agent: client.user_agent.as_deref(),
-            details: serde_json::json!({ "sent": eligible.is_some() }),
+            ip: request.ip,
+            user_agent: request.user_agent.as_deref(),
+            details,
             ..Default::default()
         },
     )
     .await?;
-    if let Some(user) = eligible {
-        let token = tokens::generate();
-        sessions::insert_magic_link(
-            &*tx,
-            user.id,
-            &tokens::hash(state.secret(), &token),
-            MAGIC_LINK_LIFETIME,
-            client.ip,
-        )
-        .await?;
-        let link = format!("{}{}?token={token}", state.config().base_url, paths::VERIFY);
-        let mail =
-            emails::magic_link(user.name.as_deref(), &user.org_name, &link, MAGIC_LINK_LIFETIME);
-        outbox::enqueue(
-            &*tx,
-            &NewMail {
-                to: user.email.clone(),
-                subject: mail.subject,
-                text: mail.text,
-                html: Some(mail.html),
-                kind: "magic_link",
-                contains_secret: true,
-            },
-        )
-        .await?;
+    if !send {
+        return Ok(false);
     }
-    tx.commit().await?;
-    if eligible.is_some() {
-        state.wake_mailer();
+    let token = tokens::generate();
+    sessions::insert_magic_link(
+        tx,
+        user.id,
+        &tokens::hash(state.secret(), &token),
+        MAGIC_LINK_LIFETIME,
+        request.ip,
+    )
+    .await?;
+    let link = format!("{}{}?token={token}", state.config().base_url, paths::VERIFY);
+    let mail = emails::magic_link(user.name.as_deref(), &user.org_name, &link, MAGIC_LINK_LIFETIME);
+    outbox::enqueue(
+        tx,
+        &NewMail {
+            to: user.email.clone(),
+            subject: mail.subject,
+            text: mail.text,
+            html: Some(mail.html),
+            kind: "magic_link",
+            contains_secret: true,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// How often queued requests are looked for without a wake-up (requests
+/// another instance queued and left).
+const LINK_POLL: Duration = Duration::from_secs(30);
+
+/// The running link worker; `shutdown` stops it.
+pub struct LinkWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LinkWorker {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
     }
-    Ok(())
+}
+
+/// Answers queued magic-link requests as they come ([`AppState::wake_link_worker`])
+/// and every [`LINK_POLL`], until shut down.
+pub fn spawn_link_worker(state: AppState) -> LinkWorker {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let wake = state.link_waker();
+    let task = tokio::spawn(async move {
+        loop {
+            if let Err(e) = issue_requested_links(&state).await {
+                tracing::warn!(error = %e, "answering sign-in link requests failed; retrying");
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(LINK_POLL) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    });
+    LinkWorker { stop, task }
 }
 
 /// The signed-in user, as sign-in endpoints report it.
@@ -170,17 +257,9 @@ pub async fn redeem_magic_link(
         None => None,
     };
     let Some(user) = user else {
-        audit::record(
-            &*tx,
-            &audit::Entry {
-                action: "auth.signin_failed",
-                ip: client.ip,
-                user_agent: client.user_agent.as_deref(),
-                details: serde_json::json!({ "method": "magic_link", "reason": "invalid_or_used_link" }),
-                ..Default::default()
-            },
-        )
-        .await?;
+        // A link that names no account: counted, not audited (anyone can
+        // send these, and no practice's log is the place for them).
+        anonymous::count_attempt(&*tx, "magic_link_invalid_link", &client.ip_key()).await?;
         tx.commit().await?;
         return Err(AppError::Unauthorized(LINK_INVALID.into()));
     };
@@ -215,13 +294,13 @@ pub async fn login_with_password(
     let tx = db.transaction().await?;
     match user {
         Some(user) if ok => finish_sign_in(state, tx, &user, "password", client).await,
-        user => {
+        Some(user) => {
             audit::record(
                 &*tx,
                 &audit::Entry {
-                    org_id: user.as_ref().map(|u| u.org_id),
-                    actor_user_id: user.as_ref().map(|u| u.id),
-                    actor_email: email.as_deref(),
+                    org_id: Some(user.org_id),
+                    actor_user_id: Some(user.id),
+                    actor_email: Some(&user.email),
                     action: "auth.signin_failed",
                     ip: client.ip,
                     user_agent: client.user_agent.as_deref(),
@@ -230,6 +309,13 @@ pub async fn login_with_password(
                 },
             )
             .await?;
+            tx.commit().await?;
+            Err(AppError::Unauthorized(LOGIN_FAILED.into()))
+        }
+        None => {
+            // An address with no account: counted per client address, not
+            // audited (nothing bounds how many of these anyone can send).
+            anonymous::count_attempt(&*tx, "password_unknown_address", &client.ip_key()).await?;
             tx.commit().await?;
             Err(AppError::Unauthorized(LOGIN_FAILED.into()))
         }

@@ -1,9 +1,10 @@
 //! What the portal deletes, and when: short-lived credentials and counters
-//! once they can no longer matter. Nothing here is a record HIPAA asks to
-//! keep (evidence, logs, reports and the audit log are never pruned; see
-//! the README's "Retention"). Each statement deletes a bounded batch, so
-//! one pass never holds long locks; passes from several instances at once
-//! delete disjoint rows (`SKIP LOCKED`).
+//! once they can no longer matter, and, only when the operator sets a
+//! retention period (`PORTAL_RETENTION_YEARS`, at least 6), audit-log rows
+//! older than it. Evidence, the evidence log and reports are never pruned
+//! (see the README's "Retention"). Each statement deletes a bounded batch,
+//! so one pass never holds long locks; passes from several instances at
+//! once delete disjoint rows (`SKIP LOCKED`).
 
 use tokio_postgres::GenericClient;
 
@@ -19,6 +20,21 @@ pub const RULES: &[(&str, &str)] = &[
         "rate_limits",
         "DELETE FROM rate_limits WHERE ctid IN (
            SELECT ctid FROM rate_limits WHERE window_start < now() - interval '1 day'
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
+    // Sign-in attempts that named no account: counted per hour, kept 90 days.
+    (
+        "anonymous_sign_in_attempts",
+        "DELETE FROM anonymous_sign_in_attempts WHERE ctid IN (
+           SELECT ctid FROM anonymous_sign_in_attempts WHERE window_start < now() - interval '90 days'
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
+    // Queued link requests no worker answered within a day (the worker
+    // drops them after an hour anyway).
+    (
+        "magic_link_requests",
+        "DELETE FROM magic_link_requests WHERE id IN (
+           SELECT id FROM magic_link_requests WHERE requested_at < now() - interval '1 day'
             LIMIT $1 FOR UPDATE SKIP LOCKED)",
     ),
     // Sign-in links: used or expired a day ago.
@@ -52,8 +68,12 @@ pub const RULES: &[(&str, &str)] = &[
 ];
 
 /// One pass: deletes what the rules allow, a batch at a time, until
-/// nothing is left; the rows deleted per table.
-pub async fn prune(db: &impl GenericClient) -> AppResult<Vec<(&'static str, u64)>> {
+/// nothing is left, then audit-log rows older than `retention_years` when
+/// set (the database refuses fewer than 6); the rows deleted per table.
+pub async fn prune(
+    db: &impl GenericClient,
+    retention_years: Option<u32>,
+) -> AppResult<Vec<(&'static str, u64)>> {
     let mut out = Vec::new();
     for (table, sql) in RULES {
         let mut total = 0;
@@ -65,6 +85,20 @@ pub async fn prune(db: &impl GenericClient) -> AppResult<Vec<(&'static str, u64)
             }
         }
         out.push((*table, total));
+    }
+    if let Some(years) = retention_years {
+        let years = i32::try_from(years).unwrap_or(i32::MAX);
+        let mut total = 0;
+        loop {
+            let row =
+                db.query_one("SELECT prune_audit_log($1, $2)", &[&years, &(BATCH as i32)]).await?;
+            let n = row.get::<_, i64>(0) as u64;
+            total += n;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
+        out.push(("client_audit_log", total));
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Database access: the pool, migrations, the managed local cluster, and one
 //! file of named query functions per table group.
 
+pub mod anonymous;
 pub mod api_tokens;
 pub mod audit;
 pub mod auditors;

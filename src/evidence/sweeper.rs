@@ -49,9 +49,12 @@ pub async fn sweep(pool: &Pool) -> AppResult<usize> {
 }
 
 /// One pruning pass (`db::housekeeping`): rows deleted per table.
-pub async fn housekeeping(pool: &Pool) -> AppResult<Vec<(&'static str, u64)>> {
+pub async fn housekeeping(
+    pool: &Pool,
+    retention_years: Option<u32>,
+) -> AppResult<Vec<(&'static str, u64)>> {
     let db = pool.get().await?;
-    crate::db::housekeeping::prune(&**db).await
+    crate::db::housekeeping::prune(&**db, retention_years).await
 }
 
 /// The running sweeper; `shutdown` stops it.
@@ -68,7 +71,8 @@ impl SweeperHandle {
 }
 
 /// Sweeps now and then every [`INTERVAL`] until shut down.
-pub fn spawn(pool: Pool) -> SweeperHandle {
+/// `retention_years`: `PORTAL_RETENTION_YEARS` (None keeps the audit log for good).
+pub fn spawn(pool: Pool, retention_years: Option<u32>) -> SweeperHandle {
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         loop {
@@ -79,7 +83,7 @@ pub fn spawn(pool: Pool) -> SweeperHandle {
                     tracing::warn!(error = %e, "the silent-site sweep failed; retrying later")
                 }
             }
-            match housekeeping(&pool).await {
+            match housekeeping(&pool, retention_years).await {
                 Ok(pruned) if pruned.iter().any(|(_, n)| *n > 0) => {
                     tracing::info!(?pruned, "expired rows pruned")
                 }

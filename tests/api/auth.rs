@@ -49,6 +49,7 @@ async fn a_magic_link_request_answers_the_same_for_every_address() {
         serde_json::from_str::<serde_json::Value>(&bodies[0]).unwrap(),
         json!({"status": "sent", "message": "If that email exists, a login link was sent."})
     );
+    assert_eq!(app.issue_links().await, 3);
 
     let mail = outbox_to(&app, &p.admin.email).await;
     assert_eq!(mail.len(), 1, "the active user gets a link");
@@ -65,7 +66,70 @@ async fn a_magic_link_request_answers_the_same_for_every_address() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(audited, 3);
+    assert_eq!(audited, 2, "the practice's two users, not the unknown address");
+    let counted = app
+        .count(
+            "SELECT sum(attempts)::bigint FROM anonymous_sign_in_attempts
+              WHERE what = 'magic_link_unknown_address'",
+            &[],
+        )
+        .await;
+    assert_eq!(counted, 1, "the unknown address is counted, not audited");
+}
+
+/// Every row count in the public schema, by table.
+async fn row_counts(app: &TestApp) -> std::collections::BTreeMap<String, i64> {
+    let db = app.db_client().await;
+    let tables: Vec<String> = db
+        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for t in tables {
+        out.insert(t.clone(), app.rows_in(&t).await);
+    }
+    out
+}
+
+/// What a request changed: the tables whose row count moved, and by how much.
+fn changed(
+    before: &std::collections::BTreeMap<String, i64>,
+    after: &std::collections::BTreeMap<String, i64>,
+) -> Vec<(String, i64)> {
+    after
+        .iter()
+        .filter_map(|(t, n)| (before[t] != *n).then(|| (t.clone(), n - before[t])))
+        .collect()
+}
+
+/// Finding 8: a request for a real account used to make two more rows (the
+/// link and its mail) in the request than one for an unknown address. Now
+/// both write the same rows; the link and the mail come from the worker.
+#[tokio::test]
+async fn a_magic_link_request_writes_the_same_rows_for_known_and_unknown_addresses() {
+    // Two identical practices, one request each (the same client address
+    // would share its rate-limit row between the two requests).
+    let mut writes = Vec::new();
+    for known in [true, false] {
+        let app = spawn_app().await;
+        let p = app.practice("Oak Clinic").await;
+        let email = if known { p.owner.email.clone() } else { "nobody@oakclinic.example".into() };
+        let before = row_counts(&app).await;
+        request_link(&app, &email).await.assert_status_is_ok();
+        writes.push(changed(&before, &row_counts(&app).await));
+        assert!(outbox_to(&app, &email).await.is_empty(), "no mail from the request itself");
+        assert_eq!(app.issue_links().await, 1);
+        assert_eq!(outbox_to(&app, &email).await.len(), usize::from(known));
+        assert_eq!(app.rows_in("magic_link_requests").await, 0);
+    }
+    assert_eq!(writes[0], writes[1], "known and unknown addresses write alike");
+    assert_eq!(
+        writes[0],
+        vec![("magic_link_requests".to_owned(), 1), ("rate_limits".to_owned(), 2)]
+    );
 }
 
 #[tokio::test]
@@ -73,6 +137,7 @@ async fn the_link_in_the_mail_is_the_base_url_and_a_token_that_is_stored_only_ha
     let app = spawn_app().await;
     let p = app.practice("Oak Clinic").await;
     request_link(&app, &p.owner.email).await.assert_status_is_ok();
+    app.issue_links().await;
     let (_, text) = outbox_to(&app, &p.owner.email).await.remove(0);
     let link = text.lines().find(|l| l.contains("/client/verify?token=")).unwrap().trim();
     assert!(
@@ -103,6 +168,7 @@ async fn magic_link_requests_are_limited_per_address_alike_for_unknown_ones() {
         let body = body_json(resp).await;
         assert_eq!(body["error"], "rate_limited");
     }
+    assert_eq!(app.issue_links().await, 10);
     assert_eq!(outbox_to(&app, &p.owner.email).await.len(), 5);
 }
 
@@ -279,7 +345,18 @@ async fn password_login_fails_the_same_way_for_every_wrong_input() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(failed, 3);
+    assert_eq!(failed, 2, "the practice's two accounts are audited");
+    let counted = app
+        .count(
+            "SELECT sum(attempts)::bigint FROM anonymous_sign_in_attempts
+              WHERE what = 'password_unknown_address'",
+            &[],
+        )
+        .await;
+    assert_eq!(counted, 1, "the unknown address is counted, with no audit row");
+    let orphans =
+        app.count("SELECT count(*) FROM client_audit_log WHERE client_org_id IS NULL", &[]);
+    assert_eq!(orphans.await, 0);
 }
 
 #[tokio::test]

@@ -157,6 +157,8 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
     let server = spawn_server(&app).await;
     let mailer =
         portal::mail::spawn_worker_with(app.pool.clone(), smtp.transport(), app.state.mail_waker());
+    // As in `portal serve`: the worker answers the queued request at once.
+    let links = portal::auth::flows::spawn_link_worker(app.state.clone());
 
     client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
     client.find(Locator::Id("magic-email")).await.unwrap().send_keys(&p.owner.email).await.unwrap();
@@ -228,6 +230,7 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
     assert_eq!(live, 1, "only the helper's session is left; the browser's was revoked");
 
     client.close().await.unwrap();
+    links.shutdown().await;
     mailer.shutdown().await;
     server.stop().await;
 }

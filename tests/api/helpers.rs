@@ -412,6 +412,12 @@ impl TestApp {
         }
     }
 
+    /// Answers the queued magic-link requests, as `portal serve`'s link
+    /// worker does at once; the number answered.
+    pub async fn issue_links(&self) -> usize {
+        portal::auth::flows::issue_requested_links(&self.state).await.expect("answer link requests")
+    }
+
     /// A live magic link for the user, straight into the database; returns its token.
     pub async fn magic_token(&self, user_id: uuid::Uuid) -> String {
         let token = portal::auth::tokens::generate();

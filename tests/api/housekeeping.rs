@@ -26,6 +26,11 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
                VALUES ('a@x.example', 'old', 'x', 'digest', 'sent', now() - interval '31 days', now() - interval '31 days'),
                       ('a@x.example', 'new', 'x', 'digest', 'sent', now(), now()),
                       ('a@x.example', 'waiting', 'x', 'digest', 'pending', NULL, now() - interval '200 days');
+             INSERT INTO anonymous_sign_in_attempts (window_start, what, ip_key)
+               VALUES (now() - interval '91 days', 'password_unknown_address', '192.0.2.1'),
+                      (date_trunc('hour', now()), 'password_unknown_address', '192.0.2.1');
+             INSERT INTO magic_link_requests (email, requested_at)
+               VALUES ('left@x.example', now() - interval '2 days');
              INSERT INTO client_audit_log (client_org_id, action, created_at)
                VALUES ('{o}', 'test.ancient', now() - interval '7 years');",
             u = p.owner.id,
@@ -37,8 +42,8 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
     let audit_before = app.rows_in("client_audit_log").await;
     // Two instances' passes at once.
     let (a, b) = tokio::join!(
-        portal::evidence::sweeper::housekeeping(&app.pool),
-        portal::evidence::sweeper::housekeeping(&app.pool)
+        portal::evidence::sweeper::housekeeping(&app.pool, None),
+        portal::evidence::sweeper::housekeeping(&app.pool, None)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let total = |table: &str| -> u64 {
@@ -48,6 +53,9 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
     assert_eq!(total("client_magic_links"), 1);
     assert_eq!(total("email_outbox"), 1);
     assert!(total("client_sessions") >= 1);
+    assert_eq!(total("anonymous_sign_in_attempts"), 1);
+    assert_eq!(total("magic_link_requests"), 1);
+    assert!(a.iter().all(|(t, _)| *t != "client_audit_log"), "no retention set: {a:?}");
 
     let left = |sql: &'static str| app.count(sql, &[]);
     assert_eq!(left("SELECT count(*) FROM rate_limits WHERE bucket = 'live'").await, 1);
@@ -68,5 +76,53 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
         left("SELECT count(*) FROM email_outbox WHERE subject IN ('new', 'waiting')").await,
         2
     );
+    assert_eq!(left("SELECT count(*) FROM anonymous_sign_in_attempts").await, 1);
     assert_eq!(app.rows_in("client_audit_log").await, audit_before, "the audit log is kept");
+}
+
+/// With `PORTAL_RETENTION_YEARS` set, audit rows older than it go and
+/// younger ones stay; the database itself refuses to delete a row younger
+/// than six years, whoever asks, and any UPDATE.
+#[tokio::test]
+async fn the_audit_log_is_pruned_only_past_its_retention_and_never_before_six_years() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let db = app.db_client().await;
+    db.batch_execute(&format!(
+        "INSERT INTO client_audit_log (client_org_id, action, created_at)
+           VALUES ('{o}', 'test.nine_years', now() - interval '9 years'),
+                  ('{o}', 'test.seven_years', now() - interval '7 years'),
+                  ('{o}', 'test.five_years', now() - interval '5 years');",
+        o = p.org_id,
+    ))
+    .await
+    .unwrap();
+    let pruned = portal::evidence::sweeper::housekeeping(&app.pool, Some(8)).await.unwrap();
+    assert!(pruned.contains(&("client_audit_log", 1)), "{pruned:?}");
+    let app = &app;
+    let left = |action: &'static str| async move {
+        app.count("SELECT count(*) FROM client_audit_log WHERE action = $1", &[&action]).await
+    };
+    assert_eq!(left("test.nine_years").await, 0);
+    assert_eq!(left("test.seven_years").await, 1);
+
+    let pruned = portal::evidence::sweeper::housekeeping(&app.pool, Some(6)).await.unwrap();
+    assert!(pruned.contains(&("client_audit_log", 1)), "{pruned:?}");
+    assert_eq!(left("test.seven_years").await, 0);
+    assert_eq!(left("test.five_years").await, 1, "younger than six years: kept");
+
+    // Fewer than six years is refused by the database, not only by the config.
+    let err = db.query_one("SELECT prune_audit_log(5, 100)", &[]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("at least 6 years"), "{err:?}");
+    // Even the tables' owner (this connection is a superuser) cannot delete
+    // a younger row or change any row.
+    for sql in [
+        "DELETE FROM client_audit_log WHERE action = 'test.five_years'",
+        "UPDATE client_audit_log SET action = 'x' WHERE action = 'test.five_years'",
+        "TRUNCATE client_audit_log",
+    ] {
+        let err = db.batch_execute(sql).await.unwrap_err();
+        assert!(format!("{err:?}").contains("append-only"), "{sql}: {err:?}");
+    }
+    assert_eq!(left("test.five_years").await, 1);
 }

@@ -11,10 +11,14 @@ use crate::helpers::{RunningServer, TestApp, spawn_app, spawn_app_with, spawn_se
 const MAGIC_PER_IP: usize = 30;
 
 async fn request_link(server: &RunningServer, n: usize, forwarded: &str) -> u16 {
+    request_link_for(server, &format!("nobody{n}@elsewhere.example"), forwarded).await
+}
+
+async fn request_link_for(server: &RunningServer, email: &str, forwarded: &str) -> u16 {
     crate::helpers::http_client()
         .post(format!("{}/api/client/auth/request-magic-link", server.base_url))
         .header("x-forwarded-for", forwarded)
-        .json(&json!({ "email": format!("nobody{n}@elsewhere.example") }))
+        .json(&json!({ "email": email }))
         .send()
         .await
         .unwrap()
@@ -40,13 +44,15 @@ async fn behind_loopback_proxy() -> TestApp {
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_audit_address() {
     let app = behind_loopback_proxy().await;
+    let p = app.practice("Oak Clinic").await;
     let server = spawn_server(&app).await;
     // One client fills its bucket; another, through the same proxy, is
     // still served.
     assert_eq!(fill_then_one_more(&server, "203.0.113.7", "203.0.113.7").await, 429);
-    assert_eq!(request_link(&server, 99, "198.51.100.4").await, 200, "another client");
+    assert_eq!(request_link_for(&server, &p.owner.email, "198.51.100.4").await, 200, "another");
     // The client's own left-most claim changes nothing: the proxy's entry counts.
     assert_eq!(request_link(&server, 98, "192.0.2.1, 203.0.113.7").await, 429);
+    app.issue_links().await;
     let audited = app
         .count(
             "SELECT count(*) FROM client_audit_log
