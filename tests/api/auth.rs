@@ -101,7 +101,8 @@ fn changed(
 ) -> Vec<(String, i64)> {
     after
         .iter()
-        .filter_map(|(t, n)| (before[t] != *n).then(|| (t.clone(), n - before[t])))
+        .filter(|&(t, n)| before[t] != *n)
+        .map(|(t, n)| (t.clone(), n - before[t]))
         .collect()
 }
 
