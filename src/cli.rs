@@ -38,6 +38,9 @@ pub enum Command {
     Demo,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Database roles: the server's least-privilege runtime role.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Operator commands: create partners, practices, users and sites.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -53,6 +56,21 @@ pub enum Command {
         /// The site whose chain to verify.
         #[arg(long)]
         site: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Print (or with --run, execute as the tables' owner) the SQL that makes
+    /// the least-privilege role the server should log in as.
+    CreateRuntimeRole {
+        /// Name of the role to make.
+        #[arg(long, default_value = crate::db::roles::MANAGED_RUNTIME_ROLE)]
+        name: String,
+        /// Execute it with PORTAL_MIGRATION_DATABASE_URL (or DATABASE_URL) and
+        /// print the new role's connection string for DATABASE_URL.
+        #[arg(long)]
+        run: bool,
     },
 }
 
@@ -293,7 +311,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::Report(args) => {
             let db = Database::open(&config).await?;
             let result = async {
-                migrate::run(&db.pg_config).await?;
+                db.migrate().await?;
                 crate::reports::cli::run(&db, &config, args).await
             }
             .await;
@@ -303,7 +321,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::Admin(AdminCommand::Transfer(cmd)) => {
             let db = Database::open(&config).await?;
             let result = async {
-                migrate::run(&db.pg_config).await?;
+                db.migrate().await?;
                 crate::transfer::cli::run(&db, &config, cmd).await
             }
             .await;
@@ -312,6 +330,9 @@ async fn run(command: Command, config: Config) -> Result<()> {
         }
         Command::Serve => serve(config, Mode::Serve).await,
         Command::Demo => serve(config, Mode::Demo).await,
+        Command::Db(DbCommand::CreateRuntimeRole { name, run }) => {
+            create_runtime_role(&config, &name, run).await
+        }
         Command::Migrate => {
             let db = Database::open(&config).await?;
             let result = migrate_and_backfill(&db, &config.base_url).await;
@@ -337,7 +358,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::Admin(cmd) => {
             let db = Database::open(&config).await?;
             let result = async {
-                migrate::run(&db.pg_config).await?;
+                db.migrate().await?;
                 admin_command(&db, &config, cmd).await
             }
             .await;
@@ -369,7 +390,7 @@ async fn migrate_and_backfill(
     db: &Database,
     base_url: &str,
 ) -> Result<(migrate::MigrationReport, usize)> {
-    let report = migrate::run(&db.pg_config).await?;
+    let report = db.migrate().await?;
     let made = crate::evidence::log::make_missing_logs(&db.pool, base_url, |done, of| {
         eprintln!(
             "making the evidence log of practice {} of {of} (its evidence predates the log)…",
@@ -469,7 +490,8 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
     }
     let db = Database::open(&config).await?;
     let outcome = async {
-        migrate::run(&db.pg_config).await?;
+        db.migrate().await?;
+        warn_if_privileged(&db, &config).await?;
         let seeded = if mode == Mode::Demo {
             Some(
                 demo::seed(&db.pool, &config.data_dir)
@@ -525,6 +547,93 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
     outcome?;
     stopped?;
     tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// `portal db create-runtime-role`: the SQL on stdout, or run it and print
+/// the role's connection string (the only secret, shown once).
+async fn create_runtime_role(config: &Config, name: &str, run: bool) -> Result<()> {
+    use crate::db::roles;
+    if name.is_empty()
+        || name.len() > 63
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        anyhow::bail!(
+            "--name: expected a role name of letters, digits and _ (at most 63), got {name:?}"
+        );
+    }
+    let password = crate::auth::tokens::generate();
+    if !run {
+        println!(
+            "-- The portal's least-privilege runtime role. Run this as the owner of the portal's tables\n\
+             -- after `portal migrate` (for example: psql \"$PORTAL_MIGRATION_DATABASE_URL\" -f file.sql),\n\
+             -- then set PORTAL_MIGRATION_DATABASE_URL to the owner's URL and DATABASE_URL to this role\n\
+             -- (user {name}, the password below). The portal repeats the grants after each migration.\n\
+             {}\n{}",
+            roles::create_sql(name, Some(&password)),
+            roles::grant_sql(name)
+        );
+        return Ok(());
+    }
+    let db = Database::open(config).await?;
+    let result = async {
+        db.migrate().await?;
+        if config.database_url.is_none() {
+            eprintln!(
+                "the managed cluster already serves through its runtime role {}; its rights are up to date",
+                roles::MANAGED_RUNTIME_ROLE
+            );
+            return Ok(());
+        }
+        let owner = crate::db::connect(&db.migration_config).await?;
+        let exists = owner
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+            .await?
+            .is_some();
+        if exists {
+            anyhow::bail!(
+                "a role named {name:?} exists already; choose another --name, or grant it with the SQL that \
+                 `portal db create-runtime-role --name {name}` prints (without --run)"
+            );
+        }
+        owner
+            .batch_execute(&format!("{}\n{}", roles::create_sql(name, Some(&password)), roles::grant_sql(name)))
+            .await
+            .context("creating the runtime role (the owner needs CREATEROLE)")?;
+        let mut runtime = db.migration_config.clone();
+        runtime.user(name).password(password.as_str());
+        eprintln!(
+            "made the role {name}. Set PORTAL_MIGRATION_DATABASE_URL to the current DATABASE_URL and \
+             DATABASE_URL to the connection string below (it holds the password; it is shown once):"
+        );
+        println!("{}", crate::db::conninfo(&runtime));
+        Ok(())
+    }
+    .await;
+    db.shutdown().await?;
+    result
+}
+
+/// Says loudly when the server's connections could rewrite the audit log
+/// (a superuser, or the tables' owner), and what to set instead.
+async fn warn_if_privileged(db: &Database, config: &Config) -> Result<()> {
+    let privileges = db.runtime_privileges().await?;
+    if privileges.least() {
+        return Ok(());
+    }
+    let problems = privileges.problems().join(" and ");
+    let fix = if config.database_url.is_some() {
+        "Make a least-privilege role with `portal db create-runtime-role --run` (as this owner), then set \
+         DATABASE_URL to the URL it prints and PORTAL_MIGRATION_DATABASE_URL to the current DATABASE_URL."
+    } else {
+        "The managed cluster should use its runtime role portal_app; check that no one changed its rights."
+    };
+    tracing::warn!(
+        role = %privileges.role,
+        "SECURITY: the server's database role {:?} {problems}, so anyone who takes over this process could \
+         disable the audit log's protection and rewrite it. {fix}",
+        privileges.role
+    );
     Ok(())
 }
 

@@ -42,6 +42,9 @@ pub struct ConfigArgs {
     /// PostgreSQL URL; when unset the portal runs its own cluster in the data dir.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL URL of the tables' owner, for migrations (DATABASE_URL is then the least-privilege runtime role).
+    #[arg(long, env = "PORTAL_MIGRATION_DATABASE_URL", global = true, hide_env_values = true)]
+    pub migration_database_url: Option<String>,
     /// Directory for the managed database, generated secrets and demo keys.
     #[arg(long, env = "PORTAL_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
@@ -133,6 +136,8 @@ pub struct SmtpConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: Option<Secret<String>>,
+    /// The owner role's URL for migrations (with `database_url` only).
+    pub migration_database_url: Option<Secret<String>>,
     pub data_dir: PathBuf,
     pub bind: SocketAddr,
     pub base_url: String,
@@ -164,6 +169,18 @@ fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError { variable, problem: problem.into() }
 }
 
+/// A PostgreSQL URL or key=value connection string, checked but kept secret.
+fn parse_database_url(variable: &'static str, url: &str) -> Result<Secret<String>, ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains('=') {
+        url.parse::<tokio_postgres::Config>().map_err(|e| {
+            bad(variable, format!("not a valid PostgreSQL connection string ({e})"))
+        })?;
+        Ok(Secret::new(url.to_owned()))
+    } else {
+        Err(bad(variable, "expected a URL like postgres://user:password@host:5432/portal"))
+    }
+}
+
 /// Treats empty values like unset ones, so `PORTAL_X=` in a shell means "default".
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
@@ -184,26 +201,18 @@ pub const MIN_RETENTION_YEARS: u32 = 6;
 impl Config {
     pub fn from_args(args: &ConfigArgs) -> Result<Config, ConfigError> {
         let database_url = non_empty(&args.database_url)
-            .map(|url| {
-                if url.starts_with("postgres://")
-                    || url.starts_with("postgresql://")
-                    || url.contains('=')
-                {
-                    url.parse::<tokio_postgres::Config>().map_err(|e| {
-                        bad(
-                            "DATABASE_URL",
-                            format!("not a valid PostgreSQL connection string ({e})"),
-                        )
-                    })?;
-                    Ok(Secret::new(url.to_owned()))
-                } else {
-                    Err(bad(
-                        "DATABASE_URL",
-                        "expected a URL like postgres://user:password@host:5432/portal",
-                    ))
-                }
-            })
+            .map(|url| parse_database_url("DATABASE_URL", url))
             .transpose()?;
+        let migration_database_url = non_empty(&args.migration_database_url)
+            .map(|url| parse_database_url("PORTAL_MIGRATION_DATABASE_URL", url))
+            .transpose()?;
+        if migration_database_url.is_some() && database_url.is_none() {
+            return Err(bad(
+                "PORTAL_MIGRATION_DATABASE_URL",
+                "set DATABASE_URL too (the runtime role); without DATABASE_URL the portal runs its own \
+                 PostgreSQL and makes both roles itself",
+            ));
+        }
 
         let data_dir = args
             .data_dir
@@ -332,6 +341,7 @@ impl Config {
 
         Ok(Config {
             database_url,
+            migration_database_url,
             data_dir,
             bind,
             base_url,

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod packs;
 pub mod rate_limits;
 pub mod reports;
+pub mod roles;
 pub mod sessions;
 pub mod transfers;
 pub mod users;
@@ -36,14 +37,20 @@ use managed::{Cluster, ClusterOptions};
 /// The pool plus, when the portal runs its own PostgreSQL, that cluster.
 #[derive(Debug)]
 pub struct Database {
+    /// Connections of the runtime role ([`roles`]), for everything but migrations.
     pub pool: Pool,
+    /// The runtime role's connection settings (the pool's).
     pub pg_config: tokio_postgres::Config,
+    /// The tables' owner, for migrations: `PORTAL_MIGRATION_DATABASE_URL`,
+    /// else `DATABASE_URL`; the `portal` superuser of the managed cluster.
+    pub migration_config: tokio_postgres::Config,
     cluster: Option<Cluster>,
 }
 
 impl Database {
     /// Connects to `DATABASE_URL`, or brings up the managed cluster in the
-    /// data dir and connects to its `portal` database (created on first use).
+    /// data dir and connects to its `portal` database (created on first
+    /// use) as its runtime role `portal_app` (made on first use).
     pub async fn open(config: &Config) -> Result<Database> {
         match &config.database_url {
             Some(url) => {
@@ -51,7 +58,18 @@ impl Database {
                     .expose()
                     .parse()
                     .context("DATABASE_URL is not a valid connection string")?;
-                Ok(Database { pool: pool(pg_config.clone(), 16), pg_config, cluster: None })
+                let migration_config = match &config.migration_database_url {
+                    Some(url) => url.expose().parse().context(
+                        "PORTAL_MIGRATION_DATABASE_URL is not a valid connection string",
+                    )?,
+                    None => pg_config.clone(),
+                };
+                Ok(Database {
+                    pool: pool(pg_config.clone(), 16),
+                    pg_config,
+                    migration_config,
+                    cluster: None,
+                })
             }
             None => {
                 let data_dir = config.data_dir.clone();
@@ -61,14 +79,48 @@ impl Database {
                 .await
                 .context("the cluster start-up task panicked")??;
                 create_database_if_missing(&cluster, managed::DATABASE).await?;
-                let pg_config = cluster.pg_config(managed::DATABASE);
+                let migration_config = cluster.pg_config(managed::DATABASE);
+                let owner = connect(&migration_config).await?;
+                roles::ensure(&owner, roles::MANAGED_RUNTIME_ROLE)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("creating the runtime database role: {e}"))?;
+                let mut pg_config = migration_config.clone();
+                pg_config.user(roles::MANAGED_RUNTIME_ROLE);
                 Ok(Database {
                     pool: pool(pg_config.clone(), 16),
                     pg_config,
+                    migration_config,
                     cluster: Some(cluster),
                 })
             }
         }
+    }
+
+    /// Applies pending migrations as the owner, then grants the runtime
+    /// role what it needs on the (possibly new) tables, unless it is the
+    /// owner itself.
+    pub async fn migrate(&self) -> Result<migrate::MigrationReport> {
+        let report = migrate::run(&self.migration_config).await?;
+        let runtime = self.pool.get().await.context("connecting as the runtime role")?;
+        let role = roles::inspect(&**runtime)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the runtime role's privileges: {e}"))?;
+        let owner = connect(&self.migration_config).await?;
+        let owner_role: String = owner.query_one("SELECT current_user::text", &[]).await?.get(0);
+        if role.role != owner_role && !role.superuser {
+            roles::grant(&owner, &role.role).await.map_err(|e| {
+                anyhow::anyhow!("granting the runtime role {:?} its rights: {e}", role.role)
+            })?;
+        }
+        Ok(report)
+    }
+
+    /// What the runtime role may do beyond its rights (after [`Self::migrate`]).
+    pub async fn runtime_privileges(&self) -> Result<roles::Privileges> {
+        let runtime = self.pool.get().await.context("connecting as the runtime role")?;
+        roles::inspect(&**runtime)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the runtime role's privileges: {e}"))
     }
 
     /// Closes the pool and stops the managed cluster if this process started it.
@@ -157,6 +209,33 @@ async fn create_database_if_missing(cluster: &Cluster, name: &str) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// `c` as a libpq key=value connection string (usable as `DATABASE_URL`).
+pub fn conninfo(c: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut parts = Vec::new();
+    for host in c.get_hosts() {
+        let h = match host {
+            Host::Tcp(h) => h.clone(),
+            Host::Unix(p) => p.display().to_string(),
+        };
+        parts.push(format!("host={}", quote(&h)));
+    }
+    if let Some(port) = c.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(user) = c.get_user() {
+        parts.push(format!("user={}", quote(user)));
+    }
+    if let Some(pw) = c.get_password() {
+        parts.push(format!("password={}", quote(&String::from_utf8_lossy(pw))));
+    }
+    if let Some(db) = c.get_dbname() {
+        parts.push(format!("dbname={}", quote(db)));
+    }
+    parts.join(" ")
 }
 
 /// Quotes an SQL identifier (for the few statements that cannot take parameters).

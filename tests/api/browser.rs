@@ -158,7 +158,7 @@ async fn a_person_signs_in_with_a_magic_link_in_chromium() {
     let mailer =
         portal::mail::spawn_worker_with(app.pool.clone(), smtp.transport(), app.state.mail_waker());
     // As in `portal serve`: the worker answers the queued request at once.
-    let links = portal::auth::flows::spawn_link_worker(app.state.clone());
+    let links = portal::auth::flows::spawn_link_worker(server.state.clone());
 
     client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
     client.find(Locator::Id("magic-email")).await.unwrap().send_keys(&p.owner.email).await.unwrap();

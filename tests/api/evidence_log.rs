@@ -216,7 +216,7 @@ async fn resending_a_bundle_from_before_the_log_makes_the_log_and_answers_its_in
 #[tokio::test]
 async fn migration_11_moves_bundle_indices_to_leaves_and_sequences_leaves_still_queued() {
     let db = crate::helpers::TestDb::empty().await;
-    portal::db::migrate::run_to(&db.pg_config, Some(10)).await.unwrap();
+    db.migrate_to(Some(10)).await;
     let app = crate::helpers::app_on(db).await;
     let p = app.practice("Oak Clinic").await;
     let main = fixtures::site(&app, p.org_id, "Main").await;
@@ -271,7 +271,7 @@ async fn migration_11_moves_bundle_indices_to_leaves_and_sequences_leaves_still_
         .unwrap();
     drop(client);
 
-    portal::db::migrate::run(&app.db.pg_config).await.unwrap();
+    app.db.migrate_to(None).await;
     let leaves = leaves(&app, p.org_id).await;
     let kinds: Vec<&str> = leaves.iter().map(|l| l.1.as_str()).collect();
     assert_eq!(kinds, ["site_key", "evidence", "evidence", "site_key"], "in queue order");

@@ -19,7 +19,6 @@ use portal::config::{Config, ConfigArgs, Secret};
 use portal::db::managed::{Cluster, ClusterOptions};
 use portal::{AppState, Mode};
 use serde_json::Value;
-use tokio_postgres::config::Host;
 use tokio_postgres::types::ToSql;
 
 /// A request to the in-process app, before it is sent.
@@ -77,8 +76,21 @@ async fn init_base() -> Base {
     let mut tpl = admin.clone();
     tpl.dbname(&template);
     portal::db::migrate::run(&tpl).await.expect("migrate the template database");
+    // Apps serve through a least-privilege role, as deployments do; test
+    // code writes fixtures as the owner. Clones keep the template's grants.
+    let create = portal::db::roles::create_sql(TEST_RUNTIME_ROLE, Some(TEST_RUNTIME_ROLE));
+    match client.batch_execute(&create).await {
+        Ok(()) => {}
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT) => {}
+        Err(e) => panic!("create the test runtime role: {e:?}"),
+    }
+    let tpl_client = portal::db::connect(&tpl).await.expect("connect to the template");
+    portal::db::roles::grant(&tpl_client, TEST_RUNTIME_ROLE).await.expect("grant the runtime role");
     Base { admin, template, _cluster: cluster }
 }
+
+/// The role (and password) test apps serve through.
+pub const TEST_RUNTIME_ROLE: &str = "portal_test_app";
 
 /// `<target>/tmp/test-pg/<pid>`: one cluster per test process. Directories
 /// of earlier runs whose process is gone are removed first.
@@ -131,43 +143,45 @@ impl TestDb {
         TestDb { name, pg_config }
     }
 
-    /// libpq key=value connection string, usable as `DATABASE_URL`.
+    /// libpq key=value connection string of the owner (a superuser),
+    /// usable as `DATABASE_URL` or `PORTAL_MIGRATION_DATABASE_URL`.
     pub fn url(&self) -> String {
-        conninfo(&self.pg_config)
+        portal::db::conninfo(&self.pg_config)
     }
 
+    /// The runtime role's settings: what apps serve through.
+    pub fn runtime_config(&self) -> tokio_postgres::Config {
+        let mut c = self.pg_config.clone();
+        c.user(TEST_RUNTIME_ROLE).password(TEST_RUNTIME_ROLE);
+        c
+    }
+
+    /// The runtime role's connection string, for `DATABASE_URL`.
+    pub fn runtime_url(&self) -> String {
+        portal::db::conninfo(&self.runtime_config())
+    }
+
+    /// Migrates up to `version` (all when None) as the owner and grants the
+    /// runtime role its rights, as `portal migrate` does.
+    pub async fn migrate_to(&self, version: Option<u16>) {
+        portal::db::migrate::run_to(&self.pg_config, version).await.expect("migrate");
+        let owner = self.client().await;
+        portal::db::roles::grant(&owner, TEST_RUNTIME_ROLE).await.expect("grant the runtime role");
+    }
+
+    /// Owner connections, for fixtures.
     pub fn pool(&self) -> Pool {
         portal::db::pool(self.pg_config.clone(), 8)
+    }
+
+    /// Runtime-role connections, for the app.
+    pub fn runtime_pool(&self) -> Pool {
+        portal::db::pool(self.runtime_config(), 8)
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
         portal::db::connect(&self.pg_config).await.expect("connect to the test database")
     }
-}
-
-fn conninfo(c: &tokio_postgres::Config) -> String {
-    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
-    let mut parts = Vec::new();
-    for host in c.get_hosts() {
-        let h = match host {
-            Host::Tcp(h) => h.clone(),
-            Host::Unix(p) => p.display().to_string(),
-        };
-        parts.push(format!("host={}", quote(&h)));
-    }
-    if let Some(port) = c.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    if let Some(user) = c.get_user() {
-        parts.push(format!("user={}", quote(user)));
-    }
-    if let Some(pw) = c.get_password() {
-        parts.push(format!("password={}", quote(&String::from_utf8_lossy(pw))));
-    }
-    if let Some(db) = c.get_dbname() {
-        parts.push(format!("dbname={}", quote(db)));
-    }
-    parts.join(" ")
 }
 
 /// Secret used by every test app.
@@ -187,7 +201,8 @@ pub fn test_secrets() -> portal::state::Secrets {
 /// A configuration pointing at `db`, with a private data dir.
 pub fn test_config(db: &TestDb, data_dir: &Path) -> Config {
     let args = ConfigArgs {
-        database_url: Some(db.url()),
+        database_url: Some(db.runtime_url()),
+        migration_database_url: Some(db.url()),
         data_dir: Some(data_dir.to_path_buf()),
         session_secret: Some(TEST_SECRET.into()),
         ..ConfigArgs::default()
@@ -236,7 +251,8 @@ pub async fn app_on(db: TestDb) -> TestApp {
     let data_dir = TempDir::new();
     let config = test_config(&db, data_dir.path());
     let pool = db.pool();
-    let state = AppState::new(pool.clone(), config, crate::helpers::test_secrets(), Mode::Serve);
+    let state =
+        AppState::new(db.runtime_pool(), config, crate::helpers::test_secrets(), Mode::Serve);
     let client = TestClient::new(portal::app(state.clone()).map_to_response().boxed());
     TestApp { db, pool, state, client, data_dir }
 }
@@ -244,6 +260,8 @@ pub async fn app_on(db: TestDb) -> TestApp {
 /// A real server on 127.0.0.1 with an OS-chosen port; stops when dropped.
 pub struct RunningServer {
     pub base_url: String,
+    /// The server's state (its configuration names the real port).
+    pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -276,14 +294,15 @@ pub async fn spawn_server(app: &TestApp) -> RunningServer {
     let mut config = app.state.config().clone();
     config.resolve_port(addr);
     let state = app.state.with_config(config);
+    let served = state.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        portal::server::run(acceptor, state, async {
+        portal::server::run(acceptor, served, async {
             let _ = rx.await;
         })
         .await
     });
-    RunningServer { base_url: format!("http://{addr}"), stop: Some(tx), task: Some(task) }
+    RunningServer { base_url: format!("http://{addr}"), state, stop: Some(tx), task: Some(task) }
 }
 
 /// Path of the repository root (for committed files such as openapi.json).
@@ -334,6 +353,8 @@ pub struct TestUser {
 }
 
 impl TestApp {
+    /// An owner connection (a superuser), for fixtures and checks; the
+    /// app itself serves through the runtime role (`state.pool()`).
     pub async fn db_client(&self) -> deadpool_postgres::Object {
         self.pool.get().await.expect("pool connection")
     }

@@ -19,6 +19,7 @@ mod cli;
 mod compliance;
 mod compliance_pages;
 mod csrf;
+mod db_roles;
 mod demo;
 mod evidence_ingest;
 mod evidence_log;

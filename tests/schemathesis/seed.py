@@ -1,0 +1,311 @@
+"""Seeds a fresh `portal serve` for scripts/api-checks, so that schemathesis
+has a real id of the right practice for every path parameter and a
+credential that may call every operation.
+
+    python seed.py BASE_URL MAIL_DIR WORK_DIR    # PORTAL_BIN: the portal binary
+
+Through the operator CLI (as an operator would): two MSP partners, a
+practice served by the first, its users, the main API token (scope write),
+a site whose appliance keys are generated here (Ed25519, registered with
+`create-site --public-key` and `set-site-keys --witness-key`) and three
+evidence bundles pushed with `portal appliance push` (the second fails a
+check, which raises a notification).
+
+Through the API, as the practice would: browser sessions from magic links
+read at the loopback SMTP sink (smtp_sink.py), invitations, auditor grants,
+a second API token, a pending transfer request, a practice verification
+job and a built evidence pack; then the latest signed checkpoint.
+
+Operations that consume what they are given (revoke, delete, sign-in and
+invitation tokens, logout, password changes) each get their own target and
+their own session, so that no operation spoils another's data whatever
+order schemathesis runs them in; the run's later examples of a destructive
+operation get 404/401, which is fine once one of them got its 2xx.
+
+Writes WORK_DIR/seed.env (`export SEED_…=…` lines, sourced by the script;
+tests/schemathesis.toml and hooks.py read them) and prints a summary.
+"""
+
+import datetime as dt
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from smtp_sink import messages, wait_for_link  # noqa: E402
+
+COOKIE = "__Host-osiris_session"
+DOMAIN = "apicheck.example"
+
+base, mail_dir, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+api = f"{base}/api"
+portal = os.environ.get("PORTAL_BIN", "./target/debug/portal")
+http = requests.Session()
+seed: dict[str, str] = {}
+
+
+def fail(message: str) -> None:
+    sys.exit(f"seed: {message}")
+
+
+def cli(*args: str) -> str:
+    """Runs `portal ARGS…` (it finds the running cluster in PORTAL_DATA_DIR);
+    its stdout, stripped (the new id, for `admin create-*`)."""
+    run = subprocess.run(
+        [portal, *args], capture_output=True, text=True, env={**os.environ, "RUST_LOG": "warn"}
+    )
+    if run.returncode != 0:
+        fail(f"`portal {' '.join(args)}` failed:\n{run.stderr}")
+    return run.stdout.strip()
+
+
+def call(method: str, path: str, expect: int, *, auth: "Credential | None" = None, **kwargs) -> dict:
+    headers = kwargs.pop("headers", {})
+    cookies = {}
+    if isinstance(auth, Session):
+        cookies[COOKIE] = auth.cookie
+        headers["X-CSRF-Token"] = auth.csrf
+    elif isinstance(auth, str):
+        headers["Authorization"] = f"Bearer {auth}"
+    response = http.request(method, api + path, headers=headers, cookies=cookies, timeout=30, **kwargs)
+    if response.status_code != expect:
+        fail(f"{method} {path} answered {response.status_code}, not {expect}: {response.text[:500]}")
+    return response.json() if response.content and "json" in response.headers.get("content-type", "") else {}
+
+
+class Session:
+    """A browser session, signed in with a magic link from the mailbox."""
+
+    def __init__(self, email: str):
+        seen = {m.name for m in messages(mail_dir)}
+        call("POST", "/client/auth/request-magic-link", 200, json={"email": email})
+        token = wait_for_link(mail_dir, email, "/client/verify", seen)
+        response = http.post(f"{api}/client/auth/validate-magic-link", json={"token": token}, timeout=30)
+        if response.status_code != 200 or COOKIE not in response.cookies:
+            fail(f"signing in {email} answered {response.status_code}: {response.text[:300]}")
+        self.cookie = response.cookies[COOKIE]
+        http.cookies.clear()  # every call names its credential itself
+        me = call("GET", "/client/auth/me", 200, auth=self)
+        self.csrf = me["csrf_token"]
+        current = [s for s in call("GET", "/client/sessions", 200, auth=self)["sessions"] if s["current"]]
+        self.id = current[0]["id"]
+
+
+Credential = Session | str
+
+
+def magic_link_token(email: str) -> str:
+    """An unused sign-in link's token (requested last for its address, so
+    no later link replaces it)."""
+    seen = {m.name for m in messages(mail_dir)}
+    call("POST", "/client/auth/request-magic-link", 200, json={"email": email})
+    return wait_for_link(mail_dir, email, "/client/verify", seen)
+
+
+def poll(what: str, probe, timeout: float = 60.0):
+    """`probe()` once it returns something truthy (background work: pack
+    building, checkpoint signing); fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            fail(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def raw_hex(key: Ed25519PrivateKey) -> tuple[str, str]:
+    private = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return private.hex(), public.hex()
+
+
+def write_pem(key: Ed25519PrivateKey, path: Path) -> None:
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    path.chmod(0o600)
+
+
+def bundle(bundle_id: str, site: str, at: dt.datetime, failing: bool) -> dict:
+    checks = [
+        {"check": "firewall_status", "status": "pass", "host": "FRONTDESK-01", "hipaa_control": "164.312(e)(1)"},
+        {
+            "check": "bitlocker_status",
+            "status": "fail" if failing else "pass",
+            "host": "FRONTDESK-01",
+            "hipaa_control": "164.312(a)(2)(iv)",
+            "details": {"volume": "C:"},
+        },
+        {"check": "backup_status", "status": "warn", "host": "SERVER-01", "hipaa_control": "164.308(a)(7)"},
+    ]
+    status = [c["status"] for c in checks]
+    return {
+        "bundle_id": bundle_id,
+        "site_id": site,
+        "checked_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "checks": checks,
+        "summary": {
+            "total_checks": len(checks),
+            "compliant": status.count("pass"),
+            "non_compliant": status.count("fail"),
+            "errors": status.count("warn"),
+        },
+    }
+
+
+# --- Operator CLI ----------------------------------------------------------
+
+home = cli("admin", "create-partner", "--name", "API Check Home IT", "--email", f"msp@{DOMAIN}")
+other = cli("admin", "create-partner", "--name", "API Check Other IT", "--email", f"other-msp@{DOMAIN}")
+org = cli("admin", "create-org", "--name", "API Check Clinic", "--email", f"office@{DOMAIN}", "--partner", home)
+
+
+def user(local: str, role: str, name: str) -> str:
+    return cli("admin", "create-user", "--org", org, "--email", f"{local}@{DOMAIN}", "--role", role, "--name", name)
+
+
+owner = user("owner", "owner", "API Checker")
+role_target = user("role-target", "admin", "Role Target")  # set_user_role
+removed = user("removed", "viewer", "Removed User")  # remove_user
+user("password", "viewer", "Password Setter")  # set_password's session
+user("others", "viewer", "Other Sessions")  # revoke_other_sessions' session
+user("login", "viewer", "Password Login")  # login_password
+token = cli("admin", "create-api-token", "--user", owner, "--name", "api-checks", "--scope", "write")
+
+signing, cosigner = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+signing_private, signing_public = raw_hex(signing)
+cosigner_private, cosigner_public = raw_hex(cosigner)
+site = cli("admin", "create-site", "--org", org, "--name", "API Check Main Street", "--public-key", signing_public)
+cli("admin", "set-site-keys", "--site", site, "--witness-key", cosigner_public)
+
+key_file = work / "appliance.pem"
+write_pem(signing, key_file)
+now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+bundle_ids = [f"CB-apicheck-{i}" for i in (1, 2, 3)]
+files = []
+for i, bundle_id in enumerate(bundle_ids):
+    path = work / f"{bundle_id}.json"
+    path.write_text(json.dumps(bundle(bundle_id, site, now - dt.timedelta(hours=3 - i), failing=i == 1)))
+    files.append(str(path))
+cli("appliance", "push", "--url", base, "--site", site, "--key", str(key_file), *files)
+
+# --- Through the API -------------------------------------------------------
+
+main = Session(f"owner@{DOMAIN}")  # everything that needs a browser session
+logout = Session(f"owner@{DOMAIN}")  # logout_session ends it
+revoked = Session(f"owner@{DOMAIN}")  # revoke_session's target
+password = Session(f"password@{DOMAIN}")  # set_password signs out the user's other sessions
+others = Session(f"others@{DOMAIN}")  # revoke_other_sessions
+Session(f"others@{DOMAIN}")  # ... which then has one to sign out
+login = Session(f"login@{DOMAIN}")
+login_password = "api-checks login password 1"
+call("PUT", "/client/password", 200, auth=login, json={"password": login_password})
+
+
+def invite(local: str) -> str:
+    sent = call("POST", "/client/users/invite", 201, auth=main, json={"email": f"{local}@{DOMAIN}", "role": "viewer"})
+    return sent["invite_id"]
+
+
+invite_revoke = invite("invite-revoke")
+invite_resend = invite("invite-resend")
+seen = {m.name for m in messages(mail_dir)}
+invite("invite-accept")
+invite_token = wait_for_link(mail_dir, f"invite-accept@{DOMAIN}", "/client/invite", seen)
+
+
+def grant(local: str) -> str:
+    body = {"email": f"{local}@{DOMAIN}", "name": "Audrey Auditor", "firm": "Checks & Co", "expires_in_days": 30}
+    return call("POST", "/client/auditors", 201, auth=main, json=body)["grant_id"]
+
+
+grant_update, grant_revoke = grant("auditor-update"), grant("auditor-revoke")
+second_token = call("POST", "/client/api-tokens", 201, auth=main, json={"name": "to revoke", "scope": "read"})["id"]
+call("POST", "/client/transfer/request", 201, auth=main, json={"reason": "api-checks: cancel me"})
+job = call("POST", "/client/log/verify", 202, auth=token)["job_id"]
+today = now.date()
+pack = call(
+    "POST",
+    "/client/audit-packs",
+    202,
+    auth=token,
+    json={"from": str(today - dt.timedelta(days=7)), "to": str(today), "site_ids": [site]},
+)["pack_id"]
+poll("the evidence pack's build", lambda: call("GET", f"/client/audit-packs/{pack}", 200, auth=token)["status"] == "ready")
+notification = call("GET", "/client/notifications", 200, auth=token)["notifications"][0]["id"]
+
+
+def latest_with_bundles():
+    # A checkpoint whose tree holds the last bundle, so every seeded bundle has a proof.
+    page = call("GET", "/client/log/checkpoints", 200, auth=token, params={"limit": 1})
+    if not page["checkpoints"]:
+        return None
+    latest = page["checkpoints"][0]
+    proof = http.get(
+        f"{api}/client/evidence/{bundle_ids[-1]}/proof",
+        headers={"Authorization": f"Bearer {token}"},
+        params={"size": latest["size"]},
+        timeout=30,
+    )
+    return latest if proof.status_code == 200 else None
+
+
+checkpoint = poll("a checkpoint over the seeded bundles", latest_with_bundles)
+magic_token = magic_link_token(f"owner@{DOMAIN}")
+
+seed.update(
+    SEED_ORG=org,
+    SEED_TOKEN=token,
+    SEED_OWNER_EMAIL=f"owner@{DOMAIN}",
+    SEED_SITE=site,
+    SEED_SIGNING_KEY=signing_private,
+    SEED_COSIGNER_KEY=cosigner_private,
+    SEED_BUNDLE=bundle_ids[0],
+    SEED_BUNDLE_PROOF=bundle_ids[1],
+    SEED_MONTH=f"{today:%Y-%m}",
+    SEED_CHECKPOINT_NOTE=checkpoint["note"],
+    SEED_CHECKPOINT_SIZE=str(checkpoint["size"]),
+    SEED_SESSION=main.cookie,
+    SEED_CSRF=main.csrf,
+    SEED_LOGOUT_SESSION=logout.cookie,
+    SEED_LOGOUT_CSRF=logout.csrf,
+    SEED_PASSWORD_SESSION=password.cookie,
+    SEED_PASSWORD_CSRF=password.csrf,
+    SEED_OTHERS_SESSION=others.cookie,
+    SEED_OTHERS_CSRF=others.csrf,
+    SEED_REVOKED_SESSION_ID=revoked.id,
+    SEED_LOGIN_EMAIL=f"login@{DOMAIN}",
+    SEED_LOGIN_PASSWORD=login_password,
+    SEED_MAGIC_TOKEN=magic_token,
+    SEED_INVITE_TOKEN=invite_token,
+    SEED_INVITE_REVOKE=invite_revoke,
+    SEED_INVITE_RESEND=invite_resend,
+    SEED_GRANT_UPDATE=grant_update,
+    SEED_GRANT_REVOKE=grant_revoke,
+    SEED_SECOND_TOKEN=second_token,
+    SEED_ROLE_TARGET=role_target,
+    SEED_REMOVED_USER=removed,
+    SEED_JOB=job,
+    SEED_PACK=pack,
+    SEED_NOTIFICATION=notification,
+    SEED_OTHER_PARTNER=other,
+)
+(work / "seed.env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in seed.items()))
+print(
+    f"seeded practice {org}: site {site} with {len(bundle_ids)} bundles (checkpoint of {checkpoint['size']} leaves), "
+    "6 users, 2 API tokens, 7 sessions, 3 invitations, 2 auditor grants, a transfer request, "
+    "a verification job and an evidence pack",
+    file=sys.stderr,
+)
