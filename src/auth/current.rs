@@ -23,10 +23,26 @@ use crate::state::AppState;
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// How the caller authenticated.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Via {
     Session { id: Uuid, csrf_token: String },
     Token { id: Uuid, scope: Scope },
+}
+
+/// The CSRF token stays out of logs and panics.
+impl std::fmt::Debug for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Session { id, .. } => f
+                .debug_struct("Session")
+                .field("id", id)
+                .field("csrf_token", &crate::auth::tokens::REDACTED)
+                .finish(),
+            Via::Token { id, scope } => {
+                f.debug_struct("Token").field("id", id).field("scope", scope).finish()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -512,7 +512,6 @@ pub async fn revoke_other_sessions(
 }
 
 /// A new API token, shown once.
-#[derive(Debug)]
 pub struct NewToken {
     pub id: Uuid,
     pub name: String,
@@ -520,6 +519,19 @@ pub struct NewToken {
     pub prefix: String,
     pub scope: Scope,
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("token", &&crate::auth::tokens::REDACTED)
+            .field("prefix", &self.prefix)
+            .field("scope", &self.scope)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// Prefix that makes portal tokens recognisable to secret scanners.

@@ -54,11 +54,20 @@ pub fn token_from(req: &Request, config: &Config) -> Option<String> {
 }
 
 /// A freshly started session: the cookie to send and its ids.
-#[derive(Debug)]
 pub struct Started {
     pub session_id: Uuid,
     pub set_cookie: String,
     pub csrf_token: String,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("session_id", &self.session_id)
+            .field("set_cookie", &&crate::auth::tokens::REDACTED)
+            .field("csrf_token", &&crate::auth::tokens::REDACTED)
+            .finish()
+    }
 }
 
 /// Starts a session (a new token every time: no fixation) for a user who

@@ -54,3 +54,6 @@ mod tests {
         assert_ne!(hash(&s1, "t"), hash(&s1, "u"));
     }
 }
+
+/// What `Debug` shows in place of a token, password or secret-bearing body.
+pub const REDACTED: &str = "<redacted>";

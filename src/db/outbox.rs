@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 const MAX_ERROR_LEN: usize = 1000;
 
 /// A message to put into the outbox.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewMail {
     /// Recipient address (one recipient per message).
     pub to: String,
@@ -33,6 +33,19 @@ pub struct NewMail {
     /// The body carries a sign-in or invite link: it is wiped from the table
     /// as soon as an SMTP server has accepted the message.
     pub contains_secret: bool,
+}
+
+impl std::fmt::Debug for NewMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("text", &&crate::auth::tokens::REDACTED)
+            .field("html", &&crate::auth::tokens::REDACTED)
+            .field("kind", &self.kind)
+            .field("contains_secret", &self.contains_secret)
+            .finish()
+    }
 }
 
 /// Where a message is in its life.
@@ -77,7 +90,7 @@ impl MailStatus {
 }
 
 /// One row of the outbox.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OutboxMail {
     pub id: Uuid,
     pub to: String,
@@ -96,6 +109,28 @@ pub struct OutboxMail {
     pub sent_at: Option<DateTime<Utc>>,
     pub contains_secret: bool,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for OutboxMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMail")
+            .field("id", &self.id)
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("text", &&crate::auth::tokens::REDACTED)
+            .field("html", &&crate::auth::tokens::REDACTED)
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .field("max_attempts", &self.max_attempts)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .field("last_error", &self.last_error)
+            .field("locked_until", &self.locked_until)
+            .field("sent_at", &self.sent_at)
+            .field("contains_secret", &self.contains_secret)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 const COLUMNS: &str = "id, to_address, subject, body_text, body_html, kind, status, attempts, \
@@ -262,6 +297,21 @@ pub async fn release(db: &impl GenericClient, ids: &[Uuid]) -> AppResult<u64> {
                 SET status = 'pending', locked_until = NULL
               WHERE id = ANY($1) AND status = 'sending'",
             &[&ids],
+        )
+        .await?)
+}
+
+/// Gives claimed messages back because the SMTP server could not be
+/// reached: no attempt is counted (it was not the message's fault), they
+/// stay due, and `error` says why they wait.
+pub async fn defer(db: &impl GenericClient, ids: &[Uuid], error: &str) -> AppResult<u64> {
+    let error = truncate(error, MAX_ERROR_LEN);
+    Ok(db
+        .execute(
+            "UPDATE email_outbox
+                SET status = 'pending', locked_until = NULL, last_error = $2
+              WHERE id = ANY($1) AND status = 'sending'",
+            &[&ids, &error],
         )
         .await?)
 }

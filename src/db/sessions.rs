@@ -68,7 +68,7 @@ pub async fn insert_session(db: &impl GenericClient, s: &NewSession<'_>) -> AppR
 }
 
 /// A live session with its user and practice.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionRecord {
     pub session_id: Uuid,
     pub csrf_token: String,
@@ -81,6 +81,23 @@ pub struct SessionRecord {
     pub org_name: String,
     /// An auditor's grant's end.
     pub auditor_until: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("session_id", &self.session_id)
+            .field("csrf_token", &&crate::auth::tokens::REDACTED)
+            .field("last_seen_at", &self.last_seen_at)
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("org_id", &self.org_id)
+            .field("org_name", &self.org_name)
+            .field("auditor_until", &self.auditor_until)
+            .finish()
+    }
 }
 
 /// The session behind a cookie, if it is live: not revoked, within its

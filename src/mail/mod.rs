@@ -26,14 +26,15 @@ use crate::db::outbox::{self, MailStatus, OutboxMail};
 
 pub use smtp::SmtpTransport;
 
-/// Messages claimed per round trip to the database.
-const BATCH: i64 = 10;
-/// How long a claimed message belongs to this instance. A pass gives back what
-/// it has not sent after half of this, so the lease never lapses mid-send.
+/// How long a claimed message belongs to this instance. A pass gives back
+/// what it claims after half of this, so the lease never lapses mid-send.
 const LEASE: Duration = Duration::from_secs(300);
 /// How often the worker looks for mail enqueued by other instances (or due
 /// for a retry) when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// How often an unreachable SMTP server is tried again: mail goes out
+/// within this long of the server answering (it waits unclaimed meanwhile).
+const UNREACHABLE_PAUSE: Duration = Duration::from_secs(10);
 /// Longest pause after a failed pass (the database is unreachable).
 const MAX_ERROR_PAUSE: Duration = Duration::from_secs(60);
 /// How long [`WorkerHandle::shutdown`] waits for a pass in progress.
@@ -113,12 +114,14 @@ impl Transport {
 }
 
 /// What one pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct PassReport {
     claimed: usize,
     sent: usize,
     failed: usize,
     released: usize,
+    /// The SMTP server could not be reached (why); the mail waits unclaimed.
+    unreachable: Option<String>,
 }
 
 /// Delivers every message that is due now, then returns how many were sent.
@@ -135,61 +138,68 @@ async fn run_pass(
     stop: Option<&watch::Receiver<bool>>,
 ) -> anyhow::Result<PassReport> {
     let started = Instant::now();
-    let db = pool.get().await.context("the mail worker cannot reach the database")?;
     let mut report = PassReport::default();
     let mut session: Option<smtp::Session> = None;
     let result = async {
         loop {
-            let batch =
-                outbox::claim_due(&**db, BATCH, LEASE).await.context("claiming due mail")?;
-            report.claimed += batch.len();
-            let full = batch.len() as i64 == BATCH;
-            let mut queue = batch.into_iter();
-            while let Some(mail) = queue.next() {
-                let stopping = stop.is_some_and(|s| *s.borrow());
-                if stopping || started.elapsed() > LEASE / 2 {
-                    let ids: Vec<_> = std::iter::once(mail.id).chain(queue.map(|m| m.id)).collect();
-                    report.released +=
-                        outbox::release(&**db, &ids).await.context("giving back claimed mail")?
-                            as usize;
-                    return Ok(());
+            // One message per claim: a pass that dies (database gone, the
+            // process killed) strands at most the message it was sending,
+            // never a batch waiting out its lease.
+            let mail = {
+                let db = pool.get().await.context("the mail worker cannot reach the database")?;
+                match outbox::claim_due(&**db, 1, LEASE).await.context("claiming due mail")?.pop() {
+                    Some(mail) => mail,
+                    None => return Ok(()),
                 }
-                match transport {
-                    Transport::Log { demo } => {
-                        log_mail(&mail, *demo);
-                        record_sent(&**db, &mail, !*demo, &mut report).await?;
-                    }
-                    Transport::Smtp(smtp) => {
-                        let conn = match &mut session {
-                            Some(conn) => conn,
-                            None => match smtp.connect().await {
-                                Ok(conn) => session.insert(conn),
-                                Err(error) => {
-                                    // The server is unreachable: every message
-                                    // of this batch would fail the same way.
-                                    // Reschedule them all and end the pass
-                                    // rather than knock on a closed door.
-                                    for m in std::iter::once(mail).chain(queue) {
-                                        record_failure(&**db, &m, &error, &mut report).await?;
-                                    }
-                                    return Ok(());
-                                }
-                            },
-                        };
-                        match conn.send(smtp, &mail).await {
-                            Ok(()) => record_sent(&**db, &mail, true, &mut report).await?,
+            };
+            report.claimed += 1;
+            let stopping = stop.is_some_and(|s| *s.borrow());
+            if stopping || started.elapsed() > LEASE / 2 {
+                let ids = [mail.id];
+                report.released += retrying(pool, "giving back claimed mail", |db| async move {
+                    outbox::release(&**db, &ids).await
+                })
+                .await? as usize;
+                return Ok(());
+            }
+            match transport {
+                Transport::Log { demo } => {
+                    log_mail(&mail, *demo);
+                    record_sent(pool, &mail, !*demo, &mut report).await?;
+                }
+                Transport::Smtp(smtp) => {
+                    let conn = match &mut session {
+                        Some(conn) => conn,
+                        None => match smtp.connect().await {
+                            Ok(conn) => session.insert(conn),
                             Err(error) => {
-                                if !(error.connection_usable && conn.reset().await) {
-                                    session = None;
-                                }
-                                record_failure(&**db, &mail, &error.message, &mut report).await?;
+                                // The server is unreachable: not the message's
+                                // fault, so no attempt is counted. It is due
+                                // again at once, and the worker knocks again
+                                // every UNREACHABLE_PAUSE until the server
+                                // answers; mail then goes out within seconds.
+                                let ids = [mail.id];
+                                let note = error.clone();
+                                retrying(pool, "giving back mail the server did not take", |db| {
+                                    let note = note.clone();
+                                    async move { outbox::defer(&**db, &ids, &note).await }
+                                })
+                                .await?;
+                                report.unreachable = Some(error);
+                                return Ok(());
                             }
+                        },
+                    };
+                    match conn.send(smtp, &mail).await {
+                        Ok(()) => record_sent(pool, &mail, true, &mut report).await?,
+                        Err(error) => {
+                            if !(error.connection_usable && conn.reset().await) {
+                                session = None;
+                            }
+                            record_failure(pool, &mail, &error.message, &mut report).await?;
                         }
                     }
                 }
-            }
-            if !full {
-                return Ok(());
             }
         }
     }
@@ -200,18 +210,52 @@ async fn run_pass(
     result.map(|()| report)
 }
 
+/// How long a record of a delivery is retried on fresh connections when
+/// the database is away (restarting, failing over) before the pass gives up.
+const RECORD_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// Runs `op` on a pool connection, and again on a fresh one while the
+/// database is unreachable, for up to [`RECORD_RETRY_FOR`]: a connection
+/// that died under a delivery must not turn into a second delivery.
+async fn retrying<T, F, Fut>(pool: &Pool, what: &str, mut op: F) -> anyhow::Result<T>
+where
+    F: FnMut(deadpool_postgres::Object) -> Fut,
+    Fut: std::future::Future<Output = crate::error::AppResult<T>>,
+{
+    let deadline = Instant::now() + RECORD_RETRY_FOR;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let error = match pool.get().await {
+            Ok(db) => match op(db).await {
+                Ok(value) => return Ok(value),
+                Err(e) => anyhow::Error::from(e),
+            },
+            Err(e) => anyhow::Error::from(e),
+        };
+        if Instant::now() + pause > deadline {
+            return Err(error.context(what.to_owned()));
+        }
+        tracing::debug!(error = format!("{error:#}"), "{what}: retrying on a fresh connection");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
 async fn record_sent(
-    db: &impl tokio_postgres::GenericClient,
+    pool: &Pool,
     mail: &OutboxMail,
     wipe_body: bool,
     report: &mut PassReport,
 ) -> anyhow::Result<()> {
-    // If this fails after the server accepted the message, the row stays
-    // claimed and is sent again once its lease runs out: at least once,
-    // never lost.
-    let ours = outbox::mark_sent(db, mail.id, wipe_body)
-        .await
-        .with_context(|| format!("recording that mail {} was sent", mail.id))?;
+    // The server has the message: record that on a fresh connection if this
+    // one died. Only if the database stays away past RECORD_RETRY_FOR (or
+    // the process dies right now) does the row stay claimed, to be sent
+    // again once its lease runs out: at least once, never lost.
+    let id = mail.id;
+    let ours = retrying(pool, &format!("recording that mail {id} was sent"), |db| async move {
+        outbox::mark_sent(&**db, id, wipe_body).await
+    })
+    .await?;
     if ours {
         report.sent += 1;
         tracing::info!(mail_id = %mail.id, kind = %mail.kind, to = %mail.to, "mail sent");
@@ -222,7 +266,7 @@ async fn record_sent(
 }
 
 async fn record_failure(
-    db: &impl tokio_postgres::GenericClient,
+    pool: &Pool,
     mail: &OutboxMail,
     error: &str,
     report: &mut PassReport,
@@ -230,9 +274,12 @@ async fn record_failure(
     let delay = backoff(mail.attempts + 1);
     let next = chrono::Utc::now()
         + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::hours(1));
-    let status = outbox::mark_failed_attempt(db, mail.id, error, next)
-        .await
-        .with_context(|| format!("recording a failed attempt of mail {}", mail.id))?;
+    let id = mail.id;
+    let status =
+        retrying(pool, &format!("recording a failed attempt of mail {id}"), |db| async move {
+            outbox::mark_failed_attempt(&**db, id, error, next).await
+        })
+        .await?;
     report.failed += 1;
     match status {
         Some(MailStatus::Failed) => tracing::error!(
@@ -374,6 +421,7 @@ async fn worker_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failures: u32 = 0;
+    let mut unreachable = false;
     loop {
         if *stop.borrow() {
             break;
@@ -383,6 +431,30 @@ async fn worker_loop(
                 failures = 0;
                 if report.claimed > 0 {
                     tracing::debug!(?report, "mail pass");
+                }
+                match (&report.unreachable, unreachable) {
+                    (Some(error), false) => tracing::warn!(
+                        %error,
+                        retry_every_secs = UNREACHABLE_PAUSE.as_secs(),
+                        "the SMTP server cannot be reached; mail waits in the outbox and goes out as soon as it answers"
+                    ),
+                    (None, true) if report.claimed > 0 => {
+                        tracing::info!(
+                            "the SMTP server answers again; delivering the mail that waited"
+                        )
+                    }
+                    _ => {}
+                }
+                if report.claimed > 0 || report.unreachable.is_some() {
+                    unreachable = report.unreachable.is_some();
+                }
+                if unreachable {
+                    // Knock again after a pause; new mail does not hurry it.
+                    tokio::select! {
+                        _ = tokio::time::sleep(UNREACHABLE_PAUSE) => {}
+                        _ = stop.changed() => break,
+                    }
+                    continue;
                 }
                 if report.released > 0 {
                     // The pass ran long and gave mail back unsent: go on

@@ -95,6 +95,36 @@ async fn a_resend_is_idempotent_and_other_bytes_under_the_same_id_conflict() {
     assert_eq!(app.rows_in("evidence_bundles").await, 1);
 }
 
+/// Finding 8: details used to pass through f64, so the page and the API
+/// showed numbers other than the signed ones. Now they keep every digit.
+#[tokio::test]
+async fn details_keep_the_exact_numbers_the_appliance_signed() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let exact = ["0.1000000000000000055511151231257827", "123456789012345678901234567890", "-7.25"];
+    let bytes = format!(
+        r#"{{"bundle_id":"CB-EXACT","site_id":"{site}","checked_at":"{at}","checks":[{{"check":"disk_free","status":"pass","host":"SRV-01","details":{{"ratio":{},"bytes":{},"delta":{}}}}}],"summary":{{"total_checks":1,"compliant":1,"non_compliant":0,"errors":0}}}}"#,
+        exact[0],
+        exact[1],
+        exact[2],
+        site = site.id,
+        at = Utc::now().to_rfc3339(),
+    )
+    .into_bytes();
+    post_bundle(&app, &bytes, &sign(&site.key, &bytes)).await.assert_status(StatusCode::CREATED);
+    let api =
+        app.get_as(&p.viewer, "/api/client/evidence/CB-EXACT").expect_text(StatusCode::OK).await;
+    let page = app
+        .get_as(&p.viewer, &format!("/client/evidence/CB-EXACT?site_id={}", site.id))
+        .expect_text(StatusCode::OK)
+        .await;
+    for n in exact {
+        assert!(api.contains(n), "the API shows {n}: {api}");
+        assert!(page.contains(n), "the page shows {n}");
+    }
+}
+
 /// Ids are the site's own: another site (of this practice or another) may
 /// use the same id without a conflict, and nothing tells an appliance
 /// which ids exist elsewhere. Within a practice, a shared id needs the site.

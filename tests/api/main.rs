@@ -40,6 +40,7 @@ mod openapi;
 mod packs;
 mod pages;
 mod proxies;
+mod redaction;
 mod reports;
 mod schema;
 mod shell;

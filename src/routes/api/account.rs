@@ -23,7 +23,7 @@ enum ApiTags {
     Account,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct PasswordBody {
     /// The new password: at least 12 characters.
     #[oai(validator(min_length = 12, max_length = 1024))]
@@ -31,6 +31,15 @@ pub struct PasswordBody {
     /// Required when a password is already set; null or absent otherwise.
     #[oai(nullable)]
     pub current_password: Option<StrictString>,
+}
+
+impl std::fmt::Debug for PasswordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordBody")
+            .field("password", &&crate::auth::tokens::REDACTED)
+            .field("current_password", &&crate::auth::tokens::REDACTED)
+            .finish()
+    }
 }
 
 #[derive(Debug, Object)]
@@ -102,7 +111,7 @@ pub struct NewTokenBody {
     pub scope: Scope,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct CreatedToken {
     pub id: Uuid,
     pub name: String,
@@ -111,6 +120,19 @@ pub struct CreatedToken {
     pub prefix: String,
     pub scope: Scope,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("token", &&crate::auth::tokens::REDACTED)
+            .field("prefix", &self.prefix)
+            .field("scope", &self.scope)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 #[derive(ApiResponse)]

@@ -38,17 +38,32 @@ pub struct SentBody {
     pub message: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct TokenBody {
     /// The token from the sign-in link (`/client/verify?token=…`).
     pub token: StrictString,
 }
 
-#[derive(Debug, Object)]
+impl std::fmt::Debug for TokenBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenBody").field("token", &&crate::auth::tokens::REDACTED).finish()
+    }
+}
+
+#[derive(Object)]
 pub struct LoginBody {
     pub email: StrictString,
     #[oai(validator(max_length = 1024))]
     pub password: StrictString,
+}
+
+impl std::fmt::Debug for LoginBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginBody")
+            .field("email", &self.email)
+            .field("password", &&crate::auth::tokens::REDACTED)
+            .finish()
+    }
 }
 
 #[derive(Debug, Object)]
@@ -99,7 +114,7 @@ pub struct OrgRef {
     pub name: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct MeBody {
     pub id: Uuid,
     pub email: String,
@@ -115,6 +130,20 @@ pub struct MeBody {
     /// For an auditor: the grant they read under. Absent for other roles.
     #[oai(skip_serializing_if_is_none)]
     pub auditor_grant: Option<super::auditors::GrantScope>,
+}
+
+impl std::fmt::Debug for MeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeBody")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("org", &self.org)
+            .field("csrf_token", &&crate::auth::tokens::REDACTED)
+            .field("auditor_grant", &self.auditor_grant)
+            .finish()
+    }
 }
 
 impl From<&CurrentUser> for MeBody {

@@ -193,7 +193,7 @@ pub struct InviteList {
     pub invites: Vec<InviteItem>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct AcceptBody {
     /// The token from the invitation link (`/client/invite?token=…`).
     pub token: StrictString,
@@ -203,6 +203,15 @@ pub struct AcceptBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
     ))]
     pub name: StrictString,
+}
+
+impl std::fmt::Debug for AcceptBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptBody")
+            .field("token", &&crate::auth::tokens::REDACTED)
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 #[derive(Debug, Object)]

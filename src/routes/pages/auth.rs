@@ -73,7 +73,8 @@ fn respond(req: &Request, fragment: maud::Markup, status: StatusCode) -> Respons
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds a secret.
+#[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
     email: String,
@@ -114,7 +115,8 @@ pub async fn view_login_password_post(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds a secret.
+#[derive(Deserialize)]
 pub struct VerifyQuery {
     #[serde(default)]
     token: String,
@@ -133,7 +135,8 @@ pub fn view_verify_get(Query(q): Query<VerifyQuery>) -> Response {
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds a secret.
+#[derive(Deserialize)]
 pub struct VerifyForm {
     #[serde(default)]
     token: String,

@@ -47,7 +47,8 @@ pub async fn view_settings_get(state: Data<&AppState>, Viewer(user): Viewer) -> 
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds a secret.
+#[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
     password: String,

@@ -225,7 +225,8 @@ pub async fn view_users_invite_resend_post(
     invites_fragment(&state, req, &user, &message).await
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds a secret.
+#[derive(Deserialize)]
 pub struct InviteQuery {
     #[serde(default)]
     token: String,
@@ -254,7 +255,8 @@ pub async fn view_invite_get(
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds a secret.
+#[derive(Deserialize)]
 pub struct AcceptForm {
     #[serde(default)]
     token: String,
