@@ -32,6 +32,9 @@ pub fn hash(secret: &Secret<Vec<u8>>, token: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// What `Debug` shows in place of a token, password or secret-bearing body.
+pub const REDACTED: &str = "<redacted>";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +57,3 @@ mod tests {
         assert_ne!(hash(&s1, "t"), hash(&s1, "u"));
     }
 }
-
-/// What `Debug` shows in place of a token, password or secret-bearing body.
-pub const REDACTED: &str = "<redacted>";
