@@ -181,6 +181,18 @@ fn parse_database_url(variable: &'static str, url: &str) -> Result<Secret<String
     }
 }
 
+/// Whether `url`'s host is this machine (localhost or a loopback address).
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Treats empty values like unset ones, so `PORTAL_X=` in a shell means "default".
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
@@ -264,6 +276,21 @@ impl Config {
                 bad("PORTAL_COOKIE_SECURE", format!("expected true or false (got {v:?})"))
             })?,
         };
+
+        // Without Secure the cookie loses its __Host- prefix, so a page on a
+        // sibling subdomain could plant one; that is only acceptable where
+        // no such sibling exists: the portal on this machine.
+        if !cookie_secure && !is_loopback_url(&base_url) {
+            return Err(bad(
+                "PORTAL_COOKIE_SECURE",
+                format!(
+                    "false is only allowed when PORTAL_BASE_URL is on this machine (localhost, 127.0.0.1 \
+                     or [::1]; it is {base_url}): without Secure the session cookie cannot keep its \
+                     __Host- prefix. Serve the portal over HTTPS (behind a proxy) and leave \
+                     PORTAL_COOKIE_SECURE unset"
+                ),
+            ));
+        }
 
         let session_idle_timeout = match non_empty(&args.session_idle_timeout) {
             None => DEFAULT_IDLE_TIMEOUT,
@@ -577,6 +604,32 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert!(shown.contains("smtp.example.com"));
+    }
+
+    #[test]
+    fn cookies_without_secure_are_refused_unless_the_portal_is_on_this_machine() {
+        for (base, ok) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:3000", true),
+            ("http://[::1]:8080", true),
+            ("https://portal.example.com", false),
+            ("http://10.0.0.5:8080", false),
+            ("http://localhost.example.com", false),
+        ] {
+            let mut a = args();
+            a.cookie_secure = Some("false".into());
+            a.base_url = Some(base.into());
+            let result = Config::from_args(&a);
+            assert_eq!(result.is_ok(), ok, "{base}: {:?}", result.as_ref().err());
+            if let Err(e) = result {
+                assert!(e.to_string().starts_with("PORTAL_COOKIE_SECURE"), "{e}");
+                assert!(e.to_string().contains("__Host-"), "{e}");
+            }
+        }
+        // The default (Secure) is fine anywhere.
+        let mut a = args();
+        a.base_url = Some("https://portal.example.com".into());
+        assert!(Config::from_args(&a).unwrap().cookie_secure);
     }
 
     #[test]

@@ -47,28 +47,32 @@ pub struct GrantBody {
     ))]
     pub firm: StrictString,
     /// Days until the access ends: 1 to 365; 30 when absent.
-    #[oai(validator(minimum(value = "1"), maximum(value = "365")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "365")))]
     pub expires_in_days: Option<i32>,
     /// The sites they may read (1 to 100 of yours); absent for every site.
-    #[oai(validator(min_items = 1, max_items = 100))]
+    #[oai(nullable, validator(min_items = 1, max_items = 100))]
     pub site_ids: Option<Vec<Uuid>>,
     /// First day (UTC) of the evidence they may read; absent for no limit.
+    #[oai(nullable)]
     pub from: Option<Day>,
     /// Last day (UTC) of the evidence they may read; absent for no limit.
+    #[oai(nullable)]
     pub to: Option<Day>,
 }
 
 #[derive(Debug, Object)]
 pub struct GrantPatch {
     /// A new end, this many days from now (1 to 365); absent to keep it.
-    #[oai(validator(minimum(value = "1"), maximum(value = "365")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "365")))]
     pub expires_in_days: Option<i32>,
     /// New sites (1 to 100 of yours), null for every site, absent to keep.
-    #[oai(validator(min_items = 1, max_items = 100))]
+    #[oai(nullable, validator(min_items = 1, max_items = 100))]
     pub site_ids: MaybeUndefined<Vec<Uuid>>,
     /// New first day, null for no limit, absent to keep.
+    #[oai(nullable)]
     pub from: MaybeUndefined<Day>,
     /// New last day, null for no limit, absent to keep.
+    #[oai(nullable)]
     pub to: MaybeUndefined<Day>,
 }
 

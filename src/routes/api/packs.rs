@@ -33,7 +33,7 @@ pub struct PackBody {
     pub to: Day,
     /// The sites to pack (1 to 100 of yours); absent for every site (an
     /// auditor limited to some sites gets those).
-    #[oai(validator(min_items = 1, max_items = 100))]
+    #[oai(nullable, validator(min_items = 1, max_items = 100))]
     pub site_ids: Option<Vec<Uuid>>,
 }
 

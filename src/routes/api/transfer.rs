@@ -26,11 +26,15 @@ enum ApiTags {
 pub struct NewTransferRequest {
     /// Why the practice wants to move, for OsirisCare staff: at most 2,000
     /// characters; line breaks allowed, other control characters not.
-    #[oai(validator(max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    #[oai(
+        nullable,
+        validator(max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")
+    )]
     pub reason: Option<StrictString>,
     /// The partner to move to (an id from `GET /api/client/transfer/partners`).
     /// Absent or null: to be served directly by OsirisCare. It must differ
     /// from the current partner.
+    #[oai(nullable)]
     pub to_partner_id: Option<Uuid>,
 }
 
