@@ -247,6 +247,12 @@ fn document(bytes: &[u8]) -> Result<Value, FormatError> {
             "the bundle is not valid UTF-8 (bad byte at line {line} column {column})"
         ))
     })?;
+    if text.contains("serde_json::private") {
+        return Err(FormatError::document(
+            "the bundle is ambiguous JSON: it uses a key reserved by the portal's JSON reader \
+             (\"$serde_json::private::…\"); rename it",
+        ));
+    }
     let StrictValue(value) = serde_json::from_str(text).map_err(|e| {
         if e.is_data() {
             // Only our duplicate-key check raises data errors here.
@@ -305,7 +311,7 @@ fn parse_bundle_id(top: &Map<String, Value>) -> Result<String, FormatError> {
 fn parse_site_id(top: &Map<String, Value>) -> Result<Uuid, FormatError> {
     const PATH: &str = "site_id";
     let raw = required_str(top, "site_id", PATH)?;
-    Uuid::parse_str(raw).map_err(|_| {
+    let id = Uuid::parse_str(raw).map_err(|_| {
         FormatError::at(
             PATH,
             format!(
@@ -314,7 +320,22 @@ fn parse_site_id(top: &Map<String, Value>) -> Result<Uuid, FormatError> {
                 quoted(raw)
             ),
         )
-    })
+    })?;
+    // One spelling per site in signed bytes: upper case, braces, `urn:uuid:`
+    // and the unhyphenated form all parse, but would let the same site be
+    // named several ways in evidence that is compared byte for byte.
+    let canonical = id.hyphenated().to_string();
+    if raw != canonical {
+        return Err(FormatError::at(
+            PATH,
+            format!(
+                "{} names the site in a form the format does not allow; write it as \"{canonical}\" \
+                 (lowercase, hyphenated) and sign the bundle again",
+                quoted(raw)
+            ),
+        ));
+    }
+    Ok(id)
 }
 
 fn parse_checked_at(
@@ -613,6 +634,11 @@ impl<'de> Deserialize<'de> for StrictValue {
 
 struct StrictVisitor;
 
+/// The key serde_json's `arbitrary_precision` uses to pass a number's exact
+/// digits through a visitor. Bundles that spell it out as a key are refused
+/// ([`parse`]), so a number and an object can never be confused.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
 impl<'de> Visitor<'de> for StrictVisitor {
     type Value = Value;
 
@@ -663,6 +689,14 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut obj = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            if obj.is_empty() && key == NUMBER_TOKEN {
+                // serde_json (arbitrary_precision) hands a number over as a
+                // one-key map holding its exact digits; keep every digit.
+                let digits: String = map.next_value()?;
+                let number: serde_json::Number =
+                    serde_json::from_str(&digits).map_err(de::Error::custom)?;
+                return Ok(Value::Number(number));
+            }
             if obj.contains_key(&key) {
                 return Err(de::Error::custom(format_args!(
                     "the key {} appears twice in one object",
@@ -679,6 +713,32 @@ impl<'de> Visitor<'de> for StrictVisitor {
 #[cfg(test)]
 mod nul_tests {
     use super::*;
+
+    #[test]
+    fn numbers_keep_their_digits_and_the_reader_s_reserved_key_is_refused() {
+        let site = Uuid::nil();
+        let raw = |details: &str| {
+            format!(
+                r#"{{"bundle_id":"B-1","site_id":"{site}","checked_at":"2026-01-01T00:00:00Z","checks":[{{"check":"x","status":"pass","host":"h","details":{details}}}],"summary":{{"total_checks":1,"compliant":1,"non_compliant":0,"errors":0}}}}"#
+            )
+        };
+        let now = DateTime::parse_from_rfc3339("2026-01-02T00:00:00Z").unwrap().to_utc();
+        let b = parse(
+            raw(r#"{"r":0.1000000000000000055511151231257827,"n":123456789012345678901234567890}"#)
+                .as_bytes(),
+            now,
+        )
+        .unwrap();
+        let d = &b.checks[0].details;
+        assert!(d["r"].is_number() && d["n"].is_number(), "{d}");
+        assert_eq!(
+            d.to_string(),
+            r#"{"n":123456789012345678901234567890,"r":0.1000000000000000055511151231257827}"#
+        );
+        let err =
+            parse(raw(r#"{"$serde_json::private::Number":"1"}"#).as_bytes(), now).unwrap_err();
+        assert!(err.to_string().contains("reserved"), "{err}");
+    }
 
     #[test]
     fn nul_characters_in_details_are_refused_not_stored() {
@@ -851,6 +911,22 @@ mod tests {
             (Box::new(|v| v["bundle_id"] = json!("CB 1")), "bundle_id: \"CB 1\" is not a valid"),
             (Box::new(|v| v["bundle_id"] = json!("x".repeat(129))), "bundle_id: \"xxx"),
             (Box::new(|v| v["site_id"] = json!("site-1")), "site_id: \"site-1\" is not a UUID"),
+            (
+                Box::new(|v| v["site_id"] = json!(SITE.to_uppercase())),
+                "(lowercase, hyphenated) and sign the bundle again",
+            ),
+            (
+                Box::new(|v| v["site_id"] = json!(format!("{{{SITE}}}"))),
+                "a form the format does not allow",
+            ),
+            (
+                Box::new(|v| v["site_id"] = json!(format!("urn:uuid:{SITE}"))),
+                "a form the format does not allow",
+            ),
+            (
+                Box::new(|v| v["site_id"] = json!(SITE.replace('-', ""))),
+                "a form the format does not allow",
+            ),
             (
                 Box::new(|v| v["checked_at"] = json!("yesterday")),
                 "checked_at: \"yesterday\" is not an RFC 3339",

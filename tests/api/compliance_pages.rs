@@ -412,6 +412,16 @@ async fn malformed_filters_answer_400_with_a_message() {
     let toast = page.headers.get("x-portal-message").unwrap().to_str().unwrap();
     assert!(toast.contains("is not a date"), "{toast}");
 
+    // Finding 9: a filter the page does not know (here a mistyped site=)
+    // was ignored, showing every site's evidence under the wrong heading.
+    for path in
+        [format!("/client/evidence?site={}", uuid::Uuid::new_v4()), "/client/audit?who=x".into()]
+    {
+        let page = app.get_as(&p.owner, &path).reply().await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.text().contains("is not a filter of this page"), "{path}: {}", page.text());
+    }
+
     let page = app.hx_get_as(&p.viewer, "/client/evidence?cursor=not-a-cursor").reply().await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.text().contains("Load more” link is not valid"), "{}", page.text());

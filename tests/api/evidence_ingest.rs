@@ -119,6 +119,11 @@ async fn details_keep_the_exact_numbers_the_appliance_signed() {
         .get_as(&p.viewer, &format!("/client/evidence/CB-EXACT?site_id={}", site.id))
         .expect_text(StatusCode::OK)
         .await;
+    let details = &serde_json::from_str::<serde_json::Value>(&api).unwrap()["checks"][0]["details"];
+    for (field, n) in ["ratio", "bytes", "delta"].into_iter().zip(exact) {
+        assert!(details[field].is_number(), "{field} stays a number: {details}");
+        assert_eq!(details[field].to_string(), n);
+    }
     for n in exact {
         assert!(api.contains(n), "the API shows {n}: {api}");
         assert!(page.contains(n), "the page shows {n}");

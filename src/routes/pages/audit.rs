@@ -106,7 +106,7 @@ pub async fn view_audit_get(
     req: &Request,
     Reader(user): Reader,
 ) -> AppResult<Response> {
-    let query: AuditQuery = read_query(req)?;
+    let query: AuditQuery = read_query(req, &["actor", "action", "from", "to", "limit", "cursor"])?;
     let fragment = respond::wants_fragment(req);
     let load_more = fragment && query.cursor.is_some();
     let values = &query.values;

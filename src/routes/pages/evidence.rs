@@ -139,7 +139,10 @@ pub async fn view_evidence_get(
     req: &Request,
     Reader(user): Reader,
 ) -> AppResult<Response> {
-    let query: EvidenceQuery = read_query(req)?;
+    let query: EvidenceQuery = read_query(
+        req,
+        &["site_id", "check_type", "result", "hipaa_control", "from", "to", "limit", "cursor"],
+    )?;
     let fragment = respond::wants_fragment(req);
     let load_more = fragment && query.cursor.is_some();
     let values = &query.values;

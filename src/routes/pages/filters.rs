@@ -73,8 +73,20 @@ pub fn day_range(
 }
 
 /// A list page's query string; one that cannot be read at all is a 400.
-pub fn read_query<T: DeserializeOwned>(req: &Request) -> AppResult<T> {
-    serde_urlencoded::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
+/// `known` are the parameters the page understands: any other is a 400
+/// naming them (a mistyped `site=` must not silently show every site).
+pub fn read_query<T: DeserializeOwned>(req: &Request, known: &[&str]) -> AppResult<T> {
+    let query = req.uri().query().unwrap_or("");
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|e| {
+        AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
+    })?;
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        return Err(AppError::BadRequest(format!(
+            "{key:?} is not a filter of this page; the filters are {}",
+            known.join(", ")
+        )));
+    }
+    serde_urlencoded::from_str(query).map_err(|e| {
         AppError::BadRequest(format!("the filters in the address cannot be read: {e}"))
     })
 }
