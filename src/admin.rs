@@ -7,7 +7,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use deadpool_postgres::Pool;
-use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use uuid::Uuid;
 
@@ -211,11 +210,25 @@ pub async fn set_site_keys(
     Ok(site)
 }
 
+/// The RFC 8410 PKCS#8 v1 encoding of an Ed25519 key: the seed only, as
+/// OpenSSL and Python `cryptography` write and read it (the v2 form with the
+/// public key attached, which `ed25519-dalek` writes, is read by neither
+/// OpenSSL 3.0 nor `cryptography`).
+pub fn pkcs8_v1_pem(key: &SigningKey) -> String {
+    use base64::Engine as _;
+    // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(key.as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+}
+
 /// Writes a PKCS#8 PEM private key readable by its owner only.
 pub fn write_private_key(key: &SigningKey, path: &Path) -> AppResult<()> {
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("encoding the private key: {e}")))?;
+    let pem = pkcs8_v1_pem(key);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -240,6 +240,30 @@ async fn create_site_can_generate_the_appliance_key() {
         .unwrap()
         .get(0);
     assert_eq!(stored, key.verifying_key().as_bytes().to_vec());
+    // Finding 9: other tools read the file too (OpenSSL 3 and Python
+    // `cryptography` refused the v2 encoding), and find the same key.
+    let openssl = std::process::Command::new("openssl")
+        .args(["pkey", "-in", key_path.to_str().unwrap(), "-pubout", "-outform", "DER"])
+        .output()
+        .expect("openssl is installed (scripts/test installs it)");
+    assert!(openssl.status.success(), "{}", String::from_utf8_lossy(&openssl.stderr));
+    assert_eq!(&openssl.stdout[12..], key.verifying_key().as_bytes(), "SPKI ends with the key");
+    let python = std::process::Command::new(crate::helpers::repo_path(".venv/bin/python"))
+        .args([
+            "-c",
+            "import sys\n\
+             from cryptography.hazmat.primitives.serialization import load_pem_private_key, Encoding, PublicFormat\n\
+             k = load_pem_private_key(open(sys.argv[1], 'rb').read(), None)\n\
+             print(k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex())",
+            key_path.to_str().unwrap(),
+        ])
+        .output()
+        .expect("the test venv has Python cryptography (scripts/test makes it)");
+    assert!(python.status.success(), "{}", String::from_utf8_lossy(&python.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&python.stdout).trim(),
+        hex::encode(key.verifying_key().as_bytes())
+    );
 
     // An existing file is never overwritten, and no site is created.
     refuse(
