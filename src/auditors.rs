@@ -90,7 +90,8 @@ fn period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> AppResult<()> {
     if let (Some(f), Some(t)) = (from, to)
         && f > t
     {
-        return Err(AppError::BadRequest(format!(
+        // Well-formed but impossible: 422, as for evidence packs.
+        return Err(AppError::Unprocessable(format!(
             "the period starts ({f}) after it ends ({t}); give from on or before to"
         )));
     }

@@ -379,17 +379,9 @@ pub async fn accept_invite(
         None
     };
     let Some(invite) = claimed else {
-        audit::record(
-            &*tx,
-            &audit::Entry {
-                action: "invite.accept_failed",
-                ip: client.ip,
-                user_agent: client.user_agent.as_deref(),
-                details: serde_json::json!({ "reason": "invalid_expired_or_used" }),
-                ..Default::default()
-            },
-        )
-        .await?;
+        // A token that names no invitation: counted per client address, not
+        // audited (anyone can send these; no practice's log is their place).
+        crate::db::anonymous::count_attempt(&*tx, "invite_invalid_token", &client.ip_key()).await?;
         tx.commit().await?;
         return Err(AppError::Unauthorized(INVITE_INVALID.into()));
     };

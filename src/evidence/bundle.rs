@@ -189,18 +189,26 @@ impl Bundle {
 pub struct FormatError {
     path: String,
     message: String,
+    /// Valid by the published schema but refused by a rule it cannot state
+    /// (a NUL character inside details): a 422, not a 400.
+    beyond_schema: bool,
 }
 
 impl FormatError {
+    /// True for a bundle the schema allows but the portal cannot store.
+    pub fn beyond_schema(&self) -> bool {
+        self.beyond_schema
+    }
+
     /// A problem with the value at `path`.
     fn at(path: impl Into<String>, problem: impl fmt::Display) -> Self {
         let path = path.into();
-        FormatError { message: format!("{path}: {problem}"), path }
+        FormatError { message: format!("{path}: {problem}"), path, beyond_schema: false }
     }
 
     /// A problem with the document as a whole (size, encoding, syntax).
     fn document(problem: impl Into<String>) -> Self {
-        FormatError { path: String::new(), message: problem.into() }
+        FormatError { path: String::new(), message: problem.into(), beyond_schema: false }
     }
 
     /// The JSON path at fault (`checks[3].status`), or "" when the problem
@@ -504,10 +512,10 @@ fn parse_check(i: usize, item: &Value) -> Result<Check, FormatError> {
         Some(details @ Value::Object(_)) if has_nul(details) => {
             // PostgreSQL's jsonb cannot store \u0000; the bytes are signed,
             // so the only honest answer is to refuse the bundle.
-            return Err(FormatError::at(
-                path("details"),
-                "must not contain NUL characters (\\u0000)",
-            ));
+            return Err(FormatError {
+                beyond_schema: true,
+                ..FormatError::at(path("details"), "must not contain NUL characters (\\u0000)")
+            });
         }
         Some(details @ Value::Object(_)) => details.clone(),
         Some(other) => {

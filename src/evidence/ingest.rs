@@ -102,7 +102,13 @@ async fn ingest_with(
         ));
     }
     state.ingest_limits().check_site(site.site_id)?;
-    let parsed = bundle::parse(raw, Utc::now()).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let parsed = bundle::parse(raw, Utc::now()).map_err(|e| {
+        if e.beyond_schema() {
+            AppError::Unprocessable(e.to_string())
+        } else {
+            AppError::BadRequest(e.to_string())
+        }
+    })?;
 
     let bundle_hash = chain::bundle_hash(raw);
     let tx = db.transaction().await?;

@@ -122,7 +122,7 @@ pub async fn consistency(
     new: u64,
 ) -> AppResult<Vec<Hash>> {
     if old > new {
-        return Err(AppError::BadRequest(format!(
+        return Err(AppError::Unprocessable(format!(
             "old ({old}) must not be larger than new ({new})"
         )));
     }
@@ -289,7 +289,7 @@ pub async fn consistency_between(
 ) -> AppResult<(Vec<Hash>, StoredCheckpoint)> {
     let cp = latest(db, org_id).await?;
     if new > cp.size as u64 {
-        return Err(AppError::BadRequest(format!(
+        return Err(AppError::Unprocessable(format!(
             "new ({new}) is larger than the latest checkpoint ({} leaves)",
             cp.size
         )));

@@ -83,7 +83,35 @@ async fn authenticate(
              {MAX_SKEW_SECS} s. Check the appliance's clock (NTP) and sign a fresh request"
         )));
     }
+    check_field_types(&value)?;
     Ok((site, value))
+}
+
+/// The largest tree size a request may name (2^53 - 1: exact in every
+/// JSON reader), as the schema says.
+const MAX_TREE_SIZE: u64 = 9_007_199_254_740_991;
+
+/// Every documented field has its documented type when present, whichever
+/// request uses it: a body the schema calls invalid is never answered 200.
+fn check_field_types(body: &serde_json::Value) -> AppResult<()> {
+    for (name, string) in
+        [("bundle_id", true), ("cosignature", true), ("old_size", false), ("size", false)]
+    {
+        match body.get(name) {
+            None => {}
+            Some(v) if string && v.is_string() => {}
+            Some(v) if !string && v.as_u64().is_some_and(|n| n <= MAX_TREE_SIZE) => {}
+            Some(_) if string => {
+                return Err(AppError::BadRequest(format!("\"{name}\" must be a string")));
+            }
+            Some(_) => {
+                return Err(AppError::BadRequest(format!(
+                    "\"{name}\" must be a whole number from 0 to {MAX_TREE_SIZE}"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn field<'a>(v: &'a serde_json::Value, name: &str, what: &str) -> AppResult<&'a serde_json::Value> {

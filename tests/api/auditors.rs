@@ -326,7 +326,9 @@ async fn grants_refuse_wrong_roles_other_practices_and_malformed_input() {
     let mut body = grant_body();
     body["from"] = json!("2026-06-01");
     body["to"] = json!("2026-05-01");
-    let err = expect_json(grant(&app, &p.owner, &body).await, StatusCode::BAD_REQUEST).await;
+    // Well-formed but impossible: 422, as for evidence packs.
+    let err =
+        expect_json(grant(&app, &p.owner, &body).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(err["message"].as_str().unwrap().contains("starts"), "{err}");
     // A user of the practice is a 409, as for any invitation; an account
     // elsewhere gets the answer of a new address (and a mail saying so).

@@ -39,8 +39,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from smtp_sink import messages, wait_for_link  # noqa: E402
+# Beside this file (a script's own directory is on sys.path).
+from smtp_sink import messages, wait_for_link
 
 COOKIE = "__Host-osiris_session"
 DOMAIN = "apicheck.example"
@@ -48,8 +48,6 @@ DOMAIN = "apicheck.example"
 base, mail_dir, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 api = f"{base}/api"
 portal = os.environ.get("PORTAL_BIN", "./target/debug/portal")
-http = requests.Session()
-seed: dict[str, str] = {}
 
 
 def fail(message: str) -> None:
@@ -60,14 +58,20 @@ def cli(*args: str) -> str:
     """Runs `portal ARGS…` (it finds the running cluster in PORTAL_DATA_DIR);
     its stdout, stripped (the new id, for `admin create-*`)."""
     run = subprocess.run(
-        [portal, *args], capture_output=True, text=True, env={**os.environ, "RUST_LOG": "warn"}
+        [portal, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RUST_LOG": "warn"},
     )
     if run.returncode != 0:
         fail(f"`portal {' '.join(args)}` failed:\n{run.stderr}")
     return run.stdout.strip()
 
 
-def call(method: str, path: str, expect: int, *, auth: "Credential | None" = None, **kwargs) -> dict:
+def call(
+    method: str, path: str, expect: int, *, auth: "Credential | None" = None, **kwargs
+) -> dict:
     headers = kwargs.pop("headers", {})
     cookies = {}
     if isinstance(auth, Session):
@@ -76,39 +80,52 @@ def call(method: str, path: str, expect: int, *, auth: "Credential | None" = Non
             headers["X-CSRF-Token"] = auth.csrf
     elif isinstance(auth, str):
         headers["Authorization"] = f"Bearer {auth}"
-    response = http.request(method, api + path, headers=headers, cookies=cookies, timeout=30, **kwargs)
+    response = requests.request(
+        method, api + path, headers=headers, cookies=cookies, timeout=30, **kwargs
+    )
     if response.status_code != expect:
-        fail(f"{method} {path} answered {response.status_code}, not {expect}: {response.text[:500]}")
-    return response.json() if response.content and "json" in response.headers.get("content-type", "") else {}
+        fail(
+            f"{method} {path} answered {response.status_code}, not {expect}: {response.text[:500]}"
+        )
+    return (
+        response.json()
+        if response.content and "json" in response.headers.get("content-type", "")
+        else {}
+    )
+
+
+def magic_link_token(email: str) -> str:
+    """The token of a sign-in link for `email`, as mailed."""
+    seen = {m.name for m in messages(mail_dir)}
+    call("POST", "/client/auth/request-magic-link", 200, json={"email": email})
+    return wait_for_link(mail_dir, email, "/client/verify", seen)
 
 
 class Session:
     """A browser session, signed in with a magic link from the mailbox."""
 
     def __init__(self, email: str):
-        seen = {m.name for m in messages(mail_dir)}
-        call("POST", "/client/auth/request-magic-link", 200, json={"email": email})
-        token = wait_for_link(mail_dir, email, "/client/verify", seen)
-        response = http.post(f"{api}/client/auth/validate-magic-link", json={"token": token}, timeout=30)
+        response = requests.post(
+            f"{api}/client/auth/validate-magic-link",
+            json={"token": magic_link_token(email)},
+            timeout=30,
+        )
         if response.status_code != 200 or COOKIE not in response.cookies:
-            fail(f"signing in {email} answered {response.status_code}: {response.text[:300]}")
+            fail(
+                f"signing in {email} answered {response.status_code}: {response.text[:300]}"
+            )
         self.cookie, self.csrf = response.cookies[COOKIE], ""
-        http.cookies.clear()  # every call names its credential itself
         me = call("GET", "/client/auth/me", 200, auth=self)
         self.csrf = me["csrf_token"]
-        current = [s for s in call("GET", "/client/sessions", 200, auth=self)["sessions"] if s["current"]]
+        current = [
+            s
+            for s in call("GET", "/client/sessions", 200, auth=self)["sessions"]
+            if s["current"]
+        ]
         self.id = current[0]["id"]
 
 
 Credential = Session | str
-
-
-def magic_link_token(email: str) -> str:
-    """An unused sign-in link's token (requested last for its address, so
-    no later link replaces it)."""
-    seen = {m.name for m in messages(mail_dir)}
-    call("POST", "/client/auth/request-magic-link", 200, json={"email": email})
-    return wait_for_link(mail_dir, email, "/client/verify", seen)
 
 
 def poll(what: str, probe, timeout: float = 60.0):
@@ -126,22 +143,35 @@ def poll(what: str, probe, timeout: float = 60.0):
 
 def raw_hex(key: Ed25519PrivateKey) -> tuple[str, str]:
     private = key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
     )
-    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
     return private.hex(), public.hex()
 
 
 def write_pem(key: Ed25519PrivateKey, path: Path) -> None:
     path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
     path.chmod(0o600)
 
 
 def bundle(bundle_id: str, site: str, at: dt.datetime, failing: bool) -> dict:
     checks = [
-        {"check": "firewall_status", "status": "pass", "host": "FRONTDESK-01", "hipaa_control": "164.312(e)(1)"},
+        {
+            "check": "firewall_status",
+            "status": "pass",
+            "host": "FRONTDESK-01",
+            "hipaa_control": "164.312(e)(1)",
+        },
         {
             "check": "bitlocker_status",
             "status": "fail" if failing else "pass",
@@ -149,7 +179,12 @@ def bundle(bundle_id: str, site: str, at: dt.datetime, failing: bool) -> dict:
             "hipaa_control": "164.312(a)(2)(iv)",
             "details": {"volume": "C:"},
         },
-        {"check": "backup_status", "status": "warn", "host": "SERVER-01", "hipaa_control": "164.308(a)(7)"},
+        {
+            "check": "backup_status",
+            "status": "warn",
+            "host": "SERVER-01",
+            "hipaa_control": "164.308(a)(7)",
+        },
     ]
     status = [c["status"] for c in checks]
     return {
@@ -168,13 +203,24 @@ def bundle(bundle_id: str, site: str, at: dt.datetime, failing: bool) -> dict:
 
 # --- Operator CLI ----------------------------------------------------------
 
-home = cli("admin", "create-partner", "--name", "API Check Home IT", "--email", f"msp@{DOMAIN}")
-cli("admin", "create-partner", "--name", "API Check Other IT", "--email", f"other-msp@{DOMAIN}")
-org = cli("admin", "create-org", "--name", "API Check Clinic", "--email", f"office@{DOMAIN}", "--partner", home)
+
+def admin(command: str, **flags: str) -> str:
+    """`portal admin COMMAND --flag value…` (underscores in names become dashes)."""
+    pairs = [(f"--{name.replace('_', '-')}", value) for name, value in flags.items()]
+    return cli("admin", command, *(item for pair in pairs for item in pair))
+
+
+home = admin("create-partner", name="API Check Home IT", email=f"msp@{DOMAIN}")
+# Somewhere else to move to (GET /client/transfer/partners lists it).
+admin("create-partner", name="API Check Other IT", email=f"other@{DOMAIN}")
+org = admin(
+    "create-org", name="API Check Clinic", email=f"office@{DOMAIN}", partner=home
+)
 
 
 def user(local: str, role: str, name: str) -> str:
-    return cli("admin", "create-user", "--org", org, "--email", f"{local}@{DOMAIN}", "--role", role, "--name", name)
+    email = f"{local}@{DOMAIN}"
+    return admin("create-user", org=org, email=email, role=role, name=name)
 
 
 owner = user("owner", "owner", "API Checker")
@@ -183,22 +229,28 @@ removed = user("removed", "viewer", "Removed User")  # remove_user
 user("password", "viewer", "Password Setter")  # set_password's session
 user("others", "viewer", "Other Sessions")  # revoke_other_sessions' session
 user("login", "viewer", "Password Login")  # login_password
-token = cli("admin", "create-api-token", "--user", owner, "--name", "api-checks", "--scope", "write")
+token = admin("create-api-token", user=owner, name="api-checks", scope="write")
 
+# The site's appliance keys, made here: the signing key signs bundles and
+# log requests, the cosigner key cosigns checkpoints.
 signing, cosigner = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
 signing_private, signing_public = raw_hex(signing)
 cosigner_private, cosigner_public = raw_hex(cosigner)
-site = cli("admin", "create-site", "--org", org, "--name", "API Check Main Street", "--public-key", signing_public)
-cli("admin", "set-site-keys", "--site", site, "--witness-key", cosigner_public)
+site = admin(
+    "create-site", org=org, name="API Check Main Street", public_key=signing_public
+)
+admin("set-site-keys", site=site, witness_key=cosigner_public)
 
 key_file = work / "appliance.pem"
 write_pem(signing, key_file)
-now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+now = dt.datetime.now(dt.UTC).replace(microsecond=0)
 bundle_ids = [f"CB-apicheck-{i}" for i in (1, 2, 3)]
 files = []
 for i, bundle_id in enumerate(bundle_ids):
+    # An hour apart; the second fails a check (a critical notification).
+    at = now - dt.timedelta(hours=3 - i)
     path = work / f"{bundle_id}.json"
-    path.write_text(json.dumps(bundle(bundle_id, site, now - dt.timedelta(hours=3 - i), failing=i == 1)))
+    path.write_text(json.dumps(bundle(bundle_id, site, at, failing=i == 1)))
     files.append(str(path))
 cli("appliance", "push", "--url", base, "--site", site, "--key", str(key_file), *files)
 
@@ -207,7 +259,8 @@ cli("appliance", "push", "--url", base, "--site", site, "--key", str(key_file), 
 main = Session(f"owner@{DOMAIN}")  # everything that needs a browser session
 logout = Session(f"owner@{DOMAIN}")  # logout_session ends it
 revoked = Session(f"owner@{DOMAIN}")  # revoke_session's target
-password = Session(f"password@{DOMAIN}")  # set_password signs out the user's other sessions
+# set_password signs out the user's other sessions: a user of its own.
+password = Session(f"password@{DOMAIN}")
 others = Session(f"others@{DOMAIN}")  # revoke_other_sessions
 Session(f"others@{DOMAIN}")  # ... which then has one to sign out
 login = Session(f"login@{DOMAIN}")
@@ -216,7 +269,13 @@ call("PUT", "/client/password", 200, auth=login, json={"password": login_passwor
 
 
 def invite(local: str) -> str:
-    sent = call("POST", "/client/users/invite", 201, auth=main, json={"email": f"{local}@{DOMAIN}", "role": "viewer"})
+    sent = call(
+        "POST",
+        "/client/users/invite",
+        201,
+        auth=main,
+        json={"email": f"{local}@{DOMAIN}", "role": "viewer"},
+    )
     return sent["invite_id"]
 
 
@@ -224,17 +283,33 @@ invite_revoke = invite("invite-revoke")
 invite_resend = invite("invite-resend")
 seen = {m.name for m in messages(mail_dir)}
 invite("invite-accept")
-invite_token = wait_for_link(mail_dir, f"invite-accept@{DOMAIN}", "/client/invite", seen)
+invite_token = wait_for_link(
+    mail_dir, f"invite-accept@{DOMAIN}", "/client/invite", seen
+)
 
 
 def grant(local: str) -> str:
-    body = {"email": f"{local}@{DOMAIN}", "name": "Audrey Auditor", "firm": "Checks & Co", "expires_in_days": 30}
+    body = {
+        "email": f"{local}@{DOMAIN}",
+        "name": "Audrey Auditor",
+        "firm": "Checks & Co",
+        "expires_in_days": 30,
+    }
     return call("POST", "/client/auditors", 201, auth=main, json=body)["grant_id"]
 
 
 grant_update, grant_revoke = grant("auditor-update"), grant("auditor-revoke")
-second_token = call("POST", "/client/api-tokens", 201, auth=main, json={"name": "to revoke", "scope": "read"})["id"]
-call("POST", "/client/transfer/request", 201, auth=main, json={"reason": "api-checks: cancel me"})
+second_token = call(
+    "POST",
+    "/client/api-tokens",
+    201,
+    auth=main,
+    json={"name": "to revoke", "scope": "read"},
+)["id"]
+# Pending, so that cancel_transfer_request has one to cancel (a new request
+# is a 409 until it is cancelled; whichever runs first, both get a 2xx).
+transfer = {"reason": "api-checks: cancel me"}
+call("POST", "/client/transfer/request", 201, auth=main, json=transfer)
 job = call("POST", "/client/log/verify", 202, auth=token)["job_id"]
 today = now.date()
 pack = call(
@@ -242,10 +317,20 @@ pack = call(
     "/client/audit-packs",
     202,
     auth=token,
-    json={"from": str(today - dt.timedelta(days=7)), "to": str(today), "site_ids": [site]},
+    json={
+        "from": str(today - dt.timedelta(days=7)),
+        "to": str(today),
+        "site_ids": [site],
+    },
 )["pack_id"]
-poll("the evidence pack's build", lambda: call("GET", f"/client/audit-packs/{pack}", 200, auth=token)["status"] == "ready")
-notification = call("GET", "/client/notifications", 200, auth=token)["notifications"][0]["id"]
+poll(
+    "the evidence pack's build",
+    lambda: (
+        call("GET", f"/client/audit-packs/{pack}", 200, auth=token)["status"] == "ready"
+    ),
+)
+notifications = call("GET", "/client/notifications", 200, auth=token)
+notification = notifications["notifications"][0]["id"]  # the failing check's
 
 
 def latest_with_bundles():
@@ -254,7 +339,7 @@ def latest_with_bundles():
     if not page["checkpoints"]:
         return None
     latest = page["checkpoints"][0]
-    proof = http.get(
+    proof = requests.get(
         f"{api}/client/evidence/{bundle_ids[-1]}/proof",
         headers={"Authorization": f"Bearer {token}"},
         params={"size": latest["size"]},
@@ -266,43 +351,44 @@ def latest_with_bundles():
 checkpoint = poll("a checkpoint over the seeded bundles", latest_with_bundles)
 magic_token = magic_link_token(f"owner@{DOMAIN}")
 
-seed.update(
-    SEED_ORG=org,
-    SEED_TOKEN=token,
-    SEED_OWNER_EMAIL=f"owner@{DOMAIN}",
-    SEED_SITE=site,
-    SEED_SIGNING_KEY=signing_private,
-    SEED_COSIGNER_KEY=cosigner_private,
-    SEED_BUNDLE=bundle_ids[0],
-    SEED_BUNDLE_PROOF=bundle_ids[1],
-    SEED_MONTH=f"{today:%Y-%m}",
-    SEED_CHECKPOINT_NOTE=checkpoint["note"],
-    SEED_CHECKPOINT_SIZE=str(checkpoint["size"]),
-    SEED_SESSION=main.cookie,
-    SEED_CSRF=main.csrf,
-    SEED_LOGOUT_SESSION=logout.cookie,
-    SEED_LOGOUT_CSRF=logout.csrf,
-    SEED_PASSWORD_SESSION=password.cookie,
-    SEED_PASSWORD_CSRF=password.csrf,
-    SEED_OTHERS_SESSION=others.cookie,
-    SEED_OTHERS_CSRF=others.csrf,
-    SEED_REVOKED_SESSION_ID=revoked.id,
-    SEED_LOGIN_EMAIL=f"login@{DOMAIN}",
-    SEED_LOGIN_PASSWORD=login_password,
-    SEED_MAGIC_TOKEN=magic_token,
-    SEED_INVITE_TOKEN=invite_token,
-    SEED_INVITE_REVOKE=invite_revoke,
-    SEED_INVITE_RESEND=invite_resend,
-    SEED_GRANT_UPDATE=grant_update,
-    SEED_GRANT_REVOKE=grant_revoke,
-    SEED_SECOND_TOKEN=second_token,
-    SEED_ROLE_TARGET=role_target,
-    SEED_REMOVED_USER=removed,
-    SEED_JOB=job,
-    SEED_PACK=pack,
-    SEED_NOTIFICATION=notification,
+seed = {
+    "SEED_TOKEN": token,
+    "SEED_OWNER_EMAIL": f"owner@{DOMAIN}",
+    "SEED_SITE": site,
+    "SEED_SIGNING_KEY": signing_private,
+    "SEED_COSIGNER_KEY": cosigner_private,
+    "SEED_BUNDLE": bundle_ids[0],
+    "SEED_BUNDLE_PROOF": bundle_ids[1],
+    "SEED_MONTH": f"{today:%Y-%m}",
+    "SEED_CHECKPOINT_NOTE": checkpoint["note"],
+    "SEED_CHECKPOINT_SIZE": str(checkpoint["size"]),
+    "SEED_SESSION": main.cookie,
+    "SEED_CSRF": main.csrf,
+    "SEED_LOGOUT_SESSION": logout.cookie,
+    "SEED_LOGOUT_CSRF": logout.csrf,
+    "SEED_PASSWORD_SESSION": password.cookie,
+    "SEED_PASSWORD_CSRF": password.csrf,
+    "SEED_OTHERS_SESSION": others.cookie,
+    "SEED_OTHERS_CSRF": others.csrf,
+    "SEED_REVOKED_SESSION_ID": revoked.id,
+    "SEED_LOGIN_EMAIL": f"login@{DOMAIN}",
+    "SEED_LOGIN_PASSWORD": login_password,
+    "SEED_MAGIC_TOKEN": magic_token,
+    "SEED_INVITE_TOKEN": invite_token,
+    "SEED_INVITE_REVOKE": invite_revoke,
+    "SEED_INVITE_RESEND": invite_resend,
+    "SEED_GRANT_UPDATE": grant_update,
+    "SEED_GRANT_REVOKE": grant_revoke,
+    "SEED_SECOND_TOKEN": second_token,
+    "SEED_ROLE_TARGET": role_target,
+    "SEED_REMOVED_USER": removed,
+    "SEED_JOB": job,
+    "SEED_PACK": pack,
+    "SEED_NOTIFICATION": notification,
+}
+(work / "seed.env").write_text(
+    "".join(f"export {k}={shlex.quote(v)}\n" for k, v in seed.items())
 )
-(work / "seed.env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in seed.items()))
 print(
     f"seeded practice {org}: site {site} with {len(bundle_ids)} bundles (checkpoint of {checkpoint['size']} leaves), "
     "6 users, 2 API tokens, 7 sessions, 3 invitations, 2 auditor grants, a transfer request, "

@@ -35,7 +35,9 @@ class Sink:
         tmp.write_bytes(data)
         os.replace(tmp, self.directory / name)
 
-    async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def session(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         def reply(line: str) -> None:
             writer.write(line.encode() + b"\r\n")
 
@@ -94,12 +96,18 @@ def messages(directory: Path) -> list[Path]:
 def text_of(path: Path) -> tuple[list[str], str]:
     """The recipients and the decoded text of every text part."""
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    recipients = [a.addr_spec.lower() for h in ("To", "Cc") for a in getattr(msg.get(h), "addresses", ())]
+    recipients = [
+        a.addr_spec.lower()
+        for h in ("To", "Cc")
+        for a in getattr(msg.get(h), "addresses", ())
+    ]
     parts = [p.get_content() for p in msg.walk() if p.get_content_maintype() == "text"]
     return recipients, "\n".join(parts)
 
 
-def wait_for_link(directory: Path, to: str, path: str, seen: set[str], timeout: float = 30.0) -> str:
+def wait_for_link(
+    directory: Path, to: str, path: str, seen: set[str], timeout: float = 30.0
+) -> str:
     """The token of a link to `path` (e.g. /client/verify) mailed to `to`
     in a message not in `seen` (names of messages already read, updated)."""
     pattern = re.compile(re.escape(path) + r"\?token=([A-Za-z0-9_\-.~%]+)")
@@ -115,7 +123,9 @@ def wait_for_link(directory: Path, to: str, path: str, seen: set[str], timeout: 
                     seen.add(message.name)
                     return found.group(1)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no mail to {to} with a {path} link within {timeout:.0f} s")
+            raise TimeoutError(
+                f"no mail to {to} with a {path} link within {timeout:.0f} s"
+            )
         # Polling for the mail's arrival (the portal sends it from its outbox worker).
         time.sleep(0.05)
 

@@ -106,8 +106,8 @@ pub struct NewTokenBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
     ))]
     pub name: StrictString,
-    /// What the token may do; `read` when absent.
-    #[oai(default)]
+    /// What the token may do; `read` when absent or null.
+    #[oai(default, nullable)]
     pub scope: Scope,
 }
 

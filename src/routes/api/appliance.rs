@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::error::{
     ApiError, BAD_REQUEST, CONFLICT, FORBIDDEN, NOT_FOUND, PAYLOAD_TOO_LARGE, TOO_MANY,
-    UNAUTHORIZED, UNSUPPORTED_MEDIA,
+    UNAUTHORIZED, UNPROCESSABLE, UNSUPPORTED_MEDIA,
 };
 use crate::auth::current::ClientInfo;
 use crate::error::AppError;
@@ -48,13 +48,19 @@ pub struct CheckDoc {
     #[oai(validator(pattern = r"^[a-z0-9_.-]{1,100}$"))]
     pub check: String,
     pub status: StatusWord,
-    /// The machine checked, e.g. `FRONTDESK-01`.
-    #[oai(validator(min_length = 1, max_length = 255))]
+    /// The machine checked, e.g. `FRONTDESK-01`: 1 to 255 characters, no
+    /// control characters.
+    #[oai(validator(min_length = 1, max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
     pub host: String,
-    /// HIPAA Security Rule control, e.g. `164.312(a)(2)(iv)`.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    /// HIPAA Security Rule control, e.g. `164.312(a)(2)(iv)`: 1 to 64
+    /// characters, no control characters; absent or null when there is none.
+    #[oai(
+        nullable,
+        validator(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub hipaa_control: Option<String>,
-    /// Check-specific facts (an object).
+    /// Check-specific facts (an object; numbers keep every digit). No string
+    /// in it, key or value, may contain a NUL character (`\u0000`).
     pub details: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
@@ -77,7 +83,9 @@ pub struct BundleDoc {
     /// Unique forever, chosen by the appliance: e.g. `CB-2026-11-24-1a2b3c4d`.
     #[oai(validator(pattern = r"^[A-Za-z0-9._:-]{1,128}$"))]
     pub bundle_id: String,
-    pub site_id: Uuid,
+    /// The site's id, in the canonical lowercase hyphenated form only.
+    #[oai(validator(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))]
+    pub site_id: String,
     /// When the checks ran (RFC 3339).
     pub checked_at: chrono::DateTime<chrono::Utc>,
     /// One entry per (check, host); no pair twice.
@@ -175,8 +183,10 @@ pub struct LogRequestDoc {
     /// log-proof: the bundle to prove.
     pub bundle_id: Option<String>,
     /// log-witness: the size of the last checkpoint the appliance accepted (0 at first).
+    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
     pub old_size: Option<u64>,
     /// log-cosignature: the tree size of the checkpoint cosigned.
+    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
     pub size: Option<u64>,
     /// log-cosignature: the c2sp.org/tlog-cosignature v1 line, made with the
     /// site's cosigner key (name `<host>/appliance/<site id>`).
@@ -267,6 +277,7 @@ impl ApplianceApi {
                     | CONFLICT
                     | UNSUPPORTED_MEDIA
                     | PAYLOAD_TOO_LARGE
+                    | UNPROCESSABLE
                     | TOO_MANY
             },
         >,

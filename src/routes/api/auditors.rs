@@ -11,7 +11,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, TOO_MANY};
+use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, TOO_MANY, UNPROCESSABLE};
 use super::types::{Day, StrictString};
 use crate::auditors::{self, GrantChange, GrantRequest, GrantStatus, Scope};
 use crate::auth::current::{ApiAdmin, ClientInfo};
@@ -37,13 +37,13 @@ pub struct GrantBody {
     /// The auditor's name: 1 to 100 characters.
     #[oai(validator(
         max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
     ))]
     pub name: StrictString,
     /// Their firm: 1 to 100 characters.
     #[oai(validator(
         max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
     ))]
     pub firm: StrictString,
     /// Days until the access ends: 1 to 365; 30 when absent.
@@ -223,8 +223,10 @@ impl AuditorsApi {
         req: &Request,
         user: ApiAdmin,
         body: Json<GrantBody>,
-    ) -> Result<GrantCreated, ApiError<{ AUTHED | JSON_BODY | NOT_FOUND | CONFLICT | TOO_MANY }>>
-    {
+    ) -> Result<
+        GrantCreated,
+        ApiError<{ AUTHED | JSON_BODY | NOT_FOUND | CONFLICT | UNPROCESSABLE | TOO_MANY }>,
+    > {
         let b = body.0;
         let granted = auditors::grant(
             &state,
@@ -274,7 +276,10 @@ impl AuditorsApi {
         /// The grant's id.
         id: Path<Uuid>,
         body: Json<GrantPatch>,
-    ) -> Result<Json<GrantItem>, ApiError<{ AUTHED | JSON_BODY | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<
+        Json<GrantItem>,
+        ApiError<{ AUTHED | JSON_BODY | NOT_FOUND | CONFLICT | UNPROCESSABLE }>,
+    > {
         let b = body.0;
         let changed = auditors::change(
             &state,

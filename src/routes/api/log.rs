@@ -18,7 +18,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::compliance::BundleIdParam;
-use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
+use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::types::{PageLimit, TreeSize};
 use crate::auth::current::{ApiReader, ApiViewer, ClientInfo};
 use crate::compliance::{self, Reach};
@@ -26,6 +26,7 @@ use crate::db::evidence_log::{self as store, StoredCheckpoint};
 use crate::evidence::{integrity, proofs};
 use crate::log::cosignature::CosignatureVerifier;
 use crate::log::merkle::Hash;
+use crate::routes::api::types::StrictString;
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -103,7 +104,7 @@ pub struct KeptCheckpoint {
     /// A checkpoint note as kept: from a monthly email or report, an
     /// appliance, an auditor pack. Line ends may be CRLF.
     #[oai(validator(min_length = 1, max_length = 16384))]
-    pub checkpoint: String,
+    pub checkpoint: StrictString,
 }
 
 #[derive(Debug, Object)]
@@ -358,7 +359,8 @@ impl LogApi {
     /// Prove two tree sizes consistent
     ///
     /// The RFC 9162 consistency proof from the tree of `old` leaves to the
-    /// tree of `new` leaves (at most the latest checkpoint's size).
+    /// tree of `new` leaves (at most the latest checkpoint's size). 422 when
+    /// `old` is larger than `new` or `new` than the log.
     #[oai(path = "/log/consistency", method = "get", operation_id = "get_log_consistency")]
     async fn log_consistency(
         &self,
@@ -366,7 +368,7 @@ impl LogApi {
         user: ApiReader,
         old: Query<TreeSize>,
         new: Query<TreeSize>,
-    ) -> Result<Json<ConsistencyProof>, ApiError<{ AUTHED | NOT_FOUND }>> {
+    ) -> Result<Json<ConsistencyProof>, ApiError<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
         let db = state.pool().get().await?;
         let (proof, latest) =
             proofs::consistency_between(&**db, user.org_id, old.0.0, new.0.0).await?;
