@@ -21,22 +21,6 @@ pub async fn count_attempt(db: &impl GenericClient, what: &str, ip_key: &str) ->
     Ok(())
 }
 
-/// Attempts of kind `what` counted since `since` (all client addresses).
-pub async fn attempts_since(
-    db: &impl GenericClient,
-    what: &str,
-    since: DateTime<Utc>,
-) -> AppResult<i64> {
-    let row = db
-        .query_one(
-            "SELECT coalesce(sum(attempts), 0)::bigint FROM anonymous_sign_in_attempts
-              WHERE what = $1 AND window_start >= date_trunc('hour', $2::timestamptz)",
-            &[&what, &since],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
 /// A queued magic-link request.
 #[derive(Debug, Clone)]
 pub struct LinkRequest {

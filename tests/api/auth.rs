@@ -67,13 +67,7 @@ async fn a_magic_link_request_answers_the_same_for_every_address() {
         .unwrap()
         .get(0);
     assert_eq!(audited, 2, "the practice's two users, not the unknown address");
-    let counted = app
-        .count(
-            "SELECT sum(attempts)::bigint FROM anonymous_sign_in_attempts
-              WHERE what = 'magic_link_unknown_address'",
-            &[],
-        )
-        .await;
+    let counted = app.anonymous_attempts("magic_link_unknown_address").await;
     assert_eq!(counted, 1, "the unknown address is counted, not audited");
 }
 
@@ -347,13 +341,7 @@ async fn password_login_fails_the_same_way_for_every_wrong_input() {
         .unwrap()
         .get(0);
     assert_eq!(failed, 2, "the practice's two accounts are audited");
-    let counted = app
-        .count(
-            "SELECT sum(attempts)::bigint FROM anonymous_sign_in_attempts
-              WHERE what = 'password_unknown_address'",
-            &[],
-        )
-        .await;
+    let counted = app.anonymous_attempts("password_unknown_address").await;
     assert_eq!(counted, 1, "the unknown address is counted, with no audit row");
     let orphans =
         app.count("SELECT count(*) FROM client_audit_log WHERE client_org_id IS NULL", &[]);

@@ -547,6 +547,16 @@ impl TestApp {
         self.db_client().await.query_one(sql, params).await.unwrap().get(0)
     }
 
+    /// Attempts of kind `what` counted in `anonymous_sign_in_attempts`
+    /// (every hour and client address).
+    pub async fn anonymous_attempts(&self, what: &str) -> i64 {
+        self.count(
+            "SELECT coalesce(sum(attempts), 0)::bigint FROM anonymous_sign_in_attempts WHERE what = $1",
+            &[&what],
+        )
+        .await
+    }
+
     /// How many rows `table` has.
     pub async fn rows_in(&self, table: &str) -> i64 {
         self.count(&format!("SELECT count(*) FROM {table}"), &[]).await

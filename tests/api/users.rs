@@ -433,13 +433,7 @@ async fn an_invitation_is_accepted_once_even_by_ten_at_a_time() {
     // The nine refused ones are counted, not audited (a used token names
     // no invitation any more, like any made-up one).
     assert_eq!(audited(&app, "invite.accept_failed").await, 0);
-    let counted = app
-        .count(
-            "SELECT sum(attempts)::bigint FROM anonymous_sign_in_attempts
-              WHERE what = 'invite_invalid_token'",
-            &[],
-        )
-        .await;
+    let counted = app.anonymous_attempts("invite_invalid_token").await;
     assert_eq!(counted, 9);
 }
 
