@@ -586,11 +586,7 @@ async fn create_runtime_role(config: &Config, name: &str, run: bool) -> Result<(
             return Ok(());
         }
         let owner = crate::db::connect(&db.migration_config).await?;
-        let exists = owner
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
-            .await?
-            .is_some();
-        if exists {
+        if roles::exists(&owner, name).await? {
             anyhow::bail!(
                 "a role named {name:?} exists already; choose another --name, or grant it with the SQL that \
                  `portal db create-runtime-role --name {name}` prints (without --run)"

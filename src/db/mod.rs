@@ -101,10 +101,7 @@ impl Database {
     /// owner itself.
     pub async fn migrate(&self) -> Result<migrate::MigrationReport> {
         let report = migrate::run(&self.migration_config).await?;
-        let runtime = self.pool.get().await.context("connecting as the runtime role")?;
-        let role = roles::inspect(&**runtime)
-            .await
-            .map_err(|e| anyhow::anyhow!("reading the runtime role's privileges: {e}"))?;
+        let role = self.runtime_privileges().await?;
         let owner = connect(&self.migration_config).await?;
         let owner_role: String = owner.query_one("SELECT current_user::text", &[]).await?.get(0);
         if role.role != owner_role && !role.superuser {

@@ -61,11 +61,14 @@ pub fn grant_sql(role: &str) -> String {
     sql
 }
 
+/// Whether a role named `role` exists in the cluster.
+pub async fn exists(db: &impl GenericClient, role: &str) -> AppResult<bool> {
+    Ok(db.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role]).await?.is_some())
+}
+
 /// Makes `role` (no password) unless it exists. For the managed cluster.
 pub async fn ensure(owner: &impl GenericClient, role: &str) -> AppResult<()> {
-    let exists =
-        owner.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role]).await?.is_some();
-    if !exists {
+    if !exists(owner, role).await? {
         match owner.batch_execute(&create_sql(role, None)).await {
             Ok(()) => tracing::info!(role, "created the runtime database role"),
             // Another instance made it first.

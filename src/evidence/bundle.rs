@@ -245,12 +245,7 @@ pub fn site_id_of(bytes: &[u8]) -> Result<Uuid, FormatError> {
     struct SiteOnly {
         site_id: Option<Value>,
     }
-    if bytes.len() > MAX_BUNDLE_BYTES {
-        return Err(FormatError::document(format!(
-            "the bundle is {} bytes; the limit is {MAX_BUNDLE_BYTES} bytes (1 MiB)",
-            bytes.len()
-        )));
-    }
+    check_size(bytes)?;
     let only: SiteOnly = serde_json::from_slice(bytes).map_err(|e| {
         FormatError::document(format!("the bundle is not a valid JSON object: {e}"))
     })?;
@@ -261,14 +256,19 @@ pub fn site_id_of(bytes: &[u8]) -> Result<Uuid, FormatError> {
     parse_site_id(&top)
 }
 
-/// Size, UTF-8 and (duplicate-key-free) JSON checks of the whole document.
-fn document(bytes: &[u8]) -> Result<Value, FormatError> {
+fn check_size(bytes: &[u8]) -> Result<(), FormatError> {
     if bytes.len() > MAX_BUNDLE_BYTES {
         return Err(FormatError::document(format!(
             "the bundle is {} bytes; the limit is {MAX_BUNDLE_BYTES} bytes (1 MiB)",
             bytes.len()
         )));
     }
+    Ok(())
+}
+
+/// Size, UTF-8 and (duplicate-key-free) JSON checks of the whole document.
+fn document(bytes: &[u8]) -> Result<Value, FormatError> {
+    check_size(bytes)?;
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let (line, column) = line_column(&bytes[..e.valid_up_to()]);
         FormatError::document(format!(
