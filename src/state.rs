@@ -33,6 +33,8 @@ struct Inner {
     known_logs: Arc<std::sync::RwLock<std::collections::HashSet<Uuid>>>,
     /// This process's ingest limits.
     ingest_limits: Arc<crate::evidence::limits::IngestLimits>,
+    /// The readiness probe's connection (outside the pool).
+    probe: Arc<crate::db::Probe>,
 }
 
 /// What the server keeps outside the database.
@@ -54,6 +56,7 @@ impl AppState {
                 mail: MailWaker::new(),
                 links: Default::default(),
                 known_logs: Default::default(),
+                probe: Default::default(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
                 )),
@@ -73,6 +76,7 @@ impl AppState {
                 mail: i.mail.clone(),
                 links: i.links.clone(),
                 known_logs: i.known_logs.clone(),
+                probe: i.probe.clone(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
                 )),
@@ -83,6 +87,11 @@ impl AppState {
 
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    /// Whether the database answers, asked on a connection of its own.
+    pub async fn database_ready(&self) -> bool {
+        self.inner.probe.is_ready(&self.inner.pool).await
     }
 
     pub fn config(&self) -> &Config {

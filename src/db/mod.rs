@@ -240,13 +240,44 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// True when the database answers a trivial query within two seconds.
-pub async fn is_ready(pool: &Pool) -> bool {
-    let check = async {
-        let client = pool.get().await.ok()?;
-        client.query_one("SELECT 1", &[]).await.ok()
-    };
-    matches!(tokio::time::timeout(Duration::from_secs(2), check).await, Ok(Some(_)))
+/// The readiness probe's own connection, made by the pool's manager but
+/// never taken from the pool: a load balancer asking "is the database
+/// reachable?" must not queue behind requests for a busy pool (during an
+/// ingest burst it would hear "no" from a working instance and eject it).
+#[derive(Default)]
+pub struct Probe {
+    client: tokio::sync::Mutex<Option<deadpool_postgres::ClientWrapper>>,
+}
+
+/// How long a probe waits for the database, connecting included.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Probe {
+    /// True when the database answers a trivial query within
+    /// [`PROBE_TIMEOUT`]. Probes take turns on the one connection; a dead
+    /// or silent one is dropped and made again by the next probe.
+    pub async fn is_ready(&self, pool: &Pool) -> bool {
+        use deadpool::managed::Manager as _;
+        let deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
+        let Ok(mut slot) = tokio::time::timeout_at(deadline, self.client.lock()).await else {
+            return false;
+        };
+        if slot.as_ref().is_none_or(|c| c.is_closed()) {
+            *slot = match tokio::time::timeout_at(deadline, pool.manager().create()).await {
+                Ok(Ok(client)) => Some(client),
+                _ => None,
+            };
+        }
+        let Some(client) = slot.as_ref() else { return false };
+        let answered = matches!(
+            tokio::time::timeout_at(deadline, client.simple_query("SELECT 1")).await,
+            Ok(Ok(_))
+        );
+        if !answered {
+            *slot = None;
+        }
+        answered
+    }
 }
 
 /// The distinct values of `column` in `table` for one practice, sorted, at

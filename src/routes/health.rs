@@ -13,10 +13,11 @@ pub fn healthz() -> Response {
     Json(json!({ "status": "ok" })).with_header("cache-control", "no-store").into_response()
 }
 
-/// The portal can do useful work: its database answers.
+/// The portal can do useful work: its database answers (on the probe's own
+/// connection, so a busy pool does not read as an unreachable database).
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
-    if crate::db::is_ready(state.pool()).await {
+    if state.database_ready().await {
         Json(json!({ "status": "ready", "database": "ok" }))
             .with_header("cache-control", "no-store")
             .into_response()

@@ -59,3 +59,27 @@ async fn api_status_reports_the_database_in_the_error_envelope() {
     let body = down.json().await;
     body.value().object().get("error").assert_string("unavailable");
 }
+
+/// Finding 9: `/readyz` took a connection from the pool, so while ingest
+/// kept every pooled connection busy the probe waited and answered 503 (85
+/// of 150 probes): a load balancer would have ejected a working instance.
+/// The probe now has a connection of its own.
+#[tokio::test]
+async fn readyz_answers_ready_while_every_pooled_connection_is_busy() {
+    let app = spawn_app().await;
+    let size = app.pool.status().max_size;
+    let mut held = Vec::with_capacity(size);
+    for _ in 0..size {
+        held.push(app.pool.get().await.unwrap());
+    }
+    assert_eq!(app.pool.status().available, 0, "the pool is exhausted");
+    for _ in 0..3 {
+        let resp = app.client.get("/readyz").send().await;
+        resp.assert_status_is_ok();
+        resp.assert_json(serde_json::json!({"status": "ready", "database": "ok"})).await;
+    }
+    app.client.get("/api/status").send().await.assert_status_is_ok();
+    // The probe's connection is not one of the pool's.
+    assert_eq!(app.pool.status().size, size);
+    drop(held);
+}

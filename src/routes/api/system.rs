@@ -42,7 +42,7 @@ impl SystemApi {
     /// Reports whether the portal can reach its database; for monitoring.
     #[oai(path = "/status", method = "get", operation_id = "get_status")]
     async fn get_status(&self, state: Data<&AppState>) -> StatusResponse {
-        if crate::db::is_ready(state.pool()).await {
+        if state.database_ready().await {
             StatusResponse::Ok(Json(StatusBody {
                 status: "ok".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
