@@ -44,6 +44,11 @@ pub async fn site_key(db: &impl GenericClient, site_id: Uuid) -> AppResult<Optio
     .transpose()
 }
 
+/// A site's name, for notifications about it.
+pub async fn site_name(db: &impl GenericClient, site_id: Uuid) -> AppResult<String> {
+    Ok(db.query_one("SELECT name FROM sites WHERE id = $1", &[&site_id]).await?.try_get(0)?)
+}
+
 /// The end of a site's chain, locked until the transaction ends: this lock
 /// is what serializes concurrent appends to one site.
 #[derive(Debug, Clone)]
@@ -236,22 +241,43 @@ pub struct PriorState {
     pub last_seen_at: DateTime<Utc>,
 }
 
-/// The states of the given (check, host) pairs of one site, locked: two
-/// bundles of one site are already serialized by the chain lock.
-pub async fn check_states(
+/// Records the bundle's results as the latest state of its checks, except
+/// where a newer bundle already said more (bundles may arrive out of order),
+/// and answers what those (check, host) pairs were before. One statement:
+/// the read and the write see the same snapshot whatever else is
+/// pipelined on the connection (two statements sent together could run in
+/// either order, and a check read after its own update never changes).
+/// Two bundles of one site are already serialized by the chain lock.
+pub async fn record_check_states(
     db: &impl GenericClient,
     site_id: Uuid,
+    evidence_id: Uuid,
+    checked_at: DateTime<Utc>,
     checks: &[Check],
 ) -> AppResult<Vec<PriorState>> {
     let types: Vec<&str> = checks.iter().map(|c| c.check.as_str()).collect();
     let hosts: Vec<&str> = checks.iter().map(|c| c.host.as_str()).collect();
+    let statuses: Vec<&str> = checks.iter().map(|c| c.status.as_str()).collect();
     let rows = db
         .query(
-            "SELECT s.check_type, s.host, s.last_status, s.last_seen_at
-               FROM check_states s
-               JOIN unnest($2::text[], $3::text[]) AS k(t, h) ON s.check_type = k.t AND s.host = k.h
-              WHERE s.site_id = $1",
-            &[&site_id, &types, &hosts],
+            "WITH prior AS (
+                 SELECT s.check_type, s.host, s.last_status, s.last_seen_at
+                   FROM check_states s
+                   JOIN unnest($4::text[], $5::text[]) AS k(t, h) ON s.check_type = k.t AND s.host = k.h
+                  WHERE s.site_id = $1),
+             recorded AS (
+                 INSERT INTO check_states AS cs
+                        (site_id, check_type, host, last_status, last_evidence_id, changed_at, last_seen_at)
+                 SELECT $1, t, h, s, $2, $3, $3 FROM unnest($4::text[], $5::text[], $6::text[]) AS x(t, h, s)
+                 ON CONFLICT (site_id, check_type, host) DO UPDATE
+                    SET changed_at = CASE WHEN cs.last_status = EXCLUDED.last_status
+                                          THEN cs.changed_at ELSE EXCLUDED.changed_at END,
+                        last_status = EXCLUDED.last_status,
+                        last_evidence_id = EXCLUDED.last_evidence_id,
+                        last_seen_at = EXCLUDED.last_seen_at
+                  WHERE cs.last_seen_at <= EXCLUDED.last_seen_at)
+             SELECT check_type, host, last_status, last_seen_at FROM prior",
+            &[&site_id, &evidence_id, &checked_at, &types, &hosts, &statuses],
         )
         .await?;
     rows.iter()
@@ -266,33 +292,6 @@ pub async fn check_states(
             })
         })
         .collect()
-}
-
-/// Records the bundle's results as the latest state of its checks, except
-/// where a newer bundle already said more (bundles may arrive out of order).
-pub async fn upsert_check_states(
-    db: &impl GenericClient,
-    site_id: Uuid,
-    evidence_id: Uuid,
-    checked_at: DateTime<Utc>,
-    checks: &[Check],
-) -> AppResult<()> {
-    let types: Vec<&str> = checks.iter().map(|c| c.check.as_str()).collect();
-    let hosts: Vec<&str> = checks.iter().map(|c| c.host.as_str()).collect();
-    let statuses: Vec<&str> = checks.iter().map(|c| c.status.as_str()).collect();
-    db.execute(
-        "INSERT INTO check_states AS cs (site_id, check_type, host, last_status, last_evidence_id, changed_at, last_seen_at)
-         SELECT $1, t, h, s, $2, $3, $3 FROM unnest($4::text[], $5::text[], $6::text[]) AS x(t, h, s)
-         ON CONFLICT (site_id, check_type, host) DO UPDATE
-            SET changed_at = CASE WHEN cs.last_status = EXCLUDED.last_status THEN cs.changed_at ELSE EXCLUDED.changed_at END,
-                last_status = EXCLUDED.last_status,
-                last_evidence_id = EXCLUDED.last_evidence_id,
-                last_seen_at = EXCLUDED.last_seen_at
-          WHERE cs.last_seen_at <= EXCLUDED.last_seen_at",
-        &[&site_id, &evidence_id, &checked_at, &types, &hosts, &statuses],
-    )
-    .await?;
-    Ok(())
 }
 
 /// One stored link of a site's chain, as verification reads it.

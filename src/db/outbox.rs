@@ -162,6 +162,29 @@ impl OutboxMail {
 /// transaction so the mail exists exactly when what it announces does; wake
 /// the worker (`crate::mail::MailWaker::wake`) after the commit.
 pub async fn enqueue(db: &impl GenericClient, mail: &NewMail) -> AppResult<Uuid> {
+    insert(db, mail, None, None).await
+}
+
+/// Puts a digest mail into the outbox, due at `due`: `key` names what it
+/// summarises (one recipient, one subject) and `digest` what it says, so
+/// [`pending_digest`] and [`replace_digest`] can fold later news into it
+/// while it waits.
+pub async fn enqueue_digest(
+    db: &impl GenericClient,
+    mail: &NewMail,
+    key: &str,
+    digest: &serde_json::Value,
+    due: DateTime<Utc>,
+) -> AppResult<Uuid> {
+    insert(db, mail, Some((key, digest)), Some(due)).await
+}
+
+async fn insert(
+    db: &impl GenericClient,
+    mail: &NewMail,
+    digest: Option<(&str, &serde_json::Value)>,
+    due: Option<DateTime<Utc>>,
+) -> AppResult<Uuid> {
     let to = mail.to.trim();
     // A recipient with spaces, brackets or control characters could smuggle
     // extra SMTP commands or headers; callers validate addresses, this is the
@@ -175,25 +198,80 @@ pub async fn enqueue(db: &impl GenericClient, mail: &NewMail) -> AppResult<Uuid>
             "cannot send mail to {to:?}: not an email address"
         )));
     }
-    // Line breaks in a subject would start new headers.
-    let subject: String =
-        mail.subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let row = db
         .query_one(
-            "INSERT INTO email_outbox (to_address, subject, body_text, body_html, kind, contains_secret)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO email_outbox
+               (to_address, subject, body_text, body_html, kind, contains_secret, digest_key, digest,
+                next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()))
              RETURNING id",
             &[
                 &to,
-                &subject,
+                &header_safe(&mail.subject),
                 &mail.text,
                 &mail.html,
                 &mail.kind,
                 &mail.contains_secret,
+                &digest.map(|d| d.0),
+                &digest.map(|d| d.1),
+                &due,
             ],
         )
         .await?;
     Ok(row.try_get(0)?)
+}
+
+/// Line breaks in a subject would start new headers.
+fn header_safe(subject: &str) -> String {
+    subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The digest under `key` that is still waiting (not claimed by a worker),
+/// locked until the caller's transaction ends, with what it says. A worker
+/// that claims it first wins: then there is none, and the caller queues a
+/// new one.
+pub async fn pending_digest(
+    db: &impl GenericClient,
+    key: &str,
+) -> AppResult<Option<(Uuid, serde_json::Value)>> {
+    let row = db
+        .query_opt(
+            "SELECT id, digest FROM email_outbox
+              WHERE digest_key = $1 AND status = 'pending'
+              ORDER BY next_attempt_at DESC LIMIT 1
+              FOR UPDATE",
+            &[&key],
+        )
+        .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+}
+
+/// When the newest digest under `key` was (or is) due, whatever became of it.
+pub async fn last_digest_due(
+    db: &impl GenericClient,
+    key: &str,
+) -> AppResult<Option<DateTime<Utc>>> {
+    let row = db
+        .query_one("SELECT max(next_attempt_at) FROM email_outbox WHERE digest_key = $1", &[&key])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Rewrites a waiting digest (from [`pending_digest`]) to say `mail` and
+/// `digest`; its recipient, kind and due time stay.
+pub async fn replace_digest(
+    db: &impl GenericClient,
+    id: Uuid,
+    mail: &NewMail,
+    digest: &serde_json::Value,
+) -> AppResult<()> {
+    db.execute(
+        "UPDATE email_outbox SET subject = $2, body_text = $3, body_html = $4, digest = $5
+          WHERE id = $1 AND status = 'pending'",
+        &[&id, &header_safe(&mail.subject), &mail.text, &mail.html, digest],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Claims up to `batch` messages that are due: pending ones whose

@@ -16,6 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::paths;
 use crate::state::AppState;
 use crate::views::emails;
+use crate::views::format::thousands;
 
 /// What the appliance gets back: where its bundle sits in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,7 +210,7 @@ async fn ingest_with(
         },
     )
     .await?;
-    let ((), (), (), prior, ()) = tokio::try_join!(
+    let ((), (), (), prior) = tokio::try_join!(
         store::insert_checks(
             &*tx,
             evidence_id,
@@ -220,8 +221,7 @@ async fn ingest_with(
         ),
         store::advance_chain(&*tx, site.site_id, position + 1, &chain_hash, parsed.checked_at),
         store::forget_cached_report(&*tx, org_id, parsed.checked_at),
-        store::check_states(&*tx, site.site_id, &parsed.checks),
-        store::upsert_check_states(
+        store::record_check_states(
             &*tx,
             site.site_id,
             evidence_id,
@@ -311,9 +311,73 @@ pub fn check_label(check_type: &str) -> String {
     }
 }
 
-/// Raises one notification per changed (check, host) and emails owners and
-/// admins once per bundle when any check turned critical. Returns whether
-/// mail was queued.
+/// Most items a summary notification or alert email names; the rest are
+/// counted ("and 9,980 more") and listed on the bundle's page.
+pub const SUMMARY_ITEMS: usize = 20;
+
+/// Critical-alert emails for one site reach each recipient at most this
+/// often; failures within the interval are folded into the next email.
+pub const ALERT_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+impl Transition {
+    /// Failures first, then warnings, then recoveries.
+    fn rank(self) -> u8 {
+        match self {
+            Transition::Failed => 0,
+            Transition::Warning => 1,
+            Transition::Resolved => 2,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Transition::Failed => "check_failed",
+            Transition::Warning => "check_warning",
+            Transition::Resolved => "check_resolved",
+        }
+    }
+
+    fn severity(self) -> Severity {
+        match self {
+            Transition::Failed => Severity::Critical,
+            Transition::Warning => Severity::Warning,
+            Transition::Resolved => Severity::Info,
+        }
+    }
+}
+
+/// What one check's change reads as: its title on its own, and its line in
+/// a summary.
+fn change_text(check: &bundle::Check, change: Transition, site_name: &str) -> (String, String) {
+    let label = check_label(&check.check);
+    let control =
+        check.hipaa_control.as_deref().map(|c| format!(" (HIPAA {c})")).unwrap_or_default();
+    let host = &check.host;
+    match change {
+        Transition::Failed => (
+            format!("{label} failing on {host}"),
+            format!("{label}{control} failed on {host} at {site_name}."),
+        ),
+        Transition::Warning => (
+            format!("{label} needs attention on {host}"),
+            format!("{label}{control} reported a warning on {host} at {site_name}."),
+        ),
+        Transition::Resolved => (
+            format!("{label} resolved on {host}"),
+            format!("{label}{control} passes again on {host} at {site_name}."),
+        ),
+    }
+}
+
+fn grouped(n: usize) -> String {
+    thousands(n as u64)
+}
+
+/// Raises at most one notification per bundle: the change itself when one
+/// (check, host) changed state, a summary naming the first
+/// [`SUMMARY_ITEMS`] when several did. Checks that turned critical are
+/// emailed to owners and admins, at most once a minute per site (see
+/// [`queue_critical_alert`]). Returns whether mail was queued.
 async fn notify_transitions(
     state: &AppState,
     db: &impl tokio_postgres::GenericClient,
@@ -340,79 +404,167 @@ async fn notify_transitions(
     if changes.is_empty() {
         return Ok(false);
     }
-    let site_name = site_name(db, site_id).await?;
+    let site_name = store::site_name(db, site_id).await?;
     let action_url = paths::site_bundle(&bundle.bundle_id, site_id);
-    let mut critical = Vec::new();
-    for (check, change) in changes {
-        let label = check_label(&check.check);
-        let control =
-            check.hipaa_control.as_deref().map(|c| format!(" (HIPAA {c})")).unwrap_or_default();
-        let (kind, severity, title, message) = match change {
-            Transition::Failed => (
-                "check_failed",
-                Severity::Critical,
-                format!("{label} failing on {}", check.host),
-                format!("{label}{control} failed on {} at {site_name}.", check.host),
-            ),
-            Transition::Warning => (
-                "check_warning",
-                Severity::Warning,
-                format!("{label} needs attention on {}", check.host),
-                format!("{label}{control} reported a warning on {} at {site_name}.", check.host),
-            ),
-            Transition::Resolved => (
-                "check_resolved",
-                Severity::Info,
-                format!("{label} resolved on {}", check.host),
-                format!("{label}{control} passes again on {} at {site_name}.", check.host),
-            ),
-        };
-        let created = notifications::insert(
-            db,
-            &NewNotification {
-                org_id: *org_id,
-                site_id: Some(site_id),
-                kind,
-                severity,
-                title: title.clone(),
-                message,
-                action_url: Some(action_url.clone()),
-                action_label: Some("View evidence".into()),
-                dedupe_key: format!("{kind}:{}:{}:{}", bundle.bundle_id, check.check, check.host),
-            },
-        )
-        .await?;
-        if created.is_some() && severity == Severity::Critical {
-            critical.push(title);
+    let failed: Vec<&bundle::Check> =
+        changes.iter().filter(|(_, t)| *t == Transition::Failed).map(|(c, _)| *c).collect();
+    // The most pressing change decides the notification's kind and severity.
+    let worst = [Transition::Failed, Transition::Warning, Transition::Resolved]
+        .into_iter()
+        .find(|t| changes.iter().any(|(_, c)| c == t))
+        .expect("changes is not empty");
+    let (title, message, dedupe_key) = if let [(check, change)] = changes.as_slice() {
+        let (title, message) = change_text(check, *change, &site_name);
+        let key = format!("{}:{}:{}:{}", change.kind(), bundle.bundle_id, check.check, check.host);
+        (title, message, key)
+    } else {
+        let count = |t: Transition| changes.iter().filter(|(_, c)| *c == t).count();
+        let parts: Vec<String> = [
+            (Transition::Failed, "failing"),
+            (Transition::Warning, "need attention"),
+            (Transition::Resolved, "resolved"),
+        ]
+        .into_iter()
+        .filter_map(|(t, word)| match count(t) {
+            0 => None,
+            n => Some(format!("{} {word}", grouped(n))),
+        })
+        .collect();
+        let title = format!(
+            "{} checks changed at {site_name}: {}",
+            grouped(changes.len()),
+            parts.join(", ")
+        );
+        let mut ordered: Vec<&(&bundle::Check, Transition)> = changes.iter().collect();
+        ordered.sort_by_key(|(_, t)| t.rank());
+        let mut message: String = ordered
+            .iter()
+            .take(SUMMARY_ITEMS)
+            .map(|(check, t)| change_text(check, *t, &site_name).1)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if changes.len() > SUMMARY_ITEMS {
+            message.push_str(&format!(
+                " And {} more: see the bundle for every check.",
+                grouped(changes.len() - SUMMARY_ITEMS)
+            ));
         }
-    }
+        (title, message, format!("checks_changed:{}", bundle.bundle_id))
+    };
+    let created = notifications::insert(
+        db,
+        &NewNotification {
+            org_id: *org_id,
+            site_id: Some(site_id),
+            kind: worst.kind(),
+            severity: worst.severity(),
+            title,
+            message,
+            action_url: Some(action_url.clone()),
+            action_label: Some("View evidence".into()),
+            dedupe_key,
+        },
+    )
+    .await?;
     // An appliance catching up a backlog should not email about old events:
     // they are in the notification centre, but only fresh failures page people.
     let fresh = Utc::now().signed_duration_since(bundle.checked_at) < chrono::TimeDelta::hours(24);
-    if critical.is_empty() || !fresh {
+    if created.is_none() || failed.is_empty() || !fresh {
         return Ok(false);
     }
-    let link = format!("{}{action_url}", state.config().base_url);
-    for (email, name) in notifications::critical_alert_recipients(db, *org_id).await? {
-        let mail = emails::critical_alert(name.as_deref(), &site_name, &critical, &link);
-        outbox::enqueue(
-            db,
-            &NewMail {
-                to: email,
+    let titles: Vec<String> = failed
+        .iter()
+        .take(SUMMARY_ITEMS)
+        .map(|check| change_text(check, Transition::Failed, &site_name).0)
+        .collect();
+    let alert = Alert { site_id, site_name, titles, total: failed.len(), link: action_url };
+    queue_critical_alert(state, db, *org_id, alert).await
+}
+
+/// What a critical-alert email says, kept with the queued mail so later
+/// failures within [`ALERT_INTERVAL`] can be folded into it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Alert {
+    pub site_id: Uuid,
+    pub site_name: String,
+    /// The first [`SUMMARY_ITEMS`] failures, in order.
+    pub titles: Vec<String>,
+    /// Every failure the email stands for, named or not.
+    pub total: usize,
+    /// Where "See the evidence" leads (a path under the base URL).
+    pub link: String,
+}
+
+impl Alert {
+    /// This alert with `later`'s failures added. The link moves to the site
+    /// page once the email is about more than one bundle.
+    pub fn fold(mut self, later: Alert) -> Alert {
+        if self.link != later.link {
+            self.link = paths::site(self.site_id);
+        }
+        let room = SUMMARY_ITEMS.saturating_sub(self.titles.len());
+        self.titles.extend(later.titles.into_iter().take(room));
+        self.total += later.total;
+        self
+    }
+}
+
+/// Queues `alert` for every owner and admin who wants critical alerts, at
+/// most one email per recipient and site per [`ALERT_INTERVAL`]: while an
+/// earlier alert for the site is still waiting, the new failures join it;
+/// otherwise the email is due at once, or a minute after the last one.
+async fn queue_critical_alert(
+    state: &AppState,
+    db: &impl tokio_postgres::GenericClient,
+    org_id: Uuid,
+    alert: Alert,
+) -> AppResult<bool> {
+    let mut queued = false;
+    for (email, name) in notifications::critical_alert_recipients(db, org_id).await? {
+        let key = format!("critical_alert:{}:{email}", alert.site_id);
+        let render = |alert: &Alert| {
+            let link = format!("{}{}", state.config().base_url, alert.link);
+            let mail = emails::critical_alert(
+                name.as_deref(),
+                &alert.site_name,
+                &alert.titles,
+                alert.total,
+                &link,
+            );
+            NewMail {
+                to: email.clone(),
                 subject: mail.subject,
                 text: mail.text,
                 html: Some(mail.html),
                 kind: "critical_alert",
                 contains_secret: false,
-            },
-        )
-        .await?;
+            }
+        };
+        match outbox::pending_digest(db, &key).await? {
+            Some((id, earlier)) => {
+                let earlier: Alert = serde_json::from_value(earlier).map_err(|e| {
+                    AppError::Internal(anyhow::anyhow!("queued alert unreadable: {e}"))
+                })?;
+                let folded = earlier.fold(alert.clone());
+                outbox::replace_digest(db, id, &render(&folded), &digest_json(&folded)?).await?;
+            }
+            None => {
+                let due = match outbox::last_digest_due(db, &key).await? {
+                    Some(last) => (last + ALERT_INTERVAL).max(Utc::now()),
+                    None => Utc::now(),
+                };
+                outbox::enqueue_digest(db, &render(&alert), &key, &digest_json(&alert)?, due)
+                    .await?;
+                queued = true;
+            }
+        }
     }
-    Ok(true)
+    Ok(queued)
 }
 
-async fn site_name(db: &impl tokio_postgres::GenericClient, site_id: Uuid) -> AppResult<String> {
-    Ok(db.query_one("SELECT name FROM sites WHERE id = $1", &[&site_id]).await?.get(0))
+fn digest_json(alert: &Alert) -> AppResult<serde_json::Value> {
+    serde_json::to_value(alert)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("alert not encodable: {e}")))
 }
 
 #[cfg(test)]

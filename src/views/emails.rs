@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use maud::html;
 use uuid::Uuid;
 
-use super::format::{partner_label, when};
+use super::format::{partner_label, thousands, when};
 use super::users::{role_description, with_article};
 use crate::auth::Role;
 use crate::db::transfers::{PartnerRef, TransferRequest, TransferStatus};
@@ -44,10 +44,23 @@ pub fn magic_link(name: Option<&str>, org_name: &str, link: &str, lifetime: Dura
     Email { subject: "Your OsirisCare sign-in link".to_owned(), text, html }
 }
 
-/// An email to owners and admins when checks start failing at a site.
-pub fn critical_alert(name: Option<&str>, site: &str, failing: &[String], link: &str) -> Email {
+/// An email to owners and admins when checks start failing at a site:
+/// `failing` names the first few, `total` counts them all (the rest are on
+/// the page `link` opens).
+pub fn critical_alert(
+    name: Option<&str>,
+    site: &str,
+    failing: &[String],
+    total: usize,
+    link: &str,
+) -> Email {
     let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
-    let list: String = failing.iter().map(|f| format!("  - {f}\n")).collect();
+    let more = total.saturating_sub(failing.len());
+    let more_line = (more > 0).then(|| format!("and {} more", thousands(more as u64)));
+    let mut list: String = failing.iter().map(|f| format!("  - {f}\n")).collect();
+    if let Some(line) = &more_line {
+        list.push_str(&format!("  - {line}\n"));
+    }
     let text = format!(
         "{greeting}\n\nThe latest evidence from {site} shows checks that started failing:\n\n{list}\n\
          See the evidence: {link}\n\nYou receive these alerts as an owner or admin; turn them off in Settings.\n\n-- OsirisCare\n"
@@ -56,7 +69,10 @@ pub fn critical_alert(name: Option<&str>, site: &str, failing: &[String], link: 
         div style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 560px; margin: 0 auto; padding: 24px;" {
             p style="font-size: 16px;" { (greeting) }
             p style="font-size: 16px;" { "The latest evidence from " strong { (site) } " shows checks that started failing:" }
-            ul style="font-size: 15px; color: #b91c1c;" { @for f in failing { li { (f) } } }
+            ul style="font-size: 15px; color: #b91c1c;" {
+                @for f in failing { li { (f) } }
+                @if let Some(line) = &more_line { li style="color: #1f2937;" { (line) } }
+            }
             p style="margin: 24px 0;" {
                 a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "See the evidence" }
             }
@@ -64,9 +80,9 @@ pub fn critical_alert(name: Option<&str>, site: &str, failing: &[String], link: 
         }
     }
     .into_string();
-    let subject = match failing.len() {
-        1 => format!("Compliance alert at {site}: {}", failing[0]),
-        n => format!("Compliance alert at {site}: {n} checks failing"),
+    let subject = match (failing, total) {
+        ([only], 1) => format!("Compliance alert at {site}: {only}"),
+        (_, n) => format!("Compliance alert at {site}: {} checks failing", thousands(n as u64)),
     };
     Email { subject, text, html }
 }

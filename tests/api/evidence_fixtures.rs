@@ -180,7 +180,7 @@ pub async fn insert_bundle_as(
     .await
     .unwrap();
     store::insert_checks(&*tx, id, site.id, site.org_id, at, &stored_checks).await.unwrap();
-    store::upsert_check_states(&*tx, site.id, id, at, &stored_checks).await.unwrap();
+    store::record_check_states(&*tx, site.id, id, at, &stored_checks).await.unwrap();
     store::advance_chain(&*tx, site.id, position + 1, &chain_hash, at).await.unwrap();
     tx.commit().await.unwrap();
     Stored {

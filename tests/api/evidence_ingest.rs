@@ -373,6 +373,110 @@ async fn checks_that_change_state_raise_one_notification_each() {
     assert_eq!(n.len(), 3);
 }
 
+type AlertRow = (String, String, String, String, chrono::DateTime<Utc>);
+
+/// The critical-alert mails queued: recipient, subject, text, status and
+/// when each is (or was) due.
+async fn alerts(app: &TestApp) -> Vec<AlertRow> {
+    let db = app.db_client().await;
+    db.query(
+        "SELECT to_address, subject, body_text, status, next_attempt_at FROM email_outbox
+          WHERE kind = 'critical_alert' ORDER BY to_address, next_attempt_at",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+    .collect()
+}
+
+/// Finding 9: one bundle with 10,000 newly failing checks raised 10,000
+/// notifications and a 520 KB email per owner and admin. Now a bundle
+/// raises one notification that summarises, and each recipient gets at
+/// most one alert email per site a minute, later failures folded in.
+#[tokio::test]
+async fn many_failing_checks_raise_one_notification_and_one_email_a_minute_per_site() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let hosts: Vec<String> = (0..10_000).map(|i| format!("WS-{i:05}")).collect();
+    let checks: Vec<_> = hosts.iter().map(|h| ("ntp_sync", "fail", h.as_str(), None)).collect();
+    ingest(&app, &site, "MANY-1", Utc::now() - Duration::minutes(3), &checks).await;
+    let n = notifications(&app).await;
+    assert_eq!(n.len(), 1, "one summary, not 10,000");
+    assert_eq!((n[0].0.as_str(), n[0].1.as_str()), ("check_failed", "critical"));
+    assert_eq!(n[0].2, "10,000 checks changed at Main Street: 10,000 failing");
+    let message: String = app
+        .db_client()
+        .await
+        .query_one("SELECT message FROM client_notifications", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(message.starts_with("Ntp sync failed on WS-00000 at Main Street."), "{message}");
+    assert!(message.ends_with("And 9,980 more: see the bundle for every check."), "{message}");
+
+    let mail = alerts(&app).await;
+    assert_eq!(
+        mail.len(),
+        2,
+        "one per owner and admin: {:?}",
+        mail.iter().map(|m| &m.0).collect::<Vec<_>>()
+    );
+    for (_, subject, body, _, _) in &mail {
+        assert_eq!(subject, "Compliance alert at Main Street: 10,000 checks failing");
+        assert!(body.contains("  - Ntp sync failing on WS-00019\n  - and 9,980 more\n"), "{body}");
+        assert!(!body.contains("WS-00020"), "only the first 20 are named");
+        assert!(body.len() < 4_000, "{} bytes", body.len());
+    }
+
+    // A new failure while that email still waits joins it.
+    ingest(
+        &app,
+        &site,
+        "MANY-2",
+        Utc::now() - Duration::minutes(2),
+        &[("backup_status", "fail", "SRV-01", None)],
+    )
+    .await;
+    let n = notifications(&app).await;
+    assert_eq!(n.len(), 2, "{n:?}");
+    let mail = alerts(&app).await;
+    assert_eq!(mail.len(), 2, "folded into the waiting email");
+    for (_, subject, body, _, _) in &mail {
+        assert_eq!(subject, "Compliance alert at Main Street: 10,001 checks failing");
+        assert!(body.contains("  - and 9,981 more\n"), "{body}");
+        assert!(body.contains(&format!("/client/sites/{}", site.id)), "links the site: {body}");
+    }
+    let sent = portal::mail::deliver_due(&app.pool, &portal::mail::Transport::Log { demo: false })
+        .await
+        .unwrap();
+    assert_eq!(sent, 2);
+
+    // Once it has gone, the next failure waits a minute after it.
+    ingest(
+        &app,
+        &site,
+        "MANY-3",
+        Utc::now() - Duration::minutes(1),
+        &[("screen_lock", "fail", "SRV-01", None)],
+    )
+    .await;
+    let mail = alerts(&app).await;
+    assert_eq!(mail.len(), 4);
+    for pair in mail.chunks(2) {
+        let ((_, _, _, first, sent_at), (_, subject, _, second, due)) = (&pair[0], &pair[1]);
+        assert_eq!((first.as_str(), second.as_str()), ("sent", "pending"));
+        assert_eq!(subject, "Compliance alert at Main Street: Screen lock failing on SRV-01");
+        assert!(*due >= *sent_at + Duration::seconds(60), "{sent_at} then {due}");
+    }
+    let sent = portal::mail::deliver_due(&app.pool, &portal::mail::Transport::Log { demo: false })
+        .await
+        .unwrap();
+    assert_eq!(sent, 0, "not before its minute");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_silent_for_a_day_gets_one_warning_even_from_concurrent_sweeps() {
     let app = spawn_app().await;
