@@ -102,6 +102,12 @@ pub struct ConfigArgs {
     /// Delete audit-log rows older than this many years (at least 6; default: keep them for good).
     #[arg(long, env = "PORTAL_RETENTION_YEARS", global = true)]
     pub retention_years: Option<String>,
+    /// Email each owner and admin about new failures at one site at most this often (1s to 1d, default 60s).
+    #[arg(long, env = "PORTAL_ALERT_INTERVAL", global = true)]
+    pub alert_interval: Option<String>,
+    /// Cancel any one database statement that runs longer than this (1s to 1h, default 30s).
+    #[arg(long, env = "PORTAL_STATEMENT_TIMEOUT", global = true)]
+    pub statement_timeout: Option<String>,
 }
 
 /// How the SMTP connection is protected.
@@ -153,6 +159,11 @@ pub struct Config {
     pub ingest_per_site: u32,
     /// Audit-log rows older than this many years are deleted (None: never).
     pub retention_years: Option<u32>,
+    /// Critical-alert emails about one site reach each recipient at most
+    /// this often; failures in between are folded into the next one.
+    pub alert_interval: Duration,
+    /// Longest any one statement on the server's pooled connections may run.
+    pub statement_timeout: Duration,
     pub log_seed: Option<Secret<[u8; 32]>>,
     pub log_checkpoint_interval: Duration,
 }
@@ -204,6 +215,15 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
 pub const MIN_SECRET_LEN: usize = 32;
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `PORTAL_ALERT_INTERVAL` when unset.
+pub const DEFAULT_ALERT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `PORTAL_STATEMENT_TIMEOUT` when unset. Every statement the portal runs is
+/// short (long work such as verification and packs reads in pages); a
+/// statement still running after this is stuck behind a lock or a frozen
+/// database, and the request answers 503 instead of hanging.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bundles a site may send per minute: 20 a second, so a week offline
 /// (about 2,000 bundles at one per 5 minutes) flushes in two minutes.
 pub const DEFAULT_INGEST_PER_SITE: u32 = 1200;
@@ -354,6 +374,34 @@ impl Config {
             })
             .transpose()?;
 
+        let alert_interval = match non_empty(&args.alert_interval) {
+            None => DEFAULT_ALERT_INTERVAL,
+            Some(v) => parse_duration(v)
+                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(86_400))
+                .ok_or_else(|| {
+                    bad(
+                        "PORTAL_ALERT_INTERVAL",
+                        format!(
+                            "expected a duration between 1s and 1d such as 60s or 15m (got {v:?})"
+                        ),
+                    )
+                })?,
+        };
+
+        let statement_timeout = match non_empty(&args.statement_timeout) {
+            None => DEFAULT_STATEMENT_TIMEOUT,
+            Some(v) => parse_duration(v)
+                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3_600))
+                .ok_or_else(|| {
+                    bad(
+                        "PORTAL_STATEMENT_TIMEOUT",
+                        format!(
+                            "expected a duration between 1s and 1h such as 30s or 2m (got {v:?})"
+                        ),
+                    )
+                })?,
+        };
+
         let log_checkpoint_interval = match non_empty(&args.log_checkpoint_interval) {
             None => DEFAULT_CHECKPOINT_INTERVAL,
             Some(v) => parse_duration(v)
@@ -381,6 +429,8 @@ impl Config {
             trusted_proxies,
             ingest_per_site,
             retention_years,
+            statement_timeout,
+            alert_interval,
             log_seed,
             log_checkpoint_interval,
         })
@@ -577,6 +627,9 @@ mod tests {
                 "PORTAL_LOG_CHECKPOINT_INTERVAL",
                 "between 1s and 1d",
             ),
+            (|a| a.alert_interval = Some("0s".into()), "PORTAL_ALERT_INTERVAL", "1s and 1d"),
+            (|a| a.statement_timeout = Some("0s".into()), "PORTAL_STATEMENT_TIMEOUT", "1s and 1h"),
+            (|a| a.statement_timeout = Some("2h".into()), "PORTAL_STATEMENT_TIMEOUT", "1s and 1h"),
             (|a| a.retention_years = Some("5".into()), "PORTAL_RETENTION_YEARS", "six years"),
             (|a| a.retention_years = Some("six".into()), "PORTAL_RETENTION_YEARS", "from 6 to 100"),
         ];

@@ -65,7 +65,7 @@ impl Database {
                     None => pg_config.clone(),
                 };
                 Ok(Database {
-                    pool: pool(pg_config.clone(), 16),
+                    pool: pool(pg_config.clone(), 16, Some(config.statement_timeout)),
                     pg_config,
                     migration_config,
                     cluster: None,
@@ -87,7 +87,7 @@ impl Database {
                 let mut pg_config = migration_config.clone();
                 pg_config.user(roles::MANAGED_RUNTIME_ROLE);
                 Ok(Database {
-                    pool: pool(pg_config.clone(), 16),
+                    pool: pool(pg_config.clone(), 16, Some(config.statement_timeout)),
                     pg_config,
                     migration_config,
                     cluster: Some(cluster),
@@ -161,8 +161,14 @@ impl Database {
     }
 }
 
-/// A connection pool for `pg_config`.
-pub fn pool(mut pg_config: tokio_postgres::Config, max_size: usize) -> Pool {
+/// A connection pool for `pg_config`. With `statement_timeout` every
+/// connection it makes cancels any statement running longer (the request
+/// then answers 503); waiting for a connection is bounded too (10 s).
+pub fn pool(
+    mut pg_config: tokio_postgres::Config,
+    max_size: usize,
+    statement_timeout: Option<Duration>,
+) -> Pool {
     if pg_config.get_connect_timeout().is_none() {
         pg_config.connect_timeout(Duration::from_secs(5));
     }
@@ -171,13 +177,23 @@ pub fn pool(mut pg_config: tokio_postgres::Config, max_size: usize) -> Pool {
         NoTls,
         ManagerConfig { recycling_method: RecyclingMethod::Fast },
     );
-    Pool::builder(manager)
+    let mut builder = Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(5)))
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .expect("pool settings are static and valid")
+        .runtime(deadpool_postgres::Runtime::Tokio1);
+    if let Some(limit) = statement_timeout {
+        // A session setting made once per connection, not a startup
+        // option: poolers such as PgBouncer refuse unknown startup options.
+        let set = format!("SET statement_timeout = {}", limit.as_millis());
+        builder = builder.post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
+            let set = set.clone();
+            Box::pin(async move {
+                client.batch_execute(&set).await.map_err(deadpool_postgres::HookError::Backend)
+            })
+        }));
+    }
+    builder.build().expect("pool settings are static and valid")
 }
 
 /// Opens one connection outside any pool; its task ends when the client drops.

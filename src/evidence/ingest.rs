@@ -315,10 +315,6 @@ pub fn check_label(check_type: &str) -> String {
 /// counted ("and 9,980 more") and listed on the bundle's page.
 pub const SUMMARY_ITEMS: usize = 20;
 
-/// Critical-alert emails for one site reach each recipient at most this
-/// often; failures within the interval are folded into the next email.
-pub const ALERT_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
-
 impl Transition {
     /// Failures first, then warnings, then recoveries.
     fn rank(self) -> u8 {
@@ -482,7 +478,7 @@ async fn notify_transitions(
 }
 
 /// What a critical-alert email says, kept with the queued mail so later
-/// failures within [`ALERT_INTERVAL`] can be folded into it.
+/// failures within `PORTAL_ALERT_INTERVAL` can be folded into it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     pub site_id: Uuid,
@@ -510,15 +506,18 @@ impl Alert {
 }
 
 /// Queues `alert` for every owner and admin who wants critical alerts, at
-/// most one email per recipient and site per [`ALERT_INTERVAL`]: while an
-/// earlier alert for the site is still waiting, the new failures join it;
-/// otherwise the email is due at once, or a minute after the last one.
+/// most one email per recipient and site per `PORTAL_ALERT_INTERVAL`
+/// (a minute by default): while an earlier alert for the site is still
+/// waiting, the new failures join it; otherwise the email is due at once,
+/// or an interval after the last one.
 async fn queue_critical_alert(
     state: &AppState,
     db: &impl tokio_postgres::GenericClient,
     org_id: Uuid,
     alert: Alert,
 ) -> AppResult<bool> {
+    let interval = chrono::TimeDelta::from_std(state.config().alert_interval)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("alert interval out of range: {e}")))?;
     let mut queued = false;
     for (email, name) in notifications::critical_alert_recipients(db, org_id).await? {
         let key = format!("critical_alert:{}:{email}", alert.site_id);
@@ -550,7 +549,7 @@ async fn queue_critical_alert(
             }
             None => {
                 let due = match outbox::last_digest_due(db, &key).await? {
-                    Some(last) => (last + ALERT_INTERVAL).max(Utc::now()),
+                    Some(last) => (last + interval).max(Utc::now()),
                     None => Utc::now(),
                 };
                 outbox::enqueue_digest(db, &render(&alert), &key, &digest_json(&alert)?, due)

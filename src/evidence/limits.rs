@@ -4,6 +4,12 @@
 //! address per minute, so that anonymous junk cannot keep the portal busy.
 //! Each instance counts its own traffic; behind a load balancer the limits
 //! are per instance. Over a limit: 429 with Retry-After.
+//!
+//! Bodies are bounded too: a bundle must be read whole before its
+//! signature can be checked, so the bytes of bodies being read or handled
+//! at once are held under [`BODY_BUDGET`]. A body waits (its bytes stay in
+//! the kernel's socket buffer, not here) for room up to [`BODY_WAIT`], then
+//! gets a 429; once reading starts it must arrive within [`BODY_READ`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +23,16 @@ use crate::error::{AppError, AppResult};
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// Failed ingest attempts per client address per window.
 pub const FAILURES_PER_ADDRESS: u32 = 120;
+/// Bytes of ingest bodies held in memory at once, whoever sends them: 8
+/// bundles of the largest size (1 MiB), or hundreds of usual ones.
+pub const BODY_BUDGET: usize = 8 * 1024 * 1024;
+/// Longest a body waits for room in [`BODY_BUDGET`] before a 429.
+pub const BODY_WAIT: Duration = Duration::from_secs(10);
+/// Longest a body may take to arrive once its reading has started.
+pub const BODY_READ: Duration = Duration::from_secs(60);
+/// The budget's unit: a body takes its size rounded up to whole KiB.
+const BUDGET_UNIT: usize = 1024;
+
 /// Counters kept before expired ones are swept out.
 const SWEEP_AT: usize = 10_000;
 
@@ -54,17 +70,55 @@ impl Counters {
 }
 
 /// The ingest limits of one process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IngestLimits {
     /// Bundles per site per minute; 0 turns the limit off (benchmarks).
     per_site: u32,
     sites: Counters,
     failures: Counters,
+    /// [`BODY_BUDGET`] in [`BUDGET_UNIT`]s.
+    bodies: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Room for one body in [`BODY_BUDGET`], given back when dropped (when the
+/// request that holds the bytes is done).
+#[derive(Debug)]
+pub struct BodyRoom {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl IngestLimits {
     pub fn new(per_site: u32) -> IngestLimits {
-        IngestLimits { per_site, ..Default::default() }
+        IngestLimits {
+            per_site,
+            sites: Counters::default(),
+            failures: Counters::default(),
+            bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET / BUDGET_UNIT)),
+        }
+    }
+
+    /// Waits up to [`BODY_WAIT`] for room for a body of `size` bytes (the
+    /// largest allowed when the client did not say): a 429 when the
+    /// budget stays full, so memory stays bounded however many clients
+    /// send at once.
+    pub async fn body_room(&self, size: usize) -> AppResult<BodyRoom> {
+        let units = size.div_ceil(BUDGET_UNIT).clamp(1, BODY_BUDGET / BUDGET_UNIT);
+        let units = u32::try_from(units).expect("the budget fits in u32 units");
+        let wait = self.bodies.clone().acquire_many_owned(units);
+        match tokio::time::timeout(BODY_WAIT, wait).await {
+            Ok(Ok(permit)) => Ok(BodyRoom { _permit: permit }),
+            _ => Err(AppError::TooManyRequests {
+                message: "the portal is receiving many bundles at once; send this one again \
+                          after Retry-After (nothing of it was stored)"
+                    .into(),
+                retry_after_secs: 5,
+            }),
+        }
+    }
+
+    /// Bytes of body room free right now (tests and benchmarks).
+    pub fn body_room_free(&self) -> usize {
+        self.bodies.available_permits() * BUDGET_UNIT
     }
 
     /// Counts an authenticated bundle of `site`: a 429 past the limit.
@@ -107,6 +161,31 @@ impl IngestLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bodies_beyond_the_budget_wait_then_get_a_429_and_room_comes_back() {
+        let l = IngestLimits::new(0);
+        let big: Vec<BodyRoom> = futures_util::future::join_all(
+            (0..BODY_BUDGET / (1024 * 1024)).map(|_| l.body_room(1024 * 1024)),
+        )
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+        assert_eq!(l.body_room_free(), 0);
+        // While the budget is taken even a 1-byte body waits, then hears 429.
+        match l.body_room(1).await {
+            Err(AppError::TooManyRequests { retry_after_secs, .. }) => {
+                assert!(retry_after_secs > 0)
+            }
+            other => panic!("expected a 429, got {other:?}"),
+        }
+        drop(big);
+        assert_eq!(l.body_room_free(), BODY_BUDGET);
+        let small = l.body_room(10_000).await.unwrap();
+        assert_eq!(l.body_room_free(), BODY_BUDGET - 10 * 1024, "whole KiB");
+        drop(small);
+    }
 
     #[test]
     fn counters_refuse_past_the_limit_until_the_window_ends() {

@@ -149,10 +149,15 @@ async fn cap_body(req: &mut Request, path: &str, flavor: Flavor) -> Result<(), R
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    if matches!(
-        *req.method(),
-        poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS
-    ) {
+    // Ingest bodies are read by their own extractor, under the budget of
+    // body bytes held at once (`evidence::limits`): buffering them here
+    // would put every concurrent 1 MiB body in memory before any limit.
+    if path == INGEST_PATH
+        || matches!(
+            *req.method(),
+            poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS
+        )
+    {
         return Ok(());
     }
     match req.take_body().into_bytes_limit(limit).await {

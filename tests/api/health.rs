@@ -11,7 +11,7 @@ async fn app_without_database() -> (poem::test::TestClient<impl poem::Endpoint>,
     let mut dead = tokio_postgres::Config::new();
     dead.host_path(dir.path()).port(1).user("nobody").dbname("nothing");
     let state = AppState::new(
-        portal::db::pool(dead, 2),
+        portal::db::pool(dead, 2, None),
         config,
         crate::helpers::test_secrets(),
         Mode::Serve,
@@ -82,4 +82,36 @@ async fn readyz_answers_ready_while_every_pooled_connection_is_busy() {
     // The probe's connection is not one of the pool's.
     assert_eq!(app.pool.status().size, size);
     drop(held);
+}
+
+/// Finding 9: with no statement timeout a request waited as long as the
+/// database did (a frozen database or a held lock meant a request hanging
+/// for good). Now a statement is cancelled after `PORTAL_STATEMENT_TIMEOUT`
+/// and the request answers 503, and the next one works once the lock goes.
+#[tokio::test]
+async fn a_statement_stuck_behind_a_lock_is_cancelled_and_answers_503() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.statement_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let p = app.practice("Oak Clinic").await;
+    let mut owner = app.db.client().await;
+    let lock = owner.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE client_notifications IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    // A bound, not a wait: without the timeout the request never returns.
+    let stuck = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        app.get_as(&p.viewer, "/api/client/notifications").send(),
+    )
+    .await
+    .expect("the request returns instead of hanging behind the lock");
+    let body = crate::helpers::expect_json(stuck, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["error"], "unavailable", "{body}");
+    lock.rollback().await.unwrap();
+    let again = app.get_as(&p.viewer, "/api/client/notifications").send().await;
+    crate::helpers::expect_json(again, StatusCode::OK).await;
+
+    // The owner's pool (migrations, fixtures) has no such limit.
+    let slow = app.pool.get().await.unwrap();
+    slow.batch_execute("SELECT pg_sleep(1.2)").await.unwrap();
 }

@@ -171,12 +171,18 @@ impl TestDb {
 
     /// Owner connections, for fixtures.
     pub fn pool(&self) -> Pool {
-        portal::db::pool(self.pg_config.clone(), 8)
+        portal::db::pool(self.pg_config.clone(), 8, None)
     }
 
-    /// Runtime-role connections, for the app.
+    /// Runtime-role connections, for the app, with the server's default
+    /// statement timeout.
     pub fn runtime_pool(&self) -> Pool {
-        portal::db::pool(self.runtime_config(), 8)
+        self.runtime_pool_with(portal::config::DEFAULT_STATEMENT_TIMEOUT)
+    }
+
+    /// Runtime-role connections whose statements are cancelled after `limit`.
+    pub fn runtime_pool_with(&self, limit: std::time::Duration) -> Pool {
+        portal::db::pool(self.runtime_config(), 8, Some(limit))
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
@@ -248,11 +254,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// The portal in process on a given database.
 pub async fn app_on(db: TestDb) -> TestApp {
+    app_on_with(db, |_| {}).await
+}
+
+/// The portal in process on a given database, its configuration changed
+/// by `tweak` before anything is built from it.
+pub async fn app_on_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = TempDir::new();
-    let config = test_config(&db, data_dir.path());
+    let mut config = test_config(&db, data_dir.path());
+    tweak(&mut config);
     let pool = db.pool();
-    let state =
-        AppState::new(db.runtime_pool(), config, crate::helpers::test_secrets(), Mode::Serve);
+    let pool_for_app = db.runtime_pool_with(config.statement_timeout);
+    let state = AppState::new(pool_for_app, config, crate::helpers::test_secrets(), Mode::Serve);
     let client = TestClient::new(portal::app(state.clone()).map_to_response().boxed());
     TestApp { db, pool, state, client, data_dir }
 }
@@ -324,12 +337,7 @@ pub fn portal_cmd() -> std::process::Command {
 
 /// The portal in process with a tweaked configuration.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let mut app = spawn_app().await;
-    let mut config = app.state.config().clone();
-    tweak(&mut config);
-    app.state = app.state.with_config(config);
-    app.client = TestClient::new(portal::app(app.state.clone()).map_to_response().boxed());
-    app
+    app_on_with(TestDb::new().await, tweak).await
 }
 
 /// A practice with one user of each role.

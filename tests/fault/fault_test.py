@@ -44,6 +44,9 @@ from smtp_sink import SmtpSink
 # A claimed mail that has not moved for this long is taken as abandoned.
 STUCK_SECONDS = 15
 
+# PORTAL_ALERT_INTERVAL given to the portal, in seconds.
+ALERT_INTERVAL = 2
+
 SCENARIOS = ["pg-restart-fast", "pg-restart-immediate", "portal-sigkill", "smtp-outage"]
 
 
@@ -166,6 +169,10 @@ class Run:
                 "PORTAL_SMTP_FROM": "OsirisCare Fault Test <portal@fault-test.example>",
                 # Throughput, not the per-site limit, is under test.
                 "PORTAL_INGEST_PER_SITE": "0",
+                # Alert emails per site are spaced by this interval (60 s
+                # by default); short here so alerts keep being queued
+                # through a short outage.
+                "PORTAL_ALERT_INTERVAL": f"{ALERT_INTERVAL}s",
                 "RUST_LOG": "warn,portal::mail=info",
             }
         )
@@ -457,7 +464,9 @@ class Run:
         fail = res["failures"].append
 
         def due(created):
-            return max(created, f_end) + cfg.mail_deadline
+            # An alert email may be queued to go out one alert interval
+            # after the previous one of its site, never later.
+            return max(created + ALERT_INTERVAL, f_end) + cfg.mail_deadline
 
         # Polls until every mail is delivered and marked sent, or its
         # deadline has passed, or every one still waiting has sat claimed

@@ -18,6 +18,7 @@ use super::error::{
 use crate::auth::current::ClientInfo;
 use crate::error::AppError;
 use crate::evidence::bundle::MAX_BUNDLE_BYTES;
+use crate::evidence::limits::{BODY_READ, BodyRoom};
 use crate::evidence::{ingest, witness};
 use crate::state::AppState;
 
@@ -94,8 +95,12 @@ pub struct BundleDoc {
     pub summary: SummaryDoc,
 }
 
-/// The request body as received, documented as a [`BundleDoc`].
-pub struct RawBundle(pub Vec<u8>);
+/// The request body as received, documented as a [`BundleDoc`], with its
+/// room in the ingest body budget (held until the request is done).
+pub struct RawBundle {
+    pub bytes: Vec<u8>,
+    _room: BodyRoom,
+}
 
 impl Payload for RawBundle {
     const CONTENT_TYPE: &'static str = "application/json";
@@ -133,12 +138,49 @@ impl ParsePayload for RawBundle {
         if declared.is_some_and(|n| n > MAX_BUNDLE_BYTES) {
             return Err(too_large().into());
         }
-        let bytes = body.take()?.into_bytes_limit(MAX_BUNDLE_BYTES).await.map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            other => AppError::BadRequest(format!("cannot read the body: {other}")),
-        })?;
-        Ok(RawBundle(bytes.to_vec()))
+        // Before a byte is read: an address refused too often waits, and
+        // the body waits for room in the budget of bodies held at once.
+        let state = req
+            .data::<AppState>()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no AppState on the request")))?;
+        let limits = state.ingest_limits();
+        limits.check_address(&ClientInfo::of(req).ip_key())?;
+        let room = limits.body_room(declared.unwrap_or(MAX_BUNDLE_BYTES)).await?;
+        let read = read_capped(body.take()?, declared, too_large);
+        let bytes = match tokio::time::timeout(BODY_READ, read).await {
+            Ok(read) => read?,
+            Err(_) => {
+                return Err(AppError::BadRequest(format!(
+                    "the body did not arrive within {} s; send it again",
+                    BODY_READ.as_secs()
+                ))
+                .into());
+            }
+        };
+        Ok(RawBundle { bytes, _room: room })
     }
+}
+
+/// Reads a body of at most [`MAX_BUNDLE_BYTES`] into one buffer of the
+/// declared size (no doubling and copying as it grows, so a body costs its
+/// size in memory and no more), growing only when no size was declared.
+async fn read_capped(
+    body: poem::Body,
+    declared: Option<usize>,
+    too_large: impl Fn() -> AppError,
+) -> Result<Vec<u8>, AppError> {
+    use futures_util::StreamExt;
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BUNDLE_BYTES));
+    let mut stream = std::pin::pin!(body.into_bytes_stream());
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::BadRequest(format!("cannot read the body: {e}")))?;
+        if out.len() + chunk.len() > MAX_BUNDLE_BYTES {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Object)]
@@ -258,8 +300,10 @@ impl ApplianceApi {
     /// bundle_id with other bytes is 409. Nothing is stored on any error.
     /// An unknown site and a bad signature are the same 401; a practice
     /// that is not active gets 403. 429 (with Retry-After) past 1,200
-    /// bundles a site per minute (`PORTAL_INGEST_PER_SITE`), or past 120
-    /// refused attempts from one client address per minute.
+    /// bundles a site per minute (`PORTAL_INGEST_PER_SITE`), past 120
+    /// refused attempts from one client address per minute, or when the
+    /// bodies being received at once fill their memory budget (8 MiB) for
+    /// 10 s; a body must arrive within 60 s of its reading starting.
     #[oai(path = "/evidence", method = "post", operation_id = "ingest_evidence")]
     async fn ingest_evidence(
         &self,
@@ -282,10 +326,10 @@ impl ApplianceApi {
             },
         >,
     > {
+        // The body's extractor has checked the address already.
         let address = ClientInfo::of(req).ip_key();
         let limits = state.ingest_limits();
-        limits.check_address(&address)?;
-        let receipt = match ingest::ingest(&state, &body.0, &signature.0).await {
+        let receipt = match ingest::ingest(&state, &body.bytes, &signature.0).await {
             Ok(r) => r,
             Err(e) => {
                 if matches!(
