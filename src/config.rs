@@ -205,6 +205,23 @@ fn is_loopback_url(url: &str) -> bool {
 }
 
 /// Treats empty values like unset ones, so `PORTAL_X=` in a shell means "default".
+/// A duration setting: `default` when unset, else a duration from
+/// `range.0` to `range.1` (`range.2` says so in words, with examples).
+fn duration_setting(
+    value: &Option<String>,
+    variable: &'static str,
+    default: Duration,
+    range: (Duration, Duration, &str),
+) -> Result<Duration, ConfigError> {
+    let (min, max, words) = range;
+    match non_empty(value) {
+        None => Ok(default),
+        Some(v) => parse_duration(v).filter(|d| (min..=max).contains(d)).ok_or_else(|| {
+            bad(variable, format!("expected a duration between {words} (got {v:?})"))
+        }),
+    }
+}
+
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -374,45 +391,27 @@ impl Config {
             })
             .transpose()?;
 
-        let alert_interval = match non_empty(&args.alert_interval) {
-            None => DEFAULT_ALERT_INTERVAL,
-            Some(v) => parse_duration(v)
-                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(86_400))
-                .ok_or_else(|| {
-                    bad(
-                        "PORTAL_ALERT_INTERVAL",
-                        format!(
-                            "expected a duration between 1s and 1d such as 60s or 15m (got {v:?})"
-                        ),
-                    )
-                })?,
-        };
-
-        let statement_timeout = match non_empty(&args.statement_timeout) {
-            None => DEFAULT_STATEMENT_TIMEOUT,
-            Some(v) => parse_duration(v)
-                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3_600))
-                .ok_or_else(|| {
-                    bad(
-                        "PORTAL_STATEMENT_TIMEOUT",
-                        format!(
-                            "expected a duration between 1s and 1h such as 30s or 2m (got {v:?})"
-                        ),
-                    )
-                })?,
-        };
-
-        let log_checkpoint_interval = match non_empty(&args.log_checkpoint_interval) {
-            None => DEFAULT_CHECKPOINT_INTERVAL,
-            Some(v) => parse_duration(v)
-                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(86_400))
-                .ok_or_else(|| {
-                    bad(
-                        "PORTAL_LOG_CHECKPOINT_INTERVAL",
-                        format!("expected a duration between 1s and 1d such as 60s, 5m or 1h (got {v:?})"),
-                    )
-                })?,
-        };
+        const SECOND: Duration = Duration::from_secs(1);
+        const HOUR: Duration = Duration::from_secs(3_600);
+        const DAY: Duration = Duration::from_secs(86_400);
+        let alert_interval = duration_setting(
+            &args.alert_interval,
+            "PORTAL_ALERT_INTERVAL",
+            DEFAULT_ALERT_INTERVAL,
+            (SECOND, DAY, "1s and 1d such as 60s or 15m"),
+        )?;
+        let statement_timeout = duration_setting(
+            &args.statement_timeout,
+            "PORTAL_STATEMENT_TIMEOUT",
+            DEFAULT_STATEMENT_TIMEOUT,
+            (SECOND, HOUR, "1s and 1h such as 30s or 2m"),
+        )?;
+        let log_checkpoint_interval = duration_setting(
+            &args.log_checkpoint_interval,
+            "PORTAL_LOG_CHECKPOINT_INTERVAL",
+            DEFAULT_CHECKPOINT_INTERVAL,
+            (SECOND, DAY, "1s and 1d such as 60s, 5m or 1h"),
+        )?;
 
         Ok(Config {
             database_url,
