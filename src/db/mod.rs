@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auditors;
 pub mod compliance;
 pub mod cursor;
+pub mod demo;
 pub mod evidence;
 pub mod evidence_log;
 pub mod housekeeping;
