@@ -22,6 +22,7 @@ pub mod rate_limits;
 pub mod reports;
 pub mod roles;
 pub mod sessions;
+pub mod sql;
 pub mod transfers;
 pub mod users;
 pub mod verifications;
