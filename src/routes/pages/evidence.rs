@@ -7,7 +7,10 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::filters::{date_field, day_range, keep, load_more_failed, outcome, quoted, read_query};
+use super::filters::{
+    date_field, day_range, keep, load_more_cursor, load_more_failed, outcome, page_size, quoted,
+    read_query,
+};
 use super::respond;
 use crate::auth::current::{ClientInfo, Reader};
 use crate::compliance::{
@@ -86,31 +89,8 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
         keep(&mut errors, text_filter("hipaa_control", "HIPAA control", &values.hipaa_control));
     let from = keep(&mut errors, date_field("from", "From", &values.from));
     let to = keep(&mut errors, date_field("to", "To", &values.to));
-    let limit = keep(
-        &mut errors,
-        match values.limit.trim() {
-            "" => Ok(None),
-            raw => {
-                raw.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).map(Some).ok_or_else(
-                    || FieldError {
-                        field: "limit",
-                        message: format!(
-                            "Page size {} must be a whole number from 1 to {MAX_PAGE}.",
-                            quoted(raw)
-                        ),
-                    },
-                )
-            }
-        },
-    );
-    let after = keep(&mut errors, match cursor {
-        None => Ok(None),
-        Some(raw) => EvidenceCursor::decode(raw).map(Some).ok_or_else(|| FieldError {
-            field: "cursor",
-            message: "This \u{201c}Load more\u{201d} link is not valid; reload the list and try again."
-                .to_owned(),
-        }),
-    });
+    let limit = page_size(&mut errors, &values.limit, DEFAULT_PAGE, MAX_PAGE);
+    let after = load_more_cursor(&mut errors, cursor, "the list");
     let (from, to) = day_range(&mut errors, from, to);
     if !errors.is_empty() {
         return Err(errors);
@@ -126,7 +106,7 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
             to,
             sites: None,
         },
-        limit: limit.unwrap_or(DEFAULT_PAGE),
+        limit,
         after,
     })
 }
