@@ -107,8 +107,8 @@ async fn run_for_org(
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("practice {org_id} vanished")))?;
     let s = &report.summary;
-    let band = crate::evidence::score::colour(s.overall_score);
-    let score = crate::evidence::score::text(s.overall_score, "no data");
+    let band = crate::evidence::score::colour(s.figures.overall_score);
+    let score = crate::evidence::score::text(s.figures.overall_score, "no data");
     notifications::insert(
         &*tx,
         &NewNotification {
@@ -121,11 +121,11 @@ async fn run_for_org(
                 "Overall score {score} ({}); HIPAA controls {} passed and {} failed of {}; {} evidence bundle(s) \
                  from {} site(s). Download the PDF from Reports.",
                 band.label(),
-                s.controls_passed,
-                s.controls_failed,
-                s.controls_total,
-                s.evidence_count,
-                s.sites_count
+                s.figures.controls_passed,
+                s.figures.controls_failed,
+                s.figures.controls_total,
+                s.figures.evidence_count,
+                s.figures.sites_count
             ),
             action_url: Some(REPORTS_PATH.to_owned()),
             action_label: Some("View reports".to_owned()),
