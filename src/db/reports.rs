@@ -489,21 +489,3 @@ pub async fn finish_run(db: &impl GenericClient, job: &str, run_key: &str) -> Ap
     .await?;
     Ok(())
 }
-
-/// Active owners of the practice who want the monthly report by email:
-/// (email, name).
-pub async fn monthly_report_recipients(
-    db: &impl GenericClient,
-    org_id: Uuid,
-) -> AppResult<Vec<(String, Option<String>)>> {
-    let rows = db
-        .query(
-            "SELECT email, name FROM client_users
-              WHERE client_org_id = $1 AND is_active AND role = 'owner'
-                AND notify_monthly_report_email
-              ORDER BY email",
-            &[&org_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}

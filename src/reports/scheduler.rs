@@ -24,6 +24,7 @@ use crate::db::compliance;
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
 use crate::db::reports::{self as queries, MONTHLY_REPORT_JOB};
+use crate::db::users::{self, Owners};
 use crate::error::{AppError, AppResult};
 use crate::paths;
 use crate::state::AppState;
@@ -135,7 +136,7 @@ async fn run_for_org(
     .await?;
     let link = format!("{}{REPORTS_PATH}", state.config().base_url.trim_end_matches('/'));
     let log = super::log_copy::load(&*tx, org_id, month, false).await?;
-    for (address, name) in queries::monthly_report_recipients(&*tx, org_id).await? {
+    for (address, name) in users::active_owners(&*tx, org_id, Owners::WantingMonthlyReport).await? {
         let mail = email::report_ready(name.as_deref(), &org.name, s, &link, log.as_ref());
         outbox::enqueue(
             &*tx,
