@@ -21,7 +21,6 @@ use crate::db::compliance::{self as queries, EvidenceCursor, EvidenceFilter};
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
 use crate::evidence::bundle::{MAX_BUNDLE_ID_CHARS, is_bundle_id};
-use crate::evidence::chain;
 use crate::state::AppState;
 use crate::views::evidence::{self, DetailData, FieldError, FilterOptions, FilterValues, Results};
 use crate::views::layout::NavUser;
@@ -238,7 +237,7 @@ pub async fn view_evidence_detail_get(
     let db = state.pool().get().await?;
     let bundle = compliance::BundleRef::new(bundle_id, site_id);
     let reach = compliance::Reach::of(&**db, &user).await?;
-    let compliance::BundleDetail { detail, checks, neighbours } =
+    let compliance::BundleDetail { detail, checks, neighbours, signature_valid } =
         compliance::bundle_detail(&**db, user.org_id, &reach, &bundle).await?;
     compliance::record_view(
         &**db,
@@ -250,8 +249,6 @@ pub async fn view_evidence_detail_get(
         serde_json::json!({ "site_id": detail.summary.site_id }),
     )
     .await?;
-    let valid =
-        chain::stored_signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
     let exact = compliance::BundleRef::new(bundle_id, Some(detail.summary.site_id));
     let log = match crate::db::evidence_log::bundle_log_index(&**db, user.org_id, &exact).await? {
         Some(Some(index)) => crate::db::evidence_log::leaf_time(&**db, user.org_id, index)
@@ -265,7 +262,7 @@ pub async fn view_evidence_detail_get(
             detail: &detail,
             checks: &checks,
             neighbours: &neighbours,
-            signature_valid: valid,
+            signature_valid,
             log,
         },
     ))
