@@ -17,17 +17,48 @@ use crate::reach::Reach;
 use crate::views::audit as views;
 use crate::views::format::slug;
 
+/// Who took an action: the signed-in caller, or an account signing in.
+pub trait Actor {
+    fn org_id(&self) -> Uuid;
+    fn user_id(&self) -> Uuid;
+    fn email(&self) -> &str;
+}
+
+impl Actor for CurrentUser {
+    fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+    fn user_id(&self) -> Uuid {
+        self.id
+    }
+    fn email(&self) -> &str {
+        &self.email
+    }
+}
+
+impl Actor for crate::db::users::UserRecord {
+    fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+    fn user_id(&self) -> Uuid {
+        self.id
+    }
+    fn email(&self) -> &str {
+        &self.email
+    }
+}
+
 /// An audit entry for an action `user` took from `client`; set the target
 /// and details with struct update syntax.
 pub fn user_entry<'a>(
-    user: &'a CurrentUser,
+    user: &'a impl Actor,
     client: &'a ClientInfo,
     action: &'a str,
 ) -> audit::Entry<'a> {
     audit::Entry {
-        org_id: Some(user.org_id),
-        actor_user_id: Some(user.id),
-        actor_email: Some(&user.email),
+        org_id: Some(user.org_id()),
+        actor_user_id: Some(user.user_id()),
+        actor_email: Some(user.email()),
         action,
         ip: client.ip,
         user_agent: client.user_agent.as_deref(),
