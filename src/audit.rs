@@ -220,7 +220,7 @@ pub async fn full_csv(db: &impl GenericClient, org_id: Uuid) -> AppResult<String
 async fn check_actor(db: &impl GenericClient, org_id: Uuid, filter: &Filter) -> AppResult<()> {
     match filter.actor {
         Some(ActorFilter::UserId(id)) if !audit::user_in_org(db, org_id, id).await? => {
-            Err(AppError::NotFound("no such user in your practice".into()))
+            Err(crate::reach::no_such_user())
         }
         _ => Ok(()),
     }

@@ -407,7 +407,7 @@ async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {
     let (length, _) = crate::db::evidence::recorded_head(&**client, site)
         .await
         .map_err(operator_error)?
-        .ok_or_else(|| anyhow::anyhow!("no site with id {site}"))?;
+        .ok_or_else(|| operator_error(crate::reach::no_site_with_id(site)))?;
     drop(client);
     let bar = appliance::progress(u64::try_from(length).unwrap_or(0), "verifying");
     let started = Instant::now();

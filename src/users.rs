@@ -20,13 +20,9 @@ use crate::db::outbox::{self, NewMail};
 use crate::db::{api_tokens, audit, invites, sessions, users};
 use crate::error::{AppError, AppResult};
 use crate::paths;
+use crate::reach::no_such_user;
 use crate::state::AppState;
 use crate::views::emails;
-
-/// The wording of a user id that is not one of the caller's practice.
-fn no_such_user() -> AppError {
-    AppError::NotFound("no such user in your practice".into())
-}
 
 /// Every user of the caller's practice, removed ones included.
 pub async fn list_users(
