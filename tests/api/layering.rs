@@ -7,7 +7,8 @@
 //! 2. `db` imports no `routes`, `views` or `auth::flows`;
 //! 3. `views` imports no `routes`;
 //! 4. `routes::pages` imports no `routes::api`;
-//! 5. nothing imports the CLI (`cli`, `*::cli`) but `main.rs` and `cli.rs`;
+//! 5. nothing imports the CLI (`cli`, `*::cli`, `*_cli`) but `main.rs` and
+//!    `cli.rs`;
 //! 6. the domain core (`evidence::{bundle, chain, score, controls}` and
 //!    `log::*`) imports nothing of the
 //!    portal but itself.
@@ -42,8 +43,10 @@ fn under(module: &str, area: &str) -> bool {
     module == area || module.strip_prefix(area).is_some_and(|rest| rest.starts_with("::"))
 }
 
+/// The command line: `cli`, an area's `X::cli`, or a `*_cli` module such
+/// as `log::pack_cli`.
 fn is_cli(module: &str) -> bool {
-    module == "cli" || module.ends_with("::cli")
+    module == "cli" || module.ends_with("::cli") || module.ends_with("_cli")
 }
 
 fn is_domain_core(module: &str) -> bool {
@@ -400,4 +403,13 @@ fn the_graph_reader_sees_uses_aliases_and_super_paths() {
     let (rule, breaks) = RULES[2];
     assert!(breaks("routes::pages::audit", "routes::api::audit"), "{rule}");
     assert!(!breaks("routes::pages::audit", "routes::pages::respond"), "{rule}");
+    // The CLI rule knows every spelling of a CLI module, and the pack
+    // verifier's command line is the CLI's to import (and nobody else's).
+    let (rule, breaks) = RULES[3];
+    for cli in ["cli", "reports::cli", "transfer::cli", "log::pack_cli"] {
+        assert!(breaks("server", cli), "{rule}: {cli}");
+        assert!(!breaks("cli", cli) && !breaks("main", cli), "{rule}: {cli}");
+    }
+    assert!(!breaks("server", "client"), "{rule}");
+    assert!(graph["cli"].contains("log::pack_cli"), "cli -> log::pack_cli: {:?}", graph["cli"]);
 }
