@@ -24,29 +24,24 @@ pub trait Actor {
     fn email(&self) -> &str;
 }
 
-impl Actor for CurrentUser {
-    fn org_id(&self) -> Uuid {
-        self.org_id
-    }
-    fn user_id(&self) -> Uuid {
-        self.id
-    }
-    fn email(&self) -> &str {
-        &self.email
-    }
+/// Both kinds of user carry the same three fields.
+macro_rules! actor {
+    ($($user:ty),+) => {$(
+        impl Actor for $user {
+            fn org_id(&self) -> Uuid {
+                self.org_id
+            }
+            fn user_id(&self) -> Uuid {
+                self.id
+            }
+            fn email(&self) -> &str {
+                &self.email
+            }
+        }
+    )+};
 }
 
-impl Actor for crate::db::users::UserRecord {
-    fn org_id(&self) -> Uuid {
-        self.org_id
-    }
-    fn user_id(&self) -> Uuid {
-        self.id
-    }
-    fn email(&self) -> &str {
-        &self.email
-    }
-}
+actor!(CurrentUser, crate::db::users::UserRecord);
 
 /// An audit entry for an action `user` took from `client`; set the target
 /// and details with struct update syntax.
