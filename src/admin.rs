@@ -187,7 +187,7 @@ pub async fn set_site_keys(
         witness.as_ref().map(|k| k.as_bytes()),
     )
     .await?
-    .ok_or_else(|| AppError::NotFound(format!("no site with id {site}")))?;
+    .ok_or_else(|| crate::reach::no_site_with_id(site))?;
     let logged = crate::evidence::log::log_new_site(&*tx, org, site).await?;
     crate::db::audit::record(
         &*tx,

@@ -17,17 +17,43 @@ use crate::reach::Reach;
 use crate::views::audit as views;
 use crate::views::format::slug;
 
+/// Who took an action: the signed-in caller, or an account signing in.
+pub trait Actor {
+    fn org_id(&self) -> Uuid;
+    fn user_id(&self) -> Uuid;
+    fn email(&self) -> &str;
+}
+
+/// Both kinds of user carry the same three fields.
+macro_rules! actor {
+    ($($user:ty),+) => {$(
+        impl Actor for $user {
+            fn org_id(&self) -> Uuid {
+                self.org_id
+            }
+            fn user_id(&self) -> Uuid {
+                self.id
+            }
+            fn email(&self) -> &str {
+                &self.email
+            }
+        }
+    )+};
+}
+
+actor!(CurrentUser, crate::db::users::UserRecord);
+
 /// An audit entry for an action `user` took from `client`; set the target
 /// and details with struct update syntax.
 pub fn user_entry<'a>(
-    user: &'a CurrentUser,
+    user: &'a impl Actor,
     client: &'a ClientInfo,
     action: &'a str,
 ) -> audit::Entry<'a> {
     audit::Entry {
-        org_id: Some(user.org_id),
-        actor_user_id: Some(user.id),
-        actor_email: Some(&user.email),
+        org_id: Some(user.org_id()),
+        actor_user_id: Some(user.user_id()),
+        actor_email: Some(user.email()),
         action,
         ip: client.ip,
         user_agent: client.user_agent.as_deref(),
@@ -189,7 +215,7 @@ pub async fn full_csv(db: &impl GenericClient, org_id: Uuid) -> AppResult<String
 async fn check_actor(db: &impl GenericClient, org_id: Uuid, filter: &Filter) -> AppResult<()> {
     match filter.actor {
         Some(ActorFilter::UserId(id)) if !audit::user_in_org(db, org_id, id).await? => {
-            Err(AppError::NotFound("no such user in your practice".into()))
+            Err(crate::reach::no_such_user())
         }
         _ => Ok(()),
     }

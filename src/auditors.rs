@@ -13,9 +13,9 @@ use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::audit::user_entry;
+use crate::auth::Role;
 use crate::auth::current::{ClientInfo, CurrentUser, require_role};
 use crate::auth::flows::{bad_email, require_browser_session};
-use crate::auth::{Role, tokens};
 use crate::config::parse_email;
 use crate::db::auditors::{self as store, Grant};
 use crate::db::{api_tokens, audit, invites, sessions};
@@ -148,9 +148,7 @@ pub async fn grant(
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
     let site_ids = sites(&*tx, user.org_id, req.scope.site_ids).await?;
-    invites::lock_address(&*tx, user.org_id, &email).await?;
-    let has_account = crate::users::account_elsewhere(&*tx, user.org_id, &email).await?;
-    invites::revoke_open_for_email(&*tx, user.org_id, &email).await?;
+    let address = crate::users::take_address(&*tx, user.org_id, &email).await?;
     let replaced = store::revoke_untaken_for_email(&*tx, user.org_id, &email).await?;
     let granted = store::insert(
         &*tx,
@@ -167,31 +165,17 @@ pub async fn grant(
         },
     )
     .await?;
-    let token = tokens::generate();
-    let (invite_id, invite_expires) = invites::insert(
-        &*tx,
-        &invites::NewInvite {
-            org_id: user.org_id,
-            email: &email,
-            name: Some(&name),
-            role: Role::Auditor,
-            invited_by: user.id,
-            token_hash: tokens::hash(state.secret(), &token),
-            lifetime: crate::users::INVITE_LIFETIME,
-            grant_id: Some(granted.id),
-        },
-    )
-    .await?;
-    crate::users::enqueue_invite_mail(
+    let (invite_id, _) = crate::users::issue_invite(
         state,
         &*tx,
         user,
-        &email,
-        Some(&name),
-        Role::Auditor,
-        &token,
-        invite_expires.min(granted.expires_at),
-        has_account,
+        address,
+        crate::users::NewInvitation {
+            email: &email,
+            name: Some(&name),
+            role: Role::Auditor,
+            grant: Some((granted.id, granted.expires_at)),
+        },
     )
     .await?;
     audit::record(

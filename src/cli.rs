@@ -404,11 +404,10 @@ async fn migrate_and_backfill(
 
 async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {
     let client = db.pool.get().await.context("connecting to the database")?;
-    let length: i64 = client
-        .query_opt("SELECT chain_length FROM sites WHERE id = $1", &[&site])
-        .await?
-        .map(|r| r.get(0))
-        .ok_or_else(|| anyhow::anyhow!("no site with id {site}"))?;
+    let (length, _) = crate::db::evidence::recorded_head(&**client, site)
+        .await
+        .map_err(operator_error)?
+        .ok_or_else(|| operator_error(crate::reach::no_site_with_id(site)))?;
     drop(client);
     let bar = appliance::progress(u64::try_from(length).unwrap_or(0), "verifying");
     let started = Instant::now();
@@ -592,9 +591,9 @@ async fn create_runtime_role(config: &Config, name: &str, run: bool) -> Result<(
                  `portal db create-runtime-role --name {name}` prints (without --run)"
             );
         }
-        owner
-            .batch_execute(&format!("{}\n{}", roles::create_sql(name, Some(&password)), roles::grant_sql(name)))
+        roles::create(&owner, name, &password)
             .await
+            .map_err(operator_error)
             .context("creating the runtime role (the owner needs CREATEROLE)")?;
         let mut runtime = db.migration_config.clone();
         runtime.user(name).password(password.as_str());

@@ -265,6 +265,9 @@ pub struct BundleDetail {
     pub detail: EvidenceDetail,
     pub checks: Vec<EvidenceCheck>,
     pub neighbours: Vec<ChainNeighbour>,
+    /// Whether the stored signature verifies over the stored bytes with the
+    /// key the bundle was signed with.
+    pub signature_valid: bool,
 }
 
 /// One bundle of the practice the caller reaches, or its 404 (403 outside
@@ -288,7 +291,12 @@ pub async fn bundle_detail(
     .await?;
     // An auditor's view of the chain stops at their period.
     let neighbours = neighbours.into_iter().filter(|n| reach.covers(n.checked_at)).collect();
-    Ok(BundleDetail { detail, checks, neighbours })
+    let signature_valid = crate::evidence::chain::stored_signature_valid(
+        &detail.agent_public_key,
+        &detail.raw,
+        &detail.signature,
+    );
+    Ok(BundleDetail { detail, checks, neighbours, signature_valid })
 }
 
 /// A bundle's exact bytes for download, recorded in the audit log as

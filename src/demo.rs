@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 
 use crate::admin::write_private_key;
 use crate::auth::{Role, tokens};
-use crate::db::orgs;
+use crate::db::{demo as queries, orgs};
 use crate::error::AppResult;
 
 pub const PARTNER: &str = "Summit Health IT Partners";
@@ -31,9 +31,6 @@ pub const USERS: [(&str, &str, Role); 3] = [
     ("alex.kim@riversidefamilymed.example", "Alex Kim", Role::Viewer),
 ];
 
-/// Advisory lock key for seeding ("demo" in ASCII).
-const SEED_LOCK: i64 = 0x6465_6d6f;
-
 /// What the demo seeding did.
 #[derive(Debug)]
 pub struct Seeded {
@@ -48,7 +45,7 @@ pub async fn seed(pool: &Pool, data_dir: &Path) -> AppResult<Seeded> {
     let mut db = pool.get().await?;
     let tx = db.transaction().await?;
     // Two demos starting at once on one database must not both seed.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEED_LOCK]).await?;
+    queries::lock_seeding(&*tx).await?;
     if orgs::count_orgs(&*tx).await? > 0 {
         return Ok(Seeded { created: false });
     }
@@ -131,15 +128,9 @@ fn demo_status(site: usize, check: &str, host: &str, days_ago: f64, slot: i64) -
 /// only when the demo sites have no evidence yet.
 pub async fn seed_evidence(state: &crate::AppState, data_dir: &Path) -> anyhow::Result<usize> {
     let db = state.pool().get().await?;
-    let sites = db
-        .query(
-            "SELECT s.id, s.name, s.chain_length FROM sites s JOIN client_orgs o ON o.id = s.client_org_id
-              WHERE o.name = $1 ORDER BY s.name",
-            &[&PRACTICE],
-        )
-        .await?;
+    let sites = queries::sites_of_practice(&**db, PRACTICE).await?;
     drop(db);
-    if sites.is_empty() || sites.iter().any(|s| s.get::<_, i64>(2) > 0) {
+    if sites.is_empty() || sites.iter().any(|s| s.chain_length > 0) {
         return Ok(0);
     }
     let now = chrono::Utc::now();
@@ -150,20 +141,16 @@ pub async fn seed_evidence(state: &crate::AppState, data_dir: &Path) -> anyhow::
         "seeding 90 days of demo evidence",
     );
     // Each site is its own chain, so sites are seeded side by side.
-    let seeds = sites.iter().map(|row| {
+    let seeds = sites.iter().map(|site| {
         let bar = bar.clone();
-        async move {
-            let site_id: uuid::Uuid = row.get(0);
-            let name: String = row.get(1);
-            seed_site(state, data_dir, site_id, &name, start, now, &bar).await
-        }
+        async move { seed_site(state, data_dir, site.id, &site.name, start, now, &bar).await }
     });
     let mut stored = 0;
     for result in futures_util::future::join_all(seeds).await {
         stored += result?;
     }
     bar.finish_and_clear();
-    backdate(state, &sites.iter().map(|r| r.get(0)).collect::<Vec<uuid::Uuid>>()).await?;
+    backdate(state, &sites.iter().map(|s| s.id).collect::<Vec<uuid::Uuid>>()).await?;
     Ok(stored)
 }
 
@@ -176,23 +163,7 @@ pub async fn seed_evidence(state: &crate::AppState, data_dir: &Path) -> anyhow::
 async fn backdate(state: &crate::AppState, sites: &[uuid::Uuid]) -> anyhow::Result<()> {
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
-    tx.execute(
-        "UPDATE evidence_bundles SET received_at = checked_at
-          WHERE site_id = ANY($1) AND received_at > checked_at",
-        &[&sites],
-    )
-    .await?;
-    // Notifications raised by evidence name their bundle in the dedupe key
-    // (`kind:bundle_id:check:host`).
-    tx.execute(
-        "UPDATE client_notifications n SET created_at = b.checked_at
-           FROM evidence_bundles b
-          WHERE n.site_id = ANY($1) AND b.site_id = n.site_id
-            AND b.bundle_id = split_part(n.dedupe_key, ':', 2)
-            AND n.type IN ('check_failed', 'check_warning', 'check_resolved')",
-        &[&sites],
-    )
-    .await?;
+    queries::backdate(&*tx, sites).await?;
     tx.commit().await?;
     Ok(())
 }

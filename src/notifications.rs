@@ -11,6 +11,7 @@ use crate::audit::user_entry;
 use crate::auth::current::{ClientInfo, CurrentUser};
 use crate::db::audit;
 use crate::db::compliance::unread_notifications;
+use crate::db::cursor::cut_page;
 use crate::db::notifications::{self as queries, ListCursor, Preferences, UserNotification};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -47,12 +48,7 @@ pub async fn list(
     let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
     let mut items =
         queries::list_for_user(&**db, user.org_id, user.id, unread_only, after, fetch).await?;
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|n| ListCursor { at: n.created_at, id: n.id })
-    } else {
-        None
-    };
+    let next = cut_page(&mut items, limit, |n| ListCursor { at: n.created_at, id: n.id });
     let unread = unread_notifications(&**db, user.org_id, user.id).await?;
     Ok(Page { items, next, unread })
 }

@@ -70,6 +70,21 @@ pub fn audit_pack_download(id: Uuid) -> String {
     format!("/api/client/audit-packs/{id}/download")
 }
 
+/// The audit log's API; with `format=csv`, its export (a session may use it).
+pub const AUDIT_LOG_API: &str = "/api/client/audit-log";
+
+/// A bundle's exact bytes (the API's download, which a session may use),
+/// naming its site. Bundle ids are checked at ingest to need no escaping.
+pub fn evidence_download(bundle_id: &str, site_id: Uuid) -> String {
+    format!("/api/client/evidence/{bundle_id}/download?site_id={site_id}")
+}
+
+/// A bundle's tlog-proof file (the API's, which a session may use), naming
+/// its site.
+pub fn evidence_proof(bundle_id: &str, site_id: Uuid) -> String {
+    format!("/api/client/evidence/{bundle_id}/proof?site_id={site_id}")
+}
+
 /// A practice's evidence log, served as c2sp.org/tlog-tiles below it.
 pub fn log(org_id: Uuid) -> String {
     format!("/log/{org_id}")
@@ -167,5 +182,13 @@ mod tests {
         }
         assert_eq!(evidence_bundle("B-1"), fill(route::EVIDENCE_BUNDLE, ":bundle_id", "B-1"));
         assert_eq!(report_pdf("2026-10"), fill(route::REPORT_PDF, ":month", "2026-10"));
+        assert_eq!(
+            evidence_download("B-1", id),
+            format!("/api/client/evidence/B-1/download?site_id={ids}")
+        );
+        assert_eq!(
+            evidence_proof("B-1", id),
+            format!("/api/client/evidence/B-1/proof?site_id={ids}")
+        );
     }
 }

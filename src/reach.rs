@@ -29,6 +29,16 @@ pub fn no_such_site() -> AppError {
     AppError::NotFound("no such site in your practice".into())
 }
 
+/// A site id the operator gave (on the command line) that names no site.
+pub fn no_site_with_id(site_id: Uuid) -> AppError {
+    AppError::NotFound(format!("no site with id {site_id}"))
+}
+
+/// A user id that is not one of the caller's practice.
+pub fn no_such_user() -> AppError {
+    AppError::NotFound("no such user in your practice".into())
+}
+
 /// A bundle id that is not one of the caller's practice (or not of a site
 /// the caller may read).
 pub fn no_such_bundle() -> AppError {

@@ -20,13 +20,9 @@ use crate::db::outbox::{self, NewMail};
 use crate::db::{api_tokens, audit, invites, sessions, users};
 use crate::error::{AppError, AppResult};
 use crate::paths;
+use crate::reach::no_such_user;
 use crate::state::AppState;
 use crate::views::emails;
-
-/// The wording of a user id that is not one of the caller's practice.
-fn no_such_user() -> AppError {
-    AppError::NotFound("no such user in your practice".into())
-}
 
 /// Every user of the caller's practice, removed ones included.
 pub async fn list_users(
@@ -125,7 +121,7 @@ pub struct SentInvite {
 /// practice (`has_account`), a mail saying so instead, without a link. The
 /// database work is the same either way.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn enqueue_invite_mail(
+async fn enqueue_invite_mail(
     state: &AppState,
     db: &impl tokio_postgres::GenericClient,
     inviter: &CurrentUser,
@@ -167,7 +163,7 @@ pub(crate) async fn enqueue_invite_mail(
 /// Whether `email` has an account: a 409 when it is one of the practice's
 /// own users; `true` when it belongs to another practice (the caller then
 /// answers as for a new address and mails the address instead).
-pub(crate) async fn account_elsewhere(
+async fn account_elsewhere(
     db: &impl tokio_postgres::GenericClient,
     org_id: Uuid,
     email: &str,
@@ -177,6 +173,83 @@ pub(crate) async fn account_elsewhere(
         Some(_) => Ok(true),
         None => Ok(false),
     }
+}
+
+/// An address taken for a new invitation (see [`take_address`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TakenAddress {
+    /// It has an account in another practice: the mail says so, without a link.
+    pub has_account: bool,
+    /// The open invitation to it that was revoked.
+    pub replaced: Option<Uuid>,
+}
+
+/// Takes `email` for a new invitation inside the caller's transaction:
+/// holds the address's invitation lock until the transaction ends, refuses
+/// one of the practice's own users (409), and revokes the open invitation
+/// to it (whose link stops working).
+pub(crate) async fn take_address(
+    db: &impl tokio_postgres::GenericClient,
+    org_id: Uuid,
+    email: &str,
+) -> AppResult<TakenAddress> {
+    invites::lock_address(db, org_id, email).await?;
+    let has_account = account_elsewhere(db, org_id, email).await?;
+    let replaced = invites::revoke_open_for_email(db, org_id, email).await?;
+    Ok(TakenAddress { has_account, replaced })
+}
+
+/// A new invitation to an address [`take_address`] took.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewInvitation<'a> {
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub role: Role,
+    /// The auditor grant it carries, and when that grant ends.
+    pub grant: Option<(Uuid, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// Issues an invitation inside the caller's transaction: a new token, the
+/// stored invitation and its mail, whose link is said to work until the
+/// invitation (or, sooner, its grant) expires. Returns the invitation's id
+/// and expiry; the caller writes the audit entry and wakes the mailer
+/// after commit.
+pub(crate) async fn issue_invite(
+    state: &AppState,
+    db: &impl tokio_postgres::GenericClient,
+    inviter: &CurrentUser,
+    address: TakenAddress,
+    invite: NewInvitation<'_>,
+) -> AppResult<(Uuid, chrono::DateTime<chrono::Utc>)> {
+    let token = tokens::generate();
+    let (id, expires_at) = invites::insert(
+        db,
+        &invites::NewInvite {
+            org_id: inviter.org_id,
+            email: invite.email,
+            name: invite.name,
+            role: invite.role,
+            invited_by: inviter.id,
+            token_hash: tokens::hash(state.secret(), &token),
+            lifetime: INVITE_LIFETIME,
+            grant_id: invite.grant.map(|(id, _)| id),
+        },
+    )
+    .await?;
+    let link_until = invite.grant.map_or(expires_at, |(_, until)| expires_at.min(until));
+    enqueue_invite_mail(
+        state,
+        db,
+        inviter,
+        invite.email,
+        invite.name,
+        invite.role,
+        &token,
+        link_until,
+        address.has_account,
+    )
+    .await?;
+    Ok((id, expires_at))
 }
 
 /// Counts one invitation mail against the practice's limit. The hit is
@@ -213,36 +286,16 @@ pub async fn create_invite(
     limit_invites(state, user).await?;
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
-    invites::lock_address(&*tx, user.org_id, &email).await?;
-    let has_account = account_elsewhere(&*tx, user.org_id, &email).await?;
-    let replaced = invites::revoke_open_for_email(&*tx, user.org_id, &email).await?;
-    let token = tokens::generate();
-    let (id, expires_at) = invites::insert(
-        &*tx,
-        &invites::NewInvite {
-            org_id: user.org_id,
-            email: &email,
-            name: name.as_deref(),
-            role,
-            invited_by: user.id,
-            token_hash: tokens::hash(state.secret(), &token),
-            lifetime: INVITE_LIFETIME,
-            grant_id: None,
-        },
-    )
-    .await?;
-    enqueue_invite_mail(
+    let address = take_address(&*tx, user.org_id, &email).await?;
+    let (id, expires_at) = issue_invite(
         state,
         &*tx,
         user,
-        &email,
-        name.as_deref(),
-        role,
-        &token,
-        expires_at,
-        has_account,
+        address,
+        NewInvitation { email: &email, name: name.as_deref(), role, grant: None },
     )
     .await?;
+    let replaced = address.replaced;
     audit::record(
         &*tx,
         &audit::Entry {

@@ -330,14 +330,8 @@ pub(crate) async fn finish_sign_in(
     client: &ClientInfo,
 ) -> AppResult<SignedIn> {
     let entry = |action| audit::Entry {
-        org_id: Some(user.org_id),
-        actor_user_id: Some(user.id),
-        actor_email: Some(&user.email),
-        action,
-        ip: client.ip,
-        user_agent: client.user_agent.as_deref(),
         details: serde_json::json!({ "method": method }),
-        ..Default::default()
+        ..user_entry(user, client, action)
     };
     if !user.can_sign_in() {
         audit::record(

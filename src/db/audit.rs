@@ -4,9 +4,10 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::cursor::cut_page;
+use super::sql::Statement;
 use crate::error::AppResult;
 
 /// One audit entry. `actor_email` is kept even for unknown addresses, so
@@ -95,20 +96,6 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// SQL text and its parameters, built clause by clause so that an unset
-/// filter leaves no trace in the statement.
-struct Statement<'a> {
-    text: String,
-    params: Vec<&'a (dyn ToSql + Sync)>,
-}
-
-impl<'a> Statement<'a> {
-    fn bind(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
-        self.params.push(value);
-        format!("${}", self.params.len())
-    }
-}
-
 /// The filter's values in the form the statement binds.
 struct Bound {
     user_id: Option<Uuid>,
@@ -168,33 +155,13 @@ pub async fn list(
     let limit = i64::from(limit.clamp(1, 100_000));
     let fetch = limit + 1;
     let bound = Bound::of(filter);
-    let mut st = Statement { text: String::new(), params: Vec::new() };
-    let org = st.bind(&org_id);
-    st.text = format!("WHERE client_org_id = {org}");
-    if let Some(id) = &bound.user_id {
-        let p = st.bind(id);
-        st.text += &format!(" AND actor_user_id = {p}");
-    }
-    if let Some(email) = &bound.email {
-        let p = st.bind(email);
-        st.text += &format!(" AND lower(actor_email) = {p}");
-    }
-    if let Some(action) = &bound.exact {
-        let p = st.bind(action);
-        st.text += &format!(" AND action = {p}");
-    }
-    if let Some(prefix) = &bound.prefix {
-        let p = st.bind(prefix);
-        st.text += &format!(" AND starts_with(action, {p})");
-    }
-    if let Some(from) = &filter.from {
-        let p = st.bind(from);
-        st.text += &format!(" AND created_at >= {p}");
-    }
-    if let Some(to) = &filter.to {
-        let p = st.bind(to);
-        st.text += &format!(" AND created_at < {p}");
-    }
+    let (mut st, _) = Statement::where_eq("client_org_id", &org_id);
+    st.and_if(&bound.user_id, |p| format!("actor_user_id = {p}"));
+    st.and_if(&bound.email, |p| format!("lower(actor_email) = {p}"));
+    st.and_if(&bound.exact, |p| format!("action = {p}"));
+    st.and_if(&bound.prefix, |p| format!("starts_with(action, {p})"));
+    st.and_if(&filter.from, |p| format!("created_at >= {p}"));
+    st.and_if(&filter.to, |p| format!("created_at < {p}"));
     if let Some(after) = after {
         let (at, id) = (st.bind(&after.at), st.bind(&after.id));
         st.text += &format!(" AND (created_at, id) < ({at}, {id})");
@@ -208,10 +175,7 @@ pub async fn list(
     let rows = db.query(&sql, &st.params).await?;
     let mut entries: Vec<Row> = rows.iter().map(row_from).collect();
     let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = entries.len() > page_len;
-    entries.truncate(page_len);
-    let next =
-        if more { entries.last().map(|e| Cursor { at: e.created_at, id: e.id }) } else { None };
+    let next = cut_page(&mut entries, page_len, |e| Cursor { at: e.created_at, id: e.id });
     Ok(Page { entries, next })
 }
 

@@ -14,10 +14,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use super::cursor::cut_page;
+use super::sql::Statement;
 use crate::db::evidence::{BundleRef, only_bundle};
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
@@ -486,67 +487,32 @@ pub async fn score_history(
     rows.iter().map(|r| Ok(HistoryDay { date: r.get(0), tally: tally_at(r, 1)? })).collect()
 }
 
-/// SQL text with its parameters, built clause by clause, so that a filter
-/// that is not set leaves no trace in the statement: the planner then sees
-/// each `EXISTS` as a plain semi-join and picks the matching index.
-struct Statement<'a> {
-    text: String,
-    params: Vec<&'a (dyn ToSql + Sync)>,
-}
-
-impl<'a> Statement<'a> {
-    /// Binds the next parameter; returns its placeholder (`$n`).
-    fn bind(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
-        self.params.push(value);
-        format!("${}", self.params.len())
-    }
-}
-
 /// `WHERE ...` over `evidence_bundles b` for the filter; `$1` is the org.
 fn evidence_where<'a>(
     org_id: &'a Uuid,
     filter: &'a EvidenceFilter,
     result: &'a Option<&'static str>,
 ) -> Statement<'a> {
-    let mut st = Statement { text: String::new(), params: Vec::new() };
-    let org = st.bind(org_id);
-    st.text = format!("WHERE b.client_org_id = {org}");
-    if let Some(site) = &filter.site_id {
-        let p = st.bind(site);
-        st.text += &format!(" AND b.site_id = {p}");
-    }
-    if let Some(sites) = &filter.sites {
-        let p = st.bind(sites);
-        st.text += &format!(" AND b.site_id = ANY({p})");
-    }
-    if let Some(result) = result {
-        let p = st.bind(result);
-        st.text += &format!(" AND b.result = {p}");
-    }
-    if let Some(from) = &filter.from {
-        let p = st.bind(from);
-        st.text += &format!(" AND b.checked_at >= {p}");
-    }
-    if let Some(to) = &filter.to {
-        let p = st.bind(to);
-        st.text += &format!(" AND b.checked_at < {p}");
-    }
+    let (mut st, org) = Statement::where_eq("b.client_org_id", org_id);
+    st.and_if(&filter.site_id, |p| format!("b.site_id = {p}"));
+    st.and_if(&filter.sites, |p| format!("b.site_id = ANY({p})"));
+    st.and_if(result, |p| format!("b.result = {p}"));
+    st.and_if(&filter.from, |p| format!("b.checked_at >= {p}"));
+    st.and_if(&filter.to, |p| format!("b.checked_at < {p}"));
     // The org condition lets a rare value be found through the
     // (client_org_id, check_type | hipaa_control) indexes.
-    if let Some(check_type) = &filter.check_type {
-        let p = st.bind(check_type);
-        st.text += &format!(
-            " AND EXISTS (SELECT 1 FROM evidence_checks c WHERE c.evidence_id = b.id \
+    st.and_if(&filter.check_type, |p| {
+        format!(
+            "EXISTS (SELECT 1 FROM evidence_checks c WHERE c.evidence_id = b.id \
                AND c.client_org_id = {org} AND c.check_type = {p})"
-        );
-    }
-    if let Some(control) = &filter.hipaa_control {
-        let p = st.bind(control);
-        st.text += &format!(
-            " AND EXISTS (SELECT 1 FROM evidence_checks c WHERE c.evidence_id = b.id \
+        )
+    });
+    st.and_if(&filter.hipaa_control, |p| {
+        format!(
+            "EXISTS (SELECT 1 FROM evidence_checks c WHERE c.evidence_id = b.id \
                AND c.client_org_id = {org} AND c.hipaa_control = {p})"
-        );
-    }
+        )
+    });
     st
 }
 
@@ -615,13 +581,8 @@ pub async fn list_evidence(
     let rows = db.query(&sql, &page.params).await?;
     let mut items = rows.iter().map(evidence_summary_from).collect::<AppResult<Vec<_>>>()?;
     let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
-    let more = items.len() > page_len;
-    items.truncate(page_len);
-    let next = if more {
-        items.last().map(|last| EvidenceCursor { at: last.checked_at, id: last.id })
-    } else {
-        None
-    };
+    let next =
+        cut_page(&mut items, page_len, |last| EvidenceCursor { at: last.checked_at, id: last.id });
     Ok(EvidencePage { items, total, total_exact, next })
 }
 

@@ -98,9 +98,38 @@ impl<I: RowId> Cursor<I> {
     }
 }
 
+/// One keyset page out of rows fetched as `limit + 1`: keeps the first
+/// `limit` and, when there was one more, returns where the next page
+/// starts (the position of the last row kept); None on the last page.
+pub fn cut_page<T, I>(
+    rows: &mut Vec<T>,
+    limit: usize,
+    position: impl FnOnce(&T) -> Cursor<I>,
+) -> Option<Cursor<I>> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(position)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_is_cut_at_its_limit_with_the_next_position_only_when_more_came() {
+        let at = DateTime::from_timestamp_micros(1_795_000_000_000_000).unwrap();
+        let position = |id: &i64| Cursor { at, id: *id };
+        let mut more = vec![1i64, 2, 3];
+        assert_eq!(cut_page(&mut more, 2, position), Some(Cursor { at, id: 2 }));
+        assert_eq!(more, [1, 2]);
+        let mut exact = vec![1i64, 2];
+        assert_eq!(cut_page(&mut exact, 2, position), None);
+        assert_eq!(exact, [1, 2]);
+        let mut empty: Vec<i64> = Vec::new();
+        assert_eq!(cut_page(&mut empty, 0, position), None);
+    }
 
     fn round_trip<I: RowId + std::fmt::Debug + PartialEq>(id: I, len: usize) {
         let c = Cursor { at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(), id };

@@ -359,19 +359,3 @@ pub async fn set_preferences(
         .await?;
     Ok(row.map(|r| Preferences { critical_alerts: r.get(0), monthly_report: r.get(1) }))
 }
-
-/// Active owners of the practice who want the monthly report by email.
-pub async fn monthly_report_recipients(
-    db: &impl GenericClient,
-    org_id: Uuid,
-) -> AppResult<Vec<(String, Option<String>)>> {
-    let rows = db
-        .query(
-            "SELECT email, name FROM client_users
-              WHERE client_org_id = $1 AND is_active AND notify_monthly_report_email AND role = 'owner'
-              ORDER BY email",
-            &[&org_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}

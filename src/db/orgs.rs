@@ -14,6 +14,11 @@ pub async fn org_exists(db: &impl GenericClient, id: Uuid) -> AppResult<bool> {
     Ok(db.query_opt("SELECT 1 FROM client_orgs WHERE id = $1", &[&id]).await?.is_some())
 }
 
+/// The practice's name (an error when there is no such practice).
+pub async fn org_name(db: &impl GenericClient, id: Uuid) -> AppResult<String> {
+    Ok(db.query_one("SELECT name FROM client_orgs WHERE id = $1", &[&id]).await?.get(0))
+}
+
 pub async fn count_orgs(db: &impl GenericClient) -> AppResult<i64> {
     Ok(db.query_one("SELECT count(*) FROM client_orgs", &[]).await?.get(0))
 }

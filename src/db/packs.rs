@@ -206,6 +206,21 @@ pub struct PackBundle {
     pub received_at: DateTime<Utc>,
 }
 
+/// The day the practice's first bundle was checked (in the database's time
+/// zone); None without evidence. A pack's reports start from its month.
+pub async fn first_evidence_day(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Option<NaiveDate>> {
+    Ok(db
+        .query_one(
+            "SELECT min(checked_at)::date FROM evidence_bundles WHERE client_org_id = $1",
+            &[&org_id],
+        )
+        .await?
+        .get(0))
+}
+
 /// Per site in scope, the chain positions from the first to the last
 /// bundle checked in `[from, to)` (every position when both are None).
 pub async fn position_ranges(

@@ -15,17 +15,34 @@ use crate::evidence::bundle::CheckStatus;
 /// The scheduler's job name in `scheduler_runs`.
 pub const MONTHLY_REPORT_JOB: &str = "monthly_report";
 
+/// A report's figures: stored with it, and shown in the list, the PDF,
+/// the mails and the API.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    /// None when nothing was checked (no data, never 0 or 100).
+    pub overall_score: Option<f64>,
+    pub controls_passed: i32,
+    pub controls_failed: i32,
+    pub controls_total: i32,
+    /// Bundles checked in the month (all sites).
+    pub evidence_count: i64,
+    /// Sites that sent evidence checked in the month.
+    pub sites_count: i32,
+}
+
+impl Figures {
+    /// Controls neither passed nor failed: with warnings only.
+    pub fn at_risk(&self) -> i32 {
+        self.controls_total - self.controls_passed - self.controls_failed
+    }
+}
+
 /// A cached report without its PDF.
 #[derive(Debug, Clone)]
 pub struct CachedReport {
     /// First day of the month.
     pub month: NaiveDate,
-    pub overall_score: Option<f64>,
-    pub controls_passed: i32,
-    pub controls_failed: i32,
-    pub controls_total: i32,
-    pub evidence_count: i64,
-    pub sites_count: i32,
+    pub figures: Figures,
     pub pdf_sha256: [u8; 32],
     pub generated_at: DateTime<Utc>,
 }
@@ -42,12 +59,7 @@ pub struct CachedPdf {
 pub struct NewReport<'a> {
     pub org_id: Uuid,
     pub month: NaiveDate,
-    pub overall_score: Option<f64>,
-    pub controls_passed: i32,
-    pub controls_failed: i32,
-    pub controls_total: i32,
-    pub evidence_count: i64,
-    pub sites_count: i32,
+    pub figures: Figures,
     pub pdf: &'a [u8],
     pub pdf_sha256: &'a [u8; 32],
 }
@@ -59,12 +71,14 @@ fn cached_from(row: &Row) -> AppResult<CachedReport> {
     let sha: Vec<u8> = row.get(7);
     Ok(CachedReport {
         month: row.get(0),
-        overall_score: row.get(1),
-        controls_passed: row.get(2),
-        controls_failed: row.get(3),
-        controls_total: row.get(4),
-        evidence_count: row.get(5),
-        sites_count: row.get(6),
+        figures: Figures {
+            overall_score: row.get(1),
+            controls_passed: row.get(2),
+            controls_failed: row.get(3),
+            controls_total: row.get(4),
+            evidence_count: row.get(5),
+            sites_count: row.get(6),
+        },
         pdf_sha256: sha.try_into().map_err(|_| {
             AppError::internal(anyhow::anyhow!("stored pdf_sha256 is not 32 bytes"))
         })?,
@@ -183,12 +197,12 @@ pub async fn upsert(db: &impl GenericClient, r: &NewReport<'_>) -> AppResult<Cac
             &[
                 &r.org_id,
                 &r.month,
-                &r.overall_score,
-                &r.controls_passed,
-                &r.controls_failed,
-                &r.controls_total,
-                &r.evidence_count,
-                &r.sites_count,
+                &r.figures.overall_score,
+                &r.figures.controls_passed,
+                &r.figures.controls_failed,
+                &r.figures.controls_total,
+                &r.figures.evidence_count,
+                &r.figures.sites_count,
                 &r.pdf,
                 &r.pdf_sha256.as_slice(),
             ],
@@ -474,22 +488,4 @@ pub async fn finish_run(db: &impl GenericClient, job: &str, run_key: &str) -> Ap
     )
     .await?;
     Ok(())
-}
-
-/// Active owners of the practice who want the monthly report by email:
-/// (email, name).
-pub async fn monthly_report_recipients(
-    db: &impl GenericClient,
-    org_id: Uuid,
-) -> AppResult<Vec<(String, Option<String>)>> {
-    let rows = db
-        .query(
-            "SELECT email, name FROM client_users
-              WHERE client_org_id = $1 AND is_active AND role = 'owner'
-                AND notify_monthly_report_email
-              ORDER BY email",
-            &[&org_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

@@ -79,6 +79,15 @@ pub async fn ensure(owner: &impl GenericClient, role: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// Makes the runtime role `role` with `password` and grants it what it
+/// needs, in one batch, as the tables' owner (who needs CREATEROLE).
+pub async fn create(owner: &impl GenericClient, role: &str, password: &str) -> AppResult<()> {
+    owner
+        .batch_execute(&format!("{}\n{}", create_sql(role, Some(password)), grant_sql(role)))
+        .await?;
+    Ok(())
+}
+
 /// Grants `role` what it needs, as the tables' owner.
 pub async fn grant(owner: &impl GenericClient, role: &str) -> AppResult<()> {
     owner.batch_execute(&grant_sql(role)).await?;

@@ -313,19 +313,3 @@ pub async fn move_org(
     .await?;
     Ok(())
 }
-
-/// Active owners of the practice: (email, name).
-pub async fn owner_recipients(
-    db: &impl GenericClient,
-    org_id: Uuid,
-) -> AppResult<Vec<(String, Option<String>)>> {
-    let rows = db
-        .query(
-            "SELECT email, name FROM client_users
-              WHERE client_org_id = $1 AND role = 'owner' AND is_active
-              ORDER BY email",
-            &[&org_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}

@@ -213,3 +213,31 @@ pub async fn insert_invited(
         .await?;
     Ok(row.get(0))
 }
+
+/// Which of a practice's active owners to mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owners {
+    /// Every one (transfer updates).
+    All,
+    /// Those who want the monthly report by email.
+    WantingMonthlyReport,
+}
+
+/// The practice's active owners, `which` of them: (email, name), by email.
+pub async fn active_owners(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    which: Owners,
+) -> AppResult<Vec<(String, Option<String>)>> {
+    let monthly_only = which == Owners::WantingMonthlyReport;
+    let rows = db
+        .query(
+            "SELECT email, name FROM client_users
+              WHERE client_org_id = $1 AND is_active AND role = 'owner'
+                AND (NOT $2 OR notify_monthly_report_email)
+              ORDER BY email",
+            &[&org_id, &monthly_only],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

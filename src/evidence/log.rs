@@ -142,10 +142,11 @@ pub async fn log_new_site(
     if store::origin(db, org_id).await?.is_none() {
         return Ok(None);
     }
-    let site =
-        store::site_keys(db, org_id).await?.into_iter().find(|s| s.site_id == site_id).ok_or_else(
-            || AppError::NotFound(format!("no site with id {site_id} in this practice")),
-        )?;
+    let site = store::site_keys(db, org_id)
+        .await?
+        .into_iter()
+        .find(|s| s.site_id == site_id)
+        .ok_or_else(|| crate::reach::no_site_with_id(site_id))?;
     let leaf = site_key_leaf(site.site_id, &site.key, site.witness.as_deref(), site.registered)?;
     append_to(db, org_id, &leaf, None).await.map(Some)
 }

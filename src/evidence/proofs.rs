@@ -182,6 +182,28 @@ use crate::log::note::{self, NoteVerifier};
 use crate::log::proof::TlogProof;
 use crate::state::AppState;
 
+fn no_such_log() -> AppError {
+    AppError::NotFound("no such evidence log in your practice".into())
+}
+
+/// The practice whose log a `/log/{org}/…` path names, when it is the
+/// caller's own; another practice's (or a malformed id) gets the same 404
+/// as a log that does not exist.
+pub fn own_log(user: &crate::auth::current::CurrentUser, org: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(org).ok().filter(|id| *id == user.org_id).ok_or_else(no_such_log)
+}
+
+/// The tile a `tile/…` path of c2sp.org/tlog-tiles names, or a 404 that
+/// says what such a path looks like.
+pub fn tile_at(path: &str) -> AppResult<Tile> {
+    Tile::parse(path).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "tile/{path} is not a c2sp.org/tlog-tiles path: tile/<L>/<N>[.p/<W>] or \
+             tile/entries/<N>[.p/<W>], <N> in groups of three digits (x001/234)"
+        ))
+    })
+}
+
 fn no_log() -> AppError {
     AppError::NotFound(
         "your practice has no evidence log yet: it starts with the first evidence an appliance sends".into(),

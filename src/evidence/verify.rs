@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::chain::{Broken, ChainVerifier, StoredLink};
 use crate::db::evidence as store;
 use crate::error::{AppError, AppResult};
+use crate::reach::no_such_site;
 
 /// Links read per query.
 const BATCH: i64 = 500;
@@ -83,12 +84,9 @@ pub async fn verify_site(
     up_to: Option<i64>,
     mut progress: impl FnMut(u64),
 ) -> AppResult<Outcome> {
-    let key = store::site_key(db, site_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such site".into()))?;
-    let (recorded_length, recorded_head) = store::recorded_head(db, site_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such site".into()))?;
+    let key = store::site_key(db, site_id).await?.ok_or_else(no_such_site)?;
+    let (recorded_length, recorded_head) =
+        store::recorded_head(db, site_id).await?.ok_or_else(no_such_site)?;
     let mut verifier = ChainVerifier::new(site_id, key.public_key);
     let mut rows = store::chain_batch(db, site_id, -1, up_to, BATCH).await?;
     while let Some(last) = rows.last() {

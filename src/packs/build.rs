@@ -161,8 +161,7 @@ pub async fn build(
 ) -> AppResult<Built> {
     let db = state.pool().get().await?;
     let db = &**db;
-    let practice: String =
-        db.query_one("SELECT name FROM client_orgs WHERE id = $1", &[&org_id]).await?.get(0);
+    let practice = crate::db::orgs::org_name(db, org_id).await?;
     // Reports are practice-wide, so only in a pack of every site. Made
     // (or remade) first: a report's leaf joins the log when it is made, and
     // a checkpoint signed now covers it and every bundle received so far.
@@ -170,13 +169,7 @@ pub async fn build(
     if scope.site_ids.is_none() {
         let current = Month::of(Utc::now());
         // From the first month with evidence (a period may start long before).
-        let earliest: Option<NaiveDate> = db
-            .query_one(
-                "SELECT min(checked_at)::date FROM evidence_bundles WHERE client_org_id = $1",
-                &[&org_id],
-            )
-            .await?
-            .get(0);
+        let earliest = store::first_evidence_day(db, org_id).await?;
         let (first, last) = match (earliest, scope.period) {
             (None, _) => (current, current.prev()),
             (Some(e), Some((f, t))) => (Month::containing(f.max(e)), Month::containing(t)),

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::Month;
 use crate::db::compliance;
+pub use crate::db::reports::Figures;
 use crate::db::reports::{self as queries, ChainHead, ReportNotification};
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
@@ -98,17 +99,6 @@ pub struct FailingRow {
     pub since: DateTime<Utc>,
     /// The latest (failing) result in the month.
     pub last_checked: DateTime<Utc>,
-}
-
-/// The figures stored with a report and shown in lists.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Figures {
-    pub overall_score: Option<f64>,
-    pub controls_passed: i32,
-    pub controls_failed: i32,
-    pub controls_total: i32,
-    pub evidence_count: i64,
-    pub sites_count: i32,
 }
 
 /// One practice's month.

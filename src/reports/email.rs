@@ -18,17 +18,17 @@ pub fn report_ready(
 ) -> Email {
     let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
     let month = report.month.label();
-    let band = score::colour(report.overall_score);
-    let score = score::text(report.overall_score, "no data");
+    let band = score::colour(report.figures.overall_score);
+    let score = score::text(report.figures.overall_score, "no data");
     let summary = format!(
         "Overall compliance score: {score} ({}). HIPAA controls: {} passed, {} failed, of {}. \
          Evidence bundles: {} from {} site(s).",
         band.label(),
-        report.controls_passed,
-        report.controls_failed,
-        report.controls_total,
-        report.evidence_count,
-        report.sites_count
+        report.figures.controls_passed,
+        report.figures.controls_failed,
+        report.figures.controls_total,
+        report.figures.evidence_count,
+        report.figures.sites_count
     );
     let log_text = match log {
         Some(l) => format!(
@@ -62,9 +62,9 @@ pub fn report_ready(
             p style="font-size: 15px;" {
                 "Overall compliance score: " strong style={ "color: " (colour) ";" } { (score) } " (" (band.label()) ")"
                 br;
-                "HIPAA controls: " (report.controls_passed) " passed, " (report.controls_failed) " failed, of " (report.controls_total)
+                "HIPAA controls: " (report.figures.controls_passed) " passed, " (report.figures.controls_failed) " failed, of " (report.figures.controls_total)
                 br;
-                "Evidence bundles: " (report.evidence_count) " from " (report.sites_count) " site(s)"
+                "Evidence bundles: " (report.figures.evidence_count) " from " (report.figures.sites_count) " site(s)"
             }
             p style="margin: 24px 0;" {
                 a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "Open your reports" }

@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use crate::auth::current::{ClientInfo, CurrentUser};
 use crate::db::audit;
-use crate::db::reports::{self as queries, CachedReport};
+use crate::db::reports::{self as queries, CachedReport, Figures};
 use crate::error::{AppError, AppResult};
 use crate::reach::Reach;
 use crate::state::AppState;
@@ -145,15 +145,7 @@ pub enum Period {
 #[derive(Debug, Clone)]
 pub struct ReportSummary {
     pub month: Month,
-    /// None when nothing was checked (no data, never 0 or 100).
-    pub overall_score: Option<f64>,
-    pub controls_passed: i32,
-    pub controls_failed: i32,
-    pub controls_total: i32,
-    /// Bundles checked in the month (all sites).
-    pub evidence_count: i64,
-    /// Sites that sent evidence checked in the month.
-    pub sites_count: i32,
+    pub figures: Figures,
     pub pdf_sha256: [u8; 32],
     pub generated_at: DateTime<Utc>,
     /// The current month: figures so far, generated on request, not cached.
@@ -180,12 +172,7 @@ pub fn file_name(practice: &str, month: Month) -> String {
 fn summary_of(cached: &CachedReport, month_to_date: bool) -> AppResult<ReportSummary> {
     Ok(ReportSummary {
         month: Month::containing(cached.month),
-        overall_score: cached.overall_score,
-        controls_passed: cached.controls_passed,
-        controls_failed: cached.controls_failed,
-        controls_total: cached.controls_total,
-        evidence_count: cached.evidence_count,
-        sites_count: cached.sites_count,
+        figures: cached.figures,
         pdf_sha256: cached.pdf_sha256,
         generated_at: cached.generated_at,
         month_to_date,
@@ -212,12 +199,7 @@ async fn generate(
     Ok(Some(Report {
         summary: ReportSummary {
             month,
-            overall_score: figures.overall_score,
-            controls_passed: figures.controls_passed,
-            controls_failed: figures.controls_failed,
-            controls_total: figures.controls_total,
-            evidence_count: figures.evidence_count,
-            sites_count: figures.sites_count,
+            figures,
             pdf_sha256: sha256(&pdf),
             generated_at,
             month_to_date,
@@ -242,12 +224,7 @@ async fn generate_and_cache(
         &queries::NewReport {
             org_id,
             month: month.first_day(),
-            overall_score: s.overall_score,
-            controls_passed: s.controls_passed,
-            controls_failed: s.controls_failed,
-            controls_total: s.controls_total,
-            evidence_count: s.evidence_count,
-            sites_count: s.sites_count,
+            figures: s.figures,
             pdf: &report.pdf,
             pdf_sha256: &s.pdf_sha256,
         },
@@ -280,7 +257,7 @@ pub async fn ensure_cached(
         // Made before the month-end checkpoint was signed: it lacks it.
         let checkpoint =
             crate::db::evidence_log::month_end_checkpoint(db, org_id, &month.to_string()).await?;
-        let fresh = cached.report.evidence_count == state.count
+        let fresh = cached.report.figures.evidence_count == state.count
             && state.last_received.is_none_or(|r| r <= cached.report.generated_at)
             && checkpoint.is_none_or(|c| c.signed_at <= cached.report.generated_at);
         if fresh {

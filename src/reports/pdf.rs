@@ -492,7 +492,6 @@ fn score_box(w: &mut Writer, overall: Option<f64>, top: f32, box_w: f32, box_h: 
 fn score_figures(data: &ReportData) -> [(Font, f32, Ink, String); 5] {
     let t = data.total;
     let figures = data.figures();
-    let at_risk = figures.controls_total - figures.controls_passed - figures.controls_failed;
     [
         (Font::Bold, 11.0, TEXT, format!("Overall compliance score ({})", period_word(data))),
         (
@@ -513,7 +512,10 @@ fn score_figures(data: &ReportData) -> [(Font, f32, Ink, String); 5] {
             TEXT,
             format!(
                 "HIPAA controls: {} passed, {} failed, {} at risk, of {}",
-                figures.controls_passed, figures.controls_failed, at_risk, figures.controls_total
+                figures.controls_passed,
+                figures.controls_failed,
+                figures.at_risk(),
+                figures.controls_total
             ),
         ),
         (

@@ -24,6 +24,7 @@ use crate::db::compliance;
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
 use crate::db::reports::{self as queries, MONTHLY_REPORT_JOB};
+use crate::db::users::{self, Owners};
 use crate::error::{AppError, AppResult};
 use crate::paths;
 use crate::state::AppState;
@@ -107,8 +108,8 @@ async fn run_for_org(
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("practice {org_id} vanished")))?;
     let s = &report.summary;
-    let band = crate::evidence::score::colour(s.overall_score);
-    let score = crate::evidence::score::text(s.overall_score, "no data");
+    let band = crate::evidence::score::colour(s.figures.overall_score);
+    let score = crate::evidence::score::text(s.figures.overall_score, "no data");
     notifications::insert(
         &*tx,
         &NewNotification {
@@ -121,11 +122,11 @@ async fn run_for_org(
                 "Overall score {score} ({}); HIPAA controls {} passed and {} failed of {}; {} evidence bundle(s) \
                  from {} site(s). Download the PDF from Reports.",
                 band.label(),
-                s.controls_passed,
-                s.controls_failed,
-                s.controls_total,
-                s.evidence_count,
-                s.sites_count
+                s.figures.controls_passed,
+                s.figures.controls_failed,
+                s.figures.controls_total,
+                s.figures.evidence_count,
+                s.figures.sites_count
             ),
             action_url: Some(REPORTS_PATH.to_owned()),
             action_label: Some("View reports".to_owned()),
@@ -135,7 +136,7 @@ async fn run_for_org(
     .await?;
     let link = format!("{}{REPORTS_PATH}", state.config().base_url.trim_end_matches('/'));
     let log = super::log_copy::load(&*tx, org_id, month, false).await?;
-    for (address, name) in queries::monthly_report_recipients(&*tx, org_id).await? {
+    for (address, name) in users::active_owners(&*tx, org_id, Owners::WantingMonthlyReport).await? {
         let mail = email::report_ready(name.as_deref(), &org.name, s, &link, log.as_ref());
         outbox::enqueue(
             &*tx,

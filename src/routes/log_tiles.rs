@@ -6,23 +6,11 @@
 
 use poem::web::{Data, Path};
 use poem::{Response, handler};
-use uuid::Uuid;
 
 use crate::auth::current::Viewer;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::evidence::proofs;
-use crate::log::tiles::Tile;
 use crate::state::AppState;
-
-fn no_such_log() -> AppError {
-    AppError::NotFound("no such evidence log in your practice".into())
-}
-
-/// The caller's own practice, or the same 404 as for a log that does not
-/// exist.
-fn own_log(user: &crate::auth::current::CurrentUser, org: &str) -> AppResult<Uuid> {
-    Uuid::parse_str(org).ok().filter(|id| *id == user.org_id).ok_or_else(no_such_log)
-}
 
 #[handler]
 pub async fn log_checkpoint_get(
@@ -30,7 +18,7 @@ pub async fn log_checkpoint_get(
     Viewer(user): Viewer,
     Path(org): Path<String>,
 ) -> AppResult<Response> {
-    let org_id = own_log(&user, &org)?;
+    let org_id = proofs::own_log(&user, &org)?;
     let db = state.pool().get().await?;
     let cp = proofs::latest(&**db, org_id).await?;
     let note = proofs::served_note(&**db, org_id, &cp).await?;
@@ -46,13 +34,8 @@ pub async fn log_tile_get(
     Viewer(user): Viewer,
     Path((org, path)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let org_id = own_log(&user, &org)?;
-    let tile = Tile::parse(&path).ok_or_else(|| {
-        AppError::NotFound(format!(
-            "tile/{path} is not a c2sp.org/tlog-tiles path: tile/<L>/<N>[.p/<W>] or \
-             tile/entries/<N>[.p/<W>], <N> in groups of three digits (x001/234)"
-        ))
-    })?;
+    let org_id = proofs::own_log(&user, &org)?;
+    let tile = proofs::tile_at(&path)?;
     let db = state.pool().get().await?;
     let cp = proofs::latest(&**db, org_id).await?;
     let bytes = proofs::tile_bytes(&**db, org_id, &tile, cp.size as u64).await?;

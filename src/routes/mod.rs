@@ -1,5 +1,13 @@
 //! HTTP routing: pages, the JSON API and its docs, assets and probes, all
 //! wrapped in the [`shell::Shell`] layer.
+//!
+//! The rule for every handler here (`api/X.rs`, `pages/X.rs`): it parses
+//! the request, authorizes it with a role extractor, calls the area module
+//! and renders the answer (pages through `pages/respond.rs`). The area
+//! module (`src/X.rs`, `src/X/mod.rs`) owns the transaction, the audit
+//! entry, the mail, the paging and the wording of "not found"; `db::X`
+//! owns the SQL. A handler writes none of those itself. The layers, where
+//! each area lives and how to add an endpoint are in docs/ARCHITECTURE.md.
 
 pub mod api;
 pub mod assets;

@@ -19,6 +19,7 @@ use crate::db::audit;
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
 use crate::db::transfers::{self, OrgPartner, PartnerRef, TransferRequest, TransferStatus};
+use crate::db::users::{self, Owners};
 use crate::error::{AppError, AppResult};
 use crate::paths;
 use crate::state::AppState;
@@ -306,7 +307,7 @@ async fn tell_practice(
         },
     )
     .await?;
-    let owners = transfers::owner_recipients(db, request.org_id).await?;
+    let owners = users::active_owners(db, request.org_id, Owners::All).await?;
     for (email, name) in &owners {
         let mail = mails::owner_update_email(name.as_deref(), request, &update, base_url);
         outbox::enqueue(

@@ -151,7 +151,7 @@ impl FilterValues {
         let mut pairs: Vec<(&str, &str)> =
             self.pairs().into_iter().filter(|(k, _)| *k != "limit").collect();
         pairs.push(("format", "csv"));
-        filters::list_url("/api/client/audit-log", pairs, None)
+        filters::list_url(paths::AUDIT_LOG_API, pairs, None)
     }
 }
 

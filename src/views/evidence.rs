@@ -319,11 +319,11 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
                     }
                 }
                 div.page-actions {
-                    a.btn.btn-primary id="download" href={ "/api/client/evidence/" (s.bundle_id) "/download?site_id=" (s.site_id) } download {
+                    a.btn.btn-primary id="download" href=(paths::evidence_download(&s.bundle_id, s.site_id)) download {
                         "Download bundle (JSON)"
                     }
                     @if data.log.is_some() {
-                        a.btn.btn-secondary id="download-proof" href={ "/api/client/evidence/" (s.bundle_id) "/proof?site_id=" (s.site_id) } download {
+                        a.btn.btn-secondary id="download-proof" href=(paths::evidence_proof(&s.bundle_id, s.site_id)) download {
                             "Download proof"
                         }
                     }

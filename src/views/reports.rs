@@ -99,7 +99,8 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
 
 fn report_row(r: &ReportSummary) -> Markup {
     let sha = hex::encode(r.pdf_sha256);
-    let at_risk = r.controls_total - r.controls_passed - r.controls_failed;
+    let f = &r.figures;
+    let at_risk = f.at_risk();
     html! {
         tr.report-row data-month=(r.month) {
             td {
@@ -109,22 +110,22 @@ fn report_row(r: &ReportSummary) -> Markup {
                 }
                 div.muted.small { "made " (when(r.generated_at)) }
             }
-            td { (score_cell(r.overall_score)) }
+            td { (score_cell(f.overall_score)) }
             td {
-                @if r.controls_total == 0 {
+                @if f.controls_total == 0 {
                     span.muted { "none named" }
                 } @else {
-                    span.score-green { (r.controls_passed) " passed" }
+                    span.score-green { (f.controls_passed) " passed" }
                     " · "
-                    span.score-red[r.controls_failed > 0] { (r.controls_failed) " failed" }
+                    span.score-red[f.controls_failed > 0] { (f.controls_failed) " failed" }
                     @if at_risk > 0 {
                         " · " span.score-amber { (at_risk) " at risk" }
                     }
-                    div.muted.small { "of " (plural(r.controls_total, "control", "controls")) }
+                    div.muted.small { "of " (plural(f.controls_total, "control", "controls")) }
                 }
             }
-            td.num { (thousands(r.evidence_count)) }
-            td.num { (r.sites_count) }
+            td.num { (thousands(f.evidence_count)) }
+            td.num { (f.sites_count) }
             td { code.mono title=(sha) { (&sha[..12]) "…" } }
             td.num {
                 a.btn.btn-secondary.btn-sm href=(pdf_href(r.month))

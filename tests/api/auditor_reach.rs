@@ -164,10 +164,8 @@ async fn an_auditor_reads_only_the_sites_and_period_of_their_grant() {
 
     // Pages: the other site is not found; dates outside the period are the
     // form's to correct.
-    app.get_as(&auditor, &format!("/client/sites/{annex}"))
-        .expect_status(StatusCode::NOT_FOUND)
-        .await;
-    let page = app.get_as(&auditor, "/client/evidence").expect_text(StatusCode::OK).await;
+    app.get_as(&auditor, &portal::paths::site(annex)).expect_status(StatusCode::NOT_FOUND).await;
+    let page = app.get_as(&auditor, portal::paths::EVIDENCE).expect_text(StatusCode::OK).await;
     assert!(page.contains(IN) && !page.contains(LATE) && !page.contains(OTHER), "{page}");
     assert!(!page.contains("Annex"), "the site filter offers the granted site only");
     assert!(page.contains("It covers 1 site and evidence checked from 2026-01-01 to 2026-06-30"));
@@ -184,7 +182,7 @@ async fn an_auditor_reads_only_the_sites_and_period_of_their_grant() {
         .expect_status(StatusCode::FORBIDDEN)
         .await;
     assert!(refused.text().contains("cover every site"), "{}", refused.text());
-    let page = app.get_as(&auditor, "/client/reports").expect_text(StatusCode::OK).await;
+    let page = app.get_as(&auditor, portal::paths::REPORTS).expect_text(StatusCode::OK).await;
     assert!(page.contains("Reports cover the whole practice"), "{page}");
 
     // Every read above is in the practice's audit log.
@@ -264,7 +262,7 @@ async fn an_auditor_of_every_site_gets_the_reports_and_audit_log_of_their_period
         recent["entries"].as_array().unwrap().iter().any(|e| e["action"] == "auditor.granted"),
         "entries since the period are the auditor's to read: {recent}"
     );
-    let page = app.get_as(&auditor, "/client/audit").expect_text(StatusCode::OK).await;
+    let page = app.get_as(&auditor, portal::paths::AUDIT).expect_text(StatusCode::OK).await;
     assert!(page.contains("data-action=\"auditor.granted\""), "{page}");
     assert!(!page.contains("data-action=\"test.before_period\""), "{page}");
 

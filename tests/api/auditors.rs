@@ -165,7 +165,7 @@ async fn an_auditor_changes_nothing_and_signs_out() {
     let body = expect_json(resp, StatusCode::FORBIDDEN).await;
     assert!(body["message"].as_str().unwrap().contains("through their grant"), "{body}");
     // The users page offers removing the auditor, not a role for them.
-    let page = app.get_as(&p.owner, "/client/users").expect_text(StatusCode::OK).await;
+    let page = app.get_as(&p.owner, portal::paths::USERS).expect_text(StatusCode::OK).await;
     assert!(page.contains(&portal::paths::user_remove(auditor.id)), "removable");
     assert!(!page.contains(&portal::paths::user_role(auditor.id)), "no role to change");
     app.post_as(&auditor, "/api/client/auth/logout")
@@ -395,13 +395,13 @@ async fn the_users_page_grants_extends_and_revokes_and_the_auditor_sees_the_bann
     let p = app.practice("Oak Clinic").await;
     let form =
         [("email", AUDITOR), ("name", "Kim Auditor"), ("firm", "Audit & Co"), ("days", "14")];
-    app.post_form_as(&p.viewer, "/client/users/auditors", &form)
+    app.post_form_as(&p.viewer, portal::paths::AUDITORS, &form)
         .expect_status(StatusCode::FORBIDDEN)
         .await;
     let bad = app
         .post_form_as(
             &p.admin,
-            "/client/users/auditors",
+            portal::paths::AUDITORS,
             &[form[0], form[1], form[2], ("days", "soon")],
         )
         .header("hx-request", "true")
@@ -411,37 +411,48 @@ async fn the_users_page_grants_extends_and_revokes_and_the_auditor_sees_the_bann
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.text().contains("Days must be a whole number"), "{}", bad.text());
     let section = app
-        .post_form_as(&p.admin, "/client/users/auditors", &form)
+        .post_form_as(&p.admin, portal::paths::AUDITORS, &form)
         .header("hx-request", "true")
         .expect_text(StatusCode::OK)
         .await;
     assert!(section.contains("Invitation sent to kim@auditfirm.example"), "{section}");
     assert!(section.contains("invited"), "{section}");
-    let page = app.get_as(&p.owner, "/client/users").expect_text(StatusCode::OK).await;
+    let page = app.get_as(&p.owner, portal::paths::USERS).expect_text(StatusCode::OK).await;
     assert!(page.contains("id=\"auditors\"") && page.contains("Kim Auditor"), "{page}");
 
     let auditor = accept_and_sign_in(&app, AUDITOR, p.org_id).await;
-    let dashboard = app.get_as(&auditor, "/client/dashboard").expect_text(StatusCode::OK).await;
+    let dashboard =
+        app.get_as(&auditor, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(dashboard.contains("id=\"auditor-banner\""), "{dashboard}");
     assert!(
         dashboard.contains("It covers every site and all of their evidence."),
         "the banner says what the access covers: {dashboard}"
     );
-    for link in ["/client/evidence", "/client/reports", "/client/audit", "/client/audit-packs"] {
+    for link in [
+        portal::paths::EVIDENCE,
+        portal::paths::REPORTS,
+        portal::paths::AUDIT,
+        portal::paths::AUDIT_PACKS,
+    ] {
         assert!(dashboard.contains(&format!("href=\"{link}\"")), "{link} in the nav: {dashboard}");
     }
-    for hidden in ["/client/users", "/client/settings", "/client/notifications", "/client/transfer"]
-    {
+    for hidden in [
+        portal::paths::USERS,
+        portal::paths::SETTINGS,
+        portal::paths::NOTIFICATIONS,
+        portal::paths::TRANSFER,
+    ] {
         assert!(!dashboard.contains(&format!("href=\"{hidden}\"")), "no {hidden} link");
     }
-    let packs = app.get_as(&auditor, "/client/audit-packs").expect_text(StatusCode::OK).await;
+    let packs = app.get_as(&auditor, portal::paths::AUDIT_PACKS).expect_text(StatusCode::OK).await;
     assert!(packs.contains("id=\"auditor-banner\""), "{packs}");
     assert!(packs.contains("Auditor access to Oak Clinic</strong> until"), "{packs}");
     assert!(!packs.contains("href=\"/client/users\""), "no users link for an auditor");
-    for page in ["/client/users", "/client/settings"] {
+    for page in [portal::paths::USERS, portal::paths::SETTINGS] {
         app.get_as(&auditor, page).expect_status(StatusCode::FORBIDDEN).await;
     }
-    let owner_page = app.get_as(&p.owner, "/client/audit-packs").expect_text(StatusCode::OK).await;
+    let owner_page =
+        app.get_as(&p.owner, portal::paths::AUDIT_PACKS).expect_text(StatusCode::OK).await;
     assert!(!owner_page.contains("auditor-banner"), "the banner is the auditor's");
 
     let id: Uuid = app
@@ -453,7 +464,7 @@ async fn the_users_page_grants_extends_and_revokes_and_the_auditor_sees_the_bann
         .get(0);
     let other = app.practice("Elm Clinic").await;
     let foreign = app
-        .post_form_as(&other.owner, &format!("/client/users/auditors/{id}/revoke"), &[])
+        .post_form_as(&other.owner, &portal::paths::auditor_revoke(id), &[])
         .header("hx-request", "true")
         .send()
         .await;
@@ -464,13 +475,13 @@ async fn the_users_page_grants_extends_and_revokes_and_the_auditor_sees_the_bann
         .expect_status(StatusCode::BAD_REQUEST)
         .await;
     let extended = app
-        .post_form_as(&p.admin, &format!("/client/users/auditors/{id}/extend"), &[])
+        .post_form_as(&p.admin, &portal::paths::auditor_extend(id), &[])
         .header("hx-request", "true")
         .expect_text(StatusCode::OK)
         .await;
     assert!(extended.contains("access now ends"), "{extended}");
     let revoked = app
-        .post_form_as(&p.owner, &format!("/client/users/auditors/{id}/revoke"), &[])
+        .post_form_as(&p.owner, &portal::paths::auditor_revoke(id), &[])
         .header("hx-request", "true")
         .expect_text(StatusCode::OK)
         .await;

@@ -459,7 +459,10 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
         receipts.push(ingest(&app, &site, &format!("D-{i}"), days_ago(6 - i), &checks).await);
     }
 
-    let html = app.get_as(&p.viewer, "/client/evidence/D-2").expect_text(StatusCode::OK).await;
+    let html = app
+        .get_as(&p.viewer, &portal::paths::evidence_bundle("D-2"))
+        .expect_text(StatusCode::OK)
+        .await;
     let checked = whole_seconds(days_ago(4)).format("%Y-%m-%d %H:%M:%S UTC").to_string();
     for part in [
         "Main Street",
@@ -501,17 +504,20 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
     )
     .await
     .unwrap();
-    let html = app.get_as(&p.viewer, "/client/evidence/D-2").expect_text(StatusCode::OK).await;
+    let html = app
+        .get_as(&p.viewer, &portal::paths::evidence_bundle("D-2"))
+        .expect_text(StatusCode::OK)
+        .await;
     let status = html.split("id=\"signature-status\"").nth(1).unwrap();
     assert!(status.contains("Invalid"), "{status}");
 
     // Others' bundles are not found; malformed ids are bad requests.
     let other = app.practice("Elm Clinic").await;
-    let page = app.get_as(&other.owner, "/client/evidence/D-2").reply().await;
+    let page = app.get_as(&other.owner, &portal::paths::evidence_bundle("D-2")).reply().await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(!page.text().contains("Main Street"));
     assert_eq!(
-        app.get_as(&p.viewer, "/client/evidence/NOPE-1").reply().await.status,
+        app.get_as(&p.viewer, &portal::paths::evidence_bundle("NOPE-1")).reply().await.status,
         StatusCode::NOT_FOUND
     );
     let page = app.get_as(&p.viewer, "/client/evidence/bad%20id").reply().await;

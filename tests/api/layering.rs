@@ -7,10 +7,14 @@
 //! 2. `db` imports no `routes`, `views` or `auth::flows`;
 //! 3. `views` imports no `routes`;
 //! 4. `routes::pages` imports no `routes::api`;
-//! 5. nothing imports the CLI (`cli`, `*::cli`) but `main.rs` and `cli.rs`;
+//! 5. nothing imports the CLI (`cli`, `*::cli`, `*_cli`) but `main.rs` and
+//!    `cli.rs`;
 //! 6. the domain core (`evidence::{bundle, chain, score, controls}` and
 //!    `log::*`) imports nothing of the
-//!    portal but itself.
+//!    portal but itself;
+//! 7. below the handlers, code uses of `views` only the shared kit
+//!    (`views::format`, `views::emails`) and the audit log's CSV
+//!    (`views::audit`, which the audit export and the packs write).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,14 +40,31 @@ const RULES: &[Rule] = &[
         is_cli(to) && !(from == "main" || from == "cli")
     }),
     ("the domain core imports only itself", |from, to| is_domain_core(from) && !is_domain_core(to)),
+    (
+        "below the handlers, only the shared kit of views (format, emails, the audit CSV)",
+        |from, to| {
+            under(to, "views")
+                && !(under(from, "views")
+                    || under(from, "routes")
+                    || is_cli(from)
+                    || from == "main")
+                && !VIEW_KIT.contains(&to)
+        },
+    ),
 ];
+
+/// What areas, the domain and `db` may use of `views`: formatting shared
+/// with pages, mails, and the audit log's CSV (the export and the packs).
+const VIEW_KIT: &[&str] = &["views::format", "views::emails", "views::audit"];
 
 fn under(module: &str, area: &str) -> bool {
     module == area || module.strip_prefix(area).is_some_and(|rest| rest.starts_with("::"))
 }
 
+/// The command line: `cli`, an area's `X::cli`, or a `*_cli` module such
+/// as `log::pack_cli`.
 fn is_cli(module: &str) -> bool {
-    module == "cli" || module.ends_with("::cli")
+    module == "cli" || module.ends_with("::cli") || module.ends_with("_cli")
 }
 
 fn is_domain_core(module: &str) -> bool {
@@ -400,4 +421,25 @@ fn the_graph_reader_sees_uses_aliases_and_super_paths() {
     let (rule, breaks) = RULES[2];
     assert!(breaks("routes::pages::audit", "routes::api::audit"), "{rule}");
     assert!(!breaks("routes::pages::audit", "routes::pages::respond"), "{rule}");
+    // The CLI rule knows every spelling of a CLI module, and the pack
+    // verifier's command line is the CLI's to import (and nobody else's).
+    let (rule, breaks) = RULES[3];
+    for cli in ["cli", "reports::cli", "transfer::cli", "log::pack_cli"] {
+        assert!(breaks("server", cli), "{rule}: {cli}");
+        assert!(!breaks("cli", cli) && !breaks("main", cli), "{rule}: {cli}");
+    }
+    assert!(!breaks("server", "client"), "{rule}");
+    assert!(graph["cli"].contains("log::pack_cli"), "cli -> log::pack_cli: {:?}", graph["cli"]);
+    let (rule, breaks) = RULES[5];
+    assert!(breaks("reports::pdf", "views::dashboard"), "{rule}");
+    assert!(
+        !breaks("reports::pdf", "views::format") && !breaks("users", "views::emails"),
+        "{rule}"
+    );
+    assert!(!breaks("routes::pages::audit", "views::audit"), "{rule}");
+    assert!(
+        graph["users"].contains("views::emails"),
+        "users -> views::emails: {:?}",
+        graph["users"]
+    );
 }

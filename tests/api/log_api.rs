@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::appliances::{TestSite, create_site, ingest};
-use crate::helpers::{Expect, Practice, Reply, TestApp, TestUser, spawn_app};
+use crate::helpers::{Expect, Practice, TestApp, spawn_app};
 use crate::matrix::Case;
 
 pub const MATRIX: &[Case] = &[
@@ -125,16 +125,6 @@ pub async fn matrix_request(
     })
 }
 
-async fn get(app: &TestApp, user: &TestUser, path: &str) -> Reply {
-    app.get_as(user, path).reply().await
-}
-
-async fn json_of(app: &TestApp, user: &TestUser, path: &str, status: u16) -> Value {
-    let reply = get(app, user, path).await;
-    assert_eq!(reply.status.as_u16(), status, "{path}: {}", reply.text());
-    reply.json()
-}
-
 /// The evidence leaf of a stored bundle, rebuilt the way an auditor would:
 /// from the bundle's bytes, its receipt and the site's key, not from the
 /// log's copy.
@@ -171,7 +161,7 @@ async fn a_bundles_proof_file_verifies_with_the_published_key_in_go_too() {
     let p = app.practice("Oak Clinic").await;
     let (site, id) = checkpointed_bundle(&app, &p).await;
 
-    let key = json_of(&app, &p.viewer, "/api/client/log/key", 200).await;
+    let key = app.get_as(&p.viewer, "/api/client/log/key").expect_json(StatusCode::OK).await;
     let vkey = key["vkey"].as_str().unwrap().to_owned();
     let origin =
         format!("{}/log/{}", app.state.config().base_url.split_once("://").unwrap().1, p.org_id);
@@ -181,7 +171,7 @@ async fn a_bundles_proof_file_verifies_with_the_published_key_in_go_too() {
     assert!(policy.starts_with(&format!("log {vkey} ")), "{policy}");
     assert!(policy.ends_with("quorum none\n"), "{policy}");
 
-    let resp = get(&app, &p.viewer, &format!("/api/client/evidence/{id}/proof")).await;
+    let resp = app.get_as(&p.viewer, &format!("/api/client/evidence/{id}/proof")).reply().await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let disposition = resp.headers.get("content-disposition").unwrap().to_str().unwrap();
     assert_eq!(disposition, format!("attachment; filename=\"{id}.tlog-proof\""));
@@ -230,31 +220,46 @@ async fn proofs_against_a_kept_checkpoint_and_consistency_between_checkpoints() 
             .await;
     }
     // Before the next checkpoint, the newest bundle cannot be proven yet.
-    let err = json_of(&app, &p.viewer, "/api/client/evidence/N-4/proof", 409).await;
+    let err = app
+        .get_as(&p.viewer, "/api/client/evidence/N-4/proof")
+        .expect_json(StatusCode::CONFLICT)
+        .await;
     assert!(err["message"].as_str().unwrap().contains("next checkpoint"), "{err}");
     sign_now(&app, p.org_id).await;
 
-    let list = json_of(&app, &p.viewer, "/api/client/log/checkpoints", 200).await;
+    let list =
+        app.get_as(&p.viewer, "/api/client/log/checkpoints").expect_json(StatusCode::OK).await;
     let cps = list["checkpoints"].as_array().unwrap();
     assert_eq!(cps.len(), 2);
     assert_eq!(cps[0]["size"], 7);
     assert_eq!(cps[1]["note"], first.note.as_str());
     assert_eq!(list["next_before"], Value::Null);
-    let paged = json_of(&app, &p.viewer, "/api/client/log/checkpoints?limit=1", 200).await;
+    let paged = app
+        .get_as(&p.viewer, "/api/client/log/checkpoints?limit=1")
+        .expect_json(StatusCode::OK)
+        .await;
     assert_eq!(paged["checkpoints"].as_array().unwrap().len(), 1);
     let older = format!("/api/client/log/checkpoints?limit=1&before={}", paged["next_before"]);
-    let older = json_of(&app, &p.viewer, &older, 200).await;
+    let older = app.get_as(&p.viewer, &older).expect_json(StatusCode::OK).await;
     assert_eq!(older["checkpoints"][0]["size"], 2);
 
     // The first bundle, proven against the first checkpoint (kept by
     // someone) and against the latest.
-    let kept = get(&app, &p.viewer, &format!("/api/client/evidence/{first_id}/proof?size=2")).await;
+    let kept = app
+        .get_as(&p.viewer, &format!("/api/client/evidence/{first_id}/proof?size=2"))
+        .reply()
+        .await;
     let kept = TlogProof::parse(&kept.text()).unwrap();
     assert_eq!(kept.checkpoint, first.note);
-    json_of(&app, &p.viewer, &format!("/api/client/evidence/{first_id}/proof?size=3"), 404).await;
+    app.get_as(&p.viewer, &format!("/api/client/evidence/{first_id}/proof?size=3"))
+        .expect_json(StatusCode::NOT_FOUND)
+        .await;
 
     // Consistency from 2 to 7, checked by us and by Go.
-    let c = json_of(&app, &p.viewer, "/api/client/log/consistency?old=2&new=7", 200).await;
+    let c = app
+        .get_as(&p.viewer, "/api/client/log/consistency?old=2&new=7")
+        .expect_json(StatusCode::OK)
+        .await;
     let proof: Vec<[u8; 32]> = c["proof"]
         .as_array()
         .unwrap()
@@ -278,10 +283,14 @@ async fn proofs_against_a_kept_checkpoint_and_consistency_between_checkpoints() 
     // Sizes out of order, or beyond the latest checkpoint: well-formed but
     // impossible, 422. Malformed sizes: 400.
     for impossible in ["old=7&new=2", "old=1&new=8"] {
-        json_of(&app, &p.viewer, &format!("/api/client/log/consistency?{impossible}"), 422).await;
+        app.get_as(&p.viewer, &format!("/api/client/log/consistency?{impossible}"))
+            .expect_json(StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
     }
     for bad in ["old=x&new=2", "new=2", "old=1&new=-131", "old=9007199254740992&new=2"] {
-        json_of(&app, &p.viewer, &format!("/api/client/log/consistency?{bad}"), 400).await;
+        app.get_as(&p.viewer, &format!("/api/client/log/consistency?{bad}"))
+            .expect_json(StatusCode::BAD_REQUEST)
+            .await;
     }
 }
 
@@ -356,7 +365,8 @@ async fn tiles_are_served_for_the_callers_own_log_only() {
     sign_now(&app, p.org_id).await;
     let base = portal::paths::log(p.org_id);
 
-    let (status, cp) = get(&app, &p.viewer, &format!("{base}/checkpoint")).await.status_and_text();
+    let (status, cp) =
+        app.get_as(&p.viewer, &format!("{base}/checkpoint")).reply().await.status_and_text();
     assert_eq!(status, 200);
     let db = app.db_client().await;
     let latest = portal::evidence::proofs::latest(&**db, p.org_id).await.unwrap();
@@ -366,17 +376,17 @@ async fn tiles_are_served_for_the_callers_own_log_only() {
     // The partial level-0 tile: the five leaf hashes; the entry bundle:
     // the five leaves.
     let leaves = portal::db::evidence_log::leaf_data(&**db, p.org_id, 0, 5).await.unwrap();
-    let resp = get(&app, &p.viewer, &format!("{base}/tile/0/000.p/5")).await;
+    let resp = app.get_as(&p.viewer, &format!("{base}/tile/0/000.p/5")).reply().await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.headers.get("cache-control").unwrap(), "private, max-age=31536000, immutable");
     let bytes = resp.body;
     let expected: Vec<u8> = leaves.iter().flat_map(|l| leaf_hash(l)).collect();
     assert_eq!(bytes, expected);
-    let bytes = get(&app, &p.viewer, &format!("{base}/tile/entries/000.p/5")).await.body;
+    let bytes = app.get_as(&p.viewer, &format!("{base}/tile/entries/000.p/5")).reply().await.body;
     let decoded = tiles::decode_bundle(&bytes).unwrap();
     assert_eq!(decoded, leaves.iter().map(Vec::as_slice).collect::<Vec<_>>());
     // A narrower partial tile is the prefix (tiles never change).
-    let narrow = get(&app, &p.viewer, &format!("{base}/tile/0/000.p/2")).await.body;
+    let narrow = app.get_as(&p.viewer, &format!("{base}/tile/0/000.p/2")).reply().await.body;
     assert_eq!(narrow, expected[..64].to_vec());
 
     // Beyond the checkpoint, malformed, anonymous, another practice.
@@ -388,15 +398,15 @@ async fn tiles_are_served_for_the_callers_own_log_only() {
         (format!("{base}/tile/0/000.p/05"), 404),
         ("/log/not-a-uuid/checkpoint".to_owned(), 404),
     ] {
-        let (got, body) = get(&app, &p.viewer, &path).await.status_and_text();
+        let (got, body) = app.get_as(&p.viewer, &path).reply().await.status_and_text();
         assert_eq!(got.as_u16(), status, "{path}: {body}");
         let err: Value = serde_json::from_str(&body).expect("JSON errors");
         assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     }
     let q = app.practice("Elm Clinic").await;
-    let got = get(&app, &q.owner, &format!("{base}/checkpoint")).await.status;
+    let got = app.get_as(&q.owner, &format!("{base}/checkpoint")).reply().await.status;
     assert_eq!(got, 404, "another practice's log is not found");
-    let got = get(&app, &q.owner, &format!("{base}/tile/0/000.p/5")).await.status;
+    let got = app.get_as(&q.owner, &format!("{base}/tile/0/000.p/5")).reply().await.status;
     assert_eq!(got, 404);
     let resp = app.client.get(format!("{base}/checkpoint")).send().await;
     assert_eq!(resp.0.status(), 401, "anonymous");
@@ -409,7 +419,7 @@ async fn a_practice_without_evidence_has_no_log_to_prove_from() {
     for path in
         ["/api/client/log/key", "/api/client/log/checkpoints", "/api/client/evidence/NOPE/proof"]
     {
-        let err = json_of(&app, &p.viewer, path, 404).await;
+        let err = app.get_as(&p.viewer, path).expect_json(StatusCode::NOT_FOUND).await;
         assert!(!err["message"].as_str().unwrap().is_empty(), "{path}");
     }
     // A practice with a site but no log yet (its evidence predates the
@@ -427,6 +437,6 @@ async fn a_practice_without_evidence_has_no_log_to_prove_from() {
         1
     );
     integrator::catch_up(&app.state, p.org_id, Utc::now()).await.unwrap();
-    let key = json_of(&app, &p.viewer, "/api/client/log/key", 200).await;
+    let key = app.get_as(&p.viewer, "/api/client/log/key").expect_json(StatusCode::OK).await;
     assert!(key["vkey"].as_str().unwrap().contains("/log/"));
 }

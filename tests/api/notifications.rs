@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use poem::http::{Method, StatusCode};
+use portal::db::users::Owners;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -566,7 +567,9 @@ async fn email_preferences_round_trip_and_decide_who_gets_critical_alerts() {
     {
         let db = app.db_client().await;
         let monthly =
-            portal::db::notifications::monthly_report_recipients(&**db, p.org_id).await.unwrap();
+            portal::db::users::active_owners(&**db, p.org_id, Owners::WantingMonthlyReport)
+                .await
+                .unwrap();
         assert!(monthly.is_empty(), "{monthly:?}");
     }
 

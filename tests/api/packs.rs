@@ -736,22 +736,22 @@ async fn the_packs_page_asks_for_a_pack_and_follows_it_until_its_download() {
     let app = spawn_app().await;
     let dir = TempDir::new();
     let (p, _, annex) = practice(&app, dir.path()).await;
-    let page = app.get_as(&p.admin, "/client/audit-packs").expect_text(StatusCode::OK).await;
+    let page = app.get_as(&p.admin, portal::paths::AUDIT_PACKS).expect_text(StatusCode::OK).await;
     assert!(page.contains("Build the pack") && page.contains("Annex"), "{page}");
     assert!(!page.contains("Export everything"), "the full export is the owner's");
     assert!(
-        app.get_as(&p.owner, "/client/audit-packs")
+        app.get_as(&p.owner, portal::paths::AUDIT_PACKS)
             .expect_text(StatusCode::OK)
             .await
             .contains("Export everything")
     );
-    app.get_as(&p.viewer, "/client/audit-packs").expect_status(StatusCode::FORBIDDEN).await;
+    app.get_as(&p.viewer, portal::paths::AUDIT_PACKS).expect_status(StatusCode::FORBIDDEN).await;
 
     // A date that is not one: the form again with the message, nothing started.
     let bad = Reply::read(
         app.post_form_as(
             &p.admin,
-            "/client/audit-packs",
+            portal::paths::AUDIT_PACKS,
             &[("from", "yesterday"), ("to", "2026-12-01")],
         )
         .header("hx-request", "true")
@@ -769,7 +769,7 @@ async fn the_packs_page_asks_for_a_pack_and_follows_it_until_its_download() {
     let fragment = app
         .post_form_as(
             &p.admin,
-            "/client/audit-packs",
+            portal::paths::AUDIT_PACKS,
             &[("from", &from), ("to", &today), ("site_id", &annex_id)],
         )
         .header("hx-request", "true")
@@ -779,14 +779,12 @@ async fn the_packs_page_asks_for_a_pack_and_follows_it_until_its_download() {
     let id: Uuid =
         app.db_client().await.query_one("SELECT id FROM audit_packs", &[]).await.unwrap().get(0);
     portal::packs::finished(id).await;
-    let row = app
-        .hx_get_as(&p.admin, &format!("/client/audit-packs/{id}"))
-        .expect_text(StatusCode::OK)
-        .await;
+    let row =
+        app.hx_get_as(&p.admin, &portal::paths::audit_pack(id)).expect_text(StatusCode::OK).await;
     assert!(row.contains(&format!("/api/client/audit-packs/{id}/download")), "{row}");
     assert!(!row.contains("hx-trigger"), "a ready pack's row stops polling: {row}");
     let q = app.practice("Elm Clinic").await;
-    app.hx_get_as(&q.owner, &format!("/client/audit-packs/{id}"))
+    app.hx_get_as(&q.owner, &portal::paths::audit_pack(id))
         .expect_status(StatusCode::NOT_FOUND)
         .await;
     app.hx_get_as(&p.admin, "/client/audit-packs/not-a-uuid")
@@ -817,7 +815,7 @@ async fn an_owner_grants_an_auditor_who_downloads_a_pack_until_revoked_in_chromi
     let server = crate::helpers::spawn_server(&app).await;
     let base = server.base_url.clone();
 
-    open_as(&owner_browser, &base, &p.owner, "/client/users").await;
+    open_as(&owner_browser, &base, &p.owner, portal::paths::USERS).await;
     owner_browser
         .find(Locator::Id("grant-email"))
         .await
@@ -888,7 +886,7 @@ async fn an_owner_grants_an_auditor_who_downloads_a_pack_until_revoked_in_chromi
     fit_page_at(&auditor_browser, 390).await;
     screenshot(&auditor_browser, "auditors-2-dashboard-390").await;
     fit_page_at(&auditor_browser, 1280).await;
-    for page in ["/client/users", "/client/settings"] {
+    for page in [portal::paths::USERS, portal::paths::SETTINGS] {
         auditor_browser.goto(&format!("{base}{page}")).await.unwrap();
         let body = auditor_browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
         assert!(!body.contains("Kim Auditor") || body.contains("403"), "{page}: {body}");

@@ -78,6 +78,9 @@ async fn every_signed_in_page_is_never_stored_and_varies_on_htmx() {
         portal::paths::SETTINGS.to_owned(),
         portal::paths::site(missing),
         portal::paths::evidence_bundle("no-such-bundle"),
+        portal::paths::AUDIT_PACKS.to_owned(),
+        portal::paths::audit_pack(missing),
+        portal::paths::log_verification(missing),
         "/client/no-such-page".to_owned(),
     ];
     for path in &pages {

@@ -348,14 +348,14 @@ async fn an_admin_cannot_revoke_the_owners_token_but_can_revoke_an_admins() {
         .assert_status(StatusCode::NO_CONTENT);
 
     // The settings page offers Revoke only where it would work.
-    let page = body_text(app.get_as(&p.admin, "/client/settings").send().await).await;
+    let page = body_text(app.get_as(&p.admin, portal::paths::SETTINGS).send().await).await;
     assert!(page.contains("Read only"), "{page}");
     let owners_again = body_json(make(&p.owner, "Owner's second").await).await;
-    let page = body_text(app.get_as(&p.admin, "/client/settings").send().await).await;
+    let page = body_text(app.get_as(&p.admin, portal::paths::SETTINGS).send().await).await;
     let id = owners_again["id"].as_str().unwrap();
     assert!(!page.contains(&format!("/client/settings/api-tokens/{id}/revoke")), "{page}");
     assert!(page.contains("The owner can revoke it"), "{page}");
-    let page = body_text(app.get_as(&p.owner, "/client/settings").send().await).await;
+    let page = body_text(app.get_as(&p.owner, portal::paths::SETTINGS).send().await).await;
     assert!(page.contains(&format!("/client/settings/api-tokens/{id}/revoke")), "{page}");
 }
 
@@ -365,7 +365,7 @@ async fn the_settings_form_makes_read_tokens_unless_write_is_chosen() {
     let p = app.practice("Oak Clinic").await;
     for (form, expected) in [("name=First", "read"), ("name=Second&scope=write", "write")] {
         let resp = app
-            .post_as(&p.admin, "/client/settings/api-tokens")
+            .post_as(&p.admin, portal::paths::SETTINGS_API_TOKENS)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("hx-request", "true")
             .body(form.to_owned())
@@ -381,7 +381,7 @@ async fn the_settings_form_makes_read_tokens_unless_write_is_chosen() {
         assert_eq!(scope, expected, "{form}");
     }
     let resp = app
-        .post_as(&p.admin, "/client/settings/api-tokens")
+        .post_as(&p.admin, portal::paths::SETTINGS_API_TOKENS)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("hx-request", "true")
         .body("name=Third&scope=everything")

@@ -21,7 +21,6 @@ use crate::auth::current::{ApiReader, ClientInfo};
 use crate::compliance::{self, MAX_FILTER_CHARS, Reach};
 use crate::db::compliance::{self as queries, EvidenceFilter, SiteStatus};
 use crate::evidence::bundle::{CheckStatus, MAX_BUNDLE_ID_CHARS, is_bundle_id};
-use crate::evidence::chain;
 use crate::evidence::score::{self, Tally};
 use crate::state::AppState;
 use crate::{bounded_param, param_type};
@@ -650,7 +649,7 @@ impl ComplianceApi {
         let org = user.org_id;
         let bundle = compliance::BundleRef::new(&bundle_id.0.0, site_id.0);
         let reach = Reach::of(&**db, &user).await?;
-        let compliance::BundleDetail { detail: e, checks, neighbours } =
+        let compliance::BundleDetail { detail: e, checks, neighbours, signature_valid } =
             compliance::bundle_detail(&**db, org, &reach, &bundle).await?;
         compliance::record_view(
             &**db,
@@ -670,11 +669,7 @@ impl ComplianceApi {
             chain_hash: hex::encode(&e.chain_hash),
             prev_chain_hash: hex::encode(&e.prev_chain_hash),
             signature: hex::encode(&e.signature),
-            signature_valid: chain::stored_signature_valid(
-                &e.agent_public_key,
-                &e.raw,
-                &e.signature,
-            ),
+            signature_valid,
             checks: checks
                 .into_iter()
                 .map(|c| EvidenceCheckItem {

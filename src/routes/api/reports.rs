@@ -95,12 +95,12 @@ impl From<ReportSummary> for MonthlyReportItem {
     fn from(s: ReportSummary) -> Self {
         MonthlyReportItem {
             month: s.month.to_string(),
-            overall_score: s.overall_score,
-            controls_passed: s.controls_passed,
-            controls_failed: s.controls_failed,
-            controls_total: s.controls_total,
-            evidence_count: s.evidence_count,
-            sites_count: s.sites_count,
+            overall_score: s.figures.overall_score,
+            controls_passed: s.figures.controls_passed,
+            controls_failed: s.figures.controls_failed,
+            controls_total: s.figures.controls_total,
+            evidence_count: s.figures.evidence_count,
+            sites_count: s.figures.sites_count,
             pdf_sha256: hex::encode(s.pdf_sha256),
             generated_at: s.generated_at,
             month_to_date: s.month_to_date,

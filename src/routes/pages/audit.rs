@@ -7,7 +7,10 @@ use poem::web::Data;
 use poem::{Request, Response, Route, get, handler};
 use serde::Deserialize;
 
-use super::filters::{date_field, day_range, keep, load_more_failed, outcome, quoted, read_query};
+use super::filters::{
+    date_field, day_range, keep, load_more_cursor, load_more_failed, outcome, page_size, quoted,
+    read_query,
+};
 use super::respond;
 use crate::audit::{self as area, DEFAULT_PAGE, MAX_PAGE, parse_action, parse_actor};
 use crate::auth::current::Reader;
@@ -62,36 +65,8 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
     );
     let from = keep(&mut errors, date_field("from", "From", &values.from));
     let to = keep(&mut errors, date_field("to", "To", &values.to));
-    let limit = match values.limit.trim() {
-        "" => DEFAULT_PAGE,
-        raw => match raw.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)) {
-            Some(n) => n,
-            None => {
-                errors.push(FieldError {
-                    field: "limit",
-                    message: format!(
-                        "Page size {} must be a whole number from 1 to {MAX_PAGE}.",
-                        quoted(raw)
-                    ),
-                });
-                DEFAULT_PAGE
-            }
-        },
-    };
-    let after = match cursor {
-        None => None,
-        Some(raw) => match Cursor::decode(raw) {
-            Some(c) => Some(c),
-            None => {
-                errors.push(FieldError {
-                    field: "cursor",
-                    message: "This \u{201c}Load more\u{201d} link is not valid; reload the log and try again."
-                        .to_owned(),
-                });
-                None
-            }
-        },
-    };
+    let limit = page_size(&mut errors, &values.limit, DEFAULT_PAGE, MAX_PAGE);
+    let after = load_more_cursor(&mut errors, cursor, "the log");
     let (from, to) = day_range(&mut errors, from, to);
     if !errors.is_empty() {
         return Err(errors);

@@ -6,11 +6,10 @@ use poem::web::{Data, Form, Query, Redirect};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
-use super::respond::is_htmx;
+use super::respond::{self, is_htmx};
 use super::safe_next;
 use crate::auth::current::{ClientInfo, MaybeUser, Reader};
 use crate::auth::{csrf, flows, session};
-use crate::error::AppError;
 use crate::paths;
 use crate::state::AppState;
 use crate::views::login;
@@ -28,7 +27,7 @@ pub fn view_login_get(Query(q): Query<LoginQuery>, MaybeUser(user): MaybeUser) -
     if user.is_some() {
         return Redirect::see_other(next.unwrap_or(AFTER_SIGN_IN)).into_response();
     }
-    login::login_page(next, None, "").with_header("cache-control", "no-store").into_response()
+    login::login_page(next, None, "").into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,29 +47,23 @@ pub async fn view_login_magic_link_post(
 ) -> poem::Result<Response> {
     csrf::check_origin(req, state.config())?;
     let next = safe_next(form.next.as_deref());
-    let fragment = match flows::request_magic_link(&state, &form.email, &ClientInfo::of(req)).await
-    {
-        Ok(()) => login::check_email(form.email.trim()),
-        Err(AppError::BadRequest(message)) => {
-            let body = login::magic_link_form(next, &form.email, Some(&message));
-            return Ok(respond(req, body, StatusCode::UNPROCESSABLE_ENTITY));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(respond(req, fragment, StatusCode::OK))
+    let sent = flows::request_magic_link(&state, &form.email, &ClientInfo::of(req)).await;
+    Ok(match respond::form(sent)? {
+        Ok(()) => in_sign_in_page(req, login::check_email(form.email.trim())).into_response(),
+        Err(fix) => fix.render(in_sign_in_page(
+            req,
+            login::magic_link_form(next, &form.email, Some(&fix.message)),
+        )),
+    })
 }
 
 /// The fragment for htmx, the sign-in page around it otherwise.
-fn respond(req: &Request, fragment: maud::Markup, status: StatusCode) -> Response {
-    let body = if is_htmx(req) {
+fn in_sign_in_page(req: &Request, fragment: maud::Markup) -> maud::Markup {
+    if is_htmx(req) {
         fragment
     } else {
         crate::views::layout::auth_page("Sign in", maud::html! { div.auth-card { (fragment) } })
-    };
-    body.with_status(status)
-        .with_header("vary", "HX-Request")
-        .with_header("cache-control", "no-store")
-        .into_response()
+    }
 }
 
 /// No `Debug`: it holds a secret.
@@ -91,28 +84,14 @@ pub async fn view_login_password_post(
 ) -> poem::Result<Response> {
     csrf::check_origin(req, state.config())?;
     let next = safe_next(form.next.as_deref());
-    match flows::login_with_password(&state, &form.email, &form.password, &ClientInfo::of(req))
-        .await
-    {
-        Ok(signed_in) => Ok(Redirect::see_other(next.unwrap_or(AFTER_SIGN_IN))
+    let signed_in =
+        flows::login_with_password(&state, &form.email, &form.password, &ClientInfo::of(req)).await;
+    Ok(match respond::sign_in(signed_in)? {
+        Ok(signed_in) => Redirect::see_other(next.unwrap_or(AFTER_SIGN_IN))
             .with_header("set-cookie", signed_in.session.set_cookie)
-            .into_response()),
-        Err(
-            e @ (AppError::Unauthorized(_)
-            | AppError::Forbidden(_)
-            | AppError::TooManyRequests { .. }),
-        ) => {
-            let status = e.status();
-            let page = login::login_page(next, Some(&e.to_string()), form.email.trim());
-            let mut resp =
-                page.with_status(status).with_header("cache-control", "no-store").into_response();
-            if let AppError::TooManyRequests { retry_after_secs, .. } = e {
-                resp.headers_mut().insert("retry-after", retry_after_secs.into());
-            }
-            Ok(resp)
-        }
-        Err(e) => Err(e.into()),
-    }
+            .into_response(),
+        Err(fix) => fix.render(login::login_page(next, Some(&fix.message), form.email.trim())),
+    })
 }
 
 /// No `Debug`: it holds a secret.
@@ -129,10 +108,8 @@ pub fn view_verify_get(Query(q): Query<VerifyQuery>) -> Response {
         q.token.trim().is_empty().then_some(
             "This link is incomplete. Open it from the email again, or request a new one.",
         );
-    login::verify_page(q.token.trim(), error)
-        .with_status(if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK })
-        .with_header("cache-control", "no-store")
-        .into_response()
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    respond::html(status, login::verify_page(q.token.trim(), error), None)
 }
 
 /// No `Debug`: it holds a secret.
@@ -149,18 +126,13 @@ pub async fn view_verify_post(
     Form(form): Form<VerifyForm>,
 ) -> poem::Result<Response> {
     csrf::check_origin(req, state.config())?;
-    match flows::redeem_magic_link(&state, &form.token, &ClientInfo::of(req)).await {
-        Ok(signed_in) => Ok(Redirect::see_other(AFTER_SIGN_IN)
+    let signed_in = flows::redeem_magic_link(&state, &form.token, &ClientInfo::of(req)).await;
+    Ok(match respond::sign_in(signed_in)? {
+        Ok(signed_in) => Redirect::see_other(AFTER_SIGN_IN)
             .with_header("set-cookie", signed_in.session.set_cookie)
-            .into_response()),
-        Err(e @ (AppError::Unauthorized(_) | AppError::Forbidden(_))) => {
-            Ok(login::verify_page("", Some(&e.to_string()))
-                .with_status(e.status())
-                .with_header("cache-control", "no-store")
-                .into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
+            .into_response(),
+        Err(fix) => fix.render(login::verify_page("", Some(&fix.message))),
+    })
 }
 
 #[handler]

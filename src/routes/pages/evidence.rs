@@ -7,7 +7,10 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::filters::{date_field, day_range, keep, load_more_failed, outcome, quoted, read_query};
+use super::filters::{
+    date_field, day_range, keep, load_more_cursor, load_more_failed, outcome, page_size, quoted,
+    read_query,
+};
 use super::respond;
 use crate::auth::current::{ClientInfo, Reader};
 use crate::compliance::{
@@ -18,7 +21,6 @@ use crate::db::compliance::{self as queries, EvidenceCursor, EvidenceFilter};
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
 use crate::evidence::bundle::{MAX_BUNDLE_ID_CHARS, is_bundle_id};
-use crate::evidence::chain;
 use crate::state::AppState;
 use crate::views::evidence::{self, DetailData, FieldError, FilterOptions, FilterValues, Results};
 use crate::views::layout::NavUser;
@@ -86,31 +88,8 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
         keep(&mut errors, text_filter("hipaa_control", "HIPAA control", &values.hipaa_control));
     let from = keep(&mut errors, date_field("from", "From", &values.from));
     let to = keep(&mut errors, date_field("to", "To", &values.to));
-    let limit = keep(
-        &mut errors,
-        match values.limit.trim() {
-            "" => Ok(None),
-            raw => {
-                raw.parse::<u32>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).map(Some).ok_or_else(
-                    || FieldError {
-                        field: "limit",
-                        message: format!(
-                            "Page size {} must be a whole number from 1 to {MAX_PAGE}.",
-                            quoted(raw)
-                        ),
-                    },
-                )
-            }
-        },
-    );
-    let after = keep(&mut errors, match cursor {
-        None => Ok(None),
-        Some(raw) => EvidenceCursor::decode(raw).map(Some).ok_or_else(|| FieldError {
-            field: "cursor",
-            message: "This \u{201c}Load more\u{201d} link is not valid; reload the list and try again."
-                .to_owned(),
-        }),
-    });
+    let limit = page_size(&mut errors, &values.limit, DEFAULT_PAGE, MAX_PAGE);
+    let after = load_more_cursor(&mut errors, cursor, "the list");
     let (from, to) = day_range(&mut errors, from, to);
     if !errors.is_empty() {
         return Err(errors);
@@ -126,7 +105,7 @@ fn parse(values: &FilterValues, cursor: Option<&str>) -> Result<Parsed, Vec<Fiel
             to,
             sites: None,
         },
-        limit: limit.unwrap_or(DEFAULT_PAGE),
+        limit,
         after,
     })
 }
@@ -258,7 +237,7 @@ pub async fn view_evidence_detail_get(
     let db = state.pool().get().await?;
     let bundle = compliance::BundleRef::new(bundle_id, site_id);
     let reach = compliance::Reach::of(&**db, &user).await?;
-    let compliance::BundleDetail { detail, checks, neighbours } =
+    let compliance::BundleDetail { detail, checks, neighbours, signature_valid } =
         compliance::bundle_detail(&**db, user.org_id, &reach, &bundle).await?;
     compliance::record_view(
         &**db,
@@ -270,8 +249,6 @@ pub async fn view_evidence_detail_get(
         serde_json::json!({ "site_id": detail.summary.site_id }),
     )
     .await?;
-    let valid =
-        chain::stored_signature_valid(&detail.agent_public_key, &detail.raw, &detail.signature);
     let exact = compliance::BundleRef::new(bundle_id, Some(detail.summary.site_id));
     let log = match crate::db::evidence_log::bundle_log_index(&**db, user.org_id, &exact).await? {
         Some(Some(index)) => crate::db::evidence_log::leaf_time(&**db, user.org_id, index)
@@ -285,7 +262,7 @@ pub async fn view_evidence_detail_get(
             detail: &detail,
             checks: &checks,
             neighbours: &neighbours,
-            signature_valid: valid,
+            signature_valid,
             log,
         },
     ))

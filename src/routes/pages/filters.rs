@@ -9,6 +9,7 @@ use poem::Request;
 use poem::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use crate::db::cursor::{Cursor, RowId};
 use crate::error::{AppError, AppResult};
 use crate::views::filters::FieldError;
 
@@ -50,6 +51,47 @@ pub fn date_field(
                 quoted(raw)
             ),
         })
+}
+
+/// The page size field: empty is `default`; anything but a whole number
+/// from 1 to `max` is an error (and the default).
+pub fn page_size(errors: &mut Vec<FieldError>, raw: &str, default: u32, max: u32) -> u32 {
+    match raw.trim() {
+        "" => default,
+        raw => match raw.parse::<u32>().ok().filter(|n| (1..=max).contains(n)) {
+            Some(n) => n,
+            None => {
+                errors.push(FieldError {
+                    field: "limit",
+                    message: format!(
+                        "Page size {} must be a whole number from 1 to {max}.",
+                        quoted(raw)
+                    ),
+                });
+                default
+            }
+        },
+    }
+}
+
+/// A "Load more" link's cursor (None: the first page). One that cannot be
+/// read is an error that asks to reload `list` ("the log", "the list").
+pub fn load_more_cursor<I: RowId>(
+    errors: &mut Vec<FieldError>,
+    raw: Option<&str>,
+    list: &str,
+) -> Option<Cursor<I>> {
+    let raw = raw?;
+    let cursor = Cursor::decode(raw);
+    if cursor.is_none() {
+        errors.push(FieldError {
+            field: "cursor",
+            message: format!(
+                "This \u{201c}Load more\u{201d} link is not valid; reload {list} and try again."
+            ),
+        });
+    }
+    cursor
 }
 
 /// The From and To dates as whole UTC days: from the start of `from` up to

@@ -9,6 +9,9 @@
 //! - too many attempts: the form with the message, 429 with `Retry-After`
 //!   (htmx swaps no 429, so it shows the message from `X-Portal-Message`
 //!   as a toast);
+//! - a refused sign-in (the sign-in and invitation forms, [`sign_in`]):
+//!   the form again with the message and the refusal's own status (401,
+//!   403), since a 401 there is the answer, not a request to sign in;
 //! - anything else: the error goes to the shell (sign-in redirect, error
 //!   page or toast).
 //!
@@ -42,26 +45,37 @@ pub fn see_other(path: impl AsRef<str>) -> Response {
 #[derive(Debug)]
 pub struct Fix {
     pub message: String,
+    status: StatusCode,
     retry_after_secs: Option<u64>,
 }
 
 impl Fix {
     /// A problem found by the page itself while reading the form.
     pub fn new(message: impl Into<String>) -> Fix {
-        Fix { message: message.into(), retry_after_secs: None }
+        Fix {
+            message: message.into(),
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            retry_after_secs: None,
+        }
     }
 
-    /// The form re-rendered around the message: 422, or 429 with
-    /// `Retry-After` and the message for htmx's toast.
+    fn too_many(message: String, retry_after_secs: u64) -> Fix {
+        Fix {
+            message,
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after_secs: Some(retry_after_secs),
+        }
+    }
+
+    /// The form re-rendered around the message: 422 (or a refused
+    /// sign-in's 401 or 403), or 429 with `Retry-After` and the message for
+    /// htmx's toast.
     pub fn render(&self, markup: Markup) -> Response {
         let mut resp = markup.into_response();
-        match self.retry_after_secs {
-            None => resp.set_status(StatusCode::UNPROCESSABLE_ENTITY),
-            Some(secs) => {
-                resp.set_status(StatusCode::TOO_MANY_REQUESTS);
-                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                set_message(&mut resp, &self.message);
-            }
+        resp.set_status(self.status);
+        if let Some(secs) = self.retry_after_secs {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            set_message(&mut resp, &self.message);
         }
         resp
     }
@@ -80,7 +94,23 @@ pub fn form<T>(result: AppResult<T>) -> AppResult<Result<T, Fix>> {
             | AppError::NotFound(_)),
         ) => Ok(Err(Fix::new(e.to_string()))),
         Err(AppError::TooManyRequests { message, retry_after_secs }) => {
-            Ok(Err(Fix { message, retry_after_secs: Some(retry_after_secs) }))
+            Ok(Err(Fix::too_many(message, retry_after_secs)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sorts a sign-in's result: its value, a refusal to show in the form
+/// (wrong or unusable credentials 401, an inactive account 403, too many
+/// attempts 429), or (the outer `Err`) an error for the shell.
+pub fn sign_in<T>(result: AppResult<T>) -> AppResult<Result<T, Fix>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(e @ (AppError::Unauthorized(_) | AppError::Forbidden(_))) => {
+            Ok(Err(Fix { status: e.status(), message: e.to_string(), retry_after_secs: None }))
+        }
+        Err(AppError::TooManyRequests { message, retry_after_secs }) => {
+            Ok(Err(Fix::too_many(message, retry_after_secs)))
         }
         Err(e) => Err(e),
     }
@@ -164,6 +194,32 @@ mod tests {
             assert!(form::<()>(Err(e)).is_err());
         }
         assert_eq!(form(Ok(7)).unwrap().unwrap(), 7);
+    }
+
+    #[test]
+    fn refused_sign_ins_keep_their_status_and_the_rest_go_to_the_shell() {
+        for (e, status) in [
+            (AppError::Unauthorized("u".into()), StatusCode::UNAUTHORIZED),
+            (AppError::Forbidden("f".into()), StatusCode::FORBIDDEN),
+        ] {
+            let fix = sign_in::<()>(Err(e)).unwrap().unwrap_err();
+            let resp = fix.render(maud::html! { "form" });
+            assert_eq!(resp.status(), status);
+            assert!(!resp.headers().contains_key(header::RETRY_AFTER));
+        }
+        let fix = sign_in::<()>(Err(AppError::TooManyRequests {
+            message: "wait".into(),
+            retry_after_secs: 60,
+        }))
+        .unwrap()
+        .unwrap_err();
+        let resp = fix.render(maud::html! { "form" });
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "60");
+        for e in [AppError::BadRequest("b".into()), AppError::internal(anyhow::anyhow!("x"))] {
+            assert!(sign_in::<()>(Err(e)).is_err());
+        }
+        assert_eq!(sign_in(Ok(7)).unwrap().unwrap(), 7);
     }
 
     #[test]

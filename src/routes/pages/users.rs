@@ -235,7 +235,7 @@ pub struct InviteQuery {
 /// An invitation page with `status` (the shell adds `no-store`: the URL
 /// carries the token).
 fn answer(markup: Markup, status: StatusCode) -> Response {
-    markup.with_status(status).into_response()
+    respond::html(status, markup, None)
 }
 
 /// Shows the invitation and a name form; consumes nothing.
@@ -281,10 +281,10 @@ pub async fn view_invite_post(
             .into_response()),
         Err(AppError::BadRequest(message)) => {
             // The name was wrong: show the form again, if the link still works.
+            let fix = Fix::new(message);
             Ok(match users::invite_by_token(&state, token).await? {
-                Some(invite) if invite.state == invites::InviteState::Open => answer(
-                    view::accept_page(&invite, token, form.name.trim(), Some(&message)),
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                Some(invite) if invite.state == invites::InviteState::Open => fix.render(
+                    view::accept_page(&invite, token, form.name.trim(), Some(&fix.message)),
                 ),
                 other => {
                     answer(view::invite_unusable_page(other.map(|i| i.state)), StatusCode::GONE)

@@ -1,0 +1,67 @@
+//! The queries of `portal demo` (`crate::demo`): the seeding lock, the demo
+//! practice's sites, and dating seeded rows back to when they were checked.
+
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::error::AppResult;
+
+/// Advisory lock key for seeding ("demo" in ASCII).
+const SEED_LOCK: i64 = 0x6465_6d6f;
+
+/// Holds the seeding lock until the transaction `tx` ends, so two demos
+/// starting at once on one database do not both seed.
+pub async fn lock_seeding(tx: &impl GenericClient) -> AppResult<()> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEED_LOCK]).await?;
+    Ok(())
+}
+
+/// A site of the demo practice and its chain length.
+#[derive(Debug, Clone)]
+pub struct DemoSite {
+    pub id: Uuid,
+    pub name: String,
+    pub chain_length: i64,
+}
+
+/// The sites of the practice named `practice`, by name.
+pub async fn sites_of_practice(
+    db: &impl GenericClient,
+    practice: &str,
+) -> AppResult<Vec<DemoSite>> {
+    let rows = db
+        .query(
+            "SELECT s.id, s.name, s.chain_length FROM sites s JOIN client_orgs o ON o.id = s.client_org_id
+              WHERE o.name = $1 ORDER BY s.name",
+            &[&practice],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| DemoSite { id: r.get(0), name: r.get(1), chain_length: r.get(2) })
+        .collect())
+}
+
+/// Dates the arrival of each bundle of `sites` to when it was checked, and
+/// the check notifications it raised to the same time. Hashes, signatures
+/// and chains do not cover these columns.
+pub async fn backdate(db: &impl GenericClient, sites: &[Uuid]) -> AppResult<()> {
+    db.execute(
+        "UPDATE evidence_bundles SET received_at = checked_at
+          WHERE site_id = ANY($1) AND received_at > checked_at",
+        &[&sites],
+    )
+    .await?;
+    // Notifications raised by evidence name their bundle in the dedupe key
+    // (`kind:bundle_id:check:host`).
+    db.execute(
+        "UPDATE client_notifications n SET created_at = b.checked_at
+           FROM evidence_bundles b
+          WHERE n.site_id = ANY($1) AND b.site_id = n.site_id
+            AND b.bundle_id = split_part(n.dedupe_key, ':', 2)
+            AND n.type IN ('check_failed', 'check_warning', 'check_resolved')",
+        &[&sites],
+    )
+    .await?;
+    Ok(())
+}
