@@ -278,8 +278,9 @@ async fn ingest_with(
     })
 }
 
-/// How a check's state moved, as far as people need to hear about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a check's state moved, as far as people need to hear about it; in
+/// order of urgency (failures first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Transition {
     /// Failing now, and was passing or never seen (or only warning).
     Failed,
@@ -316,15 +317,6 @@ pub fn check_label(check_type: &str) -> String {
 pub const SUMMARY_ITEMS: usize = 20;
 
 impl Transition {
-    /// Failures first, then warnings, then recoveries.
-    fn rank(self) -> u8 {
-        match self {
-            Transition::Failed => 0,
-            Transition::Warning => 1,
-            Transition::Resolved => 2,
-        }
-    }
-
     fn kind(self) -> &'static str {
         match self {
             Transition::Failed => "check_failed",
@@ -405,10 +397,7 @@ async fn notify_transitions(
     let failed: Vec<&bundle::Check> =
         changes.iter().filter(|(_, t)| *t == Transition::Failed).map(|(c, _)| *c).collect();
     // The most pressing change decides the notification's kind and severity.
-    let worst = [Transition::Failed, Transition::Warning, Transition::Resolved]
-        .into_iter()
-        .find(|t| changes.iter().any(|(_, c)| c == t))
-        .expect("changes is not empty");
+    let worst = changes.iter().map(|(_, t)| *t).min().expect("changes is not empty");
     let (title, message, dedupe_key) = if let [(check, change)] = changes.as_slice() {
         let (title, message) = change_text(check, *change, &site_name);
         let key = format!("{}:{}:{}:{}", change.kind(), bundle.bundle_id, check.check, check.host);
@@ -432,7 +421,7 @@ async fn notify_transitions(
             parts.join(", ")
         );
         let mut ordered: Vec<&(&bundle::Check, Transition)> = changes.iter().collect();
-        ordered.sort_by_key(|(_, t)| t.rank());
+        ordered.sort_by_key(|(_, t)| *t);
         let mut message: String = ordered
             .iter()
             .take(SUMMARY_ITEMS)
