@@ -28,6 +28,11 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../assets/portal.js"),
     },
+    Asset {
+        name: "webauthn.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/webauthn.js"),
+    },
 ];
 
 pub struct Hashed {

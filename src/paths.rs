@@ -11,6 +11,23 @@ pub const LOGIN_MAGIC_LINK: &str = "/client/login/magic-link";
 pub const LOGIN_PASSWORD: &str = "/client/login/password";
 pub const VERIFY: &str = "/client/verify";
 pub const LOGOUT: &str = "/client/logout";
+/// The second step of signing in (a code, a passkey or a recovery code).
+pub const LOGIN_MFA: &str = "/client/login/mfa";
+pub const LOGIN_MFA_PASSKEY_OPTIONS: &str = "/client/login/mfa/passkey/options";
+pub const LOGIN_MFA_PASSKEY: &str = "/client/login/mfa/passkey";
+/// Sign-in methods: authenticator app, passkeys, recovery codes, the
+/// practice's MFA policy.
+pub const SECURITY: &str = "/client/security";
+pub const SECURITY_TOTP: &str = "/client/security/totp";
+pub const SECURITY_TOTP_CONFIRM: &str = "/client/security/totp/confirm";
+pub const SECURITY_TOTP_REMOVE: &str = "/client/security/totp/remove";
+pub const SECURITY_PASSKEY_OPTIONS: &str = "/client/security/passkeys/options";
+pub const SECURITY_PASSKEYS: &str = "/client/security/passkeys";
+pub const SECURITY_RECOVERY_CODES: &str = "/client/security/recovery-codes";
+pub const SECURITY_CONFIRM: &str = "/client/security/confirm";
+pub const SECURITY_CONFIRM_PASSKEY_OPTIONS: &str = "/client/security/confirm/passkey/options";
+pub const SECURITY_CONFIRM_PASSKEY: &str = "/client/security/confirm/passkey";
+pub const SECURITY_POLICY: &str = "/client/security/policy";
 pub const DASHBOARD: &str = "/client/dashboard";
 pub const EVIDENCE: &str = "/client/evidence";
 pub const NOTIFICATIONS: &str = "/client/notifications";
@@ -137,6 +154,14 @@ pub fn token_revoke(id: Uuid) -> String {
     format!("/client/settings/api-tokens/{id}/revoke")
 }
 
+pub fn user_mfa_reset(id: Uuid) -> String {
+    format!("/client/users/{id}/mfa/reset")
+}
+
+pub fn passkey_remove(id: Uuid) -> String {
+    format!("/client/security/passkeys/{id}/remove")
+}
+
 /// Route patterns for the router, matching the functions above.
 pub mod route {
     pub const SITE: &str = "/client/sites/:id";
@@ -145,6 +170,8 @@ pub mod route {
     pub const REPORT_PDF: &str = "/client/reports/:month/pdf";
     pub const USER_REMOVE: &str = "/client/users/:id/remove";
     pub const USER_ROLE: &str = "/client/users/:id/role";
+    pub const USER_MFA_RESET: &str = "/client/users/:id/mfa/reset";
+    pub const PASSKEY_REMOVE: &str = "/client/security/passkeys/:id/remove";
     pub const INVITE_REVOKE: &str = "/client/users/invites/:id/revoke";
     pub const INVITE_RESEND: &str = "/client/users/invites/:id/resend";
     pub const SESSION_REVOKE: &str = "/client/settings/sessions/:id/revoke";
@@ -177,6 +204,8 @@ mod tests {
             (invite_resend(id), route::INVITE_RESEND),
             (session_revoke(id), route::SESSION_REVOKE),
             (token_revoke(id), route::TOKEN_REVOKE),
+            (user_mfa_reset(id), route::USER_MFA_RESET),
+            (passkey_remove(id), route::PASSKEY_REMOVE),
         ] {
             assert_eq!(path, fill(pattern, ":id", &ids));
         }

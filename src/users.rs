@@ -11,9 +11,10 @@ use uuid::Uuid;
 use crate::audit::user_entry;
 use crate::auth::current::{ClientInfo, CurrentUser, require_role};
 use crate::auth::flows::{
-    INACTIVE, REDEEM_PER_IP, SignedIn, bad_email, finish_sign_in, limit, limit_in, plausible_token,
+    INACTIVE, REDEEM_PER_IP, bad_email, finish_sign_in, limit, limit_in, plausible_token,
     require_browser_session,
 };
+use crate::auth::mfa::SignIn;
 use crate::auth::{Role, tokens};
 use crate::config::parse_email;
 use crate::db::outbox::{self, NewMail};
@@ -420,7 +421,7 @@ pub async fn accept_invite(
     token: &str,
     raw_name: &str,
     client: &ClientInfo,
-) -> AppResult<SignedIn> {
+) -> AppResult<SignIn> {
     let name = clean_name(raw_name)?;
     let token = token.trim();
     let mut db = state.pool().get().await?;

@@ -15,6 +15,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
 use super::{Role, Scope, csrf, session, tokens};
+use crate::db::sessions::SessionAuth;
 use crate::db::{api_tokens, sessions};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -56,6 +57,11 @@ pub struct CurrentUser {
     pub via: Via,
     /// For an auditor: when their grant ends.
     pub auditor_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// For a browser session: when and how the user last proved who they are.
+    pub auth: Option<SessionAuth>,
+    /// For a browser session, when the practice requires MFA and the user
+    /// has no factor yet: the end of their grace period.
+    pub mfa_setup_due: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl CurrentUser {
@@ -69,6 +75,12 @@ impl CurrentUser {
             Via::Session { id, .. } => Some(*id),
             Via::Token { .. } => None,
         }
+    }
+
+    /// True when the practice's MFA policy shuts this session out of
+    /// everything but setting up a factor (its grace period is over).
+    pub fn mfa_locked(&self) -> bool {
+        self.mfa_setup_due.is_some_and(|due| due <= chrono::Utc::now())
     }
 
     pub fn csrf_token(&self) -> Option<&str> {
@@ -152,6 +164,9 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
             org_name: t.org_name,
             via: Via::Token { id: t.token_id, scope: t.scope },
             auditor_until: t.auditor_until,
+            auth: None,
+            // Tokens are unaffected by the MFA policy (and cannot manage factors).
+            mfa_setup_due: None,
         }));
     }
     let Some(token) = session::token_from(req, state.config()) else {
@@ -180,6 +195,8 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         org_name: s.org_name,
         via: Via::Session { id: s.session_id, csrf_token: s.csrf_token },
         auditor_until: s.auditor_until,
+        auth: Some(s.auth),
+        mfa_setup_due: s.mfa_setup_due,
     }))
 }
 
@@ -189,6 +206,25 @@ pub const BACKGROUND_HEADER: &str = "x-portal-background";
 
 fn stale(at: chrono::DateTime<chrono::Utc>) -> bool {
     chrono::Utc::now().signed_duration_since(at).to_std().is_ok_and(|d| d >= TOUCH_EVERY)
+}
+
+/// What the MFA policy's lock says to an API request.
+pub fn mfa_locked_error(user: &CurrentUser) -> AppError {
+    let since = user.mfa_setup_due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    AppError::Forbidden(format!(
+        "your practice requires multi-factor sign-in (since {since}): set up an authenticator app \
+         or a passkey first, on the Security page ({}) or with POST /api/client/mfa/totp",
+        crate::paths::SECURITY
+    ))
+}
+
+/// Whether a route stays open to a user the MFA policy has locked out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Everything else: closed until they have a factor.
+    Enforce,
+    /// Setting up a factor, and who am I.
+    Exempt,
 }
 
 /// Where a CSRF token may come from besides the header.
@@ -292,16 +328,36 @@ async fn form_token(req: &Request, body: &mut RequestBody) -> AppResult<Option<S
 
 macro_rules! page_extractor {
     ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        page_extractor!($(#[$doc])* $name, $role, Lock::Enforce);
+    };
+    ($(#[$doc:meta])* $name:ident, $role:expr, $lock:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name(pub CurrentUser);
 
         impl<'a> FromRequest<'a> for $name {
             async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
-                Ok($name(require(req, body, $role, TokenSource::HeaderOrForm).await?))
+                let user = require(req, body, $role, TokenSource::HeaderOrForm).await?;
+                if $lock == Lock::Enforce && user.mfa_locked() {
+                    return Err(to_security_page(req));
+                }
+                Ok($name(user))
             }
         }
     };
+}
+
+/// A page request from a user the MFA policy has locked out goes to the
+/// Security page, where they set up a factor.
+fn to_security_page(req: &Request) -> poem::Error {
+    use poem::IntoResponse;
+    let to = crate::paths::SECURITY;
+    let resp = if req.headers().contains_key("hx-request") {
+        poem::Response::builder().header("hx-redirect", to).finish()
+    } else {
+        poem::web::Redirect::see_other(to).into_response()
+    };
+    poem::Error::from_response(resp)
 }
 
 page_extractor!(
@@ -323,6 +379,13 @@ page_extractor!(
     /// The practice owner (pages).
     Owner,
     Role::Owner
+);
+page_extractor!(
+    /// Anyone signed in, auditors included, even when the practice's MFA
+    /// policy has locked them out: the pages where they set up a factor.
+    SelfService,
+    Role::Auditor,
+    Lock::Exempt
 );
 
 /// The signed-in user if there is one, for pages that also serve visitors.
@@ -382,6 +445,9 @@ fn register_schemes(registry: &mut Registry) {
 
 macro_rules! api_extractor {
     ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        api_extractor!($(#[$doc])* $name, $role, Lock::Enforce);
+    };
+    ($(#[$doc:meta])* $name:ident, $role:expr, $lock:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name(pub CurrentUser);
@@ -412,7 +478,11 @@ macro_rules! api_extractor {
                 body: &mut RequestBody,
                 _opts: ExtractParamOptions<Self::ParamType>,
             ) -> poem::Result<Self> {
-                Ok($name(require(req, body, $role, TokenSource::HeaderOnly).await?))
+                let user = require(req, body, $role, TokenSource::HeaderOnly).await?;
+                if $lock == Lock::Enforce && user.mfa_locked() {
+                    return Err(mfa_locked_error(&user).into());
+                }
+                Ok($name(user))
             }
         }
     };
@@ -437,4 +507,11 @@ api_extractor!(
     /// The practice owner (API).
     ApiOwner,
     Role::Owner
+);
+api_extractor!(
+    /// Anyone signed in, auditors included, even when the practice's MFA
+    /// policy has locked them out: setting up a factor, and who am I.
+    ApiSelfService,
+    Role::Auditor,
+    Lock::Exempt
 );

@@ -7,19 +7,23 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::current::{ClientInfo, CurrentUser};
-use super::session::{self, Started};
+use super::mfa::{self, SignIn};
+use super::session::Proof;
+pub use super::signin::SignedIn;
+pub(crate) use super::signin::{
+    INACTIVE, limit_in, open_session, plausible_token, refusal, require_browser_session,
+};
 use super::{Scope, password, tokens};
 use crate::audit::user_entry;
 use crate::config::parse_email;
 use crate::db::outbox::{self, NewMail};
-use crate::db::{anonymous, api_tokens, audit, rate_limits, sessions, users};
+use crate::db::{anonymous, api_tokens, audit, sessions, users};
 use crate::error::{AppError, AppResult};
 use crate::paths;
 use crate::state::AppState;
 use crate::views::emails;
 
 pub const MAGIC_LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
-const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Magic links per address and per client address per window.
 const MAGIC_PER_EMAIL: u32 = 5;
 const MAGIC_PER_IP: u32 = 30;
@@ -36,8 +40,6 @@ pub const MAGIC_LINK_SENT: &str = "If that email exists, a login link was sent."
 pub const LOGIN_FAILED: &str = "Invalid email or password.";
 const LINK_INVALID: &str =
     "This sign-in link is invalid, expired or already used. Request a new one.";
-pub(crate) const INACTIVE: &str =
-    "This account or its practice is not active. Contact your practice's owner.";
 
 pub(crate) fn bad_email() -> AppError {
     AppError::BadRequest("enter a valid email address, like name@practice.com".into())
@@ -51,25 +53,6 @@ fn email_key(state: &AppState, email: &str) -> String {
 pub(crate) async fn limit(state: &AppState, bucket: String, max: u32) -> AppResult<()> {
     let db = state.pool().get().await?;
     limit_in(&**db, bucket, max).await
-}
-
-/// Counts a hit inside the caller's transaction, so it commits with the
-/// rest of the request's writes (one round of durability, not several).
-pub(crate) async fn limit_in(
-    db: &impl tokio_postgres::GenericClient,
-    bucket: String,
-    max: u32,
-) -> AppResult<()> {
-    match rate_limits::hit(db, &bucket, WINDOW, max).await? {
-        None => Ok(()),
-        Some(retry_after_secs) => Err(AppError::TooManyRequests {
-            message: format!(
-                "too many attempts; try again in {} minutes",
-                retry_after_secs.div_ceil(60)
-            ),
-            retry_after_secs,
-        }),
-    }
 }
 
 /// Queues a sign-in link request. The request itself does the same
@@ -223,26 +206,12 @@ pub fn spawn_link_worker(state: AppState) -> LinkWorker {
     LinkWorker { stop, task }
 }
 
-/// The signed-in user, as sign-in endpoints report it.
-#[derive(Debug)]
-pub struct SignedIn {
-    pub user_id: Uuid,
-    pub session: Started,
-}
-
-/// Whether `token` could be one of ours (length and alphabet) before it is
-/// hashed and looked up.
-pub(crate) fn plausible_token(token: &str) -> bool {
-    (20..=200).contains(&token.len())
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Redeems a magic link (once) and starts a session.
 pub async fn redeem_magic_link(
     state: &AppState,
     token: &str,
     client: &ClientInfo,
-) -> AppResult<SignedIn> {
+) -> AppResult<SignIn> {
     let token = token.trim();
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
@@ -273,7 +242,7 @@ pub async fn login_with_password(
     raw_email: &str,
     password: &str,
     client: &ClientInfo,
-) -> AppResult<SignedIn> {
+) -> AppResult<SignIn> {
     // An address that cannot exist is simply an unknown account: it never
     // reaches the database (which would refuse e.g. NUL bytes) but costs the
     // same password check, so the answer and its timing stay the same.
@@ -322,82 +291,30 @@ pub async fn login_with_password(
     }
 }
 
+/// Ends a first factor: a session, or the pending state when the user has
+/// a second factor. Refusals (an inactive account, an auditor whose access
+/// ended) are audited and committed before the error returns.
 pub(crate) async fn finish_sign_in(
     state: &AppState,
     tx: deadpool_postgres::Transaction<'_>,
     user: &users::UserRecord,
     method: &str,
     client: &ClientInfo,
-) -> AppResult<SignedIn> {
-    let entry = |action| audit::Entry {
-        details: serde_json::json!({ "method": method }),
-        ..user_entry(user, client, action)
-    };
-    if !user.can_sign_in() {
-        audit::record(
-            &*tx,
-            &audit::Entry {
-                details: serde_json::json!({ "method": method, "reason": "inactive" }),
-                ..entry("auth.signin_failed")
-            },
-        )
-        .await?;
+) -> AppResult<SignIn> {
+    if let Some(refused) = refusal(&*tx, user, method, client).await? {
         tx.commit().await?;
-        return Err(AppError::Forbidden(INACTIVE.into()));
+        return Err(refused);
     }
-    if user.role == crate::auth::Role::Auditor {
-        let grant = crate::db::auditors::of_user(&*tx, user.id).await?;
-        let ended = match &grant {
-            Some(g) if g.revoked_at.is_some() => Some("was revoked".to_owned()),
-            Some(g) if g.expires_at <= chrono::Utc::now() => {
-                Some(format!("ended on {}", g.expires_at.format("%Y-%m-%d %H:%M UTC")))
-            }
-            Some(_) => None,
-            None => Some("has ended".to_owned()),
-        };
-        if let Some(how) = ended {
-            audit::record(
-                &*tx,
-                &audit::Entry {
-                    details: serde_json::json!({ "method": method, "reason": "auditor_access_ended" }),
-                    ..entry("auth.signin_failed")
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(AppError::Forbidden(format!(
-                "your auditor access to {} {how}; ask the practice to extend it or grant it again",
-                user.org_name
-            )));
-        }
+    let methods = mfa::methods_of(&*tx, user.id).await?;
+    if methods.iter().any(|m| *m != mfa::Method::RecoveryCode) {
+        let pending = mfa::start_pending(state, &*tx, user, method, client, methods).await?;
+        tx.commit().await?;
+        return Ok(SignIn::SecondFactor(pending));
     }
-    let started =
-        session::start(&*tx, state, user.id, client.ip, client.user_agent.as_deref()).await?;
-    users::record_sign_in(&*tx, user.id, method == "magic_link").await?;
-    audit::record(
-        &*tx,
-        &audit::Entry {
-            target_type: Some("session"),
-            target_id: Some(started.session_id.to_string()),
-            ..entry("auth.signin_succeeded")
-        },
-    )
-    .await?;
+    let proof = Proof { method: Some(method), second_factor: None };
+    let signed_in = open_session(state, &*tx, user, proof, client).await?;
     tx.commit().await?;
-    Ok(SignedIn { user_id: user.id, session: started })
-}
-
-/// Passwords, sessions, tokens, users, roles, invitations, auditor grants
-/// and transfers are managed from a signed-in browser only, whatever a
-/// token's scope: a leaked script token must not become the whole account,
-/// lock out its owner, nor let its holder invite themselves in as an admin.
-pub(crate) fn require_browser_session(user: &CurrentUser) -> AppResult<()> {
-    match user.session_id() {
-        Some(_) => Ok(()),
-        None => Err(AppError::Forbidden(
-            "API tokens cannot manage passwords, sessions, tokens, users, roles, invitations, auditor access or transfers; sign in with a browser for that".into(),
-        )),
-    }
+    Ok(SignIn::Session(signed_in))
 }
 
 /// Ends the caller's browser session (nothing to end for an API token).
@@ -420,7 +337,10 @@ pub async fn logout(state: &AppState, user: &CurrentUser, client: &ClientInfo) -
     Ok(())
 }
 
-/// Sets or changes the caller's password; other sessions are signed out.
+/// Sets or changes the caller's password; other sessions are signed out
+/// and the user is told by email. Needs a recent sign-in; changing a
+/// password needs the current one, unless the session proved the user's
+/// mailbox and a second factor (then a forgotten password can be replaced).
 pub async fn set_password(
     state: &AppState,
     user: &CurrentUser,
@@ -428,14 +348,20 @@ pub async fn set_password(
     current_password: Option<&str>,
     client: &ClientInfo,
 ) -> AppResult<u64> {
-    require_browser_session(user)?;
+    mfa::require_recent(user)?;
     password::validate(new_password)?;
     let record = users::find_by_id(&**state.pool().get().await?, user.id)
         .await?
         .ok_or_else(|| AppError::Unauthorized("your account no longer exists".into()))?;
-    if let Some(stored) = record.password_hash.clone() {
-        let Some(current) = current_password.filter(|c| !c.is_empty()) else {
-            return Err(AppError::Forbidden("enter your current password to change it".into()));
+    let current = current_password.filter(|c| !c.is_empty());
+    let replacing_forgotten = current.is_none() && mfa::may_replace_forgotten_password(user);
+    if let Some(stored) = record.password_hash.clone().filter(|_| !replacing_forgotten) {
+        let Some(current) = current else {
+            return Err(AppError::Forbidden(
+                "enter your current password to change it (forgotten it? sign in with an email \
+                 link and your second factor, then you can replace it)"
+                    .into(),
+            ));
         };
         limit(
             state,
@@ -452,8 +378,40 @@ pub async fn set_password(
     let tx = db.transaction().await?;
     users::set_password_hash(&*tx, user.id, &hash).await?;
     let revoked = sessions::revoke_other_sessions(&*tx, user.id, user.session_id()).await?;
-    audit::record(&*tx, &audit::Entry { details: serde_json::json!({ "other_sessions_revoked": revoked, "changed": record.password_hash.is_some() }), ..user_entry(user, client, "auth.password_set") }).await?;
+    let changed = record.password_hash.is_some();
+    audit::record(
+        &*tx,
+        &audit::Entry {
+            details: serde_json::json!({
+                "other_sessions_revoked": revoked,
+                "changed": changed,
+                "replaced_forgotten": changed && replacing_forgotten,
+            }),
+            ..user_entry(user, client, "auth.password_set")
+        },
+    )
+    .await?;
+    let what = if changed {
+        "The password of your account was changed, and your other sessions were signed out."
+    } else {
+        "A password was set for your account: you can now sign in with it as well as with an email link."
+    };
+    let url = format!("{}{}", state.config().base_url, paths::SECURITY);
+    let mail = emails::security_notice(user.name.as_deref(), &user.org_name, what, &url);
+    outbox::enqueue(
+        &*tx,
+        &NewMail {
+            to: user.email.clone(),
+            subject: mail.subject,
+            text: mail.text,
+            html: Some(mail.html),
+            kind: "security_notice",
+            contains_secret: false,
+        },
+    )
+    .await?;
     tx.commit().await?;
+    state.wake_mailer();
     Ok(revoked)
 }
 
@@ -538,7 +496,7 @@ pub async fn create_api_token(
     scope: Scope,
     client: &ClientInfo,
 ) -> AppResult<NewToken> {
-    require_browser_session(user)?;
+    mfa::require_recent(user)?;
     let name = raw_name.trim();
     if name.is_empty() || raw_name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::BadRequest("give the token a name of 1 to 100 characters".into()));

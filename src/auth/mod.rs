@@ -4,9 +4,13 @@ pub mod csrf;
 pub mod current;
 pub mod flows;
 pub mod forwarded;
+pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod session;
+pub mod signin;
 pub mod tokens;
+pub mod totp;
 
 use std::fmt;
 use std::str::FromStr;

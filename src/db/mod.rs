@@ -13,6 +13,7 @@ pub mod evidence_log;
 pub mod housekeeping;
 pub mod invites;
 pub mod managed;
+pub mod mfa;
 pub mod migrate;
 pub mod notifications;
 pub mod orgs;

@@ -52,16 +52,42 @@ pub struct NewSession<'a> {
     pub lifetime: Duration,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<&'a str>,
+    /// How the first factor was proved (None for sessions made by tools).
+    pub auth_method: Option<&'a str>,
+    /// The second factor used, if one was.
+    pub second_factor: Option<&'a str>,
 }
 
 pub async fn insert_session(db: &impl GenericClient, s: &NewSession<'_>) -> AppResult<Uuid> {
     let secs = s.lifetime.as_secs_f64();
     let ua = s.user_agent.map(|ua| ua.chars().take(512).collect::<String>());
+    if s.auth_method.is_none() && s.second_factor.is_none() {
+        // Sessions made by tools record no proof; this form also works on
+        // a schema migrated only part of the way (tests of old migrations).
+        let row = db
+            .query_one(
+                "INSERT INTO client_sessions (user_id, token_hash, csrf_token, expires_at, ip, user_agent)
+                 VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5, $6) RETURNING id",
+                &[&s.user_id, &s.token_hash.as_slice(), &s.csrf_token, &secs, &s.ip, &ua],
+            )
+            .await?;
+        return Ok(row.get(0));
+    }
     let row = db
         .query_one(
-            "INSERT INTO client_sessions (user_id, token_hash, csrf_token, expires_at, ip, user_agent)
-             VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5, $6) RETURNING id",
-            &[&s.user_id, &s.token_hash.as_slice(), &s.csrf_token, &secs, &s.ip, &ua],
+            "INSERT INTO client_sessions
+                    (user_id, token_hash, csrf_token, expires_at, ip, user_agent, auth_method, second_factor)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5, $6, $7, $8) RETURNING id",
+            &[
+                &s.user_id,
+                &s.token_hash.as_slice(),
+                &s.csrf_token,
+                &secs,
+                &s.ip,
+                &ua,
+                &s.auth_method,
+                &s.second_factor,
+            ],
         )
         .await?;
     Ok(row.get(0))
@@ -81,6 +107,18 @@ pub struct SessionRecord {
     pub org_name: String,
     /// An auditor's grant's end.
     pub auditor_until: Option<DateTime<Utc>>,
+    pub auth: SessionAuth,
+    /// When the practice requires MFA and the user has no factor: the end
+    /// of their grace period.
+    pub mfa_setup_due: Option<DateTime<Utc>>,
+}
+
+/// When and how a session's user last proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAuth {
+    pub authenticated_at: DateTime<Utc>,
+    pub method: Option<String>,
+    pub second_factor: Option<String>,
 }
 
 impl std::fmt::Debug for SessionRecord {
@@ -96,6 +134,8 @@ impl std::fmt::Debug for SessionRecord {
             .field("org_id", &self.org_id)
             .field("org_name", &self.org_name)
             .field("auditor_until", &self.auditor_until)
+            .field("auth", &self.auth)
+            .field("mfa_setup_due", &self.mfa_setup_due)
             .finish()
     }
 }
@@ -111,7 +151,11 @@ pub async fn find_live_session(
     let row = db
         .query_opt(
             &format!(
-                "SELECT s.id, s.csrf_token, s.last_seen_at, u.id, u.email, u.name, u.role, o.id, o.name, {}
+                "SELECT s.id, s.csrf_token, s.last_seen_at, u.id, u.email, u.name, u.role, o.id, o.name, {},
+                        s.authenticated_at, s.auth_method, s.second_factor,
+                        CASE WHEN o.mfa_required_at IS NOT NULL AND NOT {}
+                             THEN greatest(o.mfa_required_at, u.created_at)
+                                  + make_interval(days => o.mfa_grace_days) END
                    FROM client_sessions s
                    JOIN client_users u ON u.id = s.user_id
                    JOIN client_orgs o ON o.id = u.client_org_id
@@ -119,6 +163,7 @@ pub async fn find_live_session(
                     AND s.last_seen_at > now() - make_interval(secs => $2)
                     AND u.is_active AND o.status = 'active' AND {}",
                 crate::db::auditors::GRANT_UNTIL,
+                crate::db::mfa::has_factor_sql("u.id"),
                 crate::db::auditors::GRANT_IS_LIVE
             ),
             &[&token_hash.as_slice(), &idle],
@@ -136,6 +181,12 @@ pub async fn find_live_session(
             org_id: r.get(7),
             org_name: r.get(8),
             auditor_until: r.get(9),
+            auth: SessionAuth {
+                authenticated_at: r.get(10),
+                method: r.get(11),
+                second_factor: r.get(12),
+            },
+            mfa_setup_due: r.get(13),
         })
     })
     .transpose()

@@ -298,3 +298,33 @@ pub fn owner_update_email(
     .into_string();
     Email { subject: format!("{} – {}", update.title, r.org_name), text, html }
 }
+
+/// A change to how someone signs in (a password set, a factor added or
+/// removed, a recovery code used): told to the account's own address, so a
+/// change they did not make does not go unnoticed.
+pub fn security_notice(
+    name: Option<&str>,
+    org_name: &str,
+    what: &str,
+    security_url: &str,
+) -> Email {
+    let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
+    let text = format!(
+        "{greeting}\n\n{what}\n\nThis is your OsirisCare client portal account at {org_name}. If this \
+         was you, there is nothing to do. If it was not, sign in, review your sign-in methods and \
+         sessions at {security_url}, and tell your practice's owner.\n\n-- OsirisCare\n"
+    );
+    let html = html! {
+        div style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 520px; margin: 0 auto; padding: 24px;" {
+            p style="font-size: 16px;" { (greeting) }
+            p style="font-size: 16px;" { (what) }
+            p style="font-size: 14px; color: #4b5563;" {
+                "This is your OsirisCare client portal account at " strong { (org_name) } ". If this was you, there is nothing to do. If it was not, sign in, review your sign-in methods and sessions at "
+                a href=(security_url) style="color: #0f5e6b;" { (security_url) }
+                ", and tell your practice's owner."
+            }
+        }
+    }
+    .into_string();
+    Email { subject: "A change to how you sign in to OsirisCare".to_owned(), text, html }
+}

@@ -20,6 +20,8 @@ pub struct NavUser<'a> {
     /// For an auditor, on pages that know it: what their access covers
     /// ([`crate::reach::Reach::describe`]), shown in the banner.
     pub scope: Option<String>,
+    /// When the practice requires MFA and the user has none: their deadline.
+    pub mfa_setup_due: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl<'a> NavUser<'a> {
@@ -32,6 +34,7 @@ impl<'a> NavUser<'a> {
             csrf_token: user.csrf_token().unwrap_or(""),
             auditor_until: user.auditor_until,
             scope: None,
+            mfa_setup_due: user.mfa_setup_due,
         }
     }
 
@@ -142,6 +145,7 @@ fn head(title: &str, csrf_token: Option<&str>) -> Markup {
             link rel="stylesheet" href=(assets::url("app.css"));
             script src=(assets::url("htmx.min.js")) defer {}
             script src=(assets::url("portal.js")) defer {}
+            script src=(assets::url("webauthn.js")) defer {}
         }
     }
 }
@@ -167,6 +171,17 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                         " until " (until.format("%Y-%m-%d %H:%M UTC")) ". "
                         @if let Some(scope) = &u.scope { (scope) " " }
                         "Read only: every page you open and every download is recorded in the practice's audit log."
+                    }
+                }
+                @if let Some(due) = user.and_then(|u| u.mfa_setup_due) {
+                    div.auditor-banner id="mfa-banner" role="note" {
+                        strong { "Your practice requires multi-factor sign-in." }
+                        @if due > chrono::Utc::now() {
+                            " Set up an authenticator app or a passkey by " (due.format("%Y-%m-%d %H:%M UTC"))
+                            " on the " a href=(paths::SECURITY) { "Security page" } "; after that you will not be able to use the portal without one."
+                        } @else {
+                            " Set up an authenticator app or a passkey on the " a href=(paths::SECURITY) { "Security page" } " to continue."
+                        }
                     }
                 }
                 header.topbar {

@@ -108,3 +108,57 @@ pub fn verify_page(token: &str, error: Option<&str>) -> Markup {
         },
     )
 }
+
+/// The second step of signing in: a code (authenticator app or recovery
+/// code) or a passkey, whichever the user has.
+pub fn mfa_page(
+    methods: &[crate::auth::mfa::Method],
+    next: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    use crate::auth::mfa::Method;
+    let totp = methods.contains(&Method::Totp);
+    let passkey = methods.contains(&Method::Passkey);
+    let recovery = methods.contains(&Method::RecoveryCode);
+    auth_page(
+        "Confirm it's you",
+        html! {
+            div.auth-card.stack {
+                h2 { "Confirm it's you" }
+                p.muted { "Your account uses multi-factor sign-in. This step lasts 5 minutes." }
+                @if let Some(error) = error {
+                    div.alert.alert-error role="alert" id="mfa-error" { (error) }
+                }
+                @if passkey {
+                    form.form method="post" action=(paths::LOGIN_MFA_PASSKEY)
+                        data-webauthn="authenticate" data-options-url=(paths::LOGIN_MFA_PASSKEY_OPTIONS) {
+                        input type="hidden" name="credential" value="";
+                        @if let Some(next) = next { input type="hidden" name="next" value=(next); }
+                        button.btn.btn-primary.btn-block type="submit" id="use-passkey" { "Use a passkey or security key" }
+                        p.field-error data-webauthn-error role="alert" {}
+                    }
+                }
+                @if totp || recovery {
+                    form.form method="post" action=(paths::LOGIN_MFA) {
+                        @if let Some(next) = next { input type="hidden" name="next" value=(next); }
+                        div.field {
+                            label for="mfa-code" {
+                                @if totp { "Code from your authenticator app" } @else { "Recovery code" }
+                            }
+                            input id="mfa-code" name="code" type="text" required autofocus[!passkey]
+                                autocomplete="one-time-code" spellcheck="false" maxlength="64"
+                                aria-describedby="mfa-code-hint" aria-invalid=[error.map(|_| "true")];
+                            span.muted.small id="mfa-code-hint" {
+                                @if totp && recovery { "6 digits. Lost your phone? Enter one of your recovery codes instead." }
+                                @else if totp { "6 digits, as the app shows them now." }
+                                @else { "One of the recovery codes you saved, like abcde-fghij. Each works once." }
+                            }
+                        }
+                        button.btn.btn-secondary.btn-block type="submit" id="verify-code" { "Verify" }
+                    }
+                }
+                p.small { a href=(paths::LOGIN) { "Start over" } }
+            }
+        },
+    )
+}

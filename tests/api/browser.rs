@@ -105,6 +105,74 @@ pub async fn open_as(client: &Client, base_url: &str, user: &crate::helpers::Tes
     client.goto(&format!("{base_url}{path}")).await.unwrap();
 }
 
+/// A command of WebDriver's WebAuthn extension
+/// (<https://www.w3.org/TR/webauthn-3/#sctn-automation>): `path` below the
+/// session's URL, with a JSON body when it is a POST.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.expect("a WebAuthn command needs a session");
+        base_url.join(&format!("session/{session}/webauthn/{}", self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (poem::http::Method, Option<String>) {
+        match &self.body {
+            Some(body) => (poem::http::Method::POST, Some(body.to_string())),
+            None => (poem::http::Method::GET, None),
+        }
+    }
+}
+
+/// Gives the browser a virtual platform authenticator (CTAP2, resident
+/// keys, user verification that always succeeds), so passkey ceremonies
+/// run without a person; returns its id. Chromium keeps it for the session.
+#[allow(dead_code, reason = "for the passkey sign-in tests")]
+pub async fn add_virtual_authenticator(client: &Client) -> String {
+    let options = serde_json::json!({
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": true,
+        "hasUserVerification": true,
+        "isUserVerified": true,
+    });
+    let cmd = WebAuthnCommand { path: "authenticator".to_owned(), body: Some(options) };
+    let id = client.issue_cmd(cmd).await.expect("add a virtual authenticator");
+    id.as_str().unwrap_or_else(|| panic!("an authenticator id, not {id}")).to_owned()
+}
+
+/// The credentials the virtual authenticator holds, as WebDriver reports
+/// them (`credentialId`, `rpId`, `userHandle`, `signCount`, …) but without
+/// their `privateKey`, so a failing assertion cannot print one.
+#[allow(dead_code, reason = "for the passkey sign-in tests")]
+pub async fn virtual_credentials(
+    client: &Client,
+    authenticator_id: &str,
+) -> Vec<serde_json::Value> {
+    let cmd = WebAuthnCommand {
+        path: format!("authenticator/{authenticator_id}/credentials"),
+        body: None,
+    };
+    let credentials = client.issue_cmd(cmd).await.expect("the virtual authenticator's credentials");
+    let serde_json::Value::Array(mut list) = credentials else {
+        panic!("the virtual authenticator did not answer with a list of credentials");
+    };
+    for credential in &mut list {
+        if let Some(fields) = credential.as_object_mut() {
+            fields.remove("privateKey");
+        }
+    }
+    list
+}
+
 /// Saves a PNG under target/screenshots/ for people to look at.
 pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
     let dir = crate::helpers::repo_path("target/screenshots");

@@ -95,6 +95,30 @@ const CASES: &[Case] = &[
         expect: [401, 403, 204, 204, 404, 403],
     },
     Case { operation_id: "get_me", method: Method::GET, expect: [401, 200, 200, 200, 200, 200] },
+    // The second step needs the pending cookie of a first factor, which no
+    // caller here has: a session is no substitute.
+    Case {
+        operation_id: "verify_mfa",
+        method: Method::POST,
+        expect: [401, 401, 401, 401, 401, 401],
+    },
+    Case {
+        operation_id: "create_mfa_challenge",
+        method: Method::POST,
+        expect: [401, 401, 401, 401, 401, 401],
+    },
+    Case {
+        operation_id: "verify_mfa_webauthn",
+        method: Method::POST,
+        expect: [401, 401, 401, 401, 401, 401],
+    },
+    // Anyone signed in may confirm it is them; these users have no second
+    // factor and no password, so a code is the wrong answer (400).
+    Case {
+        operation_id: "verify_reauthentication",
+        method: Method::POST,
+        expect: [401, 400, 400, 400, 400, 400],
+    },
     Case {
         operation_id: "set_password",
         method: Method::PUT,
@@ -192,6 +216,14 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
         ),
         "logout_session" => ("/api/client/auth/logout".into(), None),
         "get_me" => ("/api/client/auth/me".into(), None),
+        "verify_mfa" => ("/api/client/auth/mfa".into(), Some(json!({ "code": "123456" }))),
+        "create_mfa_challenge" => ("/api/client/auth/mfa/webauthn/start".into(), None),
+        "verify_mfa_webauthn" => {
+            ("/api/client/auth/mfa/webauthn/finish".into(), Some(json!({ "credential": {} })))
+        }
+        "verify_reauthentication" => {
+            ("/api/client/auth/reauthenticate".into(), Some(json!({ "code": "123456" })))
+        }
         "set_password" => {
             ("/api/client/password".into(), Some(json!({ "password": "a brand new password" })))
         }

@@ -10,7 +10,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
-use super::auth::{AuthStatus, RoleName, SignInResponse};
+use super::auth::{RoleName, SignInResponse};
 use super::error::{
     AUTHED, ApiError, CONFLICT, FORBIDDEN, JSON_BODY, NOT_FOUND, TOO_MANY, UNAUTHORIZED,
 };
@@ -348,10 +348,7 @@ impl UsersApi {
         let signed_in =
             crate::users::accept_invite(&state, &body.token, &body.name, &ClientInfo::of(req))
                 .await?;
-        Ok(SignInResponse::Ok(
-            Json(AuthStatus { status: "authenticated".into() }),
-            signed_in.session.set_cookie,
-        ))
+        Ok(super::auth::sign_in_response(signed_in))
     }
 
     /// Remove a user (owner, admin)

@@ -158,6 +158,19 @@ pub fn page_headers(resp: &mut Response) {
     }
 }
 
+/// JSON for a page's script (webauthn.js reads the options, or the
+/// `message` of an error, which it shows beside its button).
+pub fn json_or_message(result: AppResult<serde_json::Value>) -> Response {
+    let (status, body) = match result {
+        Ok(value) => (StatusCode::OK, value),
+        Err(e) => {
+            e.log();
+            (e.status(), serde_json::json!({ "error": e.code(), "message": e.to_string() }))
+        }
+    };
+    poem::web::Json(body).with_status(status).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

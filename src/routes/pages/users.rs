@@ -276,9 +276,7 @@ pub async fn view_invite_post(
     csrf::check_origin(req, state.config())?;
     let token = form.token.trim();
     match users::accept_invite(&state, token, &form.name, &ClientInfo::of(req)).await {
-        Ok(signed_in) => Ok(poem::web::Redirect::see_other(paths::DASHBOARD)
-            .with_header("set-cookie", signed_in.session.set_cookie)
-            .into_response()),
+        Ok(signed_in) => Ok(super::auth::signed_in_to(signed_in, paths::DASHBOARD)),
         Err(AppError::BadRequest(message)) => {
             // The name was wrong: show the form again, if the link still works.
             let fix = Fix::new(message);
