@@ -396,20 +396,7 @@ pub async fn set_password(
     } else {
         "A password was set for your account: you can now sign in with it as well as with an email link."
     };
-    let url = format!("{}{}", state.config().base_url, paths::SECURITY);
-    let mail = emails::security_notice(user.name.as_deref(), &user.org_name, what, &url);
-    outbox::enqueue(
-        &*tx,
-        &NewMail {
-            to: user.email.clone(),
-            subject: mail.subject,
-            text: mail.text,
-            html: Some(mail.html),
-            kind: "security_notice",
-            contains_secret: false,
-        },
-    )
-    .await?;
+    mfa::notify_user(state, &*tx, user, what).await?;
     tx.commit().await?;
     state.wake_mailer();
     Ok(revoked)

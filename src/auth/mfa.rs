@@ -212,28 +212,31 @@ fn open_secret(state: &AppState, user_id: Uuid, app: &mfa::Totp) -> AppResult<Ve
 }
 
 /// The pending sign-in behind the request's pending cookie, locked, with
-/// its user; a dead or missing one is a 401 saying to sign in again.
-async fn take_pending(
+/// its user and the transaction that holds the lock; a dead or missing one
+/// is a 401 saying to sign in again (the rate-limit hits are committed).
+async fn take_pending<'a>(
     state: &AppState,
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: deadpool_postgres::Transaction<'a>,
     token: Option<&str>,
     client: &ClientInfo,
-) -> AppResult<Result<(mfa::Pending, users::UserRecord), AppError>> {
-    limit_in(&**tx, format!("mfa:ip:{}", client.ip_key()), STEPS_PER_IP).await?;
+) -> AppResult<(deadpool_postgres::Transaction<'a>, mfa::Pending, users::UserRecord)> {
+    limit_in(&*tx, format!("mfa:ip:{}", client.ip_key()), STEPS_PER_IP).await?;
     let pending = match token.filter(|t| plausible_token(t)) {
         Some(t) => {
-            mfa::lock_pending(&**tx, &tokens::hash(state.secret(), t), PENDING_FAILURES).await?
+            mfa::lock_pending(&*tx, &tokens::hash(state.secret(), t), PENDING_FAILURES).await?
         }
         None => None,
     };
-    let Some(pending) = pending else {
-        return Ok(Err(AppError::Unauthorized(PENDING_INVALID.into())));
+    let user = match &pending {
+        Some(p) => users::find_by_id(&*tx, p.user_id).await?,
+        None => None,
     };
-    let Some(user) = users::find_by_id(&**tx, pending.user_id).await? else {
-        return Ok(Err(AppError::Unauthorized(PENDING_INVALID.into())));
+    let (Some(pending), Some(user)) = (pending, user) else {
+        tx.commit().await?;
+        return Err(AppError::Unauthorized(PENDING_INVALID.into()));
     };
-    limit_in(&**tx, format!("mfa:user:{}", user.id), CODES_PER_USER).await?;
-    Ok(Ok((pending, user)))
+    limit_in(&*tx, format!("mfa:user:{}", user.id), CODES_PER_USER).await?;
+    Ok((tx, pending, user))
 }
 
 /// The second step with a code (authenticator or recovery): a session on
@@ -245,14 +248,8 @@ pub async fn sign_in_with_code(
     client: &ClientInfo,
 ) -> AppResult<SignedIn> {
     let mut db = state.pool().get().await?;
-    let tx = db.transaction().await?;
-    let (pending, user) = match take_pending(state, &tx, pending_token, client).await? {
-        Ok(found) => found,
-        Err(e) => {
-            tx.commit().await?;
-            return Err(e);
-        }
-    };
+    let (tx, pending, user) =
+        take_pending(state, db.transaction().await?, pending_token, client).await?;
     match check_code(state, &*tx, user.id, code).await? {
         CodeCheck::Accepted(method) => complete(state, tx, &pending, &user, method, client).await,
         refused => {
@@ -344,7 +341,7 @@ async fn recovery_code_used(
 }
 
 /// Queues a security notice to the user (the caller wakes the mailer).
-async fn notify(
+pub(crate) async fn notify(
     state: &AppState,
     tx: &impl tokio_postgres::GenericClient,
     to: &str,
@@ -376,14 +373,8 @@ pub async fn sign_in_passkey_options(
     client: &ClientInfo,
 ) -> AppResult<serde_json::Value> {
     let mut db = state.pool().get().await?;
-    let tx = db.transaction().await?;
-    let (pending, user) = match take_pending(state, &tx, pending_token, client).await? {
-        Ok(found) => found,
-        Err(e) => {
-            tx.commit().await?;
-            return Err(e);
-        }
-    };
+    let (tx, pending, user) =
+        take_pending(state, db.transaction().await?, pending_token, client).await?;
     let rp = relying_party(state)?;
     let keys: Vec<_> = mfa::passkeys(&*tx, user.id).await?.into_iter().map(|p| p.passkey).collect();
     if keys.is_empty() {
@@ -406,14 +397,8 @@ pub async fn sign_in_with_passkey(
     client: &ClientInfo,
 ) -> AppResult<SignedIn> {
     let mut db = state.pool().get().await?;
-    let tx = db.transaction().await?;
-    let (pending, user) = match take_pending(state, &tx, pending_token, client).await? {
-        Ok(found) => found,
-        Err(e) => {
-            tx.commit().await?;
-            return Err(e);
-        }
-    };
+    let (tx, pending, user) =
+        take_pending(state, db.transaction().await?, pending_token, client).await?;
     let rp = relying_party(state)?;
     let Some(challenge) = pending.webauthn_state.clone() else {
         return Err(AppError::Conflict(
@@ -782,7 +767,8 @@ pub async fn confirm_totp(
     Ok(codes)
 }
 
-async fn notify_user(
+/// [`notify`] for the signed-in user.
+pub(crate) async fn notify_user(
     state: &AppState,
     tx: &impl tokio_postgres::GenericClient,
     user: &CurrentUser,
