@@ -431,7 +431,8 @@ fn register_schemes(registry: &mut Registry) {
                  checks (verify_bundle, verify_chain, verify_log, verify_log_checkpoint); any \
                  other POST, PUT, PATCH or DELETE answers 403. Scope `write`: also the changes \
                  the user's role allows. Whatever the scope, users, roles, invitations, auditor \
-                 grants, tokens, sessions, passwords and transfers need a browser session (403).",
+                 grants, tokens, sessions, passwords, sign-in methods (MFA), the MFA policy and \
+                 transfers need a browser session (403).",
             ),
             name: None,
             key_in: None,

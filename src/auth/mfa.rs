@@ -648,6 +648,7 @@ impl Status {
 }
 
 pub async fn status(state: &AppState, user: &CurrentUser) -> AppResult<Status> {
+    require_browser_session(user)?;
     let db = state.pool().get().await?;
     let app = mfa::totp(&**db, user.id).await?;
     let passkeys = mfa::passkeys(&**db, user.id).await?;
@@ -1070,6 +1071,12 @@ pub async fn regenerate_recovery_codes(
     Ok(codes)
 }
 
+/// The practice's policy.
+pub async fn policy(state: &AppState, user: &CurrentUser) -> AppResult<mfa::Policy> {
+    let db = state.pool().get().await?;
+    mfa::policy(&**db, user.org_id).await
+}
+
 /// Sets the practice's policy (the owner).
 pub async fn set_policy(
     state: &AppState,
@@ -1087,6 +1094,14 @@ pub async fn set_policy(
     }
     let mut db = state.pool().get().await?;
     let tx = db.transaction().await?;
+    if required && !mfa::has_factor(&*tx, owner.id).await? {
+        // Otherwise the owner would lock themselves out with everyone else.
+        return Err(AppError::Conflict(
+            "set up an authenticator app or a passkey for yourself first, then require it of \
+             everyone"
+                .into(),
+        ));
+    }
     let before = mfa::policy(&*tx, owner.org_id).await?;
     let after = mfa::set_policy(&*tx, owner.org_id, required, grace_days).await?;
     if before != after {

@@ -66,8 +66,9 @@ impl FromStr for Role {
 /// `verify_log_checkpoint`); any other change answers 403. `write`: also
 /// the changes the user's role allows (notifications, email preferences,
 /// audit packs and exports). No token, whatever its scope, manages users,
-/// roles, invitations, auditor grants, tokens, sessions, passwords or
-/// transfers: those answer 403 and need a browser session.
+/// roles, invitations, auditor grants, tokens, sessions, passwords,
+/// sign-in methods (MFA and its policy) or transfers: those answer 403 and
+/// need a browser session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, poem_openapi::Enum)]
 #[oai(rename = "TokenScope", rename_all = "lowercase")]
 pub enum Scope {

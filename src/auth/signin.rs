@@ -126,7 +126,7 @@ pub(crate) fn require_browser_session(user: &CurrentUser) -> AppResult<()> {
     match user.session_id() {
         Some(_) => Ok(()),
         None => Err(AppError::Forbidden(
-            "API tokens cannot manage passwords, sessions, tokens, users, roles, invitations, auditor access or transfers; sign in with a browser for that".into(),
+            "API tokens cannot manage passwords, sign-in methods (MFA), sessions, tokens, users, roles, invitations, auditor access or transfers; sign in with a browser for that".into(),
         )),
     }
 }

@@ -206,6 +206,11 @@ fn finish_response(
 }
 
 fn render_error(err: poem::Error, flavor: Flavor) -> Response {
+    if err.status().is_redirection() {
+        // An extractor's redirect (the MFA policy's lock to the Security
+        // page) is the answer itself, Location and all.
+        return err.into_response();
+    }
     if let Some(app) = err.downcast_ref::<AppError>() {
         app.log();
         // AppError's own wording never carries internals (5xx say only that

@@ -35,6 +35,7 @@ mod log_witness;
 mod mail;
 mod managed;
 mod matrix;
+mod mfa;
 mod notifications;
 mod openapi;
 mod packs;

@@ -49,6 +49,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         .chain(crate::audit::MATRIX)
         .chain(crate::log_api::MATRIX)
         .chain(crate::packs::MATRIX)
+        .chain(crate::mfa::MATRIX)
 }
 
 const CASES: &[Case] = &[
@@ -352,6 +353,9 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
                 return r;
             }
             if let Some(r) = crate::packs::matrix_request(app, a, other).await {
+                return r;
+            }
+            if let Some(r) = crate::mfa::matrix_request(app, a, other).await {
                 return r;
             }
             panic!("no request recipe for {other}")

@@ -384,9 +384,9 @@ impl AuthApi {
     ///
     /// After a first factor answered `mfa_required`: a 6-digit code from
     /// the authenticator app (each accepted once) or a recovery code (used
-    /// up, and the user is emailed). Needs the pending cookie; starts the
-    /// session and clears the pending cookie. Five wrong answers end the
-    /// pending sign-in (sign in again).
+    /// up, and the user is emailed). Needs the pending cookie, which it
+    /// uses up; starts the session. Five wrong answers end the pending
+    /// sign-in (sign in again).
     #[oai(path = "/mfa", method = "post", operation_id = "verify_mfa")]
     async fn verify_mfa(
         &self,
@@ -400,7 +400,7 @@ impl AuthApi {
         let signed_in =
             mfa::sign_in_with_code(&state, token.as_deref(), &body.code, &ClientInfo::of(req))
                 .await?;
-        Ok(second_factor_done(&state, signed_in))
+        Ok(second_factor_done(signed_in))
     }
 
     /// Start answering the second factor with a passkey
@@ -444,7 +444,7 @@ impl AuthApi {
             &ClientInfo::of(req),
         )
         .await?;
-        Ok(second_factor_done(&state, signed_in))
+        Ok(second_factor_done(signed_in))
     }
 
     /// Confirm it is you
@@ -475,19 +475,15 @@ impl AuthApi {
 
 #[derive(ApiResponse)]
 pub enum SecondFactorResponse {
-    /// Signed in: sets the session cookie and clears the pending one.
+    /// Signed in: sets the session cookie. The pending cookie is used up
+    /// (it expires within 5 minutes on its own).
     #[oai(status = 200)]
-    Ok(
-        Json<AuthStatus>,
-        #[oai(header = "Set-Cookie")] String,
-        #[oai(header = "Set-Cookie")] String,
-    ),
+    Ok(Json<AuthStatus>, #[oai(header = "Set-Cookie")] String),
 }
 
-fn second_factor_done(state: &AppState, signed_in: flows::SignedIn) -> SecondFactorResponse {
+fn second_factor_done(signed_in: flows::SignedIn) -> SecondFactorResponse {
     SecondFactorResponse::Ok(
         Json(AuthStatus { status: SignInStatus::Authenticated, methods: None }),
         signed_in.session.set_cookie,
-        session::clear_pending_cookie(state.config()),
     )
 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod compliance;
 pub mod error;
 pub mod log;
+pub mod mfa;
 pub mod notifications;
 pub mod packs;
 pub mod reports;
@@ -39,6 +40,7 @@ impl ErrorBody {
 pub type Api = (
     system::SystemApi,
     auth::AuthApi,
+    mfa::MfaApi,
     account::AccountApi,
     compliance::ComplianceApi,
     appliance::ApplianceApi,
@@ -58,6 +60,7 @@ pub fn service() -> OpenApiService<Api, ()> {
         (
             system::SystemApi,
             auth::AuthApi,
+            mfa::MfaApi,
             account::AccountApi,
             compliance::ComplianceApi,
             appliance::ApplianceApi,
