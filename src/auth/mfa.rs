@@ -513,7 +513,7 @@ pub async fn reauthenticate(
             }
         }
         (true, None, _) => {
-            return Err(AppError::BadRequest(
+            return Err(AppError::Unprocessable(
                 "enter a code from your authenticator app or a recovery code (or use your passkey)"
                     .into(),
             ));
@@ -538,7 +538,7 @@ pub async fn reauthenticate(
             None
         }
         (false, _, None) => {
-            return Err(AppError::BadRequest(
+            return Err(AppError::Unprocessable(
                 "enter your password; without one, sign out and sign in again with a link from \
                  your email"
                     .into(),
@@ -657,13 +657,16 @@ pub async fn status(state: &AppState, user: &CurrentUser) -> AppResult<Status> {
         .ok_or_else(|| AppError::Unauthorized("sign in again".into()))?
         .password_hash
         .is_some();
+    let totp_enabled = app.as_ref().is_some_and(|t| t.confirmed_at.is_some());
+    let has_factor = totp_enabled || !passkeys.is_empty();
     Ok(Status {
-        totp_enabled: app.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
+        totp_enabled,
         totp_pending: app.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
         passkeys,
         recovery_codes_left: mfa::recovery_codes_left(&**db, user.id).await?,
         policy: mfa::policy(&**db, user.org_id).await?,
-        setup_due: user.mfa_setup_due,
+        // As of now: a factor set up in this request ends it.
+        setup_due: user.mfa_setup_due.filter(|_| !has_factor),
         recent: require_recent(user).is_ok(),
         has_password,
     })
@@ -978,7 +981,11 @@ pub async fn register_passkey(
             "that passkey registration expired or was not started; start again".into(),
         ));
     };
-    let new = passkeys::finish_registration(&rp, &challenge, credential).map_err(passkey_error)?;
+    let new = passkeys::finish_registration(&rp, &challenge, credential).map_err(|e| match e {
+        passkeys::PasskeyError::AlreadyRegistered => AppError::Conflict(e.to_string()),
+        // Well-formed JSON that is no valid answer to this registration.
+        e => AppError::Unprocessable(e.to_string()),
+    })?;
     let name = name.unwrap_or_else(|| "Passkey".to_owned());
     let Some(id) =
         mfa::insert_passkey(&*tx, user.id, &name, &new.credential_id, &new.passkey).await?
@@ -1069,6 +1076,12 @@ pub async fn regenerate_recovery_codes(
     tx.commit().await?;
     state.wake_mailer();
     Ok(codes)
+}
+
+/// The practice's users who have a second factor (for the Users page).
+pub async fn enrolled_users(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Uuid>> {
+    let db = state.pool().get().await?;
+    mfa::enrolled_users(&**db, user.org_id).await
 }
 
 /// The practice's policy.

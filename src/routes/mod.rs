@@ -25,7 +25,7 @@ use crate::state::AppState;
 /// Every route of the portal without state or middleware, so tests can add
 /// their own routes beside them.
 pub fn routes() -> Route {
-    use pages::{auth, dashboard, dev_mailbox, evidence, settings, site};
+    use pages::{auth, dashboard, dev_mailbox, evidence, security, settings, site};
     let app = Route::new();
     // Each area of issue 5 adds its own pages.
     let app = pages::notifications::routes(app);
@@ -59,6 +59,21 @@ pub fn routes() -> Route {
         .at(paths::route::SESSION_REVOKE, post(settings::view_settings_session_revoke_post))
         .at(paths::SETTINGS_API_TOKENS, post(settings::view_settings_token_create_post))
         .at(paths::route::TOKEN_REVOKE, post(settings::view_settings_token_revoke_post))
+        .at(paths::SECURITY, get(security::view_security_get))
+        .at(paths::SECURITY_TOTP, post(security::view_security_totp_post))
+        .at(paths::SECURITY_TOTP_CONFIRM, post(security::view_security_totp_confirm_post))
+        .at(paths::SECURITY_TOTP_REMOVE, post(security::view_security_totp_remove_post))
+        .at(paths::SECURITY_PASSKEY_OPTIONS, post(security::view_security_passkey_options_post))
+        .at(paths::SECURITY_PASSKEYS, post(security::view_security_passkey_post))
+        .at(paths::route::PASSKEY_REMOVE, post(security::view_security_passkey_remove_post))
+        .at(paths::SECURITY_RECOVERY_CODES, post(security::view_security_recovery_codes_post))
+        .at(paths::SECURITY_CONFIRM, post(security::view_security_confirm_post))
+        .at(
+            paths::SECURITY_CONFIRM_PASSKEY_OPTIONS,
+            post(security::view_security_confirm_passkey_options_post),
+        )
+        .at(paths::SECURITY_CONFIRM_PASSKEY, post(security::view_security_confirm_passkey_post))
+        .at(paths::SECURITY_POLICY, post(security::view_security_policy_post))
         .at(paths::DEV_MAILBOX, get(dev_mailbox::view_dev_mailbox_get))
         .at(paths::LOG_VERIFY, post(pages::log::view_log_verify_post))
         .at(paths::route::LOG_VERIFICATION, get(pages::log::view_log_verification_get))

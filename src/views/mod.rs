@@ -16,6 +16,7 @@ pub mod login;
 pub mod notifications;
 pub mod packs;
 pub mod reports;
+pub mod security;
 pub mod settings;
 pub mod site;
 pub mod transfer;

@@ -245,6 +245,14 @@ pub fn settings_page(user: &NavUser, data: &SettingsData) -> Markup {
                 }
             }
             div.stack {
+                section.card id="security-link" {
+                    div.card-header { h2.card-title { "Multi-factor sign-in" } }
+                    div.card-body.row {
+                        p.muted.small { "Authenticator app, passkeys and recovery codes" @if data.role == Role::Owner { ", and whether your practice requires them" } "." }
+                        div.spacer {}
+                        a.btn.btn-secondary.btn-sm href=(paths::SECURITY) id="security-open" { "Open Security" }
+                    }
+                }
                 (password_section(data.has_password, None))
                 (sessions_section(data.sessions, data.current_session, None))
                 (email_notifications_section(data.email_prefs, data.role, data.csrf_token, None))

@@ -181,11 +181,13 @@ pub fn invites_section(
 }
 
 /// Who is looking at the users table.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Actor<'a> {
     pub id: Uuid,
     pub role: Role,
     pub csrf_token: &'a str,
+    /// The practice's users with a second factor.
+    pub enrolled: Vec<Uuid>,
 }
 
 impl Actor<'_> {
@@ -195,6 +197,14 @@ impl Actor<'_> {
             && u.id != self.id
             && u.role != Role::Owner
             && (u.role <= Role::Viewer || self.role == Role::Owner)
+    }
+
+    /// The same rules as `mfa::reset_user`.
+    fn can_reset_mfa(&self, u: &UserSummary) -> bool {
+        u.is_active
+            && u.id != self.id
+            && self.enrolled.contains(&u.id)
+            && (self.role == Role::Owner || u.role < self.role)
     }
 
     fn can_change_role(&self, u: &UserSummary) -> bool {
@@ -208,7 +218,7 @@ impl Actor<'_> {
 }
 
 /// `#users-section`: the practice's users.
-pub fn users_section(actor: Actor, users: &[UserSummary], message: Option<&str>) -> Markup {
+pub fn users_section(actor: &Actor, users: &[UserSummary], message: Option<&str>) -> Markup {
     html! {
         section.card id="users-section" {
             div.card-header { h2.card-title { "Users" } }
@@ -216,7 +226,7 @@ pub fn users_section(actor: Actor, users: &[UserSummary], message: Option<&str>)
                 @if let Some(message) = message { div.alert.alert-success role="status" { (message) } }
                 div.table-wrap {
                     table.table id="users-table" {
-                        thead { tr { th { "Name" } th { "Email" } th { "Role" } th { "Status" } th { "Last sign-in" } th {} } }
+                        thead { tr { th { "Name" } th { "Email" } th { "Role" } th { "Status" } th { "MFA" } th { "Last sign-in" } th { span.sr-only { "Actions" } } } }
                         tbody {
                             @for u in users {
                                 tr data-user-id=(u.id) data-email=(u.email) {
@@ -230,6 +240,10 @@ pub fn users_section(actor: Actor, users: &[UserSummary], message: Option<&str>)
                                         @if u.is_active { span.badge.badge-green { "active" } }
                                         @else { span.badge.badge-gray { "removed" } }
                                     }
+                                    td {
+                                        @if actor.enrolled.contains(&u.id) { span.badge.badge-green { "on" } }
+                                        @else { span.badge.badge-gray { "off" } }
+                                    }
                                     td { (u.last_login_at.map(when).unwrap_or_else(|| "never".into())) }
                                     td {
                                         div.row {
@@ -242,6 +256,15 @@ pub fn users_section(actor: Actor, users: &[UserSummary], message: Option<&str>)
                                                     input type="hidden" name="csrf_token" value=(actor.csrf_token);
                                                     input type="hidden" name="role" value=(to);
                                                     button.btn-link type="submit" { (label) }
+                                                }
+                                            }
+                                            @if actor.can_reset_mfa(u) {
+                                                form method="post" action=(paths::user_mfa_reset(u.id))
+                                                    hx-post=(paths::user_mfa_reset(u.id))
+                                                    hx-target="#users-section" hx-swap="outerHTML"
+                                                    hx-confirm={ "Remove " (u.display_name()) "'s authenticator app, passkeys and recovery codes? Use this when they lost their phone or key; they are emailed and set up new ones." } {
+                                                    input type="hidden" name="csrf_token" value=(actor.csrf_token);
+                                                    button.btn-link type="submit" { "Reset MFA" }
                                                 }
                                             }
                                             @if actor.can_remove(u) {
@@ -290,7 +313,7 @@ pub fn users_page(nav: &NavUser, data: &UsersData) -> Markup {
             div.stack {
                 (invite_section(data.actor.csrf_token, &data.invite_values, data.invite_error, None))
                 (invites_section(data.actor.csrf_token, data.invites, None, false))
-                (users_section(data.actor, data.users, None))
+                (users_section(&data.actor, data.users, None))
                 (super::auditors::auditors_section(&data.auditors))
             }
         },

@@ -114,11 +114,11 @@ const CASES: &[Case] = &[
         expect: [401, 401, 401, 401, 401, 401],
     },
     // Anyone signed in may confirm it is them; these users have no second
-    // factor and no password, so a code is the wrong answer (400).
+    // factor, so a code is not what they can answer with (422).
     Case {
         operation_id: "verify_reauthentication",
         method: Method::POST,
-        expect: [401, 400, 400, 400, 400, 400],
+        expect: [401, 422, 422, 422, 422, 422],
     },
     Case {
         operation_id: "set_password",

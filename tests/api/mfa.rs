@@ -22,12 +22,24 @@ pub const MATRIX: &[Case] = &[
         method: Method::GET,
         expect: [401, 200, 200, 200, 200, 200],
     },
-    Case { operation_id: "create_totp", method: Method::POST, expect: [401, 201, 201, 201, 201, 201] },
+    Case {
+        operation_id: "create_totp",
+        method: Method::POST,
+        expect: [401, 201, 201, 201, 201, 201],
+    },
     // Each caller has the enrolment create_totp just started; 123456 is
     // not its code.
-    Case { operation_id: "verify_totp", method: Method::POST, expect: [401, 400, 400, 400, 400, 400] },
+    Case {
+        operation_id: "verify_totp",
+        method: Method::POST,
+        expect: [401, 400, 400, 400, 400, 400],
+    },
     // ... which this removes.
-    Case { operation_id: "delete_totp", method: Method::DELETE, expect: [401, 204, 204, 204, 204, 204] },
+    Case {
+        operation_id: "delete_totp",
+        method: Method::DELETE,
+        expect: [401, 204, 204, 204, 204, 204],
+    },
     // Recovery codes back up a factor, which these callers do not have.
     Case {
         operation_id: "create_recovery_codes",
@@ -92,9 +104,10 @@ pub async fn matrix_request(
             (format!("/api/client/mfa/webauthn/{id}"), None)
         }
         "get_mfa_policy" => ("/api/client/org/mfa-policy".into(), None),
-        "set_mfa_policy" => {
-            ("/api/client/org/mfa-policy".into(), Some(json!({ "required": false, "grace_days": 7 })))
-        }
+        "set_mfa_policy" => (
+            "/api/client/org/mfa-policy".into(),
+            Some(json!({ "required": false, "grace_days": 7 })),
+        ),
         "remove_user_mfa" => {
             give_totp(app, a.viewer.id).await;
             (format!("/api/client/users/{}/mfa", a.viewer.id), None)
@@ -273,12 +286,17 @@ async fn an_authenticator_app_is_enrolled_with_a_first_code_and_hands_out_ten_re
         .await;
 
     let done = app
-        .post_json_as(&p.viewer, "/api/client/mfa/totp/confirm", &json!({ "code": code(&secret, 0) }))
+        .post_json_as(
+            &p.viewer,
+            "/api/client/mfa/totp/confirm",
+            &json!({ "code": code(&secret, 0) }),
+        )
         .expect_json(StatusCode::OK)
         .await;
     let codes = done["recovery_codes"].as_array().unwrap();
     assert_eq!(codes.len(), 10);
-    let distinct: std::collections::BTreeSet<_> = codes.iter().map(|c| c.as_str().unwrap()).collect();
+    let distinct: std::collections::BTreeSet<_> =
+        codes.iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(distinct.len(), 10);
     assert_eq!(audited(&app, "mfa.totp_enabled").await, 1);
     assert!(
@@ -319,7 +337,10 @@ async fn a_user_with_an_app_signs_in_with_a_code_once_and_never_with_a_replayed_
     let (secret, _) = enrol(&app, &p.viewer).await;
 
     let reply = first_factor(&app, &p.viewer).await;
-    assert_eq!(reply.json(), json!({ "status": "mfa_required", "methods": ["totp", "recovery_code"] }));
+    assert_eq!(
+        reply.json(),
+        json!({ "status": "mfa_required", "methods": ["totp", "recovery_code"] })
+    );
     let pending_cookie = format!("{PENDING}={}", cookies_set(&reply)[PENDING]);
     let set_cookie = reply.headers.get("set-cookie").unwrap().to_str().unwrap();
     for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=300"] {
@@ -376,7 +397,11 @@ async fn five_wrong_codes_end_the_pending_sign_in() {
     }
     let reply = second_factor(&app, &pending_cookie, &code(&secret, 1)).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    assert!(reply.text().contains("Sign in again") || reply.text().contains("sign in again"), "{}", reply.text());
+    assert!(
+        reply.text().contains("Sign in again") || reply.text().contains("sign in again"),
+        "{}",
+        reply.text()
+    );
     // Malformed bodies are 400s, not attempts.
     app.client
         .post("/api/client/auth/mfa")
@@ -411,10 +436,8 @@ async fn a_recovery_code_signs_in_once_and_is_audited_and_emailed() {
 
     // Regenerating replaces them all.
     let viewer = app.sign_in(p.viewer.id, &p.viewer.email, p.org_id).await;
-    let fresh = app
-        .post_as(&viewer, "/api/client/mfa/recovery-codes")
-        .expect_json(StatusCode::OK)
-        .await;
+    let fresh =
+        app.post_as(&viewer, "/api/client/mfa/recovery-codes").expect_json(StatusCode::OK).await;
     assert_eq!(fresh["recovery_codes"].as_array().unwrap().len(), 10);
     let third = pending(&app, &p.viewer).await;
     second_factor(&app, &third, &codes[4]).await.check_status_is(StatusCode::UNAUTHORIZED);
@@ -458,9 +481,13 @@ async fn factor_changes_need_a_recent_sign_in_and_a_browser_session() {
     )
     .expect_status(StatusCode::UNAUTHORIZED)
     .await;
-    app.post_json_as(&p.viewer, "/api/client/auth/reauthenticate", &json!({ "password": password }))
-        .expect_status(StatusCode::NO_CONTENT)
-        .await;
+    app.post_json_as(
+        &p.viewer,
+        "/api/client/auth/reauthenticate",
+        &json!({ "password": password }),
+    )
+    .expect_status(StatusCode::NO_CONTENT)
+    .await;
     assert_eq!(audited(&app, "auth.reauthenticated").await, 1);
     app.post_as(&p.viewer, "/api/client/mfa/totp").expect_status(StatusCode::CREATED).await;
 
@@ -523,7 +550,12 @@ async fn the_owner_requires_mfa_and_a_user_without_it_is_locked_to_setting_one_u
     // Pages send the user to the Security page.
     let page = app.get_as(&p.viewer, "/client/dashboard").reply().await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{:?} {}", page.headers, page.text());
-    assert_eq!(page.headers.get("location").map(|v| v.to_str().unwrap()), Some("/client/security"), "{:?}", page.headers);
+    assert_eq!(
+        page.headers.get("location").map(|v| v.to_str().unwrap()),
+        Some("/client/security"),
+        "{:?}",
+        page.headers
+    );
     // Who am I and setting up a factor still work, and then everything does.
     app.get_as(&p.viewer, "/api/client/auth/me").expect_status(StatusCode::OK).await;
     enrol(&app, &p.viewer).await;
@@ -559,7 +591,8 @@ async fn an_admin_resets_a_viewers_factors_but_not_the_owners_nor_their_own() {
     let (secret, _) = enrol(&app, &p.viewer).await;
     give_totp(&app, p.owner.id).await;
     give_totp(&app, p.admin.id).await;
-    let reset = |by: &TestUser, who: Uuid| app.delete_as(by, &format!("/api/client/users/{who}/mfa"));
+    let reset =
+        |by: &TestUser, who: Uuid| app.delete_as(by, &format!("/api/client/users/{who}/mfa"));
 
     reset(&p.admin, p.owner.id).expect_error(StatusCode::FORBIDDEN, "owner").await;
     reset(&p.admin, p.admin.id).expect_error(StatusCode::FORBIDDEN, "Security page").await;
@@ -569,7 +602,10 @@ async fn an_admin_resets_a_viewers_factors_but_not_the_owners_nor_their_own() {
     reset(&p.admin, p.viewer.id).expect_error(StatusCode::CONFLICT, "no authenticator").await;
     assert_eq!(audited(&app, "mfa.reset").await, 1);
     assert!(
-        mails_to(&app, &p.viewer.email).await.iter().any(|m| m.contains("removed your authenticator")),
+        mails_to(&app, &p.viewer.email)
+            .await
+            .iter()
+            .any(|m| m.contains("removed your authenticator")),
         "the user is told"
     );
     // Signing in needs no second factor any more; the old code is nothing.

@@ -17,7 +17,17 @@
    requests, the current time), and are signed, so that what is refused
    is the fault, not an unknown site or a missing signature. Bundles each
    come from a client address of their own (see `_sign`).
-3. Coverage. Every response is appended to $SCHEMATHESIS_CALLS (JSON
+3. Second factors. Each MFA operation runs as a user of its own (see
+   seed.py), and its first well-formed request is made into one the
+   portal accepts, so that the run reaches the accepting logic: a fresh
+   pending sign-in (password, then the pending cookie) with a code from
+   pyotp for verify_mfa, a challenge answered by the seeded software
+   passkey (softkey.py) for the WebAuthn pair, a new enrolment's code
+   for verify_totp, a new registration for create_passkey, the password
+   for verify_reauthentication. Later requests stay as generated. Changes
+   that need a sign-in within 10 minutes first renew it (reauthenticate,
+   with the password or the next unused code) once 4 minutes have passed.
+4. Coverage. Every response is appended to $SCHEMATHESIS_CALLS (JSON
    lines: operation, method sent, status, phase) for
    tests/schemathesis/coverage.py.
 
@@ -33,27 +43,103 @@ import os
 import time
 import uuid
 
+import sys
+
+import pyotp
+import requests
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from schemathesis.core.parameters import ParameterLocation
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from softkey import SoftKey, unb64url  # noqa: E402  (beside this file)
+
 COOKIE = "__Host-osiris_session"
+PENDING = "__Host-osiris_mfa"
 SEED = {k: v for k, v in os.environ.items() if k.startswith("SEED_")}
+BASE = os.environ["SEED_BASE_URL"]
+API = f"{BASE}/api"
 SIGNING = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(SEED["SEED_SIGNING_KEY"]))
 COSIGNER = Ed25519PrivateKey.from_private_bytes(
     bytes.fromhex(SEED["SEED_COSIGNER_KEY"])
 )
 CALLS = os.environ["SCHEMATHESIS_CALLS"]
 
+class Account:
+    """A seeded browser session, and how it confirms it is its user: the
+    password, or codes from the user's app (`secret:last step used`)."""
+
+    def __init__(self, name: str, password: str | None = None, totp: str | None = None):
+        self.cookie = SEED[f"SEED_{name}SESSION"]
+        self.csrf = SEED[f"SEED_{name}CSRF"]
+        self.password = password
+        self.secret, self.last_step = None, 0
+        if totp:
+            self.set_app(totp)
+        self.fresh = int(SEED["SEED_STARTED_AT"])  # sessions began after this
+
+    def set_app(self, totp: str) -> None:
+        secret, step = totp.split(":")
+        self.secret, self.last_step = secret, int(step)
+
+    def __iter__(self):  # (cookie, csrf), as _use_session reads it
+        return iter((self.cookie, self.csrf))
+
+    def renew(self) -> None:
+        """Confirms it is the user once 4 of the 10 minutes have passed."""
+        if time.time() - self.fresh < 240:
+            return
+        body = {"code": self.secret and next_code(self), "password": self.password}
+        response = requests.post(
+            f"{API}/client/auth/reauthenticate",
+            json=body,
+            cookies={COOKIE: self.cookie},
+            headers={"X-CSRF-Token": self.csrf},
+            timeout=30,
+        )
+        if response.status_code == 204:
+            self.fresh = time.time()
+
+
+def next_code(account) -> str | None:
+    """A code from the account's app for a step it has not used: this one,
+    or the next (the portal accepts ±1 step); None when both are used."""
+    now = int(time.time()) // 30
+    step = max(now, account.last_step + 1)
+    if step > now + 1:
+        return None
+    account.last_step = step
+    return pyotp.TOTP(account.secret).at(step * 30)
+
+
+PASSWORD = SEED["SEED_FACTOR_PASSWORD"]
+MAIN = Account("", password=SEED["SEED_OWNER_PASSWORD"])
+FACTORS = Account("FACTORS_", totp=SEED["SEED_FACTORS_TOTP"])
+CONFIRM = Account("CONFIRM_", password=PASSWORD)
+REAUTH = Account("REAUTH_", password=PASSWORD)
 # The operations that need a browser session (`require_browser_session`
 # in the portal), and logout (which a token may call, but then ends
 # nothing), with the session each uses; any other is called with the API
 # token.
-MAIN = (SEED["SEED_SESSION"], SEED["SEED_CSRF"])
 SESSION_FOR = {
     "logout_session": (SEED["SEED_LOGOUT_SESSION"], SEED["SEED_LOGOUT_CSRF"]),
     "set_password": (SEED["SEED_PASSWORD_SESSION"], SEED["SEED_PASSWORD_CSRF"]),
     "revoke_other_sessions": (SEED["SEED_OTHERS_SESSION"], SEED["SEED_OTHERS_CSRF"]),
+    "create_totp": Account("ENROL_", password=PASSWORD),
+    "verify_totp": CONFIRM,
+    "delete_totp": Account("TOTP_REMOVE_", totp=SEED["SEED_TOTP_REMOVE_TOTP"]),
+    "delete_passkey": Account("PASSKEY_REMOVE_", totp=SEED["SEED_PASSKEY_REMOVE_TOTP"]),
+    "set_mfa_policy": Account("POLICY_", totp=SEED["SEED_POLICY_TOTP"]),
+    "verify_reauthentication": REAUTH,
+    **{
+        operation: FACTORS
+        for operation in (
+            "get_mfa_status",
+            "create_recovery_codes",
+            "create_passkey_challenge",
+            "create_passkey",
+        )
+    },
     **{
         operation: MAIN
         for operation in (
@@ -70,8 +156,22 @@ SESSION_FOR = {
             "revoke_auditor_grant",
             "create_transfer_request",
             "cancel_transfer_request",
+            "remove_user_mfa",
         )
     },
+}
+# Changes that need a sign-in within the last 10 minutes.
+RECENT = {
+    "create_api_token",
+    "create_totp",
+    "verify_totp",
+    "delete_totp",
+    "create_recovery_codes",
+    "create_passkey_challenge",
+    "create_passkey",
+    "delete_passkey",
+    "set_mfa_policy",
+    "remove_user_mfa",
 }
 
 APPLIANCE = {
@@ -110,6 +210,8 @@ def _use_session(case) -> None:
         or case.headers.get("Authorization") != bearer
     ):
         return
+    if isinstance(session, Account) and _operation_id(case) in RECENT:
+        session.renew()
     cookie, csrf = session
     del case.headers["Authorization"]
     case.headers["X-CSRF-Token"] = csrf
@@ -222,9 +324,7 @@ def _sign(case, kwargs) -> None:
         # trusts this header from loopback here (PORTAL_TRUSTED_PROXIES,
         # set by scripts/api-checks); one /64 (the limit's unit) each, in
         # the documentation prefix 2001:db8::/32.
-        n = next(_ADDRESSES)
-        address = f"2001:db8:{n >> 16:x}:{n & 0xFFFF:x}::1"
-        case.headers = {**(case.headers or {}), "X-Forwarded-For": address}
+        case.headers = {**(case.headers or {}), "X-Forwarded-For": _address()}
     if _is_negative(case, ParameterLocation.HEADER):
         return  # the signature header itself is what this case gets wrong
     # The bytes `requests` would send for `json=body`, sent as they are signed.
@@ -257,10 +357,105 @@ def _accept_with_the_seeded_invitation(case) -> None:
         case.body["name"] = "Invited Viewer"
 
 
+# The MFA operations whose first well-formed request _second_factors
+# prepares, until one answers 2xx (after_call marks it done).
+DONE: set[str] = set()
+PASSKEY = SoftKey(
+    base64.b64decode(SEED["SEED_PASSKEY_KEY"]), unb64url(SEED["SEED_PASSKEY_CREDENTIAL"])
+)
+MFA_USER = Account.__new__(Account)
+MFA_USER.set_app(SEED["SEED_MFA_TOTP"])
+
+
+def _address() -> str:
+    """A client address of its own (see `_sign`), so that the per-address
+    limits on sign-in steps, which the run's own sign-in cases use up,
+    leave these requests alone."""
+    n = next(_ADDRESSES)
+    return f"2001:db8:{n >> 16:x}:{n & 0xFFFF:x}::1"
+
+
+def _pending(email: str) -> str:
+    """The pending cookie of a fresh password sign-in that asked for a second factor."""
+    response = requests.post(
+        f"{API}/client/auth/login",
+        json={"email": email, "password": PASSWORD},
+        headers={"X-Forwarded-For": _address()},
+        timeout=30,
+    )
+    if response.status_code != 200 or PENDING not in response.cookies:
+        raise RuntimeError(f"signing in {email} answered {response.status_code}: {response.text}")
+    return response.cookies[PENDING]
+
+
+def _post_as(account: Account, path: str, body=None) -> dict:
+    response = requests.post(
+        f"{API}{path}",
+        json=body,
+        cookies={COOKIE: account.cookie},
+        headers={"X-CSRF-Token": account.csrf},
+        timeout=30,
+    )
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"POST {path} answered {response.status_code}: {response.text}")
+    return response.json()
+
+
+def _second_factors(case) -> None:
+    operation = _operation_id(case)
+    if (
+        operation in DONE
+        # Probes of methods the operation does not have answer 405 whatever they carry.
+        or case.method.upper() != case.operation.method.upper()
+        or not (case.media_type or "application/json").startswith("application/json")
+    ):
+        return
+    if operation in ("verify_mfa", "create_mfa_challenge", "verify_mfa_webauthn"):
+        case.headers = {**(case.headers or {}), "X-Forwarded-For": _address()}
+    body = case.body
+    well_formed = isinstance(body, dict) and not _is_negative(case, ParameterLocation.BODY)
+    if operation == "create_mfa_challenge":  # no body
+        if not _is_negative(case, ParameterLocation.COOKIE):
+            case.cookies = {
+                **(case.cookies or {}),
+                PENDING: _pending(SEED["SEED_PASSKEY_EMAIL"]),
+            }
+        return
+    if not well_formed:
+        return
+    if operation == "verify_mfa":
+        code = next_code(MFA_USER)
+        if code is not None:
+            case.cookies = {**(case.cookies or {}), PENDING: _pending(SEED["SEED_MFA_EMAIL"])}
+            body["code"] = code
+    elif operation == "verify_mfa_webauthn":
+        pending = _pending(SEED["SEED_PASSKEY_EMAIL"])
+        options = requests.post(
+            f"{API}/client/auth/mfa/webauthn/start",
+            cookies={PENDING: pending},
+            headers={"X-Forwarded-For": _address()},
+            timeout=30,
+        ).json()
+        case.cookies = {**(case.cookies or {}), PENDING: pending}
+        body["credential"] = PASSKEY.assert_(options, BASE)
+    elif operation == "verify_totp":
+        new = _post_as(CONFIRM, "/client/mfa/totp")
+        step = int(time.time()) // 30
+        body["code"] = pyotp.TOTP(new["secret"]).at(step * 30)
+        CONFIRM.set_app(f"{new['secret']}:{step}")
+    elif operation == "create_passkey":
+        options = _post_as(FACTORS, "/client/mfa/webauthn/register/start", {"name": "Fuzz key"})
+        body["credential"] = SoftKey().register(options, BASE)
+    elif operation == "verify_reauthentication":
+        body.clear()
+        body["password"] = REAUTH.password
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     _use_session(case)
     _accept_with_the_seeded_invitation(case)
+    _second_factors(case)
     _sign(case, kwargs)
 
 
@@ -275,5 +470,7 @@ def after_call(context, case, response):
         "phase": phase,
         "at": time.time(),
     }
+    if 200 <= response.status_code < 300:
+        DONE.add(_operation_id(case))
     with open(CALLS, "a", encoding="utf-8") as out:
         out.write(json.dumps(record) + "\n")

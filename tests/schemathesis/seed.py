@@ -22,10 +22,17 @@ their own session, so that no operation spoils another's data whatever
 order schemathesis runs them in; the run's later examples of a destructive
 operation get 404/401, which is fine once one of them got its 2xx.
 
+Second factors, made through the API as a user would: authenticator apps
+(codes from pyotp) and passkeys (softkey.py, a software authenticator),
+each on a user of its own for the same reason; the MFA policy is changed
+in a second practice, whose owner has an app, so that requiring MFA locks
+nobody out of the main run.
+
 Writes WORK_DIR/seed.env (`export SEED_…=…` lines, sourced by the script;
 tests/schemathesis.toml and hooks.py read them) and prints a summary.
 """
 
+import base64
 import datetime as dt
 import json
 import os
@@ -35,16 +42,19 @@ import sys
 import time
 from pathlib import Path
 
+import pyotp
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 # Beside this file (a script's own directory is on sys.path).
 from smtp_sink import messages, wait_for_link
+from softkey import SoftKey, b64url
 
 COOKIE = "__Host-osiris_session"
 DOMAIN = "apicheck.example"
 
+started_at = time.time()
 base, mail_dir, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 api = f"{base}/api"
 portal = os.environ.get("PORTAL_BIN", "./target/debug/portal")
@@ -257,6 +267,10 @@ cli("appliance", "push", "--url", base, "--site", site, "--key", str(key_file), 
 # --- Through the API -------------------------------------------------------
 
 main = Session(f"owner@{DOMAIN}")  # everything that needs a browser session
+# A password first (it signs out the owner's other sessions, none yet), so
+# that the hooks can confirm it is them when the run outlasts 10 minutes.
+owner_password = "api-checks owner password 1"
+call("PUT", "/client/password", 200, auth=main, json={"password": owner_password})
 logout = Session(f"owner@{DOMAIN}")  # logout_session ends it
 revoked = Session(f"owner@{DOMAIN}")  # revoke_session's target
 # set_password signs out the user's other sessions: a user of its own.
@@ -349,6 +363,80 @@ def latest_with_bundles():
 
 
 checkpoint = poll("a checkpoint over the seeded bundles", latest_with_bundles)
+
+# --- Second factors ----------------------------------------------------------
+
+FACTOR_PASSWORD = "api-checks factor password 1"
+
+
+def factor_user(local: str, *, org_id: str = org, role: str = "viewer") -> Session:
+    """A new user, signed in (before any factor, so a magic link gives a
+    session), with FACTOR_PASSWORD set from that session."""
+    email = f"{local}@{DOMAIN}"
+    admin("create-user", org=org_id, email=email, role=role, name=local.title())
+    session = Session(email)
+    call("PUT", "/client/password", 200, auth=session, json={"password": FACTOR_PASSWORD})
+    return session
+
+
+def enrol_app(session: Session) -> tuple[str, int]:
+    """Sets up an authenticator app; its secret and the step its first code used."""
+    new = call("POST", "/client/mfa/totp", 201, auth=session)
+    step = int(time.time()) // 30
+    code = pyotp.TOTP(new["secret"]).at(step * 30)
+    done = call("POST", "/client/mfa/totp/confirm", 200, auth=session, json={"code": code})
+    if len(done["recovery_codes"]) != 10:
+        fail(f"confirming an app answered {done}")
+    return new["secret"], step
+
+
+def add_passkey(session: Session, key: SoftKey, name: str) -> str:
+    """Registers `key` as a passkey; its id."""
+    options = call(
+        "POST", "/client/mfa/webauthn/register/start", 200, auth=session, json={"name": name}
+    )
+    credential = key.register(options, base)
+    added = call(
+        "POST",
+        "/client/mfa/webauthn/register/finish",
+        201,
+        auth=session,
+        json={"credential": credential},
+    )
+    return added["id"]
+
+
+# verify_mfa signs in with the password and a code from this user's app;
+# create_mfa_challenge and verify_mfa_webauthn with this one's passkey.
+mfa_secret, mfa_step = enrol_app(factor_user("mfa"))
+passkey_key = SoftKey()
+add_passkey(factor_user("passkey"), passkey_key, "Soft key")
+# create_totp and verify_totp: users without a factor (they confirm it is
+# them with the password).
+enrol = factor_user("enrol")
+confirm = factor_user("confirm")
+# get_mfa_status, create_recovery_codes and the passkey registration pair.
+factors = factor_user("factors")
+factors_secret, factors_step = enrol_app(factors)
+# delete_totp's and delete_passkey's users.
+totp_remove = factor_user("totp-remove")
+totp_remove_secret, totp_remove_step = enrol_app(totp_remove)
+passkey_remove = factor_user("passkey-remove")
+passkey_remove_secret, passkey_remove_step = enrol_app(passkey_remove)
+passkey_remove_id = add_passkey(passkey_remove, SoftKey(), "Key to remove")
+# remove_user_mfa's target (the owner's main session resets it).
+reset_target = factor_user("reset")
+enrol_app(reset_target)
+reset_target_id = call("GET", "/client/auth/me", 200, auth=reset_target)["id"]
+# verify_reauthentication's session.
+reauth = factor_user("reauth")
+# set_mfa_policy: the owner of a practice of its own, with an app.
+policy_org = admin(
+    "create-org", name="API Check Policy Clinic", email=f"policy@{DOMAIN}", partner=home
+)
+policy_owner = factor_user("policy-owner", org_id=policy_org, role="owner")
+policy_secret, policy_step = enrol_app(policy_owner)
+
 magic_token = magic_link_token(f"owner@{DOMAIN}")
 
 seed = {
@@ -385,6 +473,34 @@ seed = {
     "SEED_JOB": job,
     "SEED_PACK": pack,
     "SEED_NOTIFICATION": notification,
+    "SEED_STARTED_AT": str(int(started_at)),
+    "SEED_OWNER_PASSWORD": owner_password,
+    "SEED_FACTOR_PASSWORD": FACTOR_PASSWORD,
+    "SEED_MFA_EMAIL": f"mfa@{DOMAIN}",
+    "SEED_MFA_TOTP": f"{mfa_secret}:{mfa_step}",
+    "SEED_PASSKEY_EMAIL": f"passkey@{DOMAIN}",
+    "SEED_PASSKEY_KEY": base64.b64encode(passkey_key.private_pem()).decode(),
+    "SEED_PASSKEY_CREDENTIAL": b64url(passkey_key.credential_id),
+    "SEED_ENROL_SESSION": enrol.cookie,
+    "SEED_ENROL_CSRF": enrol.csrf,
+    "SEED_CONFIRM_SESSION": confirm.cookie,
+    "SEED_CONFIRM_CSRF": confirm.csrf,
+    "SEED_FACTORS_SESSION": factors.cookie,
+    "SEED_FACTORS_CSRF": factors.csrf,
+    "SEED_FACTORS_TOTP": f"{factors_secret}:{factors_step}",
+    "SEED_TOTP_REMOVE_SESSION": totp_remove.cookie,
+    "SEED_TOTP_REMOVE_CSRF": totp_remove.csrf,
+    "SEED_TOTP_REMOVE_TOTP": f"{totp_remove_secret}:{totp_remove_step}",
+    "SEED_PASSKEY_REMOVE_SESSION": passkey_remove.cookie,
+    "SEED_PASSKEY_REMOVE_CSRF": passkey_remove.csrf,
+    "SEED_PASSKEY_REMOVE_TOTP": f"{passkey_remove_secret}:{passkey_remove_step}",
+    "SEED_PASSKEY_REMOVE_ID": passkey_remove_id,
+    "SEED_RESET_USER": reset_target_id,
+    "SEED_REAUTH_SESSION": reauth.cookie,
+    "SEED_REAUTH_CSRF": reauth.csrf,
+    "SEED_POLICY_SESSION": policy_owner.cookie,
+    "SEED_POLICY_CSRF": policy_owner.csrf,
+    "SEED_POLICY_TOTP": f"{policy_secret}:{policy_step}",
 }
 (work / "seed.env").write_text(
     "".join(f"export {k}={shlex.quote(v)}\n" for k, v in seed.items())
@@ -392,6 +508,7 @@ seed = {
 print(
     f"seeded practice {org}: site {site} with {len(bundle_ids)} bundles (checkpoint of {checkpoint['size']} leaves), "
     "6 users, 2 API tokens, 7 sessions, 3 invitations, 2 auditor grants, a transfer request, "
-    "a verification job and an evidence pack",
+    "a verification job and an evidence pack; 10 users with second factors or about to set "
+    "them up (5 authenticator apps, 2 passkeys), one owning a second practice for the MFA policy",
     file=sys.stderr,
 )

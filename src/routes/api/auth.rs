@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::{
     AUTHED, ApiError, BAD_REQUEST, CONFLICT, FORBIDDEN, JSON_BODY, TOO_MANY, UNAUTHORIZED,
-    UNSUPPORTED_MEDIA,
+    UNPROCESSABLE, UNSUPPORTED_MEDIA,
 };
 use super::types::StrictString;
 use crate::auth::current::{ApiSelfService, ClientInfo, CurrentUser};
@@ -452,7 +452,8 @@ impl AuthApi {
     /// Sensitive changes (factors, passwords, API tokens, the MFA policy)
     /// need a sign-in within the last 10 minutes; this renews it. A user
     /// with a second factor sends `code` (authenticator or recovery code);
-    /// a user without one sends `password`. Without either, sign in again.
+    /// a user without one sends `password` (422 when the one it needs is
+    /// missing). Without either, sign in again.
     #[oai(path = "/reauthenticate", method = "post", operation_id = "verify_reauthentication")]
     async fn reauthenticate(
         &self,
@@ -460,7 +461,8 @@ impl AuthApi {
         req: &Request,
         user: ApiSelfService,
         body: Json<ReauthBody>,
-    ) -> Result<ReauthResponse, ApiError<{ AUTHED | UNSUPPORTED_MEDIA | TOO_MANY }>> {
+    ) -> Result<ReauthResponse, ApiError<{ AUTHED | UNSUPPORTED_MEDIA | TOO_MANY | UNPROCESSABLE }>>
+    {
         mfa::reauthenticate(
             &state,
             &user,

@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 use super::auth::{CodeBody, CredentialBody, WebauthnOptions};
-use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, TOO_MANY};
+use super::error::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, TOO_MANY, UNPROCESSABLE};
 use super::types::StrictString;
 use crate::auth::current::{ApiAdmin, ApiOwner, ApiSelfService, ClientInfo};
 use crate::auth::mfa;
@@ -124,8 +124,12 @@ impl std::fmt::Debug for RecoveryCodes {
 
 #[derive(Debug, Object)]
 pub struct PasskeyNameBody {
-    /// What the passkey is, e.g. "Office laptop" (1 to 100 characters).
-    #[oai(validator(max_length = 100))]
+    /// What the passkey is, e.g. "Office laptop" (1 to 100 characters, not
+    /// only spaces, no control characters).
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub name: StrictString,
 }
 
@@ -290,8 +294,9 @@ impl MfaApi {
 
     /// Register the passkey
     ///
-    /// The browser's answer to the options from `create_passkey_challenge`.
-    /// Audited and emailed.
+    /// The browser's answer to the options from `create_passkey_challenge`
+    /// (422 when it does not answer them: another challenge, origin or
+    /// signature). Audited and emailed.
     #[oai(path = "/mfa/webauthn/register/finish", method = "post", operation_id = "create_passkey")]
     async fn finish_passkey(
         &self,
@@ -299,7 +304,8 @@ impl MfaApi {
         req: &Request,
         user: ApiSelfService,
         body: Json<CredentialBody>,
-    ) -> Result<AddedPasskeyResponse, ApiError<{ AUTHED | JSON_BODY | CONFLICT }>> {
+    ) -> Result<AddedPasskeyResponse, ApiError<{ AUTHED | JSON_BODY | CONFLICT | UNPROCESSABLE }>>
+    {
         let added =
             mfa::register_passkey(&state, &user, &body.credential, &ClientInfo::of(req)).await?;
         Ok(AddedPasskeyResponse::Created(Json(AddedPasskeyBody {

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod packs;
 pub mod reports;
 pub mod respond;
+pub mod security;
 pub mod settings;
 pub mod site;
 pub mod transfer;

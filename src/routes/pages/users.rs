@@ -28,6 +28,7 @@ pub fn routes(app: Route) -> Route {
         .at(paths::USERS_INVITE, post(view_users_invite_post))
         .at(route::USER_REMOVE, post(view_users_remove_post))
         .at(route::USER_ROLE, post(view_users_role_post))
+        .at(route::USER_MFA_RESET, post(view_users_mfa_reset_post))
         .at(route::INVITE_REVOKE, post(view_users_invite_revoke_post))
         .at(route::INVITE_RESEND, post(view_users_invite_resend_post))
         .at(paths::INVITE, get(view_invite_get).post(view_invite_post))
@@ -36,8 +37,13 @@ pub fn routes(app: Route) -> Route {
         .at(route::AUDITOR_REVOKE, post(super::auditors::view_auditors_revoke_post))
 }
 
-fn actor(user: &CurrentUser) -> Actor<'_> {
-    Actor { id: user.id, role: user.role, csrf_token: user.csrf_token().unwrap_or("") }
+async fn actor<'a>(state: &AppState, user: &'a CurrentUser) -> AppResult<Actor<'a>> {
+    Ok(Actor {
+        id: user.id,
+        role: user.role,
+        csrf_token: user.csrf_token().unwrap_or(""),
+        enrolled: crate::auth::mfa::enrolled_users(state, user).await?,
+    })
 }
 
 async fn full_page(
@@ -52,7 +58,7 @@ async fn full_page(
     Ok(view::users_page(
         &NavUser::of(user),
         &UsersData {
-            actor: actor(user),
+            actor: actor(state, user).await?,
             users: &list,
             invites: &open,
             invite_values: values,
@@ -148,7 +154,7 @@ async fn users_fragment(
         return Ok(see_other(paths::USERS));
     }
     let list = users::list_users(state, user).await?;
-    Ok(view::users_section(actor(user), &list, Some(message)).into_response())
+    Ok(view::users_section(&actor(state, user).await?, &list, Some(message)).into_response())
 }
 
 async fn invites_fragment(
@@ -175,6 +181,23 @@ pub async fn view_users_remove_post(
     users::remove_user(&state, &user, id, &ClientInfo::of(req)).await?;
     let who = users::user_label(&state, &user, id).await?;
     let message = format!("{who} was removed and signed out everywhere.");
+    users_fragment(&state, req, &user, &message).await
+}
+
+/// Removes someone's second factors (they lost their phone).
+#[handler]
+pub async fn view_users_mfa_reset_post(
+    state: Data<&AppState>,
+    req: &Request,
+    Admin(user): Admin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    crate::auth::mfa::reset_user(&state, &user, id, &ClientInfo::of(req)).await?;
+    let who = users::user_label(&state, &user, id).await?;
+    let message = format!(
+        "{who}'s authenticator app, passkeys and recovery codes were removed; they were emailed \
+         to set up new ones."
+    );
     users_fragment(&state, req, &user, &message).await
 }
 
