@@ -206,9 +206,10 @@ fn finish_response(
 }
 
 fn render_error(err: poem::Error, flavor: Flavor) -> Response {
-    if err.status().is_redirection() {
+    if err.is_from_response() && (err.status().is_redirection() || err.status().is_success()) {
         // An extractor's redirect (the MFA policy's lock to the Security
-        // page) is the answer itself, Location and all.
+        // page: a 303, or htmx's HX-Redirect) is the answer itself, headers
+        // and all.
         return err.into_response();
     }
     if let Some(app) = err.downcast_ref::<AppError>() {

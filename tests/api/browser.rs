@@ -135,7 +135,6 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
 /// Gives the browser a virtual platform authenticator (CTAP2, resident
 /// keys, user verification that always succeeds), so passkey ceremonies
 /// run without a person; returns its id. Chromium keeps it for the session.
-#[allow(dead_code, reason = "for the passkey sign-in tests")]
 pub async fn add_virtual_authenticator(client: &Client) -> String {
     let options = serde_json::json!({
         "protocol": "ctap2",
@@ -152,7 +151,6 @@ pub async fn add_virtual_authenticator(client: &Client) -> String {
 /// The credentials the virtual authenticator holds, as WebDriver reports
 /// them (`credentialId`, `rpId`, `userHandle`, `signCount`, …) but without
 /// their `privateKey`, so a failing assertion cannot print one.
-#[allow(dead_code, reason = "for the passkey sign-in tests")]
 pub async fn virtual_credentials(
     client: &Client,
     authenticator_id: &str,

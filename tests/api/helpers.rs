@@ -302,10 +302,26 @@ impl Drop for RunningServer {
 /// A real server for `app` on 127.0.0.1:<free port>; its base URL (links in
 /// mail, Origin checks) is the real address.
 pub async fn spawn_server(app: &TestApp) -> RunningServer {
+    serve_at(app, false).await
+}
+
+/// [`spawn_server`], with the base URL `http://localhost:<port>`: browsers
+/// offer passkeys on localhost, never on an IP address.
+pub async fn spawn_server_on_localhost(app: &TestApp) -> RunningServer {
+    serve_at(app, true).await
+}
+
+async fn serve_at(app: &TestApp, localhost: bool) -> RunningServer {
     let acceptor = portal::server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind port 0");
     let addr = portal::server::local_addr(&acceptor).expect("bound address");
     let mut config = app.state.config().clone();
     config.resolve_port(addr);
+    let base_url = if localhost {
+        config.base_url = format!("http://localhost:{}", addr.port());
+        config.base_url.clone()
+    } else {
+        format!("http://{addr}")
+    };
     let state = app.state.with_config(config);
     let served = state.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -315,7 +331,7 @@ pub async fn spawn_server(app: &TestApp) -> RunningServer {
         })
         .await
     });
-    RunningServer { base_url: format!("http://{addr}"), state, stop: Some(tx), task: Some(task) }
+    RunningServer { base_url, state, stop: Some(tx), task: Some(task) }
 }
 
 /// Path of the repository root (for committed files such as openapi.json).
