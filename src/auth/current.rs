@@ -352,7 +352,11 @@ macro_rules! page_extractor {
 fn to_security_page(req: &Request) -> poem::Error {
     use poem::IntoResponse;
     let to = crate::paths::SECURITY;
-    let resp = if req.headers().contains_key("hx-request") {
+    let resp = if req.headers().contains_key(BACKGROUND_HEADER) {
+        // A page's own polling (the unread badge) must not navigate away
+        // from the Security page the user is setting a factor up on.
+        poem::Response::builder().status(poem::http::StatusCode::NO_CONTENT).finish()
+    } else if req.headers().contains_key("hx-request") {
         poem::Response::builder().header("hx-redirect", to).finish()
     } else {
         poem::web::Redirect::see_other(to).into_response()

@@ -60,8 +60,10 @@ pub fn security_page(user: &NavUser, d: &SecurityData, flash: &Flash) -> Markup 
         Section::Settings,
         html! {
             div.page-header {
-                h1 { "Security" }
-                p.muted { "How you sign in: a second factor keeps your account safe if a password or an email link is stolen." }
+                div {
+                    h1 { "Security" }
+                    p.muted { "How you sign in: a second factor keeps your account safe if a password or an email link is stolen." }
+                }
             }
             @if let Some((is_error, text)) = flash.message {
                 div.alert.alert-error[is_error].alert-success[!is_error] role=(if is_error { "alert" } else { "status" }) id="security-message" { (text) }
@@ -76,17 +78,19 @@ pub fn security_page(user: &NavUser, d: &SecurityData, flash: &Flash) -> Markup 
                     }
                 }
             }
-            @if !flash.recovery_codes.is_empty() {
-                (recovery_codes_shown(flash.recovery_codes))
-            }
-            @if !s.recent {
-                (confirm_section(d))
-            }
-            (totp_section(d, flash))
-            (passkeys_section(d))
-            (recovery_section(d))
-            @if d.is_owner {
-                (policy_section(d))
+            div.stack {
+                @if !flash.recovery_codes.is_empty() {
+                    (recovery_codes_shown(flash.recovery_codes))
+                }
+                @if !s.recent {
+                    (confirm_section(d))
+                }
+                (totp_section(d, flash))
+                (passkeys_section(d))
+                (recovery_section(d))
+                @if d.is_owner {
+                    (policy_section(d))
+                }
             }
         },
     )
@@ -170,9 +174,7 @@ fn totp_section(d: &SecurityData, flash: &Flash) -> Markup {
                         button.btn.btn-danger.btn-sm type="submit" id="totp-remove" disabled[!s.recent] { "Remove authenticator app" }
                     }
                 } @else if let Some(new) = flash.new_totp {
-                    ol.stack-sm {
-                        li { "Open your authenticator app and add an account by scanning this code:" }
-                    }
+                    p { "Open your authenticator app and add an account by scanning this code:" }
                     (qr_svg(&new.otpauth_uri))
                     p.small { "Or enter this secret by hand (time-based, 6 digits): " }
                     p.mono.strong id="totp-secret" { (crate::auth::totp::grouped(&new.secret_base32)) }

@@ -16,16 +16,38 @@ use crate::helpers::{TestApp, TestUser, spawn_app, spawn_server_on_localhost};
 async fn open_link(client: &Client, app: &TestApp, base: &str, user: &TestUser) {
     let token = app.magic_token(user.id).await;
     client.goto(&format!("{base}/client/verify?token={token}")).await.unwrap();
-    client.wait().for_element(Locator::Id("continue")).await.unwrap().click().await.unwrap();
+    click_to_next_page(client, "continue").await;
+}
+
+/// Clicks the element with `id` and waits for the page it leads to (a
+/// marker set on this page is gone from the next one).
+async fn click_to_next_page(client: &Client, id: &str) {
+    client.execute("window.__before = true;", vec![]).await.unwrap();
+    client.wait().for_element(Locator::Id(id)).await.unwrap().click().await.unwrap();
+    crate::helpers::wait_for(
+        || async {
+            client
+                .execute(
+                    "return window.__before !== true && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .is_ok_and(|v| v == serde_json::json!(true))
+        },
+        &format!("the page after pressing #{id}"),
+    )
+    .await;
 }
 
 async fn sign_out(client: &Client) {
+    client.execute("window.__before = true;", vec![]).await.unwrap();
     client.find(Locator::Css(".nav-right form button")).await.unwrap().click().await.unwrap();
     client.wait().for_element(Locator::Id("magic-email")).await.expect("back on the sign-in page");
 }
 
 async fn text_of(client: &Client, id: &str) -> String {
-    client.wait().for_element(Locator::Id(id)).await.unwrap().text().await.unwrap()
+    let element = client.wait().for_element(Locator::Id(id)).await.unwrap();
+    element.text().await.unwrap_or_else(|e| panic!("#{id}: {e}"))
 }
 
 async fn path_of(client: &Client) -> String {
@@ -81,13 +103,13 @@ async fn a_newcomer_turns_on_an_app_and_a_passkey_and_signs_in_with_each_in_chro
     open_link(&client, &app, &base, &newcomer).await;
     client.wait().for_element(Locator::Id("user-name")).await.expect("the dashboard");
     client.goto(&format!("{base}/client/settings")).await.unwrap();
-    client.wait().for_element(Locator::Id("security-open")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "security-open").await;
     client.wait().for_element(Locator::Id("totp-start")).await.unwrap();
     assert_eq!(path_of(&client).await, "/client/security");
     shots(&client, "security-1-start").await;
 
     // The authenticator app: QR code and secret, then its first code.
-    client.find(Locator::Id("totp-start")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "totp-start").await;
     let secret = base32_decode(&text_of(&client, "totp-secret").await);
     assert_eq!(secret.len(), 20);
     let qr = client.find(Locator::Css(".qr svg")).await.expect("an inline SVG QR code");
@@ -96,7 +118,7 @@ async fn a_newcomer_turns_on_an_app_and_a_passkey_and_signs_in_with_each_in_chro
     shots(&client, "security-2-qr").await;
     let code = portal::auth::totp::code_at(&secret, chrono::Utc::now().timestamp());
     client.find(Locator::Id("totp-code")).await.unwrap().send_keys(&code).await.unwrap();
-    client.find(Locator::Id("totp-confirm")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "totp-confirm").await;
     let codes = text_of(&client, "new-recovery-codes").await;
     assert!(codes.contains("shown only this once"), "{codes}");
     let listed = client.find_all(Locator::Css(".recovery-codes li")).await.unwrap();
@@ -107,7 +129,7 @@ async fn a_newcomer_turns_on_an_app_and_a_passkey_and_signs_in_with_each_in_chro
     // A passkey, made by the virtual authenticator through webauthn.js.
     let authenticator = add_virtual_authenticator(&client).await;
     client.find(Locator::Id("passkey-name")).await.unwrap().send_keys("This laptop").await.unwrap();
-    client.find(Locator::Id("passkey-add")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "passkey-add").await;
     let message = text_of(&client, "security-message").await;
     assert!(message.contains("Passkey \"This laptop\" added"), "{message}");
     let held = virtual_credentials(&client, &authenticator).await;
@@ -128,7 +150,7 @@ async fn a_newcomer_turns_on_an_app_and_a_passkey_and_signs_in_with_each_in_chro
         "no session before the second factor"
     );
     shots(&client, "login-mfa").await;
-    client.find(Locator::Id("use-passkey")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "use-passkey").await;
     let name = text_of(&client, "user-name").await;
     assert_eq!(name, "Jamie Chen");
     assert_eq!(path_of(&client).await, "/client/dashboard");
@@ -146,13 +168,13 @@ async fn a_newcomer_turns_on_an_app_and_a_passkey_and_signs_in_with_each_in_chro
         .send_keys("000000")
         .await
         .unwrap();
-    client.find(Locator::Id("verify-code")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "verify-code").await;
     let error = text_of(&client, "mfa-error").await;
     assert!(error.contains("not right"), "{error}");
     let field = client.find(Locator::Id("mfa-code")).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(&next_code(&secret)).await.unwrap();
-    client.find(Locator::Id("verify-code")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "verify-code").await;
     assert_eq!(text_of(&client, "user-name").await, "Jamie Chen");
 
     // And once with a recovery code, which is then used up.
@@ -166,7 +188,7 @@ async fn a_newcomer_turns_on_an_app_and_a_passkey_and_signs_in_with_each_in_chro
         .send_keys(&recovery)
         .await
         .unwrap();
-    client.find(Locator::Id("verify-code")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "verify-code").await;
     assert_eq!(text_of(&client, "user-name").await, "Jamie Chen");
     client.goto(&format!("{base}/client/security")).await.unwrap();
     let left = text_of(&client, "recovery-section").await;
@@ -177,18 +199,18 @@ async fn a_newcomer_turns_on_an_app_and_a_passkey_and_signs_in_with_each_in_chro
     sign_out(&client).await;
     open_link(&client, &app, &base, &p.owner).await;
     client.goto(&format!("{base}/client/security")).await.unwrap();
-    client.wait().for_element(Locator::Id("totp-start")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "totp-start").await;
     let owner_secret = base32_decode(&text_of(&client, "totp-secret").await);
     let code = portal::auth::totp::code_at(&owner_secret, chrono::Utc::now().timestamp());
     client.find(Locator::Id("totp-code")).await.unwrap().send_keys(&code).await.unwrap();
-    client.find(Locator::Id("totp-confirm")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "totp-confirm").await;
     client.wait().for_element(Locator::Id("new-recovery-codes")).await.unwrap();
     let checkbox = client.find(Locator::Css("#policy-section input[name=required]")).await.unwrap();
     checkbox.click().await.unwrap();
     let grace = client.find(Locator::Id("grace-days")).await.unwrap();
     grace.clear().await.unwrap();
     grace.send_keys("0").await.unwrap();
-    client.find(Locator::Id("policy-save")).await.unwrap().click().await.unwrap();
+    click_to_next_page(&client, "policy-save").await;
     let saved = text_of(&client, "security-message").await;
     assert!(saved.contains("Multi-factor sign-in is required"), "{saved}");
     shots(&client, "security-5-owner-policy").await;

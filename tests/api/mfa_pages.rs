@@ -232,6 +232,14 @@ async fn a_locked_out_user_lands_on_the_security_page_with_the_reason() {
     assert_eq!(to.headers["location"], "/client/security");
     let hx = app.hx_get_as(&viewer, "/client/evidence").reply().await;
     assert_eq!(hx.headers["hx-redirect"], "/client/security");
+    // The navigation's polling does not pull the user off the page.
+    let poll = app
+        .hx_get_as(&viewer, "/client/notifications/badge")
+        .header("x-portal-background", "1")
+        .reply()
+        .await;
+    assert_eq!(poll.status, StatusCode::NO_CONTENT);
+    assert!(poll.headers.get("hx-redirect").is_none());
     let page = app.get_as(&viewer, "/client/security").expect_text(StatusCode::OK).await;
     assert!(page.contains("id=\"mfa-required\""), "{page}");
     assert!(page.contains("this is the only page you can use"), "{page}");
