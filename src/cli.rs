@@ -482,6 +482,10 @@ async fn serve(mut config: Config, mode: Mode) -> Result<()> {
             config.resolve_port(actual);
         }
     }
+    if mode == Mode::Demo {
+        // So that passkeys work in the demo (browsers refuse them on an IP).
+        config.prefer_localhost();
+    }
     if mode == Mode::Demo && config.staff_email.is_none() {
         // Transfer requests email OsirisCare staff: in the demo that mail
         // lands in the dev mailbox with the rest.

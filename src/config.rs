@@ -444,6 +444,15 @@ impl Config {
         self.bind = actual;
     }
 
+    /// For the demo: a default base URL on a loopback address becomes
+    /// `http://localhost:PORT`, the same server under the one name browsers
+    /// offer passkeys on (never an IP address). A configured base URL stays.
+    pub fn prefer_localhost(&mut self) {
+        if self.base_url == default_base_url(self.bind) && self.bind.ip().is_loopback() {
+            self.base_url = format!("http://localhost:{}", self.bind.port());
+        }
+    }
+
     /// Where the managed PostgreSQL keeps its files.
     pub fn pg_dir(&self) -> PathBuf {
         self.data_dir.join("pg")
@@ -746,6 +755,24 @@ mod tests {
         ] {
             assert!(parse_email(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_demo_prefers_localhost_for_a_loopback_default_only() {
+        let mut c = Config::from_args(&args()).unwrap();
+        c.prefer_localhost();
+        assert_eq!(c.base_url, "http://localhost:8080");
+        let mut a = args();
+        a.base_url = Some("https://portal.example.com".into());
+        let mut c = Config::from_args(&a).unwrap();
+        c.prefer_localhost();
+        assert_eq!(c.base_url, "https://portal.example.com");
+        let mut a = args();
+        a.bind = Some("0.0.0.0:9000".into());
+        let mut c = Config::from_args(&a).unwrap();
+        let before = c.base_url.clone();
+        c.prefer_localhost();
+        assert_eq!(c.base_url, before);
     }
 
     #[test]

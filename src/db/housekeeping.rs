@@ -56,6 +56,22 @@ pub const RULES: &[(&str, &str)] = &[
                OR revoked_at < now() - interval '30 days'
             LIMIT $1 FOR UPDATE SKIP LOCKED)",
     ),
+    // Pending second sign-in steps (5 minutes long): expired or used a day ago.
+    (
+        "mfa_pending",
+        "DELETE FROM mfa_pending WHERE id IN (
+           SELECT id FROM mfa_pending
+            WHERE expires_at < now() - interval '1 day'
+               OR used_at < now() - interval '1 day'
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
+    // Passkey challenges (registration, confirming it is you): expired a day ago.
+    (
+        "mfa_challenges",
+        "DELETE FROM mfa_challenges WHERE ctid IN (
+           SELECT ctid FROM mfa_challenges WHERE expires_at < now() - interval '1 day'
+            LIMIT $1 FOR UPDATE SKIP LOCKED)",
+    ),
     // Mail: delivered 30 days ago, or given up on 90 days ago.
     (
         "email_outbox",

@@ -171,6 +171,26 @@ pub async fn virtual_credentials(
     list
 }
 
+/// The WCAG 2.0/2.1 A and AA rules axe-core (tests/vendor/axe.min.js)
+/// finds broken on the page now open: one line per rule, with the first
+/// offending element. Empty when the page passes.
+pub async fn axe_violations(client: &Client) -> Vec<String> {
+    let axe = std::fs::read_to_string(crate::helpers::repo_path("tests/vendor/axe.min.js"))
+        .expect("tests/vendor/axe.min.js");
+    client.execute(&axe, vec![]).await.expect("load axe-core into the page");
+    let found = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })
+                 .then(r => done(r.violations.map(v => v.id + ": " + v.help + " (" + v.nodes.length + "x, e.g. " + v.nodes[0].target.join(" ") + ")")))
+                 .catch(e => done(["axe failed: " + e]));"#,
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    serde_json::from_value(found).expect("a list of violations")
+}
+
 /// Saves a PNG under target/screenshots/ for people to look at.
 pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
     let dir = crate::helpers::repo_path("target/screenshots");

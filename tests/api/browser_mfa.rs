@@ -7,7 +7,8 @@
 use fantoccini::{Client, Locator};
 
 use crate::browser::{
-    add_virtual_authenticator, browser, fit_page, fit_page_at, screenshot, virtual_credentials,
+    add_virtual_authenticator, axe_violations, browser, fit_page, fit_page_at, screenshot,
+    virtual_credentials,
 };
 use crate::helpers::{TestApp, TestUser, spawn_app, spawn_server_on_localhost};
 
@@ -54,8 +55,10 @@ async fn path_of(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_owned()
 }
 
-/// Both widths of the page now open.
+/// Both widths of the page now open, after axe-core finds nothing wrong.
 async fn shots(client: &Client, name: &str) {
+    let violations = axe_violations(client).await;
+    assert!(violations.is_empty(), "{name}: axe-core found {violations:#?}");
     fit_page(client).await;
     screenshot(client, name).await;
     fit_page_at(client, 390).await;

@@ -31,6 +31,12 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
                       (date_trunc('hour', now()), 'password_unknown_address', '192.0.2.1');
              INSERT INTO magic_link_requests (email, requested_at)
                VALUES ('left@x.example', now() - interval '2 days');
+             INSERT INTO mfa_pending (user_id, token_hash, method, expires_at)
+               VALUES ('{u}', sha256('p-old'), 'password', now() - interval '2 days'),
+                      ('{u}', sha256('p-live'), 'password', now() + interval '5 minutes');
+             INSERT INTO mfa_challenges (user_id, purpose, state, expires_at)
+               VALUES ('{u}', 'register', '{{}}', now() - interval '2 days'),
+                      ('{u}', 'reauthenticate', '{{}}', now() + interval '5 minutes');
              INSERT INTO client_audit_log (client_org_id, action, created_at)
                VALUES ('{o}', 'test.ancient', now() - interval '7 years');",
             u = p.owner.id,
@@ -55,6 +61,8 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
     assert!(total("client_sessions") >= 1);
     assert_eq!(total("anonymous_sign_in_attempts"), 1);
     assert_eq!(total("magic_link_requests"), 1);
+    assert_eq!(total("mfa_pending"), 1);
+    assert_eq!(total("mfa_challenges"), 1);
     assert!(a.iter().all(|(t, _)| *t != "client_audit_log"), "no retention set: {a:?}");
 
     let left = |sql: &'static str| app.count(sql, &[]);
@@ -77,6 +85,14 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
         2
     );
     assert_eq!(left("SELECT count(*) FROM anonymous_sign_in_attempts").await, 1);
+    assert_eq!(
+        left("SELECT count(*) FROM mfa_pending WHERE token_hash = sha256('p-live')").await,
+        1
+    );
+    assert_eq!(
+        left("SELECT count(*) FROM mfa_challenges WHERE purpose = 'reauthenticate'").await,
+        1
+    );
     assert_eq!(app.rows_in("client_audit_log").await, audit_before, "the audit log is kept");
 }
 

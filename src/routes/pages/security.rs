@@ -325,11 +325,19 @@ pub async fn view_security_policy_post(
         result,
         false,
         |p| {
-            if p.required_at.is_some() {
-                format!(
-                    "Multi-factor sign-in is required; people without it have {} day(s) to set it up.",
-                    p.grace_days
-                )
+            if let Some(since) = p.required_at {
+                let until = since + chrono::Duration::days(i64::from(p.grace_days));
+                if until <= chrono::Utc::now() {
+                    "Multi-factor sign-in is required; people without a second factor must set one \
+                     up before they can use the portal."
+                        .into()
+                } else {
+                    format!(
+                        "Multi-factor sign-in is required; people without a second factor can use the \
+                         portal until {} and are asked to set one up.",
+                        until.format("%Y-%m-%d %H:%M UTC")
+                    )
+                }
             } else {
                 "Multi-factor sign-in is optional.".into()
             }
