@@ -268,6 +268,9 @@ pub struct BundleDetail {
     /// Whether the stored signature verifies over the stored bytes with the
     /// key the bundle was signed with.
     pub signature_valid: bool,
+    /// Where the bundle's summary disagrees with its checks (it was stored
+    /// all the same); from the stored bytes.
+    pub format_warnings: Vec<String>,
 }
 
 /// One bundle of the practice the caller reaches, or its 404 (403 outside
@@ -296,7 +299,8 @@ pub async fn bundle_detail(
         &detail.raw,
         &detail.signature,
     );
-    Ok(BundleDetail { detail, checks, neighbours, signature_valid })
+    let format_warnings = crate::evidence::bundle::format_warnings_of(&detail.raw);
+    Ok(BundleDetail { detail, checks, neighbours, signature_valid, format_warnings })
 }
 
 /// A bundle's exact bytes for download, recorded in the audit log as

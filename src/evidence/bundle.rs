@@ -149,8 +149,12 @@ pub struct Bundle {
     pub checked_at: DateTime<Utc>,
     /// At least one check; no two share the same (check, host).
     pub checks: Vec<Check>,
-    /// Counts, verified against `checks`.
+    /// The appliance's counts, as it stated them.
     pub summary: Summary,
+    /// Where the summary disagrees with the checks, in words. The bundle is
+    /// signed evidence and is kept all the same: the checks are what the
+    /// portal counts, and the disagreement is shown with the bundle.
+    pub format_warnings: Vec<String>,
 }
 
 impl Bundle {
@@ -230,8 +234,14 @@ pub fn parse(bytes: &[u8], now: DateTime<Utc>) -> Result<Bundle, FormatError> {
     let site_id = parse_site_id(top)?;
     let checked_at = parse_checked_at(top, now)?;
     let checks = parse_checks(top)?;
-    let summary = parse_summary(top, &checks)?;
-    Ok(Bundle { bundle_id, site_id, checked_at, checks, summary })
+    let (summary, format_warnings) = parse_summary(top, &checks)?;
+    Ok(Bundle { bundle_id, site_id, checked_at, checks, summary, format_warnings })
+}
+
+/// The format warnings of stored bytes (see [`Bundle::format_warnings`]);
+/// none for bytes that no longer parse (the integrity checks report those).
+pub fn format_warnings_of(bytes: &[u8]) -> Vec<String> {
+    parse(bytes, DateTime::<Utc>::MAX_UTC).map(|b| b.format_warnings).unwrap_or_default()
 }
 
 /// Only the bundle's `site_id`: enough to find the key that must have signed
@@ -556,7 +566,14 @@ fn parse_check(i: usize, item: &Value) -> Result<Check, FormatError> {
     })
 }
 
-fn parse_summary(top: &Map<String, Value>, checks: &[Check]) -> Result<Summary, FormatError> {
+/// The summary as stated, and where its counts disagree with the checks.
+/// Only its shape can make a bundle invalid: the counts repeat what the
+/// checks say, so a wrong count is a warning, never a reason to refuse
+/// signed evidence.
+fn parse_summary(
+    top: &Map<String, Value>,
+    checks: &[Check],
+) -> Result<(Summary, Vec<String>), FormatError> {
     let value = required(top, "summary", "summary")?;
     let Value::Object(obj) = value else {
         return Err(FormatError::at("summary", format!("must be an object, not {}", kind(value))));
@@ -582,15 +599,17 @@ fn parse_summary(top: &Map<String, Value>, checks: &[Check]) -> Result<Summary, 
         ("non_compliant", summary.non_compliant, of(CheckStatus::Fail), "failing checks"),
         ("errors", summary.errors, of(CheckStatus::Warn), "checks with a warning or error"),
     ];
-    for (field, stated, actual, what) in expected {
-        if stated != actual {
-            return Err(FormatError::at(
-                format!("summary.{field}"),
-                format!("says {stated} but the bundle has {actual} {what}; it should be {actual}"),
-            ));
-        }
-    }
-    Ok(summary)
+    let warnings = expected
+        .into_iter()
+        .filter(|(_, stated, actual, _)| stated != actual)
+        .map(|(field, stated, actual, what)| {
+            format!(
+                "summary.{field} says {stated} but the bundle has {actual} {what}; the portal \
+                 counts the checks"
+            )
+        })
+        .collect();
+    Ok((summary, warnings))
 }
 
 fn required<'a>(
@@ -1090,21 +1109,44 @@ mod tests {
     }
 
     #[test]
-    fn summary_must_agree_with_checks() {
-        let msg = error_after(|v| v["summary"]["total_checks"] = json!(5));
-        assert_eq!(msg, "summary.total_checks: says 5 but the bundle has 4 checks; it should be 4");
-        let msg = error_after(|v| v["summary"]["compliant"] = json!(3));
+    fn a_summary_that_disagrees_with_the_checks_is_a_warning_not_an_error() {
+        let warnings_after = |change: &dyn Fn(&mut Value)| {
+            let mut v = sample();
+            change(&mut v);
+            parse_value(&v).expect("still a valid bundle").format_warnings
+        };
+        assert_eq!(parse_value(&sample()).unwrap().format_warnings, Vec::<String>::new());
         assert_eq!(
-            msg,
-            "summary.compliant: says 3 but the bundle has 2 passing checks; it should be 2"
+            warnings_after(&|v| v["summary"]["total_checks"] = json!(5)),
+            [
+                "summary.total_checks says 5 but the bundle has 4 checks; the portal counts the checks"
+            ]
         );
-        let msg = error_after(|v| v["summary"]["non_compliant"] = json!(0));
+        assert_eq!(
+            warnings_after(&|v| v["summary"]["compliant"] = json!(3)),
+            [
+                "summary.compliant says 3 but the bundle has 2 passing checks; the portal counts the checks"
+            ]
+        );
+        let w = warnings_after(&|v| v["summary"]["non_compliant"] = json!(0));
         assert!(
-            msg.starts_with("summary.non_compliant: says 0 but the bundle has 1 failing"),
-            "{msg}"
+            w[0].starts_with("summary.non_compliant says 0 but the bundle has 1 failing"),
+            "{w:?}"
         );
-        let msg = error_after(|v| v["summary"]["errors"] = json!(2));
-        assert!(msg.starts_with("summary.errors: says 2 but"), "{msg}");
+        // A warning counted as neither compliant nor an error.
+        let w = warnings_after(&|v| {
+            v["summary"]["errors"] = json!(0);
+        });
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("summary.errors says 0 but"), "{w:?}");
+        let bundle = {
+            let mut v = sample();
+            v["summary"]["errors"] = json!(7);
+            parse_value(&v).unwrap()
+        };
+        assert_eq!(bundle.summary.errors, 7, "kept as stated");
+        assert_eq!(bundle.warn_count(), 1, "the checks are what counts");
+        // Its shape still matters.
         let msg = error_after(|v| v["summary"]["errors"] = json!(-1));
         assert_eq!(msg, "summary.errors: must be a non-negative whole number, not -1");
         let msg = error_after(|v| v["summary"]["errors"] = json!(1.0));

@@ -110,6 +110,15 @@ async fn ingest_with(
             AppError::BadRequest(e.to_string())
         }
     })?;
+    if !parsed.format_warnings.is_empty() {
+        // Stored all the same (signed evidence); the bundle page shows it.
+        tracing::warn!(
+            bundle_id = %parsed.bundle_id,
+            site_id = %site.site_id,
+            warnings = ?parsed.format_warnings,
+            "bundle summary disagrees with its checks"
+        );
+    }
 
     let bundle_hash = chain::bundle_hash(raw);
     let tx = db.transaction().await?;

@@ -283,6 +283,8 @@ pub struct DetailData<'a> {
     pub neighbours: &'a [ChainNeighbour],
     /// Whether the stored signature is the site key's over the stored bytes.
     pub signature_valid: bool,
+    /// Where the summary disagrees with the checks.
+    pub format_warnings: &'a [String],
     /// Where the bundle is in the practice's evidence log.
     pub log: Option<LogPlace>,
 }
@@ -326,6 +328,15 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
                         a.btn.btn-secondary id="download-proof" href=(paths::evidence_proof(&s.bundle_id, s.site_id)) download {
                             "Download proof"
                         }
+                    }
+                }
+            }
+            @if !data.format_warnings.is_empty() {
+                div.alert.alert-warning role="note" id="format-warnings" {
+                    strong { "The appliance's summary disagrees with its checks. " }
+                    "The bundle is kept exactly as signed; the portal counts the checks below. Tell your IT partner so they can update the appliance."
+                    ul {
+                        @for w in data.format_warnings { li.mono.small { (w) } }
                     }
                 }
             }

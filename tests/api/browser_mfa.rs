@@ -11,6 +11,7 @@ use crate::browser::{
     virtual_credentials,
 };
 use crate::helpers::{TestApp, TestUser, spawn_app, spawn_server_on_localhost};
+use crate::mfa::base32_decode;
 
 /// Signs in through a magic link's page (the link straight from the
 /// database: mail has its own browser test).
@@ -64,20 +65,6 @@ async fn shots(client: &Client, name: &str) {
     fit_page_at(client, 390).await;
     screenshot(client, &format!("{name}-390")).await;
     client.set_window_size(1280, 900).await.unwrap();
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        value = (value << 5) | ALPHABET.iter().position(|&a| a == c).expect("base32") as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((value >> bits) as u8);
-        }
-    }
-    out
 }
 
 fn next_code(secret: &[u8]) -> String {

@@ -130,6 +130,61 @@ async fn details_keep_the_exact_numbers_the_appliance_signed() {
     }
 }
 
+/// The summary only repeats the checks: one that disagrees (here a warning
+/// counted as neither compliant nor an error, and a wrong total) costs no
+/// evidence. The bundle is stored as signed, the checks are what counts,
+/// and the page and the API say what disagreed. Its shape still matters.
+#[tokio::test]
+async fn a_bundle_whose_summary_disagrees_is_stored_and_flagged_not_refused() {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    let body = |id: &str, summary: &str| {
+        format!(
+            r#"{{"bundle_id":"{id}","site_id":"{site}","checked_at":"{at}","checks":[{{"check":"ntp_sync","status":"pass","host":"SRV-01"}},{{"check":"backup_status","status":"warning","host":"NAS"}}],"summary":{summary}}}"#,
+            site = site.id,
+            at = Utc::now().to_rfc3339(),
+        )
+        .into_bytes()
+    };
+    let bytes =
+        body("CB-SUMMARY", r#"{"total_checks":3,"compliant":1,"non_compliant":0,"errors":0}"#);
+    post_bundle(&app, &bytes, &sign(&site.key, &bytes)).await.assert_status(StatusCode::CREATED);
+    let api =
+        app.get_as(&p.viewer, "/api/client/evidence/CB-SUMMARY").expect_json(StatusCode::OK).await;
+    let warnings: Vec<&str> =
+        api["format_warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("summary.total_checks says 3 but the bundle has 2"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].starts_with("summary.errors says 0 but the bundle has 1"), "{warnings:?}");
+    assert_eq!(api["warn_checks"], 1, "the checks count, not the summary");
+    assert_eq!(api["result"], "warn");
+    let page = app
+        .get_as(&p.viewer, &format!("/client/evidence/CB-SUMMARY?site_id={}", site.id))
+        .expect_text(StatusCode::OK)
+        .await;
+    assert!(page.contains("id=\"format-warnings\""), "{page}");
+    assert!(page.contains("summary.total_checks says 3"));
+    // The exact bytes are kept.
+    let raw = app
+        .get_as(&p.viewer, "/api/client/evidence/CB-SUMMARY/download")
+        .expect_status(StatusCode::OK)
+        .await;
+    assert_eq!(raw.body, bytes);
+    // An agreeing bundle has none.
+    let fine = body("CB-FINE", r#"{"total_checks":2,"compliant":1,"non_compliant":0,"errors":1}"#);
+    post_bundle(&app, &fine, &sign(&site.key, &fine)).await.assert_status(StatusCode::CREATED);
+    let api =
+        app.get_as(&p.viewer, "/api/client/evidence/CB-FINE").expect_json(StatusCode::OK).await;
+    assert_eq!(api["format_warnings"], serde_json::json!([]));
+    // A summary of the wrong shape is still refused.
+    let bad = body("CB-BAD", r#"{"total_checks":2,"compliant":1,"non_compliant":0,"errors":-1}"#);
+    post_bundle(&app, &bad, &sign(&site.key, &bad)).await.assert_status(StatusCode::BAD_REQUEST);
+}
+
 /// Ids are the site's own: another site (of this practice or another) may
 /// use the same id without a conflict, and nothing tells an appliance
 /// which ids exist elsewhere. Within a practice, a shared id needs the site.

@@ -148,11 +148,12 @@ fn code(secret: &[u8], offset: i64) -> String {
     portal::auth::totp::code_at(secret, now() + offset * portal::auth::totp::STEP)
 }
 
-/// RFC 4648 base32 without padding, as the API hands out secrets.
-fn base32_decode(text: &str) -> Vec<u8> {
+/// RFC 4648 base32 without padding, as the API and the Security page hand
+/// out secrets (spaces, as the page groups it, are skipped).
+pub fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes() {
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
         let v = ALPHABET.iter().position(|&a| a == c).expect("base32") as u32;
         value = (value << 5) | v;
         bits += 5;
@@ -638,4 +639,75 @@ async fn a_passkey_of_someone_else_is_not_found_and_its_name_is_checked() {
         .expect_status(StatusCode::NO_CONTENT)
         .await;
     assert_eq!(audited(&app, "mfa.passkey_removed").await, 1);
+}
+
+#[tokio::test]
+async fn a_magic_link_and_a_second_factor_replace_a_forgotten_password_but_a_password_sign_in_does_not()
+ {
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let (secret, _) = enrol(&app, &p.viewer).await;
+    let db = app.db_client().await;
+    let hash = portal::auth::password::hash("the forgotten password").unwrap();
+    db.execute("UPDATE client_users SET password_hash = $2 WHERE id = $1", &[&p.viewer.id, &hash])
+        .await
+        .unwrap();
+    let session_of = |reply: &Reply| format!("{SESSION}={}", cookies_set(reply)[SESSION]);
+    let set_password = |session: String| {
+        app.client
+            .put("/api/client/password")
+            .header("cookie", session)
+            .body_json(&json!({ "password": "a brand new long password" }))
+    };
+
+    // Password and code: the current password is still required.
+    let first = app
+        .client
+        .post("/api/client/auth/login")
+        .body_json(&json!({ "email": p.viewer.email, "password": "the forgotten password" }))
+        .reply()
+        .await;
+    let waiting = format!("{PENDING}={}", cookies_set(&first)[PENDING]);
+    let signed = second_factor(&app, &waiting, &code(&secret, 1)).await;
+    signed.check_status_is(StatusCode::OK);
+    let session = session_of(&signed);
+    let me = app
+        .client
+        .get("/api/client/auth/me")
+        .header("cookie", &session)
+        .expect_json(StatusCode::OK)
+        .await;
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    set_password(session.clone())
+        .header("x-csrf-token", &csrf)
+        .expect_status(StatusCode::FORBIDDEN)
+        .await;
+
+    // The mailbox (a magic link) and a code: a new one without the old.
+    let waiting = pending(&app, &p.viewer).await;
+    let recovery = app
+        .post_as(
+            &app.sign_in(p.viewer.id, &p.viewer.email, p.org_id).await,
+            "/api/client/mfa/recovery-codes",
+        )
+        .expect_json(StatusCode::OK)
+        .await;
+    let signed =
+        second_factor(&app, &waiting, recovery["recovery_codes"][0].as_str().unwrap()).await;
+    signed.check_status_is(StatusCode::OK);
+    let session = session_of(&signed);
+    let me = app
+        .client
+        .get("/api/client/auth/me")
+        .header("cookie", &session)
+        .expect_json(StatusCode::OK)
+        .await;
+    set_password(session)
+        .header("x-csrf-token", me["csrf_token"].as_str().unwrap())
+        .expect_status(StatusCode::OK)
+        .await;
+    assert!(
+        mails_to(&app, &p.viewer.email).await.iter().any(|m| m.contains("password")),
+        "the user is told their password changed"
+    );
 }

@@ -18,18 +18,7 @@ fn code_now(secret: &[u8], offset_steps: i64) -> String {
 fn secret_on(page: &str) -> Vec<u8> {
     let at = page.find("id=\"totp-secret\">").expect("the secret on the page") + 17;
     let grouped = &page[at..at + page[at..].find('<').unwrap()];
-    let text: String = grouped.chars().filter(|c| !c.is_whitespace()).collect();
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.bytes() {
-        value = (value << 5) | ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((value >> bits) as u8);
-        }
-    }
-    out
+    crate::mfa::base32_decode(grouped)
 }
 
 async fn form(app: &TestApp, user: &TestUser, path: &str, pairs: &[(&str, &str)]) -> Reply {

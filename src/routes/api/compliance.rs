@@ -369,6 +369,10 @@ pub struct EvidenceDetail {
     pub signature: String,
     /// Whether `signature` is the site's key signing exactly the stored bytes.
     pub signature_valid: bool,
+    /// Where the bundle's `summary` disagrees with its `checks`, in words
+    /// (empty when it agrees). Such a bundle is stored as signed; the
+    /// portal counts the checks.
+    pub format_warnings: Vec<String>,
     /// In the order the appliance listed them.
     pub checks: Vec<EvidenceCheckItem>,
     /// Up to two links before and two after in the site's chain.
@@ -649,8 +653,13 @@ impl ComplianceApi {
         let org = user.org_id;
         let bundle = compliance::BundleRef::new(&bundle_id.0.0, site_id.0);
         let reach = Reach::of(&**db, &user).await?;
-        let compliance::BundleDetail { detail: e, checks, neighbours, signature_valid } =
-            compliance::bundle_detail(&**db, org, &reach, &bundle).await?;
+        let compliance::BundleDetail {
+            detail: e,
+            checks,
+            neighbours,
+            signature_valid,
+            format_warnings,
+        } = compliance::bundle_detail(&**db, org, &reach, &bundle).await?;
         compliance::record_view(
             &**db,
             &user,
@@ -670,6 +679,7 @@ impl ComplianceApi {
             prev_chain_hash: hex::encode(&e.prev_chain_hash),
             signature: hex::encode(&e.signature),
             signature_valid,
+            format_warnings,
             checks: checks
                 .into_iter()
                 .map(|c| EvidenceCheckItem {

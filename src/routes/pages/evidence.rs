@@ -237,7 +237,7 @@ pub async fn view_evidence_detail_get(
     let db = state.pool().get().await?;
     let bundle = compliance::BundleRef::new(bundle_id, site_id);
     let reach = compliance::Reach::of(&**db, &user).await?;
-    let compliance::BundleDetail { detail, checks, neighbours, signature_valid } =
+    let compliance::BundleDetail { detail, checks, neighbours, signature_valid, format_warnings } =
         compliance::bundle_detail(&**db, user.org_id, &reach, &bundle).await?;
     compliance::record_view(
         &**db,
@@ -263,6 +263,7 @@ pub async fn view_evidence_detail_get(
             checks: &checks,
             neighbours: &neighbours,
             signature_valid,
+            format_warnings: &format_warnings,
             log,
         },
     ))

@@ -183,12 +183,10 @@ pub async fn view_security_passkey_post(
     SelfService(user): SelfService,
     Form(form): Form<CredentialForm>,
 ) -> AppResult<Response> {
-    let result = match credential_of(&form) {
-        Ok(credential) => {
-            mfa::register_passkey(&state, &user, &credential, &ClientInfo::of(req)).await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        mfa::register_passkey(&state, &user, &credential_of(&form)?, &ClientInfo::of(req)).await
+    }
+    .await;
     answer(
         &state,
         &user,
@@ -278,12 +276,11 @@ pub async fn view_security_confirm_passkey_post(
     SelfService(user): SelfService,
     Form(form): Form<CredentialForm>,
 ) -> AppResult<Response> {
-    let result = match credential_of(&form) {
-        Ok(credential) => {
-            mfa::reauthenticate_with_passkey(&state, &user, &credential, &ClientInfo::of(req)).await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let credential = credential_of(&form)?;
+        mfa::reauthenticate_with_passkey(&state, &user, &credential, &ClientInfo::of(req)).await
+    }
+    .await;
     answer(
         &state,
         &user,
