@@ -21,6 +21,7 @@ use crate::db::compliance::{
 };
 use crate::error::{AppError, AppResult};
 use crate::evidence::bundle::CheckStatus;
+use crate::evidence::score::{Controls, Tally};
 pub use crate::reach::{Reach, no_such_bundle, no_such_site};
 
 /// How many chain positions on each side of a bundle its detail shows.
@@ -134,6 +135,43 @@ pub async fn org(db: &impl GenericClient, org_id: Uuid) -> AppResult<OrgInfo> {
 pub struct SiteDetail {
     pub site: SiteSummary,
     pub controls: Vec<ControlGroup>,
+    /// The controls counted by where they stand (the headline).
+    pub standing: Controls,
+}
+
+/// The controls of `groups` (one site's, or several sites' merged), with
+/// the controls of `known` that have no recent result.
+fn controls_of(groups: &[ControlGroup], known: &[String]) -> Controls {
+    Controls::of(
+        groups.iter().map(|g| {
+            let control =
+                (g.hipaa_control != queries::UNMAPPED_CONTROL).then_some(g.hipaa_control.as_str());
+            (control, g.tally)
+        }),
+        known.iter().map(String::as_str),
+    )
+}
+
+/// The HIPAA controls of every site the caller reaches, merged: a control
+/// fails when it fails at any site.
+pub async fn practice_controls(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    sites: &[SiteSummary],
+) -> AppResult<Controls> {
+    let mut merged: std::collections::BTreeMap<String, Tally> = Default::default();
+    let mut known = std::collections::BTreeSet::new();
+    for site in sites {
+        for group in queries::site_controls(db, org_id, site.site_id).await? {
+            merged.entry(group.hipaa_control).or_default().merge(group.tally);
+        }
+        known.extend(queries::site_known_controls(db, org_id, site.site_id).await?);
+    }
+    let groups: Vec<ControlGroup> = merged
+        .into_iter()
+        .map(|(hipaa_control, tally)| ControlGroup { hipaa_control, tally, checks: Vec::new() })
+        .collect();
+    Ok(controls_of(&groups, &known.into_iter().collect::<Vec<_>>()))
 }
 
 /// One site of the practice the caller reaches, or its 404.
@@ -146,7 +184,9 @@ pub async fn site_detail(
     reach.site(site_id)?;
     let site = queries::site_summary(db, org_id, site_id).await?.ok_or_else(no_such_site)?;
     let controls = queries::site_controls(db, org_id, site_id).await?;
-    Ok(SiteDetail { site, controls })
+    let known = queries::site_known_controls(db, org_id, site_id).await?;
+    let standing = controls_of(&controls, &known);
+    Ok(SiteDetail { site, controls, standing })
 }
 
 /// A check failing right now, as the dashboard lists it.

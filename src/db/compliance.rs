@@ -430,6 +430,31 @@ pub async fn site_controls(
         .collect())
 }
 
+/// The HIPAA controls a site's checks have ever named (the control of each
+/// (check, host)'s latest result, whenever it was): with
+/// [`site_controls`], which of them have no result in the window.
+pub async fn site_known_controls(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    site_id: Uuid,
+) -> AppResult<Vec<String>> {
+    let rows = db
+        .query(
+            "SELECT DISTINCT ctl.hipaa_control
+               FROM check_states cs
+               JOIN sites s ON s.id = cs.site_id
+               JOIN LATERAL (
+                     SELECT ec.hipaa_control FROM evidence_checks ec
+                      WHERE ec.evidence_id = cs.last_evidence_id
+                        AND ec.check_type = cs.check_type AND ec.host = cs.host
+                      ORDER BY ec.id DESC LIMIT 1) ctl ON true
+              WHERE cs.site_id = $2 AND s.client_org_id = $1 AND ctl.hipaa_control IS NOT NULL",
+            &[&org_id, &site_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Daily tallies for the `days` UTC days ending today, oldest first: each
 /// day counts the latest status per (site, check, host) checked in the
 /// SCORE_WINDOW_DAYS ending at that day's end. `site_id` None covers every

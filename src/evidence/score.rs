@@ -125,10 +125,165 @@ impl Colour {
     /// Words shown next to the score, so colour is never the only signal.
     pub fn label(self) -> &'static str {
         match self {
-            Colour::Green => "Compliant",
+            // A share of checks is no verdict on the practice: "compliant"
+            // is for the controls' standing alone (`Standing::label`).
+            Colour::Green => "Most checks pass",
             Colour::Amber => "At risk",
             Colour::Red => "Non-compliant",
             Colour::NoData => "No data",
+        }
+    }
+}
+
+/// Where one HIPAA control stands, from the latest results of its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlState {
+    /// Every check passed.
+    Met,
+    /// No check failed, but one could not be confirmed (a warning).
+    AtRisk,
+    /// A check failed.
+    Failing,
+}
+
+impl ControlState {
+    pub fn of(t: &Tally) -> Option<ControlState> {
+        if t.failed > 0 {
+            Some(ControlState::Failing)
+        } else if t.warnings > 0 {
+            Some(ControlState::AtRisk)
+        } else if t.passed > 0 {
+            Some(ControlState::Met)
+        } else {
+            None
+        }
+    }
+}
+
+/// The practice's (or a site's) HIPAA controls, counted by where they
+/// stand: what every headline leads with. Checks with no control
+/// (`Unmapped`) are no safeguard, so they are not counted here, but a
+/// failing or unconfirmed one still keeps the standing at "needs action".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Controls {
+    pub passed: u64,
+    pub failed: u64,
+    pub at_risk: u64,
+    /// Controls the evidence named before but with no result in the
+    /// window.
+    pub no_data: u64,
+    /// A check without a control failed or could not be confirmed.
+    pub unmapped_issue: bool,
+}
+
+/// Where the whole stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Every control with data passed, and nothing else failed.
+    AllControlsMet,
+    /// A control failed or is at risk (or an unmapped check did).
+    NeedsAction,
+    /// Nothing was checked.
+    NoData,
+}
+
+impl Controls {
+    /// Counts `(control, tally)` groups; `control` None is unmapped.
+    /// `known` are the controls the evidence has named at all.
+    pub fn of<'a>(
+        groups: impl IntoIterator<Item = (Option<&'a str>, Tally)>,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> Controls {
+        let mut c = Controls::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for (control, tally) in groups {
+            let state = ControlState::of(&tally);
+            let Some(control) = control else {
+                c.unmapped_issue |=
+                    matches!(state, Some(ControlState::Failing | ControlState::AtRisk));
+                continue;
+            };
+            seen.insert(control);
+            match state {
+                Some(ControlState::Met) => c.passed += 1,
+                Some(ControlState::AtRisk) => c.at_risk += 1,
+                Some(ControlState::Failing) => c.failed += 1,
+                None => c.no_data += 1,
+            }
+        }
+        let mut unseen: std::collections::BTreeSet<&str> = known.into_iter().collect();
+        unseen.retain(|k| !seen.contains(k));
+        c.no_data += u64::try_from(unseen.len()).unwrap_or(u64::MAX);
+        c
+    }
+
+    /// Controls counted.
+    pub fn total(&self) -> u64 {
+        self.passed + self.failed + self.at_risk + self.no_data
+    }
+
+    /// Controls that need something done.
+    pub fn need_action(&self) -> u64 {
+        self.failed + self.at_risk
+    }
+
+    pub fn standing(&self) -> Standing {
+        if self.need_action() > 0 || self.unmapped_issue {
+            Standing::NeedsAction
+        } else if self.passed == 0 {
+            Standing::NoData
+        } else {
+            Standing::AllControlsMet
+        }
+    }
+
+    /// The headline: "7 of 10 HIPAA safeguards met · 3 need action".
+    pub fn headline(&self) -> String {
+        let total = self.total();
+        if total == 0 {
+            return if self.unmapped_issue {
+                "No HIPAA safeguard named by the evidence · checks need action".to_owned()
+            } else {
+                "No HIPAA safeguards checked in the last 30 days".to_owned()
+            };
+        }
+        let noun = if total == 1 { "safeguard" } else { "safeguards" };
+        let mut out = format!("{} of {total} HIPAA {noun} met", self.passed);
+        match self.need_action() {
+            0 => {}
+            1 => out.push_str(" · 1 needs action"),
+            n => out.push_str(&format!(" · {n} need action")),
+        }
+        if self.no_data > 0 {
+            out.push_str(&format!(" · {} without recent data", self.no_data));
+        }
+        out
+    }
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::AllControlsMet => "all_controls_met",
+            Standing::NeedsAction => "needs_action",
+            Standing::NoData => "no_data",
+        }
+    }
+
+    /// The only words that say the practice is compliant, and only when it is.
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::AllControlsMet => "All safeguards met",
+            Standing::NeedsAction => "Needs action",
+            Standing::NoData => "No data",
+        }
+    }
+
+    pub fn colour(self) -> Colour {
+        match self {
+            Standing::AllControlsMet => Colour::Green,
+            Standing::NeedsAction => Colour::Red,
+            Standing::NoData => Colour::NoData,
         }
     }
 }
@@ -205,7 +360,40 @@ mod tests {
         let classes: Vec<_> = all.iter().map(|c| c.css_class()).collect();
         assert_eq!(classes, ["score-green", "score-amber", "score-red", "score-none"]);
         let labels: Vec<_> = all.iter().map(|c| c.label()).collect();
-        assert_eq!(labels, ["Compliant", "At risk", "Non-compliant", "No data"]);
+        assert_eq!(labels, ["Most checks pass", "At risk", "Non-compliant", "No data"]);
+    }
+
+    #[test]
+    fn controls_lead_and_one_failing_control_means_needs_action() {
+        let groups = [
+            (Some("164.312(a)(2)(iv)"), tally(3, 0, 0)),
+            (Some("164.312(d)"), tally(2, 1, 0)),
+            (Some("164.308(a)(7)"), tally(1, 0, 1)),
+            (None, tally(5, 0, 0)),
+        ];
+        let known = ["164.312(a)(2)(iv)", "164.312(d)", "164.308(a)(7)", "164.312(e)(1)"];
+        let c = Controls::of(groups, known);
+        assert_eq!((c.passed, c.failed, c.at_risk, c.no_data, c.total()), (1, 1, 1, 1, 4));
+        assert_eq!(c.standing(), Standing::NeedsAction);
+        assert_eq!(
+            c.headline(),
+            "1 of 4 HIPAA safeguards met · 2 need action · 1 without recent data"
+        );
+        // 97.9% of checks passing is still not "compliant" with a control failing.
+        assert_eq!(colour(score(&tally(47, 1, 0))), Colour::Green);
+        assert_ne!(Colour::Green.label(), Standing::AllControlsMet.label());
+
+        let all = Controls::of([(Some("a"), tally(2, 0, 0)), (Some("b"), tally(1, 0, 0))], []);
+        assert_eq!(all.standing(), Standing::AllControlsMet);
+        assert_eq!(all.headline(), "2 of 2 HIPAA safeguards met");
+        assert_eq!(Standing::AllControlsMet.as_str(), "all_controls_met");
+        let unmapped = Controls::of([(Some("a"), tally(2, 0, 0)), (None, tally(0, 1, 0))], []);
+        assert_eq!(unmapped.standing(), Standing::NeedsAction, "a failing unmapped check counts");
+        assert_eq!(Controls::of([], []).standing(), Standing::NoData);
+        assert_eq!(
+            Controls::of([(Some("a"), tally(0, 1, 0))], []).headline(),
+            "0 of 1 HIPAA safeguard met · 1 needs action"
+        );
     }
 
     #[test]

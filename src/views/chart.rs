@@ -227,7 +227,7 @@ mod tests {
         let line = &line[..line.find('"').unwrap()];
         assert_eq!(line.matches('M').count(), 2, "{line}");
         assert_eq!(svg.matches("<circle").count(), 5);
-        assert!(svg.contains("Mon Nov 2, 2026: 95% · Compliant (10 checks)"), "{svg}");
+        assert!(svg.contains("Mon Nov 2, 2026: 95% · Most checks pass (10 checks)"), "{svg}");
         assert!(svg.contains("Tue Nov 3, 2026: no data"), "{svg}");
     }
 

@@ -6,13 +6,12 @@ use maud::{Markup, html};
 
 use super::chart::{self, Point};
 use super::format::{
-    ago, colour_badge_class, control_label, plural, score_cell, score_text, status_badge,
-    thousands, time_ago, when, when_exact,
+    ago, control_label, plural, score_cell, status_badge, thousands, time_ago, when, when_exact,
 };
 use super::layout::{NavUser, Section, page};
 use crate::compliance::FailingCheck;
 use crate::db::compliance::{HistoryDay, OrgInfo, SiteSummary};
-use crate::evidence::score::{self, Tally};
+use crate::evidence::score::Tally;
 use crate::paths;
 
 /// The points of a score chart from daily history.
@@ -33,6 +32,8 @@ pub struct DashboardData<'a> {
     pub sites: &'a [SiteSummary],
     /// The practice's current tally over all sites.
     pub total: Tally,
+    /// Its HIPAA controls by where they stand (the headline).
+    pub controls: crate::evidence::score::Controls,
     /// The practice's daily tallies, oldest first.
     pub history: &'a [HistoryDay],
     /// The failing checks shown (the oldest failures first).
@@ -73,7 +74,7 @@ pub fn dashboard_page(user: &NavUser, data: &DashboardData) -> Markup {
                     a.btn.btn-secondary href=(paths::EVIDENCE) { "Browse evidence" }
                 }
             }
-            (kpis(data.total))
+            (kpis(data.total, &data.controls))
             @if data.has_evidence() {
                 (trend_card(data))
             } @else {
@@ -89,29 +90,14 @@ pub fn dashboard_page(user: &NavUser, data: &DashboardData) -> Markup {
     )
 }
 
-fn kpis(total: Tally) -> Markup {
-    let score = score::score(&total);
-    let colour = score::colour(score);
+fn kpis(total: Tally, controls: &crate::evidence::score::Controls) -> Markup {
     html! {
         div.kpis.kpis-dashboard {
-            div.kpi.kpi-score id="compliance-score" {
-                div.kpi-label { "Compliance score" }
-                div.score.(colour.css_class()) { (score_text(score)) }
-                div.kpi-sub {
-                    span.badge.(colour_badge_class(colour)) { (colour.label()) }
-                    " "
-                    @if score.is_some() { "all sites, last 30 days" } @else { "nothing checked in 30 days" }
-                }
-            }
-            div.kpi {
-                div.kpi-label { "Checks" }
-                div.kpi-value { (thousands(total.total())) }
-                div.kpi-sub { "Checks and hosts reporting" }
-            }
+            (super::format::standing_kpis(controls, &total, "all sites"))
             div.kpi.kpi-pass {
                 div.kpi-label { "Passed" }
                 div.kpi-value { (thousands(total.passed)) }
-                div.kpi-sub { "Controls in place" }
+                div.kpi-sub { "of " (thousands(total.total())) " checks" }
             }
             div.kpi.kpi-fail {
                 div.kpi-label { "Failed" }

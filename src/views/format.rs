@@ -17,6 +17,40 @@ pub fn score_text(score: Option<f64>) -> String {
     score::text(score, "—")
 }
 
+/// The headline KPIs of the dashboard and a site page: the HIPAA controls
+/// by where they stand first (coloured by that standing), then the share
+/// of checks that passed, said for what it is.
+pub fn standing_kpis(
+    controls: &crate::evidence::score::Controls,
+    tally: &crate::evidence::score::Tally,
+    scope: &str,
+) -> Markup {
+    let standing = controls.standing();
+    let colour = standing.colour();
+    let score = score::score(tally);
+    html! {
+        div.kpi.kpi-score id="control-standing" {
+            div.kpi-label { "HIPAA safeguards" }
+            div.score.(colour.css_class()) {
+                (controls.passed) span.kpi-of { " of " (controls.total()) }
+            }
+            div.kpi-sub {
+                span.badge.(colour_badge_class(colour)) { (standing.label()) }
+                " " (controls.headline())
+            }
+        }
+        div.kpi id="compliance-score" {
+            div.kpi-label { "Checks passing" }
+            div.kpi-value { (score_text(score)) }
+            div.kpi-sub {
+                @if score.is_some() {
+                    "Share of the latest results (each check on each host, " (scope) ", last 30 days) that passed; one failing safeguard matters more than this number."
+                } @else { "Nothing checked in 30 days." }
+            }
+        }
+    }
+}
+
 /// The badge class matching a score band.
 pub fn colour_badge_class(colour: Colour) -> &'static str {
     match colour {

@@ -9,14 +9,10 @@ use maud::{Markup, html};
 
 use super::chart;
 use super::dashboard::history_points;
-use super::format::{
-    colour_badge_class, control_label, plural, result_badge, score_text, status_badge, thousands,
-    time_ago, when,
-};
+use super::format::{control_label, plural, result_badge, status_badge, thousands, time_ago, when};
 use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{ControlGroup, HistoryDay, SiteSummary};
 use crate::evidence::bundle::CheckStatus;
-use crate::evidence::score;
 use crate::paths;
 
 /// Days of history the site page charts.
@@ -26,6 +22,8 @@ pub const HISTORY_DAYS: u32 = 90;
 pub struct SitePageData<'a> {
     pub site: &'a SiteSummary,
     pub controls: &'a [ControlGroup],
+    /// The controls by where they stand (the headline).
+    pub standing: &'a crate::evidence::score::Controls,
     pub history: &'a [HistoryDay],
     /// When each failing (check, host) turned to failing.
     pub failing_since: &'a HashMap<(String, String), DateTime<Utc>>,
@@ -37,8 +35,6 @@ pub struct SitePageData<'a> {
 /// The site page.
 pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
     let site = data.site;
-    let score = site.score();
-    let colour = score::colour(score);
     let title = site.clinic_name.clone();
     page(
         &title,
@@ -65,11 +61,7 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
                 }
             }
             div.kpis.kpis-site {
-                div.kpi.kpi-score id="site-score" {
-                    div.kpi-label { "Compliance score" }
-                    div.score.(colour.css_class()) { (score_text(score)) }
-                    div.kpi-sub { span.badge.(colour_badge_class(colour)) { (colour.label()) } " last 30 days" }
-                }
+                (super::format::standing_kpis(data.standing, &site.tally, "this site"))
                 div.kpi {
                     div.kpi-label { "Passed" }
                     div.kpi-value { (thousands(site.tally.passed)) }

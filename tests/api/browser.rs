@@ -423,7 +423,7 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
     client.goto(&format!("{}/client/dashboard", server.base_url)).await.unwrap();
     let notice = client.wait().for_element(Locator::Id("no-evidence")).await.unwrap();
     assert!(notice.text().await.unwrap().contains("No evidence yet"));
-    let score = client.find(Locator::Css("#compliance-score .score")).await.unwrap();
+    let score = client.find(Locator::Css("#compliance-score .kpi-value")).await.unwrap();
     assert_eq!(score.text().await.unwrap(), "—", "no data, not 0 or 100");
     screenshot(&client, "compliance-0-empty-dashboard").await;
 

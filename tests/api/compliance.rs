@@ -114,10 +114,14 @@ async fn the_dashboard_scores_sites_and_counts_unread_notifications_per_user() {
         d["org"],
         json!({ "id": a.org_id, "name": "Oak Clinic", "partner_name": "Northwind MSP" })
     );
-    // 3 passed, 2 failed, 2 warnings: 3/7 = 42.857… → 42.9.
+    // 3 passed, 2 failed, 2 warnings: 3/7 = 42.857… → 42.9; the controls lead.
     assert_eq!(
         d["kpis"],
-        json!({ "compliance_score": 42.9, "total_checks": 7, "passed": 3, "failed": 2, "warnings": 2 })
+        json!({
+            "controls": { "passed": 0, "failed": 2, "at_risk": 0, "no_data": 0, "total": 2 },
+            "status": "needs_action",
+            "compliance_score": 42.9, "total_checks": 7, "passed": 3, "failed": 2, "warnings": 2
+        })
     );
     assert_eq!(d["unread_notifications"], 2);
     let sites = d["sites"].as_array().unwrap();
@@ -878,7 +882,11 @@ async fn evidence_ingested_by_an_appliance_is_what_the_portal_shows() {
     let d = app.get_as(&a.viewer, "/api/client/dashboard").expect_json(StatusCode::OK).await;
     assert_eq!(
         d["kpis"],
-        json!({ "compliance_score": 100.0, "total_checks": 2, "passed": 2, "failed": 0, "warnings": 0 }),
+        json!({
+            "controls": { "passed": 2, "failed": 0, "at_risk": 0, "no_data": 0, "total": 2 },
+            "status": "all_controls_met",
+            "compliance_score": 100.0, "total_checks": 2, "passed": 2, "failed": 0, "warnings": 0
+        }),
         "the firewall recovered"
     );
     assert_eq!(d["sites"][0]["status"], "online");

@@ -95,13 +95,15 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
 
     let html = app.get_as(&p.owner, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(html.contains("<span id=\"user-name\">owner</span>"), "{html}");
-    // 4 of 5 latest checks pass: 80 %, the amber band.
-    assert!(
-        html.contains("<div class=\"score score-amber\">80%</div>"),
-        "the practice score in its colour: {html}"
-    );
-    assert!(html.contains("At risk"));
-    for kpi in ["Checks", "Passed", "Failed", "Warnings"] {
+    // A control fails, so the headline says so in red, whatever the share
+    // of checks: 4 of 5 latest checks pass (80%), shown second.
+    let standing = html.split("id=\"control-standing\"").nth(1).expect("the controls lead");
+    let standing = &standing[..standing.find("id=\"compliance-score\"").unwrap()];
+    assert!(standing.contains("score score-red"), "{standing}");
+    assert!(standing.contains("Needs action") && standing.contains("need"), "{standing}");
+    assert!(html.contains("<div class=\"kpi-value\">80%</div>"), "the check share: {html}");
+    assert!(!html.contains("Compliant") && !html.contains("All safeguards met"), "{html}");
+    for kpi in ["HIPAA safeguards", "Checks passing", "Passed", "Failed", "Warnings"] {
         assert!(html.contains(&format!("<div class=\"kpi-label\">{kpi}</div>")), "{kpi}");
     }
 
@@ -147,7 +149,8 @@ async fn an_empty_dashboard_says_no_data_rather_than_a_score() {
     let p = app.practice("Oak Clinic").await;
     let html = app.get_as(&p.viewer, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(html.contains("No evidence yet"), "{html}");
-    assert!(html.contains("<div class=\"score score-none\">—</div>"), "{html}");
+    assert!(html.contains("No HIPAA safeguards checked in the last 30 days"), "{html}");
+    assert!(html.contains("<div class=\"kpi-value\">—</div>"), "no check share either: {html}");
     assert!(html.contains("No data"));
     assert!(!html.contains("0%") && !html.contains("100%"), "no made-up score: {html}");
     assert!(!html.contains("<svg"), "no chart without data");
@@ -169,7 +172,8 @@ async fn the_site_page_groups_checks_by_hipaa_control() {
     let html =
         app.get_as(&p.viewer, &portal::paths::site(harbor.id)).expect_text(StatusCode::OK).await;
     assert!(html.contains("<h1 class=\"row\"><span>Harbor View</span>"), "{html}");
-    assert!(html.contains("<div class=\"score score-green\">100%</div>"));
+    assert!(html.contains("All safeguards met"), "every control passed: {html}");
+    assert!(html.contains("<div class=\"kpi-value\">100%</div>"));
     let controls = html.split("id=\"controls\"").nth(1).unwrap();
     let groups: Vec<&str> = controls.split("<tbody class=\"control-group\"").skip(1).collect();
     let names: Vec<&str> = groups

@@ -202,9 +202,52 @@ impl From<queries::SiteSummary> for SiteItem {
     }
 }
 
+/// Where the HIPAA controls stand, as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ControlStanding {
+    /// Every control with a recent result passed, and no other check
+    /// failed: the only state the portal calls compliant.
+    AllControlsMet,
+    /// A control failed or could not be confirmed (or a check without a
+    /// control did).
+    NeedsAction,
+    /// Nothing was checked in the last 30 days.
+    NoData,
+}
+
+impl From<score::Standing> for ControlStanding {
+    fn from(s: score::Standing) -> Self {
+        match s {
+            score::Standing::AllControlsMet => ControlStanding::AllControlsMet,
+            score::Standing::NeedsAction => ControlStanding::NeedsAction,
+            score::Standing::NoData => ControlStanding::NoData,
+        }
+    }
+}
+
+/// HIPAA controls by where they stand: a control passes when every latest
+/// result of its checks (per check and host, last 30 days) passed, fails
+/// when one failed, and is at risk when one could not be confirmed.
+#[derive(Debug, Object)]
+pub struct ControlCounts {
+    pub passed: u64,
+    pub failed: u64,
+    pub at_risk: u64,
+    /// Controls the evidence named before, with no result in 30 days.
+    pub no_data: u64,
+    pub total: u64,
+}
+
 #[derive(Debug, Object)]
 pub struct Kpis {
-    /// The practice's score over all sites, one decimal; null when there is no data.
+    /// The headline: HIPAA controls by where they stand.
+    pub controls: ControlCounts,
+    /// `all_controls_met`, `needs_action` or `no_data` (see ControlStanding).
+    pub status: ControlStanding,
+    /// The share of checks that passed (not a verdict on the controls):
+    /// percent of the latest results (per site, check and host, last 30
+    /// days) that passed, one decimal; null when there is no data.
     #[oai(nullable)]
     pub compliance_score: Option<f64>,
     /// Latest results counted (per site, check and host, last 30 days).
@@ -215,9 +258,17 @@ pub struct Kpis {
     pub warnings: u64,
 }
 
-impl From<Tally> for Kpis {
-    fn from(t: Tally) -> Self {
+impl Kpis {
+    fn new(t: Tally, c: score::Controls) -> Self {
         Kpis {
+            controls: ControlCounts {
+                passed: c.passed,
+                failed: c.failed,
+                at_risk: c.at_risk,
+                no_data: c.no_data,
+                total: c.total(),
+            },
+            status: c.standing().into(),
             compliance_score: score::score(&t),
             total_checks: t.total(),
             passed: t.passed,
@@ -265,6 +316,8 @@ pub struct ControlItem {
 pub struct SiteDetail {
     #[oai(flatten)]
     pub site: SiteItem,
+    /// The site's controls by where they stand, and its check figures.
+    pub kpis: Kpis,
     /// The latest result per check and host (last 30 days), grouped by
     /// HIPAA control, sorted by control id (`Unmapped` last).
     pub controls: Vec<ControlItem>,
@@ -465,10 +518,11 @@ impl ComplianceApi {
         )
         .await?;
         let total = queries::total_tally(sites.iter().map(|s| &s.tally));
+        let controls = compliance::practice_controls(&**db, user.org_id, &sites).await?;
         Ok(Json(Dashboard {
             org: OrgSummary { id: org.id, name: org.name, partner_name: org.partner_name },
             sites: sites.into_iter().map(SiteItem::from).collect(),
-            kpis: total.into(),
+            kpis: Kpis::new(total, controls),
             unread_notifications: unread,
         }))
     }
@@ -497,7 +551,7 @@ impl ComplianceApi {
     ) -> Result<Json<SiteDetail>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let db = state.pool().get().await?;
         let reach = Reach::of(&**db, &user).await?;
-        let compliance::SiteDetail { site, controls } =
+        let compliance::SiteDetail { site, controls, standing } =
             compliance::site_detail(&**db, user.org_id, &reach, site_id.0).await?;
         compliance::record_view(
             &**db,
@@ -510,6 +564,7 @@ impl ComplianceApi {
         )
         .await?;
         Ok(Json(SiteDetail {
+            kpis: Kpis::new(site.tally, standing),
             site: site.into(),
             controls: controls
                 .into_iter()

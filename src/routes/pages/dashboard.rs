@@ -27,6 +27,7 @@ pub async fn view_dashboard_get(
     let org = compliance::org(&**db, user.org_id).await?;
     let sites = compliance::sites(&**db, user.org_id, &reach).await?;
     let total = queries::total_tally(sites.iter().map(|s| &s.tally));
+    let controls = compliance::practice_controls(&**db, user.org_id, &sites).await?;
     // All sites at once: each (site, check, host) pair belongs to one site,
     // so this is the per-day sum of the sites' own histories.
     let history = queries::score_history(
@@ -56,6 +57,7 @@ pub async fn view_dashboard_get(
             org: &org,
             sites: &sites,
             total,
+            controls,
             history: &history,
             failing: &failing,
             failing_total,

@@ -62,6 +62,7 @@ pub async fn view_site_get(
         &SitePageData {
             site: &detail.site,
             controls: &detail.controls,
+            standing: &detail.standing,
             history: &history,
             failing_since: &since,
             now: Utc::now(),
