@@ -168,7 +168,11 @@ async fn the_dashboard_scores_sites_and_counts_unread_notifications_per_user() {
     assert_eq!(other["org"]["partner_name"], Value::Null, "served directly");
     assert_eq!(
         other["kpis"],
-        json!({ "compliance_score": null, "total_checks": 0, "passed": 0, "failed": 0, "warnings": 0 })
+        json!({
+            "controls": { "passed": 0, "failed": 0, "at_risk": 0, "no_data": 0, "total": 0 },
+            "status": "no_data",
+            "compliance_score": null, "total_checks": 0, "passed": 0, "failed": 0, "warnings": 0
+        })
     );
     assert_eq!(other["unread_notifications"], 1);
     let other_sites = other["sites"].as_array().unwrap();
