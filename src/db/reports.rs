@@ -35,6 +35,18 @@ impl Figures {
     pub fn at_risk(&self) -> i32 {
         self.controls_total - self.controls_passed - self.controls_failed
     }
+
+    /// The controls by where they stand, as every headline leads with them.
+    pub fn controls(&self) -> crate::evidence::score::Controls {
+        let n = |v: i32| u64::try_from(v).unwrap_or(0);
+        crate::evidence::score::Controls {
+            passed: n(self.controls_passed),
+            failed: n(self.controls_failed),
+            at_risk: n(self.at_risk()),
+            no_data: 0,
+            unmapped_issue: false,
+        }
+    }
 }
 
 /// A cached report without its PDF.

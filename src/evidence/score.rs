@@ -244,7 +244,7 @@ impl Controls {
             return if self.unmapped_issue {
                 "No HIPAA safeguard named by the evidence · checks need action".to_owned()
             } else {
-                "No HIPAA safeguards checked in the last 30 days".to_owned()
+                "No HIPAA safeguards checked".to_owned()
             };
         }
         let noun = if total == 1 { "safeguard" } else { "safeguards" };

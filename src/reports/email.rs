@@ -18,15 +18,15 @@ pub fn report_ready(
 ) -> Email {
     let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
     let month = report.month.label();
-    let band = score::colour(report.figures.overall_score);
+    let controls = report.figures.controls();
+    let standing = controls.standing();
+    let band = standing.colour();
     let score = score::text(report.figures.overall_score, "no data");
     let summary = format!(
-        "Overall compliance score: {score} ({}). HIPAA controls: {} passed, {} failed, of {}. \
+        "{}: {}. Checks passing: {score} (a secondary figure; one failing safeguard matters more). \
          Evidence bundles: {} from {} site(s).",
-        band.label(),
-        report.figures.controls_passed,
-        report.figures.controls_failed,
-        report.figures.controls_total,
+        standing.label(),
+        controls.headline(),
         report.figures.evidence_count,
         report.figures.sites_count
     );
@@ -60,9 +60,9 @@ pub fn report_ready(
             p style="font-size: 16px;" { (greeting) }
             p style="font-size: 16px;" { "The " strong { (month) } " HIPAA compliance report for " strong { (practice) } " is ready." }
             p style="font-size: 15px;" {
-                "Overall compliance score: " strong style={ "color: " (colour) ";" } { (score) } " (" (band.label()) ")"
+                strong style={ "color: " (colour) ";" } { (standing.label()) } ": " (controls.headline())
                 br;
-                "HIPAA controls: " (report.figures.controls_passed) " passed, " (report.figures.controls_failed) " failed, of " (report.figures.controls_total)
+                "Checks passing: " (score) " (a secondary figure; one failing safeguard matters more)"
                 br;
                 "Evidence bundles: " (report.figures.evidence_count) " from " (report.figures.sites_count) " site(s)"
             }

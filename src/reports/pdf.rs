@@ -450,7 +450,7 @@ fn overall_score(w: &mut Writer, data: &ReportData) {
     const BOX_W: f32 = 150.0;
     const BOX_H: f32 = 74.0;
     let top = w.y;
-    score_box(w, data.overall_score(), top, BOX_W, BOX_H);
+    score_box(w, &data.figures().controls(), top, BOX_W, BOX_H);
     let x = LEFT + BOX_W + 18.0;
     let mut y = top - 14.0;
     for (font, size, ink, s) in &score_figures(data) {
@@ -462,10 +462,12 @@ fn overall_score(w: &mut Writer, data: &ReportData) {
     w.y = top - BOX_H - 14.0;
     w.paragraph(
         &format!(
-            "The score counts the latest result of each check on each host at each site as of the {}, \
-             among the checks run during the month: passed divided by all results, to one decimal. Warnings and \
-             errors count in the total but not as passed. A HIPAA control passes when every check mapped to it \
-             passed, fails when any of them failed, and is at risk when some raised warnings and none failed.",
+            "A HIPAA control (safeguard) is met when every check mapped to it passed, fails when any of them \
+             failed, and is at risk when some raised warnings and none failed; the practice is compliant only \
+             when every control is met. \"Checks passing\" is a secondary figure: the latest result of each \
+             check on each host at each site as of the {}, among the checks run during the month, passed \
+             divided by all results, to one decimal (warnings and errors count in the total but not as \
+             passed). A high share can hide a failing control.",
             period_word(data)
         ),
         Font::Regular,
@@ -475,15 +477,20 @@ fn overall_score(w: &mut Writer, data: &ReportData) {
 }
 
 /// A `box_w` by `box_h` box at the left margin hanging from `top`, in the
-/// score's band colour, with the score and the band's name centred in white.
-fn score_box(w: &mut Writer, overall: Option<f64>, top: f32, box_w: f32, box_h: f32) {
-    let band = score::colour(overall);
-    w.rect(LEFT, top - box_h, box_w, box_h, colour_ink(band));
-    let big = score_text(overall);
-    let big_size = if overall.is_some() { 28.0 } else { 20.0 };
+/// colour of where the HIPAA controls stand, with "N of M" safeguards met
+/// and the standing's name centred in white.
+fn score_box(w: &mut Writer, controls: &score::Controls, top: f32, box_w: f32, box_h: f32) {
+    let standing = controls.standing();
+    w.rect(LEFT, top - box_h, box_w, box_h, colour_ink(standing.colour()));
+    let big = if controls.total() == 0 {
+        "No data".to_owned()
+    } else {
+        format!("{} of {}", controls.passed, controls.total())
+    };
+    let big_size = if controls.total() > 0 { 24.0 } else { 20.0 };
     let big_x = LEFT + (box_w - width(&big, Font::Bold, big_size)) / 2.0;
     w.text(big_x, top - 38.0, Font::Bold, big_size, WHITE, &big);
-    let label = band.label();
+    let label = standing.label();
     let label_x = LEFT + (box_w - width(label, Font::Bold, 10.0)) / 2.0;
     w.text(label_x, top - 58.0, Font::Bold, 10.0, WHITE, label);
 }
@@ -493,13 +500,19 @@ fn score_figures(data: &ReportData) -> [(Font, f32, Ink, String); 5] {
     let t = data.total;
     let figures = data.figures();
     [
-        (Font::Bold, 11.0, TEXT, format!("Overall compliance score ({})", period_word(data))),
+        (
+            Font::Bold,
+            11.0,
+            TEXT,
+            format!("{} ({})", figures.controls().headline(), period_word(data)),
+        ),
         (
             Font::Regular,
             9.0,
             TEXT,
             format!(
-                "{}: {} passed, {} failed, {} with warnings",
+                "Checks passing: {} ({}: {} passed, {} failed, {} with warnings)",
+                score_text(data.overall_score()),
                 plural(i128::from(t.total()), "check", "checks"),
                 thousands(i128::from(t.passed)),
                 thousands(i128::from(t.failed)),

@@ -108,7 +108,7 @@ async fn run_for_org(
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("practice {org_id} vanished")))?;
     let s = &report.summary;
-    let band = crate::evidence::score::colour(s.figures.overall_score);
+    let controls = s.figures.controls();
     let score = crate::evidence::score::text(s.figures.overall_score, "no data");
     notifications::insert(
         &*tx,
@@ -119,12 +119,10 @@ async fn run_for_org(
             severity: Severity::Info,
             title: format!("Your {} compliance report is ready", month.label()),
             message: format!(
-                "Overall score {score} ({}); HIPAA controls {} passed and {} failed of {}; {} evidence bundle(s) \
-                 from {} site(s). Download the PDF from Reports.",
-                band.label(),
-                s.figures.controls_passed,
-                s.figures.controls_failed,
-                s.figures.controls_total,
+                "{}: {}; checks passing {score}; {} evidence bundle(s) from {} site(s). Download the PDF \
+                 from Reports.",
+                controls.standing().label(),
+                controls.headline(),
                 s.figures.evidence_count,
                 s.figures.sites_count
             ),

@@ -70,8 +70,8 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
                             thead {
                                 tr {
                                     th { "Month" }
-                                    th { "Score" }
-                                    th { "HIPAA controls" }
+                                    th { "HIPAA safeguards" }
+                                    th { "Checks passing" }
                                     th.num { "Evidence" }
                                     th.num { "Sites" }
                                     th { "SHA-256" }
@@ -110,20 +110,24 @@ fn report_row(r: &ReportSummary) -> Markup {
                 }
                 div.muted.small { "made " (when(r.generated_at)) }
             }
-            td { (score_cell(f.overall_score)) }
             td {
+                @let standing = f.controls().standing();
+                span.badge.(super::format::colour_badge_class(standing.colour())) { (standing.label()) }
                 @if f.controls_total == 0 {
-                    span.muted { "none named" }
+                    div.muted.small { "none named" }
                 } @else {
-                    span.score-green { (f.controls_passed) " passed" }
-                    " · "
-                    span.score-red[f.controls_failed > 0] { (f.controls_failed) " failed" }
-                    @if at_risk > 0 {
-                        " · " span.score-amber { (at_risk) " at risk" }
+                    div.small {
+                        span { (f.controls_passed) " met" }
+                        " · "
+                        span.score-red[f.controls_failed > 0] { (f.controls_failed) " failed" }
+                        @if at_risk > 0 {
+                            " · " span.score-amber { (at_risk) " at risk" }
+                        }
                     }
                     div.muted.small { "of " (plural(f.controls_total, "control", "controls")) }
                 }
             }
+            td { (score_cell(f.overall_score)) }
             td.num { (thousands(f.evidence_count)) }
             td.num { (f.sites_count) }
             td { code.mono title=(sha) { (&sha[..12]) "…" } }

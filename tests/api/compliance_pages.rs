@@ -149,7 +149,7 @@ async fn an_empty_dashboard_says_no_data_rather_than_a_score() {
     let p = app.practice("Oak Clinic").await;
     let html = app.get_as(&p.viewer, portal::paths::DASHBOARD).expect_text(StatusCode::OK).await;
     assert!(html.contains("No evidence yet"), "{html}");
-    assert!(html.contains("No HIPAA safeguards checked in the last 30 days"), "{html}");
+    assert!(html.contains("No HIPAA safeguards checked"), "{html}");
     assert!(html.contains("<div class=\"kpi-value\">—</div>"), "no check share either: {html}");
     assert!(html.contains("No data"));
     assert!(!html.contains("0%") && !html.contains("100%"), "no made-up score: {html}");

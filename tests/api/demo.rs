@@ -4,7 +4,7 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use uuid::Uuid;
 
-use crate::helpers::{TempDir, TestDb};
+use crate::helpers::{Expect, TempDir, TestDb};
 
 #[tokio::test]
 async fn the_demo_seeds_a_practice_with_three_sites_and_three_roles_once() {
@@ -111,4 +111,50 @@ async fn the_demo_seeds_ninety_days_of_verifiable_evidence_once() {
         .unwrap()
         .get(0);
     assert!(failing >= 2, "open problems right now for the dashboard to show");
+
+    // With controls failing, neither the dashboard nor last month's PDF
+    // calls the practice compliant, however many checks pass.
+    let owner = db
+        .query_one("SELECT id, email, client_org_id FROM client_users WHERE role = 'owner'", &[])
+        .await
+        .unwrap();
+    let (owner_id, email, org_id): (uuid::Uuid, String, uuid::Uuid) =
+        (owner.get(0), owner.get(1), owner.get(2));
+    let session = app.sign_in(owner_id, &email, org_id).await;
+    let page = app
+        .get_as(&session, portal::paths::DASHBOARD)
+        .expect_text(poem::http::StatusCode::OK)
+        .await;
+    let headline = page.split("id=\"control-standing\"").nth(1).unwrap();
+    let headline = &headline[..headline.find("id=\"compliance-score\"").unwrap()];
+    assert!(headline.contains("Needs action") && headline.contains("need"), "{headline}");
+    assert!(!page.contains("Compliant") && !page.contains("All safeguards met"));
+    let now = chrono::Utc::now();
+    let month = portal::reports::Month::of(now).prev();
+    let report = portal::reports::monthly_report(&**db, org_id, month, now)
+        .await
+        .unwrap()
+        .expect("last month has evidence");
+    let pdf = crate::helpers::repo_path(&format!("target/screenshots/report-demo-{month}.pdf"));
+    std::fs::create_dir_all(pdf.parent().unwrap()).unwrap();
+    std::fs::write(&pdf, &report.pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout", "-f", "1", "-l", "1"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install poppler-utils)");
+    let first_page = String::from_utf8(text.stdout).unwrap();
+    assert!(first_page.contains("HIPAA safeguards met"), "{first_page}");
+    assert!(first_page.contains("Needs action"), "{first_page}");
+    assert!(!first_page.contains("Compliant") && !first_page.contains("COMPLIANT"), "{first_page}");
+    // Page one as a PNG, for people to look at.
+    let png = pdf.with_extension("");
+    let status = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(&pdf)
+        .arg(&png)
+        .status()
+        .expect("pdftoppm (poppler-utils)");
+    assert!(status.success());
 }

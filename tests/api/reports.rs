@@ -237,10 +237,16 @@ async fn the_pdf_reports_the_practice_s_month() {
     for expected in ["Oak Street Clinic", "Acme IT", "September 2026", "2026-09-01 to 2026-09-30"] {
         assert!(text.contains(expected), "{expected:?} missing:\n{text}");
     }
-    // The overall score in its band, and the month's figures.
-    line_with(&text, &["60%"]);
-    assert!(text.contains("Non-compliant"), "the red band's words");
-    assert!(text.contains("5 checks: 3 passed, 2 failed, 0 with warnings"), "{text}");
+    // The controls lead, in the colour of their standing: two fail, so the
+    // month needs action; the share of checks passing comes second.
+    line_with(&text, &["2 of 4"]);
+    assert!(text.contains("Needs action"), "the standing in words: {text}");
+    assert!(text.contains("2 of 4 HIPAA safeguards met · 2 need action (month end)"), "{text}");
+    assert!(!text.contains("Compliant") && !text.contains("All safeguards met"), "{text}");
+    assert!(
+        text.contains("Checks passing: 60% (5 checks: 3 passed, 2 failed, 0 with warnings)"),
+        "{text}"
+    );
     assert!(text.contains("HIPAA controls: 2 passed, 2 failed, 0 at risk, of 4"), "{text}");
     assert!(text.contains("3 evidence bundles checked this month, from 2 sites"), "{text}");
     // A site row: score, passed, failed, warnings, evidence.

@@ -258,16 +258,22 @@ pub struct Kpis {
     pub warnings: u64,
 }
 
+impl From<&score::Controls> for ControlCounts {
+    fn from(c: &score::Controls) -> Self {
+        ControlCounts {
+            passed: c.passed,
+            failed: c.failed,
+            at_risk: c.at_risk,
+            no_data: c.no_data,
+            total: c.total(),
+        }
+    }
+}
+
 impl Kpis {
     fn new(t: Tally, c: score::Controls) -> Self {
         Kpis {
-            controls: ControlCounts {
-                passed: c.passed,
-                failed: c.failed,
-                at_risk: c.at_risk,
-                no_data: c.no_data,
-                total: c.total(),
-            },
+            controls: (&c).into(),
             status: c.standing().into(),
             compliance_score: score::score(&t),
             total_checks: t.total(),

@@ -66,9 +66,12 @@ impl ParseFromParameter for MonthParam {
 pub struct MonthlyReportItem {
     /// The month, `YYYY-MM` (UTC).
     pub month: String,
-    /// Percent of the latest results (per site, check and host, as of the
-    /// month's end, among the checks run during the month) that passed, one
-    /// decimal; null when nothing was checked.
+    /// The headline: HIPAA controls by where they stood at the month's end.
+    pub kpis: ReportKpis,
+    /// The share of checks that passed (secondary to `kpis`): percent of the
+    /// latest results (per site, check and host, as of the month's end,
+    /// among the checks run during the month) that passed, one decimal;
+    /// null when nothing was checked.
     #[oai(nullable)]
     pub overall_score: Option<f64>,
     /// HIPAA controls whose checks all passed at the month's end.
@@ -91,10 +94,20 @@ pub struct MonthlyReportItem {
     pub month_to_date: bool,
 }
 
+/// A report's controls and standing (as on the dashboard).
+#[derive(Debug, Object)]
+pub struct ReportKpis {
+    pub controls: super::compliance::ControlCounts,
+    /// `all_controls_met`, `needs_action` or `no_data` (see ControlStanding).
+    pub status: super::compliance::ControlStanding,
+}
+
 impl From<ReportSummary> for MonthlyReportItem {
     fn from(s: ReportSummary) -> Self {
+        let c = s.figures.controls();
         MonthlyReportItem {
             month: s.month.to_string(),
+            kpis: ReportKpis { controls: (&c).into(), status: c.standing().into() },
             overall_score: s.figures.overall_score,
             controls_passed: s.figures.controls_passed,
             controls_failed: s.figures.controls_failed,
