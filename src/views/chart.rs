@@ -195,7 +195,7 @@ pub fn score_chart(id: &str, title: &str, points: &[Point]) -> Markup {
         }
         div.chart-legend aria-hidden="true" {
             span.legend-item { span.legend-swatch.legend-line {} "Daily score" }
-            span.legend-item { span.legend-swatch.legend-green {} "95% compliant" }
+            span.legend-item { span.legend-swatch.legend-green {} "95% of checks pass" }
             span.legend-item { span.legend-swatch.legend-amber {} "80% at risk" }
         }
     }

@@ -137,11 +137,11 @@ fn trend_card(data: &DashboardData) -> Markup {
     html! {
         section.card.section-gap id="trend" {
             div.card-header {
-                h2.card-title { "Compliance trend" }
+                h2.card-title { "Checks passing" }
                 span.muted.small { "Last " (TREND_DAYS) " days · all sites" }
             }
             div.card-body {
-                (chart::score_chart("trend-chart", "Practice compliance score, last 30 days", &points))
+                (chart::score_chart("trend-chart", "Share of checks passing, all sites, last 30 days", &points))
             }
         }
     }

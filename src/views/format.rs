@@ -44,7 +44,7 @@ pub fn standing_kpis(
             div.kpi-value { (score_text(score)) }
             div.kpi-sub {
                 @if score.is_some() {
-                    "Share of the latest results (each check on each host, " (scope) ", last 30 days) that passed; one failing safeguard matters more than this number."
+                    "Latest result of each check on each host (" (scope) ", 30 days). A failing safeguard matters more."
                 } @else { "Nothing checked in 30 days." }
             }
         }

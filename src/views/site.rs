@@ -82,11 +82,11 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
                 (data.log)
                 section.card id="history" {
                     div.card-header {
-                        h2.card-title { "Score history" }
+                        h2.card-title { "Checks passing, history" }
                         span.muted.small { "Last " (HISTORY_DAYS) " days" }
                     }
                     div.card-body {
-                        (chart::score_chart("history-chart", &format!("{}: compliance score, last {HISTORY_DAYS} days", site.clinic_name), &history_points(data.history)))
+                        (chart::score_chart("history-chart", &format!("{}: share of checks passing, last {HISTORY_DAYS} days", site.clinic_name), &history_points(data.history)))
                     }
                 }
                 (controls_card(data))
