@@ -311,14 +311,49 @@ pub fn transition(before: Option<CheckStatus>, now: CheckStatus) -> Option<Trans
     }
 }
 
-/// Human name of a check type: `bitlocker_status` → "Bitlocker status".
+/// Human name of a check type: `bitlocker_status` → "BitLocker status",
+/// `ntp_sync` → "NTP sync", with acronyms and product names written the way
+/// the rest of the portal writes them.
 pub fn check_label(check_type: &str) -> String {
-    let spaced = check_type.replace(['_', '.', '-'], " ");
-    let mut chars = spaced.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    const WORDS: &[(&str, &str)] = &[
+        ("av", "AV"),
+        ("bitlocker", "BitLocker"),
+        ("dns", "DNS"),
+        ("edr", "EDR"),
+        ("hipaa", "HIPAA"),
+        ("mfa", "MFA"),
+        ("ntp", "NTP"),
+        ("os", "OS"),
+        ("rdp", "RDP"),
+        ("smb", "SMB"),
+        ("smbv1", "SMBv1"),
+        ("ssl", "SSL"),
+        ("tls", "TLS"),
+        ("uac", "UAC"),
+        ("usb", "USB"),
+        ("vpn", "VPN"),
+        ("wifi", "Wi-Fi"),
+    ];
+    let words: Vec<String> = check_type
+        .split(['_', '.', '-', ' '])
+        .filter(|w| !w.is_empty())
+        .enumerate()
+        .map(|(i, word)| {
+            let lower = word.to_lowercase();
+            match WORDS.iter().find(|(w, _)| *w == lower) {
+                Some((_, written)) => (*written).to_owned(),
+                None if i == 0 => {
+                    let mut chars = word.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default()
+                }
+                None => word.to_owned(),
+            }
+        })
+        .collect();
+    words.join(" ")
 }
 
 /// Most items a summary notification or alert email names; the rest are
@@ -586,7 +621,10 @@ mod tests {
 
     #[test]
     fn check_types_read_as_words() {
-        assert_eq!(check_label("bitlocker_status"), "Bitlocker status");
-        assert_eq!(check_label("ntp_sync"), "Ntp sync");
+        assert_eq!(check_label("bitlocker_status"), "BitLocker status");
+        assert_eq!(check_label("ntp_sync"), "NTP sync");
+        assert_eq!(check_label("mfa_enabled"), "MFA enabled");
+        assert_eq!(check_label("backup.last_run"), "Backup last run");
+        assert_eq!(check_label("smbv1-disabled"), "SMBv1 disabled");
     }
 }

@@ -469,7 +469,7 @@ async fn many_failing_checks_raise_one_notification_and_one_email_a_minute_per_s
         .await
         .unwrap()
         .get(0);
-    assert!(message.starts_with("Ntp sync failed on WS-00000 at Main Street."), "{message}");
+    assert!(message.starts_with("NTP sync failed on WS-00000 at Main Street."), "{message}");
     assert!(message.ends_with("And 9,980 more: see the bundle for every check."), "{message}");
 
     let mail = alerts(&app).await;
@@ -481,7 +481,7 @@ async fn many_failing_checks_raise_one_notification_and_one_email_a_minute_per_s
     );
     for (_, subject, body, _, _) in &mail {
         assert_eq!(subject, "Compliance alert at Main Street: 10,000 checks failing");
-        assert!(body.contains("  - Ntp sync failing on WS-00019\n  - and 9,980 more\n"), "{body}");
+        assert!(body.contains("  - NTP sync failing on WS-00019\n  - and 9,980 more\n"), "{body}");
         assert!(!body.contains("WS-00020"), "only the first 20 are named");
         assert!(body.len() < 4_000, "{} bytes", body.len());
     }
