@@ -139,39 +139,48 @@ pub struct SiteDetail {
     pub standing: Controls,
 }
 
-/// The controls of `groups` (one site's, or several sites' merged), with
-/// the controls of `known` that have no recent result.
-fn controls_of(groups: &[ControlGroup], known: &[String]) -> Controls {
+/// `(control, tally)` pairs counted by where they stand, with the
+/// controls of `known` that have no recent result.
+fn controls_of<'a>(
+    groups: impl IntoIterator<Item = (&'a str, Tally)>,
+    known: &'a [String],
+) -> Controls {
     Controls::of(
-        groups.iter().map(|g| {
-            let control =
-                (g.hipaa_control != queries::UNMAPPED_CONTROL).then_some(g.hipaa_control.as_str());
-            (control, g.tally)
+        groups.into_iter().map(|(control, tally)| {
+            ((control != queries::UNMAPPED_CONTROL).then_some(control), tally)
         }),
         known.iter().map(String::as_str),
     )
 }
 
-/// The HIPAA controls of every site the caller reaches, merged: a control
-/// fails when it fails at any site.
+/// Each site's latest results by HIPAA control, in the order of `sites`.
+pub async fn controls_by_site(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    sites: &[SiteSummary],
+) -> AppResult<Vec<Vec<ControlGroup>>> {
+    let mut out = Vec::with_capacity(sites.len());
+    for site in sites {
+        out.push(queries::site_controls(db, org_id, site.site_id).await?);
+    }
+    Ok(out)
+}
+
+/// The HIPAA controls of every site the caller reaches (`by_site` from
+/// [`controls_by_site`]), merged: a control fails when it fails at any site.
 pub async fn practice_controls(
     db: &impl GenericClient,
     org_id: Uuid,
     sites: &[SiteSummary],
+    by_site: &[Vec<ControlGroup>],
 ) -> AppResult<Controls> {
-    let mut merged: std::collections::BTreeMap<String, Tally> = Default::default();
-    let mut known = std::collections::BTreeSet::new();
-    for site in sites {
-        for group in queries::site_controls(db, org_id, site.site_id).await? {
-            merged.entry(group.hipaa_control).or_default().merge(group.tally);
-        }
-        known.extend(queries::site_known_controls(db, org_id, site.site_id).await?);
+    let mut merged: std::collections::BTreeMap<&str, Tally> = Default::default();
+    for group in by_site.iter().flatten() {
+        merged.entry(&group.hipaa_control).or_default().merge(group.tally);
     }
-    let groups: Vec<ControlGroup> = merged
-        .into_iter()
-        .map(|(hipaa_control, tally)| ControlGroup { hipaa_control, tally, checks: Vec::new() })
-        .collect();
-    Ok(controls_of(&groups, &known.into_iter().collect::<Vec<_>>()))
+    let site_ids: Vec<Uuid> = sites.iter().map(|s| s.site_id).collect();
+    let known = queries::known_controls(db, org_id, &site_ids).await?;
+    Ok(controls_of(merged, &known))
 }
 
 /// One site of the practice the caller reaches, or its 404.
@@ -184,8 +193,9 @@ pub async fn site_detail(
     reach.site(site_id)?;
     let site = queries::site_summary(db, org_id, site_id).await?.ok_or_else(no_such_site)?;
     let controls = queries::site_controls(db, org_id, site_id).await?;
-    let known = queries::site_known_controls(db, org_id, site_id).await?;
-    let standing = controls_of(&controls, &known);
+    let known = queries::known_controls(db, org_id, &[site_id]).await?;
+    let standing =
+        controls_of(controls.iter().map(|g| (g.hipaa_control.as_str(), g.tally)), &known);
     Ok(SiteDetail { site, controls, standing })
 }
 
@@ -207,24 +217,25 @@ pub struct FailingCheck {
 }
 
 /// Every check of the practice whose latest result (last 30 days) failed,
-/// the longest-failing first.
+/// the longest-failing first; `by_site` from [`controls_by_site`].
 pub async fn failing_checks(
     db: &impl GenericClient,
     org_id: Uuid,
     sites: &[SiteSummary],
+    by_site: &[Vec<ControlGroup>],
 ) -> AppResult<Vec<FailingCheck>> {
     let since = queries::failing_since(db, org_id, None).await?;
     let mut out = Vec::new();
-    for site in sites.iter().filter(|s| s.tally.failed > 0) {
-        for group in queries::site_controls(db, org_id, site.site_id).await? {
-            for check in group.checks.into_iter().filter(|c| c.status == CheckStatus::Fail) {
-                let key = (site.site_id, check.check_type, check.host);
+    for (site, groups) in sites.iter().zip(by_site) {
+        for group in groups {
+            for check in group.checks.iter().filter(|c| c.status == CheckStatus::Fail) {
+                let key = (site.site_id, check.check_type.clone(), check.host.clone());
                 out.push(FailingCheck {
                     site_id: site.site_id,
                     clinic_name: site.clinic_name.clone(),
                     since: since.get(&key).copied().unwrap_or(check.checked_at),
                     last_checked: check.checked_at,
-                    bundle_id: check.bundle_id,
+                    bundle_id: check.bundle_id.clone(),
                     hipaa_control: group.hipaa_control.clone(),
                     check_type: key.1,
                     host: key.2,

@@ -430,13 +430,13 @@ pub async fn site_controls(
         .collect())
 }
 
-/// The HIPAA controls a site's checks have ever named (the control of each
-/// (check, host)'s latest result, whenever it was): with
+/// The HIPAA controls the checks of `site_ids` have ever named (the
+/// control of each (check, host)'s latest result, whenever it was): with
 /// [`site_controls`], which of them have no result in the window.
-pub async fn site_known_controls(
+pub async fn known_controls(
     db: &impl GenericClient,
     org_id: Uuid,
-    site_id: Uuid,
+    site_ids: &[Uuid],
 ) -> AppResult<Vec<String>> {
     let rows = db
         .query(
@@ -448,8 +448,9 @@ pub async fn site_known_controls(
                       WHERE ec.evidence_id = cs.last_evidence_id
                         AND ec.check_type = cs.check_type AND ec.host = cs.host
                       ORDER BY ec.id DESC LIMIT 1) ctl ON true
-              WHERE cs.site_id = $2 AND s.client_org_id = $1 AND ctl.hipaa_control IS NOT NULL",
-            &[&org_id, &site_id],
+              WHERE cs.site_id = ANY($2) AND s.client_org_id = $1
+                AND ctl.hipaa_control IS NOT NULL",
+            &[&org_id, &site_ids],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

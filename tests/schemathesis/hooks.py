@@ -65,22 +65,34 @@ COSIGNER = Ed25519PrivateKey.from_private_bytes(
 )
 CALLS = os.environ["SCHEMATHESIS_CALLS"]
 
+class App:
+    """A user's authenticator app, from `secret:last step used`."""
+
+    def __init__(self, totp: str):
+        secret, step = totp.split(":")
+        self.secret, self.last_step = secret, int(step)
+
+    def next_code(self) -> str | None:
+        """A code for a step not used yet: this one, or the next (the
+        portal accepts ±1 step); None when both are used."""
+        now = int(time.time()) // 30
+        step = max(now, self.last_step + 1)
+        if step > now + 1:
+            return None
+        self.last_step = step
+        return pyotp.TOTP(self.secret).at(step * 30)
+
+
 class Account:
     """A seeded browser session, and how it confirms it is its user: the
-    password, or codes from the user's app (`secret:last step used`)."""
+    password, or codes from the user's app."""
 
     def __init__(self, name: str, password: str | None = None, totp: str | None = None):
         self.cookie = SEED[f"SEED_{name}SESSION"]
         self.csrf = SEED[f"SEED_{name}CSRF"]
         self.password = password
-        self.secret, self.last_step = None, 0
-        if totp:
-            self.set_app(totp)
+        self.app = App(totp) if totp else None
         self.fresh = int(SEED["SEED_STARTED_AT"])  # sessions began after this
-
-    def set_app(self, totp: str) -> None:
-        secret, step = totp.split(":")
-        self.secret, self.last_step = secret, int(step)
 
     def __iter__(self):  # (cookie, csrf), as _use_session reads it
         return iter((self.cookie, self.csrf))
@@ -89,7 +101,7 @@ class Account:
         """Confirms it is the user once 4 of the 10 minutes have passed."""
         if time.time() - self.fresh < 240:
             return
-        body = {"code": self.secret and next_code(self), "password": self.password}
+        body = {"code": self.app and self.app.next_code(), "password": self.password}
         response = requests.post(
             f"{API}/client/auth/reauthenticate",
             json=body,
@@ -99,17 +111,6 @@ class Account:
         )
         if response.status_code == 204:
             self.fresh = time.time()
-
-
-def next_code(account) -> str | None:
-    """A code from the account's app for a step it has not used: this one,
-    or the next (the portal accepts ±1 step); None when both are used."""
-    now = int(time.time()) // 30
-    step = max(now, account.last_step + 1)
-    if step > now + 1:
-        return None
-    account.last_step = step
-    return pyotp.TOTP(account.secret).at(step * 30)
 
 
 PASSWORD = SEED["SEED_FACTOR_PASSWORD"]
@@ -363,8 +364,7 @@ DONE: set[str] = set()
 PASSKEY = SoftKey(
     base64.b64decode(SEED["SEED_PASSKEY_KEY"]), unb64url(SEED["SEED_PASSKEY_CREDENTIAL"])
 )
-MFA_USER = Account.__new__(Account)
-MFA_USER.set_app(SEED["SEED_MFA_TOTP"])
+MFA_APP = App(SEED["SEED_MFA_TOTP"])
 
 
 def _address() -> str:
@@ -424,7 +424,7 @@ def _second_factors(case) -> None:
     if not well_formed:
         return
     if operation == "verify_mfa":
-        code = next_code(MFA_USER)
+        code = MFA_APP.next_code()
         if code is not None:
             case.cookies = {**(case.cookies or {}), PENDING: _pending(SEED["SEED_MFA_EMAIL"])}
             body["code"] = code
@@ -442,7 +442,7 @@ def _second_factors(case) -> None:
         new = _post_as(CONFIRM, "/client/mfa/totp")
         step = int(time.time()) // 30
         body["code"] = pyotp.TOTP(new["secret"]).at(step * 30)
-        CONFIRM.set_app(f"{new['secret']}:{step}")
+        CONFIRM.app = App(f"{new['secret']}:{step}")
     elif operation == "create_passkey":
         options = _post_as(FACTORS, "/client/mfa/webauthn/register/start", {"name": "Fuzz key"})
         body["credential"] = SoftKey().register(options, BASE)

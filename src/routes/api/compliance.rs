@@ -524,7 +524,8 @@ impl ComplianceApi {
         )
         .await?;
         let total = queries::total_tally(sites.iter().map(|s| &s.tally));
-        let controls = compliance::practice_controls(&**db, user.org_id, &sites).await?;
+        let by_site = compliance::controls_by_site(&**db, user.org_id, &sites).await?;
+        let controls = compliance::practice_controls(&**db, user.org_id, &sites, &by_site).await?;
         Ok(Json(Dashboard {
             org: OrgSummary { id: org.id, name: org.name, partner_name: org.partner_name },
             sites: sites.into_iter().map(SiteItem::from).collect(),

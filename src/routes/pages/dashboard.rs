@@ -27,7 +27,9 @@ pub async fn view_dashboard_get(
     let org = compliance::org(&**db, user.org_id).await?;
     let sites = compliance::sites(&**db, user.org_id, &reach).await?;
     let total = queries::total_tally(sites.iter().map(|s| &s.tally));
-    let controls = compliance::practice_controls(&**db, user.org_id, &sites).await?;
+    // Each site's controls once: for the headline and the failing checks.
+    let by_site = compliance::controls_by_site(&**db, user.org_id, &sites).await?;
+    let controls = compliance::practice_controls(&**db, user.org_id, &sites, &by_site).await?;
     // All sites at once: each (site, check, host) pair belongs to one site,
     // so this is the per-day sum of the sites' own histories.
     let history = queries::score_history(
@@ -48,7 +50,7 @@ pub async fn view_dashboard_get(
         serde_json::json!({}),
     )
     .await?;
-    let mut failing = compliance::failing_checks(&**db, user.org_id, &sites).await?;
+    let mut failing = compliance::failing_checks(&**db, user.org_id, &sites, &by_site).await?;
     let failing_total = failing.len();
     failing.truncate(MAX_FAILING_SHOWN);
     Ok(dashboard::dashboard_page(
