@@ -20,7 +20,6 @@ use crate::db::compliance::{
     EvidenceFile, EvidenceFilter, EvidencePage, OrgInfo, SiteSummary,
 };
 use crate::error::{AppError, AppResult};
-use crate::evidence::bundle::CheckStatus;
 use crate::evidence::score::{Controls, Tally};
 pub use crate::reach::{Reach, no_such_bundle, no_such_site};
 
@@ -197,61 +196,6 @@ pub async fn site_detail(
     let standing =
         controls_of(controls.iter().map(|g| (g.hipaa_control.as_str(), g.tally)), &known);
     Ok(SiteDetail { site, controls, standing })
-}
-
-/// A check failing right now, as the dashboard lists it.
-#[derive(Debug, Clone)]
-pub struct FailingCheck {
-    pub site_id: Uuid,
-    pub clinic_name: String,
-    pub host: String,
-    pub check_type: String,
-    /// The control id or `Unmapped`.
-    pub hipaa_control: String,
-    /// When the check turned to failing (its latest status change).
-    pub since: DateTime<Utc>,
-    /// When it was last checked (still failing).
-    pub last_checked: DateTime<Utc>,
-    /// The bundle that carried the latest result.
-    pub bundle_id: String,
-}
-
-/// Every check of the practice whose latest result (last 30 days) failed,
-/// the longest-failing first; `by_site` from [`controls_by_site`].
-pub async fn failing_checks(
-    db: &impl GenericClient,
-    org_id: Uuid,
-    sites: &[SiteSummary],
-    by_site: &[Vec<ControlGroup>],
-) -> AppResult<Vec<FailingCheck>> {
-    let since = queries::failing_since(db, org_id, None).await?;
-    let mut out = Vec::new();
-    for (site, groups) in sites.iter().zip(by_site) {
-        for group in groups {
-            for check in group.checks.iter().filter(|c| c.status == CheckStatus::Fail) {
-                let key = (site.site_id, check.check_type.clone(), check.host.clone());
-                out.push(FailingCheck {
-                    site_id: site.site_id,
-                    clinic_name: site.clinic_name.clone(),
-                    since: since.get(&key).copied().unwrap_or(check.checked_at),
-                    last_checked: check.checked_at,
-                    bundle_id: check.bundle_id.clone(),
-                    hipaa_control: group.hipaa_control.clone(),
-                    check_type: key.1,
-                    host: key.2,
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| {
-        (a.since, &a.clinic_name, &a.check_type, &a.host).cmp(&(
-            b.since,
-            &b.clinic_name,
-            &b.check_type,
-            &b.host,
-        ))
-    });
-    Ok(out)
 }
 
 /// When each failing (check, host) of one site turned to failing.

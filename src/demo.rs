@@ -123,6 +123,50 @@ fn demo_status(site: usize, check: &str, host: &str, days_ago: f64, slot: i64) -
     }
 }
 
+/// What the demo's appliance reports with each result: the facts a real
+/// agent sends, so the to-do list can say what the evidence found.
+fn demo_details(check: &str, status: &str) -> serde_json::Value {
+    use serde_json::json;
+    let agent = "osiris-agent 3.4.1";
+    match (check, status) {
+        (_, "compliant") => json!({ "agent": agent }),
+        ("mfa_enabled", _) => json!({
+            "agent": agent,
+            "finding": "2 of 3 accounts that sign in here use a password only (reception, xray.tech)",
+            "accounts_without_mfa": 2,
+        }),
+        ("bitlocker_status", _) => json!({
+            "agent": agent,
+            "finding": "Drive C: is not encrypted (BitLocker protection is off)",
+            "drive": "C:",
+        }),
+        ("screen_lock", _) => json!({
+            "agent": agent,
+            "finding": "The screen lock is off: no inactivity limit is set",
+            "inactivity_limit_minutes": null,
+        }),
+        ("patch_status", _) => json!({
+            "agent": agent,
+            "finding": "7 security updates are pending, the oldest released 34 days ago",
+            "pending_updates": 7,
+        }),
+        ("firewall_status", _) => json!({
+            "agent": agent,
+            "finding": "The firewall is off for the private network profile",
+        }),
+        ("backup_status", _) => json!({
+            "agent": agent,
+            "finding": "The nightly backup job ended with warnings: 3 files were skipped",
+        }),
+        ("ntp_sync", _) => json!({
+            "agent": agent,
+            "finding": "The clock is 4.2 seconds off its time source",
+            "offset_seconds": 4.2,
+        }),
+        _ => json!({ "agent": agent }),
+    }
+}
+
 /// Seeds 90 days of signed evidence for the demo sites through the real
 /// ingestion path (format checks, signatures, chains, notifications). Runs
 /// only when the demo sites have no evidence yet.
@@ -206,7 +250,7 @@ async fn seed_site(
                 }
                 checks.push(serde_json::json!({
                     "check": check, "status": status, "host": host, "hipaa_control": control,
-                    "details": { "agent": "osiris-agent 3.4.1" }
+                    "details": demo_details(check, status),
                 }));
             }
         }

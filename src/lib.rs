@@ -25,6 +25,7 @@ pub mod reports;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod todo;
 pub mod transfer;
 pub mod users;
 pub mod views;

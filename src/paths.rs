@@ -30,6 +30,7 @@ pub const SECURITY_CONFIRM_PASSKEY: &str = "/client/security/confirm/passkey";
 pub const SECURITY_POLICY: &str = "/client/security/policy";
 pub const DASHBOARD: &str = "/client/dashboard";
 pub const EVIDENCE: &str = "/client/evidence";
+pub const TODO_ACKNOWLEDGE: &str = "/client/todo/acknowledge";
 pub const NOTIFICATIONS: &str = "/client/notifications";
 pub const NOTIFICATIONS_BADGE: &str = "/client/notifications/badge";
 pub const NOTIFICATIONS_READ_ALL: &str = "/client/notifications/read-all";

@@ -24,6 +24,7 @@ pub mod reports;
 pub mod roles;
 pub mod sessions;
 pub mod sql;
+pub mod todo;
 pub mod transfers;
 pub mod users;
 pub mod verifications;

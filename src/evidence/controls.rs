@@ -1,5 +1,6 @@
-//! The HIPAA Security Rule controls appliances cite, with the rule's own
-//! names, so every page, report and export names them alike.
+//! Names: the HIPAA Security Rule controls appliances cite, with the
+//! rule's own names, and checks' names ([`check_label`]), so every page,
+//! report and export names them alike.
 
 /// The HIPAA Security Rule's name for a citation appliances commonly
 /// report, so a practice manager need not look it up.
@@ -38,9 +39,63 @@ pub fn control_name(control: &str) -> Option<&'static str> {
     NAMES.iter().find(|(id, _)| *id == control).map(|(_, name)| *name)
 }
 
+/// Human name of a check type: `bitlocker_status` → "BitLocker status",
+/// `ntp_sync` → "NTP sync", with acronyms and product names written the way
+/// the rest of the portal writes them.
+pub fn check_label(check_type: &str) -> String {
+    const WORDS: &[(&str, &str)] = &[
+        ("av", "AV"),
+        ("bitlocker", "BitLocker"),
+        ("dns", "DNS"),
+        ("edr", "EDR"),
+        ("hipaa", "HIPAA"),
+        ("mfa", "MFA"),
+        ("ntp", "NTP"),
+        ("os", "OS"),
+        ("rdp", "RDP"),
+        ("smb", "SMB"),
+        ("smbv1", "SMBv1"),
+        ("ssl", "SSL"),
+        ("tls", "TLS"),
+        ("uac", "UAC"),
+        ("usb", "USB"),
+        ("vpn", "VPN"),
+        ("wifi", "Wi-Fi"),
+    ];
+    let words: Vec<String> = check_type
+        .split(['_', '.', '-', ' '])
+        .filter(|w| !w.is_empty())
+        .enumerate()
+        .map(|(i, word)| {
+            let lower = word.to_lowercase();
+            match WORDS.iter().find(|(w, _)| *w == lower) {
+                Some((_, written)) => (*written).to_owned(),
+                None if i == 0 => {
+                    let mut chars = word.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default()
+                }
+                None => word.to_owned(),
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_types_read_as_words() {
+        assert_eq!(check_label("bitlocker_status"), "BitLocker status");
+        assert_eq!(check_label("ntp_sync"), "NTP sync");
+        assert_eq!(check_label("mfa_enabled"), "MFA enabled");
+        assert_eq!(check_label("backup.last_run"), "Backup last run");
+        assert_eq!(check_label("smbv1-disabled"), "SMBv1 disabled");
+    }
 
     #[test]
     fn common_controls_have_names() {

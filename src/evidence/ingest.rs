@@ -9,10 +9,12 @@ use uuid::Uuid;
 
 use super::bundle::{self, Bundle, CheckStatus};
 use super::chain;
+use super::controls::check_label;
 use crate::db::evidence::{self as store, NewBundle};
 use crate::db::notifications::{self, NewNotification, Severity};
 use crate::db::outbox::{self, NewMail};
 use crate::error::{AppError, AppResult};
+use crate::evidence::remediation::{Remediation, remediation};
 use crate::paths;
 use crate::state::AppState;
 use crate::views::emails;
@@ -311,51 +313,6 @@ pub fn transition(before: Option<CheckStatus>, now: CheckStatus) -> Option<Trans
     }
 }
 
-/// Human name of a check type: `bitlocker_status` → "BitLocker status",
-/// `ntp_sync` → "NTP sync", with acronyms and product names written the way
-/// the rest of the portal writes them.
-pub fn check_label(check_type: &str) -> String {
-    const WORDS: &[(&str, &str)] = &[
-        ("av", "AV"),
-        ("bitlocker", "BitLocker"),
-        ("dns", "DNS"),
-        ("edr", "EDR"),
-        ("hipaa", "HIPAA"),
-        ("mfa", "MFA"),
-        ("ntp", "NTP"),
-        ("os", "OS"),
-        ("rdp", "RDP"),
-        ("smb", "SMB"),
-        ("smbv1", "SMBv1"),
-        ("ssl", "SSL"),
-        ("tls", "TLS"),
-        ("uac", "UAC"),
-        ("usb", "USB"),
-        ("vpn", "VPN"),
-        ("wifi", "Wi-Fi"),
-    ];
-    let words: Vec<String> = check_type
-        .split(['_', '.', '-', ' '])
-        .filter(|w| !w.is_empty())
-        .enumerate()
-        .map(|(i, word)| {
-            let lower = word.to_lowercase();
-            match WORDS.iter().find(|(w, _)| *w == lower) {
-                Some((_, written)) => (*written).to_owned(),
-                None if i == 0 => {
-                    let mut chars = word.chars();
-                    chars
-                        .next()
-                        .map(|c| c.to_uppercase().chain(chars).collect())
-                        .unwrap_or_default()
-                }
-                None => word.to_owned(),
-            }
-        })
-        .collect();
-    words.join(" ")
-}
-
 /// Most items a summary notification or alert email names; the rest are
 /// counted ("and 9,980 more") and listed on the bundle's page.
 pub const SUMMARY_ITEMS: usize = 20;
@@ -506,7 +463,8 @@ async fn notify_transitions(
         .take(SUMMARY_ITEMS)
         .map(|check| change_text(check, Transition::Failed, &site_name).0)
         .collect();
-    let alert = Alert { site_id, site_name, titles, total: failed.len(), link: action_url };
+    let checks = failed.iter().take(SUMMARY_ITEMS).map(|c| c.check.clone()).collect();
+    let alert = Alert { site_id, site_name, titles, checks, total: failed.len(), link: action_url };
     queue_critical_alert(state, db, *org_id, alert).await
 }
 
@@ -518,6 +476,10 @@ pub struct Alert {
     pub site_name: String,
     /// The first [`SUMMARY_ITEMS`] failures, in order.
     pub titles: Vec<String>,
+    /// Their check types, in the same order, for how to fix each (empty in
+    /// alerts queued before the email said how).
+    #[serde(default)]
+    pub checks: Vec<String>,
     /// Every failure the email stands for, named or not.
     pub total: usize,
     /// Where "See the evidence" leads (a path under the base URL).
@@ -533,6 +495,7 @@ impl Alert {
         }
         let room = SUMMARY_ITEMS.saturating_sub(self.titles.len());
         self.titles.extend(later.titles.into_iter().take(room));
+        self.checks.extend(later.checks.into_iter().take(room));
         self.total += later.total;
         self
     }
@@ -556,11 +519,20 @@ async fn queue_critical_alert(
         let key = format!("critical_alert:{}:{email}", alert.site_id);
         let render = |alert: &Alert| {
             let link = format!("{}{}", state.config().base_url, alert.link);
+            // How to fix each kind of failing check, once.
+            let mut fixes: Vec<(String, &Remediation)> = Vec::new();
+            for check in &alert.checks {
+                let entry = (check_label(check), remediation(check));
+                if !fixes.iter().any(|(name, _)| *name == entry.0) {
+                    fixes.push(entry);
+                }
+            }
             let mail = emails::critical_alert(
                 name.as_deref(),
                 &alert.site_name,
                 &alert.titles,
                 alert.total,
+                &fixes,
                 &link,
             );
             NewMail {
@@ -617,14 +589,5 @@ mod tests {
         assert_eq!(transition(Some(Fail), Warn), None);
         assert_eq!(transition(Some(Pass), Pass), None);
         assert_eq!(transition(None, Pass), None);
-    }
-
-    #[test]
-    fn check_types_read_as_words() {
-        assert_eq!(check_label("bitlocker_status"), "BitLocker status");
-        assert_eq!(check_label("ntp_sync"), "NTP sync");
-        assert_eq!(check_label("mfa_enabled"), "MFA enabled");
-        assert_eq!(check_label("backup.last_run"), "Backup last run");
-        assert_eq!(check_label("smbv1-disabled"), "SMBv1 disabled");
     }
 }

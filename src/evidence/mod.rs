@@ -5,7 +5,8 @@
 //!
 //! Everything here is pure: no database and no HTTP. Handlers and `src/db/`
 //! call into it, so the rules in docs/EVIDENCE.md (bundle format v1, chain,
-//! compliance score) live in exactly one place. [`ingest`], [`sweeper`],
+//! compliance score) live in exactly one place; [`remediation`] says what to
+//! do about a failing check. [`ingest`], [`sweeper`],
 //! [`verify`], [`log`] (sequencing into the practice's evidence log),
 //! [`integrator`] (tiles and checkpoints) and [`proofs`] (reading the log)
 //! are the evidence area's flows over that core.
@@ -20,6 +21,7 @@ pub mod integrity;
 pub mod limits;
 pub mod log;
 pub mod proofs;
+pub mod remediation;
 pub mod score;
 pub mod sweeper;
 pub mod verify;

@@ -13,8 +13,12 @@ use printpdf::{
 };
 use sha2::{Digest, Sha256};
 
-use super::data::{ControlRow, ControlStatus, ReportData, SiteRow};
+use super::data::{ControlRow, ControlStatus, FailingRow, ReportData, SiteRow};
+use crate::evidence::bundle::CheckStatus;
+use crate::evidence::controls::control_name;
+use crate::evidence::remediation::remediation;
 use crate::evidence::score::{self, Colour};
+use crate::views::format::DIRECT;
 
 const PAGE_W: f32 = 595.28;
 const PAGE_H: f32 = 841.89;
@@ -392,6 +396,7 @@ fn layout(data: &ReportData) -> Vec<Vec<Op>> {
     masthead(&mut w);
     practice_and_partner(&mut w, data);
     overall_score(&mut w, data);
+    to_do(&mut w, data);
     sites(&mut w, data);
     controls(&mut w, data);
     failing_checks(&mut w, data);
@@ -642,6 +647,74 @@ fn control_row(c: &ControlRow) -> Vec<Cell> {
         cell(thousands(i128::from(c.tally.warnings))),
         cell_with(status.label(), Font::Bold, ink),
     ]
+}
+
+/// Failing checks described in full under "To do"; the table after the
+/// controls lists them all.
+const TODO_IN_FULL: usize = 10;
+
+/// What to fix first: the longest-failing checks at the month's end, each
+/// with how to fix it and who usually does.
+fn to_do(w: &mut Writer, data: &ReportData) {
+    w.heading(by_period(data, "To do", "To do at month end"));
+    if data.failing.is_empty() {
+        let none = by_period(
+            data,
+            "Nothing: no check is failing so far this month.",
+            "Nothing: no check was failing at the end of the month.",
+        );
+        w.paragraph(none, Font::Regular, 9.0, TEXT);
+        return;
+    }
+    let mut oldest: Vec<&FailingRow> = data.failing.iter().collect();
+    oldest
+        .sort_by(|a, b| (a.since, &a.site, &a.check_type).cmp(&(b.since, &b.site, &b.check_type)));
+    let partner = (data.partner != DIRECT).then_some(data.partner.as_str());
+    for (i, f) in oldest.iter().take(TODO_IN_FULL).enumerate() {
+        let r = remediation(&f.check_type);
+        let title =
+            format!("{}. {}", i + 1, r.problem(&f.check_type, CheckStatus::Fail, &f.host, &f.site));
+        let days = (f.last_checked - f.since).num_days().max(0);
+        let mut meta = format!(
+            "Failing for {} (since {}) - check {}",
+            plural(i128::from(days), "day", "days"),
+            day(f.since),
+            f.check_type
+        );
+        if let Some(c) = &f.control {
+            meta.push_str(&format!(" - HIPAA {c}"));
+            if let Some(name) = control_name(c) {
+                meta.push_str(&format!(" {name}"));
+            }
+        }
+        let fix = format!("How to fix: {}", r.fix);
+        let who = r.fixed_by.usually(partner);
+        // Keep an item together on one page.
+        let lines = |s: &str, font: Font, size: f32| wrap(s, font, size, CONTENT_W).len() as f32;
+        let h = lines(&title, Font::Bold, 10.0) * 13.5
+            + lines(&meta, Font::Regular, 8.5) * 11.5
+            + lines(&fix, Font::Regular, 9.0) * 12.2
+            + 11.5
+            + 8.0;
+        w.ensure(h);
+        w.paragraph(&title, Font::Bold, 10.0, RED);
+        w.paragraph(&meta, Font::Regular, 8.5, MUTED);
+        w.paragraph(&fix, Font::Regular, 9.0, TEXT);
+        w.paragraph(&who, Font::Regular, 8.5, MUTED);
+        w.gap(8.0);
+    }
+    if data.failing.len() > TODO_IN_FULL {
+        w.paragraph(
+            &format!(
+                "... and {} more failing checks, listed under \"{}\" below.",
+                thousands((data.failing.len() - TODO_IN_FULL) as i128),
+                by_period(data, "Failing checks so far", "Failing checks at month end")
+            ),
+            Font::Regular,
+            9.0,
+            TEXT,
+        );
+    }
 }
 
 const FAILING_COLS: [Col; 5] = [

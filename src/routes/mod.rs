@@ -48,6 +48,7 @@ pub fn routes() -> Route {
         .at(paths::LOGOUT, post(auth::view_logout_post))
         .at(paths::DASHBOARD, get(dashboard::view_dashboard_get))
         .at(paths::route::SITE, get(site::view_site_get))
+        .at(paths::TODO_ACKNOWLEDGE, post(pages::todo::view_todo_acknowledge_post))
         .at(paths::EVIDENCE, get(evidence::view_evidence_get))
         .at(paths::route::EVIDENCE_BUNDLE, get(evidence::view_evidence_detail_get))
         .at(paths::SETTINGS, get(settings::view_settings_get))

@@ -1,15 +1,12 @@
-//! The dashboard: the practice's compliance score and counts, its sites, a
-//! 30-day trend and the checks failing right now.
+//! The dashboard: the practice's HIPAA safeguards and check counts, its
+//! to-do list (`views::todo`), a 30-day trend and its sites.
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use super::chart::{self, Point};
-use super::format::{
-    ago, control_label, plural, score_cell, status_badge, thousands, time_ago, when, when_exact,
-};
+use super::format::{plural, score_cell, status_badge, thousands, time_ago};
 use super::layout::{NavUser, Section, page};
-use crate::compliance::FailingCheck;
 use crate::db::compliance::{HistoryDay, OrgInfo, SiteSummary};
 use crate::evidence::score::Tally;
 use crate::paths;
@@ -36,10 +33,9 @@ pub struct DashboardData<'a> {
     pub controls: crate::evidence::score::Controls,
     /// The practice's daily tallies, oldest first.
     pub history: &'a [HistoryDay],
-    /// The failing checks shown (the oldest failures first).
-    pub failing: &'a [FailingCheck],
-    /// All failing checks, of which `failing` may be the first few.
-    pub failing_total: usize,
+    /// The to-do list (failures first, the longest-standing first).
+    pub todo: &'a [crate::todo::TodoItem],
+    pub todo_context: super::todo::TodoContext<'a>,
     pub now: DateTime<Utc>,
 }
 
@@ -76,15 +72,13 @@ pub fn dashboard_page(user: &NavUser, data: &DashboardData) -> Markup {
             }
             (kpis(data.total, &data.controls))
             @if data.has_evidence() {
+                (super::todo::todo_card(data.todo, crate::todo::DASHBOARD_ITEMS, &data.todo_context, "all sites"))
                 (trend_card(data))
             } @else {
                 (no_evidence_card(data.sites.is_empty()))
             }
             div.stack {
                 (sites_card(data))
-                @if data.has_evidence() {
-                    (failing_card(data))
-                }
             }
         },
     )
@@ -184,66 +178,6 @@ fn sites_card(data: &DashboardData) -> Markup {
                                 }
                             }
                         }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn failing_card(data: &DashboardData) -> Markup {
-    html! {
-        section.card id="failing-checks" {
-            div.card-header {
-                h2.card-title { "Failing checks" }
-                @if data.failing_total > 0 {
-                    span.badge.badge-red { (thousands(data.failing_total as i128)) " failing" }
-                }
-            }
-            @if data.failing.is_empty() {
-                div.card-body {
-                    div.all-clear {
-                        span.all-clear-mark aria-hidden="true" { "✓" }
-                        div {
-                            strong { "Nothing is failing right now." }
-                            p.muted.small { "Every check's latest result in the last 30 days passed or raised a warning." }
-                        }
-                    }
-                }
-            } @else {
-                div.table-wrap {
-                    table.table {
-                        thead {
-                            tr {
-                                th { "Site" }
-                                th { "Host" }
-                                th { "Check" }
-                                th { "HIPAA control" }
-                                th { "Failing since" }
-                                th { span.sr-only { "Evidence" } }
-                            }
-                        }
-                        tbody {
-                            @for f in data.failing {
-                                tr.failing-row {
-                                    td { a href=(paths::site(f.site_id)) { (f.clinic_name) } }
-                                    td.mono { (f.host) }
-                                    td { code { (f.check_type) } }
-                                    td { (control_label(&f.hipaa_control)) }
-                                    td {
-                                        time datetime=(f.since.to_rfc3339()) title=(when_exact(f.since)) { (when(f.since)) }
-                                        div.muted.small { "last checked " (ago(f.last_checked, data.now)) }
-                                    }
-                                    td.num { a href=(paths::site_bundle(&f.bundle_id, f.site_id)) { "Evidence →" } }
-                                }
-                            }
-                        }
-                    }
-                }
-                @if data.failing_total > data.failing.len() {
-                    div.card-footer {
-                        "Showing " (data.failing.len()) " of " (thousands(data.failing_total as i128)) ". "
-                        a href={ (paths::EVIDENCE) "?result=fail" } { "Browse failing evidence" }
                     }
                 }
             }

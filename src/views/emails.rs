@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::evidence::remediation::Remediation;
 use chrono::{DateTime, Utc};
 use maud::html;
 use uuid::Uuid;
@@ -46,12 +47,14 @@ pub fn magic_link(name: Option<&str>, org_name: &str, link: &str, lifetime: Dura
 
 /// An email to owners and admins when checks start failing at a site:
 /// `failing` names the first few, `total` counts them all (the rest are on
-/// the page `link` opens).
+/// the page `link` opens); `fixes` says once per kind of check how to fix
+/// it, as (check name, catalogue entry).
 pub fn critical_alert(
     name: Option<&str>,
     site: &str,
     failing: &[String],
     total: usize,
+    fixes: &[(String, &Remediation)],
     link: &str,
 ) -> Email {
     let greeting = name.map(|n| format!("Hello {n},")).unwrap_or_else(|| "Hello,".to_owned());
@@ -61,9 +64,18 @@ pub fn critical_alert(
     if let Some(line) = &more_line {
         list.push_str(&format!("  - {line}\n"));
     }
+    let what_to_do: String = fixes
+        .iter()
+        .map(|(check, r)| format!("  {check}: {} {}\n\n", r.fix, r.fixed_by.usually(None)))
+        .collect();
+    let what_to_do = match what_to_do.is_empty() {
+        true => String::new(),
+        false => format!("What to do:\n\n{what_to_do}"),
+    };
     let text = format!(
         "{greeting}\n\nThe latest evidence from {site} shows checks that started failing:\n\n{list}\n\
-         See the evidence: {link}\n\nYou receive these alerts as an owner or admin; turn them off in Settings.\n\n-- OsirisCare\n"
+         {what_to_do}See the evidence: {link}\n\nYour dashboard's to-do list has every open item.\n\n\
+         You receive these alerts as an owner or admin; turn them off in Settings.\n\n-- OsirisCare\n"
     );
     let html = html! {
         div style="font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #1f2937; max-width: 560px; margin: 0 auto; padding: 24px;" {
@@ -73,10 +85,20 @@ pub fn critical_alert(
                 @for f in failing { li { (f) } }
                 @if let Some(line) = &more_line { li style="color: #1f2937;" { (line) } }
             }
+            @if !fixes.is_empty() {
+                p style="font-size: 16px; font-weight: 600; margin-bottom: 4px;" { "What to do" }
+                @for (check, r) in fixes {
+                    p style="font-size: 14px; margin: 8px 0;" {
+                        strong { (check) ": " } (r.fix)
+                        br;
+                        span style="color: #4b5563; font-size: 13px;" { (r.fixed_by.usually(None)) }
+                    }
+                }
+            }
             p style="margin: 24px 0;" {
                 a href=(link) style="background: #0f5e6b; color: #ffffff; padding: 12px 22px; border-radius: 6px; text-decoration: none; font-weight: 600; display: inline-block;" { "See the evidence" }
             }
-            p style="font-size: 13px; color: #6b7280;" { "You receive these alerts as an owner or admin; turn them off in Settings." }
+            p style="font-size: 13px; color: #6b7280;" { "Your dashboard's to-do list has every open item. You receive these alerts as an owner or admin; turn them off in Settings." }
         }
     }
     .into_string();

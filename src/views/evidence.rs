@@ -4,6 +4,7 @@
 //! that fragment when a filter changes, and "Load more" appends rows to
 //! `#evidence-rows` while replacing `#load-more` out of band.
 
+use crate::evidence::bundle::CheckStatus;
 use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -287,6 +288,8 @@ pub struct DetailData<'a> {
     pub format_warnings: &'a [String],
     /// Where the bundle is in the practice's evidence log.
     pub log: Option<LogPlace>,
+    /// Whether the checks card shows failing checks only.
+    pub only_failures: bool,
 }
 
 /// A bundle's leaf in the evidence log.
@@ -408,29 +411,46 @@ pub fn evidence_detail_page(user: &NavUser, data: &DetailData) -> Markup {
                 }
             }
             div.stack {
-                (checks_card(data.checks))
+                (checks_card(data))
                 (chain_card(d, data.neighbours))
             }
         },
     )
 }
 
-fn checks_card(checks: &[EvidenceCheck]) -> Markup {
+fn checks_card(data: &DetailData) -> Markup {
+    let all = data.checks;
+    let mut checks: Vec<&EvidenceCheck> =
+        all.iter().filter(|c| !data.only_failures || c.status == CheckStatus::Fail).collect();
+    // Worst first: failures, then warnings, then passes.
+    checks.sort_by_key(|c| std::cmp::Reverse(c.status));
+    let d = data.detail;
+    let here = paths::site_bundle(&d.summary.bundle_id, d.summary.site_id);
     html! {
         section.card id="checks" {
             div.card-header {
                 h2.card-title { "Checks" }
-                span.muted.small { (plural(checks.len() as i128, "check", "checks")) }
+                span.muted.small { (plural(all.len() as i128, "check", "checks")) "; failures first" }
+                nav.check-filter aria-label="Which checks to show" {
+                    a href={ (here) "#checks" } aria-current=[(!data.only_failures).then_some("true")] { "All checks" }
+                    a href={ (here) "&only=failures#checks" } aria-current=[data.only_failures.then_some("true")] { "Failures only" }
+                }
             }
+            @if checks.is_empty() {
+                div.card-body { div.empty { p { strong { "No check failed in this bundle." } } } }
+            } @else {
             div.table-wrap {
                 table.table {
                     thead {
                         tr { th { "Check" } th { "Host" } th { "HIPAA control" } th { "Result" } th { "Details" } }
                     }
                     tbody {
-                        @for c in checks {
+                        @for c in &checks {
                             tr.check-row data-result=(c.status.as_str()) {
-                                td { code { (c.check_type) } }
+                                td {
+                                    code { (c.check_type) }
+                                    @if c.status != CheckStatus::Pass { (remedy(c)) }
+                                }
                                 td.mono { (c.host) }
                                 td {
                                     @if let Some(control) = &c.hipaa_control { (control_label(control)) }
@@ -457,6 +477,20 @@ fn checks_card(checks: &[EvidenceCheck]) -> Markup {
                     }
                 }
             }
+            }
+        }
+    }
+}
+
+/// What to do about a failing or warning check of this bundle.
+fn remedy(c: &EvidenceCheck) -> Markup {
+    let r = crate::evidence::remediation::remediation(&c.check_type);
+    let found = crate::evidence::remediation::found(&c.details);
+    html! {
+        div.check-remedy {
+            @if let Some(found) = found { p { strong { "Found: " } (found) } }
+            p { strong { "How to fix: " } (r.fix) }
+            p.muted.small { (r.fixed_by.usually(None)) }
         }
     }
 }

@@ -19,5 +19,6 @@ pub mod reports;
 pub mod security;
 pub mod settings;
 pub mod site;
+pub mod todo;
 pub mod transfer;
 pub mod users;

@@ -30,6 +30,11 @@ pub struct SitePageData<'a> {
     pub now: DateTime<Utc>,
     /// The "Evidence log" card.
     pub log: Markup,
+    /// This site's to-do list.
+    pub todo: &'a [crate::todo::TodoItem],
+    pub todo_context: super::todo::TodoContext<'a>,
+    /// Whether the controls card shows failing checks only.
+    pub only_failures: bool,
 }
 
 /// The site page.
@@ -79,6 +84,7 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
                 }
             }
             div.stack {
+                (super::todo::todo_card(data.todo, usize::MAX, &data.todo_context, "this site"))
                 (data.log)
                 section.card id="history" {
                     div.card-header {
@@ -96,11 +102,36 @@ pub fn site_page(user: &NavUser, data: &SitePageData) -> Markup {
 }
 
 fn controls_card(data: &SitePageData) -> Markup {
+    // Controls with failures first, and failing checks first in each.
+    let mut groups: Vec<(&ControlGroup, Vec<&crate::db::compliance::LatestCheck>)> = data
+        .controls
+        .iter()
+        .map(|g| {
+            let mut checks: Vec<_> = g
+                .checks
+                .iter()
+                .filter(|c| !data.only_failures || c.status == CheckStatus::Fail)
+                .collect();
+            // Worst first: failures, then warnings, then passes.
+            checks.sort_by_key(|c| std::cmp::Reverse(c.status));
+            (g, checks)
+        })
+        .filter(|(_, checks)| !checks.is_empty())
+        .collect();
+    groups.sort_by_key(|(g, _)| (g.tally.failed == 0, g.tally.warnings == 0));
+    let site_path = paths::site(data.site.site_id);
     html! {
         section.card id="controls" {
             div.card-header {
                 h2.card-title { "Controls" }
-                span.muted.small { "Latest result per check and host, last 30 days" }
+                span.muted.small { "Latest result per check and host, last 30 days; failures first" }
+                nav.check-filter aria-label="Which checks to show" {
+                    a href={ (site_path) "#controls" } aria-current=[(!data.only_failures).then_some("true")] { "All checks" }
+                    a href={ (site_path) "?only=failures#controls" } aria-current=[data.only_failures.then_some("true")] { "Failures only" }
+                }
+            }
+            @if data.only_failures && groups.is_empty() && !data.controls.is_empty() {
+                div.card-body { div.empty { p { strong { "No check is failing at this site." } } } }
             }
             @if data.controls.is_empty() {
                 div.card-body {
@@ -121,7 +152,7 @@ fn controls_card(data: &SitePageData) -> Markup {
                                 th { span.sr-only { "Evidence" } }
                             }
                         }
-                        @for group in data.controls {
+                        @for (group, checks) in &groups {
                             tbody.control-group data-control=(group.hipaa_control) {
                                 tr.group-row {
                                     th colspan="5" scope="colgroup" {
@@ -135,7 +166,7 @@ fn controls_card(data: &SitePageData) -> Markup {
                                         }
                                     }
                                 }
-                                @for c in &group.checks {
+                                @for c in checks {
                                     tr.check-row {
                                         td { code { (c.check_type) } }
                                         td.mono { (c.host) }

@@ -127,15 +127,27 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
     let today = Utc::now().date_naive().format("%a %b %-d, %Y").to_string();
     assert!(trend.contains(&format!("{today}: 80% · At risk (5 checks)")), "{trend}");
 
-    // The failing firewall, failing since the first bundle that said so.
-    let failing = html.split("id=\"failing-checks\"").nth(1).unwrap();
-    let rows: Vec<&str> = failing.split("<tr class=\"failing-row\"").skip(1).collect();
-    assert_eq!(rows.len(), 1, "{failing}");
-    for part in ["Main Street", "FRONT-01", "firewall_status", FIREWALL, "Transmission security"] {
-        assert!(rows[0].contains(part), "{part}: {}", rows[0]);
+    // The failing firewall is the one thing to do, failing since the first
+    // bundle that said so.
+    let todo = html.split("id=\"todo\"").nth(1).unwrap();
+    let days = format!("failing for {} days", (Utc::now() - days_ago(3)).num_days());
+    let items: Vec<&str> = todo.split("<li class=\"todo-item").skip(1).collect();
+    assert_eq!(items.len(), 1, "{todo}");
+    for part in [
+        "The firewall is off on FRONT-01 at Main Street",
+        days.as_str(),
+        FIREWALL,
+        "Transmission security",
+        "firewall_status",
+    ] {
+        assert!(items[0].contains(part), "{part}: {}", items[0]);
     }
-    assert!(rows[0].contains(&days_ago(3).format("%Y-%m-%d %H:%M UTC").to_string()), "{}", rows[0]);
-    assert!(rows[0].contains("href=\"/client/evidence/MAIN-2?site_id="), "the latest evidence");
+    assert!(
+        items[0].contains(&days_ago(3).format("%Y-%m-%d %H:%M UTC").to_string()),
+        "{}",
+        items[0]
+    );
+    assert!(items[0].contains("href=\"/client/evidence/MAIN-2?site_id="), "the latest evidence");
 
     // Another practice sees none of it.
     let other = app.practice("Elm Clinic").await;
@@ -488,9 +500,11 @@ async fn the_bundle_detail_shows_its_integrity_checks_and_neighbours() {
 
     let checks = html.split("id=\"checks\"").nth(1).unwrap();
     let rows: Vec<&str> = checks.split("<tr class=\"check-row\"").skip(1).collect();
-    assert_eq!(rows.len(), 3, "in the appliance's order");
-    assert!(rows[1].contains("firewall_status") && rows[1].contains("badge-red\">fail"));
-    assert!(rows[1].contains("non_compliant"), "the appliance's own word");
+    assert_eq!(rows.len(), 3, "failures first, then in the appliance's order");
+    assert!(rows[0].contains("firewall_status") && rows[0].contains("badge-red\">fail"));
+    assert!(rows[0].contains("non_compliant"), "the appliance's own word");
+    assert!(rows[0].contains("How to fix"), "what to do about it: {}", rows[0]);
+    assert!(rows[1].contains("bitlocker_status") && !rows[1].contains("How to fix"));
     assert!(rows[2].contains("Unmapped"));
 
     let chain = html.split("id=\"neighbours\"").nth(1).unwrap();

@@ -129,6 +129,29 @@ async fn the_demo_seeds_ninety_days_of_verifiable_evidence_once() {
     let headline = &headline[..headline.find("id=\"compliance-score\"").unwrap()];
     assert!(headline.contains("Needs action") && headline.contains("need"), "{headline}");
     assert!(!page.contains("Compliant") && !page.contains("All safeguards met"));
+    // The dashboard says what to fix first, and how: the demo's three
+    // open failures, the longest-standing first, before anything else.
+    let todo = page.split("id=\"todo\"").nth(1).expect("the to-do list");
+    let items: Vec<&str> = todo.split("<li class=\"todo-item").skip(1).collect();
+    let firsts = [
+        (
+            "MFA is not enabled on XRAY-01 at Riverside Urgent Care - Westgate",
+            "multi-factor sign-in",
+        ),
+        (
+            "The screen does not lock when left unattended on BILLING-01 at Riverside Family Medicine - Main Street",
+            "15 minutes",
+        ),
+        (
+            "Disk encryption (BitLocker) is off on XRAY-01 at Riverside Urgent Care - Westgate",
+            "manage-bde",
+        ),
+    ];
+    for (item, (title, fix)) in items.iter().zip(firsts) {
+        assert!(item.contains(title) && item.contains(fix), "{title}: {item}");
+        assert!(item.contains("Found") && item.contains("Usually fixed by"), "{item}");
+    }
+    assert!(items[0].contains("failing for 89 days"), "since the first bundle: {}", items[0]);
     let now = chrono::Utc::now();
     let month = portal::reports::Month::of(now).prev();
     let report = portal::reports::monthly_report(&**db, org_id, month, now)
@@ -148,6 +171,8 @@ async fn the_demo_seeds_ninety_days_of_verifiable_evidence_once() {
     assert!(first_page.contains("HIPAA safeguards met"), "{first_page}");
     assert!(first_page.contains("Needs action"), "{first_page}");
     assert!(!first_page.contains("Compliant") && !first_page.contains("COMPLIANT"), "{first_page}");
+    assert!(first_page.contains("To do at month end"), "{first_page}");
+    assert!(first_page.contains("MFA is not enabled on XRAY-01"), "{first_page}");
     // Page one as a PNG, for people to look at.
     let png = pdf.with_extension("");
     let status = std::process::Command::new("pdftoppm")

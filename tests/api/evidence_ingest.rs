@@ -482,6 +482,11 @@ async fn many_failing_checks_raise_one_notification_and_one_email_a_minute_per_s
     for (_, subject, body, _, _) in &mail {
         assert_eq!(subject, "Compliance alert at Main Street: 10,000 checks failing");
         assert!(body.contains("  - NTP sync failing on WS-00019\n  - and 9,980 more\n"), "{body}");
+        assert_eq!(
+            body.matches("NTP sync: Point Windows Time").count(),
+            1,
+            "said once per kind of check: {body}"
+        );
         assert!(!body.contains("WS-00020"), "only the first 20 are named");
         assert!(body.len() < 4_000, "{} bytes", body.len());
     }

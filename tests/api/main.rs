@@ -47,6 +47,7 @@ mod redaction;
 mod reports;
 mod schema;
 mod shell;
+mod todo;
 mod token_scopes;
 mod transfer;
 mod users;

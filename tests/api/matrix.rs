@@ -50,6 +50,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         .chain(crate::log_api::MATRIX)
         .chain(crate::packs::MATRIX)
         .chain(crate::mfa::MATRIX)
+        .chain(crate::todo::MATRIX)
 }
 
 const CASES: &[Case] = &[
@@ -356,6 +357,9 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
                 return r;
             }
             if let Some(r) = crate::mfa::matrix_request(app, a, other).await {
+                return r;
+            }
+            if let Some(r) = crate::todo::matrix_request(app, a, other).await {
                 return r;
             }
             panic!("no request recipe for {other}")

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod packs;
 pub mod reports;
 pub mod system;
+pub mod todo;
 pub mod transfer;
 pub mod types;
 pub mod users;
@@ -43,6 +44,7 @@ pub type Api = (
     mfa::MfaApi,
     account::AccountApi,
     compliance::ComplianceApi,
+    todo::TodoApi,
     appliance::ApplianceApi,
     verification::VerificationApi,
     log::LogApi,
@@ -63,6 +65,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             mfa::MfaApi,
             account::AccountApi,
             compliance::ComplianceApi,
+            todo::TodoApi,
             appliance::ApplianceApi,
             verification::VerificationApi,
             log::LogApi,

@@ -1,4 +1,4 @@
-//! The dashboard page: the practice's score, sites, trend and failing checks.
+//! The dashboard page: the practice's standing, its to-do list, trend and sites.
 
 use chrono::Utc;
 use poem::web::Data;
@@ -12,9 +12,6 @@ use crate::state::AppState;
 use crate::views::dashboard::{self, DashboardData};
 use crate::views::layout::NavUser;
 
-/// Most failing checks listed on the dashboard; the rest are a link away.
-const MAX_FAILING_SHOWN: usize = 25;
-
 /// `GET /client/dashboard`: for an auditor, the sites of their grant.
 #[handler]
 pub async fn view_dashboard_get(
@@ -27,7 +24,7 @@ pub async fn view_dashboard_get(
     let org = compliance::org(&**db, user.org_id).await?;
     let sites = compliance::sites(&**db, user.org_id, &reach).await?;
     let total = queries::total_tally(sites.iter().map(|s| &s.tally));
-    // Each site's controls once: for the headline and the failing checks.
+    // Each site's controls, merged for the headline.
     let by_site = compliance::controls_by_site(&**db, user.org_id, &sites).await?;
     let controls = compliance::practice_controls(&**db, user.org_id, &sites, &by_site).await?;
     // All sites at once: each (site, check, host) pair belongs to one site,
@@ -50,9 +47,8 @@ pub async fn view_dashboard_get(
         serde_json::json!({}),
     )
     .await?;
-    let mut failing = compliance::failing_checks(&**db, user.org_id, &sites, &by_site).await?;
-    let failing_total = failing.len();
-    failing.truncate(MAX_FAILING_SHOWN);
+    let todo = crate::todo::list(&**db, user.org_id, &reach, None).await?;
+    let can_acknowledge = user.role >= crate::auth::Role::Admin;
     Ok(dashboard::dashboard_page(
         &NavUser::reaching(&user, &reach),
         &DashboardData {
@@ -61,8 +57,12 @@ pub async fn view_dashboard_get(
             total,
             controls,
             history: &history,
-            failing: &failing,
-            failing_total,
+            todo: &todo,
+            todo_context: crate::views::todo::TodoContext {
+                now: Utc::now(),
+                partner: org.partner_name.as_deref(),
+                csrf_token: user.csrf_token().filter(|_| can_acknowledge),
+            },
             now: Utc::now(),
         },
     )

@@ -216,6 +216,8 @@ fn parse_bundle_id(raw: &str) -> AppResult<&str> {
 #[derive(Debug, serde::Deserialize)]
 pub struct BundleSite {
     site_id: Option<String>,
+    /// `failures`: show failing checks only.
+    only: Option<String>,
 }
 
 #[handler]
@@ -233,6 +235,15 @@ pub async fn view_evidence_detail_get(
             uuid::Uuid::parse_str(s)
                 .map_err(|_| AppError::BadRequest("site_id must be a site's id (a UUID)".into()))?,
         ),
+    };
+    let only_failures = match at.only.as_deref().map(str::trim) {
+        None | Some("" | "all") => false,
+        Some("failures") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "only={other:?} is not a filter: use only=failures, or leave it out for all checks"
+            )));
+        }
     };
     let db = state.pool().get().await?;
     let bundle = compliance::BundleRef::new(bundle_id, site_id);
@@ -265,6 +276,7 @@ pub async fn view_evidence_detail_get(
             signature_valid,
             format_warnings: &format_warnings,
             log,
+            only_failures,
         },
     ))
 }

@@ -16,6 +16,7 @@ pub mod respond;
 pub mod security;
 pub mod settings;
 pub mod site;
+pub mod todo;
 pub mod transfer;
 pub mod users;
 

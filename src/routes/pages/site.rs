@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use maud::Markup;
-use poem::handler;
 use poem::web::{Data, Path};
+use poem::{Request, handler};
 use uuid::Uuid;
 
 use crate::auth::current::{ClientInfo, Reader};
@@ -23,15 +23,37 @@ pub(crate) fn parse_site_id(raw: &str) -> AppResult<Uuid> {
     })
 }
 
-/// `GET /client/sites/:id`.
+/// `?only=failures` shows failing checks only; nothing else is accepted.
+fn only_failures(query: Option<&str>) -> AppResult<bool> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| AppError::BadRequest(format!("the address's query cannot be read: {e}")))?;
+    let mut only = false;
+    for (key, value) in pairs {
+        match (key.as_str(), value.trim()) {
+            ("only", "failures") => only = true,
+            ("only", "" | "all") => only = false,
+            ("only", other) => {
+                return Err(AppError::BadRequest(format!(
+                    "only={other:?} is not a filter: use only=failures, or leave it out for all checks"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(only)
+}
+
+/// `GET /client/sites/:id` (`?only=failures` for failing checks only).
 #[handler]
 pub async fn view_site_get(
     state: Data<&AppState>,
+    req: &Request,
     client: ClientInfo,
     Reader(user): Reader,
     Path(id): Path<String>,
 ) -> AppResult<Markup> {
     let site_id = parse_site_id(&id)?;
+    let only_failures = only_failures(req.uri().query())?;
     let db = state.pool().get().await?;
     let reach = Reach::of(&**db, &user).await?;
     let detail = compliance::site_detail(&**db, user.org_id, &reach, site_id).await?;
@@ -53,6 +75,9 @@ pub async fn view_site_get(
         .await?
         .map(|k| k.public_key.to_vec())
         .unwrap_or_default();
+    let todo = crate::todo::list(&**db, user.org_id, &reach, Some(site_id)).await?;
+    let org = compliance::org(&**db, user.org_id).await?;
+    let can_acknowledge = user.role >= crate::auth::Role::Admin;
     let job = match reach.auditor {
         true => None,
         false => Some(crate::db::verifications::latest(&**db, user.org_id).await?),
@@ -66,6 +91,13 @@ pub async fn view_site_get(
             history: &history,
             failing_since: &since,
             now: Utc::now(),
+            todo: &todo,
+            todo_context: crate::views::todo::TodoContext {
+                now: Utc::now(),
+                partner: org.partner_name.as_deref(),
+                csrf_token: user.csrf_token().filter(|_| can_acknowledge),
+            },
+            only_failures,
             log: crate::views::log::site_log_card(
                 &current_key,
                 &keys,
