@@ -111,7 +111,7 @@ const CATALOGUE: &[Remediation] = &[
               on it. HIPAA asks practices to encrypt stored ePHI where reasonable; a lost device \
               that was encrypted is usually not a reportable breach.",
         fix: "Turn BitLocker on for the system drive (Control Panel > BitLocker Drive Encryption, \
-              or `manage-bde -on C:`), keep the recovery key where your IT partner can find it, \
+              or manage-bde -on C: at an administrator prompt), keep the recovery key where your IT partner can find it, \
               and let the next check confirm it.",
         fixed_by: FixedBy::Partner,
     },
@@ -196,7 +196,7 @@ const CATALOGUE: &[Remediation] = &[
         why: "Logs are only evidence when their times are right. HIPAA asks for audit \
               controls, and a drifting clock makes events impossible to line up.",
         fix: "Point Windows Time at the domain controller or a public time source, run \
-              `w32tm /resync`, and make sure UDP port 123 is open to it.",
+              w32tm /resync, and make sure UDP port 123 is open to it.",
         fixed_by: FixedBy::Partner,
     },
     Remediation {

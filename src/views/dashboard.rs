@@ -72,7 +72,9 @@ pub fn dashboard_page(user: &NavUser, data: &DashboardData) -> Markup {
             }
             (kpis(data.total, &data.controls))
             @if data.has_evidence() {
-                (super::todo::todo_card(data.todo, crate::todo::DASHBOARD_ITEMS, &data.todo_context, "all sites"))
+                div.section-gap {
+                    (super::todo::todo_card(data.todo, crate::todo::DASHBOARD_ITEMS, &data.todo_context, "all sites"))
+                }
                 (trend_card(data))
             } @else {
                 (no_evidence_card(data.sites.is_empty()))

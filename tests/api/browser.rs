@@ -451,6 +451,30 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
     fit_page(&client).await;
     let shot = screenshot(&client, "compliance-1-dashboard").await;
     eprintln!("screenshot: {}", shot.display());
+    let violations = axe_violations(&client).await;
+    assert!(violations.is_empty(), "the dashboard: {violations:#?}");
+    client.set_window_size(1280, 900).await.unwrap();
+
+    // The to-do list says what to do; the owner acknowledges BitLocker in
+    // place with a note, and the item stays on the list (still failing).
+    let first = client.find(Locator::Css("#todo .todo-item .todo-title")).await.unwrap();
+    assert_eq!(
+        first.text().await.unwrap(),
+        "Disk encryption (BitLocker) is off on XRAY-01 at Main Street Clinic"
+    );
+    client.find(Locator::Css("#todo .todo-ack-form summary")).await.unwrap().click().await.unwrap();
+    let note = client.find(Locator::Css("#todo .todo-ack-form textarea")).await.unwrap();
+    note.send_keys("Cascade re-enables BitLocker on Friday").await.unwrap();
+    client.find(Locator::Css("#todo .todo-ack-form button")).await.unwrap().click().await.unwrap();
+    let ack = client.wait().for_element(Locator::Css("#todo .todo-ack")).await.unwrap();
+    assert!(ack.text().await.unwrap().contains("Cascade re-enables BitLocker on Friday"));
+    let still = client.find(Locator::Css("#todo .todo-item .badge")).await.unwrap();
+    assert_eq!(still.text().await.unwrap().to_lowercase(), "failing");
+    client.find(Locator::Css("#todo .todo-why summary")).await.unwrap().click().await.unwrap();
+    fit_page_at(&client, 390).await;
+    screenshot(&client, "compliance-1b-dashboard-todo-390").await;
+    let violations = axe_violations(&client).await;
+    assert!(violations.is_empty(), "the dashboard at 390 px: {violations:#?}");
     client.set_window_size(1280, 900).await.unwrap();
 
     // A site: verify the practice's evidence in place.
