@@ -407,45 +407,172 @@ pub async fn partner_at(
     Ok(row.and_then(|r| r.get(0)))
 }
 
-/// A notification as a report lists it.
+/// The month's notifications of one kind on one subject, collapsed: a
+/// flapping check is one line with its count, not a page of them.
 #[derive(Debug, Clone)]
 pub struct ReportNotification {
-    pub created_at: DateTime<Utc>,
+    /// The site it was about; None for practice-wide notifications.
+    pub site: Option<String>,
     pub severity: String,
     pub title: String,
+    /// How many times it was raised in the month.
+    pub count: i64,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
 }
 
-/// The newest `limit` notifications created in `[start, end)` and how many
-/// there were in all.
+/// The month's notifications created in `[start, end)` collapsed per site,
+/// severity and title (a check's change names its check and host), the
+/// most severe and most frequent first, at most `limit` of them; with how
+/// many groups and how many notifications there were in all.
 pub async fn month_notifications(
     db: &impl GenericClient,
     org_id: Uuid,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     limit: i64,
-) -> AppResult<(Vec<ReportNotification>, i64)> {
-    let total: i64 = db
-        .query_one(
-            "SELECT count(*) FROM client_notifications
-              WHERE client_org_id = $1 AND created_at >= $2 AND created_at < $3",
-            &[&org_id, &start, &end],
-        )
-        .await?
-        .get(0);
+) -> AppResult<(Vec<ReportNotification>, i64, i64)> {
     let rows = db
         .query(
-            "SELECT created_at, severity, title FROM client_notifications
-              WHERE client_org_id = $1 AND created_at >= $2 AND created_at < $3
-              ORDER BY created_at DESC, id DESC
+            "SELECT s.name, n.severity, n.title, count(*), min(n.created_at), max(n.created_at),
+                    count(*) OVER (), (sum(count(*)) OVER ())::bigint
+               FROM client_notifications n
+               LEFT JOIN sites s ON s.id = n.site_id
+              WHERE n.client_org_id = $1 AND n.created_at >= $2 AND n.created_at < $3
+              GROUP BY n.site_id, s.name, n.severity, n.title
+              ORDER BY CASE n.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+                       count(*) DESC, max(n.created_at) DESC, n.title
               LIMIT $4",
             &[&org_id, &start, &end, &limit],
         )
         .await?;
+    let groups = rows.first().map_or(0, |r| r.get::<_, i64>(6));
+    let total = rows.first().map_or(0, |r| r.get::<_, i64>(7));
     let items = rows
         .iter()
-        .map(|r| ReportNotification { created_at: r.get(0), severity: r.get(1), title: r.get(2) })
+        .map(|r| ReportNotification {
+            site: r.get(0),
+            severity: r.get(1),
+            title: r.get(2),
+            count: r.get(3),
+            first_at: r.get(4),
+            last_at: r.get(5),
+        })
         .collect();
-    Ok((items, total))
+    Ok((items, groups, total))
+}
+
+/// A failure streak of one check on one host that was open at some time
+/// in the month.
+#[derive(Debug, Clone)]
+pub struct MonthIncident {
+    pub site_id: Uuid,
+    pub check_type: String,
+    pub host: String,
+    pub hipaa_control: Option<String>,
+    /// The first failing result of the streak (before the month when it
+    /// was already failing as the month began).
+    pub started: DateTime<Utc>,
+    /// The first result after it that did not fail; None when it was still
+    /// failing at the month's end.
+    pub ended: Option<DateTime<Utc>>,
+}
+
+/// Every failure streak open at any time in `[start, end)`: the month's
+/// results of each (site, check, host) checked in it, with the latest
+/// result before the month, as runs of failing and not-failing results.
+pub async fn month_incidents(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> AppResult<Vec<MonthIncident>> {
+    let rows = db
+        .query(
+            "WITH pairs AS (
+                 SELECT cs.site_id, cs.check_type, cs.host
+                   FROM check_states cs JOIN sites s ON s.id = cs.site_id
+                  WHERE s.client_org_id = $1 AND cs.last_seen_at >= $2),
+             results AS (
+                 SELECT p.site_id, p.check_type, p.host, r.checked_at, r.id, r.status,
+                        r.hipaa_control
+                   FROM pairs p
+                  CROSS JOIN LATERAL (
+                        (SELECT ec.checked_at, ec.id, ec.status, ec.hipaa_control
+                           FROM evidence_checks ec
+                          WHERE ec.site_id = p.site_id AND ec.check_type = p.check_type
+                            AND ec.host = p.host AND ec.checked_at < $2
+                          ORDER BY ec.checked_at DESC, ec.id DESC LIMIT 1)
+                        UNION ALL
+                        (SELECT ec.checked_at, ec.id, ec.status, ec.hipaa_control
+                           FROM evidence_checks ec
+                          WHERE ec.site_id = p.site_id AND ec.check_type = p.check_type
+                            AND ec.host = p.host AND ec.checked_at >= $2 AND ec.checked_at < $3)
+                  ) r),
+             edges AS (
+                 SELECT *, CASE WHEN (status = 'fail') IS DISTINCT FROM
+                                     lag(status = 'fail') OVER w THEN 1 ELSE 0 END AS edge
+                   FROM results
+                 WINDOW w AS (PARTITION BY site_id, check_type, host ORDER BY checked_at, id)),
+             runs AS (
+                 SELECT *, sum(edge) OVER (PARTITION BY site_id, check_type, host
+                                           ORDER BY checked_at, id) AS run
+                   FROM edges),
+             spans AS (
+                 SELECT site_id, check_type, host, run, bool_and(status = 'fail') AS failing,
+                        min(checked_at) AS first_at,
+                        (array_agg(hipaa_control ORDER BY checked_at DESC, id DESC))[1] AS control
+                   FROM runs GROUP BY site_id, check_type, host, run)
+             SELECT f.site_id, f.check_type, f.host, f.control,
+                    CASE WHEN f.first_at >= $2 THEN f.first_at ELSE (
+                        SELECT min(x.checked_at) FROM evidence_checks x
+                         WHERE x.site_id = f.site_id AND x.check_type = f.check_type
+                           AND x.host = f.host AND x.checked_at < $2 AND x.status = 'fail'
+                           AND x.checked_at > coalesce((
+                                 SELECT max(y.checked_at) FROM evidence_checks y
+                                  WHERE y.site_id = f.site_id AND y.check_type = f.check_type
+                                    AND y.host = f.host AND y.checked_at < $2
+                                    AND y.status <> 'fail'), '-infinity'))
+                    END,
+                    n.first_at
+               FROM spans f
+               LEFT JOIN spans n ON n.site_id = f.site_id AND n.check_type = f.check_type
+                                AND n.host = f.host AND n.run = f.run + 1
+              WHERE f.failing
+              ORDER BY 5, f.site_id, f.check_type, f.host",
+            &[&org_id, &start, &end],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| MonthIncident {
+            site_id: r.get(0),
+            check_type: r.get(1),
+            host: r.get(2),
+            hipaa_control: r.get(3),
+            started: r.get(4),
+            ended: r.get(5),
+        })
+        .collect())
+}
+
+/// Bundles checked in `[start, end)` that arrived at or after `end`: how
+/// many, and when the last of them arrived.
+pub async fn late_evidence(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> AppResult<MonthEvidence> {
+    let row = db
+        .query_one(
+            "SELECT count(*), max(received_at) FROM evidence_bundles
+              WHERE client_org_id = $1 AND checked_at >= $2 AND checked_at < $3
+                AND received_at >= $3",
+            &[&org_id, &start, &end],
+        )
+        .await?;
+    Ok(MonthEvidence { count: row.get(0), last_received: row.get(1) })
 }
 
 // ---------------------------------------------------------------------------

@@ -101,6 +101,20 @@ pub struct FailingRow {
     pub last_checked: DateTime<Utc>,
 }
 
+/// A failure streak open at some time in the month, as the report lists it.
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    pub site: String,
+    pub host: String,
+    pub check_type: String,
+    pub control: Option<String>,
+    /// Its first failing result (maybe before the month).
+    pub started: DateTime<Utc>,
+    /// Its first result that did not fail; None: still failing at the
+    /// month's end (or so far).
+    pub ended: Option<DateTime<Utc>>,
+}
+
 /// One practice's month.
 #[derive(Debug, Clone)]
 pub struct ReportData {
@@ -124,10 +138,22 @@ pub struct ReportData {
     pub unmapped: Tally,
     /// By site, check and host.
     pub failing: Vec<FailingRow>,
-    /// Newest first, at most [`MAX_NOTIFICATIONS`].
+    /// Every failure streak open at any time in the month, oldest first.
+    pub incidents: Vec<IncidentRow>,
+    /// Bundles checked in the month that arrived after it ended (none for
+    /// a month to date).
+    pub late: queries::MonthEvidence,
+    /// The month's notifications collapsed per site, severity and title,
+    /// the most severe and frequent first, at most [`MAX_NOTIFICATIONS`].
     pub notifications: Vec<ReportNotification>,
+    /// How many such groups there were.
+    pub notification_groups: i64,
     /// All notifications of the month.
     pub notifications_total: i64,
+    /// When the report's data was complete: the month's end or the arrival
+    /// of its last bundle, whichever is later (the PDF's CreationDate, so
+    /// the same data give the same bytes).
+    pub as_of: DateTime<Utc>,
     /// The evidence log's checkpoint for the month, if signed.
     pub log: Option<super::log_copy::LogCopy>,
 }
@@ -160,8 +186,18 @@ impl ReportData {
         // The partner of that month, not today's: a practice may have moved since.
         let partner = queries::partner_at(db, org_id, end).await?;
         let checks = queries::month_checks(db, org_id, start, end).await?;
-        let (notifications, notifications_total) =
+        let (notifications, notification_groups, notifications_total) =
             queries::month_notifications(db, org_id, start, end, MAX_NOTIFICATIONS).await?;
+        let incidents = queries::month_incidents(db, org_id, start, end).await?;
+        let evidence = queries::month_evidence(db, org_id, start, end).await?;
+        let late = match month_to_date {
+            true => queries::MonthEvidence { count: 0, last_received: None },
+            false => queries::late_evidence(db, org_id, start, end).await?,
+        };
+        let as_of = match (month_to_date, evidence.last_received) {
+            (true, Some(last)) => last,
+            (_, last) => last.map_or(end, |l| l.max(end)),
+        };
 
         let mut per_site: BTreeMap<Uuid, Tally> = BTreeMap::new();
         let mut controls: BTreeMap<String, Tally> = BTreeMap::new();
@@ -194,6 +230,20 @@ impl ReportData {
         failing.sort_by(|a, b| {
             (&a.site, &a.check_type, &a.host).cmp(&(&b.site, &b.check_type, &b.host))
         });
+        let incidents = incidents
+            .into_iter()
+            .map(|i| {
+                let site = names.get(&i.site_id).copied().unwrap_or("(a former site)");
+                IncidentRow {
+                    site: site.to_owned(),
+                    host: i.host,
+                    check_type: i.check_type,
+                    control: i.hipaa_control,
+                    started: i.started,
+                    ended: i.ended,
+                }
+            })
+            .collect();
 
         Ok(Some(ReportData {
             practice: org.name,
@@ -218,8 +268,12 @@ impl ReportData {
                 .collect(),
             unmapped,
             failing,
+            incidents,
+            late,
             notifications,
+            notification_groups,
             notifications_total,
+            as_of,
             log: super::log_copy::load(db, org_id, month, month_to_date).await?,
         }))
     }

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::data::{ControlRow, ControlStatus, FailingRow, ReportData, SiteRow};
 use crate::evidence::bundle::CheckStatus;
-use crate::evidence::controls::control_name;
+use crate::evidence::controls::{check_label, control_name};
 use crate::evidence::remediation::remediation;
 use crate::evidence::score::{self, Colour};
 use crate::views::format::DIRECT;
@@ -192,6 +192,11 @@ struct Cell {
     ink: Ink,
 }
 
+/// A table cell's font size.
+fn cell_size(cell: &Cell) -> f32 {
+    if cell.font == Font::Mono { 7.5 } else { 8.5 }
+}
+
 fn cell(text: impl Into<String>) -> Cell {
     Cell { text: text.into(), font: Font::Regular, ink: TEXT }
 }
@@ -310,34 +315,39 @@ impl Writer {
         self.y -= ROW_H;
     }
 
-    /// A table; rows that do not fit go to the next page under a repeated header.
+    /// A table; rows that do not fit go to the next page under a repeated
+    /// header. A cell's text wraps onto more lines (never cut off), and the
+    /// row grows to its tallest cell.
     fn table(&mut self, cols: &[Col], rows: &[Vec<Cell>]) {
+        const LINE_H: f32 = 10.5;
         self.ensure(2.0 * ROW_H);
         self.table_header(cols);
         for row in rows {
-            if self.ensure(ROW_H) {
+            let lines: Vec<Vec<String>> = cols
+                .iter()
+                .zip(row)
+                .map(|(c, cell)| wrap(&cell.text, cell.font, cell_size(cell), c.width - 8.0))
+                .collect();
+            let most = lines.iter().map(Vec::len).max().unwrap_or(1).max(1);
+            let row_h = ROW_H + (most - 1) as f32 * LINE_H;
+            if self.ensure(row_h) {
                 self.table_header(cols);
             }
             let mut x = LEFT;
-            for (c, cell) in cols.iter().zip(row) {
-                let size = if cell.font == Font::Mono { 7.5 } else { 8.5 };
-                let text = fit(&cell.text, cell.font, size, c.width - 8.0);
-                match c.align {
-                    Align::Left => {
-                        self.text(x + 4.0, self.y - 11.0, cell.font, size, cell.ink, &text)
+            for ((c, cell), text) in cols.iter().zip(row).zip(&lines) {
+                let size = cell_size(cell);
+                for (k, line) in text.iter().enumerate() {
+                    let y = self.y - 11.0 - k as f32 * LINE_H;
+                    match c.align {
+                        Align::Left => self.text(x + 4.0, y, cell.font, size, cell.ink, line),
+                        Align::Right => {
+                            self.text_right(x + c.width - 4.0, y, cell.font, size, cell.ink, line)
+                        }
                     }
-                    Align::Right => self.text_right(
-                        x + c.width - 4.0,
-                        self.y - 11.0,
-                        cell.font,
-                        size,
-                        cell.ink,
-                        &text,
-                    ),
                 }
                 x += c.width;
             }
-            self.y -= ROW_H;
+            self.y -= row_h;
             self.hline(LEFT, RIGHT, self.y, RULE, 0.5);
         }
     }
@@ -397,6 +407,7 @@ fn layout(data: &ReportData) -> Vec<Vec<Op>> {
     practice_and_partner(&mut w, data);
     overall_score(&mut w, data);
     to_do(&mut w, data);
+    incidents(&mut w, data);
     sites(&mut w, data);
     controls(&mut w, data);
     failing_checks(&mut w, data);
@@ -546,13 +557,35 @@ fn score_figures(data: &ReportData) -> [(Font, f32, Ink, String); 5] {
                 plural(i128::from(figures.sites_count), "site", "sites")
             ),
         ),
-        (
-            Font::Regular,
-            8.0,
-            MUTED,
-            "Green 95% or more, amber 80% or more, red below 80%.".to_owned(),
-        ),
+        incident_line(data),
     ]
+}
+
+/// The month's failures in one line beside the headline, so a month whose
+/// failures recovered never reads as a clean one.
+fn incident_line(data: &ReportData) -> (Font, f32, Ink, String) {
+    let n = data.incidents.len();
+    if n == 0 {
+        let clean = by_period(
+            data,
+            "No check has failed so far this month.",
+            "No check failed at any time this month.",
+        );
+        return (Font::Regular, 9.0, TEXT, clean.to_owned());
+    }
+    let open = data.incidents.iter().filter(|i| i.ended.is_none()).count();
+    (
+        Font::Bold,
+        9.0,
+        RED,
+        format!(
+            "Incidents: {}, {} recovered, {} {}",
+            plural(n as i128, "failure", "failures"),
+            thousands((n - open) as i128),
+            thousands(open as i128),
+            by_period(data, "still failing", "open at month end")
+        ),
+    )
 }
 
 const SITE_COLS: [Col; 6] = [
@@ -674,10 +707,12 @@ fn to_do(w: &mut Writer, data: &ReportData) {
         let r = remediation(&f.check_type);
         let title =
             format!("{}. {}", i + 1, r.problem(&f.check_type, CheckStatus::Fail, &f.host, &f.site));
-        let days = (f.last_checked - f.since).num_days().max(0);
+        let until = if data.month_to_date { data.as_of } else { data.month.end() };
+        let days = (until - f.since).num_days().max(0);
         let mut meta = format!(
-            "Failing for {} (since {}) - check {}",
+            "Failing for {} {} (since {}) - check {}",
             plural(i128::from(days), "day", "days"),
+            by_period(data, "so far", "at month end"),
             day(f.since),
             f.check_type
         );
@@ -754,19 +789,33 @@ fn failing_checks(w: &mut Writer, data: &ReportData) {
     w.table(&FAILING_COLS, &rows);
 }
 
-const NOTIFICATION_COLS: [Col; 3] = [
-    col("Date (UTC)", 95.0, Align::Left),
-    col("Severity", 60.0, Align::Left),
-    col("Title", 344.28, Align::Left),
+const NOTIFICATION_COLS: [Col; 5] = [
+    col("Site", 110.0, Align::Left),
+    col("Severity", 52.0, Align::Left),
+    col("Notification", 212.28, Align::Left),
+    col("Times", 40.0, Align::Right),
+    col("First - last (UTC)", 85.0, Align::Right),
 ];
 
-/// The month's newest notifications, and how many more there were.
+/// The month's notifications collapsed per site, severity and title (a
+/// flapping check is one line with its count), and how many more.
 fn notifications(w: &mut Writer, data: &ReportData) {
     w.heading("Notifications this month");
     if data.notifications.is_empty() {
         w.paragraph("No notifications this month.", Font::Regular, 9.0, TEXT);
         return;
     }
+    w.paragraph(
+        &format!(
+            "{} in all, collapsed into {}: the same notification about the same site is one line.",
+            plural(i128::from(data.notifications_total), "notification", "notifications"),
+            plural(i128::from(data.notification_groups), "line", "lines"),
+        ),
+        Font::Regular,
+        8.5,
+        MUTED,
+    );
+    w.gap(4.0);
     let rows: Vec<Vec<Cell>> = data
         .notifications
         .iter()
@@ -776,20 +825,27 @@ fn notifications(w: &mut Writer, data: &ReportData) {
                 "warning" => AMBER,
                 _ => TEXT,
             };
+            let span = if n.first_at.date_naive() == n.last_at.date_naive() {
+                n.first_at.format("%b %-d").to_string()
+            } else {
+                format!("{} - {}", n.first_at.format("%b %-d"), n.last_at.format("%b %-d"))
+            };
             vec![
-                cell(n.created_at.format("%Y-%m-%d %H:%M").to_string()),
+                cell(n.site.as_deref().unwrap_or("(practice)")),
                 cell_with(&n.severity, Font::Regular, ink),
                 cell(&n.title),
+                cell(thousands(i128::from(n.count))),
+                cell(span),
             ]
         })
         .collect();
     w.table(&NOTIFICATION_COLS, &rows);
-    let more = data.notifications_total - data.notifications.len() as i64;
+    let more = data.notification_groups - data.notifications.len() as i64;
     if more > 0 {
         w.gap(6.0);
         w.paragraph(
             &format!(
-                "... and {} more (newest {} shown). All notifications are in the portal under Notifications.",
+                "... and {} more lines (the {} most severe and frequent shown). All notifications are in the portal under Notifications.",
                 thousands(i128::from(more)),
                 data.notifications.len()
             ),
@@ -797,6 +853,100 @@ fn notifications(w: &mut Writer, data: &ReportData) {
             8.5,
             MUTED,
         );
+    }
+}
+
+const INCIDENT_COLS: [Col; 6] = [
+    col("Site", 95.0, Align::Left),
+    col("Host", 65.0, Align::Left),
+    col("Check", 110.0, Align::Left),
+    col("HIPAA control", 84.0, Align::Left),
+    col("From - to (UTC)", 95.0, Align::Left),
+    col("Duration", 50.28, Align::Right),
+];
+
+/// A span of time in words: "45 min", "26 h", "3 days".
+fn duration(d: chrono::TimeDelta) -> String {
+    let minutes = d.num_minutes().max(0);
+    match minutes {
+        m if m < 120 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => plural(i128::from(m / (24 * 60)), "day", "days"),
+    }
+}
+
+/// Every failure streak open at any time in the month, recovered or not,
+/// and the evidence that arrived after the month ended: a month whose
+/// failures recovered never reads as a clean one.
+fn incidents(w: &mut Writer, data: &ReportData) {
+    w.heading(by_period(data, "Incidents so far this month", "Incidents this month"));
+    if data.incidents.is_empty() {
+        w.paragraph(
+            by_period(
+                data,
+                "No check has failed at any time so far this month.",
+                "No check failed at any time this month.",
+            ),
+            Font::Regular,
+            9.0,
+            TEXT,
+        );
+    } else {
+        let open = data.incidents.iter().filter(|i| i.ended.is_none()).count();
+        w.paragraph(
+            &format!(
+                "{}: {} recovered, {} {}. Each is one check on one host failing from its first \
+                 failing result to the first result that did not fail.",
+                plural(data.incidents.len() as i128, "failure", "failures"),
+                thousands((data.incidents.len() - open) as i128),
+                thousands(open as i128),
+                by_period(data, "still failing", "still failing at month end"),
+            ),
+            Font::Regular,
+            8.5,
+            MUTED,
+        );
+        w.gap(4.0);
+        let until = if data.month_to_date { data.as_of } else { data.month.end() };
+        let rows: Vec<Vec<Cell>> = data
+            .incidents
+            .iter()
+            .map(|i| {
+                let (to, ink) = match i.ended {
+                    Some(t) => (t.format("%b %-d %H:%M").to_string(), TEXT),
+                    None => ("still failing".to_owned(), RED),
+                };
+                let lasted = duration(i.ended.unwrap_or(until) - i.started);
+                vec![
+                    cell(&i.site),
+                    cell_with(&i.host, Font::Mono, TEXT),
+                    cell(format!("{} ({})", check_label(&i.check_type), i.check_type)),
+                    cell(i.control.as_deref().unwrap_or("-")),
+                    cell_with(
+                        format!("{} - {to}", i.started.format("%b %-d %H:%M")),
+                        Font::Regular,
+                        ink,
+                    ),
+                    cell(lasted),
+                ]
+            })
+            .collect();
+        w.table(&INCIDENT_COLS, &rows);
+    }
+    if !data.month_to_date {
+        w.gap(6.0);
+        let late = match (data.late.count, data.late.last_received) {
+            (0, _) | (_, None) => {
+                "Late evidence: none. Every bundle checked this month arrived before it ended."
+                    .to_owned()
+            }
+            (n, Some(last)) => format!(
+                "Late evidence: {} checked this month arrived after it ended, the last on {}. They are counted above.",
+                plural(i128::from(n), "bundle", "bundles"),
+                last.format("%Y-%m-%d %H:%M UTC")
+            ),
+        };
+        w.paragraph(&late, Font::Regular, 8.5, TEXT);
     }
 }
 
@@ -950,6 +1100,12 @@ fn document(data: &ReportData, pages: Vec<Vec<Op>>) -> Vec<u8> {
     doc.metadata.info.creator = "OsirisCare client portal".to_owned();
     doc.metadata.info.producer = "OsirisCare client portal".to_owned();
     doc.metadata.info.subject = format!("HIPAA compliance report for {month}");
+    // When the data was complete, not the wall clock: the same data give
+    // the same bytes.
+    if let Ok(at) = printpdf::OffsetDateTime::from_unix_timestamp(data.as_of.timestamp()) {
+        doc.metadata.info.creation_date = at;
+        doc.metadata.info.modification_date = at;
+    }
     let pages: Vec<PdfPage> =
         pages.into_iter().map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops)).collect();
     let mut warnings = Vec::new();
@@ -1048,12 +1204,26 @@ mod tests {
                     last_checked: at,
                 })
                 .collect(),
+            incidents: vec![crate::reports::data::IncidentRow {
+                site: "Site 000 with a name longer than its column has room for".into(),
+                host: "SRV-01".into(),
+                check_type: "backup_status".into(),
+                control: Some("164.308(a)(7)(ii)(A)".into()),
+                started: at - chrono::TimeDelta::hours(30),
+                ended: Some(at - chrono::TimeDelta::hours(4)),
+            }],
+            late: crate::db::reports::MonthEvidence { count: 2, last_received: Some(at) },
             notifications: vec![ReportNotification {
-                created_at: at,
+                site: Some("Site 000".into()),
                 severity: "warning".into(),
                 title: "Backup failed at Site 000\n(again)".into(),
+                count: 3,
+                first_at: at,
+                last_at: at,
             }],
+            notification_groups: 1,
             notifications_total: 3,
+            as_of: at,
             log: Some(crate::reports::log_copy::LogCopy {
                 checkpoint: "portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f\n8\nq83tPuAZxgtZi3KLwhoMnAWsrpy1uRgNvEoBmH/KOJc=\n\n\u{2014} portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f Az3g8mO2y4ZPa2ZbvU5q3AkYbH5LWkt3xWqPzA0wJpA2cGz6pm9GvTTgmJ0Gd1ZpjZxMcVzkP0KEXoXyY5Sl6TYmJD0=\n".into(),
                 vkey: "portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f+033de0f2+AXsk2pG3Kq8m0dJbqH0Yt0U8jV6V3N9mO0eP3mQe1kVr".into(),
@@ -1116,6 +1286,20 @@ mod tests {
     }
 
     #[test]
+    fn long_cells_wrap_instead_of_being_cut() {
+        let pages = page_texts(&sample(1, 1));
+        let all: Vec<&str> = pages.iter().flatten().map(String::as_str).collect();
+        let name = "Site 000 with a name longer than its column has room for";
+        assert!(!all.contains(&name), "too long for one line of its column");
+        assert!(!all.iter().any(|t| t.ends_with("...")), "nothing is cut off: {all:?}");
+        // Its lines, in order, among the row's other cells.
+        let first = all.iter().position(|t| t.starts_with("Site 000 with")).expect("line one");
+        let lines: Vec<&str> =
+            all[first..first + 12].iter().copied().filter(|t| name.contains(*t)).collect();
+        assert_eq!(lines.join(" "), name, "{:?}", &all[first..first + 12]);
+    }
+
+    #[test]
     fn sections_come_in_order_and_a_long_table_repeats_its_header() {
         let pages = page_texts(&sample(3, 120));
         let all: Vec<&str> = pages.iter().flatten().map(String::as_str).collect();
@@ -1130,6 +1314,8 @@ mod tests {
             "OsirisCare",
             "Oak Street Clinic",
             headline,
+            "To do at month end",
+            "Incidents this month",
             "Sites",
             "HIPAA controls",
             "Failing checks at month end",

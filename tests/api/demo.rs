@@ -173,6 +173,34 @@ async fn the_demo_seeds_ninety_days_of_verifiable_evidence_once() {
     assert!(!first_page.contains("Compliant") && !first_page.contains("COMPLIANT"), "{first_page}");
     assert!(first_page.contains("To do at month end"), "{first_page}");
     assert!(first_page.contains("MFA is not enabled on XRAY-01"), "{first_page}");
+    // The month's incidents, recovered or not: every (site, check, host)
+    // that failed at any time in it, named with its check id and host.
+    let text = std::process::Command::new("pdftotext").arg(&pdf).arg("-").output().unwrap();
+    let all = String::from_utf8(text.stdout).unwrap();
+    let section = all.split("Incidents this month").nth(1).expect("the incidents section");
+    let section = &section[..section.find("Late evidence").expect("late evidence is reported")];
+    let failed = db
+        .query(
+            "SELECT DISTINCT check_type, host FROM evidence_checks
+              WHERE status = 'fail' AND checked_at >= $1 AND checked_at < $2",
+            &[&month.start(), &month.end()],
+        )
+        .await
+        .unwrap();
+    assert!(failed.len() >= 2, "the demo's month has failures");
+    for row in failed {
+        let (check, host): (String, String) = (row.get(0), row.get(1));
+        assert!(
+            section.contains(&check) && section.contains(&host),
+            "{check} on {host}: {section}"
+        );
+    }
+    assert!(section.contains("still failing"), "MFA on XRAY-01 never recovered: {section}");
+    // A real creation date: when the month's data was complete.
+    let info = std::process::Command::new("pdfinfo").arg("-isodates").arg(&pdf).output().unwrap();
+    let info = String::from_utf8(info.stdout).unwrap();
+    let created = info.lines().find(|l| l.starts_with("CreationDate:")).expect("a CreationDate");
+    assert!(created.contains(&month.end().format("%Y-%m-%d").to_string()), "{created}");
     // Page one as a PNG, for people to look at.
     let png = pdf.with_extension("");
     let status = std::process::Command::new("pdftoppm")

@@ -263,7 +263,14 @@ async fn the_pdf_reports_the_practice_s_month() {
     line_with(&text, &["Main Office", "FRONTDESK-01", "bitlocker_status", "2026-09-20"]);
     line_with(&text, &["Westside Branch", "GW-01", "firewall_status", "2026-08-25"]);
     // The month's notifications only.
-    line_with(&text, &[NOTICE, "critical", "2026-09-20"]);
+    line_with(&text, &["critical", NOTICE, "Sep 20"]);
+    assert!(text.contains("1 notification in all, collapsed into 1 line"), "{text}");
+    // The month's incidents: both failures are still open at its end, the
+    // firewall's from before the month began.
+    line_with(&text, &["Main Office", "FRONTDESK-01", "BitLocker status", "Sep 20"]);
+    line_with(&text, &["Westside Branch", "GW-01", "Firewall status", "Aug 25"]);
+    assert!(text.contains("Incidents: 2 failures, 0 recovered, 2 open at month end"), "{text}");
+    assert!(text.contains("Late evidence: none."), "{text}");
     assert!(!text.contains("October only notice"), "{text}");
     // Chain heads at the month's end: position and hash as stored.
     for (fx, head) in [(&s.main, &s.main_head), (&s.west, &s.west_head)] {
