@@ -12,7 +12,9 @@ use crate::auth::current::{ClientInfo, CurrentUser};
 use crate::db::audit;
 use crate::db::compliance::unread_notifications;
 use crate::db::cursor::cut_page;
-use crate::db::notifications::{self as queries, ListCursor, Preferences, UserNotification};
+use crate::db::notifications::{
+    self as queries, ListCursor, Preferences, Severity, UserNotification,
+};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -35,22 +37,35 @@ pub struct Page {
     pub unread: i64,
 }
 
+/// Most criticals pinned above the list.
+pub const MAX_PINNED: i64 = 20;
+
 /// Up to `limit` of the caller's notifications after `after` (only unread
-/// ones when `unread_only`), with the cursor of the next page.
+/// ones when `unread_only`, only of `severity` when given), with the
+/// cursor of the next page.
 pub async fn list(
     state: &AppState,
     user: &CurrentUser,
     unread_only: bool,
+    severity: Option<Severity>,
     after: Option<ListCursor>,
     limit: usize,
 ) -> AppResult<Page> {
     let db = state.pool().get().await?;
     let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
     let mut items =
-        queries::list_for_user(&**db, user.org_id, user.id, unread_only, after, fetch).await?;
+        queries::list_for_user(&**db, user.org_id, user.id, unread_only, severity, after, fetch)
+            .await?;
     let next = cut_page(&mut items, limit, |n| ListCursor { at: n.created_at, id: n.id });
     let unread = unread_notifications(&**db, user.org_id, user.id).await?;
     Ok(Page { items, next, unread })
+}
+
+/// The criticals about checks that are still failing (the newest per
+/// site, check and host), pinned above the list.
+pub async fn pinned(state: &AppState, user: &CurrentUser) -> AppResult<Vec<UserNotification>> {
+    let db = state.pool().get().await?;
+    queries::open_criticals(&**db, user.org_id, user.id, MAX_PINNED).await
 }
 
 /// The caller's unread notifications (capped), for the navigation badge.

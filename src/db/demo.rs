@@ -52,13 +52,13 @@ pub async fn backdate(db: &impl GenericClient, sites: &[Uuid]) -> AppResult<()> 
         &[&sites],
     )
     .await?;
-    // Notifications raised by evidence name their bundle in the dedupe key
-    // (`kind:bundle_id:check:host`).
+    // Notifications raised by evidence link the bundle that raised them
+    // (`/client/evidence/{bundle_id}?site_id=…`).
     db.execute(
         "UPDATE client_notifications n SET created_at = b.checked_at
            FROM evidence_bundles b
           WHERE n.site_id = ANY($1) AND b.site_id = n.site_id
-            AND b.bundle_id = split_part(n.dedupe_key, ':', 2)
+            AND b.bundle_id = split_part(split_part(n.action_url, '/client/evidence/', 2), '?', 1)
             AND n.type IN ('check_failed', 'check_warning', 'check_resolved')",
         &[&sites],
     )

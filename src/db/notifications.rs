@@ -34,6 +34,11 @@ pub struct NewNotification {
     pub action_label: Option<String>,
     /// The same event raised twice (a retried ingest, two sweepers) lands once.
     pub dedupe_key: String,
+    /// The one (check, host) it is about, if any.
+    pub check: Option<(String, String)>,
+    /// Whether another event with the same key counts as a repeat
+    /// (`occurrences` + 1) rather than a duplicate to drop.
+    pub repeats: bool,
 }
 
 // "Mark all read" and new notifications.
@@ -63,8 +68,9 @@ pub struct NewNotification {
 /// inserts, exclusive for "mark all read" (see above).
 const ORG_LOCK_KEY: &str = "hashtextextended('notif:' || $1::uuid::text, 0)";
 
-/// Inserts the notification unless one with the same dedupe key exists;
-/// returns its id when it was new. Holds the practice's notification lock
+/// Inserts the notification unless one with the same dedupe key exists
+/// (then, when `repeats`, counts one more occurrence on it); returns its id
+/// when it was new. Holds the practice's notification lock
 /// (shared) until the caller's transaction ends, or to the end of this one
 /// statement on a connection outside a transaction (see above).
 pub async fn insert(db: &impl GenericClient, n: &NewNotification) -> AppResult<Option<Uuid>> {
@@ -77,10 +83,12 @@ pub async fn insert(db: &impl GenericClient, n: &NewNotification) -> AppResult<O
                 "WITH org_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({ORG_LOCK_KEY}))
                  INSERT INTO client_notifications
                    (client_org_id, site_id, type, severity, title, message, action_url, action_label,
-                    dedupe_key, created_at)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp() FROM org_lock
-                 ON CONFLICT (client_org_id, dedupe_key) DO NOTHING
-                 RETURNING id"
+                    dedupe_key, check_type, host, created_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, clock_timestamp() FROM org_lock
+                 ON CONFLICT (client_org_id, dedupe_key) DO UPDATE
+                    SET occurrences = client_notifications.occurrences + 1
+                  WHERE $12::boolean
+                 RETURNING id, xmax = 0"
             ),
             &[
                 &n.org_id,
@@ -92,10 +100,14 @@ pub async fn insert(db: &impl GenericClient, n: &NewNotification) -> AppResult<O
                 &n.action_url,
                 &n.action_label,
                 &n.dedupe_key,
+                &n.check.as_ref().map(|c| c.0.as_str()),
+                &n.check.as_ref().map(|c| c.1.as_str()),
+                &n.repeats,
             ],
         )
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    // A repeat counted on an existing row is not a new notification.
+    Ok(row.filter(|r| r.get::<_, bool>(1)).map(|r| r.get(0)))
 }
 
 /// Owners and admins of the practice who want critical alerts by email.
@@ -152,6 +164,10 @@ pub struct UserNotification {
     pub action_url: Option<String>,
     pub action_label: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// How many times it happened (a flapping check's changes that day).
+    pub occurrences: i32,
+    /// Pinned: a critical about a check that is still failing.
+    pub still_failing: bool,
     /// When this user read it (their read row, else their watermark); None
     /// while unread.
     pub read_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -179,7 +195,12 @@ impl std::str::FromStr for Severity {
 /// user's watermark (NULL = never marked all read).
 const SELECT_FOR_USER: &str = "
 SELECT n.id, n.type, n.severity, n.title, n.message, n.action_url, n.action_label, n.created_at,
-       coalesce(r.read_at, CASE WHEN n.created_at <= w.wm THEN w.wm END) AS read_at
+       coalesce(r.read_at, CASE WHEN n.created_at <= w.wm THEN w.wm END) AS read_at,
+       n.occurrences,
+       n.severity = 'critical' AND EXISTS (
+           SELECT 1 FROM check_states cs
+            WHERE cs.site_id = n.site_id AND cs.check_type = n.check_type AND cs.host = n.host
+              AND cs.last_status = 'fail' AND cs.changed_at <= n.created_at) AS still_failing
   FROM client_notifications n
  CROSS JOIN (SELECT (SELECT u.notifications_read_through FROM client_users u
                       WHERE u.id = $2 AND u.client_org_id = $1) AS wm) w
@@ -200,6 +221,8 @@ fn from_row(row: &tokio_postgres::Row) -> AppResult<UserNotification> {
         action_label: row.get(6),
         created_at: row.get(7),
         read_at: row.get(8),
+        occurrences: row.get(9),
+        still_failing: row.get(10),
     })
 }
 
@@ -208,28 +231,62 @@ fn from_row(row: &tokio_postgres::Row) -> AppResult<UserNotification> {
 pub type ListCursor = super::cursor::Cursor<Uuid>;
 
 /// The practice's notifications for `user_id`, newest first: at most
-/// `limit`, only unread ones when `unread_only`, and only those after
-/// `after` (keyset, on client_notifications_org_created_idx).
+/// `limit`, only unread ones when `unread_only`, only of `severity` when
+/// given, and only those after `after` (keyset, on
+/// client_notifications_org_created_idx).
 pub async fn list_for_user(
     db: &impl GenericClient,
     org_id: Uuid,
     user_id: Uuid,
     unread_only: bool,
+    severity: Option<Severity>,
     after: Option<ListCursor>,
     limit: i64,
 ) -> AppResult<Vec<UserNotification>> {
     let at = after.map(|c| c.at);
     let id = after.map(|c| c.id);
+    let severity = severity.map(Severity::as_str);
     let rows = db
         .query(
             &format!(
                 "{SELECT_FOR_USER}
                    AND (NOT $3 OR (n.created_at > coalesce(w.wm, '-infinity') AND r.notification_id IS NULL))
                    AND ($4::timestamptz IS NULL OR (n.created_at, n.id) < ($4, $5::uuid))
+                   AND ($7::text IS NULL OR n.severity = $7)
                  ORDER BY n.created_at DESC, n.id DESC
                  LIMIT $6"
             ),
-            &[&org_id, &user_id, &unread_only, &at, &id, &limit],
+            &[&org_id, &user_id, &unread_only, &at, &id, &limit, &severity],
+        )
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The practice's criticals about checks that are still failing, the
+/// newest per (site, check, host), newest first: pinned above the list.
+pub async fn open_criticals(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    user_id: Uuid,
+    limit: i64,
+) -> AppResult<Vec<UserNotification>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT q.* FROM (
+                     {SELECT_FOR_USER}
+                       AND n.id IN (
+                           SELECT DISTINCT ON (m.site_id, m.check_type, m.host) m.id
+                             FROM client_notifications m
+                            WHERE m.client_org_id = $1 AND m.severity = 'critical'
+                              AND m.check_type IS NOT NULL
+                            ORDER BY m.site_id, m.check_type, m.host, m.created_at DESC, m.id DESC)
+                 ) q
+                 WHERE q.still_failing
+                 ORDER BY q.created_at DESC, q.id DESC
+                 LIMIT $3"
+            ),
+            &[&org_id, &user_id, &limit],
         )
         .await?;
     rows.iter().map(from_row).collect()

@@ -399,10 +399,19 @@ async fn notify_transitions(
         changes.iter().filter(|(_, t)| *t == Transition::Failed).map(|(c, _)| *c).collect();
     // The most pressing change decides the notification's kind and severity.
     let worst = changes.iter().map(|(_, t)| *t).min().expect("changes is not empty");
-    let (title, message, dedupe_key) = if let [(check, change)] = changes.as_slice() {
+    // One check's change is one notification per kind, check, host and
+    // (UTC) day: a flapping check counts repeats on it instead of adding
+    // more; the bundle's day, so a backlog keeps its days apart.
+    let (title, message, dedupe_key, about) = if let [(check, change)] = changes.as_slice() {
         let (title, message) = change_text(check, *change, &site_name);
-        let key = format!("{}:{}:{}:{}", change.kind(), bundle.bundle_id, check.check, check.host);
-        (title, message, key)
+        let key = format!(
+            "{}:{site_id}:{}:{}:{}",
+            change.kind(),
+            bundle.checked_at.format("%Y-%m-%d"),
+            check.check,
+            check.host
+        );
+        (title, message, key, Some((check.check.clone(), check.host.clone())))
     } else {
         let count = |t: Transition| changes.iter().filter(|(_, c)| *c == t).count();
         let parts: Vec<String> = [
@@ -435,7 +444,7 @@ async fn notify_transitions(
                 grouped(changes.len() - SUMMARY_ITEMS)
             ));
         }
-        (title, message, format!("checks_changed:{}", bundle.bundle_id))
+        (title, message, format!("checks_changed:{}", bundle.bundle_id), None)
     };
     let created = notifications::insert(
         db,
@@ -449,6 +458,8 @@ async fn notify_transitions(
             action_url: Some(action_url.clone()),
             action_label: Some("View evidence".into()),
             dedupe_key,
+            repeats: about.is_some(),
+            check: about,
         },
     )
     .await?;

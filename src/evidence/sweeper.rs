@@ -40,6 +40,8 @@ pub async fn sweep(pool: &Pool) -> AppResult<usize> {
                 action_url: Some(paths::site(site_id)),
                 action_label: Some("View site".into()),
                 dedupe_key: format!("site_silent:{site_id}:{}", last.timestamp()),
+                check: None,
+                repeats: false,
             },
         )
         .await?;

@@ -129,6 +129,8 @@ async fn run_for_org(
             action_url: Some(REPORTS_PATH.to_owned()),
             action_label: Some("View reports".to_owned()),
             dedupe_key: format!("monthly_report:{month}"),
+                check: None,
+                repeats: false,
         },
     )
     .await?;

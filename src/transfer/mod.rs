@@ -304,6 +304,8 @@ async fn tell_practice(
             action_url: Some(paths::TRANSFER.to_owned()),
             action_label: Some("View request".to_owned()),
             dedupe_key: format!("transfer:{}:{}", request.id, request.status),
+            check: None,
+            repeats: false,
         },
     )
     .await?;

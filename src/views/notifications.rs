@@ -1,5 +1,6 @@
 //! Markup of the notifications pages: the page, its `#notification-list`
-//! fragment (the All / Unread filter swaps it), one row per notification
+//! fragment (the All / Critical / Unread filter swaps it, with criticals
+//! still failing pinned above the list), one row per notification
 //! (`#notification-{id}`, swapped when it is marked read) and the
 //! "Load more" control (`#notifications-more`).
 
@@ -18,6 +19,8 @@ pub const PAGE_SIZE: usize = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
     All,
+    /// Critical ones only.
+    Critical,
     Unread,
 }
 
@@ -26,9 +29,16 @@ impl Filter {
     pub fn url(self, after: Option<&str>) -> String {
         let mut url = paths::NOTIFICATIONS.to_owned();
         let mut sep = '?';
-        if self == Filter::Unread {
-            url.push_str("?unread=1");
-            sep = '&';
+        match self {
+            Filter::All => {}
+            Filter::Critical => {
+                url.push_str("?severity=critical");
+                sep = '&';
+            }
+            Filter::Unread => {
+                url.push_str("?unread=1");
+                sep = '&';
+            }
         }
         if let Some(after) = after {
             url.push(sep);
@@ -42,6 +52,9 @@ impl Filter {
 /// What the list shows.
 pub struct ListData<'a> {
     pub filter: Filter,
+    /// Criticals about checks still failing, shown above the list (first
+    /// page of All and Critical only).
+    pub pinned: &'a [UserNotification],
     pub items: &'a [UserNotification],
     /// The cursor for the next page when there is one.
     pub next: Option<String>,
@@ -79,7 +92,11 @@ fn csrf_field(token: &str) -> Markup {
 /// The hidden field that brings a form's redirect back to the same filter.
 fn filter_field(filter: Filter) -> Markup {
     html! {
-        @if filter == Filter::Unread { input type="hidden" name="unread" value="1"; }
+        @match filter {
+            Filter::All => {}
+            Filter::Critical => { input type="hidden" name="severity" value="critical"; }
+            Filter::Unread => { input type="hidden" name="unread" value="1"; }
+        }
     }
 }
 
@@ -90,8 +107,20 @@ pub fn notification_row(
     csrf_token: &str,
     now: DateTime<Utc>,
 ) -> Markup {
+    notification_row_as(n, filter, csrf_token, now, "notification")
+}
+
+/// One notification as `tr` with the id `#{prefix}-{id}` (the pinned copy
+/// of a row needs an id of its own).
+fn notification_row_as(
+    n: &UserNotification,
+    filter: Filter,
+    csrf_token: &str,
+    now: DateTime<Utc>,
+    prefix: &str,
+) -> Markup {
     let unread = !n.is_read();
-    let row_id = format!("notification-{}", n.id);
+    let row_id = format!("{prefix}-{}", n.id);
     html! {
         tr.notification-row.notification-unread[unread] id=(row_id)
             data-read=(if unread { "false" } else { "true" }) data-severity=(n.severity.as_str()) {
@@ -103,6 +132,14 @@ pub fn notification_row(
                         strong { (n.title) }
                     } @else {
                         span { (n.title) }
+                    }
+                    @if n.occurrences > 1 {
+                        " " span.badge.badge-gray title="The same change of the same check on the same host, that day" {
+                            (thousands(i128::from(n.occurrences))) " times that day"
+                        }
+                    }
+                    @if n.still_failing {
+                        " " span.badge.badge-red { "Still failing" }
                     }
                 }
                 @if !n.message.is_empty() {
@@ -182,6 +219,7 @@ pub fn list_head(filter: Filter, unread: i64, csrf_token: &str, oob: bool) -> Ma
         div.card-header.row id="notification-list-head" hx-swap-oob=[oob.then_some("true")] {
             nav.row aria-label="Show" {
                 (tab(Filter::All, "All"))
+                (tab(Filter::Critical, "Critical"))
                 (tab(Filter::Unread, &unread_label))
             }
             div.spacer {}
@@ -212,6 +250,27 @@ pub fn notification_list(d: &ListData) -> Markup {
             (list_head(d.filter, d.unread, d.csrf_token, false))
             @if let Some(message) = &d.message {
                 div.card-body { div.alert.alert-success role="status" { (message) } }
+            }
+            @if !d.pinned.is_empty() {
+                div.pinned id="pinned-criticals" {
+                    h2.card-title { "Still failing" }
+                    p.muted.small { "Critical alerts whose check has not passed since, newest first. They leave this list when the check passes; the dashboard's to-do list says how to fix each." }
+                    div.table-wrap {
+                        table.table.notifications-table {
+                            thead {
+                                tr {
+                                    th { "Severity" }
+                                    th { "Notification" }
+                                    th { "When" }
+                                    th { span.sr-only { "Read state" } }
+                                }
+                            }
+                            tbody id="pinned-rows" {
+                                @for n in d.pinned { (notification_row_as(n, d.filter, d.csrf_token, d.now, "pinned")) }
+                            }
+                        }
+                    }
+                }
             }
             @if d.items.is_empty() {
                 div.card-body {
@@ -290,6 +349,11 @@ mod tests {
         assert_eq!(Filter::Unread.url(None), "/client/notifications?unread=1");
         assert_eq!(Filter::All.url(Some("abc")), "/client/notifications?after=abc");
         assert_eq!(Filter::Unread.url(Some("abc")), "/client/notifications?unread=1&after=abc");
+        assert_eq!(Filter::Critical.url(None), "/client/notifications?severity=critical");
+        assert_eq!(
+            Filter::Critical.url(Some("abc")),
+            "/client/notifications?severity=critical&after=abc"
+        );
     }
 
     #[test]

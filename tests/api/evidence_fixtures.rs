@@ -241,6 +241,8 @@ async fn notification_with(
             action_url: None,
             action_label: None,
             dedupe_key: Uuid::new_v4().to_string(),
+            check: None,
+            repeats: false,
         },
     )
     .await

@@ -102,6 +102,8 @@ async fn notify(
             action_url: Some(portal::paths::EVIDENCE.into()),
             action_label: Some("See the evidence".into()),
             dedupe_key: Uuid::new_v4().to_string(),
+            check: None,
+            repeats: false,
         },
     )
     .await
@@ -379,6 +381,8 @@ async fn read_all_waits_for_a_notification_being_inserted_and_counts_it() {
             action_url: None,
             action_label: None,
             dedupe_key: Uuid::new_v4().to_string(),
+            check: None,
+            repeats: false,
         },
     )
     .await
@@ -967,4 +971,130 @@ async fn marking_a_notification_read_updates_the_badge_without_a_reload() {
 
     client.close().await.unwrap();
     server.stop().await;
+}
+
+/// A flapping check raises one notification per kind, check, host and day
+/// with a count; criticals still failing are pinned above newer ones; the
+/// list filters by severity.
+#[tokio::test]
+async fn flapping_collapses_per_day_criticals_still_failing_are_pinned_and_severity_filters() {
+    use crate::appliances::{create_site, ingest};
+    use crate::helpers::Expect;
+    use chrono::{Duration, Utc};
+
+    let app = spawn_app().await;
+    let p = app.practice("Oak Clinic").await;
+    let site = create_site(&app, p.org_id, "Main Street").await;
+    // A day's worth of clock drift: warn, pass, warn, pass, warn, all on
+    // yesterday (UTC); then one more warning today.
+    let yesterday =
+        (Utc::now() - Duration::days(1)).date_naive().and_hms_opt(1, 0, 0).unwrap().and_utc();
+    for (i, status) in ["pass", "warn", "pass", "warn", "pass", "warn"].iter().enumerate() {
+        let at = yesterday + Duration::hours(i as i64 * 3);
+        ingest(&app, &site, &format!("F-{i}"), at, &[("ntp_sync", status, "NURSE-01", None)]).await;
+    }
+    ingest(
+        &app,
+        &site,
+        "F-today",
+        Utc::now() - Duration::minutes(5),
+        &[("ntp_sync", "pass", "NURSE-01", None)],
+    )
+    .await;
+    ingest(
+        &app,
+        &site,
+        "F-today-2",
+        Utc::now() - Duration::minutes(4),
+        &[("ntp_sync", "warn", "NURSE-01", None)],
+    )
+    .await;
+    let body = list(&app, &p.viewer, "").await;
+    let rows: Vec<(String, i64)> = body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["type"].as_str().unwrap().to_owned(), n["occurrences"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("check_warning".to_owned(), 1),
+            ("check_resolved".to_owned(), 1),
+            ("check_resolved".to_owned(), 2),
+            ("check_warning".to_owned(), 3),
+        ],
+        "one row per kind and day, newest first, with its count: {body}"
+    );
+
+    // A critical from long ago, still failing, stays on top in `pinned`
+    // however many newer notifications arrive.
+    ingest(
+        &app,
+        &site,
+        "M-1",
+        Utc::now() - Duration::days(20),
+        &[("mfa_enabled", "fail", "XRAY-01", Some("164.312(d)"))],
+    )
+    .await;
+    for i in 0..5 {
+        notify(&app, p.org_id, &format!("Newer {i}"), "info", 0).await;
+    }
+    let body = list(&app, &p.viewer, "?limit=3").await;
+    let pinned = body["pinned"].as_array().unwrap();
+    assert_eq!(pinned.len(), 1, "{body}");
+    assert_eq!(pinned[0]["title"], "MFA enabled failing on XRAY-01");
+    assert_eq!(pinned[0]["still_failing"], true);
+    assert!(
+        !body["notifications"].as_array().unwrap().iter().any(|n| n["title"] == pinned[0]["title"]),
+        "the list itself is newest first: {body}"
+    );
+    let html =
+        app.get_as(&p.viewer, portal::paths::NOTIFICATIONS).expect_text(StatusCode::OK).await;
+    let pinned_html = html.split("id=\"pinned-criticals\"").nth(1).expect("pinned on the page");
+    assert!(
+        pinned_html.contains("MFA enabled failing on XRAY-01")
+            && pinned_html.contains("Still failing")
+    );
+    assert!(html.contains("times that day"), "the count shows: {html}");
+    // Later pages and the unread list do not repeat it.
+    let cursor = body["next_cursor"].as_str().unwrap();
+    let later = list(&app, &p.viewer, &format!("?limit=3&cursor={cursor}")).await;
+    assert_eq!(later["pinned"], json!([]));
+
+    // Only criticals; a bad severity is a 400 in the API and on the page.
+    let critical = list(&app, &p.viewer, "?severity=critical").await;
+    let severities: Vec<&str> = critical["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(severities, ["critical"], "{critical}");
+    app.get_as(&p.viewer, "/api/client/notifications?severity=urgent")
+        .expect_error(StatusCode::BAD_REQUEST, "")
+        .await;
+    let page = app
+        .get_as(&p.viewer, "/client/notifications?severity=critical")
+        .expect_text(StatusCode::OK)
+        .await;
+    assert!(page.contains("aria-current=\"page\">Critical<"), "{page}");
+    assert!(!page.contains("Newer 0"), "only criticals: {page}");
+    for bad in ["?severity=urgent", "?severity=critical&unread=1"] {
+        app.get_as(&p.viewer, &format!("/client/notifications{bad}"))
+            .expect_status(StatusCode::BAD_REQUEST)
+            .await;
+    }
+
+    // Once MFA passes, nothing is pinned.
+    ingest(
+        &app,
+        &site,
+        "M-2",
+        Utc::now() - Duration::minutes(1),
+        &[("mfa_enabled", "pass", "XRAY-01", Some("164.312(d)"))],
+    )
+    .await;
+    let body = list(&app, &p.viewer, "").await;
+    assert_eq!(body["pinned"], json!([]), "{body}");
 }

@@ -32,6 +32,16 @@ pub enum NotificationSeverity {
     Critical,
 }
 
+impl From<NotificationSeverity> for Severity {
+    fn from(s: NotificationSeverity) -> Self {
+        match s {
+            NotificationSeverity::Info => Severity::Info,
+            NotificationSeverity::Warning => Severity::Warning,
+            NotificationSeverity::Critical => Severity::Critical,
+        }
+    }
+}
+
 impl From<Severity> for NotificationSeverity {
     fn from(s: Severity) -> Self {
         match s {
@@ -64,6 +74,12 @@ pub struct NotificationItem {
     #[oai(nullable)]
     pub read_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// How many times it happened: a check that changes the same way on
+    /// the same host again the same (UTC) day counts here instead of
+    /// raising another notification.
+    pub occurrences: i32,
+    /// A critical about a check that has not passed since.
+    pub still_failing: bool,
 }
 
 impl From<UserNotification> for NotificationItem {
@@ -79,6 +95,8 @@ impl From<UserNotification> for NotificationItem {
             action_label: n.action_label,
             read_at: n.read_at,
             created_at: n.created_at,
+            occurrences: n.occurrences,
+            still_failing: n.still_failing,
         }
     }
 }
@@ -87,6 +105,10 @@ impl From<UserNotification> for NotificationItem {
 pub struct NotificationList {
     /// Newest first.
     pub notifications: Vec<NotificationItem>,
+    /// Criticals about checks that are still failing (the newest per site,
+    /// check and host, at most 20), on the first page; empty on later pages
+    /// and with `unread_only`.
+    pub pinned: Vec<NotificationItem>,
     /// Your unread notifications in the whole practice, counted up to 1,000.
     pub unread_count: i64,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -141,7 +163,9 @@ impl NotificationsApi {
     ///
     /// The practice's notifications, newest first, each with whether you
     /// have read it. Read state is per user: what you read stays unread for
-    /// your colleagues. Page with `next_cursor`.
+    /// your colleagues. Page with `next_cursor`. Criticals whose check is
+    /// still failing are also in `pinned`, so they are not lost behind
+    /// newer ones.
     #[oai(path = "/notifications", method = "get", operation_id = "list_notifications")]
     async fn list_notifications(
         &self,
@@ -155,16 +179,26 @@ impl NotificationsApi {
         limit: Query<PageLimit>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<CursorParam<Uuid>>>,
+        /// Only this severity.
+        severity: Query<Option<NotificationSeverity>>,
     ) -> Result<Json<NotificationList>, ApiError<AUTHED>> {
+        let first_page = cursor.0.is_none() && !unread_only.0;
         let page = notifications::list(
             &state,
             &user,
             unread_only.0,
+            severity.0.map(Severity::from),
             cursor.0.map(|c| c.0),
             limit.0.0 as usize,
         )
         .await?;
+        let pinned =
+            match first_page && matches!(severity.0, None | Some(NotificationSeverity::Critical)) {
+                true => notifications::pinned(&state, &user).await?,
+                false => Vec::new(),
+            };
         Ok(Json(NotificationList {
+            pinned: pinned.into_iter().map(NotificationItem::from).collect(),
             notifications: page.items.into_iter().map(NotificationItem::from).collect(),
             unread_count: page.unread,
             next_cursor: page.next.map(|c| c.encode()),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::respond::{is_htmx, see_other, wants_fragment};
 use super::settings;
 use crate::auth::current::{CurrentUser, Viewer};
-use crate::db::notifications::{ListCursor, UserNotification};
+use crate::db::notifications::{ListCursor, Severity, UserNotification};
 use crate::error::{AppError, AppResult};
 use crate::notifications;
 use crate::paths::{self, route};
@@ -36,16 +36,36 @@ pub fn routes(app: Route) -> Route {
 #[serde(default)]
 struct ListQuery {
     unread: Option<String>,
+    severity: Option<String>,
     after: Option<String>,
 }
 
-fn parse_filter(raw: Option<&str>) -> AppResult<Filter> {
-    match raw.map(str::trim) {
-        None | Some("" | "0" | "false") => Ok(Filter::All),
-        Some("1" | "true" | "on") => Ok(Filter::Unread),
-        Some(_) => Err(AppError::BadRequest(
-            "`unread` must be 1 (only unread notifications) or 0 (all)".into(),
-        )),
+fn parse_filter(unread: Option<&str>, severity: Option<&str>) -> AppResult<Filter> {
+    let unread = match unread.map(str::trim) {
+        None | Some("" | "0" | "false") => false,
+        Some("1" | "true" | "on") => true,
+        Some(_) => {
+            return Err(AppError::BadRequest(
+                "`unread` must be 1 (only unread notifications) or 0 (all)".into(),
+            ));
+        }
+    };
+    let critical = match severity.map(str::trim) {
+        None | Some("" | "all") => false,
+        Some("critical") => true,
+        Some(_) => {
+            return Err(AppError::BadRequest(
+                "`severity` must be critical, or left out for every notification".into(),
+            ));
+        }
+    };
+    match (unread, critical) {
+        (false, false) => Ok(Filter::All),
+        (true, false) => Ok(Filter::Unread),
+        (false, true) => Ok(Filter::Critical),
+        (true, true) => {
+            Err(AppError::BadRequest("choose one filter: unread=1 or severity=critical".into()))
+        }
     }
 }
 
@@ -75,6 +95,7 @@ fn parse_id(raw: &str) -> AppResult<Uuid> {
 #[serde(default)]
 struct ReturnForm {
     unread: Option<String>,
+    severity: Option<String>,
 }
 
 /// Which filter a form came from (for the list it returns or the redirect);
@@ -82,7 +103,7 @@ struct ReturnForm {
 async fn form_filter(body: Body) -> Filter {
     let bytes = body.into_bytes_limit(64 * 1024).await.unwrap_or_default();
     let form: ReturnForm = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
-    parse_filter(form.unread.as_deref()).unwrap_or(Filter::All)
+    parse_filter(form.unread.as_deref(), form.severity.as_deref()).unwrap_or(Filter::All)
 }
 
 /// One page of the list for `user`, newest first, with the next page's
@@ -93,7 +114,10 @@ async fn load_list(
     filter: Filter,
     after: Option<ListCursor>,
 ) -> AppResult<(Vec<UserNotification>, Option<String>, i64)> {
-    let page = notifications::list(state, user, filter == Filter::Unread, after, PAGE_SIZE).await?;
+    let severity = (filter == Filter::Critical).then_some(Severity::Critical);
+    let page =
+        notifications::list(state, user, filter == Filter::Unread, severity, after, PAGE_SIZE)
+            .await?;
     Ok((page.items, page.next.map(|c| c.encode()), page.unread))
 }
 
@@ -108,7 +132,7 @@ pub async fn view_notifications_get(
 ) -> AppResult<Response> {
     let query: ListQuery = serde_urlencoded::from_str(req.uri().query().unwrap_or(""))
         .map_err(|e| AppError::BadRequest(format!("the address's query cannot be read: {e}")))?;
-    let filter = parse_filter(query.unread.as_deref())?;
+    let filter = parse_filter(query.unread.as_deref(), query.severity.as_deref())?;
     let after = parse_after(query.after.as_deref())?;
     let fragment = wants_fragment(req);
     let (items, next, unread) = load_list(&state, &user, filter, after).await?;
@@ -121,8 +145,13 @@ pub async fn view_notifications_get(
         }
         .into_response());
     }
+    let pinned = match (filter, after) {
+        (Filter::All | Filter::Critical, None) => notifications::pinned(&state, &user).await?,
+        _ => Vec::new(),
+    };
     let data = ListData {
         filter,
+        pinned: &pinned,
         items: &items,
         next,
         unread,
@@ -197,8 +226,13 @@ pub async fn view_notifications_read_all_post(
             crate::views::format::plural(n, "notification", "notifications")
         ),
     };
+    let pinned = match filter {
+        Filter::All | Filter::Critical => notifications::pinned(&state, &user).await?,
+        Filter::Unread => Vec::new(),
+    };
     let data = ListData {
         filter,
+        pinned: &pinned,
         items: &items,
         next,
         unread,
