@@ -87,6 +87,9 @@ pub struct Row {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub details: serde_json::Value,
+    /// The actor's name today, when they are a user with one (not in the
+    /// CSV, which keeps what was recorded).
+    pub actor_name: Option<String>,
 }
 
 /// One page of entries and where the next one starts (None at the end).
@@ -121,7 +124,8 @@ impl Bound {
 }
 
 const COLUMNS: &str = "id, created_at, actor_user_id, actor_email, action, target_type, \
-     target_id, ip, user_agent, details";
+     target_id, ip, user_agent, details, \
+     (SELECT u.name FROM client_users u WHERE u.id = actor_user_id) AS actor_name";
 
 fn row_from(r: &tokio_postgres::Row) -> Row {
     Row {
@@ -135,6 +139,7 @@ fn row_from(r: &tokio_postgres::Row) -> Row {
         ip: r.get(7),
         user_agent: r.get(8),
         details: r.get(9),
+        actor_name: r.get(10),
     }
 }
 

@@ -294,11 +294,8 @@ pub fn audit_results(values: &FilterValues, results: &Results) -> Markup {
                                 thead {
                                     tr {
                                         th { "When" }
-                                        th { "Who" }
-                                        th { "Action" }
-                                        th { "Target" }
+                                        th { "What happened" }
                                         th { "Address" }
-                                        th { "Details" }
                                     }
                                 }
                                 tbody id="audit-rows" { (audit_rows(entries)) }
@@ -329,20 +326,144 @@ fn details_text(details: &serde_json::Value) -> String {
     }
 }
 
-/// `#audit-rows`' rows.
+/// A detail's text: strings as they are, anything else as JSON.
+fn detail<'a>(e: &'a Row, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+    match e.details.get(key)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+        other => Some(std::borrow::Cow::Owned(other.to_string())),
+    }
+}
+
+/// What happened, as a sentence: "James Chen changed their password".
+/// Unknown actions read "… did <action>" so nothing is hidden; the raw
+/// entry is one click away and the CSV keeps every field.
+pub fn sentence(e: &Row) -> String {
+    let who = e
+        .actor_name
+        .clone()
+        .or_else(|| e.actor_email.clone())
+        .unwrap_or_else(|| "The portal".to_owned());
+    let d = |k: &str| detail(e, k).map(|v| v.into_owned());
+    let or = |k: &str, fallback: &str| d(k).unwrap_or_else(|| fallback.to_owned());
+    let what = match e.action.as_str() {
+        "auth.signin_succeeded" => match d("second_factor") {
+            Some(f) => format!("signed in ({}, then {})", or("method", "sign-in"), f),
+            None => format!("signed in ({})", or("method", "sign-in")),
+        },
+        "auth.signin_failed" => "failed to sign in".to_owned(),
+        "auth.first_factor_succeeded" => {
+            "gave the right first factor and was asked for a second".to_owned()
+        }
+        "auth.magic_link_requested" => "asked for a sign-in link".to_owned(),
+        "auth.signout" => "signed out".to_owned(),
+        "auth.password_set" => "changed their password".to_owned(),
+        "auth.reauthenticated" => "confirmed it was them".to_owned(),
+        "mfa.totp_enabled" => "turned on an authenticator app".to_owned(),
+        "mfa.totp_removed" => "removed their authenticator app".to_owned(),
+        "mfa.passkey_added" => "added a passkey".to_owned(),
+        "mfa.passkey_removed" => "removed a passkey".to_owned(),
+        "mfa.recovery_codes_regenerated" => "made new recovery codes".to_owned(),
+        "mfa.recovery_code_used" => "signed in with a recovery code".to_owned(),
+        "mfa.code_failed" => "entered a wrong sign-in code".to_owned(),
+        "mfa.reset" => format!("reset the second factors of {}", or("email", "a user")),
+        "mfa.policy_changed" => match d("required").as_deref() {
+            Some("true") => {
+                format!("required MFA for everyone ({} days to set it up)", or("grace_days", "?"))
+            }
+            _ => "stopped requiring MFA".to_owned(),
+        },
+        "user.role_changed" => format!(
+            "changed {} from {} to {}",
+            or("email", "a user"),
+            or("from", "?"),
+            or("to", "?")
+        ),
+        "user.removed" => format!("removed {} ({})", or("email", "a user"), or("role", "user")),
+        "invite.sent" => format!("invited {} as {}", or("email", "someone"), or("role", "a user")),
+        "invite.resent" => format!("sent the invitation to {} again", or("email", "someone")),
+        "invite.revoked" => format!("cancelled the invitation to {}", or("email", "someone")),
+        "invite.accepted" => "accepted their invitation".to_owned(),
+        "transfer.requested" => match d("to_partner") {
+            Some(to) => format!("asked to move the practice to {to}"),
+            None => "asked to leave their partner".to_owned(),
+        },
+        "transfer.cancelled" => match d("to_partner") {
+            Some(to) => format!("cancelled the transfer to {to}"),
+            None => "cancelled the transfer".to_owned(),
+        },
+        "transfer.decided" => format!("{} the transfer request", or("decision", "decided on")),
+        "transfer.completed" => "completed the transfer".to_owned(),
+        "auditor.granted" => format!(
+            "gave {} of {} auditor access",
+            or("email", "an auditor"),
+            or("firm", "their firm")
+        ),
+        "auditor.grant_changed" => {
+            format!("changed the auditor access of {}", or("email", "an auditor"))
+        }
+        "auditor.revoked" => format!("ended the auditor access of {}", or("email", "an auditor")),
+        "auditor.viewed" => {
+            format!("(auditor) viewed {}", or("viewed", "evidence").replace('_', " "))
+        }
+        "api_token.created" => {
+            format!(
+                "created the API token \u{201c}{}\u{201d} ({})",
+                or("name", "?"),
+                or("scope", "?")
+            )
+        }
+        "api_token.revoked" => format!("revoked the API token \u{201c}{}\u{201d}", or("name", "?")),
+        "session.revoked" => "signed out one of their sessions".to_owned(),
+        "session.revoked_others" => "signed out their other sessions".to_owned(),
+        "notification_preferences.updated" => "changed their email preferences".to_owned(),
+        "report.downloaded" => format!(
+            "downloaded the report for {}",
+            e.target_id.clone().unwrap_or_else(|| "a month".to_owned())
+        ),
+        "evidence.downloaded" => format!(
+            "downloaded evidence bundle {}",
+            e.target_id.clone().unwrap_or_else(|| "?".to_owned())
+        ),
+        "audit.exported" => format!("exported the audit log ({} rows)", or("rows", "?")),
+        "audit_pack.requested" => "asked for an evidence pack".to_owned(),
+        "audit_pack.downloaded" => "downloaded an evidence pack".to_owned(),
+        "site.keys_changed" => "changed a site's appliance key".to_owned(),
+        "todo.acknowledged" => format!(
+            "acknowledged {} on {}: \u{201c}{}\u{201d}",
+            or("check_type", "a check"),
+            or("host", "a host"),
+            or("note", "")
+        ),
+        other => format!("did {other}"),
+    };
+    format!("{who} {what}")
+}
+
+/// `#audit-rows`' rows: the time, what happened in a sentence (with the
+/// raw entry behind an expander) and the address.
 pub fn audit_rows(entries: &[Row]) -> Markup {
     html! {
         @for e in entries {
             tr.audit-row data-id=(e.id) data-action=(e.action) {
                 td { time datetime=(e.created_at.to_rfc3339()) { (when_exact(e.created_at)) } }
-                td { (e.actor_email.as_deref().unwrap_or("—")) }
-                td.mono { (e.action) }
-                td.small {
-                    @if let Some(t) = &e.target_type { (t) }
-                    @if let Some(id) = &e.target_id { div.muted.mono { (id) } }
+                td {
+                    div.audit-sentence { (sentence(e)) }
+                    details.audit-raw {
+                        summary.small { "Details" span.sr-only { " of entry " (e.id) } }
+                        dl.kv.small {
+                            dt { "Action" } dd.mono { (e.action) }
+                            dt { "By" } dd { (e.actor_email.as_deref().unwrap_or("—")) }
+                            @if let Some(t) = &e.target_type {
+                                dt { "Target" } dd { (t) @if let Some(id) = &e.target_id { " " span.mono { (id) } } }
+                            }
+                            @let details = details_text(&e.details);
+                            @if !details.is_empty() { dt { "Details" } dd.mono { (details) } }
+                            @if let Some(ua) = &e.user_agent { dt { "Browser" } dd { (ua) } }
+                        }
+                    }
                 }
                 td.mono.small { (e.ip.map(|ip| ip.to_string()).unwrap_or_default()) }
-                td.small.muted { (details_text(&e.details)) }
             }
         }
     }
@@ -368,6 +489,64 @@ pub fn load_more(next_url: Option<&str>, oob: bool) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(action: &str, name: Option<&str>, details: serde_json::Value) -> Row {
+        Row {
+            id: 1,
+            created_at: chrono::Utc::now(),
+            actor_user_id: None,
+            actor_email: Some("james@oak.example".into()),
+            action: action.into(),
+            target_type: None,
+            target_id: None,
+            ip: None,
+            user_agent: None,
+            details,
+            actor_name: name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn entries_read_as_sentences() {
+        use serde_json::json;
+        let cases = [
+            (
+                entry("auth.password_set", Some("James Chen"), json!({})),
+                "James Chen changed their password",
+            ),
+            (
+                entry(
+                    "transfer.cancelled",
+                    Some("Dr. Maria Santos"),
+                    json!({"to_partner": "Cascade Medical IT"}),
+                ),
+                "Dr. Maria Santos cancelled the transfer to Cascade Medical IT",
+            ),
+            (
+                entry(
+                    "user.role_changed",
+                    None,
+                    json!({"email": "v@oak.example", "from": "viewer", "to": "admin"}),
+                ),
+                "james@oak.example changed v@oak.example from viewer to admin",
+            ),
+            (
+                entry(
+                    "auth.signin_succeeded",
+                    Some("Ann"),
+                    json!({"method": "magic_link", "second_factor": "passkey"}),
+                ),
+                "Ann signed in (magic_link, then passkey)",
+            ),
+            (entry("something.new", Some("Ann"), json!({})), "Ann did something.new"),
+        ];
+        for (e, want) in cases {
+            assert_eq!(sentence(&e), want);
+        }
+        let mut system = entry("transfer.completed", None, json!({}));
+        system.actor_email = None;
+        assert_eq!(sentence(&system), "The portal completed the transfer");
+    }
 
     #[test]
     fn cells_are_quoted_and_formulas_neutralised() {

@@ -499,6 +499,13 @@ async fn the_audit_page_filters_and_loads_more_with_htmx() {
     assert!(page.contains("value=\"api_token.created\""), "actions of the log offered");
     assert!(page.contains("hx-push-url=\"true\""));
     assert!(page.contains("id=\"audit-export\""));
+    // Each entry in a sentence, the raw entry behind an expander.
+    let rows: Vec<&str> = page.split("class=\"audit-row\"").skip(1).collect();
+    assert!(
+        rows.iter().any(|r| r.contains("<div class=\"audit-sentence\">owner signed out</div>")),
+        "{page}"
+    );
+    assert!(rows[0].contains("<details class=\"audit-raw\">") && rows[0].contains("auth.signout"));
 
     // A filter change: only the results fragment, with a matching export link.
     let resp = app
