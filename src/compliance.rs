@@ -152,6 +152,12 @@ fn controls_of<'a>(
     )
 }
 
+/// One site's controls by where they stand, from its latest results (for
+/// lists of sites: controls without a recent result are not counted).
+pub fn site_standing(groups: &[ControlGroup]) -> Controls {
+    controls_of(groups.iter().map(|g| (g.hipaa_control.as_str(), g.tally)), &[])
+}
+
 /// Each site's latest results by HIPAA control, in the order of `sites`.
 pub async fn controls_by_site(
     db: &impl GenericClient,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
 use super::chart::{self, Point};
-use super::format::{plural, score_cell, status_badge, thousands, time_ago};
+use super::format::{plural, score_text, status_badge, thousands, time_ago};
 use super::layout::{NavUser, Section, page};
 use crate::db::compliance::{HistoryDay, OrgInfo, SiteSummary};
 use crate::evidence::score::Tally;
@@ -31,6 +31,8 @@ pub struct DashboardData<'a> {
     pub total: Tally,
     /// Its HIPAA controls by where they stand (the headline).
     pub controls: crate::evidence::score::Controls,
+    /// Each site's controls by where they stand, in the order of `sites`.
+    pub site_standings: &'a [crate::evidence::score::Controls],
     /// The practice's daily tallies, oldest first.
     pub history: &'a [HistoryDay],
     /// The to-do list (failures first, the longest-standing first).
@@ -159,18 +161,20 @@ fn sites_card(data: &DashboardData) -> Markup {
                             tr {
                                 th { "Clinic" }
                                 th { "Status" }
-                                th { "Score" }
+                                th { "HIPAA safeguards" }
+                                th { "Checks passing" }
                                 th.num { "Evidence" }
                                 th { "Last evidence" }
                                 th { span.sr-only { "Open" } }
                             }
                         }
                         tbody {
-                            @for s in data.sites {
+                            @for (s, standing) in data.sites.iter().zip(data.site_standings) {
                                 tr.site-row data-site-id=(s.site_id) {
                                     td { a.strong href=(paths::site(s.site_id)) { (s.clinic_name) } }
                                     td { (status_badge(s.status)) }
-                                    td { (score_cell(s.score())) }
+                                    td { (super::format::standing_cell(standing)) }
+                                    td { (score_text(s.score())) }
                                     td.num { (thousands(s.evidence_count)) }
                                     td {
                                         @if let Some(t) = s.last_evidence { (time_ago(t, data.now)) }

@@ -51,6 +51,20 @@ pub fn standing_kpis(
     }
 }
 
+/// Where a site's HIPAA controls stand, for tables: "5 of 6" and the
+/// standing's badge.
+pub fn standing_cell(controls: &crate::evidence::score::Controls) -> Markup {
+    let standing = controls.standing();
+    let colour = standing.colour();
+    html! {
+        @if controls.total() > 0 {
+            span.score-inline.(colour.css_class()) { (controls.passed) " of " (controls.total()) }
+            " "
+        }
+        span.badge.(colour_badge_class(colour)) { (standing.label()) }
+    }
+}
+
 /// The badge class matching a score band.
 pub fn colour_badge_class(colour: Colour) -> &'static str {
     match colour {

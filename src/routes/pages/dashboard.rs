@@ -27,6 +27,7 @@ pub async fn view_dashboard_get(
     // Each site's controls, merged for the headline.
     let by_site = compliance::controls_by_site(&**db, user.org_id, &sites).await?;
     let controls = compliance::practice_controls(&**db, user.org_id, &sites, &by_site).await?;
+    let site_standings: Vec<_> = by_site.iter().map(|g| compliance::site_standing(g)).collect();
     // All sites at once: each (site, check, host) pair belongs to one site,
     // so this is the per-day sum of the sites' own histories.
     let history = queries::score_history(
@@ -56,6 +57,7 @@ pub async fn view_dashboard_get(
             sites: &sites,
             total,
             controls,
+            site_standings: &site_standings,
             history: &history,
             todo: &todo,
             todo_context: crate::views::todo::TodoContext {
