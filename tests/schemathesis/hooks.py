@@ -358,6 +358,24 @@ def _accept_with_the_seeded_invitation(case) -> None:
         case.body["name"] = "Invited Viewer"
 
 
+# The seeded invitations the run needs intact: granting an auditor or
+# inviting a user at one of these addresses replaces that invitation (as it
+# should), and the fuzzer finds the addresses in the responses it reads.
+SEEDED_INVITEES = ("invite-accept@", "invite-revoke@", "invite-resend@")
+_OTHER_ADDRESSES = itertools.count(1)
+
+
+def _keep_the_seeded_invitations(case) -> None:
+    if (
+        _operation_id(case) in ("create_auditor_grant", "create_invite")
+        and isinstance(case.body, dict)
+        and isinstance(case.body.get("email"), str)
+        and case.body["email"].strip().lower().startswith(SEEDED_INVITEES)
+    ):
+        domain = case.body["email"].split("@", 1)[1]
+        case.body["email"] = f"other-{next(_OTHER_ADDRESSES)}@{domain}"
+
+
 def _acknowledge_the_seeded_warning(case) -> None:
     """A well-formed acknowledgement names the seeded site's open backup
     warning, so the run reaches the writing logic (an item that is not on
@@ -470,6 +488,7 @@ def _second_factors(case) -> None:
 def before_call(context, case, kwargs):
     _use_session(case)
     _accept_with_the_seeded_invitation(case)
+    _keep_the_seeded_invitations(case)
     _acknowledge_the_seeded_warning(case)
     _second_factors(case)
     _sign(case, kwargs)
