@@ -360,11 +360,12 @@ async fn main() {
     // 1. Ingest, log on vs. off, in two layouts: ten sites of one practice
     //    (all appending to one log, the worst case for the log's lock) and
     //    ten practices of one site each (ten logs, as most practices are).
-    let on_org = portal::admin::create_org(state.pool(), "Bench Logged", "a@bench.example", None)
-        .await
-        .unwrap();
+    let on_org =
+        portal::admin::create_org(state.pool(), "Bench Logged", "a@bench.example", None, None)
+            .await
+            .unwrap();
     let off_org =
-        portal::admin::create_org(state.pool(), "Bench Unlogged", "b@bench.example", None)
+        portal::admin::create_org(state.pool(), "Bench Unlogged", "b@bench.example", None, None)
             .await
             .unwrap();
     let one_practice = Layout {
@@ -379,6 +380,7 @@ async fn main() {
                 state.pool(),
                 &format!("Bench Practice {i} {logged}"),
                 &format!("p{i}-{logged}@bench.example"),
+                None,
                 None,
             )
             .await
@@ -403,9 +405,10 @@ async fn main() {
     }
 
     // 2. Proofs at `leaves` leaves.
-    let big = portal::admin::create_org(state.pool(), "Bench Big Log", "c@bench.example", None)
-        .await
-        .unwrap();
+    let big =
+        portal::admin::create_org(state.pool(), "Bench Big Log", "c@bench.example", None, None)
+            .await
+            .unwrap();
     let big_site = &sites(&state, big, "Big", 1).await[0];
     let raw = bundle(big_site.id, 0);
     portal::evidence::ingest::ingest(
@@ -472,7 +475,7 @@ async fn main() {
     //    signed bundles (loaded in bulk: through ingest it would take most
     //    of an hour).
     let verify_org =
-        portal::admin::create_org(state.pool(), "Bench Verified", "d@bench.example", None)
+        portal::admin::create_org(state.pool(), "Bench Verified", "d@bench.example", None, None)
             .await
             .unwrap();
     let verify_sites = sites(&state, verify_org, "Verified", SITES).await;

@@ -44,9 +44,10 @@ async fn main() {
     let bundles: u64 = std::env::args().nth(1).map_or(100_000, |a| a.parse().expect("BUNDLES"));
     let (database, state) = common::bench_state().await;
     let data_dir = state.config().data_dir.clone();
-    let org = portal::admin::create_org(state.pool(), "Bench Pack Clinic", "a@bench.example", None)
-        .await
-        .unwrap();
+    let org =
+        portal::admin::create_org(state.pool(), "Bench Pack Clinic", "a@bench.example", None, None)
+            .await
+            .unwrap();
     let mut sites = Vec::new();
     for name in ["Main Street", "Riverside", "Westgate"] {
         let key = SigningKey::from_bytes(&portal::auth::tokens::random_bytes());

@@ -67,11 +67,24 @@ pub async fn create_org(
     name: &str,
     primary_email: &str,
     partner: Option<Uuid>,
+    state: Option<&str>,
 ) -> AppResult<Uuid> {
     let name = parse_name("practice name", name)?;
     let primary_email = email(primary_email)?;
-    let db = pool.get().await?;
-    orgs::insert_org(&**db, &name, &primary_email, partner).await
+    let state = state.map(|s| s.trim().to_ascii_uppercase());
+    if let Some(st) = &state
+        && crate::zone::of_state(st).is_none()
+    {
+        return Err(AppError::BadRequest(format!(
+            "--state {st:?} is not a US state this portal knows: use its two letters, e.g. WA or NY"
+        )));
+    }
+    let mut db = pool.get().await?;
+    let tx = db.transaction().await?;
+    let id = orgs::insert_org(&*tx, &name, &primary_email, partner).await?;
+    orgs::set_state(&*tx, id, state.as_deref()).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 pub async fn create_user(

@@ -135,6 +135,10 @@ pub enum AdminCommand {
         /// Partner id; without it the practice is direct.
         #[arg(long)]
         partner: Option<Uuid>,
+        /// The practice's US state (two letters, e.g. WA): its time zone
+        /// until the owner chooses one.
+        #[arg(long)]
+        state: Option<String>,
     },
     /// Create a practice user; prints its id.
     CreateUser {
@@ -449,8 +453,8 @@ async fn admin_command(db: &Database, config: &Config, cmd: AdminCommand) -> Res
         AdminCommand::CreatePartner { name, email } => {
             admin::create_partner(pool, &name, email.as_deref()).await
         }
-        AdminCommand::CreateOrg { name, email, partner } => {
-            admin::create_org(pool, &name, &email, partner).await
+        AdminCommand::CreateOrg { name, email, partner, state } => {
+            admin::create_org(pool, &name, &email, partner, state.as_deref()).await
         }
         AdminCommand::CreateUser { org, email, role, name } => {
             admin::create_user(pool, org, &email, &role, name.as_deref()).await

@@ -20,6 +20,9 @@ pub const OTHER_PARTNERS: [(&str, &str); 2] = [
 pub const STAFF_EMAIL: &str = "staff@osiriscare.example";
 pub const PRACTICE: &str = "Riverside Family Medicine";
 pub const PRACTICE_EMAIL: &str = "office@riversidefamilymed.example";
+/// The demo practice's state (its pages show that state's time zone).
+pub const PRACTICE_STATE: &str = "WA";
+
 pub const SITES: [&str; 3] = [
     "Riverside Family Medicine - Main Street",
     "Riverside Pediatrics - Oak Hill",
@@ -56,6 +59,8 @@ pub async fn seed(pool: &Pool, data_dir: &Path) -> AppResult<Seeded> {
         orgs::insert_partner(&*tx, name, Some(email)).await?;
     }
     let org = orgs::insert_org(&*tx, PRACTICE, PRACTICE_EMAIL, Some(partner)).await?;
+    // A practice in Washington: its pages show Pacific time.
+    orgs::set_state(&*tx, org, Some(PRACTICE_STATE)).await?;
     for (email, name, role) in USERS {
         orgs::insert_user(&*tx, org, email, Some(name), role).await?;
     }

@@ -20,6 +20,7 @@ pub mod mail;
 pub mod notifications;
 pub mod packs;
 pub mod paths;
+pub mod practice;
 pub mod reach;
 pub mod reports;
 pub mod routes;
@@ -29,6 +30,7 @@ pub mod todo;
 pub mod transfer;
 pub mod users;
 pub mod views;
+pub mod zone;
 
 pub use state::{AppState, Mode};
 

@@ -45,6 +45,7 @@ pub const AUDIT: &str = "/client/audit";
 pub const SETTINGS: &str = "/client/settings";
 pub const SETTINGS_PASSWORD: &str = "/client/settings/password";
 pub const SETTINGS_NOTIFICATIONS: &str = "/client/settings/notifications";
+pub const SETTINGS_TIME_ZONE: &str = "/client/settings/time-zone";
 pub const SETTINGS_REVOKE_OTHER_SESSIONS: &str = "/client/settings/sessions/revoke-others";
 pub const SETTINGS_API_TOKENS: &str = "/client/settings/api-tokens";
 pub const DEV_MAILBOX: &str = "/dev/mailbox";

@@ -62,6 +62,8 @@ pub struct CurrentUser {
     /// For a browser session, when the practice requires MFA and the user
     /// has no factor yet: the end of their grace period.
     pub mfa_setup_due: Option<chrono::DateTime<chrono::Utc>>,
+    /// The practice's zone, in which pages show times.
+    pub time_zone: crate::zone::Tz,
 }
 
 impl CurrentUser {
@@ -155,7 +157,9 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         if t.last_used_at.is_none_or(stale) {
             api_tokens::touch(&**db, t.token_id).await?;
         }
+        crate::zone::set(t.time_zone);
         return Ok(Some(CurrentUser {
+            time_zone: t.time_zone,
             id: t.user_id,
             email: t.email,
             name: t.name,
@@ -186,7 +190,10 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
     if stale(s.last_seen_at) && !background {
         sessions::touch_session(&**db, s.session_id).await?;
     }
+    // Every time this request renders is in the practice's zone.
+    crate::zone::set(s.time_zone);
     Ok(Some(CurrentUser {
+        time_zone: s.time_zone,
         id: s.user_id,
         email: s.email,
         name: s.name,

@@ -115,6 +115,8 @@ pub struct TokenUser {
     pub org_name: String,
     /// An auditor's grant's end.
     pub auditor_until: Option<DateTime<Utc>>,
+    /// The practice's zone for showing times.
+    pub time_zone: crate::zone::Tz,
 }
 
 pub async fn find_user(
@@ -125,7 +127,7 @@ pub async fn find_user(
         .query_opt(
             &format!(
                 "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name, {},
-                        t.scope
+                        t.scope, o.time_zone, o.state
                    FROM api_tokens t
                    JOIN client_users u ON u.id = t.user_id
                    JOIN client_orgs o ON o.id = t.client_org_id
@@ -149,6 +151,7 @@ pub async fn find_user(
             org_name: r.get(7),
             auditor_until: r.get(8),
             scope: parse_scope(r.get(9))?,
+            time_zone: crate::zone::effective(r.get(10), r.get(11)).0,
         })
     })
     .transpose()

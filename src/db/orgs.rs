@@ -114,3 +114,33 @@ pub async fn insert_site(
         .await?;
     Ok(row.get(0))
 }
+
+/// The practice's chosen time zone (NULL: not chosen) and its US state.
+pub async fn zone_settings(
+    db: &impl GenericClient,
+    org_id: Uuid,
+) -> AppResult<Option<(Option<String>, Option<String>)>> {
+    let row =
+        db.query_opt("SELECT time_zone, state FROM client_orgs WHERE id = $1", &[&org_id]).await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Sets the practice's time zone (an IANA name the caller checked).
+pub async fn set_time_zone(db: &impl GenericClient, org_id: Uuid, zone: &str) -> AppResult<()> {
+    db.execute(
+        "UPDATE client_orgs SET time_zone = $2, updated_at = now() WHERE id = $1",
+        &[&org_id, &zone],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets the practice's US state (two capital letters, or None).
+pub async fn set_state(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    state: Option<&str>,
+) -> AppResult<()> {
+    db.execute("UPDATE client_orgs SET state = $2 WHERE id = $1", &[&org_id, &state]).await?;
+    Ok(())
+}

@@ -111,6 +111,8 @@ pub struct SessionRecord {
     /// When the practice requires MFA and the user has no factor: the end
     /// of their grace period.
     pub mfa_setup_due: Option<DateTime<Utc>>,
+    /// The practice's zone for showing times.
+    pub time_zone: crate::zone::Tz,
 }
 
 /// When and how a session's user last proved who they are.
@@ -136,6 +138,7 @@ impl std::fmt::Debug for SessionRecord {
             .field("auditor_until", &self.auditor_until)
             .field("auth", &self.auth)
             .field("mfa_setup_due", &self.mfa_setup_due)
+            .field("time_zone", &self.time_zone)
             .finish()
     }
 }
@@ -155,7 +158,8 @@ pub async fn find_live_session(
                         s.authenticated_at, s.auth_method, s.second_factor,
                         CASE WHEN o.mfa_required_at IS NOT NULL AND NOT {}
                              THEN greatest(o.mfa_required_at, u.created_at)
-                                  + make_interval(days => o.mfa_grace_days) END
+                                  + make_interval(days => o.mfa_grace_days) END,
+                        o.time_zone, o.state
                    FROM client_sessions s
                    JOIN client_users u ON u.id = s.user_id
                    JOIN client_orgs o ON o.id = u.client_org_id
@@ -187,6 +191,7 @@ pub async fn find_live_session(
                 second_factor: r.get(12),
             },
             mfa_setup_due: r.get(13),
+            time_zone: crate::zone::effective(r.get(14), r.get(15)).0,
         })
     })
     .transpose()

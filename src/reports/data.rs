@@ -154,6 +154,8 @@ pub struct ReportData {
     /// of its last bundle, whichever is later (the PDF's CreationDate, so
     /// the same data give the same bytes).
     pub as_of: DateTime<Utc>,
+    /// The practice's zone, in which the PDF shows times.
+    pub zone: crate::zone::Tz,
     /// The evidence log's checkpoint for the month, if signed.
     pub log: Option<super::log_copy::LogCopy>,
 }
@@ -274,6 +276,7 @@ impl ReportData {
             notification_groups,
             notifications_total,
             as_of,
+            zone: crate::practice::zone_setting(db, org_id).await?.zone,
             log: super::log_copy::load(db, org_id, month, month_to_date).await?,
         }))
     }

@@ -383,7 +383,12 @@ fn plural(n: i128, one: &str, many: &str) -> String {
 }
 
 fn day(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d").to_string()
+    local(t).format("%Y-%m-%d").to_string()
+}
+
+/// `t` in the practice's zone (the report renders in it).
+fn local(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<crate::zone::Tz> {
+    crate::zone::local(t)
 }
 
 /// `to_date` in a month-to-date report, `at_end` in a finished month's.
@@ -393,7 +398,7 @@ fn by_period<'a>(data: &ReportData, to_date: &'a str, at_end: &'a str) -> &'a st
 
 /// The report as PDF bytes.
 pub fn render(data: &ReportData) -> Vec<u8> {
-    document(data, layout(data))
+    crate::zone::sync_scope_with(data.zone, || document(data, layout(data)))
 }
 
 /// The report's pages: the sections top to bottom, then the footer on each.
@@ -444,9 +449,21 @@ fn practice_and_partner(w: &mut Writer, data: &ReportData) {
     if data.month_to_date {
         when.push_str(" - month to date");
     }
-    for (k, v) in
-        [("Practice", data.practice.as_str()), ("Partner", &data.partner), ("Month", &when)]
-    {
+    let zone = crate::zone::current();
+    let times = match zone {
+        crate::zone::Tz::UTC => "UTC".to_owned(),
+        tz => format!(
+            "{} ({}); the month itself runs in UTC",
+            tz.name(),
+            local(data.as_of).format("%Z")
+        ),
+    };
+    for (k, v) in [
+        ("Practice", data.practice.as_str()),
+        ("Partner", &data.partner),
+        ("Month", &when),
+        ("Times", &times),
+    ] {
         w.text(LEFT, w.y, Font::Bold, 9.5, GRAY, k);
         let v = fit(v, Font::Regular, 9.5, CONTENT_W - 70.0);
         w.text(LEFT + 70.0, w.y, Font::Regular, 9.5, TEXT, &v);
@@ -794,7 +811,7 @@ const NOTIFICATION_COLS: [Col; 5] = [
     col("Severity", 52.0, Align::Left),
     col("Notification", 212.28, Align::Left),
     col("Times", 40.0, Align::Right),
-    col("First - last (UTC)", 85.0, Align::Right),
+    col("First - last", 85.0, Align::Right),
 ];
 
 /// The month's notifications collapsed per site, severity and title (a
@@ -826,9 +843,13 @@ fn notifications(w: &mut Writer, data: &ReportData) {
                 _ => TEXT,
             };
             let span = if n.first_at.date_naive() == n.last_at.date_naive() {
-                n.first_at.format("%b %-d").to_string()
+                local(n.first_at).format("%b %-d").to_string()
             } else {
-                format!("{} - {}", n.first_at.format("%b %-d"), n.last_at.format("%b %-d"))
+                format!(
+                    "{} - {}",
+                    local(n.first_at).format("%b %-d"),
+                    local(n.last_at).format("%b %-d")
+                )
             };
             vec![
                 cell(n.site.as_deref().unwrap_or("(practice)")),
@@ -861,7 +882,7 @@ const INCIDENT_COLS: [Col; 6] = [
     col("Host", 65.0, Align::Left),
     col("Check", 110.0, Align::Left),
     col("HIPAA control", 84.0, Align::Left),
-    col("From - to (UTC)", 95.0, Align::Left),
+    col("From - to", 95.0, Align::Left),
     col("Duration", 50.28, Align::Right),
 ];
 
@@ -913,7 +934,7 @@ fn incidents(w: &mut Writer, data: &ReportData) {
             .iter()
             .map(|i| {
                 let (to, ink) = match i.ended {
-                    Some(t) => (t.format("%b %-d %H:%M").to_string(), TEXT),
+                    Some(t) => (local(t).format("%b %-d %H:%M").to_string(), TEXT),
                     None => ("still failing".to_owned(), RED),
                 };
                 let lasted = duration(i.ended.unwrap_or(until) - i.started);
@@ -923,7 +944,7 @@ fn incidents(w: &mut Writer, data: &ReportData) {
                     cell(format!("{} ({})", check_label(&i.check_type), i.check_type)),
                     cell(i.control.as_deref().unwrap_or("-")),
                     cell_with(
-                        format!("{} - {to}", i.started.format("%b %-d %H:%M")),
+                        format!("{} - {to}", local(i.started).format("%b %-d %H:%M")),
                         Font::Regular,
                         ink,
                     ),
@@ -943,7 +964,7 @@ fn incidents(w: &mut Writer, data: &ReportData) {
             (n, Some(last)) => format!(
                 "Late evidence: {} checked this month arrived after it ended, the last on {}. They are counted above.",
                 plural(i128::from(n), "bundle", "bundles"),
-                last.format("%Y-%m-%d %H:%M UTC")
+                local(last).format("%Y-%m-%d %H:%M %Z")
             ),
         };
         w.paragraph(&late, Font::Regular, 8.5, TEXT);
@@ -1041,12 +1062,12 @@ fn log_checkpoint(w: &mut Writer, data: &ReportData) {
     w.paragraph(
         &format!(
             "Every accepted bundle, site key and finished report is a leaf of the practice's evidence log, an RFC 6962 \
-             Merkle tree. This checkpoint (c2sp.org/tlog-checkpoint, {} leaves, signed {} UTC) is the log's signed \
+             Merkle tree. This checkpoint (c2sp.org/tlog-checkpoint, {} leaves, signed {}) is the log's signed \
              head{}. Keep this page: a later checkpoint that is not consistent with it proves the log was rewritten. \
              Verify it with the verifier key below (for example Go's golang.org/x/mod/sumdb/note) or paste it into \
              POST /api/client/log/check-checkpoint.",
             log.size,
-            log.signed_at.format("%Y-%m-%d %H:%M"),
+            local(log.signed_at).format("%Y-%m-%d %H:%M %Z"),
             if log.month_end { " at the end of the month" } else { " so far this month" }
         ),
         Font::Regular,
@@ -1224,6 +1245,7 @@ mod tests {
             notification_groups: 1,
             notifications_total: 3,
             as_of: at,
+            zone: crate::zone::Tz::UTC,
             log: Some(crate::reports::log_copy::LogCopy {
                 checkpoint: "portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f\n8\nq83tPuAZxgtZi3KLwhoMnAWsrpy1uRgNvEoBmH/KOJc=\n\n\u{2014} portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f Az3g8mO2y4ZPa2ZbvU5q3AkYbH5LWkt3xWqPzA0wJpA2cGz6pm9GvTTgmJ0Gd1ZpjZxMcVzkP0KEXoXyY5Sl6TYmJD0=\n".into(),
                 vkey: "portal.example/log/5a0f9e2c-8d1b-4c3e-9f7a-2b6d4e8c1a3f+033de0f2+AXsk2pG3Kq8m0dJbqH0Yt0U8jV6V3N9mO0eP3mQe1kVr".into(),

@@ -53,6 +53,7 @@ pub fn routes() -> Route {
         .at(paths::route::EVIDENCE_BUNDLE, get(evidence::view_evidence_detail_get))
         .at(paths::SETTINGS, get(settings::view_settings_get))
         .at(paths::SETTINGS_PASSWORD, post(settings::view_settings_password_post))
+        .at(paths::SETTINGS_TIME_ZONE, post(settings::view_settings_time_zone_post))
         .at(
             paths::SETTINGS_REVOKE_OTHER_SESSIONS,
             post(settings::view_settings_sessions_revoke_others_post),

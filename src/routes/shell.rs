@@ -49,7 +49,15 @@ enum Flavor {
 impl<E: Endpoint> Endpoint for ShellEndpoint<E> {
     type Output = Response;
 
+    /// Each request renders its times in the zone its signed-in user's
+    /// practice chose ([`crate::zone`]), UTC for visitors.
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        crate::zone::scope(self.respond(req)).await
+    }
+}
+
+impl<E: Endpoint> ShellEndpoint<E> {
+    async fn respond(&self, req: Request) -> poem::Result<Response> {
         let started = Instant::now();
         let method = req.method().clone();
         // The path only: query strings can carry tokens and never reach the logs.

@@ -116,7 +116,7 @@ pub fn auditors_section(d: &AuditorsData<'_>) -> Markup {
                                             }
                                             br; span.small.muted { (scope(g)) }
                                         }
-                                        td { (g.expires_at.format("%Y-%m-%d %H:%M UTC")) }
+                                        td { (super::format::when(g.expires_at)) }
                                         td {
                                             @if matches!(status, GrantStatus::Invited | GrantStatus::Active) {
                                                 form.inline method="post" action=(paths::auditor_extend(g.id))

@@ -244,7 +244,7 @@ pub fn evidence_rows(items: &[EvidenceSummary]) -> Markup {
             tr.evidence-row data-result=(e.result.as_str()) {
                 td {
                     a.strong href=(paths::site_bundle(&e.bundle_id, e.site_id)) {
-                        time datetime=(e.checked_at.to_rfc3339()) { (e.checked_at.format("%Y-%m-%d %H:%M UTC")) }
+                        time datetime=(e.checked_at.to_rfc3339()) { (super::format::when(e.checked_at)) }
                     }
                     div.muted.small.mono { (e.bundle_id) }
                 }

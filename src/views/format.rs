@@ -105,14 +105,20 @@ pub fn result_badge(status: CheckStatus) -> Markup {
     html! { span.badge.result-badge.(class) { (label) } }
 }
 
-/// A moment as shown in tables: `2026-11-24 10:00 UTC`.
+/// A moment as shown in tables, in the practice's zone and named:
+/// `2026-11-24 10:00 UTC`, `2026-11-24 02:00 PST`.
 pub fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    crate::zone::local(t).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
-/// A moment to the second, for evidence records.
+/// A moment to the second, for evidence records (practice's zone, named).
 pub fn when_exact(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    crate::zone::local(t).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
+/// The name of the zone times are shown in, e.g. `America/Los_Angeles`.
+pub fn zone_name() -> &'static str {
+    crate::zone::current().name()
 }
 
 /// How long ago `t` was, in words ("3 h ago"); the future (appliance
@@ -125,7 +131,7 @@ pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         s if s < 86_400 => format!("{} h ago", s / 3600),
         s if s < 2 * 86_400 => "yesterday".to_owned(),
         s if s < 30 * 86_400 => format!("{} days ago", s / 86_400),
-        _ => t.format("%Y-%m-%d").to_string(),
+        _ => crate::zone::local(t).format("%Y-%m-%d").to_string(),
     }
 }
 

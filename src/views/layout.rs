@@ -168,7 +168,7 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                 @if let Some((u, until)) = user.and_then(|u| u.auditor_until.map(|t| (u, t))) {
                     div.auditor-banner id="auditor-banner" role="note" {
                         strong { "Auditor access to " (u.org_name) }
-                        " until " (until.format("%Y-%m-%d %H:%M UTC")) ". "
+                        " until " (super::format::when(until)) ". "
                         @if let Some(scope) = &u.scope { (scope) " " }
                         "Read only: every page you open and every download is recorded in the practice's audit log."
                     }
@@ -177,7 +177,7 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                     div.auditor-banner id="mfa-banner" role="note" {
                         strong { "Your practice requires multi-factor sign-in." }
                         @if due > chrono::Utc::now() {
-                            " Set up an authenticator app or a passkey by " (due.format("%Y-%m-%d %H:%M UTC"))
+                            " Set up an authenticator app or a passkey by " (super::format::when(due))
                             " on the " a href=(paths::SECURITY) { "Security page" } "; after that you will not be able to use the portal without one."
                         } @else {
                             " Set up an authenticator app or a passkey on the " a href=(paths::SECURITY) { "Security page" } " to continue."

@@ -74,7 +74,7 @@ pub fn security_page(user: &NavUser, d: &SecurityData, flash: &Flash) -> Markup 
                     @if due <= chrono::Utc::now() {
                         "Set up an authenticator app or a passkey now: until you do, this is the only page you can use."
                     } @else {
-                        "Set up an authenticator app or a passkey by " (due.format("%Y-%m-%d")) "; after that, the portal opens only this page until you do."
+                        "Set up an authenticator app or a passkey by " (crate::zone::local(due).format("%Y-%m-%d")) "; after that, the portal opens only this page until you do."
                     }
                 }
             }
@@ -286,7 +286,7 @@ fn policy_section(d: &SecurityData) -> Markup {
             div.card-body.stack {
                 p.muted.small { "Require a second factor of everyone in the practice. People without one are shown the deadline; after it they can only set one up." }
                 @if let Some(since) = p.required_at {
-                    p.small { "Required since " (since.format("%Y-%m-%d")) "." }
+                    p.small { "Required since " (crate::zone::local(since).format("%Y-%m-%d")) "." }
                 }
                 form.form method="post" action=(paths::SECURITY_POLICY) {
                     (csrf(d.csrf_token))

@@ -220,8 +220,61 @@ pub fn email_notifications_section(
     }
 }
 
+/// `#time-zone-section`: the zone times are shown in, and (for the owner)
+/// the form that changes it; `error` is a refused name, by its field.
+pub fn time_zone_section(
+    setting: &crate::practice::ZoneSetting,
+    role: Role,
+    csrf_token: &str,
+    typed: Option<&str>,
+    message: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    use crate::zone::Source;
+    let why = match (setting.source, setting.state.as_deref()) {
+        (Source::Set, _) => "chosen by the practice owner".to_owned(),
+        (Source::State, Some(st)) => format!("the zone of the practice's state, {st}"),
+        _ => "no zone chosen yet".to_owned(),
+    };
+    html! {
+        section.card id="time-zone-section" {
+            div.card-header { h2.card-title { "Time zone" } }
+            div.card-body {
+                p {
+                    "Pages, the monthly PDF report and emails show times in "
+                    strong id="time-zone-current" { (setting.zone.name()) }
+                    " (" (why) "), with the zone named after each time. Stored times and the API stay in UTC."
+                }
+                @if let Some(message) = message { div.alert.alert-success role="status" { (message) } }
+                @if role == Role::Owner {
+                    form.form method="post" action=(paths::SETTINGS_TIME_ZONE)
+                        hx-post=(paths::SETTINGS_TIME_ZONE) hx-target="#time-zone-section" hx-swap="outerHTML" {
+                        input type="hidden" name="csrf_token" value=(csrf_token);
+                        div.field {
+                            label for="time-zone" { "Practice time zone" }
+                            input id="time-zone" type="text" name="time_zone" list="time-zones" required maxlength="64"
+                                autocomplete="off" spellcheck="false" value=(typed.unwrap_or(setting.zone.name()))
+                                aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "time-zone-error")];
+                            datalist id="time-zones" {
+                                @for tz in chrono_tz::TZ_VARIANTS.iter() { option value=(tz.name()) {} }
+                            }
+                            span.hint { "An IANA name, e.g. America/New_York, America/Chicago, America/Denver, America/Los_Angeles." }
+                            @if let Some(e) = error { p.field-error id="time-zone-error" role="alert" { (e) } }
+                        }
+                        div { button.btn.btn-primary type="submit" { "Save time zone" } }
+                    }
+                } @else {
+                    p.muted.small { "The practice owner can change it." }
+                }
+            }
+        }
+    }
+}
+
 pub struct SettingsData<'a> {
     pub has_password: bool,
+    /// The practice's time zone.
+    pub zone: crate::practice::ZoneSetting,
     /// The user's email preferences and role (for who receives what).
     pub email_prefs: Preferences,
     pub role: Role,
@@ -241,7 +294,7 @@ pub fn settings_page(user: &NavUser, data: &SettingsData) -> Markup {
             div.page-header {
                 div {
                     h1 { "Settings" }
-                    p.muted { "Your sign-in methods, sessions and email notifications." }
+                    p.muted { "Your sign-in methods, sessions, email notifications and the practice's time zone." }
                 }
             }
             div.stack {
@@ -256,6 +309,7 @@ pub fn settings_page(user: &NavUser, data: &SettingsData) -> Markup {
                 (password_section(data.has_password, None))
                 (sessions_section(data.sessions, data.current_session, None))
                 (email_notifications_section(data.email_prefs, data.role, data.csrf_token, None))
+                (time_zone_section(&data.zone, data.role, data.csrf_token, None, None, None))
                 @if let Some(tokens) = data.tokens {
                     (tokens_section(tokens, data.role, None, None))
                 }

@@ -14,11 +14,11 @@ use crate::db::users::UserSummary;
 use crate::paths;
 
 fn short_day(t: DateTime<Utc>) -> String {
-    t.format("%b %-d").to_string()
+    crate::zone::local(t).format("%b %-d").to_string()
 }
 
 fn day(t: DateTime<Utc>) -> String {
-    t.format("%B %-d, %Y").to_string()
+    crate::zone::local(t).format("%B %-d, %Y").to_string()
 }
 
 /// "a viewer" / "an admin".

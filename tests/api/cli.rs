@@ -333,12 +333,12 @@ async fn migrate_reports_when_the_database_is_up_to_date() {
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
         stderr(&first).contains(
-            "applied 19 migration(s): V1__initial_schema, V2__scale_reads, V3__audit_indexes, \
+            "applied 20 migration(s): V1__initial_schema, V2__scale_reads, V3__audit_indexes, \
              V4__evidence_log, V5__log_tiles_checkpoints, V6__log_verifications, V7__bundle_id_per_site, \
              V8__log_cosignatures, V9__log_vkey, V10__log_pending, \
              V11__log_append_in_ingest, V12__auditor_grants, V13__audit_packs, \
              V14__api_token_scopes, V15__bounded_anonymous_work, V16__alert_digests, V17__mfa, \
-             V18__todo_acknowledgements, V19__notification_repeats"
+             V18__todo_acknowledgements, V19__notification_repeats, V20__practice_time_zone"
         ),
         "{}",
         stderr(&first)

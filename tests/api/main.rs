@@ -42,6 +42,7 @@ mod notifications;
 mod openapi;
 mod packs;
 mod pages;
+mod practice;
 mod proxies;
 mod redaction;
 mod reports;

@@ -51,6 +51,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         .chain(crate::packs::MATRIX)
         .chain(crate::mfa::MATRIX)
         .chain(crate::todo::MATRIX)
+        .chain(crate::practice::MATRIX)
 }
 
 const CASES: &[Case] = &[
@@ -360,6 +361,9 @@ async fn path_and_body(app: &TestApp, a: &Practice, operation_id: &str) -> (Stri
                 return r;
             }
             if let Some(r) = crate::todo::matrix_request(app, a, other).await {
+                return r;
+            }
+            if let Some(r) = crate::practice::matrix_request(app, a, other).await {
                 return r;
             }
             panic!("no request recipe for {other}")

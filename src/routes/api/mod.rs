@@ -13,6 +13,7 @@ pub mod log;
 pub mod mfa;
 pub mod notifications;
 pub mod packs;
+pub mod practice;
 pub mod reports;
 pub mod system;
 pub mod todo;
@@ -44,7 +45,8 @@ pub type Api = (
     mfa::MfaApi,
     account::AccountApi,
     compliance::ComplianceApi,
-    todo::TodoApi,
+    // Nested: poem-openapi implements OpenApi for tuples of up to 16.
+    (todo::TodoApi, practice::PracticeApi),
     appliance::ApplianceApi,
     verification::VerificationApi,
     log::LogApi,
@@ -65,7 +67,7 @@ pub fn service() -> OpenApiService<Api, ()> {
             mfa::MfaApi,
             account::AccountApi,
             compliance::ComplianceApi,
-            todo::TodoApi,
+            (todo::TodoApi, practice::PracticeApi),
             appliance::ApplianceApi,
             verification::VerificationApi,
             log::LogApi,

@@ -33,9 +33,11 @@ pub async fn view_settings_get(state: Data<&AppState>, Viewer(user): Viewer) -> 
     } else {
         None
     };
+    let zone = crate::practice::zone_setting(&**db, user.org_id).await?;
     Ok(settings::settings_page(
         &NavUser::of(&user),
         &SettingsData {
+            zone,
             has_password: record.password_hash.is_some(),
             email_prefs,
             role: user.role,
@@ -203,4 +205,57 @@ pub async fn view_settings_notifications_post(
         Some("Email preferences saved."),
     )
     .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TimeZoneForm {
+    time_zone: String,
+}
+
+/// `POST /client/settings/time-zone` (owner): for htmx, the section with
+/// the new zone (or the refusal by the field, 422); without JavaScript,
+/// back to Settings.
+#[handler]
+pub async fn view_settings_time_zone_post(
+    state: Data<&AppState>,
+    req: &Request,
+    crate::auth::current::Owner(user): crate::auth::current::Owner,
+    Form(form): Form<TimeZoneForm>,
+) -> AppResult<Response> {
+    let db = state.pool().get().await?;
+    let result = super::respond::form(
+        crate::practice::set_zone(&**db, &user, &ClientInfo::of(req), &form.time_zone).await,
+    )?;
+    if !super::respond::is_htmx(req) {
+        return match result {
+            Ok(_) => Ok(poem::web::Redirect::see_other(format!(
+                "{}#time-zone-section",
+                crate::paths::SETTINGS
+            ))
+            .into_response()),
+            Err(fix) => Err(AppError::Unprocessable(fix.message)),
+        };
+    }
+    let csrf = user.csrf_token().unwrap_or("");
+    Ok(match result {
+        Ok(setting) => {
+            // This response's times are already in the new zone.
+            crate::zone::set(setting.zone);
+            let message = format!("Times now show in {}.", setting.zone.name());
+            settings::time_zone_section(&setting, user.role, csrf, None, Some(&message), None)
+                .into_response()
+        }
+        Err(fix) => {
+            let setting = crate::practice::zone_setting(&**db, user.org_id).await?;
+            fix.render(settings::time_zone_section(
+                &setting,
+                user.role,
+                csrf,
+                Some(&form.time_zone),
+                None,
+                Some(&fix.message),
+            ))
+        }
+    })
 }
