@@ -810,7 +810,7 @@ const NOTIFICATION_COLS: [Col; 5] = [
     col("Site", 110.0, Align::Left),
     col("Severity", 52.0, Align::Left),
     col("Notification", 212.28, Align::Left),
-    col("Times", 40.0, Align::Right),
+    col("Count", 40.0, Align::Right),
     col("First - last", 85.0, Align::Right),
 ];
 

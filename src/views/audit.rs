@@ -289,7 +289,7 @@ pub fn audit_results(values: &FilterValues, results: &Results) -> Markup {
                             }
                         }
                     } @else {
-                        div.table-wrap {
+                        div.table-wrap tabindex="0" role="region" aria-label="Audit log entries" {
                             table.table.audit-table {
                                 thead {
                                     tr {
@@ -368,17 +368,18 @@ pub fn sentence(e: &Row) -> String {
         "mfa.code_failed" => "entered a wrong sign-in code".to_owned(),
         "mfa.reset" => format!("reset the second factors of {}", or("email", "a user")),
         "mfa.policy_changed" => match d("required").as_deref() {
-            Some("true") => {
-                format!("required MFA for everyone ({} days to set it up)", or("grace_days", "?"))
-            }
+            Some("true") => match d("grace_days") {
+                Some(days) => format!("required MFA for everyone ({days} days to set it up)"),
+                None => "required MFA for everyone".to_owned(),
+            },
             _ => "stopped requiring MFA".to_owned(),
         },
-        "user.role_changed" => format!(
-            "changed {} from {} to {}",
-            or("email", "a user"),
-            or("from", "?"),
-            or("to", "?")
-        ),
+        "user.role_changed" => match (d("from"), d("to")) {
+            (Some(from), Some(to)) => {
+                format!("changed {} from {from} to {to}", or("email", "a user"))
+            }
+            _ => format!("changed the role of {}", or("email", "a user")),
+        },
         "user.removed" => format!("removed {} ({})", or("email", "a user"), or("role", "user")),
         "invite.sent" => format!("invited {} as {}", or("email", "someone"), or("role", "a user")),
         "invite.resent" => format!("sent the invitation to {} again", or("email", "someone")),
@@ -406,14 +407,17 @@ pub fn sentence(e: &Row) -> String {
         "auditor.viewed" => {
             format!("(auditor) viewed {}", or("viewed", "evidence").replace('_', " "))
         }
-        "api_token.created" => {
-            format!(
-                "created the API token \u{201c}{}\u{201d} ({})",
-                or("name", "?"),
-                or("scope", "?")
-            )
-        }
-        "api_token.revoked" => format!("revoked the API token \u{201c}{}\u{201d}", or("name", "?")),
+        "api_token.created" => match (d("name"), d("scope")) {
+            (Some(name), Some(scope)) => {
+                format!("created the API token \u{201c}{name}\u{201d} ({scope})")
+            }
+            (Some(name), None) => format!("created the API token \u{201c}{name}\u{201d}"),
+            _ => "created an API token".to_owned(),
+        },
+        "api_token.revoked" => match d("name") {
+            Some(name) => format!("revoked the API token \u{201c}{name}\u{201d}"),
+            None => "revoked an API token".to_owned(),
+        },
         "session.revoked" => "signed out one of their sessions".to_owned(),
         "session.revoked_others" => "signed out their other sessions".to_owned(),
         "notification_preferences.updated" => "changed their email preferences".to_owned(),
@@ -421,11 +425,14 @@ pub fn sentence(e: &Row) -> String {
             "downloaded the report for {}",
             e.target_id.clone().unwrap_or_else(|| "a month".to_owned())
         ),
-        "evidence.downloaded" => format!(
-            "downloaded evidence bundle {}",
-            e.target_id.clone().unwrap_or_else(|| "?".to_owned())
-        ),
-        "audit.exported" => format!("exported the audit log ({} rows)", or("rows", "?")),
+        "evidence.downloaded" => match &e.target_id {
+            Some(id) => format!("downloaded evidence bundle {id}"),
+            None => "downloaded an evidence bundle".to_owned(),
+        },
+        "audit.exported" => match d("rows") {
+            Some(rows) => format!("exported the audit log ({rows} rows)"),
+            None => "exported the audit log".to_owned(),
+        },
         "audit_pack.requested" => "asked for an evidence pack".to_owned(),
         "audit_pack.downloaded" => "downloaded an evidence pack".to_owned(),
         "site.keys_changed" => "changed a site's appliance key".to_owned(),
@@ -539,6 +546,7 @@ mod tests {
                 "Ann signed in (magic_link, then passkey)",
             ),
             (entry("something.new", Some("Ann"), json!({})), "Ann did something.new"),
+            (entry("api_token.created", Some("Ann"), json!({})), "Ann created an API token"),
         ];
         for (e, want) in cases {
             assert_eq!(sentence(&e), want);

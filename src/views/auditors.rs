@@ -95,7 +95,7 @@ pub fn auditors_section(d: &AuditorsData<'_>) -> Markup {
                 }
                 @if let Some(e) = d.error { p.field-error id="grant-error" role="alert" { (e) } }
                 @if !d.grants.is_empty() {
-                    div.table-wrap {
+                    div.table-wrap tabindex="0" role="region" aria-label="Auditor access" {
                         table.table id="grant-list" {
                             caption.sr-only { "Auditor access, newest first" }
                             thead { tr {

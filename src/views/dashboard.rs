@@ -155,7 +155,7 @@ fn sites_card(data: &DashboardData) -> Markup {
             @if data.sites.is_empty() {
                 div.card-body { div.empty { "No sites yet." } }
             } @else {
-                div.table-wrap {
+                div.table-wrap tabindex="0" role="region" aria-label="Sites" {
                     table.table.sites-table {
                         thead {
                             tr {

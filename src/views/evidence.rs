@@ -207,7 +207,7 @@ pub fn evidence_results(values: &FilterValues, results: &Results) -> Markup {
                             }
                         }
                     } @else {
-                        div.table-wrap {
+                        div.table-wrap tabindex="0" role="region" aria-label="Evidence bundles" {
                             table.table.evidence-table {
                                 thead {
                                     tr {
@@ -439,7 +439,7 @@ fn checks_card(data: &DetailData) -> Markup {
             @if checks.is_empty() {
                 div.card-body { div.empty { p { strong { "No check failed in this bundle." } } } }
             } @else {
-            div.table-wrap {
+            div.table-wrap tabindex="0" role="region" aria-label="Checks in this bundle" {
                 table.table {
                     thead {
                         tr { th { "Check" } th { "Host" } th { "HIPAA control" } th { "Result" } th { "Details" } }

@@ -38,7 +38,7 @@ pub fn site_log_card(current_key: &[u8], keys: &[KeyEntry], job: Option<Option<&
                 @if keys.is_empty() {
                     p.small.muted { "The log has not recorded this site's keys yet: it does with the site's first evidence." }
                 } @else {
-                    div.table-wrap {
+                    div.table-wrap tabindex="0" role="region" aria-label="Key history" {
                         table.table id="key-history" {
                             caption.sr-only { "Key history of this site in the evidence log" }
                             thead { tr { th scope="col" { "Logged" } th scope="col" { "Log index" } th scope="col" { "Signing key" } th scope="col" { "Cosigner key" } } }

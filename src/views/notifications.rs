@@ -255,7 +255,7 @@ pub fn notification_list(d: &ListData) -> Markup {
                 div.pinned id="pinned-criticals" {
                     h2.card-title { "Still failing" }
                     p.muted.small { "Critical alerts whose check has not passed since, newest first. They leave this list when the check passes; the dashboard's to-do list says how to fix each." }
-                    div.table-wrap {
+                    div.table-wrap tabindex="0" role="region" aria-label="Critical alerts still failing" {
                         table.table.notifications-table {
                             thead {
                                 tr {
@@ -289,7 +289,7 @@ pub fn notification_list(d: &ListData) -> Markup {
                     }
                 }
             } @else {
-                div.table-wrap {
+                div.table-wrap tabindex="0" role="region" aria-label="Notifications" {
                     table.table.notifications-table {
                         thead {
                             tr {

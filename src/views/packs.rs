@@ -138,7 +138,7 @@ pub fn packs_section(d: &PacksData<'_>) -> Markup {
                 @if d.packs.is_empty() {
                     p.muted id="no-packs" { "No packs yet." }
                 } @else {
-                    div.table-wrap {
+                    div.table-wrap tabindex="0" role="region" aria-label="Evidence packs" {
                         table.table id="pack-list" {
                             caption.sr-only { "Your evidence packs, newest first" }
                             thead { tr { th scope="col" { "Evidence" } th scope="col" { "Asked for" } th scope="col" { "Status" } } }

@@ -65,7 +65,7 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
                         }
                     }
                 } @else {
-                    div.table-wrap {
+                    div.table-wrap tabindex="0" role="region" aria-label="Monthly reports" {
                         table.table.reports-table {
                             thead {
                                 tr {

@@ -212,7 +212,7 @@ fn passkeys_section(d: &SecurityData) -> Markup {
                 @if s.passkeys.is_empty() {
                     p.empty { "No passkeys yet." }
                 } @else {
-                    div.table-wrap {
+                    div.table-wrap tabindex="0" role="region" aria-label="Passkeys" {
                         table.table {
                             thead { tr { th { "Name" } th { "Added" } th { "Last used" } th { span.sr-only { "Actions" } } } }
                             tbody {

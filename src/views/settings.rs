@@ -62,22 +62,24 @@ pub fn sessions_section(
             }
             div.card-body {
                 @if let Some(message) = message { div.alert.alert-success role="status" { (message) } }
-                table.table {
-                    thead { tr { th { "Device" } th { "Address" } th { "Signed in" } th { "Last active" } th {} } }
-                    tbody {
-                        @for s in sessions {
-                            tr {
-                                td { (s.user_agent.as_deref().map(short_agent).unwrap_or("Unknown")) }
-                                td.mono { (s.ip.map(|ip| ip.to_string()).unwrap_or_default()) }
-                                td { (when(s.created_at)) }
-                                td { (when(s.last_seen_at)) }
-                                td {
-                                    @if Some(s.id) == current {
-                                        span.badge.badge-green { "This session" }
-                                    } @else {
-                                        button.btn.btn-link hx-post=(paths::session_revoke(s.id))
-                                            hx-target="#sessions-section" hx-swap="outerHTML"
-                                            hx-confirm="Sign out this session?" { "Sign out" }
+                div.table-wrap tabindex="0" role="region" aria-label="Active sessions" {
+                    table.table {
+                        thead { tr { th { "Device" } th { "Address" } th { "Signed in" } th { "Last active" } th {} } }
+                        tbody {
+                            @for s in sessions {
+                                tr {
+                                    td { (s.user_agent.as_deref().map(short_agent).unwrap_or("Unknown")) }
+                                    td.mono { (s.ip.map(|ip| ip.to_string()).unwrap_or_default()) }
+                                    td { (when(s.created_at)) }
+                                    td { (when(s.last_seen_at)) }
+                                    td {
+                                        @if Some(s.id) == current {
+                                            span.badge.badge-green { "This session" }
+                                        } @else {
+                                            button.btn.btn-link hx-post=(paths::session_revoke(s.id))
+                                                hx-target="#sessions-section" hx-swap="outerHTML"
+                                                hx-confirm="Sign out this session?" { "Sign out" }
+                                        }
                                     }
                                 }
                             }
@@ -143,24 +145,26 @@ pub fn tokens_section(
                 @if tokens.is_empty() {
                     div.empty { "No API tokens yet." }
                 } @else {
-                    table.table {
-                        thead { tr { th { "Name" } th { "Token" } th { "Access" } th { "Created by" } th { "Created" } th { "Last used" } th {} } }
-                        tbody {
-                            @for t in tokens {
-                                tr {
-                                    td { (t.name) }
-                                    td.mono { (t.prefix) "…" }
-                                    td { @match t.scope { Scope::Read => "Read only", Scope::Write => "Read and write" } }
-                                    td { (t.created_by_email) }
-                                    td { (when(t.created_at)) }
-                                    td { (t.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
-                                    td {
-                                        @if t.created_by_role <= viewer {
-                                            button.btn.btn-link hx-post=(paths::token_revoke(t.id))
-                                                hx-target="#tokens-section" hx-swap="outerHTML"
-                                                hx-confirm={ "Revoke the token \"" (t.name) "\"? Scripts using it stop working." } { "Revoke" }
-                                        } @else {
-                                            span.muted.small { "The " (t.created_by_role) " can revoke it" }
+                    div.table-wrap tabindex="0" role="region" aria-label="API tokens" {
+                        table.table {
+                            thead { tr { th { "Name" } th { "Token" } th { "Access" } th { "Created by" } th { "Created" } th { "Last used" } th {} } }
+                            tbody {
+                                @for t in tokens {
+                                    tr {
+                                        td { (t.name) }
+                                        td.mono { (t.prefix) "…" }
+                                        td { @match t.scope { Scope::Read => "Read only", Scope::Write => "Read and write" } }
+                                        td { (t.created_by_email) }
+                                        td { (when(t.created_at)) }
+                                        td { (t.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
+                                        td {
+                                            @if t.created_by_role <= viewer {
+                                                button.btn.btn-link hx-post=(paths::token_revoke(t.id))
+                                                    hx-target="#tokens-section" hx-swap="outerHTML"
+                                                    hx-confirm={ "Revoke the token \"" (t.name) "\"? Scripts using it stop working." } { "Revoke" }
+                                            } @else {
+                                                span.muted.small { "The " (t.created_by_role) " can revoke it" }
+                                            }
                                         }
                                     }
                                 }

@@ -141,7 +141,7 @@ fn controls_card(data: &SitePageData) -> Markup {
                     }
                 }
             } @else {
-                div.table-wrap {
+                div.table-wrap tabindex="0" role="region" aria-label="Controls" {
                     table.table.controls-table {
                         thead {
                             tr {

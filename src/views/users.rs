@@ -134,7 +134,7 @@ pub fn invites_section(
                 @if invites.is_empty() {
                     div.empty id="no-invites" { "No pending invitations." }
                 } @else {
-                    div.table-wrap {
+                    div.table-wrap tabindex="0" role="region" aria-label="Pending invitations" {
                         table.table id="invites-table" {
                             thead { tr { th { "Email" } th { "Name" } th { "Role" } th { "Invited by" } th { "Status" } th {} } }
                             tbody {
@@ -224,7 +224,7 @@ pub fn users_section(actor: &Actor, users: &[UserSummary], message: Option<&str>
             div.card-header { h2.card-title { "Users" } }
             div.card-body {
                 @if let Some(message) = message { div.alert.alert-success role="status" { (message) } }
-                div.table-wrap {
+                div.table-wrap tabindex="0" role="region" aria-label="Users" {
                     table.table id="users-table" {
                         thead { tr { th { "Name" } th { "Email" } th { "Role" } th { "Status" } th { "MFA" } th { "Last sign-in" } th { span.sr-only { "Actions" } } } }
                         tbody {

@@ -532,3 +532,70 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// The demo practice's pages this issue changed, as its owner sees them in
+/// Chromium: the to-do list first on the dashboard, a site's controls with
+/// failures first, notifications with criticals still failing pinned, the
+/// audit log in sentences and the time zone in Settings; each at desktop
+/// and phone width, each free of WCAG 2.1 A/AA violations (axe-core).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_reads_honestly_in_chromium() {
+    use fantoccini::cookies::Cookie;
+    use poem::web::cookie::SameSite;
+
+    let Some((_driver, client)) = browser().await else { return };
+    let app = spawn_app().await;
+    let dir = crate::helpers::TempDir::new();
+    portal::demo::seed(&app.pool, dir.path()).await.unwrap();
+    portal::demo::seed_evidence(&app.state, dir.path()).await.unwrap();
+    let db = app.db_client().await;
+    let owner = db
+        .query_one("SELECT id, email, client_org_id FROM client_users WHERE role = 'owner'", &[])
+        .await
+        .unwrap();
+    let session = app.sign_in(owner.get(0), &owner.get::<_, String>(1), owner.get(2)).await;
+    let westgate: uuid::Uuid =
+        db.query_one("SELECT id FROM sites WHERE name LIKE '%Westgate'", &[]).await.unwrap().get(0);
+    let server = spawn_server(&app).await;
+    client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
+    let (name, value) = session.cookie.split_once('=').unwrap();
+    let cookie = Cookie::build((name.to_owned(), value.to_owned()))
+        .domain("127.0.0.1")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .build();
+    client.add_cookie(cookie).await.unwrap();
+
+    let pages = [
+        ("demo-dashboard", portal::paths::DASHBOARD.to_owned(), "#todo .todo-item"),
+        ("demo-site-westgate", portal::paths::site(westgate), "#controls"),
+        ("demo-notifications", portal::paths::NOTIFICATIONS.to_owned(), "#pinned-criticals"),
+        ("demo-audit-log", portal::paths::AUDIT.to_owned(), "#audit-results"),
+        ("demo-settings", portal::paths::SETTINGS.to_owned(), "#time-zone-section"),
+    ];
+    for (shot, path, element) in &pages {
+        client.goto(&format!("{}{path}", server.base_url)).await.unwrap();
+        client.wait().for_element(Locator::Css(element)).await.expect(element);
+        for width in [1280, 390] {
+            fit_page_at(&client, width).await;
+            let name = if width == 390 { format!("{shot}-390") } else { shot.to_string() };
+            screenshot(&client, &name).await;
+            let violations = axe_violations(&client).await;
+            assert!(violations.is_empty(), "{path} at {width} px: {violations:#?}");
+        }
+    }
+    // The dashboard's first item is the longest-failing one, with its fix;
+    // times are Pacific (the demo practice is in Washington).
+    client.goto(&format!("{}{}", server.base_url, portal::paths::DASHBOARD)).await.unwrap();
+    let first = client.wait().for_element(Locator::Css("#todo .todo-item")).await.unwrap();
+    let text = first.text().await.unwrap();
+    assert!(text.contains("MFA is not enabled on XRAY-01"), "{text}");
+    assert!(
+        text.contains("How to fix") && (text.contains("PST") || text.contains("PDT")),
+        "{text}"
+    );
+    client.close().await.unwrap();
+    server.stop().await;
+}
