@@ -70,7 +70,7 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
                             thead {
                                 tr {
                                     th { "Month" }
-                                    th { "HIPAA safeguards" }
+                                    th { "HIPAA safeguards (month end)" }
                                     th { "Checks passing" }
                                     th.num { "Evidence" }
                                     th.num { "Sites" }
@@ -89,7 +89,9 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
                         "A month's report is made once when the month is over and kept, so the same file (and "
                         "SHA-256) can be downloaded again later; if evidence for that month arrives late, the "
                         "report is made again with it. The current month is a month-to-date report, made fresh "
-                        "each time. Downloads are recorded in the audit log."
+                        "each time. Downloads are recorded in the audit log. The safeguards are as they stood at "
+                        "the month's end: every failure during the month, recovered or not, is listed in its PDF "
+                        "under Incidents."
                     }
                 }
             }
