@@ -243,6 +243,22 @@ pub struct MonthCheck {
     pub failing_since: Option<DateTime<Utc>>,
 }
 
+/// SQL for when the failure streak of the (site, check, host) of row
+/// `pair` that is open just before `before` began: its first failing
+/// result after the last one that did not fail (NULL when not failing).
+fn streak_start(pair: &str, before: &str) -> String {
+    format!(
+        "(SELECT min(f0.checked_at) FROM evidence_checks f0
+           WHERE f0.site_id = {pair}.site_id AND f0.check_type = {pair}.check_type
+             AND f0.host = {pair}.host AND f0.checked_at < {before} AND f0.status = 'fail'
+             AND f0.checked_at > coalesce((
+                   SELECT max(p0.checked_at) FROM evidence_checks p0
+                    WHERE p0.site_id = {pair}.site_id AND p0.check_type = {pair}.check_type
+                      AND p0.host = {pair}.host AND p0.checked_at < {before}
+                      AND p0.status <> 'fail'), '-infinity'))"
+    )
+}
+
 /// The latest result per (site, check, host) among the pairs checked in
 /// `[start, end)`, with when a failing pair started failing. The pairs come
 /// from `check_states` (one row per pair ever seen; pairs last seen before
@@ -256,17 +272,9 @@ pub async fn month_checks(
 ) -> AppResult<Vec<MonthCheck>> {
     let rows = db
         .query(
-            "SELECT cs.site_id, cs.check_type, cs.host, l.hipaa_control, l.status, l.checked_at,
-                    CASE WHEN l.status = 'fail' THEN (
-                        SELECT min(f.checked_at) FROM evidence_checks f
-                         WHERE f.site_id = cs.site_id AND f.check_type = cs.check_type
-                           AND f.host = cs.host AND f.checked_at < $3
-                           AND f.checked_at > coalesce((
-                                 SELECT max(p.checked_at) FROM evidence_checks p
-                                  WHERE p.site_id = cs.site_id AND p.check_type = cs.check_type
-                                    AND p.host = cs.host AND p.checked_at < $3
-                                    AND p.status <> 'fail'), '-infinity'))
-                    END
+            &format!(
+                "SELECT cs.site_id, cs.check_type, cs.host, l.hipaa_control, l.status, l.checked_at,
+                    CASE WHEN l.status = 'fail' THEN {} END
                FROM check_states cs
                JOIN sites s ON s.id = cs.site_id
               CROSS JOIN LATERAL (
@@ -279,6 +287,8 @@ pub async fn month_checks(
                      LIMIT 1) l
               WHERE s.client_org_id = $1 AND cs.last_seen_at >= $2
               ORDER BY cs.site_id, cs.check_type, cs.host",
+                streak_start("cs", "$3")
+            ),
             &[&org_id, &start, &end],
         )
         .await?;
@@ -489,7 +499,8 @@ pub async fn month_incidents(
 ) -> AppResult<Vec<MonthIncident>> {
     let rows = db
         .query(
-            "WITH pairs AS (
+            &format!(
+                "WITH pairs AS (
                  SELECT cs.site_id, cs.check_type, cs.host
                    FROM check_states cs JOIN sites s ON s.id = cs.site_id
                   WHERE s.client_org_id = $1 AND cs.last_seen_at >= $2),
@@ -524,22 +535,15 @@ pub async fn month_incidents(
                         (array_agg(hipaa_control ORDER BY checked_at DESC, id DESC))[1] AS control
                    FROM runs GROUP BY site_id, check_type, host, run)
              SELECT f.site_id, f.check_type, f.host, f.control,
-                    CASE WHEN f.first_at >= $2 THEN f.first_at ELSE (
-                        SELECT min(x.checked_at) FROM evidence_checks x
-                         WHERE x.site_id = f.site_id AND x.check_type = f.check_type
-                           AND x.host = f.host AND x.checked_at < $2 AND x.status = 'fail'
-                           AND x.checked_at > coalesce((
-                                 SELECT max(y.checked_at) FROM evidence_checks y
-                                  WHERE y.site_id = f.site_id AND y.check_type = f.check_type
-                                    AND y.host = f.host AND y.checked_at < $2
-                                    AND y.status <> 'fail'), '-infinity'))
-                    END,
+                    CASE WHEN f.first_at >= $2 THEN f.first_at ELSE {} END,
                     n.first_at
                FROM spans f
                LEFT JOIN spans n ON n.site_id = f.site_id AND n.check_type = f.check_type
                                 AND n.host = f.host AND n.run = f.run + 1
               WHERE f.failing
               ORDER BY 5, f.site_id, f.check_type, f.host",
+                streak_start("f", "$2")
+            ),
             &[&org_id, &start, &end],
         )
         .await?;

@@ -102,6 +102,17 @@ pub const GENERIC: Remediation = Remediation {
     fixed_by: FixedBy::Partner,
 };
 
+const FIREWALL: Remediation = Remediation {
+    check: "firewall_status",
+    failing: "The firewall is off",
+    warning: "The firewall could not be confirmed",
+    why: "A computer without its firewall can be reached by anything else on the clinic \
+          network. HIPAA asks that ePHI on a network be guarded against unauthorized access.",
+    fix: "Turn Windows Defender Firewall on for all network profiles (domain, private and \
+          public), preferably by group policy so that it stays on.",
+    fixed_by: FixedBy::Partner,
+};
+
 const CATALOGUE: &[Remediation] = &[
     Remediation {
         check: "bitlocker_status",
@@ -126,26 +137,9 @@ const CATALOGUE: &[Remediation] = &[
               it is running and the appliance can see it.",
         fixed_by: FixedBy::Partner,
     },
-    Remediation {
-        check: "firewall_status",
-        failing: "The firewall is off",
-        warning: "The firewall could not be confirmed",
-        why: "A computer without its firewall can be reached by anything else on the clinic \
-              network. HIPAA asks that ePHI on a network be guarded against unauthorized access.",
-        fix: "Turn Windows Defender Firewall on for all network profiles (domain, private and \
-              public), preferably by group policy so that it stays on.",
-        fixed_by: FixedBy::Partner,
-    },
-    Remediation {
-        check: "firewall_enabled",
-        failing: "The firewall is off",
-        warning: "The firewall could not be confirmed",
-        why: "A computer without its firewall can be reached by anything else on the clinic \
-              network. HIPAA asks that ePHI on a network be guarded against unauthorized access.",
-        fix: "Turn the firewall on for all network profiles, preferably by group policy so that \
-              it stays on.",
-        fixed_by: FixedBy::Partner,
-    },
+    FIREWALL,
+    // The same check under the name some agents give it.
+    Remediation { check: "firewall_enabled", ..FIREWALL },
     Remediation {
         check: "password_policy",
         failing: "The password policy is weaker than required",

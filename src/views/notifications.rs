@@ -243,6 +243,25 @@ pub fn list_head(filter: Filter, unread: i64, csrf_token: &str, oob: bool) -> Ma
     }
 }
 
+/// A table of notifications, its body `#{body_id}` holding `rows`.
+fn notifications_table(label: &str, body_id: &str, rows: Markup) -> Markup {
+    html! {
+        div.table-wrap tabindex="0" role="region" aria-label=(label) {
+            table.table.notifications-table {
+                thead {
+                    tr {
+                        th { "Severity" }
+                        th { "Notification" }
+                        th { "When" }
+                        th { span.sr-only { "Read state" } }
+                    }
+                }
+                tbody id=(body_id) { (rows) }
+            }
+        }
+    }
+}
+
 /// `#notification-list`: the filter, "Mark all read" and the list.
 pub fn notification_list(d: &ListData) -> Markup {
     html! {
@@ -255,21 +274,9 @@ pub fn notification_list(d: &ListData) -> Markup {
                 div.pinned id="pinned-criticals" {
                     h2.card-title { "Still failing" }
                     p.muted.small { "Critical alerts whose check has not passed since, newest first. They leave this list when the check passes; the dashboard's to-do list says how to fix each." }
-                    div.table-wrap tabindex="0" role="region" aria-label="Critical alerts still failing" {
-                        table.table.notifications-table {
-                            thead {
-                                tr {
-                                    th { "Severity" }
-                                    th { "Notification" }
-                                    th { "When" }
-                                    th { span.sr-only { "Read state" } }
-                                }
-                            }
-                            tbody id="pinned-rows" {
-                                @for n in d.pinned { (notification_row_as(n, d.filter, d.csrf_token, d.now, "pinned")) }
-                            }
-                        }
-                    }
+                    (notifications_table("Critical alerts still failing", "pinned-rows", html! {
+                        @for n in d.pinned { (notification_row_as(n, d.filter, d.csrf_token, d.now, "pinned")) }
+                    }))
                 }
             }
             @if d.items.is_empty() {
@@ -289,21 +296,7 @@ pub fn notification_list(d: &ListData) -> Markup {
                     }
                 }
             } @else {
-                div.table-wrap tabindex="0" role="region" aria-label="Notifications" {
-                    table.table.notifications-table {
-                        thead {
-                            tr {
-                                th { "Severity" }
-                                th { "Notification" }
-                                th { "When" }
-                                th { span.sr-only { "Read state" } }
-                            }
-                        }
-                        tbody id="notification-rows" {
-                            (notification_rows(d.items, d.filter, d.csrf_token, d.now))
-                        }
-                    }
-                }
+                (notifications_table("Notifications", "notification-rows", notification_rows(d.items, d.filter, d.csrf_token, d.now)))
                 @if d.next.is_some() || d.continued {
                     div.card-footer.muted.small {
                         @if d.continued {

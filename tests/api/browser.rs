@@ -540,9 +540,6 @@ async fn compliance_pages_render_and_filter_evidence_in_place_in_chromium() {
 /// and phone width, each free of WCAG 2.1 A/AA violations (axe-core).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_reads_honestly_in_chromium() {
-    use fantoccini::cookies::Cookie;
-    use poem::web::cookie::SameSite;
-
     let Some((_driver, client)) = browser().await else { return };
     let app = spawn_app().await;
     let dir = crate::helpers::TempDir::new();
@@ -557,16 +554,7 @@ async fn the_demo_reads_honestly_in_chromium() {
     let westgate: uuid::Uuid =
         db.query_one("SELECT id FROM sites WHERE name LIKE '%Westgate'", &[]).await.unwrap().get(0);
     let server = spawn_server(&app).await;
-    client.goto(&format!("{}/client/login", server.base_url)).await.unwrap();
-    let (name, value) = session.cookie.split_once('=').unwrap();
-    let cookie = Cookie::build((name.to_owned(), value.to_owned()))
-        .domain("127.0.0.1")
-        .secure(true)
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .build();
-    client.add_cookie(cookie).await.unwrap();
+    open_as(&client, &server.base_url, &session, portal::paths::DASHBOARD).await;
 
     let pages = [
         ("demo-dashboard", portal::paths::DASHBOARD.to_owned(), "#todo .todo-item"),
