@@ -706,6 +706,10 @@ const TODO_IN_FULL: usize = 10;
 /// What to fix first: the longest-failing checks at the month's end, each
 /// with how to fix it and who usually does.
 fn to_do(w: &mut Writer, data: &ReportData) {
+    // The heading keeps its first item with it (an item is never split).
+    if let Some(first) = data.failing.iter().min_by_key(|f| f.since) {
+        w.ensure(60.0 + to_do_height(first));
+    }
     w.heading(by_period(data, "To do", "To do at month end"));
     if data.failing.is_empty() {
         let none = by_period(
@@ -742,13 +746,7 @@ fn to_do(w: &mut Writer, data: &ReportData) {
         let fix = format!("How to fix: {}", r.fix);
         let who = r.fixed_by.usually(partner);
         // Keep an item together on one page.
-        let lines = |s: &str, font: Font, size: f32| wrap(s, font, size, CONTENT_W).len() as f32;
-        let h = lines(&title, Font::Bold, 10.0) * 13.5
-            + lines(&meta, Font::Regular, 8.5) * 11.5
-            + lines(&fix, Font::Regular, 9.0) * 12.2
-            + 11.5
-            + 8.0;
-        w.ensure(h);
+        w.ensure(item_height(&title, &meta, &fix));
         w.paragraph(&title, Font::Bold, 10.0, RED);
         w.paragraph(&meta, Font::Regular, 8.5, MUTED);
         w.paragraph(&fix, Font::Regular, 9.0, TEXT);
@@ -767,6 +765,28 @@ fn to_do(w: &mut Writer, data: &ReportData) {
             TEXT,
         );
     }
+}
+
+/// The height of a to-do item: its title, facts, fix and who fixes it.
+fn item_height(title: &str, meta: &str, fix: &str) -> f32 {
+    let lines = |s: &str, font: Font, size: f32| wrap(s, font, size, CONTENT_W).len() as f32;
+    lines(title, Font::Bold, 10.0) * 13.5
+        + lines(meta, Font::Regular, 8.5) * 11.5
+        + lines(fix, Font::Regular, 9.0) * 12.2
+        + 11.5
+        + 8.0
+}
+
+/// A generous height for the item of `f` (its title and fix as written).
+fn to_do_height(f: &FailingRow) -> f32 {
+    let r = remediation(&f.check_type);
+    let title = format!("1. {}", r.problem(&f.check_type, CheckStatus::Fail, &f.host, &f.site));
+    let meta = format!(
+        "Failing for 9,999 days at month end - {} - {}",
+        f.check_type,
+        f.control.as_deref().unwrap_or("")
+    );
+    item_height(&title, &meta, &format!("How to fix: {}", r.fix))
 }
 
 const FAILING_COLS: [Col; 5] = [
@@ -1305,6 +1325,29 @@ mod tests {
             _ => None,
         };
         layout(data).iter().map(|ops| ops.iter().filter_map(shown).collect()).collect()
+    }
+
+    #[test]
+    fn no_heading_is_left_at_the_foot_of_a_page() {
+        let headings = [
+            "To do at month end",
+            "Incidents this month",
+            "Sites",
+            "HIPAA controls",
+            "Failing checks at month end",
+            "Notifications this month",
+            "Evidence chains at month end",
+        ];
+        for (sites, failing) in (0..60).map(|n| (1 + n % 7, n)) {
+            for page in page_texts(&sample(sites, failing)) {
+                // Before the footer (its two texts), the page's last text.
+                let last = &page[page.len().saturating_sub(3)];
+                assert!(
+                    !headings.contains(&last.as_str()),
+                    "{sites} sites, {failing} failing: {last:?} ends a page"
+                );
+            }
+        }
     }
 
     #[test]
