@@ -446,6 +446,7 @@ async fn notify_transitions(
         }
         (title, message, format!("checks_changed:{}", bundle.bundle_id), None)
     };
+    let repeats = about.is_some();
     let created = notifications::insert(
         db,
         &NewNotification {
@@ -458,15 +459,18 @@ async fn notify_transitions(
             action_url: Some(action_url.clone()),
             action_label: Some("View evidence".into()),
             dedupe_key,
-            repeats: about.is_some(),
+            repeats,
             check: about,
         },
     )
     .await?;
     // An appliance catching up a backlog should not email about old events:
     // they are in the notification centre, but only fresh failures page people.
+    // A check that fails again the same day is counted on that day's
+    // notification, but its failure is news: it is emailed (the alert mail
+    // folds failures of a site into one a minute).
     let fresh = Utc::now().signed_duration_since(bundle.checked_at) < chrono::TimeDelta::hours(24);
-    if created.is_none() || failed.is_empty() || !fresh {
+    if (created.is_none() && !repeats) || failed.is_empty() || !fresh {
         return Ok(false);
     }
     let titles: Vec<String> = failed

@@ -426,7 +426,14 @@ async fn the_critical_alert_says_how_to_fix_each_failure() {
         &[("screen_lock", "pass", "SRV-01", None)],
     )
     .await;
-    ingest(&app, &site, "BAD-1", Utc::now(), &[("screen_lock", "fail", "SRV-01", None)]).await;
+    ingest(
+        &app,
+        &site,
+        "BAD-1",
+        Utc::now() - Duration::minutes(30),
+        &[("screen_lock", "fail", "SRV-01", None)],
+    )
+    .await;
     let db = app.db_client().await;
     let rows = db
         .query("SELECT body_text, body_html FROM email_outbox WHERE kind = 'critical_alert'", &[])
@@ -439,5 +446,23 @@ async fn the_critical_alert_says_how_to_fix_each_failure() {
         assert!(text.contains("What to do:\n\n  Screen lock: Set the screen to lock"), "{text}");
         assert!(text.contains("Usually fixed by your IT partner, with your staff."), "{text}");
         assert!(html.contains("What to do") && html.contains("Windows+L"), "{html}");
+    }
+
+    // It passes, then fails again: the failure is counted on the day's
+    // notification, and it is still news, so the waiting alert gets it.
+    for (id, status, minutes) in [("OK-2", "pass", 20), ("BAD-2", "fail", 10)] {
+        let at = Utc::now() - Duration::minutes(minutes);
+        ingest(&app, &site, id, at, &[("screen_lock", status, "SRV-01", None)]).await;
+    }
+    let subjects: Vec<String> = db
+        .query("SELECT subject FROM email_outbox WHERE kind = 'critical_alert'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!subjects.is_empty());
+    for subject in subjects {
+        assert_eq!(subject, "Compliance alert at Westgate: 2 checks failing");
     }
 }
