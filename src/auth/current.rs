@@ -62,8 +62,6 @@ pub struct CurrentUser {
     /// For a browser session, when the practice requires MFA and the user
     /// has no factor yet: the end of their grace period.
     pub mfa_setup_due: Option<chrono::DateTime<chrono::Utc>>,
-    /// The practice's zone, in which pages show times.
-    pub time_zone: crate::zone::Tz,
 }
 
 impl CurrentUser {
@@ -159,7 +157,6 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
         }
         crate::zone::set(t.time_zone);
         return Ok(Some(CurrentUser {
-            time_zone: t.time_zone,
             id: t.user_id,
             email: t.email,
             name: t.name,
@@ -193,7 +190,6 @@ pub async fn authenticate(req: &Request, state: &AppState) -> AppResult<Option<C
     // Every time this request renders is in the practice's zone.
     crate::zone::set(s.time_zone);
     Ok(Some(CurrentUser {
-        time_zone: s.time_zone,
         id: s.user_id,
         email: s.email,
         name: s.name,

@@ -706,12 +706,17 @@ const TODO_IN_FULL: usize = 10;
 /// What to fix first: the longest-failing checks at the month's end, each
 /// with how to fix it and who usually does.
 fn to_do(w: &mut Writer, data: &ReportData) {
+    let mut oldest: Vec<&FailingRow> = data.failing.iter().collect();
+    oldest
+        .sort_by(|a, b| (a.since, &a.site, &a.check_type).cmp(&(b.since, &b.site, &b.check_type)));
+    let items: Vec<ToDoText> =
+        oldest.iter().take(TODO_IN_FULL).enumerate().map(|(i, f)| to_do_text(data, i, f)).collect();
     // The heading keeps its first item with it (an item is never split).
-    if let Some(first) = data.failing.iter().min_by_key(|f| f.since) {
-        w.ensure(60.0 + to_do_height(first));
+    if let Some(first) = items.first() {
+        w.ensure(60.0 + first.height());
     }
     w.heading(by_period(data, "To do", "To do at month end"));
-    if data.failing.is_empty() {
+    if items.is_empty() {
         let none = by_period(
             data,
             "Nothing: no check is failing so far this month.",
@@ -720,37 +725,13 @@ fn to_do(w: &mut Writer, data: &ReportData) {
         w.paragraph(none, Font::Regular, 9.0, TEXT);
         return;
     }
-    let mut oldest: Vec<&FailingRow> = data.failing.iter().collect();
-    oldest
-        .sort_by(|a, b| (a.since, &a.site, &a.check_type).cmp(&(b.since, &b.site, &b.check_type)));
-    let partner = (data.partner != DIRECT).then_some(data.partner.as_str());
-    for (i, f) in oldest.iter().take(TODO_IN_FULL).enumerate() {
-        let r = remediation(&f.check_type);
-        let title =
-            format!("{}. {}", i + 1, r.problem(&f.check_type, CheckStatus::Fail, &f.host, &f.site));
-        let until = if data.month_to_date { data.as_of } else { data.month.end() };
-        let days = (until - f.since).num_days().max(0);
-        let mut meta = format!(
-            "Failing for {} {} (since {}) - check {}",
-            plural(i128::from(days), "day", "days"),
-            by_period(data, "so far", "at month end"),
-            day(f.since),
-            f.check_type
-        );
-        if let Some(c) = &f.control {
-            meta.push_str(&format!(" - HIPAA {c}"));
-            if let Some(name) = control_name(c) {
-                meta.push_str(&format!(" {name}"));
-            }
-        }
-        let fix = format!("How to fix: {}", r.fix);
-        let who = r.fixed_by.usually(partner);
+    for item in &items {
         // Keep an item together on one page.
-        w.ensure(item_height(&title, &meta, &fix));
-        w.paragraph(&title, Font::Bold, 10.0, RED);
-        w.paragraph(&meta, Font::Regular, 8.5, MUTED);
-        w.paragraph(&fix, Font::Regular, 9.0, TEXT);
-        w.paragraph(&who, Font::Regular, 8.5, MUTED);
+        w.ensure(item.height());
+        w.paragraph(&item.title, Font::Bold, 10.0, RED);
+        w.paragraph(&item.meta, Font::Regular, 8.5, MUTED);
+        w.paragraph(&item.fix, Font::Regular, 9.0, TEXT);
+        w.paragraph(&item.who, Font::Regular, 8.5, MUTED);
         w.gap(8.0);
     }
     if data.failing.len() > TODO_IN_FULL {
@@ -767,26 +748,55 @@ fn to_do(w: &mut Writer, data: &ReportData) {
     }
 }
 
-/// The height of a to-do item: its title, facts, fix and who fixes it.
-fn item_height(title: &str, meta: &str, fix: &str) -> f32 {
-    let lines = |s: &str, font: Font, size: f32| wrap(s, font, size, CONTENT_W).len() as f32;
-    lines(title, Font::Bold, 10.0) * 13.5
-        + lines(meta, Font::Regular, 8.5) * 11.5
-        + lines(fix, Font::Regular, 9.0) * 12.2
-        + 11.5
-        + 8.0
+/// The lines of one to-do item.
+struct ToDoText {
+    title: String,
+    meta: String,
+    fix: String,
+    who: String,
 }
 
-/// A generous height for the item of `f` (its title and fix as written).
-fn to_do_height(f: &FailingRow) -> f32 {
+impl ToDoText {
+    /// Its height on the page: title, facts, fix, who fixes it and a gap.
+    fn height(&self) -> f32 {
+        let lines = |s: &str, font: Font, size: f32| wrap(s, font, size, CONTENT_W).len() as f32;
+        lines(&self.title, Font::Bold, 10.0) * 13.5
+            + lines(&self.meta, Font::Regular, 8.5) * 11.5
+            + lines(&self.fix, Font::Regular, 9.0) * 12.2
+            + 11.5
+            + 8.0
+    }
+}
+
+/// The `i`-th to-do item, for the failing check `f`.
+fn to_do_text(data: &ReportData, i: usize, f: &FailingRow) -> ToDoText {
     let r = remediation(&f.check_type);
-    let title = format!("1. {}", r.problem(&f.check_type, CheckStatus::Fail, &f.host, &f.site));
-    let meta = format!(
-        "Failing for 9,999 days at month end - {} - {}",
-        f.check_type,
-        f.control.as_deref().unwrap_or("")
+    let until = if data.month_to_date { data.as_of } else { data.month.end() };
+    let days = (until - f.since).num_days().max(0);
+    let mut meta = format!(
+        "Failing for {} {} (since {}) - check {}",
+        plural(i128::from(days), "day", "days"),
+        by_period(data, "so far", "at month end"),
+        day(f.since),
+        f.check_type
     );
-    item_height(&title, &meta, &format!("How to fix: {}", r.fix))
+    if let Some(c) = &f.control {
+        meta.push_str(&format!(" - HIPAA {c}"));
+        if let Some(name) = control_name(c) {
+            meta.push_str(&format!(" {name}"));
+        }
+    }
+    let partner = (data.partner != DIRECT).then_some(data.partner.as_str());
+    ToDoText {
+        title: format!(
+            "{}. {}",
+            i + 1,
+            r.problem(&f.check_type, CheckStatus::Fail, &f.host, &f.site)
+        ),
+        meta,
+        fix: format!("How to fix: {}", r.fix),
+        who: r.fixed_by.usually(partner),
+    }
 }
 
 const FAILING_COLS: [Col; 5] = [
