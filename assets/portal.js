@@ -3,6 +3,27 @@
 (function () {
   "use strict";
 
+  // Narrow screens fold the navigation into a menu (app.css hides it once
+  // script runs); the button opens and closes it, Escape closes it.
+  document.documentElement.classList.add("js");
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest(".nav-toggle");
+    if (!toggle) { return; }
+    var panel = document.getElementById(toggle.getAttribute("aria-controls"));
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (panel) { panel.classList.toggle("open", open); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var toggle = document.querySelector('.nav-toggle[aria-expanded="true"]');
+    if (!toggle) { return; }
+    toggle.setAttribute("aria-expanded", "false");
+    var panel = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (panel) { panel.classList.remove("open"); }
+    toggle.focus();
+  });
+
   // Every htmx request carries the session's CSRF token, read from
   // <meta name="csrf-token">, which only signed-in pages render.
   document.addEventListener("htmx:configRequest", function (event) {

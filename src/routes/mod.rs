@@ -92,5 +92,6 @@ pub fn finish(
     state: AppState,
 ) -> impl Endpoint + 'static {
     let hsts = state.config().base_url.starts_with("https://");
-    routes.into_endpoint().data(state).with(shell::Shell { hsts })
+    let shell = shell::Shell { hsts, state: state.clone() };
+    routes.into_endpoint().data(state).with(shell)
 }

@@ -24,18 +24,22 @@ const NO_REFERRER_PREFIXES: &[&str] = crate::paths::AUTH_PREFIXES;
 
 pub struct Shell {
     pub hsts: bool,
+    /// For error pages: who is signed in, so a 403 or 404 keeps their
+    /// navigation and account.
+    pub state: crate::AppState,
 }
 
 impl<E: Endpoint> Middleware<E> for Shell {
     type Output = ShellEndpoint<E>;
     fn transform(&self, ep: E) -> Self::Output {
-        ShellEndpoint { inner: ep, hsts: self.hsts }
+        ShellEndpoint { inner: ep, hsts: self.hsts, state: self.state.clone() }
     }
 }
 
 pub struct ShellEndpoint<E> {
     inner: E,
     hsts: bool,
+    state: crate::AppState,
 }
 
 /// How a request wants its errors.
@@ -87,6 +91,12 @@ impl<E: Endpoint> ShellEndpoint<E> {
         // Every body is read here with a cap, before any handler or rate
         // limit runs, so no request can make the portal buffer without bound
         // (chunked bodies included, which carry no Content-Length).
+        // An error page keeps the signed-in header: who asked is looked up
+        // again from these headers, only when there is an error to show.
+        let headers = (flavor == Flavor::Html).then(|| req.headers().clone());
+        // A session cookie on a request that turns out signed out: the
+        // session has ended, and the sign-in page says so.
+        let had_session = crate::auth::session::token_from(&req, self.state.config()).is_some();
         let mut req = req;
         if let Err(resp) = cap_body(&mut req, &path, flavor).await {
             return Ok(finish_response(resp, &path, self.hsts, &method, started));
@@ -95,9 +105,16 @@ impl<E: Endpoint> ShellEndpoint<E> {
         let resp = match outcome {
             Ok(Ok(resp)) => resp.into_response(),
             Ok(Err(err)) if flavor != Flavor::Json && err.status() == StatusCode::UNAUTHORIZED => {
-                sign_in_redirect(flavor, return_to.as_deref())
+                sign_in_redirect(flavor, return_to.as_deref(), had_session)
             }
-            Ok(Err(err)) => render_error(err, flavor),
+            Ok(Err(err)) => {
+                let user = match &headers {
+                    Some(headers) => self.signed_in(headers).await,
+                    None => None,
+                };
+                let nav = user.as_ref().map(crate::views::layout::NavUser::of);
+                render_error(err, flavor, nav.as_ref())
+            }
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -105,24 +122,42 @@ impl<E: Endpoint> ShellEndpoint<E> {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".to_owned());
                 tracing::error!(%method, %path, panic = %what, "handler panicked");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "", flavor)
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "", flavor, None)
             }
         };
         Ok(finish_response(resp, &path, self.hsts, &method, started))
     }
+
+    /// The signed-in person a browser request came from, if any (none when
+    /// the database cannot say: the error page then has the visitor's
+    /// header).
+    async fn signed_in(
+        &self,
+        headers: &poem::http::HeaderMap,
+    ) -> Option<crate::auth::current::CurrentUser> {
+        let mut probe = Request::builder().finish();
+        *probe.headers_mut() = headers.clone();
+        crate::auth::current::authenticate(&probe, &self.state).await.ok().flatten()
+    }
 }
 
 /// A page that needs a session sends the visitor to sign in and back; htmx
-/// requests get `HX-Redirect` so the whole page navigates.
-fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>) -> Response {
+/// requests get `HX-Redirect` so the whole page navigates. When the request
+/// carried a session that has ended (`expired`), the sign-in page says so.
+fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>, expired: bool) -> Response {
+    use crate::views::login::Reason;
     let next = return_to.filter(|p| !p.starts_with(paths::LOGIN));
-    let location = match next {
-        Some(next) => format!(
-            "{}?next={}",
-            paths::LOGIN,
-            serde_urlencoded::to_string([("", next)]).unwrap_or_default().trim_start_matches('=')
-        ),
-        None => paths::LOGIN.to_owned(),
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(next) = next {
+        query.push(("next", next));
+    }
+    if expired {
+        query.push(("reason", Reason::Expired.as_str()));
+    }
+    let location = if query.is_empty() {
+        paths::LOGIN.to_owned()
+    } else {
+        format!("{}?{}", paths::LOGIN, serde_urlencoded::to_string(&query).unwrap_or_default())
     };
     let builder = Response::builder().header(header::CACHE_CONTROL, "no-store");
     match flavor {
@@ -152,6 +187,7 @@ async fn cap_body(req: &mut Request, path: &str, flavor: Flavor) -> Result<(), R
             "payload_too_large",
             &format!("the request body is larger than this endpoint accepts ({limit} bytes)"),
             flavor,
+            None,
         )
     };
     if declared.is_some_and(|n| n > limit) {
@@ -179,6 +215,7 @@ async fn cap_body(req: &mut Request, path: &str, flavor: Flavor) -> Result<(), R
             "bad_request",
             &format!("cannot read the body: {e}"),
             flavor,
+            None,
         )),
     }
 }
@@ -213,7 +250,11 @@ fn finish_response(
     resp
 }
 
-fn render_error(err: poem::Error, flavor: Flavor) -> Response {
+fn render_error(
+    err: poem::Error,
+    flavor: Flavor,
+    nav: Option<&crate::views::layout::NavUser>,
+) -> Response {
     if err.is_from_response() && (err.status().is_redirection() || err.status().is_success()) {
         // An extractor's redirect (the MFA policy's lock to the Security
         // page: a 303, or htmx's HX-Redirect) is the answer itself, headers
@@ -224,7 +265,7 @@ fn render_error(err: poem::Error, flavor: Flavor) -> Response {
         app.log();
         // AppError's own wording never carries internals (5xx say only that
         // something failed), so it is safe to show.
-        let mut resp = error_response(app.status(), app.code(), &app.to_string(), flavor);
+        let mut resp = error_response(app.status(), app.code(), &app.to_string(), flavor, nav);
         if let AppError::TooManyRequests { retry_after_secs, .. } = app {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
@@ -249,7 +290,7 @@ fn render_error(err: poem::Error, flavor: Flavor) -> Response {
     };
     // Server errors keep their internals in the log, not in the response.
     let message = if status.is_server_error() { String::new() } else { err.to_string() };
-    error_response(status, code, &message, flavor)
+    error_response(status, code, &message, flavor, nav)
 }
 
 fn default_message(status: StatusCode) -> &'static str {
@@ -262,7 +303,13 @@ fn default_message(status: StatusCode) -> &'static str {
 }
 
 /// One error response in the shape the caller expects.
-fn error_response(status: StatusCode, code: &str, message: &str, flavor: Flavor) -> Response {
+fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    flavor: Flavor,
+    nav: Option<&crate::views::layout::NavUser>,
+) -> Response {
     let message = if message.is_empty() { default_message(status) } else { message };
     match flavor {
         Flavor::Json => Response::builder()
@@ -277,7 +324,7 @@ fn error_response(status: StatusCode, code: &str, message: &str, flavor: Flavor)
         Flavor::Html => Response::builder()
             .status(status)
             .content_type("text/html; charset=utf-8")
-            .body(error_page(status, message).into_string()),
+            .body(error_page(status, message, nav).into_string()),
     }
 }
 

@@ -4,9 +4,11 @@ use crate::paths;
 use maud::{Markup, html};
 use poem::http::StatusCode;
 
-use super::layout::{Section, page};
+use super::layout::{NavUser, Section, page};
 
-pub fn error_page(status: StatusCode, message: &str) -> Markup {
+/// The page for an error status. A signed-in person (`user`) keeps their
+/// navigation and is offered their dashboard; a visitor the sign-in page.
+pub fn error_page(status: StatusCode, message: &str, user: Option<&NavUser>) -> Markup {
     let (title, explanation) = match status.as_u16() {
         404 => ("Page not found", "The page you asked for does not exist or has moved."),
         403 => ("Not allowed", "Your account does not have access to this."),
@@ -24,9 +26,13 @@ pub fn error_page(status: StatusCode, message: &str) -> Markup {
         _ => ("That did not work", "The request could not be completed."),
     };
     let detail = (!message.is_empty() && status.is_client_error()).then_some(message);
+    let (home, home_label) = match user {
+        Some(_) => (paths::DASHBOARD, "Go to your dashboard"),
+        None => (paths::LOGIN, "Go to the portal"),
+    };
     page(
         title,
-        None,
+        user,
         Section::None,
         html! {
             div.error-page {
@@ -36,7 +42,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Markup {
                 @if let Some(detail) = detail {
                     p { (detail) }
                 }
-                a.btn.btn-primary href=(paths::LOGIN) { "Go to the portal" }
+                a.btn.btn-primary href=(home) { (home_label) }
             }
         },
     )

@@ -105,11 +105,14 @@ fn role_at_least(role: &str, least: &str) -> bool {
 }
 
 /// The unread-notifications badge in the navigation. Pages render it empty
-/// (`None`) and htmx fills it from `/client/notifications/badge` on load and
-/// every minute; marking notifications read sends it back out of band
-/// (`oob`) with the new count. Counts stop at 1,000 ("999+"). The polls
-/// carry `X-Portal-Background`, so an open tab does not keep its session
-/// from timing out when idle.
+/// (`None`) and htmx fills it from `/client/notifications/badge` once on
+/// load; a filled badge (the answer, which replaces the element) asks again
+/// a minute later, so each tab sends one request a minute (a filled badge
+/// that also fired on load would ask again at once, forever). Marking
+/// notifications read sends it back out of band (`oob`) with the new
+/// count. Counts stop at 1,000 ("999+"). The polls carry
+/// `X-Portal-Background`, so an open tab does not keep its session from
+/// timing out when idle.
 pub fn unread_badge(count: Option<i64>, oob: bool) -> Markup {
     let label = match count {
         Some(n) if n > 999 => Some("999+".to_owned()),
@@ -118,7 +121,8 @@ pub fn unread_badge(count: Option<i64>, oob: bool) -> Markup {
     };
     html! {
         span #nav-unread .nav-count[label.is_some()]
-            hx-get=(paths::NOTIFICATIONS_BADGE) hx-trigger="load delay:50ms, every 60s"
+            hx-get=(paths::NOTIFICATIONS_BADGE)
+            hx-trigger=(if count.is_none() { "load delay:50ms, every 60s" } else { "every 60s" })
             hx-headers=r#"{"X-Portal-Background": "1"}"#
             hx-swap="outerHTML" hx-swap-oob=[oob.then_some("true")]
             aria-label=[label.as_ref().map(|l| format!("{l} unread"))] {
@@ -188,6 +192,14 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                     div.topbar-inner {
                         a.brand href=(if user.is_some() { paths::DASHBOARD } else { paths::LOGIN }) { (brand()) }
                         @if let Some(user) = user {
+                            // Narrow screens fold the sections and the
+                            // account into a menu this button opens
+                            // (portal.js); without script it stays open.
+                            button.nav-toggle type="button" aria-expanded="false" aria-controls="nav-panel" {
+                                span.nav-toggle-bars aria-hidden="true" {}
+                                "Menu"
+                            }
+                            div.nav-panel id="nav-panel" {
                             nav.nav aria-label="Main" {
                                 @for (section, label, href, least) in NAV {
                                     @if shows(user.role, *section, least) {
@@ -208,6 +220,7 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                                     input type="hidden" name="csrf_token" value=(user.csrf_token);
                                     button.btn-link type="submit" { "Sign out" }
                                 }
+                            }
                             }
                         } @else {
                             div.spacer {}

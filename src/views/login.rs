@@ -46,11 +46,61 @@ pub fn check_email(email: &str) -> Markup {
     }
 }
 
+/// Why someone is on the sign-in page, when the portal sent them there:
+/// the login URL's `reason` (any other value says nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// They pressed Sign out.
+    SignedOut,
+    /// They opened a page with a session that has ended (idle timeout,
+    /// revoked or expired).
+    Expired,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SignedOut => "signed-out",
+            Reason::Expired => "expired",
+        }
+    }
+
+    pub fn parse(raw: Option<&str>) -> Option<Reason> {
+        match raw? {
+            "signed-out" => Some(Reason::SignedOut),
+            "expired" => Some(Reason::Expired),
+            _ => None,
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Reason::SignedOut => "You have been signed out.",
+            Reason::Expired => {
+                "Your session expired (or was ended from another device). Sign in again to continue."
+            }
+        }
+    }
+}
+
+/// The sign-in page, told why they are here.
+pub fn login_page_because(reason: Reason) -> String {
+    format!("{}?reason={}", paths::LOGIN, reason.as_str())
+}
+
 /// `next` is a validated local path to return to after signing in.
-pub fn login_page(next: Option<&str>, password_error: Option<&str>, email: &str) -> Markup {
+pub fn login_page(
+    next: Option<&str>,
+    reason: Option<Reason>,
+    password_error: Option<&str>,
+    email: &str,
+) -> Markup {
     auth_page(
         "Sign in",
         html! {
+            @if let Some(reason) = reason {
+                div.alert.alert-info role="status" id="login-reason" { (reason.message()) }
+            }
             div.auth-card {
                 div.auth-split {
                     section id="magic-link-panel" aria-labelledby="magic-title" {

@@ -19,17 +19,51 @@ fn find_binary(names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A chromedriver process, killed on drop.
+/// A chromedriver process in a process group of its own, which the
+/// Chromium it starts (browser, zygotes, renderers, GPU and utility
+/// processes) joins. Dropping it, when a test ends, fails or panics, kills
+/// the whole group: killing chromedriver alone leaves Chromium running with
+/// parent 1 (its crash handlers exit with the browser). The profile
+/// directory goes too.
 pub struct Driver {
     child: Child,
     pub url: String,
+    profile: PathBuf,
+}
+
+impl Driver {
+    /// The process group chromedriver and its Chromium run in.
+    pub fn process_group(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("a pid")
+    }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: kill(2) with a negative pid signals the group; it touches
+        // no memory of ours.
+        unsafe {
+            libc::kill(-self.process_group(), libc::SIGKILL);
+        }
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// Whether any process of group `pgid` is still running (zombies that
+/// their parent has not reaped count as gone: they run nothing).
+pub fn group_alive(pgid: i32) -> Vec<String> {
+    let mut alive = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid pgrp …; comm may hold spaces, so split after ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
+            alive.push(format!("{head})"));
+        }
+    }
+    alive
 }
 
 /// Starts chromedriver and a headless Chromium session, or explains why not.
@@ -47,14 +81,19 @@ pub async fn browser() -> Option<(Driver, Client)> {
         );
         return None;
     };
+    use std::os::unix::process::CommandExt;
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("start chromedriver");
-    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+    let profile =
+        std::env::temp_dir().join(format!("portal-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let driver =
+        Driver { child, url: format!("http://127.0.0.1:{port}"), profile: profile.clone() };
 
     // chromedriver takes a moment to listen; its own port is the readiness signal.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -62,8 +101,6 @@ pub async fn browser() -> Option<(Driver, Client)> {
         assert!(Instant::now() < deadline, "chromedriver did not start listening");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let profile =
-        std::env::temp_dir().join(format!("portal-chromium-{}", uuid::Uuid::new_v4().simple()));
     let caps = serde_json::json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -200,6 +237,39 @@ pub async fn screenshot(client: &Client, name: &str) -> PathBuf {
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     std::fs::write(&path, png).unwrap();
     path
+}
+
+/// A browser test that fails leaves nothing running: the driver's drop
+/// kills chromedriver and every Chromium process while the panic unwinds.
+#[tokio::test]
+async fn a_browser_test_that_panics_leaves_no_chromium_running() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failed = tokio::spawn(async move {
+        let Some((driver, client)) = browser().await else { return };
+        client.goto("about:blank").await.unwrap();
+        tx.send(driver.process_group()).unwrap();
+        panic!("a browser test fails here");
+    })
+    .await;
+    let Ok(group) = rx.try_recv() else { return }; // no Chromium here (said so above)
+    assert!(failed.is_err_and(|e| e.is_panic()), "the test panicked");
+    crate::helpers::wait_for(
+        || async { group_alive(group).is_empty() },
+        "the failed test's chromedriver and Chromium are gone",
+    )
+    .await;
+}
+
+/// While a browser runs, its group holds chromedriver and Chromium (so the
+/// check above can see them at all).
+#[tokio::test]
+async fn chromium_runs_in_its_drivers_process_group() {
+    let Some((driver, client)) = browser().await else { return };
+    client.goto("about:blank").await.unwrap();
+    let alive = group_alive(driver.process_group());
+    assert!(alive.iter().any(|p| p.contains("(chromedriver")), "{alive:?}");
+    assert!(alive.iter().any(|p| p.contains("(chromium") || p.contains("(chrome")), "{alive:?}");
+    client.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod helpers;
 mod mail_helpers;
 mod smtp_server;
 
+mod a11y;
 mod account;
 mod assets;
 mod audit;

@@ -20,6 +20,7 @@ const AFTER_SIGN_IN: &str = paths::DASHBOARD;
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    reason: Option<String>,
 }
 
 #[handler]
@@ -28,7 +29,8 @@ pub fn view_login_get(Query(q): Query<LoginQuery>, MaybeUser(user): MaybeUser) -
     if user.is_some() {
         return Redirect::see_other(next.unwrap_or(AFTER_SIGN_IN)).into_response();
     }
-    login::login_page(next, None, "").into_response()
+    let reason = login::Reason::parse(q.reason.as_deref());
+    login::login_page(next, reason, None, "").into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +91,9 @@ pub async fn view_login_password_post(
         flows::login_with_password(&state, &form.email, &form.password, &ClientInfo::of(req)).await;
     Ok(match respond::sign_in(signed_in)? {
         Ok(signed_in) => signed_in_to(signed_in, next.unwrap_or(AFTER_SIGN_IN)),
-        Err(fix) => fix.render(login::login_page(next, Some(&fix.message), form.email.trim())),
+        Err(fix) => {
+            fix.render(login::login_page(next, None, Some(&fix.message), form.email.trim()))
+        }
     })
 }
 
@@ -168,7 +172,7 @@ pub async fn view_login_mfa_get(
         }
         None => respond::html(
             StatusCode::UNAUTHORIZED,
-            login::login_page(None, Some(PENDING_GONE), ""),
+            login::login_page(None, None, Some(PENDING_GONE), ""),
             None,
         ),
     })
@@ -212,7 +216,7 @@ async fn second_step_answer(
             .into_response(),
         Err(fix) => match mfa::pending_methods(state, token).await? {
             Some(methods) => fix.render(login::mfa_page(&methods, next, Some(&fix.message))),
-            None => fix.render(login::login_page(next, Some(&fix.message), "")),
+            None => fix.render(login::login_page(next, None, Some(&fix.message), "")),
         },
     })
 }
@@ -266,12 +270,11 @@ pub async fn view_logout_post(
 ) -> poem::Result<Response> {
     flows::logout(&state, &user, &ClientInfo::of(req)).await?;
     let clear = session::clear_cookie(state.config());
+    let to = login::login_page_because(login::Reason::SignedOut);
     if is_htmx(req) {
         return Ok(
-            ().with_header("hx-redirect", paths::LOGIN)
-                .with_header("set-cookie", clear)
-                .into_response(),
+            ().with_header("hx-redirect", to).with_header("set-cookie", clear).into_response(),
         );
     }
-    Ok(Redirect::see_other(paths::LOGIN).with_header("set-cookie", clear).into_response())
+    Ok(Redirect::see_other(&to).with_header("set-cookie", clear).into_response())
 }

@@ -1,0 +1,360 @@
+//! Every page of the portal in Chromium, as each role sees it, at desktop
+//! and phone widths: no WCAG 2.0/2.1 A or AA violation that axe-core can
+//! find, no sideways scrolling from 320 px up, and a screenshot of each at
+//! 390 px under target/screenshots/ (named `page-<role>-<page>-390.png`).
+//! The pages checked are listed in `target/screenshots/pages-checked.txt`.
+
+use fantoccini::{Client, Locator};
+use uuid::Uuid;
+
+use crate::browser::{axe_violations, browser, fit_page_at, open_as, screenshot};
+use crate::helpers::{TestApp, TestUser, spawn_app, spawn_server};
+
+/// The widths every page is measured at: a desktop, a small laptop, a
+/// tablet, a common phone and the narrowest width WCAG's reflow criterion
+/// (1.4.10) names. axe-core and the screenshots run at 1280 and 390.
+const WIDTHS: [u32; 5] = [1280, 1024, 768, 390, 320];
+
+/// Elements that stick out of the viewport at the current width (and are
+/// not inside something that scrolls on its own), with the page's
+/// `scrollWidth` and the viewport's width first. Empty when nothing does.
+pub async fn sideways(client: &Client) -> Vec<String> {
+    let found = client
+        .execute(
+            r#"const w = document.documentElement.clientWidth;
+               const sw = document.documentElement.scrollWidth;
+               if (sw <= w) return [];
+               const scrolls = e => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+                   const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; } return false; };
+               const out = [...document.body.querySelectorAll('*')].filter(e => {
+                   const r = e.getBoundingClientRect();
+                   return r.width > 0 && r.right > w + 0.5 && (!scrolls(e) || getComputedStyle(e).position === 'absolute'); });
+               return ['scrollWidth ' + sw + ' > ' + w].concat(out.slice(0, 8).map(e =>
+                   e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + String(e.className).trim().replace(/\s+/g, '.') : '')
+                   + ' right=' + Math.round(e.getBoundingClientRect().right)));"#,
+            vec![],
+        )
+        .await
+        .expect("measure the page's width");
+    serde_json::from_value(found).expect("a list")
+}
+
+/// The page now open, checked at every width: no sideways scroll, no axe
+/// violation (desktop and phone), screenshots at 1280 and 390 px. Returns
+/// the problems found, so one run reports every page's.
+pub async fn check_open_page(client: &Client, name: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for width in WIDTHS {
+        fit_page_at(client, width).await;
+        let wide = sideways(client).await;
+        if !wide.is_empty() {
+            problems.push(format!("{name} scrolls sideways at {width} px: {wide:?}"));
+        }
+        if width == 1280 || width == 390 {
+            for v in axe_violations(client).await {
+                problems.push(format!("{name} at {width} px: {v}"));
+            }
+            let shot = if width == 390 { format!("{name}-390") } else { name.to_owned() };
+            screenshot(client, &shot).await;
+        }
+    }
+    client.set_window_size(1280, 900).await.unwrap();
+    problems
+}
+
+/// A page to open: its name for the screenshot, its path, and an element
+/// that shows it has rendered.
+struct Page {
+    name: &'static str,
+    path: String,
+    ready: &'static str,
+}
+
+fn page(name: &'static str, path: impl Into<String>, ready: &'static str) -> Page {
+    Page { name, path: path.into(), ready }
+}
+
+/// The demo practice, seeded, with its people signed in and the ids its
+/// pages need.
+struct Demo {
+    app: TestApp,
+    owner: TestUser,
+    admin: TestUser,
+    viewer: TestUser,
+    westgate: Uuid,
+    bundle: String,
+    _dir: crate::helpers::TempDir,
+}
+
+async fn demo() -> Demo {
+    let app = spawn_app().await;
+    let dir = crate::helpers::TempDir::new();
+    portal::demo::seed(&app.pool, dir.path()).await.unwrap();
+    portal::demo::seed_evidence(&app.state, dir.path()).await.unwrap();
+    let db = app.db_client().await;
+    let mut people = Vec::new();
+    for role in ["owner", "admin", "viewer"] {
+        let row = db
+            .query_one(
+                "SELECT id, email, client_org_id FROM client_users WHERE role = $1",
+                &[&role],
+            )
+            .await
+            .unwrap();
+        people.push(app.sign_in(row.get(0), &row.get::<_, String>(1), row.get(2)).await);
+    }
+    let westgate: Uuid =
+        db.query_one("SELECT id FROM sites WHERE name LIKE '%Westgate'", &[]).await.unwrap().get(0);
+    let bundle: String = db
+        .query_one(
+            "SELECT bundle_id FROM evidence_bundles WHERE site_id = $1 ORDER BY checked_at DESC LIMIT 1",
+            &[&westgate],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    drop(db);
+    let viewer = people.pop().unwrap();
+    let admin = people.pop().unwrap();
+    let owner = people.pop().unwrap();
+    Demo { app, owner, admin, viewer, westgate, bundle, _dir: dir }
+}
+
+/// The pages every signed-in role has.
+fn common_pages(d: &Demo) -> Vec<Page> {
+    use portal::paths;
+    vec![
+        page("dashboard", paths::DASHBOARD, "#compliance-score"),
+        page("site", paths::site(d.westgate), "#controls"),
+        page("evidence", paths::EVIDENCE, "#evidence-results"),
+        page("evidence-filtered", format!("{}?result=fail", paths::EVIDENCE), "#evidence-results"),
+        page("bundle", paths::site_bundle(&d.bundle, d.westgate), "#signature-status"),
+        page("reports", paths::REPORTS, "main h1"),
+        page("settings", paths::SETTINGS, "main h1"),
+        page("security", paths::SECURITY, "main h1"),
+        page("not-found", "/client/no-such-page", ".error-page"),
+    ]
+}
+
+/// Opens each page as `user` and checks it; panics listing every problem.
+async fn sweep(client: &Client, base: &str, user: &TestUser, role: &str, pages: &[Page]) {
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    open_as(client, base, user, portal::paths::DASHBOARD).await;
+    for p in pages {
+        client.goto(&format!("{base}{}", p.path)).await.unwrap();
+        client
+            .wait()
+            .for_element(Locator::Css(p.ready))
+            .await
+            .unwrap_or_else(|e| panic!("{role}: {} never showed {}: {e}", p.path, p.ready));
+        let name = format!("page-{role}-{}", p.name);
+        problems.extend(check_open_page(client, &name).await);
+        checked.push(format!("{role}\t{}\t{}", p.path, name));
+    }
+    record_checked(&checked);
+    assert!(problems.is_empty(), "{role}: {problems:#?}");
+}
+
+/// Appends to target/screenshots/pages-checked.txt (role, path, name).
+fn record_checked(lines: &[String]) {
+    use std::io::Write;
+    let dir = crate::helpers::repo_path("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("pages-checked.txt"))
+        .unwrap();
+    for line in lines {
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_an_owner_sees_passes_axe_and_fits_a_phone() {
+    use portal::paths;
+    let Some((_driver, client)) = browser().await else { return };
+    let d = demo().await;
+    let server = spawn_server(&d.app).await;
+    let mut pages = common_pages(&d);
+    pages.extend([
+        page("notifications", paths::NOTIFICATIONS, "#notification-list"),
+        page("users", paths::USERS, "main h1"),
+        page("audit-log", paths::AUDIT, "#audit-results"),
+        page("packs", paths::AUDIT_PACKS, "main h1"),
+        page("transfer", paths::TRANSFER, "main h1"),
+    ]);
+    sweep(&client, &server.base_url, &d.owner, "owner", &pages).await;
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_an_admin_or_viewer_sees_passes_axe_and_fits_a_phone() {
+    use portal::paths;
+    let Some((_driver, client)) = browser().await else { return };
+    let d = demo().await;
+    let server = spawn_server(&d.app).await;
+    let mut pages = common_pages(&d);
+    pages.extend([
+        page("notifications", paths::NOTIFICATIONS, "#notification-list"),
+        page("users", paths::USERS, "main h1"),
+        page("audit-log", paths::AUDIT, "#audit-results"),
+        page("packs", paths::AUDIT_PACKS, "main h1"),
+        page("forbidden", paths::TRANSFER, ".error-page"),
+    ]);
+    sweep(&client, &server.base_url, &d.admin, "admin", &pages).await;
+    let mut pages = common_pages(&d);
+    pages.extend([
+        page("notifications", paths::NOTIFICATIONS, "#notification-list"),
+        page("forbidden", paths::USERS, ".error-page"),
+    ]);
+    sweep(&client, &server.base_url, &d.viewer, "viewer", &pages).await;
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_an_auditor_or_a_visitor_sees_passes_axe_and_fits_a_phone() {
+    use portal::paths;
+    let Some((_driver, client)) = browser().await else { return };
+    let d = demo().await;
+    let (_, auditor) = crate::auditors::auditor_of(&d.app, &d.owner, d.owner.org_id).await;
+    let server = spawn_server(&d.app).await;
+    let pages = [
+        page("dashboard", paths::DASHBOARD, "#compliance-score"),
+        page("site", paths::site(d.westgate), "#controls"),
+        page("evidence", paths::EVIDENCE, "#evidence-results"),
+        page("bundle", paths::site_bundle(&d.bundle, d.westgate), "#signature-status"),
+        page("reports", paths::REPORTS, "main h1"),
+        page("audit-log", paths::AUDIT, "#audit-results"),
+        page("packs", paths::AUDIT_PACKS, "main h1"),
+        page("settings", paths::SETTINGS, "main h1"),
+        page("forbidden", paths::USERS, ".error-page"),
+    ];
+    sweep(&client, &server.base_url, &auditor, "auditor", &pages).await;
+
+    // Signed out: the sign-in page, an invitation, a link that no longer
+    // works and a page that does not exist.
+    client.delete_all_cookies().await.unwrap();
+    let invited = d
+        .app
+        .post_json_as(
+            &d.owner,
+            "/api/client/users/invite",
+            &serde_json::json!({ "email": "new.hire@riversidefamilymed.example", "role": "viewer" }),
+        )
+        .send()
+        .await;
+    invited.assert_status(poem::http::StatusCode::CREATED);
+    let token = crate::auditors::mailed_token(&d.app, "new.hire@riversidefamilymed.example").await;
+    let pages = [
+        page("login", paths::LOGIN, "#magic-email"),
+        page("invite", format!("{}?token={token}", paths::INVITE), "main, .auth-wrap"),
+        page("verify-expired", format!("{}?token=no-such-token", paths::VERIFY), ".auth-wrap"),
+        page("not-found", "/client/no-such-page", ".error-page"),
+    ];
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    for p in &pages {
+        client.goto(&format!("{}{}", server.base_url, p.path)).await.unwrap();
+        client.wait().for_element(Locator::Css(p.ready)).await.expect(p.ready);
+        let name = format!("page-signed-out-{}", p.name);
+        problems.extend(check_open_page(&client, &name).await);
+        checked.push(format!("signed out\t{}\t{name}", p.path));
+    }
+    record_checked(&checked);
+    assert!(problems.is_empty(), "signed out: {problems:#?}");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// How the focused element shows its focus: its tag, and whether an
+/// outline or a ring is drawn.
+const FOCUS_STYLE: &str = r#"const e = document.activeElement;
+    if (!e || e === document.body) return null;
+    const s = getComputedStyle(e);
+    const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+    const ring = s.boxShadow && s.boxShadow !== 'none';
+    return [e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.name ? '[name=' + e.name + ']' : '')
+            + ' "' + (e.textContent || '').trim().slice(0, 30) + '"', outline || ring];"#;
+
+/// Tabbing through a page with fields of every kind (the evidence filters,
+/// then Settings): each element that takes focus shows it, with an
+/// outline of at least 2 px or a focus ring (WCAG 2.4.7).
+#[tokio::test]
+async fn every_focusable_element_shows_its_focus() {
+    use fantoccini::key::Key;
+    use portal::paths;
+    let Some((_driver, client)) = browser().await else { return };
+    let app = spawn_app().await;
+    let p = app.practice("Lakeside Pediatrics").await;
+    let server = spawn_server(&app).await;
+    let mut seen = 0;
+    for path in [paths::EVIDENCE, paths::SETTINGS, paths::USERS] {
+        open_as(&client, &server.base_url, &p.owner, path).await;
+        client.wait().for_element(Locator::Css("main h1")).await.unwrap();
+        let mut unfocused = Vec::new();
+        let mut first = None;
+        for _ in 0..120 {
+            client.active_element().await.unwrap().send_keys(&Key::Tab.to_string()).await.unwrap();
+            let found = client.execute(FOCUS_STYLE, vec![]).await.unwrap();
+            let Some([what, shown]) =
+                serde_json::from_value::<Option<[serde_json::Value; 2]>>(found).unwrap()
+            else {
+                continue;
+            };
+            let what = what.as_str().unwrap().to_owned();
+            // Round the page once: stop when the first element comes back.
+            if first.as_ref() == Some(&what) {
+                break;
+            }
+            first.get_or_insert(what.clone());
+            seen += 1;
+            if shown != serde_json::json!(true) {
+                unfocused.push(what);
+            }
+        }
+        assert!(unfocused.is_empty(), "{path}: no visible focus on {unfocused:#?}");
+    }
+    assert!(seen > 30, "tabbed through {seen} elements");
+
+    // Text fields, selects and date fields show it when clicked into too.
+    open_as(&client, &server.base_url, &p.owner, paths::EVIDENCE).await;
+    for id in ["f-site", "f-control", "f-from"] {
+        client.find(Locator::Id(id)).await.unwrap().click().await.unwrap();
+        let found = client.execute(FOCUS_STYLE, vec![]).await.unwrap();
+        assert_eq!(found[1], serde_json::json!(true), "#{id} clicked: {found}");
+    }
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// An idle signed-in page asks for its unread count once a minute: over
+/// ten seconds after it loaded, at most one badge request (there used to
+/// be a hundred, each answer asking again at once).
+#[tokio::test]
+async fn an_idle_page_polls_its_badge_at_most_once_in_ten_seconds() {
+    let Some((_driver, client)) = browser().await else { return };
+    let app = spawn_app().await;
+    let p = app.practice("Lakeside Pediatrics").await;
+    let server = spawn_server(&app).await;
+    open_as(&client, &server.base_url, &p.owner, portal::paths::DASHBOARD).await;
+    let count = "return performance.getEntriesByType('resource')
+        .filter(e => e.name.includes('/client/notifications/badge')).length;";
+    // The page's own first request for the count, answered.
+    crate::helpers::wait_for(
+        || async { client.execute(count, vec![]).await.unwrap().as_u64() >= Some(1) },
+        "the badge's first request",
+    )
+    .await;
+    let before = client.execute(count, vec![]).await.unwrap().as_u64().unwrap();
+    // A measurement window, not a wait for something to happen.
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let after = client.execute(count, vec![]).await.unwrap().as_u64().unwrap();
+    assert!(after - before <= 1, "{} badge requests in 10 s on an idle page", after - before);
+    assert_eq!(before, 1, "one request when the page loaded");
+    client.close().await.unwrap();
+    server.stop().await;
+}
