@@ -1161,7 +1161,68 @@ fn document(data: &ReportData, pages: Vec<Vec<Op>>) -> Vec<u8> {
         pages.into_iter().map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops)).collect();
     let mut warnings = Vec::new();
     let bytes = doc.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings);
-    stable_id(bytes)
+    with_language(stable_id(bytes))
+}
+
+/// The language of the report's text, for screen readers and text to speech.
+const LANGUAGE: &str = "en-US";
+
+/// Adds what printpdf cannot write to the document catalog: its language
+/// (`/Lang`) and that viewers show the title rather than the file name
+/// (`/ViewerPreferences /DisplayDocTitle`). Done as an incremental update
+/// (ISO 32000-1 §7.5.6): the catalog again with those entries, an xref
+/// section for it and a trailer pointing back at the original, appended,
+/// so nothing printpdf wrote moves. Returns the bytes unchanged if they do
+/// not have the shape printpdf writes (a classic xref table and trailer).
+fn with_language(bytes: Vec<u8>) -> Vec<u8> {
+    let updated = (|| {
+        // The trailer and the catalog are ASCII; the rest (fonts, content
+        // streams) is not text, so offsets are taken in bytes throughout.
+        let trailer_at = find_last(&bytes, b"trailer")?;
+        let trailer = std::str::from_utf8(&bytes[trailer_at..]).ok()?;
+        let dict = &trailer[trailer.find("<<")?..trailer.find("startxref")?];
+        let number = |key: &str| -> Option<u64> {
+            let rest = &dict[dict.find(key)? + key.len()..];
+            let digits: String =
+                rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        };
+        let (root, size) = (number("/Root")?, number("/Size")?);
+        let info = number("/Info");
+        let id = &dict[dict.find("/ID")?..];
+        let id = &id[..id.find(']')? + 1];
+        let prev: u64 =
+            trailer.split("startxref").nth(1)?.split_whitespace().next()?.parse().ok()?;
+        let header = format!("\n{root} 0 obj");
+        let start = find_last(&bytes, header.as_bytes())? + 1;
+        let length = bytes[start..].windows(6).position(|w| w == b"endobj")?;
+        let object = std::str::from_utf8(&bytes[start..start + length]).ok()?;
+        let catalog = &object[object.find("<<")?..object.rfind(">>")?];
+        if !catalog.contains("/Catalog") || catalog.contains("/Lang") {
+            return None;
+        }
+        let mut out = bytes.clone();
+        if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        let object_at = out.len();
+        out.extend_from_slice(
+            format!(
+                "{root} 0 obj\n{catalog}/Lang({LANGUAGE})/ViewerPreferences<</DisplayDocTitle true>>>>\nendobj\n"
+            )
+            .as_bytes(),
+        );
+        let xref_at = out.len();
+        let info = info.map(|i| format!("/Info {i} 0 R")).unwrap_or_default();
+        out.extend_from_slice(
+            format!(
+                "xref\n0 1\n0000000000 65535 f \n{root} 1\n{object_at:010} 00000 n \ntrailer\n<</Size {size}/Root {root} 0 R{info}{id}/Prev {prev}>>\nstartxref\n{xref_at}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        Some(out)
+    })();
+    updated.unwrap_or(bytes)
 }
 
 /// Replaces the two strings of the trailer's `/ID` array (printpdf makes
@@ -1205,6 +1266,40 @@ fn stable_id(mut bytes: Vec<u8>) -> Vec<u8> {
 
 fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod language_tests {
+    use super::*;
+
+    /// The catalog's update is where its xref says, and names the language
+    /// and the title display; the original bytes are untouched before it.
+    #[test]
+    fn the_catalog_names_its_language_in_an_appended_update() {
+        let mut doc = PdfDocument::new("A title");
+        let mut warnings = Vec::new();
+        let page = PdfPage::new(Mm(210.0), Mm(297.0), Vec::new());
+        let original =
+            stable_id(doc.with_pages(vec![page]).save(&PdfSaveOptions::default(), &mut warnings));
+        let tagged = with_language(original.clone());
+        assert!(tagged.starts_with(&original), "an update appends only");
+        let added = String::from_utf8(tagged[original.len()..].to_vec()).unwrap();
+        assert!(added.contains("/Type/Catalog") && added.contains("/Lang(en-US)"), "{added}");
+        assert!(added.contains("/ViewerPreferences<</DisplayDocTitle true>>"), "{added}");
+        // startxref points at the new xref, whose one entry points at the
+        // object (offsets in bytes of the whole file).
+        let xref_at: usize =
+            added.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
+        let xref = std::str::from_utf8(&tagged[xref_at..]).unwrap();
+        assert!(xref.starts_with("xref\n0 1\n"), "{added}");
+        let entry = xref.lines().nth(4).unwrap();
+        let object_at: usize = entry[..10].parse().unwrap();
+        let root = xref.lines().nth(3).unwrap().split(' ').next().unwrap().to_owned();
+        assert!(tagged[object_at..].starts_with(format!("{root} 0 obj\n").as_bytes()), "{entry}");
+        assert!(added.contains("/Prev "), "{added}");
+        // Once is enough: a second pass changes nothing.
+        assert_eq!(with_language(tagged.clone()), tagged);
+    }
 }
 
 #[cfg(test)]

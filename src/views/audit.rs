@@ -205,14 +205,15 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
         section.card.filters-card {
             form.filters id="audit-filters" method="get" action=(paths::AUDIT)
                 hx-get=(paths::AUDIT) hx-target="#audit-results" hx-swap="outerHTML"
-                hx-trigger="change, submit" hx-push-url="true" hx-indicator="#audit-loading" {
+                hx-trigger=(filters::FORM_TRIGGER) hx-indicator="#audit-loading"
+                data-url-filters {
                 @if !values.limit.is_empty() {
                     input type="hidden" name="limit" value=(values.limit);
                 }
                 div.filter-grid {
                     div.field {
                         label for="f-actor" { "Person" }
-                        select id="f-actor" name="actor" aria-invalid=[invalid(errors, "actor").then_some("true")] {
+                        select id="f-actor" name="actor" hx-get=(paths::AUDIT) hx-include="closest form" hx-trigger=(filters::SELECT_TRIGGER) aria-invalid=[invalid(errors, "actor").then_some("true")] {
                             option value="" { "Everyone" }
                             @if !known_actor && !values.actor.is_empty() {
                                 option value=(values.actor) selected { (values.actor) }
@@ -229,7 +230,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                     }
                     div.field {
                         label for="f-action" { "Action" }
-                        select id="f-action" name="action" aria-invalid=[invalid(errors, "action").then_some("true")] {
+                        select id="f-action" name="action" hx-get=(paths::AUDIT) hx-include="closest form" hx-trigger=(filters::SELECT_TRIGGER) aria-invalid=[invalid(errors, "action").then_some("true")] {
                             option value="" { "All actions" }
                             @if !known_action && !values.action.is_empty() {
                                 option value=(values.action) selected { (values.action) }
@@ -248,7 +249,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                             }
                         }
                     }
-                    (date_fields(&values.from, &values.to, errors))
+                    (date_fields(paths::AUDIT, &values.from, &values.to, errors))
                 }
                 div.filter-actions {
                     button.btn.btn-primary.btn-sm type="submit" { "Apply filters" }
@@ -264,14 +265,14 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
 /// the filters cannot be used.
 pub fn audit_results(values: &FilterValues, results: &Results) -> Markup {
     html! {
-        section.card id="audit-results" aria-live="polite" {
+        section.card id="audit-results" {
             @match results {
                 Results::Invalid(errors) => {
                     (filter_errors(errors, paths::AUDIT))
                 }
                 Results::Page { entries, next_url } => {
                     div.card-header.row {
-                        h2.card-title { @if values.any() { "Matching entries" } @else { "All entries" } }
+                        h2.card-title data-announce { @if values.any() { "Matching entries" } @else { "All entries" } }
                         div.spacer {}
                         a.btn.btn-secondary.btn-sm id="audit-export" href=(values.export_url()) download {
                             "Export CSV"

@@ -15,7 +15,12 @@ use crate::paths;
 pub fn history_points(history: &[HistoryDay]) -> Vec<Point> {
     history
         .iter()
-        .map(|d| Point { date: d.date, score: d.score(), checks: d.tally.total() })
+        .map(|d| Point {
+            date: d.date,
+            score: d.score(),
+            checks: d.tally.total(),
+            failed: d.tally.failed,
+        })
         .collect()
 }
 

@@ -115,14 +115,15 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
         section.card.filters-card {
             form.filters id="evidence-filters" method="get" action=(paths::EVIDENCE)
                 hx-get=(paths::EVIDENCE) hx-target="#evidence-results" hx-swap="outerHTML"
-                hx-trigger="change, submit" hx-push-url="true" hx-indicator="#evidence-loading" {
+                hx-trigger=(filters::FORM_TRIGGER) hx-indicator="#evidence-loading"
+                data-url-filters {
                 @if !values.limit.is_empty() {
                     input type="hidden" name="limit" value=(values.limit);
                 }
                 div.filter-grid {
                     div.field {
                         label for="f-site" { "Site" }
-                        select id="f-site" name="site_id" aria-invalid=[invalid(errors, "site_id").then_some("true")] {
+                        select id="f-site" name="site_id" hx-get=(paths::EVIDENCE) hx-include="closest form" hx-trigger=(filters::SELECT_TRIGGER) aria-invalid=[invalid(errors, "site_id").then_some("true")] {
                             option value="" { "All sites" }
                             @for (id, name) in &options.sites {
                                 @let id = id.to_string();
@@ -132,7 +133,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                     }
                     div.field {
                         label for="f-check" { "Check" }
-                        select id="f-check" name="check_type" aria-invalid=[invalid(errors, "check_type").then_some("true")] {
+                        select id="f-check" name="check_type" hx-get=(paths::EVIDENCE) hx-include="closest form" hx-trigger=(filters::SELECT_TRIGGER) aria-invalid=[invalid(errors, "check_type").then_some("true")] {
                             option value="" { "All checks" }
                             @if !known_type && !values.check_type.is_empty() {
                                 option value=(values.check_type) selected { (values.check_type) }
@@ -144,7 +145,7 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                     }
                     div.field {
                         label for="f-result" { "Result" }
-                        select id="f-result" name="result" aria-invalid=[invalid(errors, "result").then_some("true")] {
+                        select id="f-result" name="result" hx-get=(paths::EVIDENCE) hx-include="closest form" hx-trigger=(filters::SELECT_TRIGGER) aria-invalid=[invalid(errors, "result").then_some("true")] {
                             option value="" { "Any result" }
                             @for (value, label) in [("pass", "Pass"), ("warn", "Warning"), ("fail", "Fail")] {
                                 option value=(value) selected[values.result == value] { (label) }
@@ -153,14 +154,15 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
                     }
                     div.field {
                         label for="f-control" { "HIPAA control" }
-                        input id="f-control" type="text" name="hipaa_control" value=(values.hipaa_control)
+                        input id="f-control" type="text" name="hipaa_control"
+                            hx-get=(paths::EVIDENCE) hx-include="closest form" hx-trigger=(filters::TYPED_TRIGGER) value=(values.hipaa_control)
                             list="f-control-list" placeholder="e.g. 164.312(b)" maxlength="255" autocomplete="off"
                             aria-invalid=[invalid(errors, "hipaa_control").then_some("true")];
                         datalist id="f-control-list" {
                             @for c in &options.controls { option value=(c) {} }
                         }
                     }
-                    (date_fields(&values.from, &values.to, errors))
+                    (date_fields(paths::EVIDENCE, &values.from, &values.to, errors))
                 }
                 div.filter-actions {
                     button.btn.btn-primary.btn-sm type="submit" { "Apply filters" }
@@ -176,14 +178,14 @@ fn filter_form(values: &FilterValues, options: &FilterOptions, results: &Results
 /// filters could not be used.
 pub fn evidence_results(values: &FilterValues, results: &Results) -> Markup {
     html! {
-        section.card id="evidence-results" aria-live="polite" {
+        section.card id="evidence-results" {
             @match results {
                 Results::Invalid(errors) => {
                     (filter_errors(errors, paths::EVIDENCE))
                 }
                 Results::Page { page, next_url } => {
                     div.card-header {
-                        h2.card-title id="evidence-count" {
+                        h2.card-title id="evidence-count" data-announce {
                             @if page.total_exact {
                                 (plural(page.total, "bundle", "bundles")) " " (if page.total == 1 { "matches" } else { "match" })
                             } @else {

@@ -45,17 +45,30 @@ pub fn invalid(errors: &[FieldError], field: &str) -> bool {
     errors.iter().any(|e| e.field == field)
 }
 
+/// When a filter form applies itself: on submit (Enter in any field, or
+/// the button), when a select changes ([`SELECT_TRIGGER`]), and when typing
+/// in a date or text field pauses for 800 ms ([`TYPED_TRIGGER`]), so a date
+/// typed digit by digit is not sent as year 0002. Each field asks with the
+/// whole form (`hx-include="closest form"`, which htmx sends once); the
+/// server answers with the address to show (`HX-Push-Url`: one history
+/// entry per filter applied, empty fields left out).
+pub const FORM_TRIGGER: &str = "submit";
+pub const SELECT_TRIGGER: &str = "change";
+pub const TYPED_TRIGGER: &str = "input changed delay:800ms";
+
 /// The From and To date inputs of a filter form.
-pub fn date_fields(from: &str, to: &str, errors: &[FieldError]) -> Markup {
+pub fn date_fields(path: &str, from: &str, to: &str, errors: &[FieldError]) -> Markup {
     html! {
         div.field {
             label for="f-from" { "From" }
-            input id="f-from" type="date" name="from" value=(from)
+            input id="f-from" type="date"
+                hx-get=(path) hx-include="closest form" hx-trigger=(TYPED_TRIGGER) name="from" value=(from)
                 aria-invalid=[invalid(errors, "from").then_some("true")];
         }
         div.field {
             label for="f-to" { "To" }
-            input id="f-to" type="date" name="to" value=(to)
+            input id="f-to" type="date"
+                hx-get=(path) hx-include="closest form" hx-trigger=(TYPED_TRIGGER) name="to" value=(to)
                 aria-invalid=[invalid(errors, "to").then_some("true")];
         }
     }

@@ -231,6 +231,8 @@ pub fn page(title: &str, user: Option<&NavUser>, active: Section, content: Marku
                     }
                 }
                 main.container id="main" { (content) }
+                // What htmx changed in place is read out from here (portal.js).
+                div.sr-only id="live-announcer" role="status" aria-live="polite" {}
                 (footer())
             }
         }

@@ -159,8 +159,9 @@ fn notification_row_as(
                         hx-target={ "#" (row_id) } hx-swap="outerHTML" {
                         (csrf_field(csrf_token))
                         (filter_field(filter))
-                        button.btn.btn-secondary.btn-sm.mark-read type="submit"
-                            aria-label={ "Mark \u{201c}" (n.title) "\u{201d} read" } { "Mark read" }
+                        button.btn.btn-secondary.btn-sm.mark-read type="submit" {
+                            "Mark read" span.sr-only { ": \u{201c}" (n.title) "\u{201d}" }
+                        }
                     }
                 } @else {
                     span.muted.small title=[n.read_at.map(|t| format!("Read {}", when_exact(t)))] { "Read" }
@@ -223,7 +224,7 @@ pub fn list_head(filter: Filter, unread: i64, csrf_token: &str, oob: bool) -> Ma
                 (tab(Filter::Unread, &unread_label))
             }
             div.spacer {}
-            span.muted.small id="unread-summary" {
+            span.muted.small id="unread-summary" data-announce {
                 @match unread {
                     0 => "Nothing unread",
                     n if n > 999 => "More than 999 unread",
@@ -265,10 +266,10 @@ fn notifications_table(label: &str, body_id: &str, rows: Markup) -> Markup {
 /// `#notification-list`: the filter, "Mark all read" and the list.
 pub fn notification_list(d: &ListData) -> Markup {
     html! {
-        section.card id="notification-list" aria-live="polite" {
+        section.card id="notification-list" {
             (list_head(d.filter, d.unread, d.csrf_token, false))
             @if let Some(message) = &d.message {
-                div.card-body { div.alert.alert-success role="status" { (message) } }
+                div.card-body { div.alert.alert-success role="status" data-announce { (message) } }
             }
             @if !d.pinned.is_empty() {
                 div.pinned id="pinned-criticals" {

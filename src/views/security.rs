@@ -224,7 +224,7 @@ fn passkeys_section(d: &SecurityData) -> Markup {
                                         td {
                                             form.inline method="post" action=(paths::passkey_remove(p.id)) {
                                                 (csrf(d.csrf_token))
-                                                button.btn.btn-link type="submit" disabled[!s.recent] aria-label={ "Remove " (p.name) } { "Remove" }
+                                                button.btn.btn-link type="submit" disabled[!s.recent] { "Remove" span.sr-only { " " (p.name) } }
                                             }
                                         }
                                     }

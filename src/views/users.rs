@@ -91,7 +91,7 @@ pub fn invite_section(
                         label for="invite-email" { "Email" }
                         input id="invite-email" type="email" name="email" required maxlength="254"
                             value=(values.email) placeholder="colleague@practice.com" autocomplete="off"
-                            aria-invalid=[error.map(|_| "true")];
+                            aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "invite-error")];
                     }
                     div.field {
                         label for="invite-name" { "Name " span.muted { "(optional)" } }

@@ -358,3 +358,135 @@ async fn an_idle_page_polls_its_badge_at_most_once_in_ten_seconds() {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// The evidence filters as history: a select applies on change, a date
+/// typed digit by digit applies once, after the typing pauses (never as
+/// year 0002); each applied filter is one history entry whose address
+/// holds only the fields set; Back and Forward put the form back as the
+/// address says, not as it was last typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_filters_keep_their_form_and_history_in_step() {
+    use chrono::{Duration, Utc};
+
+    use crate::appliances::{create_site, ingest};
+
+    let Some((_driver, client)) = browser().await else { return };
+    let app = spawn_app().await;
+    let p = app.practice("Lakeside Pediatrics").await;
+    let north = create_site(&app, p.org_id, "North Clinic").await;
+    let south = create_site(&app, p.org_id, "South Clinic").await;
+    let now = Utc::now() - Duration::hours(1);
+    for day in 0..4i64 {
+        let at = now - Duration::days(day * 10);
+        ingest(&app, &north, &format!("N-{day}"), at, &[("ntp_sync", "pass", "PC-1", None)]).await;
+        ingest(&app, &south, &format!("S-{day}"), at, &[("ntp_sync", "pass", "PC-2", None)]).await;
+    }
+    let server = spawn_server(&app).await;
+    open_as(&client, &server.base_url, &p.owner, portal::paths::EVIDENCE).await;
+    client.wait().for_element(Locator::Id("evidence-count")).await.unwrap();
+
+    let state = r#"return [location.pathname + location.search, history.length,
+        document.getElementById('f-site').value, document.getElementById('f-from').value,
+        document.getElementById('evidence-count').textContent.trim()];"#;
+    let read = async || -> (String, u64, String, String, String) {
+        let v = client.execute(state, vec![]).await.unwrap();
+        serde_json::from_value(v).unwrap()
+    };
+    let until =
+        async |what: &str, check: &dyn Fn(&(String, u64, String, String, String)) -> bool| {
+            crate::helpers::wait_for(|| async { check(&read().await) }, what).await;
+            read().await
+        };
+    let (_, start, _, _, count) = read().await;
+    assert_eq!(count, "8 bundles match");
+
+    // A select: one request, one entry, only its parameter in the address.
+    client
+        .find(Locator::Id("f-site"))
+        .await
+        .unwrap()
+        .select_by_value(&south.id.to_string())
+        .await
+        .unwrap();
+    let south_only = format!("/client/evidence?site_id={}", south.id);
+    let s = until("South's bundles", &|s| s.0 == south_only && s.4 == "4 bundles match").await;
+    assert_eq!(s.1, start + 1, "one history entry for the site: {s:?}");
+
+    // A date typed digit by digit: applied once, after the pause.
+    let from = (now - Duration::days(15)).date_naive();
+    let field = client.find(Locator::Id("f-from")).await.unwrap();
+    field.send_keys(&from.format("%m%d%Y").to_string()).await.unwrap();
+    let dated = format!("{south_only}&from={from}");
+    let s = until("South's bundles since the date", &|s| s.0 == dated && s.4 == "2 bundles match")
+        .await;
+    assert_eq!(s.1, start + 2, "one history entry for the date: {s:?}");
+    let sent: Vec<String> = serde_json::from_value(
+        client
+            .execute(
+                "return performance.getEntriesByType('resource').map(e => e.name)
+                   .filter(n => n.includes('/client/evidence?') && /[?&]from=[^&]/.test(n));",
+                vec![],
+            )
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sent.len(), 1, "the date was sent once, when complete: {sent:#?}");
+    assert!(sent[0].ends_with(&format!("?site_id={}&from={from}", south.id)), "{sent:#?}");
+
+    // Back: the site alone, and the form says so (no date).
+    client.back().await.unwrap();
+    let s = until("Back to South alone", &|s| s.0 == south_only).await;
+    assert_eq!((s.2.as_str(), s.3.as_str()), (south.id.to_string().as_str(), ""), "{s:?}");
+    assert_eq!(s.4, "4 bundles match");
+    // Back again: no filters, "All sites".
+    client.back().await.unwrap();
+    let s = until("Back to all evidence", &|s| s.0 == "/client/evidence").await;
+    assert_eq!((s.2.as_str(), s.3.as_str(), s.4.as_str()), ("", "", "8 bundles match"), "{s:?}");
+    // Forward twice: South, then South since the date, form and all.
+    client.forward().await.unwrap();
+    let s = until("Forward to South", &|s| s.0 == south_only).await;
+    assert_eq!((s.2.as_str(), s.3.as_str()), (south.id.to_string().as_str(), ""), "{s:?}");
+    client.forward().await.unwrap();
+    let s = until("Forward to the date", &|s| s.0 == dated).await;
+    assert_eq!(
+        (s.2.as_str(), s.3.as_str()),
+        (south.id.to_string().as_str(), from.to_string().as_str()),
+        "{s:?}"
+    );
+    assert_eq!(s.4, "2 bundles match");
+    let _ = north;
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// Swagger UI is third-party: what axe-core finds on it is recorded in
+/// target/screenshots/swagger-ui-axe.txt and listed in the README. What our
+/// own setup of it decides (its language and title) passes.
+#[tokio::test]
+async fn swagger_ui_has_our_language_and_title_and_its_own_findings_are_recorded() {
+    let Some((_driver, client)) = browser().await else { return };
+    let app = spawn_app().await;
+    let server = spawn_server(&app).await;
+    client.goto(&format!("{}{}", server.base_url, portal::paths::API_DOCS)).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".swagger-ui .info .title"))
+        .await
+        .expect("Swagger UI rendered");
+    let lang = client
+        .execute("return [document.documentElement.lang, document.title];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(lang, serde_json::json!(["en", "API reference · OsirisCare"]));
+    let violations = axe_violations(&client).await;
+    let dir = crate::helpers::repo_path("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("swagger-ui-axe.txt"), violations.join("\n") + "\n").unwrap();
+    for ours in ["html-has-lang", "document-title", "html-lang-valid"] {
+        assert!(!violations.iter().any(|v| v.starts_with(ours)), "{ours}: {violations:#?}");
+    }
+    eprintln!("Swagger UI, axe-core: {violations:#?}");
+    client.close().await.unwrap();
+    server.stop().await;
+}

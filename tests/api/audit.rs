@@ -497,7 +497,8 @@ async fn the_audit_page_filters_and_loads_more_with_htmx() {
     assert!(page.contains(&format!("value=\"{}\"", a.owner.id)), "actors offered");
     assert!(page.contains("value=\"auth.\""), "action groups offered");
     assert!(page.contains("value=\"api_token.created\""), "actions of the log offered");
-    assert!(page.contains("hx-push-url=\"true\""));
+    assert!(page.contains("data-url-filters"), "Back restores the form from the address");
+    assert!(page.contains("hx-include=\"closest form\" hx-trigger=\"change\""), "selects apply");
     assert!(page.contains("id=\"audit-export\""));
     // Each entry in a sentence, the raw entry behind an expander.
     let rows: Vec<&str> = page.split("class=\"audit-row\"").skip(1).collect();

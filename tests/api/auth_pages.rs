@@ -190,7 +190,7 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
         .send()
         .await;
     resp.assert_status(StatusCode::SEE_OTHER);
-    resp.assert_header("location", portal::paths::LOGIN);
+    resp.assert_header("location", "/client/login?reason=signed-out");
     assert!(resp.0.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
     app.get_as(&p.owner, portal::paths::DASHBOARD)
         .send()

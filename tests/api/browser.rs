@@ -218,7 +218,8 @@ pub async fn axe_violations(client: &Client) -> Vec<String> {
     let found = client
         .execute_async(
             r#"const done = arguments[arguments.length - 1];
-               axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })
+               axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+                                   rules: { "label-content-name-mismatch": { enabled: true } } })
                  .then(r => done(r.violations.map(v => v.id + ": " + v.help + " (" + v.nodes.length + "x, e.g. " + v.nodes[0].target.join(" ") + ")")))
                  .catch(e => done(["axe failed: " + e]));"#,
             vec![],

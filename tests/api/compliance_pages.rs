@@ -129,7 +129,8 @@ async fn the_dashboard_shows_the_score_sites_trend_and_failing_checks() {
     assert!(trend.contains("stroke-dasharray"), "dashed guides at 95 and 80");
     assert!(trend.matches("<circle").count() >= 3, "a point per day with data: {trend}");
     let today = Utc::now().date_naive().format("%a %b %-d, %Y").to_string();
-    assert!(trend.contains(&format!("{today}: 80% · At risk (5 checks)")), "{trend}");
+    assert!(trend.contains(&format!("{today}: 80% · At risk (5 checks, 1 failed)")), "{trend}");
+    assert!(trend.contains("class=\"chart-fail-mark\""), "the failing days are marked");
 
     // The failing firewall is the one thing to do, failing since the first
     // bundle that said so.
@@ -258,9 +259,13 @@ async fn the_evidence_page_is_a_full_page_or_the_results_fragment() {
     for attr in [
         "hx-get=\"/client/evidence\"",
         "hx-target=\"#evidence-results\"",
-        "hx-trigger=\"change, submit\"",
-        "hx-push-url=\"true\"",
+        "hx-trigger=\"submit\"",
         "hx-indicator=\"#evidence-loading\"",
+        "data-url-filters",
+        // Selects apply on change, typed fields after a pause, each with
+        // the whole form.
+        "name=\"site_id\" hx-get=\"/client/evidence\" hx-include=\"closest form\" hx-trigger=\"change\"",
+        "hx-include=\"closest form\" hx-trigger=\"input changed delay:800ms\" name=\"from\"",
     ] {
         assert!(full.text().contains(attr), "{attr}");
     }
@@ -275,6 +280,16 @@ async fn the_evidence_page_is_a_full_page_or_the_results_fragment() {
     assert!(fragment.text().starts_with("<section class=\"card\" id=\"evidence-results\""));
     assert!(!fragment.text().contains("<html") && !fragment.text().contains("evidence-filters"));
     assert_eq!(row_ids(&fragment.text()), ["E-4", "E-1"]);
+    // The address bar gets the filters applied, empty fields left out, as
+    // a new history entry; the same address again replaces the entry.
+    assert_eq!(fragment.header_or_empty("hx-push-url"), "/client/evidence?result=fail");
+    let again = app
+        .hx_get_as(&p.viewer, "/client/evidence?site_id=&result=fail&from=")
+        .header("hx-current-url", "http://portal.test/client/evidence?result=fail")
+        .reply()
+        .await;
+    assert_eq!(again.header_or_empty("hx-push-url"), "");
+    assert_eq!(again.header_or_empty("hx-replace-url"), "/client/evidence?result=fail");
 
     // Back/forward with an empty htmx history cache asks for the whole page.
     let restore = app
@@ -371,6 +386,7 @@ async fn load_more_appends_rows_and_replaces_its_button_out_of_band() {
         let page = app.hx_get_as(&p.viewer, &next).reply().await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.text());
         assert_eq!(page.header_or_empty("vary"), "HX-Request");
+        assert_eq!(page.header_or_empty("hx-push-url"), "", "more rows are not a new address");
         assert!(
             page.text().starts_with("<tr class=\"evidence-row\""),
             "rows only: {}",
@@ -422,7 +438,16 @@ async fn malformed_filters_answer_400_with_a_message() {
         page.text()
     );
     assert!(page.text().contains("From “2026-13-40” is not a date; use YYYY-MM-DD"));
-    assert!(page.text().contains("id=\"f-result\" name=\"result\" aria-invalid=\"true\""));
+    let select = page
+        .text()
+        .split("<select id=\"f-result\"")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(select.contains("aria-invalid=\"true\""), "{select}");
     assert!(row_ids(&page.text()).is_empty());
 
     let page = app.hx_get_as(&p.viewer, "/client/evidence?to=soon").reply().await;

@@ -124,7 +124,13 @@ pub async fn view_audit_get(
             &results,
         )
     };
-    Ok(respond::html(status, markup, message.as_deref()))
+    let resp = respond::html(status, markup, message.as_deref());
+    // The filter form's own request (not "Load more"): the address bar
+    // follows the filters applied.
+    if fragment && !load_more {
+        return Ok(respond::with_filter_url(resp, req, &values.url(None)));
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]

@@ -196,7 +196,13 @@ pub async fn view_evidence_get(
         };
         evidence::evidence_page(&NavUser::reaching(&user, &reach), values, &options, &results)
     };
-    Ok(respond::html(status, markup, message.as_deref()))
+    let resp = respond::html(status, markup, message.as_deref());
+    // The filter form's own request (not "Load more"): the address bar
+    // follows the filters applied.
+    if fragment && !load_more {
+        return Ok(respond::with_filter_url(resp, req, &values.url(None)));
+    }
+    Ok(resp)
 }
 
 /// A bundle id from the path, with the characters the ingest format allows.

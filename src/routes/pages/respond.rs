@@ -127,6 +127,38 @@ pub fn html(status: StatusCode, markup: Markup, message: Option<&str>) -> Respon
     resp
 }
 
+/// A filter form's answer (htmx): the address bar shows the filters
+/// applied (`url`, empty fields left out) as one new history entry, or in
+/// place of the current entry when the page already is at that address
+/// (applying the same filters again adds none).
+pub fn with_filter_url(mut resp: Response, req: &Request, url: &str) -> Response {
+    let same = req
+        .headers()
+        .get("hx-current-url")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|u| u.split_once("://"))
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .is_some_and(|current| same_address(current, url));
+    let name = if same { "HX-Replace-Url" } else { "HX-Push-Url" };
+    if let Ok(value) = HeaderValue::from_str(url) {
+        resp.headers_mut().insert(name, value);
+    }
+    resp
+}
+
+/// Whether two local addresses name the same path and parameters, however
+/// each was percent-encoded.
+fn same_address(a: &str, b: &str) -> bool {
+    let split = |u: &str| -> (String, Option<Vec<(String, String)>>) {
+        let u = u.split('#').next().unwrap_or_default();
+        let (path, query) = u.split_once('?').unwrap_or((u, ""));
+        (path.to_owned(), serde_urlencoded::from_str(query).ok())
+    };
+    let (pa, qa) = split(a);
+    let (pb, qb) = split(b);
+    pa == pb && qa.is_some() && qa == qb
+}
+
 fn set_message(resp: &mut Response, message: &str) {
     let safe: String =
         message.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
