@@ -42,20 +42,14 @@ pub async fn sites_of_practice(
         .collect())
 }
 
-/// Dates the arrival of each bundle of `sites` to when it was checked, and
-/// the check notifications it raised to the same time. Hashes, signatures
-/// and chains do not cover these columns.
+/// Dates the check notifications each bundle of `sites` raised to when the
+/// bundle was checked. (Bundles are not touched: their receive time is in
+/// the evidence log, and seeding stores it as it should be.)
 pub async fn backdate(db: &impl GenericClient, sites: &[Uuid]) -> AppResult<()> {
-    db.execute(
-        "UPDATE evidence_bundles SET received_at = checked_at
-          WHERE site_id = ANY($1) AND received_at > checked_at",
-        &[&sites],
-    )
-    .await?;
     // Notifications raised by evidence link the bundle that raised them
     // (`/client/evidence/{bundle_id}?site_id=…`).
     db.execute(
-        "UPDATE client_notifications n SET created_at = b.checked_at
+        "UPDATE client_notifications n SET created_at = b.received_at
            FROM evidence_bundles b
           WHERE n.site_id = ANY($1) AND b.site_id = n.site_id
             AND b.bundle_id = split_part(split_part(n.action_url, '/client/evidence/', 2), '?', 1)

@@ -153,6 +153,8 @@ pub struct NewBundle<'a> {
     pub chain_position: i64,
     pub prev_chain_hash: [u8; 32],
     pub chain_hash: [u8; 32],
+    /// When it arrived: now, unless the demo's seeding says otherwise.
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 /// Stores a bundle; returns its row id and when it was received.
@@ -164,8 +166,8 @@ pub async fn insert_bundle(
         .query_one(
             "INSERT INTO evidence_bundles
                (bundle_id, site_id, client_org_id, checked_at, result, checks_count, failed_checks, warn_checks,
-                raw, bundle_hash, signature, chain_position, prev_chain_hash, chain_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                raw, bundle_hash, signature, chain_position, prev_chain_hash, chain_hash, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE($15, now()))
              RETURNING id, received_at",
             &[
                 &b.bundle_id,
@@ -182,6 +184,7 @@ pub async fn insert_bundle(
                 &b.chain_position,
                 &b.prev_chain_hash.as_slice(),
                 &b.chain_hash.as_slice(),
+                &b.received_at,
             ],
         )
         .await?;

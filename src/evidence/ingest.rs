@@ -63,7 +63,20 @@ pub(crate) async fn authenticate(
 /// the `X-Agent-Signature` header. Nothing is stored unless every check
 /// passes; the same bundle sent again answers with the original receipt.
 pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<Receipt> {
-    ingest_with(state, raw, signature, true).await
+    ingest_with(state, raw, signature, true, None).await
+}
+
+/// [`ingest`] of a bundle that arrived at `received_at`, for the demo's
+/// seeding: its 90 days are made in seconds, but read as if each bundle had
+/// arrived when it was made. The time is stored and logged alike (the log's
+/// leaf covers it), so the practice still verifies. Never used to serve.
+pub(crate) async fn ingest_received_at(
+    state: &AppState,
+    raw: &[u8],
+    signature: &str,
+    received_at: chrono::DateTime<Utc>,
+) -> AppResult<Receipt> {
+    ingest_with(state, raw, signature, true, Some(received_at)).await
 }
 
 /// [`ingest`] without the evidence log, for the benchmark that measures
@@ -74,7 +87,7 @@ pub async fn ingest_unlogged_for_benchmark(
     raw: &[u8],
     signature: &str,
 ) -> AppResult<Receipt> {
-    ingest_with(state, raw, signature, false).await
+    ingest_with(state, raw, signature, false, None).await
 }
 
 async fn ingest_with(
@@ -82,6 +95,7 @@ async fn ingest_with(
     raw: &[u8],
     signature: &str,
     log: bool,
+    received_at: Option<chrono::DateTime<Utc>>,
 ) -> AppResult<Receipt> {
     if raw.len() > bundle::MAX_BUNDLE_BYTES {
         return Err(AppError::PayloadTooLarge(format!(
@@ -218,6 +232,7 @@ async fn ingest_with(
             chain_position: position,
             prev_chain_hash: prev,
             chain_hash,
+            received_at,
         },
     )
     .await?;

@@ -87,6 +87,30 @@ async fn the_demo_seeds_ninety_days_of_verifiable_evidence_once() {
         assert!(outcome.valid(), "{:?}", outcome.broken);
         assert_eq!(outcome.length as usize, per_site);
     }
+    // The practice verifies against its evidence log too: every stored row
+    // re-derived from the signed bytes, every receive time the logged one.
+    // (Seeding used to redate arrivals after logging them, and the demo
+    // practice failed its own verification with 1,080 problems.)
+    let org: uuid::Uuid = db
+        .query_one("SELECT id FROM client_orgs WHERE name = $1", &[&portal::demo::PRACTICE])
+        .await
+        .unwrap()
+        .get(0);
+    let job = portal::evidence::integrity::verify_now(&app.state, org, None).await.unwrap();
+    let reasons: Vec<&str> = job.problems.iter().take(5).map(|p| p.reason.as_str()).collect();
+    assert_eq!((job.valid, job.problems.len()), (Some(true), 0), "{reasons:#?}");
+    // Each bundle arrived minutes after it was made, as from an appliance
+    // online all along: past months have no late evidence.
+    let late: i64 = db
+        .query_one(
+            "SELECT count(*) FROM evidence_bundles
+              WHERE received_at < checked_at OR received_at > checked_at + interval '10 minutes'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(late, 0, "arrivals follow the checks");
     let kinds: Vec<String> = db
         .query("SELECT DISTINCT type FROM client_notifications ORDER BY 1", &[])
         .await

@@ -175,6 +175,7 @@ pub async fn insert_bundle_as(
             chain_position: position,
             prev_chain_hash,
             chain_hash,
+            received_at: None,
         },
     )
     .await

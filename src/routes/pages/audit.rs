@@ -108,7 +108,10 @@ pub async fn view_audit_get(
         match &page {
             Some(page) => html! {
                 (views::audit_rows(&page.entries))
-                (views::load_more(next_url.as_deref(), true))
+                // Out-of-band parts after table rows go in a <template>:
+                // parsed after a row, a bare <div> or <form> is torn apart
+                // (a form in a table context loses its fields).
+                template { (views::load_more(next_url.as_deref(), true)) }
             },
             None => load_more_failed(message.as_deref()),
         }

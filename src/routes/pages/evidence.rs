@@ -181,7 +181,10 @@ pub async fn view_evidence_get(
         match (&results, &page) {
             (Results::Page { .. }, Some(page)) => html! {
                 (evidence::evidence_rows(&page.items))
-                (evidence::load_more(next_url.as_deref(), true))
+                // Out-of-band parts after table rows go in a <template>:
+                // parsed after a row, a bare <div> or <form> is torn apart
+                // (a form in a table context loses its fields).
+                template { (evidence::load_more(next_url.as_deref(), true)) }
             },
             _ => load_more_failed(message.as_deref()),
         }

@@ -141,7 +141,9 @@ pub async fn view_notifications_get(
     if fragment && after.is_some() {
         return Ok(html! {
             (views::notification_rows(&items, filter, csrf, now))
-            (views::load_more(filter, next.as_deref(), true))
+            // Out-of-band parts after table rows go in a <template>:
+            // parsed after a row, a bare <div> or <form> is torn apart.
+            template { (views::load_more(filter, next.as_deref(), true)) }
         }
         .into_response());
     }
@@ -197,8 +199,12 @@ pub async fn view_notification_read_post(
     let csrf = user.csrf_token().unwrap_or("");
     Ok(html! {
         (views::notification_row(&n, filter, csrf, Utc::now()))
-        (views::list_head(filter, unread, csrf, true))
-        (unread_badge(Some(unread), true))
+        // In a <template>: parsed after the row, the list head's "Mark all
+        // read" form lost its fields (and the button its form).
+        template {
+            (views::list_head(filter, unread, csrf, true))
+            (unread_badge(Some(unread), true))
+        }
     }
     .into_response())
 }
