@@ -375,6 +375,10 @@ async fn an_idle_page_polls_its_badge_at_most_once_in_ten_seconds() {
     server.stop().await;
 }
 
+/// The address, history length, Site and From fields and the count of the
+/// evidence page.
+type FilterState = (String, u64, String, String, String);
+
 /// The evidence filters as history: a select applies on change, a date
 /// typed digit by digit applies once, after the typing pauses (never as
 /// year 0002); each applied filter is one history entry whose address
@@ -404,15 +408,14 @@ async fn evidence_filters_keep_their_form_and_history_in_step() {
     let state = r#"return [location.pathname + location.search, history.length,
         document.getElementById('f-site').value, document.getElementById('f-from').value,
         document.getElementById('evidence-count').textContent.trim()];"#;
-    let read = async || -> (String, u64, String, String, String) {
+    let read = async || -> FilterState {
         let v = client.execute(state, vec![]).await.unwrap();
         serde_json::from_value(v).unwrap()
     };
-    let until =
-        async |what: &str, check: &dyn Fn(&(String, u64, String, String, String)) -> bool| {
-            crate::helpers::wait_for(|| async { check(&read().await) }, what).await;
-            read().await
-        };
+    let until = async |what: &str, check: &dyn Fn(&FilterState) -> bool| {
+        crate::helpers::wait_for(|| async { check(&read().await) }, what).await;
+        read().await
+    };
     let (_, start, _, _, count) = read().await;
     assert_eq!(count, "8 bundles match");
 

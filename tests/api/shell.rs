@@ -2,7 +2,7 @@ use poem::http::StatusCode;
 use poem::{EndpointExt, Route, get, handler};
 use portal::routes::shell::CSP;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Expect, spawn_app};
 
 const SECURITY_HEADERS: [(&str, &str); 3] = [
     ("x-content-type-options", "nosniff"),
@@ -168,4 +168,71 @@ async fn oversized_bodies_are_refused_before_any_handler_runs() {
     let status = resp.0.status();
     let body = resp.0.into_body().into_string().await.unwrap();
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}
+
+/// Error pages keep the signed-in person's header: their name, the
+/// navigation of their role and Sign out, and a way back to their
+/// dashboard; a visitor's say "Sign in".
+#[tokio::test]
+async fn error_pages_keep_the_signed_in_header() {
+    let app = spawn_app().await;
+    let p = app.practice("Lakeside Pediatrics").await;
+    for (user, path, status) in [
+        (&p.owner, "/client/no-such-page", StatusCode::NOT_FOUND),
+        (&p.viewer, portal::paths::USERS, StatusCode::FORBIDDEN),
+        (&p.admin, portal::paths::TRANSFER, StatusCode::FORBIDDEN),
+    ] {
+        let page = app.get_as(user, path).expect_text(status).await;
+        assert!(page.contains("id=\"main\""), "{path}");
+        assert!(page.contains("<nav class=\"nav\" aria-label=\"Main\">"), "{path}: the navigation");
+        assert!(page.contains(">Sign out</button>"), "{path}: Sign out");
+        assert!(!page.contains(">Sign in</a>"), "{path}: not the visitor's header");
+        assert!(page.contains("Go to your dashboard"), "{path}");
+        assert!(page.contains("name=\"csrf-token\""), "{path}: htmx can still sign out");
+    }
+    let visitor = app.client.get("/client/no-such-page").send().await;
+    visitor.assert_status(StatusCode::NOT_FOUND);
+    let page = visitor.0.into_body().into_string().await.unwrap();
+    assert!(page.contains(">Sign in</a>") && !page.contains(">Sign out<"), "{page}");
+    assert!(page.contains("Go to the portal"));
+}
+
+/// The sign-in page says why someone is there: after Sign out, and when
+/// the session they had has ended; a first visit says nothing, and an
+/// unknown reason in the address is not echoed.
+#[tokio::test]
+async fn the_sign_in_page_says_signed_out_or_expired() {
+    let app = spawn_app().await;
+    let p = app.practice("Lakeside Pediatrics").await;
+    let resp = app
+        .client
+        .post(portal::paths::LOGOUT)
+        .header("cookie", &p.owner.cookie)
+        .form(&[("csrf_token", p.owner.csrf.as_str())])
+        .send()
+        .await;
+    resp.assert_status(StatusCode::SEE_OTHER);
+    let to = resp.0.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    let page = app.client.get(&to).send().await.0.into_body().into_string().await.unwrap();
+    assert!(page.contains("You have been signed out."), "{page}");
+
+    // A session idle past the timeout: the page asked for sends the
+    // browser to sign in, saying why, and back after.
+    app.idle_since(p.viewer.session_id, "9 hours").await;
+    let resp = app.get_as(&p.viewer, portal::paths::EVIDENCE).send().await;
+    resp.assert_status(StatusCode::SEE_OTHER);
+    let to = resp.0.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(to, "/client/login?next=%2Fclient%2Fevidence&reason=expired");
+    let page = app.client.get(&to).send().await.0.into_body().into_string().await.unwrap();
+    assert!(page.contains("Your session expired"), "{page}");
+    assert!(page.contains("name=\"next\" value=\"/client/evidence\""), "and back after");
+
+    // No session at all: no reason given.
+    let resp = app.client.get(portal::paths::EVIDENCE).send().await;
+    let to = resp.0.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(to, "/client/login?next=%2Fclient%2Fevidence");
+    for path in [portal::paths::LOGIN, "/client/login?reason=%3Cb%3Ehello"] {
+        let page = app.client.get(path).send().await.0.into_body().into_string().await.unwrap();
+        assert!(!page.contains("id=\"login-reason\"") && !page.contains("hello"), "{path}");
+    }
 }
