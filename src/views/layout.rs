@@ -157,7 +157,7 @@ fn head(title: &str, csrf_token: Option<&str>) -> Markup {
 fn brand() -> Markup {
     html! {
         span.brand-mark aria-hidden="true" { "O" }
-        span.brand-name { (PRODUCT) " Client Portal" }
+        span.brand-name { (PRODUCT) span.brand-suffix { " Client Portal" } }
     }
 }
 

@@ -62,3 +62,15 @@ async fn an_unknown_asset_is_404() {
     app.client.get("/assets/nope.js").send().await.assert_status(StatusCode::NOT_FOUND);
     app.client.get("/assets/..%2fCargo.toml").send().await.assert_status(StatusCode::NOT_FOUND);
 }
+
+/// The axe-core the browser tests inject is the pinned npm file.
+#[test]
+fn the_vendored_axe_core_is_the_pinned_file() {
+    let bytes = std::fs::read(repo_path("tests/vendor/axe.min.js")).unwrap();
+    let recorded = std::fs::read_to_string(repo_path("tests/vendor/axe.min.js.sha256")).unwrap();
+    let recorded_hash = recorded.split_whitespace().next().unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), recorded_hash);
+    let vendor = std::fs::read_to_string(repo_path("tests/vendor/README.md")).unwrap();
+    assert!(vendor.contains(recorded_hash), "README.md records the hash");
+    assert!(String::from_utf8_lossy(&bytes[..40]).contains("axe v4.10.3"));
+}
