@@ -74,8 +74,9 @@
   // Background polls (the badge) never move focus. Elements marked
   // `data-announce` in the new content are read out through one polite
   // live region (#live-announcer) that every page has from the start; a
-  // region replaced whole would not be announced by itself.
-  var pending = null;
+  // region replaced whole would not be announced by itself. What each
+  // request found before its swap travels on its own XMLHttpRequest, so a
+  // poll answered meanwhile cannot take a person's focus decision.
   function focusable(el) {
     if (!el.hasAttribute("tabindex") && !el.matches("a[href], button, input, select, textarea, summary")) {
       el.setAttribute("tabindex", "-1");
@@ -88,7 +89,8 @@
     var trigger = config.triggeringEvent;
     var background = config.headers && config.headers["X-Portal-Background"];
     var swap = (event.detail.elt && event.detail.elt.getAttribute("hx-swap")) || "";
-    pending = {
+    if (!event.detail.xhr) { return; }
+    event.detail.xhr.portalFocus = {
       id: target && target.id,
       hadFocus: !!(target && target.contains(document.activeElement) && document.activeElement !== document.body),
       byPerson: !background && !!trigger && trigger.type !== "load",
@@ -96,10 +98,12 @@
       appendTo: swap.indexOf("beforeend") === 0 ? target : null
     };
   });
-  document.addEventListener("htmx:afterSettle", function () {
-    var p = pending;
-    pending = null;
+  document.addEventListener("htmx:afterSettle", function (event) {
+    // Fired for each element the swap settled: decide once per request.
+    var xhr = event.detail.xhr;
+    var p = xhr && xhr.portalFocus;
     if (!p) { return; }
+    xhr.portalFocus = null;
     var root = p.id ? document.getElementById(p.id) : null;
     var lost = !document.activeElement || document.activeElement === document.body;
     if (root && p.byPerson) {

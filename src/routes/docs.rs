@@ -2,12 +2,9 @@
 //! its script and style inline, so that page alone gets a CSP that allows
 //! exactly those inline blocks by hash (and nothing else inline).
 
-use std::sync::Arc;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use poem::http::header;
-use poem::web::Html;
 use poem::{Endpoint, IntoResponse, Response, Route, handler};
 use sha2::{Digest, Sha256};
 
@@ -22,23 +19,35 @@ pub fn openapi_json() -> Response {
 }
 
 /// Swagger UI at `/api/docs`, its CSP computed once from the page itself.
+/// The page (Swagger UI's script and style inline, with the spec: a few MB)
+/// is made on its first request, not at start: a portal nobody reads the
+/// docs of does not hold it, and each answer shares it rather than copying.
 pub fn swagger_ui() -> impl Endpoint + 'static {
-    // poem-openapi's page names no language and calls itself "Swagger UI":
-    // ours does both (WCAG 3.1.1, 2.4.2). The scripts are untouched, so
-    // their hashes below are the ones Swagger UI ships.
-    let page = super::api::service()
-        .swagger_ui_html()
-        .replacen("<html charset=\"UTF-8\">", "<html lang=\"en\">", 1)
-        .replacen("<title>Swagger UI</title>", "<title>API reference · OsirisCare</title>", 1);
-    let page = Arc::new(page);
-    let csp = Arc::new(csp_for(&page));
+    static PAGE: std::sync::OnceLock<(bytes::Bytes, String)> = std::sync::OnceLock::new();
     Route::new().at(
         "/",
-        poem::endpoint::make_sync(move |_| {
-            Html(page.as_str().to_owned())
-                .with_header(header::CONTENT_SECURITY_POLICY, csp.as_str())
-                .with_header(header::CACHE_CONTROL, "no-cache")
-                .into_response()
+        poem::endpoint::make_sync(|_| {
+            let (page, csp) = PAGE.get_or_init(|| {
+                // poem-openapi's page names no language and calls itself
+                // "Swagger UI": ours does both (WCAG 3.1.1, 2.4.2). The
+                // scripts are untouched, so their hashes are the ones
+                // Swagger UI ships.
+                let page = super::api::service()
+                    .swagger_ui_html()
+                    .replacen("<html charset=\"UTF-8\">", "<html lang=\"en\">", 1)
+                    .replacen(
+                        "<title>Swagger UI</title>",
+                        "<title>API reference · OsirisCare</title>",
+                        1,
+                    );
+                let csp = csp_for(&page);
+                (bytes::Bytes::from(page), csp)
+            });
+            Response::builder()
+                .content_type("text/html; charset=utf-8")
+                .header(header::CONTENT_SECURITY_POLICY, csp.as_str())
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(page.clone())
         }),
     )
 }

@@ -88,15 +88,15 @@ impl<E: Endpoint> ShellEndpoint<E> {
         } else {
             None
         };
-        // Every body is read here with a cap, before any handler or rate
-        // limit runs, so no request can make the portal buffer without bound
-        // (chunked bodies included, which carry no Content-Length).
         // An error page keeps the signed-in header: who asked is looked up
         // again from these headers, only when there is an error to show.
         let headers = (flavor == Flavor::Html).then(|| req.headers().clone());
         // A session cookie on a request that turns out signed out: the
         // session has ended, and the sign-in page says so.
         let had_session = crate::auth::session::token_from(&req, self.state.config()).is_some();
+        // Every body is read here with a cap, before any handler or rate
+        // limit runs, so no request can make the portal buffer without bound
+        // (chunked bodies included, which carry no Content-Length).
         let mut req = req;
         if let Err(resp) = cap_body(&mut req, &path, flavor).await {
             return Ok(finish_response(resp, &path, self.hsts, &method, started));
@@ -108,9 +108,12 @@ impl<E: Endpoint> ShellEndpoint<E> {
                 sign_in_redirect(flavor, return_to.as_deref(), had_session)
             }
             Ok(Err(err)) => {
+                // Not for a server error: the database may be what failed.
                 let user = match &headers {
-                    Some(headers) => self.signed_in(headers).await,
-                    None => None,
+                    Some(headers) if err.status().is_client_error() => {
+                        self.signed_in(headers).await
+                    }
+                    _ => None,
                 };
                 let nav = user.as_ref().map(crate::views::layout::NavUser::of);
                 render_error(err, flavor, nav.as_ref())
