@@ -145,11 +145,24 @@ fn common_pages(d: &Demo) -> Vec<Page> {
         page("evidence", paths::EVIDENCE, "#evidence-results"),
         page("evidence-filtered", format!("{}?result=fail", paths::EVIDENCE), "#evidence-results"),
         page("bundle", paths::site_bundle(&d.bundle, d.westgate), "#signature-status"),
+        page("notifications", paths::NOTIFICATIONS, "#notification-list"),
         page("reports", paths::REPORTS, "main h1"),
         page("settings", paths::SETTINGS, "main h1"),
         page("security", paths::SECURITY, "main h1"),
         page("not-found", "/client/no-such-page", ".error-page"),
     ]
+}
+
+/// The pages owners and admins have, besides the common ones.
+fn admin_pages(d: &Demo) -> Vec<Page> {
+    use portal::paths;
+    let mut pages = common_pages(d);
+    pages.extend([
+        page("users", paths::USERS, "main h1"),
+        page("audit-log", paths::AUDIT, "#audit-results"),
+        page("packs", paths::AUDIT_PACKS, "main h1"),
+    ]);
+    pages
 }
 
 /// Opens each page as `user` and checks it; panics listing every problem.
@@ -187,14 +200,8 @@ async fn every_page_an_owner_sees_passes_axe_and_fits_a_phone() {
     let Some((_driver, client)) = browser().await else { return };
     let d = demo().await;
     let server = spawn_server(&d.app).await;
-    let mut pages = common_pages(&d);
-    pages.extend([
-        page("notifications", paths::NOTIFICATIONS, "#notification-list"),
-        page("users", paths::USERS, "main h1"),
-        page("audit-log", paths::AUDIT, "#audit-results"),
-        page("packs", paths::AUDIT_PACKS, "main h1"),
-        page("transfer", paths::TRANSFER, "main h1"),
-    ]);
+    let mut pages = admin_pages(&d);
+    pages.push(page("transfer", paths::TRANSFER, "main h1"));
     sweep(&client, &server.base_url, &d.owner, "owner", &pages).await;
     client.close().await.unwrap();
     server.stop().await;
@@ -206,20 +213,11 @@ async fn every_page_an_admin_or_viewer_sees_passes_axe_and_fits_a_phone() {
     let Some((_driver, client)) = browser().await else { return };
     let d = demo().await;
     let server = spawn_server(&d.app).await;
-    let mut pages = common_pages(&d);
-    pages.extend([
-        page("notifications", paths::NOTIFICATIONS, "#notification-list"),
-        page("users", paths::USERS, "main h1"),
-        page("audit-log", paths::AUDIT, "#audit-results"),
-        page("packs", paths::AUDIT_PACKS, "main h1"),
-        page("forbidden", paths::TRANSFER, ".error-page"),
-    ]);
+    let mut pages = admin_pages(&d);
+    pages.push(page("forbidden", paths::TRANSFER, ".error-page"));
     sweep(&client, &server.base_url, &d.admin, "admin", &pages).await;
     let mut pages = common_pages(&d);
-    pages.extend([
-        page("notifications", paths::NOTIFICATIONS, "#notification-list"),
-        page("forbidden", paths::USERS, ".error-page"),
-    ]);
+    pages.push(page("forbidden", paths::USERS, ".error-page"));
     sweep(&client, &server.base_url, &d.viewer, "viewer", &pages).await;
     client.close().await.unwrap();
     server.stop().await;
