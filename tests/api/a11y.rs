@@ -239,6 +239,8 @@ async fn every_page_an_auditor_or_a_visitor_sees_passes_axe_and_fits_a_phone() {
         page("audit-log", paths::AUDIT, "#audit-results"),
         page("packs", paths::AUDIT_PACKS, "main h1"),
         page("settings", paths::SETTINGS, "main h1"),
+        page("security", paths::SECURITY, "main h1"),
+        page("not-found", "/client/no-such-page", ".error-page"),
         page("forbidden", paths::USERS, ".error-page"),
     ];
     sweep(&client, &server.base_url, &auditor, "auditor", &pages).await;
