@@ -6,21 +6,20 @@
   // Narrow screens fold the navigation into a menu (app.css hides it once
   // script runs); the button opens and closes it, Escape closes it.
   document.documentElement.classList.add("js");
+  function setMenu(toggle, open) {
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    var panel = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (panel) { panel.classList.toggle("open", open); }
+  }
   document.addEventListener("click", function (event) {
     var toggle = event.target.closest && event.target.closest(".nav-toggle");
-    if (!toggle) { return; }
-    var panel = document.getElementById(toggle.getAttribute("aria-controls"));
-    var open = toggle.getAttribute("aria-expanded") !== "true";
-    toggle.setAttribute("aria-expanded", open ? "true" : "false");
-    if (panel) { panel.classList.toggle("open", open); }
+    if (toggle) { setMenu(toggle, toggle.getAttribute("aria-expanded") !== "true"); }
   });
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") { return; }
     var toggle = document.querySelector('.nav-toggle[aria-expanded="true"]');
     if (!toggle) { return; }
-    toggle.setAttribute("aria-expanded", "false");
-    var panel = document.getElementById(toggle.getAttribute("aria-controls"));
-    if (panel) { panel.classList.remove("open"); }
+    setMenu(toggle, false);
     toggle.focus();
   });
 

@@ -1432,23 +1432,25 @@ mod tests {
         layout(data).iter().map(|ops| ops.iter().filter_map(shown).collect()).collect()
     }
 
+    /// The report's section headings, in order.
+    const SECTIONS: [&str; 7] = [
+        "To do at month end",
+        "Incidents this month",
+        "Sites",
+        "HIPAA controls",
+        "Failing checks at month end",
+        "Notifications this month",
+        "Evidence chains at month end",
+    ];
+
     #[test]
     fn no_heading_is_left_at_the_foot_of_a_page() {
-        let headings = [
-            "To do at month end",
-            "Incidents this month",
-            "Sites",
-            "HIPAA controls",
-            "Failing checks at month end",
-            "Notifications this month",
-            "Evidence chains at month end",
-        ];
         for (sites, failing) in (0..60).map(|n| (1 + n % 7, n)) {
             for page in page_texts(&sample(sites, failing)) {
                 // Before the footer (its two texts), the page's last text.
                 let last = &page[page.len().saturating_sub(3)];
                 assert!(
-                    !headings.contains(&last.as_str()),
+                    !SECTIONS.contains(&last.as_str()),
                     "{sites} sites, {failing} failing: {last:?} ends a page"
                 );
             }
@@ -1480,19 +1482,11 @@ mod tests {
             .iter()
             .find(|t| t.contains("HIPAA safeguard") && t.ends_with("(month end)"))
             .expect("the controls' headline");
-        let order = [
-            "OsirisCare",
-            "Oak Street Clinic",
-            headline,
-            "To do at month end",
-            "Incidents this month",
-            "Sites",
-            "HIPAA controls",
-            "Failing checks at month end",
-            "Notifications this month",
-            "Evidence chains at month end",
-            "Site 002",
-        ];
+        let order: Vec<&str> = ["OsirisCare", "Oak Street Clinic", headline]
+            .into_iter()
+            .chain(SECTIONS)
+            .chain(["Site 002"])
+            .collect();
         for pair in order.windows(2) {
             assert!(at(pair[0]) < at(pair[1]), "{pair:?} out of order");
         }

@@ -88,12 +88,14 @@ impl<E: Endpoint> ShellEndpoint<E> {
         } else {
             None
         };
-        // An error page keeps the signed-in header: who asked is looked up
-        // again from these headers, only when there is an error to show.
-        let headers = (flavor == Flavor::Html).then(|| req.headers().clone());
-        // A session cookie on a request that turns out signed out: the
-        // session has ended, and the sign-in page says so.
-        let had_session = crate::auth::session::token_from(&req, self.state.config()).is_some();
+        // A browser's session cookie, kept for what happens if this request
+        // fails: on an error page who asked is looked up again from it (the
+        // page keeps their header); on a 401 it means their session ended,
+        // and the sign-in page says so. Not read for the API.
+        let session = match flavor {
+            Flavor::Json => None,
+            _ => crate::auth::session::token_from(&req, self.state.config()),
+        };
         // Every body is read here with a cap, before any handler or rate
         // limit runs, so no request can make the portal buffer without bound
         // (chunked bodies included, which carry no Content-Length).
@@ -105,13 +107,13 @@ impl<E: Endpoint> ShellEndpoint<E> {
         let resp = match outcome {
             Ok(Ok(resp)) => resp.into_response(),
             Ok(Err(err)) if flavor != Flavor::Json && err.status() == StatusCode::UNAUTHORIZED => {
-                sign_in_redirect(flavor, return_to.as_deref(), had_session)
+                sign_in_redirect(flavor, return_to.as_deref(), session.is_some())
             }
             Ok(Err(err)) => {
                 // Not for a server error: the database may be what failed.
-                let user = match &headers {
-                    Some(headers) if err.status().is_client_error() => {
-                        self.signed_in(headers).await
+                let user = match &session {
+                    Some(token) if flavor == Flavor::Html && err.status().is_client_error() => {
+                        self.signed_in(token).await
                     }
                     _ => None,
                 };
@@ -131,15 +133,11 @@ impl<E: Endpoint> ShellEndpoint<E> {
         Ok(finish_response(resp, &path, self.hsts, &method, started))
     }
 
-    /// The signed-in person a browser request came from, if any (none when
-    /// the database cannot say: the error page then has the visitor's
-    /// header).
-    async fn signed_in(
-        &self,
-        headers: &poem::http::HeaderMap,
-    ) -> Option<crate::auth::current::CurrentUser> {
-        let mut probe = Request::builder().finish();
-        *probe.headers_mut() = headers.clone();
+    /// Whose live session `token` is, if anyone's (no one when the
+    /// database cannot say: the error page then has the visitor's header).
+    async fn signed_in(&self, token: &str) -> Option<crate::auth::current::CurrentUser> {
+        let name = crate::auth::session::cookie_name(self.state.config());
+        let probe = Request::builder().header(header::COOKIE, format!("{name}={token}")).finish();
         crate::auth::current::authenticate(&probe, &self.state).await.ok().flatten()
     }
 }
