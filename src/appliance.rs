@@ -38,41 +38,65 @@ pub struct Pushed {
     pub signature: [u8; 64],
 }
 
-/// Signs and posts each file in order; stops at the first refusal, with the
-/// portal's message.
+/// Most bundles in one request of [`push`] (the portal's limit).
+pub const BATCH_BUNDLES: usize = 500;
+/// Most body bytes in one request of [`push`]: the portal takes 4 MiB.
+const BATCH_BYTES: usize = 4 * 1024 * 1024 - 4096;
+
+/// Signs and posts the files in order, in batches (`POST
+/// /api/appliance/evidence/batch`, at most [`BATCH_BUNDLES`] bundles and
+/// 4 MiB a request), so a backlog flushes in few requests; stops at the
+/// first refusal, with the portal's message.
 pub async fn push(
     url: &str,
     site: Uuid,
     key: &SigningKey,
     files: &[PathBuf],
 ) -> Result<Vec<Pushed>> {
-    let endpoint = format!("{}/api/appliance/evidence", url.trim_end_matches('/'));
+    use base64::Engine as _;
+    let endpoint = format!("{}/api/appliance/evidence/batch", url.trim_end_matches('/'));
     let client = reqwest::Client::builder()
         .user_agent(concat!("osiris-appliance-reference/", env!("CARGO_PKG_VERSION")))
-        .timeout(std::time::Duration::from_secs(60))
+        .timeout(std::time::Duration::from_secs(120))
         .build()
         .context("setting up the HTTP client")?;
     let bar = progress(files.len() as u64, "pushing");
     let mut out = Vec::new();
-    for file in files {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let declared: serde_json::Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not JSON", file.display()))?;
-        if declared["site_id"].as_str() != Some(site.to_string().as_str()) {
-            bail!(
-                "{} belongs to site {}, not --site {site}; the portal would refuse its signature",
-                file.display(),
-                declared["site_id"]
-            );
+    let mut next = 0;
+    while next < files.len() {
+        // One request: files from `next` on, within both limits.
+        let mut entries = Vec::new();
+        let mut signed = Vec::new();
+        let mut size = 16;
+        while next < files.len() && entries.len() < BATCH_BUNDLES {
+            let file = &files[next];
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let declared: serde_json::Value = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            if declared["site_id"].as_str() != Some(site.to_string().as_str()) {
+                bail!(
+                    "{} belongs to site {}, not --site {site}; the portal would refuse its signature",
+                    file.display(),
+                    declared["site_id"]
+                );
+            }
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            if !entries.is_empty() && size + encoded.len() + 200 > BATCH_BYTES {
+                break;
+            }
+            size += encoded.len() + 200;
+            let signature = key.sign(&bytes).to_bytes();
+            entries.push(serde_json::json!({
+                "bundle": encoded, "signature": hex::encode(signature),
+            }));
+            signed.push((file.clone(), sha2::Sha256::digest(&bytes).into(), signature));
+            next += 1;
         }
-        let signature = key.sign(&bytes).to_bytes();
-        let bundle_hash: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         let response = client
             .post(&endpoint)
             .header("content-type", "application/json")
-            .header("x-agent-signature", hex::encode(signature))
-            .body(bytes)
+            .body(serde_json::to_vec(&serde_json::json!({ "bundles": entries }))?)
             .send()
             .await
             .with_context(|| {
@@ -83,26 +107,44 @@ pub async fn push(
         let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         if !status.is_success() {
             bail!(
-                "{} was refused ({status}): {}",
-                file.display(),
+                "the portal refused the request with {} bundles from {} ({status}): {}",
+                signed.len(),
+                signed[0].0.display(),
                 body["message"].as_str().unwrap_or("no message")
             );
         }
-        out.push(Pushed {
-            file: file.clone(),
-            created: status.as_u16() == 201,
-            chain_position: body["chain_position"].as_i64().unwrap_or(-1),
-            bundle_id: body["bundle_id"].as_str().unwrap_or_default().to_owned(),
-            log_index: body["log_index"].as_u64().unwrap_or_default(),
-            bundle_hash,
-            chain_hash: body["chain_hash"]
-                .as_str()
-                .and_then(|h| hex::decode(h).ok())
-                .and_then(|h| h.try_into().ok())
-                .unwrap_or_default(),
-            signature,
-        });
-        bar.inc(1);
+        let answers = body["answers"].as_array().cloned().unwrap_or_default();
+        if answers.len() != signed.len() {
+            bail!("the portal answered {} of {} bundles; push again", answers.len(), signed.len());
+        }
+        for ((file, bundle_hash, signature), answer) in signed.into_iter().zip(answers) {
+            let code = answer["status"].as_u64().unwrap_or(0);
+            if code != 200 && code != 201 {
+                let stored = out.len();
+                bail!(
+                    "{} was refused ({code}): {} ({stored} bundles before it were stored; the \
+                     rest of its request may have been too: pushing them again is safe)",
+                    file.display(),
+                    answer["message"].as_str().unwrap_or("no message")
+                );
+            }
+            let receipt = &answer["receipt"];
+            out.push(Pushed {
+                file,
+                created: code == 201,
+                chain_position: receipt["chain_position"].as_i64().unwrap_or(-1),
+                bundle_id: receipt["bundle_id"].as_str().unwrap_or_default().to_owned(),
+                log_index: receipt["log_index"].as_u64().unwrap_or_default(),
+                bundle_hash,
+                chain_hash: receipt["chain_hash"]
+                    .as_str()
+                    .and_then(|h| hex::decode(h).ok())
+                    .and_then(|h| h.try_into().ok())
+                    .unwrap_or_default(),
+                signature,
+            });
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     Ok(out)

@@ -404,3 +404,310 @@ pub async fn bundle_to_verify(
         site_public_key: r.get(4),
     }))
 }
+
+/// The identity of every site named, for a batch of bundles (one query);
+/// unknown ids are simply absent.
+pub async fn site_keys(
+    db: &impl GenericClient,
+    site_ids: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, SiteKey>> {
+    let rows = db
+        .query(
+            "SELECT s.id, s.client_org_id, s.agent_public_key, o.status = 'active'
+               FROM sites s JOIN client_orgs o ON o.id = s.client_org_id WHERE s.id = ANY($1)",
+            &[&site_ids],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let site_id: Uuid = r.get(0);
+            Ok((
+                site_id,
+                SiteKey {
+                    site_id,
+                    org_id: r.get(1),
+                    public_key: array32(r.get::<_, &[u8]>(2), "public key")?,
+                    org_active: r.get(3),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The ends of several sites' chains, locked in id order (so two batches
+/// naming the same sites never wait for each other in a cycle) until the
+/// transaction ends.
+pub async fn lock_chain_heads(
+    db: &impl GenericClient,
+    site_ids: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, ChainHead>> {
+    let rows = db
+        .query(
+            "SELECT id, chain_length, chain_head_hash FROM sites WHERE id = ANY($1)
+              ORDER BY id FOR UPDATE",
+            &[&site_ids],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let head: Option<&[u8]> = r.get(2);
+            Ok((
+                r.get(0),
+                ChainHead {
+                    length: r.get(1),
+                    head: head.map(|h| array32(h, "chain head")).transpose()?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What was recorded for each (site, bundle id) named, keyed so; one query.
+pub async fn find_receipts(
+    db: &impl GenericClient,
+    keys: &[(Uuid, &str)],
+) -> AppResult<std::collections::HashMap<(Uuid, String), StoredReceipt>> {
+    let sites: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let rows = db
+        .query(
+            "SELECT b.site_id, b.bundle_hash, b.chain_position, b.chain_hash, l.leaf_index, b.id,
+                    b.bundle_id
+               FROM unnest($1::uuid[], $2::text[]) AS k(site_id, bundle_id)
+               JOIN evidence_bundles b ON b.site_id = k.site_id AND b.bundle_id = k.bundle_id
+               LEFT JOIN evidence_log_leaves l ON l.bundle_row = b.id",
+            &[&sites, &ids],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let receipt = StoredReceipt {
+                site_id: r.get(0),
+                bundle_hash: array32(r.get::<_, &[u8]>(1), "bundle hash")?,
+                chain_position: r.get(2),
+                chain_hash: array32(r.get::<_, &[u8]>(3), "chain hash")?,
+                log_index: r.get(4),
+                row_id: r.get(5),
+            };
+            Ok(((receipt.site_id, r.get::<_, String>(6)), receipt))
+        })
+        .collect()
+}
+
+/// Stores bundles in one statement; returns each one's row id and receive
+/// time, in the order given.
+pub async fn insert_bundles(
+    db: &impl GenericClient,
+    bundles: &[NewBundle<'_>],
+) -> AppResult<Vec<(Uuid, DateTime<Utc>)>> {
+    let col = |f: fn(&NewBundle<'_>) -> Vec<u8>| bundles.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<&str> = bundles.iter().map(|b| b.bundle_id).collect();
+    let sites: Vec<Uuid> = bundles.iter().map(|b| b.site_id).collect();
+    let orgs: Vec<Uuid> = bundles.iter().map(|b| b.org_id).collect();
+    let checked: Vec<DateTime<Utc>> = bundles.iter().map(|b| b.checked_at).collect();
+    let results: Vec<&str> = bundles.iter().map(|b| b.result.as_str()).collect();
+    let counts: Vec<i32> = bundles.iter().map(|b| b.checks_count).collect();
+    let failed: Vec<i32> = bundles.iter().map(|b| b.failed_checks).collect();
+    let warned: Vec<i32> = bundles.iter().map(|b| b.warn_checks).collect();
+    let raws: Vec<&[u8]> = bundles.iter().map(|b| b.raw).collect();
+    let hashes = col(|b| b.bundle_hash.to_vec());
+    let signatures = col(|b| b.signature.to_vec());
+    let positions: Vec<i64> = bundles.iter().map(|b| b.chain_position).collect();
+    let prevs = col(|b| b.prev_chain_hash.to_vec());
+    let chains = col(|b| b.chain_hash.to_vec());
+    let received: Vec<Option<DateTime<Utc>>> = bundles.iter().map(|b| b.received_at).collect();
+    let rows = db
+        .query(
+            "INSERT INTO evidence_bundles
+               (bundle_id, site_id, client_org_id, checked_at, result, checks_count, failed_checks,
+                warn_checks, raw, bundle_hash, signature, chain_position, prev_chain_hash, chain_hash,
+                received_at)
+             SELECT i, s, o, c, r, n, f, w, raw, h, sig, p, prev, ch, COALESCE(rec, now())
+               FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[],
+                           $6::int[], $7::int[], $8::int[], $9::bytea[], $10::bytea[], $11::bytea[],
+                           $12::bigint[], $13::bytea[], $14::bytea[], $15::timestamptz[])
+                    AS x(i, s, o, c, r, n, f, w, raw, h, sig, p, prev, ch, rec)
+             RETURNING id, site_id, chain_position, received_at",
+            &[
+                &ids, &sites, &orgs, &checked, &results, &counts, &failed, &warned, &raws, &hashes,
+                &signatures, &positions, &prevs, &chains, &received,
+            ],
+        )
+        .await?;
+    let by_link: std::collections::HashMap<(Uuid, i64), (Uuid, DateTime<Utc>)> =
+        rows.iter().map(|r| ((r.get(1), r.get(2)), (r.get(0), r.get(3)))).collect();
+    bundles
+        .iter()
+        .map(|b| {
+            by_link.get(&(b.site_id, b.chain_position)).copied().ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("an inserted bundle was not returned"))
+            })
+        })
+        .collect()
+}
+
+/// The checks of several stored bundles in one statement: `bundles` gives
+/// each bundle's row id, site, practice and check time beside its checks.
+pub async fn insert_checks_of(
+    db: &impl GenericClient,
+    bundles: &[(Uuid, Uuid, Uuid, DateTime<Utc>, &[Check])],
+) -> AppResult<()> {
+    let total: usize = bundles.iter().map(|b| b.4.len()).sum();
+    let mut evidence = Vec::with_capacity(total);
+    let mut sites = Vec::with_capacity(total);
+    let mut orgs = Vec::with_capacity(total);
+    let mut times = Vec::with_capacity(total);
+    let mut types: Vec<&str> = Vec::with_capacity(total);
+    let mut hosts: Vec<&str> = Vec::with_capacity(total);
+    let mut controls: Vec<Option<&str>> = Vec::with_capacity(total);
+    let mut statuses: Vec<&str> = Vec::with_capacity(total);
+    let mut raw_statuses: Vec<&str> = Vec::with_capacity(total);
+    let mut details: Vec<&serde_json::Value> = Vec::with_capacity(total);
+    for (id, site, org, at, checks) in bundles {
+        for c in *checks {
+            evidence.push(*id);
+            sites.push(*site);
+            orgs.push(*org);
+            times.push(*at);
+            types.push(c.check.as_str());
+            hosts.push(c.host.as_str());
+            controls.push(c.hipaa_control.as_deref());
+            statuses.push(c.status.as_str());
+            raw_statuses.push(c.raw_status.as_str());
+            details.push(&c.details);
+        }
+    }
+    db.execute(
+        "INSERT INTO evidence_checks
+           (evidence_id, site_id, client_org_id, checked_at, check_type, host, hipaa_control, status,
+            raw_status, details)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[],
+                              $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])",
+        &[
+            &evidence,
+            &sites,
+            &orgs,
+            &times,
+            &types,
+            &hosts,
+            &controls,
+            &statuses,
+            &raw_statuses,
+            &details,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves several sites' chain heads forward (one statement): each entry is
+/// (site, new length, new head, its latest check time in the batch).
+pub async fn advance_chains(
+    db: &impl GenericClient,
+    heads: &[(Uuid, i64, [u8; 32], DateTime<Utc>)],
+) -> AppResult<()> {
+    let sites: Vec<Uuid> = heads.iter().map(|h| h.0).collect();
+    let lengths: Vec<i64> = heads.iter().map(|h| h.1).collect();
+    let hashes: Vec<&[u8]> = heads.iter().map(|h| h.2.as_slice()).collect();
+    let times: Vec<DateTime<Utc>> = heads.iter().map(|h| h.3).collect();
+    db.execute(
+        "UPDATE sites SET chain_length = x.n, chain_head_hash = x.h,
+                last_evidence_at = GREATEST(last_evidence_at, x.t)
+           FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::timestamptz[]) AS x(id, n, h, t)
+          WHERE sites.id = x.id",
+        &[&sites, &lengths, &hashes, &times],
+    )
+    .await?;
+    Ok(())
+}
+
+/// [`forget_cached_report`] for several (practice, check time) pairs.
+pub async fn forget_cached_reports(
+    db: &impl GenericClient,
+    pairs: &[(Uuid, DateTime<Utc>)],
+) -> AppResult<()> {
+    let orgs: Vec<Uuid> = pairs.iter().map(|p| p.0).collect();
+    let times: Vec<DateTime<Utc>> = pairs.iter().map(|p| p.1).collect();
+    db.execute(
+        "DELETE FROM client_monthly_reports r
+          USING (SELECT DISTINCT o, date_trunc('month', t AT TIME ZONE 'UTC')::date AS m
+                   FROM unnest($1::uuid[], $2::timestamptz[]) AS x(o, t)) AS x
+          WHERE r.client_org_id = x.o AND r.month = x.m
+            AND r.month < date_trunc('month', now() AT TIME ZONE 'UTC')::date",
+        &[&orgs, &times],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A (site, check, host)'s recorded state, as a batch reads and writes it.
+#[derive(Debug, Clone)]
+pub struct CheckState {
+    pub status: CheckStatus,
+    pub evidence_id: Uuid,
+    pub changed_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// The recorded states of the (site, check, host) keys named (one query).
+pub async fn check_states(
+    db: &impl GenericClient,
+    keys: &[(Uuid, &str, &str)],
+) -> AppResult<std::collections::HashMap<(Uuid, String, String), CheckState>> {
+    let sites: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let types: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let hosts: Vec<&str> = keys.iter().map(|k| k.2).collect();
+    let rows = db
+        .query(
+            "SELECT s.site_id, s.check_type, s.host, s.last_status, s.last_evidence_id,
+                    s.changed_at, s.last_seen_at
+               FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(site_id, t, h)
+               JOIN check_states s ON s.site_id = k.site_id AND s.check_type = k.t AND s.host = k.h",
+            &[&sites, &types, &hosts],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let status = r.get::<_, &str>(3).parse().map_err(|_| {
+                AppError::internal(anyhow::anyhow!("stored check status is not pass/warn/fail"))
+            })?;
+            Ok((
+                (r.get(0), r.get(1), r.get(2)),
+                CheckState {
+                    status,
+                    evidence_id: r.get(4),
+                    changed_at: r.get(5),
+                    last_seen_at: r.get(6),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Writes the states a batch worked out (one statement; each key once).
+pub async fn put_check_states(
+    db: &impl GenericClient,
+    states: &[((Uuid, String, String), CheckState)],
+) -> AppResult<()> {
+    let sites: Vec<Uuid> = states.iter().map(|s| s.0.0).collect();
+    let types: Vec<&str> = states.iter().map(|s| s.0.1.as_str()).collect();
+    let hosts: Vec<&str> = states.iter().map(|s| s.0.2.as_str()).collect();
+    let statuses: Vec<&str> = states.iter().map(|s| s.1.status.as_str()).collect();
+    let evidence: Vec<Uuid> = states.iter().map(|s| s.1.evidence_id).collect();
+    let changed: Vec<DateTime<Utc>> = states.iter().map(|s| s.1.changed_at).collect();
+    let seen: Vec<DateTime<Utc>> = states.iter().map(|s| s.1.last_seen_at).collect();
+    db.execute(
+        "INSERT INTO check_states AS cs
+                (site_id, check_type, host, last_status, last_evidence_id, changed_at, last_seen_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[],
+                              $6::timestamptz[], $7::timestamptz[])
+         ON CONFLICT (site_id, check_type, host) DO UPDATE
+            SET last_status = EXCLUDED.last_status,
+                last_evidence_id = EXCLUDED.last_evidence_id,
+                changed_at = EXCLUDED.changed_at,
+                last_seen_at = EXCLUDED.last_seen_at",
+        &[&sites, &types, &hosts, &statuses, &evidence, &changed, &seen],
+    )
+    .await?;
+    Ok(())
+}

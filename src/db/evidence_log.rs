@@ -811,3 +811,33 @@ pub async fn bundle_index_by_row(
         .await?
         .map(|r| r.get(0)))
 }
+
+/// The statement of [`append_leaves`]: [`APPEND_LEAF`] for several leaves
+/// at once, at consecutive indices (a practice without a log makes it
+/// fail the same way).
+pub const APPEND_LEAVES: &str = "WITH l AS (
+         UPDATE evidence_logs SET size = size + cardinality($3::bytea[]) WHERE client_org_id = $1
+         RETURNING size - cardinality($3::bytea[]) AS first, origin
+     ), leaf AS (
+         INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data, bundle_row)
+         SELECT $1, l.first + x.ord - 1, $2, x.data, x.bundle_row
+           FROM unnest($3::bytea[], $4::uuid[]) WITH ORDINALITY AS x(data, bundle_row, ord)
+           LEFT JOIN l ON true
+     )
+     SELECT first, origin FROM l";
+
+/// Stores leaves of one kind (each of bundle `bundle_rows[i]`, if any) at
+/// the next indices of the practice's log, in one statement; returns the
+/// first index and the log's origin. The log's row stays locked until the
+/// transaction ends.
+pub async fn append_leaves(
+    db: &impl GenericClient,
+    statement: &(impl ToStatement + Sync + Send + ?Sized),
+    org_id: Uuid,
+    kind: &str,
+    data: &[&[u8]],
+    bundle_rows: &[Option<Uuid>],
+) -> AppResult<(i64, String)> {
+    let row = db.query_one(statement, &[&org_id, &kind, &data, &bundle_rows]).await?;
+    Ok((row.get(0), row.get(1)))
+}

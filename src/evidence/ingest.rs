@@ -377,11 +377,26 @@ fn grouped(n: usize) -> String {
     thousands(n as u64)
 }
 
-/// Raises at most one notification per bundle: the change itself when one
-/// (check, host) changed state, a summary naming the first
-/// [`SUMMARY_ITEMS`] when several did. Checks that turned critical are
-/// emailed to owners and admins, at most once a minute per site (see
-/// [`queue_critical_alert`]). Returns whether mail was queued.
+/// What a bundle changed, check by check, given what was known of its
+/// (check, host) pairs before it: `before` answers a pair's last status and
+/// when it was last seen. A bundle older than what is known changes nothing.
+pub(crate) fn changes_of<'a>(
+    bundle: &'a Bundle,
+    before: impl Fn(&str, &str) -> Option<(CheckStatus, chrono::DateTime<Utc>)>,
+) -> Vec<(&'a bundle::Check, Transition)> {
+    bundle
+        .checks
+        .iter()
+        .filter_map(|check| {
+            let previous = before(&check.check, &check.host);
+            if previous.is_some_and(|(_, seen)| seen > bundle.checked_at) {
+                return None;
+            }
+            transition(previous.map(|(status, _)| status), check.status).map(|t| (check, t))
+        })
+        .collect()
+}
+
 async fn notify_transitions(
     state: &AppState,
     db: &impl tokio_postgres::GenericClient,
@@ -392,19 +407,26 @@ async fn notify_transitions(
 ) -> AppResult<bool> {
     let before: HashMap<(&str, &str), &store::PriorState> =
         prior.iter().map(|p| ((p.check_type.as_str(), p.host.as_str()), p)).collect();
+    let changes = changes_of(bundle, |check, host| {
+        before.get(&(check, host)).map(|p| (p.status, p.last_seen_at))
+    });
+    notify_changes(state, db, org_id, site_id, bundle, &changes).await
+}
+
+/// Raises at most one notification per bundle: the change itself when one
+/// (check, host) changed state, a summary naming the first
+/// [`SUMMARY_ITEMS`] when several did. Checks that turned critical are
+/// emailed to owners and admins, at most once a minute per site (see
+/// [`queue_critical_alert`]). Returns whether mail was queued.
+pub(crate) async fn notify_changes(
+    state: &AppState,
+    db: &impl tokio_postgres::GenericClient,
+    org_id: &Uuid,
+    site_id: Uuid,
+    bundle: &Bundle,
+    changes: &[(&bundle::Check, Transition)],
+) -> AppResult<bool> {
     // Most bundles change nothing: look the site's name up only when needed.
-    let changes: Vec<(&bundle::Check, Transition)> = bundle
-        .checks
-        .iter()
-        .filter_map(|check| {
-            let previous = before.get(&(check.check.as_str(), check.host.as_str()));
-            // A bundle older than what we already know changes nothing.
-            if previous.is_some_and(|p| p.last_seen_at > bundle.checked_at) {
-                return None;
-            }
-            transition(previous.map(|p| p.status), check.status).map(|t| (check, t))
-        })
-        .collect();
     if changes.is_empty() {
         return Ok(false);
     }
@@ -417,7 +439,7 @@ async fn notify_transitions(
     // One check's change is one notification per kind, check, host and
     // (UTC) day: a flapping check counts repeats on it instead of adding
     // more; the bundle's day, so a backlog keeps its days apart.
-    let (title, message, dedupe_key, about) = if let [(check, change)] = changes.as_slice() {
+    let (title, message, dedupe_key, about) = if let [(check, change)] = changes {
         let (title, message) = change_text(check, *change, &site_name);
         let key = format!(
             "{}:{site_id}:{}:{}:{}",

@@ -26,6 +26,9 @@ pub const FAILURES_PER_ADDRESS: u32 = 120;
 /// Bytes of ingest bodies held in memory at once, whoever sends them: 8
 /// bundles of the largest size (1 MiB), or hundreds of usual ones.
 pub const BODY_BUDGET: usize = 8 * 1024 * 1024;
+/// Largest body of a batch of bundles (`POST /api/appliance/evidence/batch`):
+/// half the budget, so two batches can be read at once.
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Longest a body waits for room in [`BODY_BUDGET`] before a 429.
 pub const BODY_WAIT: Duration = Duration::from_secs(10);
 /// Longest a body may take to arrive once its reading has started.

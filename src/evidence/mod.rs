@@ -11,6 +11,7 @@
 //! [`integrator`] (tiles and checkpoints) and [`proofs`] (reading the log)
 //! are the evidence area's flows over that core.
 
+pub mod batch;
 pub mod bundle;
 pub mod chain;
 pub mod controls;

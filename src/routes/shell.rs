@@ -173,10 +173,15 @@ fn sign_in_redirect(flavor: Flavor, return_to: Option<&str>, expired: bool) -> R
 pub const MAX_BODY: usize = 64 * 1024;
 /// Evidence bundles may be up to 1 MiB (the ingest endpoint says so itself).
 const INGEST_PATH: &str = "/api/appliance/evidence";
+/// A batch of bundles up to `MAX_BATCH_BYTES`.
+const BATCH_PATH: &str = "/api/appliance/evidence/batch";
 
 async fn cap_body(req: &mut Request, path: &str, flavor: Flavor) -> Result<(), Response> {
-    let limit =
-        if path == INGEST_PATH { crate::evidence::bundle::MAX_BUNDLE_BYTES + 1 } else { MAX_BODY };
+    let limit = match path {
+        INGEST_PATH => crate::evidence::bundle::MAX_BUNDLE_BYTES + 1,
+        BATCH_PATH => crate::evidence::limits::MAX_BATCH_BYTES + 1,
+        _ => MAX_BODY,
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -198,6 +203,7 @@ async fn cap_body(req: &mut Request, path: &str, flavor: Flavor) -> Result<(), R
     // body bytes held at once (`evidence::limits`): buffering them here
     // would put every concurrent 1 MiB body in memory before any limit.
     if path == INGEST_PATH
+        || path == BATCH_PATH
         || matches!(
             *req.method(),
             poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS

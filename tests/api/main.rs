@@ -2,6 +2,7 @@
 //! Every test gets its own database cloned from a migrated template.
 
 mod appliances;
+mod evidence_batch;
 mod evidence_fixtures;
 mod helpers;
 mod mail_helpers;

@@ -18,8 +18,8 @@ use super::error::{
 use crate::auth::current::ClientInfo;
 use crate::error::AppError;
 use crate::evidence::bundle::MAX_BUNDLE_BYTES;
-use crate::evidence::limits::{BODY_READ, BodyRoom};
-use crate::evidence::{ingest, witness};
+use crate::evidence::limits::{BODY_READ, BodyRoom, MAX_BATCH_BYTES};
+use crate::evidence::{batch, ingest, witness};
 use crate::state::AppState;
 
 #[derive(Tags)]
@@ -125,57 +125,68 @@ impl ParsePayload for RawBundle {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let too_large = || {
-            AppError::PayloadTooLarge(format!(
-                "a bundle may be at most {MAX_BUNDLE_BYTES} bytes (1 MiB)"
-            ))
-        };
-        let declared = req
-            .headers()
-            .get(poem::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BUNDLE_BYTES) {
-            return Err(too_large().into());
-        }
-        // Before a byte is read: an address refused too often waits, and
-        // the body waits for room in the budget of bodies held at once.
-        let state = req
-            .data::<AppState>()
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no AppState on the request")))?;
-        let limits = state.ingest_limits();
-        limits.check_address(&ClientInfo::of(req).ip_key())?;
-        let room = limits.body_room(declared.unwrap_or(MAX_BUNDLE_BYTES)).await?;
-        let read = read_capped(body.take()?, declared, too_large);
-        let bytes = match tokio::time::timeout(BODY_READ, read).await {
-            Ok(read) => read?,
-            Err(_) => {
-                return Err(AppError::BadRequest(format!(
-                    "the body did not arrive within {} s; send it again",
-                    BODY_READ.as_secs()
-                ))
-                .into());
-            }
-        };
+        let (bytes, room) =
+            read_ingest_body(req, body, MAX_BUNDLE_BYTES, "a bundle", "1 MiB").await?;
         Ok(RawBundle { bytes, _room: room })
     }
 }
 
-/// Reads a body of at most [`MAX_BUNDLE_BYTES`] into one buffer of the
-/// declared size (no doubling and copying as it grows, so a body costs its
-/// size in memory and no more), growing only when no size was declared.
+/// Reads an ingest body of at most `max` bytes. Before a byte is read: an
+/// address refused too often waits, and the body waits for room in the
+/// budget of bodies held at once.
+async fn read_ingest_body(
+    req: &Request,
+    body: &mut RequestBody,
+    max: usize,
+    what: &str,
+    max_words: &str,
+) -> poem::Result<(Vec<u8>, BodyRoom)> {
+    let too_large =
+        || AppError::PayloadTooLarge(format!("{what} may be at most {max} bytes ({max_words})"));
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large().into());
+    }
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no AppState on the request")))?;
+    let limits = state.ingest_limits();
+    limits.check_address(&ClientInfo::of(req).ip_key())?;
+    let room = limits.body_room(declared.unwrap_or(max)).await?;
+    let read = read_capped(body.take()?, declared, max, too_large);
+    let bytes = match tokio::time::timeout(BODY_READ, read).await {
+        Ok(read) => read?,
+        Err(_) => {
+            return Err(AppError::BadRequest(format!(
+                "the body did not arrive within {} s; send it again",
+                BODY_READ.as_secs()
+            ))
+            .into());
+        }
+    };
+    Ok((bytes, room))
+}
+
+/// Reads a body of at most `max` bytes into one buffer of the declared
+/// size (no doubling and copying as it grows, so a body costs its size in
+/// memory and no more), growing only when no size was declared.
 async fn read_capped(
     body: poem::Body,
     declared: Option<usize>,
+    max: usize,
     too_large: impl Fn() -> AppError,
 ) -> Result<Vec<u8>, AppError> {
     use futures_util::StreamExt;
-    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BUNDLE_BYTES));
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(max));
     let mut stream = std::pin::pin!(body.into_bytes_stream());
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| AppError::BadRequest(format!("cannot read the body: {e}")))?;
-        if out.len() + chunk.len() > MAX_BUNDLE_BYTES {
+        if out.len() + chunk.len() > max {
             return Err(too_large());
         }
         out.extend_from_slice(&chunk);
@@ -209,6 +220,134 @@ pub enum IngestResponse {
     /// This exact bundle was received before; the original receipt.
     #[oai(status = 200)]
     AlreadyReceived(Json<ReceiptBody>),
+}
+
+/// One bundle of a batch: its exact bytes and its signature.
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItemDoc {
+    /// The bundle's exact bytes (a format v1 bundle, at most 1 MiB), in
+    /// standard base64 with padding: these bytes are hashed and signed.
+    pub bundle: String,
+    /// The hex Ed25519 signature of exactly those bytes by the site's
+    /// appliance key (what `X-Agent-Signature` carries for one bundle).
+    pub signature: String,
+}
+
+/// A batch of signed bundles, each answered on its own.
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDoc {
+    /// 1 to 500 bundles, of one site or several; bundles of one site are
+    /// chained in this order.
+    #[oai(validator(min_items = 1, max_items = 500))]
+    pub bundles: Vec<BatchItemDoc>,
+}
+
+/// A batch's body as received, documented as a [`BatchDoc`], with its room
+/// in the ingest body budget.
+pub struct RawBatch {
+    pub bytes: Vec<u8>,
+    _room: BodyRoom,
+}
+
+impl Payload for RawBatch {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        RawBundle::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        BatchDoc::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        BatchDoc::register(registry);
+    }
+}
+
+impl ParsePayload for RawBatch {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let (bytes, room) =
+            read_ingest_body(req, body, MAX_BATCH_BYTES, "a batch of bundles", "4 MiB").await?;
+        Ok(RawBatch { bytes, _room: room })
+    }
+}
+
+/// The answer to one bundle of a batch: what the single-bundle endpoint
+/// would have answered it.
+#[derive(Debug, Object)]
+pub struct BatchAnswer {
+    /// 201 stored, 200 received before (the original receipt), or the error
+    /// status the single-bundle endpoint gives (400, 401, 403, 409, 413,
+    /// 422, 429).
+    pub status: u16,
+    /// The receipt, for 200 and 201.
+    pub receipt: Option<ReceiptBody>,
+    /// The error's code, as in the single-bundle endpoint's error body.
+    pub error: Option<String>,
+    /// What went wrong and what to do.
+    pub message: Option<String>,
+    /// For 429: seconds to wait before sending this bundle again.
+    pub retry_after: Option<u64>,
+}
+
+/// One answer per bundle, in the order sent, and their counts.
+#[derive(Debug, Object)]
+pub struct BatchReceipts {
+    pub answers: Vec<BatchAnswer>,
+    /// Bundles stored by this request (201).
+    pub created: u64,
+    /// Bundles received before (200).
+    pub already_received: u64,
+    /// Bundles refused (not stored): send them again only once fixed, or
+    /// after `retry_after` for 429.
+    pub refused: u64,
+}
+
+fn receipt_body(receipt: ingest::Receipt) -> ReceiptBody {
+    ReceiptBody {
+        bundle_id: receipt.bundle_id,
+        site_id: receipt.site_id,
+        chain_position: receipt.chain_position,
+        bundle_hash: hex::encode(receipt.bundle_hash),
+        chain_hash: hex::encode(receipt.chain_hash),
+        log_index: receipt.log_index,
+        log_origin: receipt.log_origin,
+    }
+}
+
+/// Reads a batch's envelope: every bundle's bytes, or a 400 that says
+/// which entry is wrong.
+fn batch_items(bytes: &[u8]) -> Result<Vec<batch::Item>, AppError> {
+    use base64::Engine as _;
+    let doc: BatchDoc = serde_json::from_slice(bytes).map_err(|e| {
+        AppError::BadRequest(format!(
+            "the body is not a batch ({{\"bundles\": [{{\"bundle\": base64, \"signature\": hex}}, ...]}}): {e}"
+        ))
+    })?;
+    if doc.bundles.is_empty() || doc.bundles.len() > batch::MAX_BATCH_BUNDLES {
+        return Err(AppError::BadRequest(format!(
+            "a batch holds 1 to {} bundles; this one has {}",
+            batch::MAX_BATCH_BUNDLES,
+            doc.bundles.len()
+        )));
+    }
+    doc.bundles
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let raw = base64::engine::general_purpose::STANDARD.decode(&b.bundle).map_err(|e| {
+                AppError::BadRequest(format!(
+                    "bundles[{i}].bundle is not standard base64 ({e}); nothing of the batch was stored"
+                ))
+            })?;
+            Ok(batch::Item { raw, signature: b.signature, received_at: None })
+        })
+        .collect()
 }
 
 /// A signed request of an appliance about its practice's evidence log.
@@ -343,20 +482,98 @@ impl ApplianceApi {
                 return Err(e.into());
             }
         };
-        let out = ReceiptBody {
-            bundle_id: receipt.bundle_id,
-            site_id: receipt.site_id,
-            chain_position: receipt.chain_position,
-            bundle_hash: hex::encode(receipt.bundle_hash),
-            chain_hash: hex::encode(receipt.chain_hash),
-            log_index: receipt.log_index,
-            log_origin: receipt.log_origin,
-        };
-        Ok(if receipt.created {
+        let created = receipt.created;
+        let out = receipt_body(receipt);
+        Ok(if created {
             IngestResponse::Created(Json(out))
         } else {
             IngestResponse::AlreadyReceived(Json(out))
         })
+    }
+
+    /// Push up to 500 signed evidence bundles at once
+    ///
+    /// For backlogs and busy sites: each bundle is answered on its own, with
+    /// what `POST /appliance/evidence` would have answered it (201, 200 with
+    /// the original receipt, or its error), and a bad bundle never sinks the
+    /// others. Each entry carries the bundle's exact bytes in base64 and
+    /// their hex signature. Bundles of one site are chained in the order
+    /// sent. The whole request is refused only when its body is not a batch
+    /// (400: nothing is stored), is over 4 MiB (413), or must wait (429, as
+    /// for one bundle; each bundle also counts towards its site's rate).
+    /// The answer's `answers[i]` is bundle `i`'s.
+    #[oai(path = "/evidence/batch", method = "post", operation_id = "ingest_evidence_batch")]
+    async fn ingest_evidence_batch(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: RawBatch,
+    ) -> Result<
+        Json<BatchReceipts>,
+        ApiError<{ BAD_REQUEST | UNSUPPORTED_MEDIA | PAYLOAD_TOO_LARGE | TOO_MANY }>,
+    > {
+        let address = ClientInfo::of(req).ip_key();
+        let limits = state.ingest_limits();
+        let items = match batch_items(&body.bytes) {
+            Ok(items) => items,
+            Err(e) => {
+                limits.failed(&address);
+                return Err(e.into());
+            }
+        };
+        drop(body);
+        let answers = batch::ingest_batch(&state, items).await?;
+        let mut out = BatchReceipts {
+            answers: Vec::with_capacity(answers.len()),
+            created: 0,
+            already_received: 0,
+            refused: 0,
+        };
+        for answer in answers {
+            out.answers.push(match answer {
+                Ok(receipt) => {
+                    let status = if receipt.created {
+                        out.created += 1;
+                        201
+                    } else {
+                        out.already_received += 1;
+                        200
+                    };
+                    BatchAnswer {
+                        status,
+                        receipt: Some(receipt_body(receipt)),
+                        error: None,
+                        message: None,
+                        retry_after: None,
+                    }
+                }
+                Err(e) => {
+                    if matches!(
+                        e,
+                        AppError::Unauthorized(_)
+                            | AppError::BadRequest(_)
+                            | AppError::PayloadTooLarge(_)
+                    ) {
+                        limits.failed(&address);
+                    }
+                    out.refused += 1;
+                    let retry_after = match &e {
+                        AppError::TooManyRequests { retry_after_secs, .. } => {
+                            Some(*retry_after_secs)
+                        }
+                        _ => None,
+                    };
+                    BatchAnswer {
+                        status: e.status().as_u16(),
+                        receipt: None,
+                        error: Some(e.code().to_owned()),
+                        message: Some(e.to_string()),
+                        retry_after,
+                    }
+                }
+            });
+        }
+        Ok(Json(out))
     }
 
     /// Prove one of the site's bundles
@@ -414,4 +631,5 @@ impl ApplianceApi {
 // The macro refers to itself unqualified, so it must be in scope by name.
 use poem_openapi::impl_apirequest_for_payload;
 impl_apirequest_for_payload!(RawBundle);
+impl_apirequest_for_payload!(RawBatch);
 impl_apirequest_for_payload!(RawLogRequest);
