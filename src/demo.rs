@@ -9,6 +9,7 @@ use crate::admin::write_private_key;
 use crate::auth::{Role, tokens};
 use crate::db::{demo as queries, orgs};
 use crate::error::AppResult;
+use crate::evidence::batch::{Item, MAX_BATCH_BUNDLES};
 
 pub const PARTNER: &str = "Summit Health IT Partners";
 /// MSPs besides the practice's own, so a transfer has somewhere to go.
@@ -173,7 +174,8 @@ fn demo_details(check: &str, status: &str) -> serde_json::Value {
 }
 
 /// Seeds 90 days of signed evidence for the demo sites through the real
-/// ingestion path (format checks, signatures, chains, notifications). Runs
+/// ingestion path, in batches of 500 (format checks, signatures, chains,
+/// notifications). Runs
 /// only when the demo sites have no evidence yet.
 pub async fn seed_evidence(state: &crate::AppState, data_dir: &Path) -> anyhow::Result<usize> {
     let db = state.pool().get().await?;
@@ -234,6 +236,7 @@ async fn seed_site(
     })?;
     let hosts = HOSTS[index];
     let mut stored = 0;
+    let mut pending = Vec::with_capacity(MAX_BATCH_BUNDLES);
     for slot in 0..(DAYS * BUNDLES_PER_DAY) {
         let checked_at = start
             + chrono::TimeDelta::hours(24 / BUNDLES_PER_DAY * slot)
@@ -271,11 +274,33 @@ async fn seed_site(
         // Each bundle arrives a few minutes after it was made, as from an
         // appliance online all along (logged so, so the practice verifies).
         let received_at = (checked_at + chrono::TimeDelta::minutes(3)).min(now);
-        crate::evidence::ingest::ingest_received_at(state, &bytes, &signature, received_at)
-            .await
-            .map_err(|e| anyhow::anyhow!("seeding {name}: {e}"))?;
-        stored += 1;
-        bar.inc(1);
+        pending.push(Item { raw: bytes, signature, received_at: Some(received_at) });
+        if pending.len() == MAX_BATCH_BUNDLES {
+            stored += seed_batch(state, name, std::mem::take(&mut pending), bar).await?;
+        }
     }
+    stored += seed_batch(state, name, pending, bar).await?;
     Ok(stored)
+}
+
+/// Stores one batch of a demo site's bundles through the batch ingest
+/// path; every bundle must be accepted.
+async fn seed_batch(
+    state: &crate::AppState,
+    name: &str,
+    items: Vec<Item>,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<usize> {
+    let n = items.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    for answer in crate::evidence::batch::ingest_batch(state, items)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding {name}: {e}"))?
+    {
+        answer.map_err(|e| anyhow::anyhow!("seeding {name}: {e}"))?;
+    }
+    bar.inc(n as u64);
+    Ok(n)
 }

@@ -546,13 +546,18 @@ pub async fn insert_bundles(
         .collect()
 }
 
-/// The checks of several stored bundles in one statement: `bundles` gives
-/// each bundle's row id, site, practice and check time beside its checks.
-pub async fn insert_checks_of(
-    db: &impl GenericClient,
-    bundles: &[(Uuid, Uuid, Uuid, DateTime<Utc>, &[Check])],
-) -> AppResult<()> {
-    let total: usize = bundles.iter().map(|b| b.4.len()).sum();
+/// A stored bundle's checks, with what each check row repeats of it.
+pub struct ChecksOf<'a> {
+    pub evidence_id: Uuid,
+    pub site_id: Uuid,
+    pub org_id: Uuid,
+    pub checked_at: DateTime<Utc>,
+    pub checks: &'a [Check],
+}
+
+/// The checks of several stored bundles in one statement.
+pub async fn insert_checks_of(db: &impl GenericClient, bundles: &[ChecksOf<'_>]) -> AppResult<()> {
+    let total: usize = bundles.iter().map(|b| b.checks.len()).sum();
     let mut evidence = Vec::with_capacity(total);
     let mut sites = Vec::with_capacity(total);
     let mut orgs = Vec::with_capacity(total);
@@ -563,12 +568,12 @@ pub async fn insert_checks_of(
     let mut statuses: Vec<&str> = Vec::with_capacity(total);
     let mut raw_statuses: Vec<&str> = Vec::with_capacity(total);
     let mut details: Vec<&serde_json::Value> = Vec::with_capacity(total);
-    for (id, site, org, at, checks) in bundles {
-        for c in *checks {
-            evidence.push(*id);
-            sites.push(*site);
-            orgs.push(*org);
-            times.push(*at);
+    for b in bundles {
+        for c in b.checks {
+            evidence.push(b.evidence_id);
+            sites.push(b.site_id);
+            orgs.push(b.org_id);
+            times.push(b.checked_at);
             types.push(c.check.as_str());
             hosts.push(c.host.as_str());
             controls.push(c.hipaa_control.as_deref());

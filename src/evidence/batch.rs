@@ -67,12 +67,24 @@ enum Checked {
     /// Refused before (its answer is given).
     Skipped,
     Refused(AppError),
-    Authentic {
-        site: SiteKey,
-        parsed: Result<Bundle, AppError>,
-        bundle_hash: [u8; 32],
-        signature: [u8; 64],
-    },
+    Authentic(Box<Authentic>),
+}
+
+/// A bundle whose signature verifies with its site's key.
+struct Authentic {
+    site: SiteKey,
+    parsed: Result<Bundle, AppError>,
+    bundle_hash: [u8; 32],
+    signature: [u8; 64],
+}
+
+/// The leaves a batch appends to one practice's log, in order: their
+/// bytes, the bundle rows they log, and those bundles' places in the batch.
+#[derive(Default)]
+struct Leaves {
+    data: Vec<Vec<u8>>,
+    rows: Vec<Option<Uuid>>,
+    of: Vec<usize>,
 }
 
 fn format_error(e: bundle::FormatError) -> AppError {
@@ -147,12 +159,12 @@ pub async fn ingest_batch(
             let key = site.map_or([0x5a; 32], |s| s.public_key);
             let verified = chain::verify_signature(&key, &item.raw, &sig).is_ok();
             match site {
-                Some(site) if verified => Checked::Authentic {
+                Some(site) if verified => Checked::Authentic(Box::new(Authentic {
                     site: site.clone(),
                     parsed: bundle::parse(&item.raw, now).map_err(format_error),
                     bundle_hash: chain::bundle_hash(&item.raw),
                     signature: sig.to_bytes(),
-                },
+                })),
                 _ => Checked::Refused(AppError::Unauthorized(NOT_AUTHENTICATED.into())),
             }
         });
@@ -166,7 +178,8 @@ pub async fn ingest_batch(
         match c {
             Checked::Skipped => {}
             Checked::Refused(e) => answers[i] = Some(Err(e)),
-            Checked::Authentic { site, parsed, bundle_hash, signature } => {
+            Checked::Authentic(authentic) => {
+                let Authentic { site, parsed, bundle_hash, signature } = *authentic;
                 // In the order of one bundle: the practice, the site's rate,
                 // then the bundle's format.
                 let refused = if !site.org_active {
@@ -303,17 +316,17 @@ async fn store_accepted(
     if !new_rows.is_empty() {
         let inserted = store::insert_bundles(&*tx, &new_rows).await?;
         rows = new_of.iter().copied().zip(inserted).collect();
-        let checks: Vec<(Uuid, Uuid, Uuid, DateTime<Utc>, &[bundle::Check])> = new_of
+        let checks: Vec<store::ChecksOf<'_>> = new_of
             .iter()
             .map(|&n| {
                 let a = &accepted[n];
-                (
-                    rows[&n].0,
-                    a.site.site_id,
-                    a.site.org_id,
-                    a.bundle.checked_at,
-                    &a.bundle.checks[..],
-                )
+                store::ChecksOf {
+                    evidence_id: rows[&n].0,
+                    site_id: a.site.site_id,
+                    org_id: a.site.org_id,
+                    checked_at: a.bundle.checked_at,
+                    checks: &a.bundle.checks,
+                }
             })
             .collect();
         // Each site's new head, and the latest check time it was sent.
@@ -426,7 +439,7 @@ async fn store_accepted(
     // last sent with the COMMIT right behind it: each log's lock is held
     // for its statement and the commit only.
     let statement = tx.prepare_cached(crate::db::evidence_log::APPEND_LEAVES).await?;
-    let mut leaves: HashMap<Uuid, (Vec<Vec<u8>>, Vec<Option<Uuid>>, Vec<usize>)> = HashMap::new();
+    let mut leaves: HashMap<Uuid, Leaves> = HashMap::new();
     for &n in &new_of {
         let a = &accepted[n];
         let Outcome::New { position, chain_hash, .. } = &outcomes[n] else { continue };
@@ -441,9 +454,9 @@ async fn store_accepted(
             received_at,
         })?;
         let entry = leaves.entry(a.site.org_id).or_default();
-        entry.0.push(leaf.encode());
-        entry.1.push(Some(row));
-        entry.2.push(n);
+        entry.data.push(leaf.encode());
+        entry.rows.push(Some(row));
+        entry.of.push(n);
     }
     let mut origins: HashMap<Uuid, String> = HashMap::new();
     for org in &orgs {
@@ -457,15 +470,15 @@ async fn store_accepted(
     let logs: Vec<Uuid> = orgs.iter().copied().filter(|o| leaves.contains_key(o)).collect();
     let mut appended = Vec::with_capacity(logs.len());
     for (k, org) in logs.iter().enumerate() {
-        let (data, bundle_rows, _) = &leaves[org];
-        let data: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        let these = &leaves[org];
+        let data: Vec<&[u8]> = these.data.iter().map(Vec::as_slice).collect();
         let append = crate::db::evidence_log::append_leaves(
             &*tx,
             &statement,
             *org,
             "evidence",
             &data,
-            bundle_rows,
+            &these.rows,
         );
         if k + 1 < logs.len() {
             appended.push(append.await?);
@@ -481,7 +494,7 @@ async fn store_accepted(
     // Committed by the COMMIT above: the guard must not roll back.
     std::mem::forget(tx);
     for (org, (first, origin)) in logs.iter().zip(appended) {
-        for (k, n) in leaves[org].2.iter().enumerate() {
+        for (k, n) in leaves[org].of.iter().enumerate() {
             logged.insert(*n, first + k as i64);
         }
         origins.insert(*org, origin);

@@ -88,6 +88,50 @@ pub fn verify_signature(
     verifying_key(public_key)?.verify_strict(bytes, signature).map_err(|_| SignatureError::Mismatch)
 }
 
+/// Bytes, the public key said to sign them, and the signature.
+pub type SignedBytes<'a> = (&'a [u8], [u8; 32], [u8; 64]);
+
+/// Verifies many (bytes, key, signature) triples at once; each answer is
+/// what [`verify_signature`] answers for it. Those the strict check would
+/// refuse outright (an invalid or small-order key, an R that is not a
+/// canonical point or is of small order) are answered false, the rest are
+/// checked as one batch equation (random linear combination), and only if
+/// that fails one by one, to find which.
+///
+/// The batch equation accepts exactly what the strict check accepts except
+/// a signature made, with the private key, to carry a small torsion
+/// component: nobody without the key can make one, and whoever has the
+/// key can sign anything anyway. Ingestion uses the strict check alone.
+pub fn verify_many(items: &[SignedBytes<'_>]) -> Vec<bool> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let mut answers = vec![false; items.len()];
+    let mut eligible: Vec<(usize, VerifyingKey, Signature)> = Vec::with_capacity(items.len());
+    for (i, (_, key, sig)) in items.iter().enumerate() {
+        let Ok(key) = verifying_key(key) else { continue };
+        if key.is_weak() {
+            continue;
+        }
+        let sig = Signature::from_bytes(sig);
+        let r = CompressedEdwardsY(*sig.r_bytes());
+        if matches!(r.decompress(), Some(p) if !p.is_small_order() && p.compress() == r) {
+            eligible.push((i, key, sig));
+        }
+    }
+    let messages: Vec<&[u8]> = eligible.iter().map(|(i, ..)| items[*i].0).collect();
+    let signatures: Vec<Signature> = eligible.iter().map(|e| e.2).collect();
+    let keys: Vec<VerifyingKey> = eligible.iter().map(|e| e.1).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        for (i, ..) in &eligible {
+            answers[*i] = true;
+        }
+    } else {
+        for ((i, key, sig), message) in eligible.iter().zip(&messages) {
+            answers[*i] = key.verify_strict(message, sig).is_ok();
+        }
+    }
+    answers
+}
+
 /// Whether a stored signature verifies the stored bytes with the stored
 /// key; damaged columns (wrong lengths) simply do not verify.
 pub fn stored_signature_valid(public_key: &[u8], raw: &[u8], signature: &[u8]) -> bool {
@@ -620,6 +664,41 @@ mod tests {
         let broken = result.expect_err("chain should be broken");
         assert_eq!(broken.position, position, "{broken}");
         assert!(broken.reason.contains(phrase), "{:?} does not contain {phrase:?}", broken.reason);
+    }
+
+    /// The batched check answers what the strict single check answers,
+    /// for good signatures and for each kind the strict check refuses.
+    #[test]
+    fn batched_signature_checks_answer_as_the_strict_check() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let signer = key();
+        let other = SigningKey::from_bytes(&[9; 32]);
+        let messages: Vec<Vec<u8>> = (0..70u8).map(|i| vec![i; 40 + i as usize]).collect();
+        let mut items: Vec<(Vec<u8>, [u8; 32], [u8; 64])> =
+            messages.iter().map(|m| (m.clone(), public(), signer.sign(m).to_bytes())).collect();
+        // A changed message; another key; a small-order (weak) key; an R of
+        // small order; an R that is not a canonical encoding; s not reduced.
+        items[3].0.push(0);
+        items[7].1 = other.verifying_key().to_bytes();
+        items[11].1 = EIGHT_TORSION[1].compress().to_bytes();
+        items[13].2[..32].copy_from_slice(EIGHT_TORSION[2].compress().as_bytes());
+        let mut non_canonical = [0xff; 32];
+        non_canonical[31] = 0x7f;
+        items[17].2[..32].copy_from_slice(&non_canonical);
+        items[19].2[63] |= 0xf0;
+        let strict: Vec<bool> = items
+            .iter()
+            .map(|(m, k, s)| verify_signature(k, m, &Signature::from_bytes(s)).is_ok())
+            .collect();
+        let borrowed: Vec<SignedBytes<'_>> =
+            items.iter().map(|(m, k, s)| (m.as_slice(), *k, *s)).collect();
+        assert_eq!(verify_many(&borrowed), strict);
+        assert_eq!(strict.iter().filter(|ok| !**ok).count(), 6, "each bad kind is refused");
+        // All good: the batch equation alone.
+        let good: Vec<SignedBytes<'_>> =
+            borrowed.iter().enumerate().filter(|(i, _)| strict[*i]).map(|(_, x)| *x).collect();
+        assert!(verify_many(&good).iter().all(|ok| *ok));
+        assert!(verify_many(&[]).is_empty());
     }
 
     #[test]

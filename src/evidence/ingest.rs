@@ -63,20 +63,7 @@ pub(crate) async fn authenticate(
 /// the `X-Agent-Signature` header. Nothing is stored unless every check
 /// passes; the same bundle sent again answers with the original receipt.
 pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<Receipt> {
-    ingest_with(state, raw, signature, true, None).await
-}
-
-/// [`ingest`] of a bundle that arrived at `received_at`, for the demo's
-/// seeding: its 90 days are made in seconds, but read as if each bundle had
-/// arrived when it was made. The time is stored and logged alike (the log's
-/// leaf covers it), so the practice still verifies. Never used to serve.
-pub(crate) async fn ingest_received_at(
-    state: &AppState,
-    raw: &[u8],
-    signature: &str,
-    received_at: chrono::DateTime<Utc>,
-) -> AppResult<Receipt> {
-    ingest_with(state, raw, signature, true, Some(received_at)).await
+    ingest_with(state, raw, signature, true).await
 }
 
 /// [`ingest`] without the evidence log, for the benchmark that measures
@@ -87,7 +74,7 @@ pub async fn ingest_unlogged_for_benchmark(
     raw: &[u8],
     signature: &str,
 ) -> AppResult<Receipt> {
-    ingest_with(state, raw, signature, false, None).await
+    ingest_with(state, raw, signature, false).await
 }
 
 async fn ingest_with(
@@ -95,7 +82,6 @@ async fn ingest_with(
     raw: &[u8],
     signature: &str,
     log: bool,
-    received_at: Option<chrono::DateTime<Utc>>,
 ) -> AppResult<Receipt> {
     if raw.len() > bundle::MAX_BUNDLE_BYTES {
         return Err(AppError::PayloadTooLarge(format!(
@@ -232,7 +218,7 @@ async fn ingest_with(
             chain_position: position,
             prev_chain_hash: prev,
             chain_hash,
-            received_at,
+            received_at: None,
         },
     )
     .await?;
@@ -380,10 +366,10 @@ fn grouped(n: usize) -> String {
 /// What a bundle changed, check by check, given what was known of its
 /// (check, host) pairs before it: `before` answers a pair's last status and
 /// when it was last seen. A bundle older than what is known changes nothing.
-pub(crate) fn changes_of<'a>(
-    bundle: &'a Bundle,
+pub(crate) fn changes_of(
+    bundle: &Bundle,
     before: impl Fn(&str, &str) -> Option<(CheckStatus, chrono::DateTime<Utc>)>,
-) -> Vec<(&'a bundle::Check, Transition)> {
+) -> Vec<(&bundle::Check, Transition)> {
     bundle
         .checks
         .iter()

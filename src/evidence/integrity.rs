@@ -288,8 +288,9 @@ impl Checker {
         index: u64,
         e: &crate::log::leaf::EvidenceLeaf,
         b: Option<&BundleRecord>,
-        sig_ok: bool,
+        facts: &Facts,
     ) {
+        let sig_ok = facts.sig_ok;
         let Some(b) = b else {
             self.problem(Problem {
                 log_index: Some(index),
@@ -322,8 +323,7 @@ impl Checker {
                 ),
             );
         }
-        let bundle_hash = chain::bundle_hash(&b.raw);
-        if bundle_hash != e.bundle || b.bundle_hash != e.bundle {
+        if facts.bundle_hash != e.bundle || b.bundle_hash != e.bundle {
             self.about(
                 index,
                 Some(b),
@@ -357,10 +357,10 @@ impl Checker {
         if b.received_at.timestamp() != e.received as i64 {
             self.about(index, Some(b), "its stored receive time is not the logged one".into());
         }
-        match derived::derive(&b.raw) {
-            Ok(signed) => {
-                for d in derived::differences(&signed, &b.rows) {
-                    self.about(index, Some(b), d);
+        match &facts.derived {
+            Ok(differences) => {
+                for d in differences {
+                    self.about(index, Some(b), d.clone());
                 }
             }
             Err(e) => {
@@ -408,41 +408,48 @@ async fn run(state: &AppState, job_id: Uuid, org_id: Uuid, size: i64) -> AppResu
         }
     };
     check_heads(&mut c, 0, &mut next_head);
-    let mut at: i64 = 0;
-    while at < size {
-        let to = (at + BATCH).min(size);
-        let (leaves, bundles) = {
+    // The next range is read while this one is checked: the database and
+    // the cores work side by side.
+    let fetch = |from: i64| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let to = (from + BATCH).min(size);
             let db = state.pool().get().await?;
-            (
-                store::leaves(&**db, org_id, at, to).await?,
-                store::bundle_records(&**db, org_id, at, to).await?,
-            )
-        };
-        let by_index: HashMap<i64, &BundleRecord> =
-            bundles.iter().filter_map(|b| b.log_index.map(|i| (i, b))).collect();
-        // The CPU work (hashes and signatures) off the async runtime, on
-        // every core.
-        let parsed: Vec<Checked> = {
-            let work: Vec<Work> = leaves
-                .iter()
-                .map(|l| Work {
-                    index: l.index,
-                    data: l.data.clone(),
-                    raw: by_index.get(&l.index).map(|b| b.raw.clone()),
-                })
-                .collect();
-            tokio::task::spawn_blocking(move || parse_batch(work))
-                .await
-                .map_err(AppError::internal)?
-        };
+            let leaves = store::leaves(&**db, org_id, from, to).await?;
+            let bundles = store::bundle_records(&**db, org_id, from, to).await?;
+            AppResult::Ok((leaves, bundles))
+        })
+    };
+    let mut at: i64 = 0;
+    let mut next = (at < size).then(|| fetch(at));
+    while let Some(pending) = next.take() {
+        let to = (at + BATCH).min(size);
+        let (leaves, bundles) = pending.await.map_err(AppError::internal)??;
+        if to < size {
+            next = Some(fetch(to));
+        }
+        let mut by_index: HashMap<i64, BundleRecord> =
+            bundles.into_iter().filter_map(|b| b.log_index.map(|i| (i, b))).collect();
+        // The CPU work (parsing, hashes, signatures, the derived rows) off
+        // the async runtime, on every core.
+        let work: Vec<Work> = leaves
+            .into_iter()
+            .map(|l| {
+                let record = by_index.remove(&l.index);
+                Work { index: l.index, data: l.data, record }
+            })
+            .collect();
+        let parsed: Vec<Checked> = tokio::task::spawn_blocking(move || parse_batch(work))
+            .await
+            .map_err(AppError::internal)?;
         let mut expected = at;
-        for Checked { index, leaf, hash, sig_ok } in parsed {
+        for Checked { index, leaf, hash, facts, record } in parsed {
             while expected < index {
                 c.about(expected as u64, None, "this leaf is missing from the log".into());
                 expected += 1;
             }
             expected = index + 1;
-            let b = by_index.get(&index).copied();
+            let b = record.as_ref();
             match leaf {
                 Err(e) => c.about(
                     index as u64,
@@ -457,7 +464,7 @@ async fn run(state: &AppState, job_id: Uuid, org_id: Uuid, size: i64) -> AppResu
                     });
                     entry.key = k.key;
                 }
-                Ok(Leaf::Evidence(e)) => c.evidence(index as u64, &e, b, sig_ok),
+                Ok(Leaf::Evidence(e)) => c.evidence(index as u64, &e, b, &facts),
                 Ok(Leaf::Report(_)) => {}
             }
             c.frontier.push(hash);
@@ -496,47 +503,94 @@ async fn run(state: &AppState, job_id: Uuid, org_id: Uuid, size: i64) -> AppResu
     Ok(())
 }
 
-/// A leaf to check, and the bytes of the bundle stored at its index.
+/// A leaf to check, and the bundle stored at its index.
 struct Work {
     index: i64,
     data: Vec<u8>,
-    raw: Option<Vec<u8>>,
+    record: Option<BundleRecord>,
 }
 
-/// A leaf parsed and hashed, and whether its signature verifies the
-/// stored bytes with the key it names.
+/// What the parallel pass works out of an evidence leaf's bundle.
+struct Facts {
+    /// Whether its signature verifies the stored bytes with the key the
+    /// leaf names.
+    sig_ok: bool,
+    /// SHA-256 of the stored bytes.
+    bundle_hash: [u8; 32],
+    /// Where the stored rows differ from the bytes, or why the bytes are
+    /// not a bundle.
+    derived: Result<Vec<String>, String>,
+}
+
+/// A leaf parsed and hashed, with what its bundle's bytes say.
 struct Checked {
     index: i64,
     leaf: Result<Leaf, String>,
     hash: Hash,
-    sig_ok: bool,
+    facts: Facts,
+    record: Option<BundleRecord>,
 }
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts { sig_ok: false, bundle_hash: [0; 32], derived: Ok(Vec::new()) }
+    }
+}
+
+/// Signatures verified together, as one batch equation: a batch that
+/// fails is checked one by one to name the bad ones.
+const SIGNATURE_BATCH: usize = 64;
 
 fn parse_batch(work: Vec<Work>) -> Vec<Checked> {
-    let one = |w: &Work| {
-        let leaf = Leaf::parse(&w.data).map_err(|e| e.to_string());
-        let sig_ok = match (&leaf, &w.raw) {
-            (Ok(Leaf::Evidence(e)), Some(raw)) => {
-                chain::stored_signature_valid(&e.key, raw, &e.signature)
+    let mut groups: Vec<Vec<Work>> = Vec::new();
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        groups.push(work.by_ref().take(SIGNATURE_BATCH).collect());
+    }
+    let parts = super::batch::par_map(&groups, |part| {
+        let mut out: Vec<Checked> = Vec::with_capacity(part.len());
+        for w in part.iter() {
+            let leaf = Leaf::parse(&w.data).map_err(|e| e.to_string());
+            let mut facts = Facts::default();
+            if let (Ok(Leaf::Evidence(_)), Some(b)) = (&leaf, &w.record) {
+                facts.bundle_hash = chain::bundle_hash(&b.raw);
+                facts.derived = derived::derive(&b.raw)
+                    .map(|signed| derived::differences(&signed, &b.rows))
+                    .map_err(|e| e.to_string());
             }
-            _ => false,
-        };
-        Checked { index: w.index, leaf, hash: leaf_hash(&w.data), sig_ok }
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
-    let chunk = work.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = work
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a verification thread panicked"))
-            .collect()
-    })
+            out.push(Checked {
+                index: w.index,
+                leaf,
+                hash: leaf_hash(&w.data),
+                facts,
+                record: None,
+            });
+        }
+        // The evidence leaves' signatures, as one batch.
+        let mut at = Vec::with_capacity(part.len());
+        let mut items: Vec<chain::SignedBytes<'_>> = Vec::with_capacity(part.len());
+        for (k, w) in part.iter().enumerate() {
+            if let (Ok(Leaf::Evidence(e)), Some(b)) = (&out[k].leaf, &w.record) {
+                at.push(k);
+                items.push((b.raw.as_slice(), e.key, e.signature));
+            }
+        }
+        for (k, ok) in at.into_iter().zip(chain::verify_many(&items)) {
+            out[k].facts.sig_ok = ok;
+        }
+        out
+    });
+    // Each bundle record back with its leaf, for the problems to name.
+    parts
+        .into_iter()
+        .flatten()
+        .zip(groups.into_iter().flatten())
+        .map(|(mut checked, w)| {
+            checked.record = w.record;
+            checked
+        })
+        .collect()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
