@@ -20,6 +20,7 @@ pub mod cli;
 pub mod data;
 pub mod email;
 pub mod log_copy;
+pub mod maker;
 pub mod pdf;
 pub mod scheduler;
 
@@ -270,9 +271,25 @@ pub async fn ensure_cached(
     Ok(generate_and_cache(db, org_id, month).await?.map(|r| (r, true)))
 }
 
+/// Reports being made, by (practice, month); for the current month, the
+/// latest month-to-date figures too. One PDF is made at a time in the
+/// background, beside what downloads make.
+static MAKER: std::sync::LazyLock<maker::Maker<(Uuid, Month), ReportSummary>> =
+    std::sync::LazyLock::new(|| maker::Maker::new(1));
+
+/// How old the month-to-date figures the list shows may be before it asks
+/// for new ones (the list shows the older ones meanwhile).
+const MONTH_TO_DATE_FRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Waits until no report of the practice is being made (tests, benchmarks).
+pub async fn settled(org_id: Uuid) {
+    MAKER.settled(|(org, _)| *org == org_id).await
+}
+
 /// The report for `month` as seen at `now`: cached for a completed month,
 /// generated fresh (month to date) for the current one. None when the month
-/// has no evidence or has not begun.
+/// has no evidence or has not begun. When the month is being made in the
+/// background, this waits for it (and only it).
 pub async fn monthly_report(
     db: &impl GenericClient,
     org_id: Uuid,
@@ -281,14 +298,62 @@ pub async fn monthly_report(
 ) -> AppResult<Option<Report>> {
     match month.period(now) {
         Period::Future => Ok(None),
-        Period::MonthToDate => generate(db, org_id, month, now, true).await,
-        Period::Completed => Ok(ensure_cached(db, org_id, month).await?.map(|(r, _)| r)),
+        Period::MonthToDate => {
+            MAKER
+                .run((org_id, month), async {
+                    let report = generate(db, org_id, month, now, true).await;
+                    let summary =
+                        report.as_ref().ok().and_then(|r| r.as_ref()).map(|r| r.summary.clone());
+                    (report, summary)
+                })
+                .await
+        }
+        Period::Completed => {
+            MAKER
+                .run((org_id, month), async {
+                    (ensure_cached(db, org_id, month).await.map(|r| r.map(|(r, _)| r)), None)
+                })
+                .await
+        }
     }
 }
 
-/// Every month with evidence up to the current one, newest first. Completed
-/// months come from the cache as they are (made when missing); the current
-/// month is generated now and marked month to date.
+/// Makes `month`'s report in the background, unless it is being made.
+fn make_in_background(
+    pool: &deadpool_postgres::Pool,
+    org_id: Uuid,
+    month: Month,
+    now: DateTime<Utc>,
+) {
+    let pool = pool.clone();
+    MAKER.start((org_id, month), async move {
+        let made = async {
+            let db = pool.get().await?;
+            match month.period(now) {
+                Period::MonthToDate => {
+                    Ok(generate(&**db, org_id, month, Utc::now(), true).await?.map(|r| r.summary))
+                }
+                _ => Ok(ensure_cached(&**db, org_id, month).await?.map(|(r, _)| r.summary)),
+            }
+        };
+        match made.await {
+            Ok(summary) => summary,
+            Err(e) => {
+                let e: AppError = e;
+                tracing::warn!(%org_id, %month, error = %e.detail(), "making a report in the background failed; the next list asks again");
+                None
+            }
+        }
+    });
+}
+
+/// Every month with evidence up to the current one, newest first, without
+/// making any: completed months come from the cache as they are, the
+/// current month (marked month to date) from the latest figures made of
+/// it. A month missing from the cache, and the current month when its
+/// figures are older than [`MONTH_TO_DATE_FRESH`] or there are none, is
+/// made in the background; `being_made` counts the months not listed for
+/// that reason, so the answer never waits for a PDF.
 ///
 /// The list does not recount a completed month's bundles to spot late
 /// evidence: that would read the practice's whole history on every call
@@ -303,6 +368,7 @@ pub async fn monthly_report(
 /// only cached months are listed, and `not_built` counts the rest, so a
 /// link elsewhere cannot make a signed-in browser build PDFs.
 pub async fn list_reports(
+    pool: &deadpool_postgres::Pool,
     db: &impl GenericClient,
     org_id: Uuid,
     reach: &Reach,
@@ -326,15 +392,21 @@ pub async fn list_reports(
             (Period::Future, _) => continue,
             (Period::Completed, Some(c)) => out.push(summary_of(c, false)?),
             _ if !build => list.not_built += 1,
-            (Period::MonthToDate, _) => {
-                if let Some(r) = generate(db, org_id, month, now, true).await? {
-                    out.push(r.summary);
+            (Period::MonthToDate, _) => match MAKER.latest(&(org_id, month)) {
+                Some((summary, age)) => {
+                    if age > MONTH_TO_DATE_FRESH {
+                        make_in_background(pool, org_id, month, now);
+                    }
+                    out.push(summary);
                 }
-            }
+                None => {
+                    make_in_background(pool, org_id, month, now);
+                    list.being_made += 1;
+                }
+            },
             (Period::Completed, None) => {
-                if let Some(r) = generate_and_cache(db, org_id, month).await? {
-                    out.push(r.summary);
-                }
+                make_in_background(pool, org_id, month, now);
+                list.being_made += 1;
             }
         }
     }
@@ -347,6 +419,8 @@ pub async fn list_reports(
 pub struct ReportList {
     pub reports: Vec<ReportSummary>,
     pub not_built: u32,
+    /// Months being made in the background, not listed yet.
+    pub being_made: u32,
 }
 
 /// A report ready to send to the browser.

@@ -40,58 +40,70 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
                     a href=(paths::REPORTS) { "Show every month" }
                 }
             }
-            section.card id="reports" {
-                @if !reach.all_sites() {
-                    div.card-body {
-                        div.empty id="reports-empty" {
-                            h2 { "Reports cover the whole practice" }
-                            p {
-                                "Your auditor access covers some of the practice's sites, and each monthly report "
-                                "covers all of them, so none is shown. An "
-                                a href=(paths::AUDIT_PACKS) { "evidence pack" }
-                                " of your sites holds every bundle, check result and proof instead."
-                            }
-                        }
+            div id="reports-area" {
+                @if list.being_made > 0 {
+                    // Asks again until every month is made; the region and the
+                    // notice are replaced together.
+                    div.alert.alert-info role="status" id="reports-being-made"
+                        hx-get=(paths::REPORTS) hx-trigger="load delay:2s" hx-select="#reports-area"
+                        hx-target="#reports-area" hx-swap="outerHTML" {
+                        (plural(list.being_made, "report is", "reports are"))
+                        " being made. This list adds them when they are ready; a download of such a month waits for it."
                     }
-                } @else if reports.is_empty() && list.not_built == 0 {
-                    div.card-body {
-                        div.empty id="reports-empty" {
-                            h2 { "No reports yet" }
-                            p {
-                                "A report appears here for every month in which your site appliances send evidence. "
-                                "Once the first signed evidence bundles arrive, this month's report is available "
-                                "at once (month to date), and each month's final report is made on the 1st of the next."
-                            }
-                        }
-                    }
-                } @else {
-                    div.table-wrap tabindex="0" role="region" aria-label="Monthly reports" {
-                        table.table.reports-table {
-                            thead {
-                                tr {
-                                    th { "Month" }
-                                    th { "HIPAA safeguards (month end)" }
-                                    th { "Checks passing" }
-                                    th.num { "Evidence" }
-                                    th.num { "Sites" }
-                                    th { "SHA-256" }
-                                    th { span.sr-only { "Download" } }
-                                }
-                            }
-                            tbody {
-                                @for r in reports {
-                                    (report_row(r))
+                }
+                section.card id="reports" {
+                    @if !reach.all_sites() {
+                        div.card-body {
+                            div.empty id="reports-empty" {
+                                h2 { "Reports cover the whole practice" }
+                                p {
+                                    "Your auditor access covers some of the practice's sites, and each monthly report "
+                                    "covers all of them, so none is shown. An "
+                                    a href=(paths::AUDIT_PACKS) { "evidence pack" }
+                                    " of your sites holds every bundle, check result and proof instead."
                                 }
                             }
                         }
-                    }
-                    div.card-footer.small.muted {
-                        "A month's report is made once when the month is over and kept, so the same file (and "
-                        "SHA-256) can be downloaded again later; if evidence for that month arrives late, the "
-                        "report is made again with it. The current month is a month-to-date report, made fresh "
-                        "each time. Downloads are recorded in the audit log. The safeguards are as they stood at "
-                        "the month's end: every failure during the month, recovered or not, is listed in its PDF "
-                        "under Incidents."
+                    } @else if reports.is_empty() && list.not_built == 0 && list.being_made == 0 {
+                        div.card-body {
+                            div.empty id="reports-empty" {
+                                h2 { "No reports yet" }
+                                p {
+                                    "A report appears here for every month in which your site appliances send evidence. "
+                                    "Once the first signed evidence bundles arrive, this month's report is available "
+                                    "at once (month to date), and each month's final report is made on the 1st of the next."
+                                }
+                            }
+                        }
+                    } @else {
+                        div.table-wrap tabindex="0" role="region" aria-label="Monthly reports" {
+                            table.table.reports-table {
+                                thead {
+                                    tr {
+                                        th { "Month" }
+                                        th { "HIPAA safeguards (month end)" }
+                                        th { "Checks passing" }
+                                        th.num { "Evidence" }
+                                        th.num { "Sites" }
+                                        th { "SHA-256" }
+                                        th { span.sr-only { "Download" } }
+                                    }
+                                }
+                                tbody {
+                                    @for r in reports {
+                                        (report_row(r))
+                                    }
+                                }
+                            }
+                        }
+                        div.card-footer.small.muted {
+                            "A month's report is made once when the month is over and kept, so the same file (and "
+                            "SHA-256) can be downloaded again later; if evidence for that month arrives late, the "
+                            "report is made again with it. The current month is a month-to-date report, made fresh "
+                            "each time. Downloads are recorded in the audit log. The safeguards are as they stood at "
+                            "the month's end: every failure during the month, recovered or not, is listed in its PDF "
+                            "under Incidents."
+                        }
                     }
                 }
             }

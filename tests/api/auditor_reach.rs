@@ -224,6 +224,10 @@ async fn an_auditor_of_every_site_gets_the_reports_and_audit_log_of_their_period
         json!({ "from": "2026-01-01", "to": "2026-06-30" }),
     )
     .await;
+    let asked =
+        app.get_as(&auditor, "/api/client/reports/monthly").expect_json(StatusCode::OK).await;
+    assert_eq!(asked["being_made"], 1, "the month of the period is made: {asked}");
+    portal::reports::settled(f.org_id).await;
     let months =
         app.get_as(&auditor, "/api/client/reports/monthly").expect_json(StatusCode::OK).await;
     let listed: Vec<_> = months["reports"]

@@ -181,9 +181,19 @@ async fn download(app: &TestApp, user: &TestUser, month: &str) -> Reply {
         .await
 }
 
+/// The reports list once the months it asked for are made: the first
+/// answer lists what was made before and makes the rest in the background.
 async fn list(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let resp = app.get_as(user, "/api/client/reports/monthly").send().await;
-    expect_json(resp, StatusCode::OK).await["reports"].as_array().unwrap().clone()
+    let first = expect_json(resp, StatusCode::OK).await;
+    if first["being_made"] == 0 {
+        return first["reports"].as_array().unwrap().clone();
+    }
+    portal::reports::settled(user.org_id).await;
+    let resp = app.get_as(user, "/api/client/reports/monthly").send().await;
+    let again = expect_json(resp, StatusCode::OK).await;
+    assert_eq!(again["being_made"], 0, "{again}");
+    again["reports"].as_array().unwrap().clone()
 }
 
 /// (sha256, generated_at, evidence_count) of the cached row.
@@ -792,8 +802,18 @@ async fn portal_report_writes_the_pdf() {
 async fn the_reports_page_lists_months_with_download_links() {
     let app = spawn_app().await;
     let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
+    // The first visit makes nothing while it waits: the months are made
+    // in the background and the page asks again until they are listed.
     let resp = app.get_as(&s.p.viewer, portal::paths::REPORTS).send().await;
     let html = expect_text(resp, StatusCode::OK).await;
+    assert!(html.contains("id=\"reports-being-made\""), "{html}");
+    assert!(html.contains("3 reports are being made"), "{html}");
+    assert!(html.contains("hx-get=\"/client/reports\" hx-trigger=\"load delay:2s\""), "{html}");
+    assert!(!html.contains("No reports yet"));
+    portal::reports::settled(s.p.org_id).await;
+    let resp = app.get_as(&s.p.viewer, portal::paths::REPORTS).send().await;
+    let html = expect_text(resp, StatusCode::OK).await;
+    assert!(!html.contains("reports-being-made"), "{html}");
     assert!(html.contains("September 2026"), "{html}");
     assert!(html.contains("data-month=\"2026-09\""));
     assert!(html.contains("href=\"/client/reports/2026-09/pdf\""));
@@ -852,7 +872,11 @@ async fn a_list_another_site_opens_makes_no_report() {
         .send()
         .await;
     let html = expect_text(resp, StatusCode::OK).await;
-    assert!(!html.contains("reports-not-built") && html.contains("September 2026"), "{html}");
+    assert!(
+        !html.contains("reports-not-built") && html.contains("3 reports are being made"),
+        "{html}"
+    );
+    portal::reports::settled(s.p.org_id).await;
     let made = cached(&app, s.p.org_id, MONTH).await;
     assert!(made.is_some());
     // A cross-site request now lists what is kept, and makes nothing new.
@@ -907,4 +931,23 @@ async fn in_chromium_the_month_is_listed_and_its_link_answers_a_pdf() {
     client.close().await.unwrap();
     server.stop().await;
     assert_eq!(report_audits(&app).await.len(), 1, "the browser's download was audited");
+}
+
+/// The list never waits for a report: missing months are made in the
+/// background. A download of a month being made waits for that month, and
+/// the month is made once (the PDF names when it was made, so a second
+/// making would be another file).
+#[tokio::test]
+async fn the_list_never_waits_and_a_download_waits_for_its_month_only() {
+    let app = spawn_app().await;
+    let s = seed(&app, "Oak Street Clinic", "Acme IT").await;
+    let first =
+        app.get_as(&s.p.viewer, "/api/client/reports/monthly").expect_json(StatusCode::OK).await;
+    assert_eq!((&first["being_made"], &first["reports"]), (&json!(3), &json!([])), "{first}");
+    let d = download(&app, &s.p.viewer, MONTH).await;
+    let sha = d.header("x-report-sha256");
+    portal::reports::settled(s.p.org_id).await;
+    let listed = list(&app, &s.p.viewer).await;
+    let month = listed.iter().find(|r| r["month"] == MONTH).expect("the month is listed");
+    assert_eq!(month["pdf_sha256"], sha, "the download and the list are the same file");
 }

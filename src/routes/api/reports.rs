@@ -87,10 +87,11 @@ pub struct MonthlyReportItem {
     pub sites_count: i32,
     /// SHA-256 of the PDF that the download returns, hex.
     pub pdf_sha256: String,
-    /// When the PDF was made. For the current month: now.
+    /// When the PDF was made. For the current month: when these figures
+    /// were made (at most about 5 minutes before, while the list is used).
     pub generated_at: DateTime<Utc>,
-    /// True for the current month: the figures so far, made fresh on each
-    /// request and not cached (the PDF changes as evidence arrives).
+    /// True for the current month: the figures so far, not cached; its
+    /// download is made fresh (the PDF changes as evidence arrives).
     pub month_to_date: bool,
 }
 
@@ -129,6 +130,9 @@ pub struct MonthlyReportList {
     /// another website started the request (`Sec-Fetch-Site: cross-site`
     /// or `same-site`): such a request makes no report. 0 otherwise.
     pub not_built: u64,
+    /// Months being made in the background right now, not listed yet: ask
+    /// again in a few seconds (a download of such a month waits for it).
+    pub being_made: u64,
 }
 
 /// A PDF document.
@@ -202,10 +206,13 @@ impl ReportsApi {
         let db = state.pool().get().await?;
         let reach = Reach::of(&**db, &user).await?;
         let build = !crate::auth::csrf::is_cross_site(req);
-        let list = reports::list_reports(&**db, user.org_id, &reach, Utc::now(), build).await?;
+        let list =
+            reports::list_reports(state.pool(), &**db, user.org_id, &reach, Utc::now(), build)
+                .await?;
         Ok(Json(MonthlyReportList {
             reports: list.reports.into_iter().map(Into::into).collect(),
             not_built: list.not_built.into(),
+            being_made: list.being_made.into(),
         }))
     }
 

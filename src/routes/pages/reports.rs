@@ -30,7 +30,8 @@ pub async fn view_reports_get(
     let db = state.pool().get().await?;
     let reach = Reach::of(&**db, &user).await?;
     let build = !crate::auth::csrf::is_cross_site(req);
-    let list = reports::list_reports(&**db, user.org_id, &reach, Utc::now(), build).await?;
+    let list =
+        reports::list_reports(state.pool(), &**db, user.org_id, &reach, Utc::now(), build).await?;
     Ok(crate::views::reports::reports_page(&NavUser::reaching(&user, &reach), &list, &reach))
 }
 
