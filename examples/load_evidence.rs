@@ -1,8 +1,13 @@
-//! Load generator for the evidence benchmark (scripts/bench-evidence): signs
-//! and pushes bundles over HTTP, one stream per site (appends to one site are
-//! serialized by the portal anyway), and reports the ingest rate.
+//! Load generator for the evidence benchmarks (scripts/bench,
+//! scripts/bench-evidence): signs and pushes bundles over HTTP, one stream
+//! per site (appends to one site are serialized by the portal anyway), and
+//! reports the ingest rate.
 //!
 //! cargo run --release --example load_evidence -- URL TOTAL SITE_ID=KEY.pem...
+//!
+//! LOAD_BATCH=N sends N bundles a request through the batch endpoint (0,
+//! the default: one a request); LOAD_FROM=K numbers the bundles from K, so
+//! a second run sends new ones. The last line is `RESULT bundles=… secs=…`.
 
 use std::time::{Duration, Instant};
 
@@ -44,7 +49,14 @@ async fn main() {
         eprintln!("usage: load_evidence URL TOTAL SITE_ID=KEY.pem...");
         std::process::exit(2);
     }
-    let url = format!("{}/api/appliance/evidence", args[1].trim_end_matches('/'));
+    let env =
+        |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let batch = env("LOAD_BATCH") as usize;
+    let from = env("LOAD_FROM");
+    let url = match batch {
+        0 => format!("{}/api/appliance/evidence", args[1].trim_end_matches('/')),
+        _ => format!("{}/api/appliance/evidence/batch", args[1].trim_end_matches('/')),
+    };
     let total: u64 = args[2].parse().expect("TOTAL is a number");
     let sites: Vec<(String, SigningKey)> = args[3..]
         .iter()
@@ -73,15 +85,50 @@ async fn main() {
             }
         })
     };
-    let start_at = chrono::Utc::now() - chrono::TimeDelta::minutes(per_site as i64);
+    let start_at = chrono::Utc::now() - chrono::TimeDelta::minutes((from + per_site) as i64);
     let streams = sites.into_iter().map(|(site, key)| {
         let client = client.clone();
         let url = url.clone();
         let done = done.clone();
         let bytes_sent = bytes_sent.clone();
         tokio::spawn(async move {
-            for seq in 0..per_site {
-                let body = bundle(&site, seq, start_at + chrono::TimeDelta::minutes(seq as i64));
+            let at = |seq: u64| start_at + chrono::TimeDelta::minutes(seq as i64);
+            if batch > 0 {
+                use base64::Engine as _;
+                let mut seq = from;
+                while seq < from + per_site {
+                    let n = (batch as u64).min(from + per_site - seq);
+                    let entries: Vec<serde_json::Value> = (seq..seq + n)
+                        .map(|s| {
+                            let body = bundle(&site, s, at(s));
+                            bytes_sent
+                                .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                            serde_json::json!({
+                                "bundle": base64::engine::general_purpose::STANDARD.encode(&body),
+                                "signature": hex::encode(key.sign(&body).to_bytes()),
+                            })
+                        })
+                        .collect();
+                    let resp = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(
+                            serde_json::to_vec(&serde_json::json!({ "bundles": entries })).unwrap(),
+                        )
+                        .send()
+                        .await
+                        .expect("portal reachable");
+                    let status = resp.status();
+                    let answer: serde_json::Value = resp.json().await.expect("a JSON answer");
+                    assert!(status.is_success(), "refused: {answer}");
+                    assert_eq!(answer["refused"], 0, "bundles refused: {answer}");
+                    done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    seq += n;
+                }
+                return;
+            }
+            for seq in from..from + per_site {
+                let body = bundle(&site, seq, at(seq));
                 let sig = hex::encode(key.sign(&body).to_bytes());
                 bytes_sent.fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 let resp = client
@@ -112,4 +159,5 @@ async fn main() {
         "ingested {n} bundles ({mb:.0} MB) through HTTP in {secs:.1} s: {:.0} bundles/s",
         n as f64 / secs
     );
+    println!("RESULT bundles={n} secs={secs:.3}");
 }

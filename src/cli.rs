@@ -57,6 +57,13 @@ pub enum Command {
         #[arg(long)]
         site: Uuid,
     },
+    /// Verify a practice's whole evidence log against its signed
+    /// checkpoints (what "Verify now" runs), and say how fast.
+    VerifyLog {
+        /// The practice whose log to verify.
+        #[arg(long)]
+        org: Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,6 +313,12 @@ async fn run(command: Command, config: Config) -> Result<()> {
             c if c == ExitCode::SUCCESS => Ok(()),
             _ => anyhow::bail!("the pack did not verify"),
         },
+        Command::VerifyLog { org } => {
+            let db = Database::open(&config).await?;
+            let result = verify_log_command(&db, &config, org).await;
+            db.shutdown().await?;
+            result
+        }
         Command::VerifyChain { site } => {
             let db = Database::open(&config).await?;
             let result = verify_chain_command(&db, site).await;
@@ -404,6 +417,36 @@ async fn migrate_and_backfill(
     .await
     .map_err(|e| anyhow::anyhow!("backfilling the evidence log: {e}"))?;
     Ok((report, made))
+}
+
+async fn verify_log_command(db: &Database, config: &Config, org: Uuid) -> Result<()> {
+    let secrets = Secrets {
+        session: server::load_secret(config, Mode::Serve)?,
+        log_seed: server::load_log_seed(config)?,
+    };
+    let state = AppState::new(db.pool.clone(), config.clone(), secrets, Mode::Serve);
+    eprintln!("verifying practice {org}'s evidence log (every leaf, bundle and checkpoint)...");
+    let started = Instant::now();
+    let job =
+        crate::evidence::integrity::verify_now(&state, org, None).await.map_err(operator_error)?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "verified {} leaves in {secs:.2} s: {:.0} leaves/s",
+        job.size,
+        job.size as f64 / secs
+    );
+    if job.valid == Some(true) {
+        println!("the evidence log of practice {org} is valid: {} leaves", job.size);
+        return Ok(());
+    }
+    for p in job.problems.iter().take(20) {
+        eprintln!("  log index {:?}: {}", p.log_index, p.reason);
+    }
+    anyhow::bail!(
+        "the evidence log of practice {org} has {} problem(s) (the first are above); the \
+         practice's Security page lists them all",
+        job.problem_count
+    )
 }
 
 async fn verify_chain_command(db: &Database, site: Uuid) -> Result<()> {
