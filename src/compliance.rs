@@ -164,11 +164,8 @@ pub async fn controls_by_site(
     org_id: Uuid,
     sites: &[SiteSummary],
 ) -> AppResult<Vec<Vec<ControlGroup>>> {
-    let mut out = Vec::with_capacity(sites.len());
-    for site in sites {
-        out.push(queries::site_controls(db, org_id, site.site_id).await?);
-    }
-    Ok(out)
+    let ids: Vec<Uuid> = sites.iter().map(|s| s.site_id).collect();
+    queries::sites_controls(db, org_id, &ids).await
 }
 
 /// The HIPAA controls of every site the caller reaches (`by_site` from

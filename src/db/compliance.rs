@@ -11,7 +11,7 @@
 //! `evidence_checks_site_check_host_idx` (`ORDER BY checked_at DESC LIMIT 1`).
 //! The arithmetic is [`crate::evidence::score`]'s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::{GenericClient, Row};
@@ -387,10 +387,20 @@ pub async fn site_controls(
     org_id: Uuid,
     site_id: Uuid,
 ) -> AppResult<Vec<ControlGroup>> {
+    Ok(sites_controls(db, org_id, &[site_id]).await?.pop().unwrap_or_default())
+}
+
+/// [`site_controls`] of several sites in one statement, in the order of
+/// `site_ids`.
+pub async fn sites_controls(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    site_ids: &[Uuid],
+) -> AppResult<Vec<Vec<ControlGroup>>> {
     let rows = db
         .query(
             "SELECT ctl.hipaa_control, cs.check_type, cs.host, cs.last_status, cs.last_seen_at,
-                    b.bundle_id
+                    b.bundle_id, cs.site_id
                FROM check_states cs
                JOIN sites s ON s.id = cs.site_id
                JOIN evidence_bundles b ON b.id = cs.last_evidence_id
@@ -399,21 +409,21 @@ pub async fn site_controls(
                       WHERE ec.evidence_id = cs.last_evidence_id
                         AND ec.check_type = cs.check_type AND ec.host = cs.host
                       ORDER BY ec.id DESC LIMIT 1) ctl ON true
-              WHERE cs.site_id = $2 AND s.client_org_id = $1
+              WHERE cs.site_id = ANY($2) AND s.client_org_id = $1
                 AND cs.last_seen_at > now() - make_interval(days => $3)
               ORDER BY cs.check_type, cs.host",
-            &[&org_id, &site_id, &SCORE_WINDOW_DAYS],
+            &[&org_id, &site_ids, &SCORE_WINDOW_DAYS],
         )
         .await?;
     // None (unmapped) sorts after every control id.
-    let mut groups: BTreeMap<(bool, String), Vec<LatestCheck>> = BTreeMap::new();
+    let mut by_site: HashMap<Uuid, BTreeMap<(bool, String), Vec<LatestCheck>>> = HashMap::new();
     for r in &rows {
         let control: Option<String> = r.get(0);
         let key = match control {
             Some(c) => (false, c),
             None => (true, UNMAPPED_CONTROL.to_owned()),
         };
-        groups.entry(key).or_default().push(LatestCheck {
+        by_site.entry(r.get(6)).or_default().entry(key).or_default().push(LatestCheck {
             check_type: r.get(1),
             host: r.get(2),
             status: status_of(r.get(3))?,
@@ -421,11 +431,18 @@ pub async fn site_controls(
             bundle_id: r.get(5),
         });
     }
-    Ok(groups
-        .into_iter()
-        .map(|((_, hipaa_control), checks)| {
-            let tally = checks.iter().map(|c| c.status).collect();
-            ControlGroup { hipaa_control, tally, checks }
+    Ok(site_ids
+        .iter()
+        .map(|site| {
+            by_site
+                .remove(site)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|((_, hipaa_control), checks)| {
+                    let tally = checks.iter().map(|c| c.status).collect();
+                    ControlGroup { hipaa_control, tally, checks }
+                })
+                .collect()
         })
         .collect())
 }

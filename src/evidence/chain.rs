@@ -88,6 +88,16 @@ pub fn verify_signature(
     verifying_key(public_key)?.verify_strict(bytes, signature).map_err(|_| SignatureError::Mismatch)
 }
 
+/// Whether a point encoding's y (its low 255 bits, little-endian) is below
+/// the field's prime 2^255 - 19, as a canonical encoding's is.
+fn canonical_y(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    // Below 2^255 - 19 unless every byte is at its largest (0x7f ff .. ff)
+    // from the top down to a lowest byte of at least 0xed.
+    !(y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed)
+}
+
 /// Bytes, the public key said to sign them, and the signature.
 pub type SignedBytes<'a> = (&'a [u8], [u8; 32], [u8; 64]);
 
@@ -106,14 +116,24 @@ pub fn verify_many(items: &[SignedBytes<'_>]) -> Vec<bool> {
     use curve25519_dalek::edwards::CompressedEdwardsY;
     let mut answers = vec![false; items.len()];
     let mut eligible: Vec<(usize, VerifyingKey, Signature)> = Vec::with_capacity(items.len());
+    // A site signs many bundles with one key: each key is decoded once.
+    let mut keys: Vec<([u8; 32], Option<VerifyingKey>)> = Vec::new();
     for (i, (_, key, sig)) in items.iter().enumerate() {
-        let Ok(key) = verifying_key(key) else { continue };
-        if key.is_weak() {
-            continue;
-        }
+        let decoded = match keys.iter().find(|(k, _)| k == key) {
+            Some((_, d)) => *d,
+            None => {
+                let d = verifying_key(key).ok().filter(|k| !k.is_weak());
+                keys.push((*key, d));
+                d
+            }
+        };
+        let Some(key) = decoded else { continue };
         let sig = Signature::from_bytes(sig);
+        // R as the strict check takes it: a canonical encoding (y below
+        // the field's prime; the two points with x = 0 are of small order)
+        // of a point that is not of small order.
         let r = CompressedEdwardsY(*sig.r_bytes());
-        if matches!(r.decompress(), Some(p) if !p.is_small_order() && p.compress() == r) {
+        if canonical_y(r.as_bytes()) && r.decompress().is_some_and(|p| !p.is_small_order()) {
             eligible.push((i, key, sig));
         }
     }
@@ -664,6 +684,26 @@ mod tests {
         let broken = result.expect_err("chain should be broken");
         assert_eq!(broken.position, position, "{broken}");
         assert!(broken.reason.contains(phrase), "{:?} does not contain {phrase:?}", broken.reason);
+    }
+
+    #[test]
+    fn canonical_y_is_below_the_prime() {
+        let mut p_minus_1 = [0xff; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        assert!(canonical_y(&p_minus_1));
+        let mut signed = p_minus_1;
+        signed[31] = 0xff; // the sign bit is not part of y
+        assert!(canonical_y(&signed));
+        let mut p = p_minus_1;
+        p[0] = 0xed;
+        assert!(!canonical_y(&p), "p itself");
+        p[0] = 0xff;
+        assert!(!canonical_y(&p), "2^255 - 1");
+        let mut low = p;
+        low[5] = 0xfe;
+        assert!(canonical_y(&low));
+        assert!(canonical_y(&[0; 32]));
     }
 
     /// The batched check answers what the strict single check answers,

@@ -144,6 +144,8 @@ pub async fn verify_bundle(
 
 /// Leaves verified per batch (one statement for leaves, two for bundles).
 const BATCH: i64 = 1000;
+/// Ranges of [`BATCH`] leaves read ahead of the one being checked.
+const READ_AHEAD: usize = 2;
 /// Problems kept in a job's result (the count is always exact).
 pub const MAX_PROBLEMS: usize = 1000;
 /// A running job whose heartbeat is older than this was interrupted.
@@ -408,40 +410,47 @@ async fn run(state: &AppState, job_id: Uuid, org_id: Uuid, size: i64) -> AppResu
         }
     };
     check_heads(&mut c, 0, &mut next_head);
-    // The next range is read while this one is checked: the database and
-    // the cores work side by side.
+    // The next ranges are read and parsed while this one is checked in
+    // order: the database, the cores and the in-order checks work side by
+    // side.
     let fetch = |from: i64| {
         let state = state.clone();
         tokio::spawn(async move {
             let to = (from + BATCH).min(size);
-            let db = state.pool().get().await?;
-            let leaves = store::leaves(&**db, org_id, from, to).await?;
-            let bundles = store::bundle_records(&**db, org_id, from, to).await?;
-            AppResult::Ok((leaves, bundles))
+            let (leaves, bundles) = {
+                let db = state.pool().get().await?;
+                let leaves = store::leaves(&**db, org_id, from, to).await?;
+                (leaves, store::bundle_records(&**db, org_id, from, to).await?)
+            };
+            let mut by_index: HashMap<i64, BundleRecord> =
+                bundles.into_iter().filter_map(|b| b.log_index.map(|i| (i, b))).collect();
+            // The CPU work (parsing, hashes, signatures, the derived rows)
+            // off the async runtime, on every core.
+            let work: Vec<Work> = leaves
+                .into_iter()
+                .map(|l| {
+                    let record = by_index.remove(&l.index);
+                    Work { index: l.index, data: l.data, record }
+                })
+                .collect();
+            tokio::task::spawn_blocking(move || parse_batch(work)).await.map_err(AppError::internal)
         })
     };
+    // Two ranges ahead, so the cores never wait for the database.
     let mut at: i64 = 0;
-    let mut next = (at < size).then(|| fetch(at));
-    while let Some(pending) = next.take() {
+    let mut ahead = std::collections::VecDeque::new();
+    let mut asked = 0;
+    while asked < size && ahead.len() < READ_AHEAD {
+        ahead.push_back(fetch(asked));
+        asked += BATCH;
+    }
+    while let Some(pending) = ahead.pop_front() {
         let to = (at + BATCH).min(size);
-        let (leaves, bundles) = pending.await.map_err(AppError::internal)??;
-        if to < size {
-            next = Some(fetch(to));
+        let parsed: Vec<Checked> = pending.await.map_err(AppError::internal)??;
+        if asked < size {
+            ahead.push_back(fetch(asked));
+            asked += BATCH;
         }
-        let mut by_index: HashMap<i64, BundleRecord> =
-            bundles.into_iter().filter_map(|b| b.log_index.map(|i| (i, b))).collect();
-        // The CPU work (parsing, hashes, signatures, the derived rows) off
-        // the async runtime, on every core.
-        let work: Vec<Work> = leaves
-            .into_iter()
-            .map(|l| {
-                let record = by_index.remove(&l.index);
-                Work { index: l.index, data: l.data, record }
-            })
-            .collect();
-        let parsed: Vec<Checked> = tokio::task::spawn_blocking(move || parse_batch(work))
-            .await
-            .map_err(AppError::internal)?;
         let mut expected = at;
         for Checked { index, leaf, hash, facts, record } in parsed {
             while expected < index {

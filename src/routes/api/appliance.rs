@@ -126,18 +126,25 @@ impl ParsePayload for RawBundle {
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let (bytes, room) =
-            read_ingest_body(req, body, MAX_BUNDLE_BYTES, "a bundle", "1 MiB").await?;
+            read_ingest_body(req, body, MAX_BUNDLE_BYTES, 1, "a bundle", "1 MiB").await?;
         Ok(RawBundle { bytes, _room: room })
     }
 }
 
+/// A batch holds room for this many times its body in the ingest budget
+/// until it is answered: its bundles decoded and parsed, and the
+/// statements that store them, cost about that much beside the body.
+const BATCH_ROOM: usize = 3;
+
 /// Reads an ingest body of at most `max` bytes. Before a byte is read: an
-/// address refused too often waits, and the body waits for room in the
-/// budget of bodies held at once.
+/// address refused too often waits, and the request waits for room in the
+/// budget of bodies held at once (`room` times its size, for what it
+/// becomes while it is worked on).
 async fn read_ingest_body(
     req: &Request,
     body: &mut RequestBody,
     max: usize,
+    room: usize,
     what: &str,
     max_words: &str,
 ) -> poem::Result<(Vec<u8>, BodyRoom)> {
@@ -156,7 +163,7 @@ async fn read_ingest_body(
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no AppState on the request")))?;
     let limits = state.ingest_limits();
     limits.check_address(&ClientInfo::of(req).ip_key())?;
-    let room = limits.body_room(declared.unwrap_or(max)).await?;
+    let room = limits.body_room(declared.unwrap_or(max).saturating_mul(room)).await?;
     let read = read_capped(body.take()?, declared, max, too_large);
     let bytes = match tokio::time::timeout(BODY_READ, read).await {
         Ok(read) => read?,
@@ -272,7 +279,8 @@ impl ParsePayload for RawBatch {
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let (bytes, room) =
-            read_ingest_body(req, body, MAX_BATCH_BYTES, "a batch of bundles", "4 MiB").await?;
+            read_ingest_body(req, body, MAX_BATCH_BYTES, BATCH_ROOM, "a batch of bundles", "4 MiB")
+                .await?;
         Ok(RawBatch { bytes, _room: room })
     }
 }
@@ -320,9 +328,9 @@ fn receipt_body(receipt: ingest::Receipt) -> ReceiptBody {
     }
 }
 
-/// Reads a batch's envelope: every bundle's bytes, or a 400 that says
-/// which entry is wrong.
-fn batch_items(bytes: &[u8]) -> Result<Vec<batch::Item>, AppError> {
+/// Reads a batch's envelope: every bundle's bytes (or, for an entry that
+/// is not base64, its own 400), or a 400 for the whole body.
+fn batch_items(bytes: &[u8]) -> Result<Vec<Result<batch::Item, AppError>>, AppError> {
     use base64::Engine as _;
     let doc: BatchDoc = serde_json::from_slice(bytes).map_err(|e| {
         AppError::BadRequest(format!(
@@ -336,18 +344,19 @@ fn batch_items(bytes: &[u8]) -> Result<Vec<batch::Item>, AppError> {
             doc.bundles.len()
         )));
     }
-    doc.bundles
+    Ok(doc
+        .bundles
         .into_iter()
-        .enumerate()
-        .map(|(i, b)| {
+        .map(|b| {
             let raw = base64::engine::general_purpose::STANDARD.decode(&b.bundle).map_err(|e| {
                 AppError::BadRequest(format!(
-                    "bundles[{i}].bundle is not standard base64 ({e}); nothing of the batch was stored"
+                    "bundle is not standard base64 with padding ({e}): send the bundle's exact bytes \
+                     encoded so"
                 ))
             })?;
             Ok(batch::Item { raw, signature: b.signature, received_at: None })
         })
-        .collect()
+        .collect())
 }
 
 /// A signed request of an appliance about its practice's evidence log.
@@ -514,15 +523,39 @@ impl ApplianceApi {
     > {
         let address = ClientInfo::of(req).ip_key();
         let limits = state.ingest_limits();
-        let items = match batch_items(&body.bytes) {
-            Ok(items) => items,
+        let entries = match batch_items(&body.bytes) {
+            Ok(entries) => entries,
             Err(e) => {
                 limits.failed(&address);
                 return Err(e.into());
             }
         };
+        // Entries that are not base64 are answered as they are; the rest
+        // go in as one batch, and their answers back in their places.
+        let mut answers: Vec<Option<Result<ingest::Receipt, AppError>>> = Vec::new();
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry {
+                Ok(item) => {
+                    items.push(item);
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let mut stored = batch::ingest_batch(&state, items).await?.into_iter();
+        // The body's room is held until the answer: what it became is
+        // still in memory.
         drop(body);
-        let answers = batch::ingest_batch(&state, items).await?;
+        let answers: Vec<Result<ingest::Receipt, AppError>> = answers
+            .into_iter()
+            .map(|a| match a {
+                Some(refused) => refused,
+                None => stored.next().unwrap_or_else(|| {
+                    Err(AppError::internal(anyhow::anyhow!("a batch item had no answer")))
+                }),
+            })
+            .collect();
         let mut out = BatchReceipts {
             answers: Vec::with_capacity(answers.len()),
             created: 0,
