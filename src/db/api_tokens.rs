@@ -124,7 +124,7 @@ pub async fn find_user(
     token_hash: &[u8; 32],
 ) -> AppResult<Option<TokenUser>> {
     let row = db
-        .query_opt(
+        .query_typed_opt(
             &format!(
                 "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.role, o.id, o.name, {},
                         t.scope, o.time_zone, o.state
@@ -136,7 +136,7 @@ pub async fn find_user(
                 crate::db::auditors::GRANT_UNTIL,
                 crate::db::auditors::GRANT_IS_LIVE
             ),
-            &[&token_hash.as_slice()],
+            &[(&token_hash.as_slice(), tokio_postgres::types::Type::BYTEA)],
         )
         .await?;
     row.map(|r| {

@@ -177,7 +177,7 @@ pub async fn list(
           ORDER BY created_at DESC, id DESC LIMIT {limit_param}",
         st.text
     );
-    let rows = db.query(&sql, &st.params).await?;
+    let rows = db.query_typed(&sql, &st.params).await?;
     let mut entries: Vec<Row> = rows.iter().map(row_from).collect();
     let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
     let next = cut_page(&mut entries, page_len, |e| Cursor { at: e.created_at, id: e.id });

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -268,11 +269,11 @@ pub fn total_tally<'a>(tallies: impl IntoIterator<Item = &'a Tally>) -> Tally {
 /// The practice's name and partner; None if the org does not exist.
 pub async fn org_info(db: &impl GenericClient, org_id: Uuid) -> AppResult<Option<OrgInfo>> {
     let row = db
-        .query_opt(
+        .query_typed_opt(
             "SELECT o.id, o.name, p.name
                FROM client_orgs o LEFT JOIN partners p ON p.id = o.current_partner_id
               WHERE o.id = $1",
-            &[&org_id],
+            &[(&org_id, Type::UUID)],
         )
         .await?;
     Ok(row.map(|r| OrgInfo { id: r.get(0), name: r.get(1), partner_name: r.get(2) }))
@@ -292,7 +293,7 @@ pub async fn unread_notifications(
     user_id: Uuid,
 ) -> AppResult<i64> {
     let row = db
-        .query_one(
+        .query_typed_one(
             "SELECT count(*) FROM (
                  SELECT 1 FROM client_notifications n
                   WHERE n.client_org_id = $1
@@ -303,7 +304,7 @@ pub async fn unread_notifications(
                                      WHERE r.notification_id = n.id AND r.user_id = $2)
                   ORDER BY n.created_at DESC
                   LIMIT $3) unread",
-            &[&org_id, &user_id, &UNREAD_COUNT_CAP],
+            &[(&org_id, Type::UUID), (&user_id, Type::UUID), (&UNREAD_COUNT_CAP, Type::INT8)],
         )
         .await?;
     Ok(row.get(0))
@@ -352,7 +353,15 @@ async fn query_site_summaries(
     site_id: Option<Uuid>,
 ) -> AppResult<Vec<SiteSummary>> {
     let rows = db
-        .query(SITE_SUMMARIES, &[&org_id, &site_id, &ONLINE_WITHIN_HOURS, &SCORE_WINDOW_DAYS])
+        .query_typed(
+            SITE_SUMMARIES,
+            &[
+                (&org_id, Type::UUID),
+                (&site_id, Type::UUID),
+                (&ONLINE_WITHIN_HOURS, Type::INT4),
+                (&SCORE_WINDOW_DAYS, Type::INT4),
+            ],
+        )
         .await?;
     rows.iter().map(site_summary_from).collect()
 }
@@ -374,7 +383,10 @@ pub async fn site_summary(
 /// Whether the practice has this site.
 pub async fn site_in_org(db: &impl GenericClient, org_id: Uuid, site_id: Uuid) -> AppResult<bool> {
     Ok(db
-        .query_opt("SELECT 1 FROM sites WHERE id = $1 AND client_org_id = $2", &[&site_id, &org_id])
+        .query_typed_opt(
+            "SELECT 1 FROM sites WHERE id = $1 AND client_org_id = $2",
+            &[(&site_id, Type::UUID), (&org_id, Type::UUID)],
+        )
         .await?
         .is_some())
 }
@@ -398,7 +410,7 @@ pub async fn sites_controls(
     site_ids: &[Uuid],
 ) -> AppResult<Vec<Vec<ControlGroup>>> {
     let rows = db
-        .query(
+        .query_typed(
             "SELECT ctl.hipaa_control, cs.check_type, cs.host, cs.last_status, cs.last_seen_at,
                     b.bundle_id, cs.site_id
                FROM check_states cs
@@ -412,7 +424,11 @@ pub async fn sites_controls(
               WHERE cs.site_id = ANY($2) AND s.client_org_id = $1
                 AND cs.last_seen_at > now() - make_interval(days => $3)
               ORDER BY cs.check_type, cs.host",
-            &[&org_id, &site_ids, &SCORE_WINDOW_DAYS],
+            &[
+                (&org_id, Type::UUID),
+                (&site_ids, Type::UUID_ARRAY),
+                (&SCORE_WINDOW_DAYS, Type::INT4),
+            ],
         )
         .await?;
     // None (unmapped) sorts after every control id.
@@ -456,7 +472,7 @@ pub async fn known_controls(
     site_ids: &[Uuid],
 ) -> AppResult<Vec<String>> {
     let rows = db
-        .query(
+        .query_typed(
             "SELECT DISTINCT ctl.hipaa_control
                FROM check_states cs
                JOIN sites s ON s.id = cs.site_id
@@ -467,7 +483,7 @@ pub async fn known_controls(
                       ORDER BY ec.id DESC LIMIT 1) ctl ON true
               WHERE cs.site_id = ANY($2) AND s.client_org_id = $1
                 AND ctl.hipaa_control IS NOT NULL",
-            &[&org_id, &site_ids],
+            &[(&org_id, Type::UUID), (&site_ids, Type::UUID_ARRAY)],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -598,7 +614,7 @@ pub async fn list_evidence(
     let cap = EVIDENCE_COUNT_CAP + 1;
     let cap_param = count.bind(&cap);
     let counted: i64 = db
-        .query_one(
+        .query_typed_one(
             &format!(
                 "SELECT count(*) FROM (SELECT 1 FROM evidence_bundles b {} LIMIT {cap_param}) x",
                 count.text
@@ -621,7 +637,7 @@ pub async fn list_evidence(
          {} ORDER BY b.checked_at DESC, b.id DESC LIMIT {limit_param}",
         page.text
     );
-    let rows = db.query(&sql, &page.params).await?;
+    let rows = db.query_typed(&sql, &page.params).await?;
     let mut items = rows.iter().map(evidence_summary_from).collect::<AppResult<Vec<_>>>()?;
     let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
     let next =

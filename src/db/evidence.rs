@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
@@ -27,10 +28,10 @@ fn array32(bytes: &[u8], what: &str) -> AppResult<[u8; 32]> {
 
 pub async fn site_key(db: &impl GenericClient, site_id: Uuid) -> AppResult<Option<SiteKey>> {
     let row = db
-        .query_opt(
+        .query_typed_opt(
             "SELECT s.client_org_id, s.agent_public_key, o.status = 'active'
                FROM sites s JOIN client_orgs o ON o.id = s.client_org_id WHERE s.id = $1",
-            &[&site_id],
+            &[(&site_id, Type::UUID)],
         )
         .await?;
     row.map(|r| {
@@ -59,9 +60,9 @@ pub struct ChainHead {
 
 pub async fn lock_chain_head(db: &impl GenericClient, site_id: Uuid) -> AppResult<ChainHead> {
     let row = db
-        .query_one(
+        .query_typed_one(
             "SELECT chain_length, chain_head_hash FROM sites WHERE id = $1 FOR UPDATE",
-            &[&site_id],
+            &[(&site_id, Type::UUID)],
         )
         .await?;
     let head: Option<&[u8]> = row.get(1);
@@ -118,11 +119,11 @@ pub async fn find_receipt(
     bundle_id: &str,
 ) -> AppResult<Option<StoredReceipt>> {
     let row = db
-        .query_opt(
+        .query_typed_opt(
             "SELECT b.site_id, b.bundle_hash, b.chain_position, b.chain_hash, l.leaf_index, b.id
                FROM evidence_bundles b LEFT JOIN evidence_log_leaves l ON l.bundle_row = b.id
               WHERE b.site_id = $1 AND b.bundle_id = $2",
-            &[&site_id, &bundle_id],
+            &[(&site_id, Type::UUID), (&bundle_id, Type::TEXT)],
         )
         .await?;
     row.map(|r| {
@@ -163,28 +164,28 @@ pub async fn insert_bundle(
     b: &NewBundle<'_>,
 ) -> AppResult<(Uuid, DateTime<Utc>)> {
     let row = db
-        .query_one(
+        .query_typed_one(
             "INSERT INTO evidence_bundles
                (bundle_id, site_id, client_org_id, checked_at, result, checks_count, failed_checks, warn_checks,
                 raw, bundle_hash, signature, chain_position, prev_chain_hash, chain_hash, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE($15, now()))
              RETURNING id, received_at",
             &[
-                &b.bundle_id,
-                &b.site_id,
-                &b.org_id,
-                &b.checked_at,
-                &b.result.as_str(),
-                &b.checks_count,
-                &b.failed_checks,
-                &b.warn_checks,
-                &b.raw,
-                &b.bundle_hash.as_slice(),
-                &b.signature.as_slice(),
-                &b.chain_position,
-                &b.prev_chain_hash.as_slice(),
-                &b.chain_hash.as_slice(),
-                &b.received_at,
+                (&b.bundle_id, Type::TEXT),
+                (&b.site_id, Type::UUID),
+                (&b.org_id, Type::UUID),
+                (&b.checked_at, Type::TIMESTAMPTZ),
+                (&b.result.as_str(), Type::TEXT),
+                (&b.checks_count, Type::INT4),
+                (&b.failed_checks, Type::INT4),
+                (&b.warn_checks, Type::INT4),
+                (&b.raw, Type::BYTEA),
+                (&b.bundle_hash.as_slice(), Type::BYTEA),
+                (&b.signature.as_slice(), Type::BYTEA),
+                (&b.chain_position, Type::INT8),
+                (&b.prev_chain_hash.as_slice(), Type::BYTEA),
+                (&b.chain_hash.as_slice(), Type::BYTEA),
+                (&b.received_at, Type::TIMESTAMPTZ),
             ],
         )
         .await?;
@@ -206,12 +207,23 @@ pub async fn insert_checks(
     let statuses: Vec<&str> = checks.iter().map(|c| c.status.as_str()).collect();
     let raw_statuses: Vec<&str> = checks.iter().map(|c| c.raw_status.as_str()).collect();
     let details: Vec<&serde_json::Value> = checks.iter().map(|c| &c.details).collect();
-    db.execute(
+    db.query_typed(
         "INSERT INTO evidence_checks
            (evidence_id, site_id, client_org_id, checked_at, check_type, host, hipaa_control, status, raw_status, details)
          SELECT $1, $2, $3, $4, t, h, c, s, r, d
            FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[]) AS x(t, h, c, s, r, d)",
-        &[&evidence_id, &site_id, &org_id, &checked_at, &types, &hosts, &controls, &statuses, &raw_statuses, &details],
+        &[
+            (&evidence_id, Type::UUID),
+            (&site_id, Type::UUID),
+            (&org_id, Type::UUID),
+            (&checked_at, Type::TIMESTAMPTZ),
+            (&types, Type::TEXT_ARRAY),
+            (&hosts, Type::TEXT_ARRAY),
+            (&controls, Type::TEXT_ARRAY),
+            (&statuses, Type::TEXT_ARRAY),
+            (&raw_statuses, Type::TEXT_ARRAY),
+            (&details, Type::JSONB_ARRAY),
+        ],
     )
     .await?;
     Ok(())
@@ -225,11 +237,16 @@ pub async fn advance_chain(
     head: &[u8; 32],
     checked_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    db.execute(
+    db.query_typed(
         "UPDATE sites SET chain_length = $2, chain_head_hash = $3,
                 last_evidence_at = GREATEST(last_evidence_at, $4)
           WHERE id = $1",
-        &[&site_id, &length, &head.as_slice(), &checked_at],
+        &[
+            (&site_id, Type::UUID),
+            (&length, Type::INT8),
+            (&head.as_slice(), Type::BYTEA),
+            (&checked_at, Type::TIMESTAMPTZ),
+        ],
     )
     .await?;
     Ok(())
@@ -262,7 +279,7 @@ pub async fn record_check_states(
     let hosts: Vec<&str> = checks.iter().map(|c| c.host.as_str()).collect();
     let statuses: Vec<&str> = checks.iter().map(|c| c.status.as_str()).collect();
     let rows = db
-        .query(
+        .query_typed(
             "WITH prior AS (
                  SELECT s.check_type, s.host, s.last_status, s.last_seen_at
                    FROM check_states s
@@ -280,7 +297,14 @@ pub async fn record_check_states(
                         last_seen_at = EXCLUDED.last_seen_at
                   WHERE cs.last_seen_at <= EXCLUDED.last_seen_at)
              SELECT check_type, host, last_status, last_seen_at FROM prior",
-            &[&site_id, &evidence_id, &checked_at, &types, &hosts, &statuses],
+            &[
+                (&site_id, Type::UUID),
+                (&evidence_id, Type::UUID),
+                (&checked_at, Type::TIMESTAMPTZ),
+                (&types, Type::TEXT_ARRAY),
+                (&hosts, Type::TEXT_ARRAY),
+                (&statuses, Type::TEXT_ARRAY),
+            ],
         )
         .await?;
     rows.iter()
@@ -317,12 +341,12 @@ pub async fn forget_cached_report(
     org_id: Uuid,
     checked_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    db.execute(
+    db.query_typed(
         "DELETE FROM client_monthly_reports
           WHERE client_org_id = $1
             AND month = date_trunc('month', $2 AT TIME ZONE 'UTC')::date
             AND month < date_trunc('month', now() AT TIME ZONE 'UTC')::date",
-        &[&org_id, &checked_at],
+        &[(&org_id, Type::UUID), (&checked_at, Type::TIMESTAMPTZ)],
     )
     .await?;
     Ok(())

@@ -1,6 +1,7 @@
 //! Notifications for a practice, and who gets them by email.
 
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::error::AppResult;
@@ -247,7 +248,7 @@ pub async fn list_for_user(
     let id = after.map(|c| c.id);
     let severity = severity.map(Severity::as_str);
     let rows = db
-        .query(
+        .query_typed(
             &format!(
                 "{SELECT_FOR_USER}
                    AND (NOT $3 OR (n.created_at > coalesce(w.wm, '-infinity') AND r.notification_id IS NULL))
@@ -256,7 +257,15 @@ pub async fn list_for_user(
                  ORDER BY n.created_at DESC, n.id DESC
                  LIMIT $6"
             ),
-            &[&org_id, &user_id, &unread_only, &at, &id, &limit, &severity],
+            &[
+                (&org_id, Type::UUID),
+                (&user_id, Type::UUID),
+                (&unread_only, Type::BOOL),
+                (&at, Type::TIMESTAMPTZ),
+                (&id, Type::UUID),
+                (&limit, Type::INT8),
+                (&severity, Type::TEXT),
+            ],
         )
         .await?;
     rows.iter().map(from_row).collect()
@@ -271,7 +280,7 @@ pub async fn open_criticals(
     limit: i64,
 ) -> AppResult<Vec<UserNotification>> {
     let rows = db
-        .query(
+        .query_typed(
             &format!(
                 "SELECT q.* FROM (
                      {SELECT_FOR_USER}
@@ -286,7 +295,7 @@ pub async fn open_criticals(
                  ORDER BY q.created_at DESC, q.id DESC
                  LIMIT $3"
             ),
-            &[&org_id, &user_id, &limit],
+            &[(&org_id, Type::UUID), (&user_id, Type::UUID), (&limit, Type::INT8)],
         )
         .await?;
     rows.iter().map(from_row).collect()

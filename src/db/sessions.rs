@@ -152,7 +152,7 @@ pub async fn find_live_session(
 ) -> AppResult<Option<SessionRecord>> {
     let idle = idle_timeout.as_secs_f64();
     let row = db
-        .query_opt(
+        .query_typed_opt(
             &format!(
                 "SELECT s.id, s.csrf_token, s.last_seen_at, u.id, u.email, u.name, u.role, o.id, o.name, {},
                         s.authenticated_at, s.auth_method, s.second_factor,
@@ -170,7 +170,10 @@ pub async fn find_live_session(
                 crate::db::mfa::has_factor_sql("u.id"),
                 crate::db::auditors::GRANT_IS_LIVE
             ),
-            &[&token_hash.as_slice(), &idle],
+            &[
+                (&token_hash.as_slice(), tokio_postgres::types::Type::BYTEA),
+                (&idle, tokio_postgres::types::Type::FLOAT8),
+            ],
         )
         .await?;
     row.map(|r| {

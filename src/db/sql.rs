@@ -3,19 +3,47 @@
 //! text and the planner sees exactly the conditions that apply (each
 //! `EXISTS` as a plain semi-join, each column with its own index).
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
-/// SQL text and the parameters its placeholders bind, in order.
+/// SQL text and the parameters its placeholders bind, in order, each with
+/// its PostgreSQL type: sent with `query_typed`, a statement is one round
+/// trip (no separate prepare).
 pub struct Statement<'a> {
     pub text: String,
-    pub params: Vec<&'a (dyn ToSql + Sync)>,
+    pub params: Vec<(&'a (dyn ToSql + Sync), Type)>,
+}
+
+/// The PostgreSQL type a Rust value binds as.
+pub trait PgType {
+    const TYPE: Type;
+}
+
+macro_rules! pg_type {
+    ($($t:ty => $pg:expr),* $(,)?) => { $(impl PgType for $t { const TYPE: Type = $pg; })* };
+}
+pg_type! {
+    uuid::Uuid => Type::UUID,
+    String => Type::TEXT,
+    &str => Type::TEXT,
+    i64 => Type::INT8,
+    i32 => Type::INT4,
+    bool => Type::BOOL,
+    chrono::DateTime<chrono::Utc> => Type::TIMESTAMPTZ,
+    Vec<uuid::Uuid> => Type::UUID_ARRAY,
+}
+
+impl<T: PgType> PgType for Option<T> {
+    const TYPE: Type = T::TYPE;
 }
 
 impl<'a> Statement<'a> {
     /// `WHERE {column} = $1`, binding `value`; the condition every list
     /// starts from (the caller's practice). Returns the placeholder, for
     /// conditions that name the value again.
-    pub fn where_eq(column: &str, value: &'a (dyn ToSql + Sync)) -> (Statement<'a>, String) {
+    pub fn where_eq<T: ToSql + Sync + PgType>(
+        column: &str,
+        value: &'a T,
+    ) -> (Statement<'a>, String) {
         let mut st = Statement { text: String::new(), params: Vec::new() };
         let p = st.bind(value);
         st.text = format!("WHERE {column} = {p}");
@@ -23,14 +51,14 @@ impl<'a> Statement<'a> {
     }
 
     /// Binds the next parameter; returns its placeholder (`$n`).
-    pub fn bind(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
-        self.params.push(value);
+    pub fn bind<T: ToSql + Sync + PgType>(&mut self, value: &'a T) -> String {
+        self.params.push((value, T::TYPE));
         format!("${}", self.params.len())
     }
 
     /// Appends ` AND {condition}`, the condition written around the
     /// placeholder of `value`, when `value` is set.
-    pub fn and_if<T: ToSql + Sync>(
+    pub fn and_if<T: ToSql + Sync + PgType>(
         &mut self,
         value: &'a Option<T>,
         condition: impl FnOnce(&str) -> String,

@@ -133,7 +133,8 @@ impl ParsePayload for RawBundle {
 
 /// A batch holds room for this many times its body in the ingest budget
 /// until it is answered: its bundles decoded and parsed, and the
-/// statements that store them, cost about that much beside the body.
+/// statements that store them, cost about that much beside the body (the
+/// resident memory's peak while ingesting is measured by `scripts/bench`).
 const BATCH_ROOM: usize = 3;
 
 /// Reads an ingest body of at most `max` bytes. Before a byte is read: an
