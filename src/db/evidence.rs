@@ -118,25 +118,7 @@ pub async fn find_receipt(
     site_id: Uuid,
     bundle_id: &str,
 ) -> AppResult<Option<StoredReceipt>> {
-    let row = db
-        .query_typed_opt(
-            "SELECT b.site_id, b.bundle_hash, b.chain_position, b.chain_hash, l.leaf_index, b.id
-               FROM evidence_bundles b LEFT JOIN evidence_log_leaves l ON l.bundle_row = b.id
-              WHERE b.site_id = $1 AND b.bundle_id = $2",
-            &[(&site_id, Type::UUID), (&bundle_id, Type::TEXT)],
-        )
-        .await?;
-    row.map(|r| {
-        Ok(StoredReceipt {
-            site_id: r.get(0),
-            bundle_hash: array32(r.get::<_, &[u8]>(1), "bundle hash")?,
-            chain_position: r.get(2),
-            chain_hash: array32(r.get::<_, &[u8]>(3), "chain hash")?,
-            log_index: r.get(4),
-            row_id: r.get(5),
-        })
-    })
-    .transpose()
+    Ok(find_receipts(db, &[(site_id, bundle_id)]).await?.into_values().next())
 }
 
 pub struct NewBundle<'a> {
@@ -163,33 +145,10 @@ pub async fn insert_bundle(
     db: &impl GenericClient,
     b: &NewBundle<'_>,
 ) -> AppResult<(Uuid, DateTime<Utc>)> {
-    let row = db
-        .query_typed_one(
-            "INSERT INTO evidence_bundles
-               (bundle_id, site_id, client_org_id, checked_at, result, checks_count, failed_checks, warn_checks,
-                raw, bundle_hash, signature, chain_position, prev_chain_hash, chain_hash, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE($15, now()))
-             RETURNING id, received_at",
-            &[
-                (&b.bundle_id, Type::TEXT),
-                (&b.site_id, Type::UUID),
-                (&b.org_id, Type::UUID),
-                (&b.checked_at, Type::TIMESTAMPTZ),
-                (&b.result.as_str(), Type::TEXT),
-                (&b.checks_count, Type::INT4),
-                (&b.failed_checks, Type::INT4),
-                (&b.warn_checks, Type::INT4),
-                (&b.raw, Type::BYTEA),
-                (&b.bundle_hash.as_slice(), Type::BYTEA),
-                (&b.signature.as_slice(), Type::BYTEA),
-                (&b.chain_position, Type::INT8),
-                (&b.prev_chain_hash.as_slice(), Type::BYTEA),
-                (&b.chain_hash.as_slice(), Type::BYTEA),
-                (&b.received_at, Type::TIMESTAMPTZ),
-            ],
-        )
-        .await?;
-    Ok((row.get(0), row.get(1)))
+    insert_bundles(db, std::slice::from_ref(b))
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("an inserted bundle was not returned")))
 }
 
 /// All checks of a bundle in one statement (arrays unnested server-side).
@@ -201,32 +160,7 @@ pub async fn insert_checks(
     checked_at: DateTime<Utc>,
     checks: &[Check],
 ) -> AppResult<()> {
-    let types: Vec<&str> = checks.iter().map(|c| c.check.as_str()).collect();
-    let hosts: Vec<&str> = checks.iter().map(|c| c.host.as_str()).collect();
-    let controls: Vec<Option<&str>> = checks.iter().map(|c| c.hipaa_control.as_deref()).collect();
-    let statuses: Vec<&str> = checks.iter().map(|c| c.status.as_str()).collect();
-    let raw_statuses: Vec<&str> = checks.iter().map(|c| c.raw_status.as_str()).collect();
-    let details: Vec<&serde_json::Value> = checks.iter().map(|c| &c.details).collect();
-    db.query_typed(
-        "INSERT INTO evidence_checks
-           (evidence_id, site_id, client_org_id, checked_at, check_type, host, hipaa_control, status, raw_status, details)
-         SELECT $1, $2, $3, $4, t, h, c, s, r, d
-           FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[]) AS x(t, h, c, s, r, d)",
-        &[
-            (&evidence_id, Type::UUID),
-            (&site_id, Type::UUID),
-            (&org_id, Type::UUID),
-            (&checked_at, Type::TIMESTAMPTZ),
-            (&types, Type::TEXT_ARRAY),
-            (&hosts, Type::TEXT_ARRAY),
-            (&controls, Type::TEXT_ARRAY),
-            (&statuses, Type::TEXT_ARRAY),
-            (&raw_statuses, Type::TEXT_ARRAY),
-            (&details, Type::JSONB_ARRAY),
-        ],
-    )
-    .await?;
-    Ok(())
+    insert_checks_of(db, &[ChecksOf { evidence_id, site_id, org_id, checked_at, checks }]).await
 }
 
 /// Moves the site's chain head forward after an append.
@@ -237,19 +171,7 @@ pub async fn advance_chain(
     head: &[u8; 32],
     checked_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    db.query_typed(
-        "UPDATE sites SET chain_length = $2, chain_head_hash = $3,
-                last_evidence_at = GREATEST(last_evidence_at, $4)
-          WHERE id = $1",
-        &[
-            (&site_id, Type::UUID),
-            (&length, Type::INT8),
-            (&head.as_slice(), Type::BYTEA),
-            (&checked_at, Type::TIMESTAMPTZ),
-        ],
-    )
-    .await?;
-    Ok(())
+    advance_chains(db, &[(site_id, length, *head, checked_at)]).await
 }
 
 /// The last known state of one (site, check, host).
@@ -341,15 +263,7 @@ pub async fn forget_cached_report(
     org_id: Uuid,
     checked_at: DateTime<Utc>,
 ) -> AppResult<()> {
-    db.query_typed(
-        "DELETE FROM client_monthly_reports
-          WHERE client_org_id = $1
-            AND month = date_trunc('month', $2 AT TIME ZONE 'UTC')::date
-            AND month < date_trunc('month', now() AT TIME ZONE 'UTC')::date",
-        &[(&org_id, Type::UUID), (&checked_at, Type::TIMESTAMPTZ)],
-    )
-    .await?;
-    Ok(())
+    forget_cached_reports(db, &[(org_id, checked_at)]).await
 }
 
 /// A site's chain in position order, `batch` links at a time starting after
@@ -494,13 +408,13 @@ pub async fn find_receipts(
     let sites: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
     let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
     let rows = db
-        .query(
+        .query_typed(
             "SELECT b.site_id, b.bundle_hash, b.chain_position, b.chain_hash, l.leaf_index, b.id,
                     b.bundle_id
                FROM unnest($1::uuid[], $2::text[]) AS k(site_id, bundle_id)
                JOIN evidence_bundles b ON b.site_id = k.site_id AND b.bundle_id = k.bundle_id
                LEFT JOIN evidence_log_leaves l ON l.bundle_row = b.id",
-            &[&sites, &ids],
+            &[(&sites, Type::UUID_ARRAY), (&ids, Type::TEXT_ARRAY)],
         )
         .await?;
     rows.iter()
@@ -541,7 +455,7 @@ pub async fn insert_bundles(
     let chains = col(|b| b.chain_hash.to_vec());
     let received: Vec<Option<DateTime<Utc>>> = bundles.iter().map(|b| b.received_at).collect();
     let rows = db
-        .query(
+        .query_typed(
             "INSERT INTO evidence_bundles
                (bundle_id, site_id, client_org_id, checked_at, result, checks_count, failed_checks,
                 warn_checks, raw, bundle_hash, signature, chain_position, prev_chain_hash, chain_hash,
@@ -553,8 +467,21 @@ pub async fn insert_bundles(
                     AS x(i, s, o, c, r, n, f, w, raw, h, sig, p, prev, ch, rec)
              RETURNING id, site_id, chain_position, received_at",
             &[
-                &ids, &sites, &orgs, &checked, &results, &counts, &failed, &warned, &raws, &hashes,
-                &signatures, &positions, &prevs, &chains, &received,
+                (&ids, Type::TEXT_ARRAY),
+                (&sites, Type::UUID_ARRAY),
+                (&orgs, Type::UUID_ARRAY),
+                (&checked, Type::TIMESTAMPTZ_ARRAY),
+                (&results, Type::TEXT_ARRAY),
+                (&counts, Type::INT4_ARRAY),
+                (&failed, Type::INT4_ARRAY),
+                (&warned, Type::INT4_ARRAY),
+                (&raws, Type::BYTEA_ARRAY),
+                (&hashes, Type::BYTEA_ARRAY),
+                (&signatures, Type::BYTEA_ARRAY),
+                (&positions, Type::INT8_ARRAY),
+                (&prevs, Type::BYTEA_ARRAY),
+                (&chains, Type::BYTEA_ARRAY),
+                (&received, Type::TIMESTAMPTZ_ARRAY),
             ],
         )
         .await?;
@@ -606,23 +533,23 @@ pub async fn insert_checks_of(db: &impl GenericClient, bundles: &[ChecksOf<'_>])
             details.push(&c.details);
         }
     }
-    db.execute(
+    db.query_typed(
         "INSERT INTO evidence_checks
            (evidence_id, site_id, client_org_id, checked_at, check_type, host, hipaa_control, status,
             raw_status, details)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[],
                               $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])",
         &[
-            &evidence,
-            &sites,
-            &orgs,
-            &times,
-            &types,
-            &hosts,
-            &controls,
-            &statuses,
-            &raw_statuses,
-            &details,
+            (&evidence, Type::UUID_ARRAY),
+            (&sites, Type::UUID_ARRAY),
+            (&orgs, Type::UUID_ARRAY),
+            (&times, Type::TIMESTAMPTZ_ARRAY),
+            (&types, Type::TEXT_ARRAY),
+            (&hosts, Type::TEXT_ARRAY),
+            (&controls, Type::TEXT_ARRAY),
+            (&statuses, Type::TEXT_ARRAY),
+            (&raw_statuses, Type::TEXT_ARRAY),
+            (&details, Type::JSONB_ARRAY),
         ],
     )
     .await?;
@@ -639,12 +566,17 @@ pub async fn advance_chains(
     let lengths: Vec<i64> = heads.iter().map(|h| h.1).collect();
     let hashes: Vec<&[u8]> = heads.iter().map(|h| h.2.as_slice()).collect();
     let times: Vec<DateTime<Utc>> = heads.iter().map(|h| h.3).collect();
-    db.execute(
+    db.query_typed(
         "UPDATE sites SET chain_length = x.n, chain_head_hash = x.h,
                 last_evidence_at = GREATEST(last_evidence_at, x.t)
            FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::timestamptz[]) AS x(id, n, h, t)
           WHERE sites.id = x.id",
-        &[&sites, &lengths, &hashes, &times],
+        &[
+            (&sites, Type::UUID_ARRAY),
+            (&lengths, Type::INT8_ARRAY),
+            (&hashes, Type::BYTEA_ARRAY),
+            (&times, Type::TIMESTAMPTZ_ARRAY),
+        ],
     )
     .await?;
     Ok(())
@@ -657,13 +589,13 @@ pub async fn forget_cached_reports(
 ) -> AppResult<()> {
     let orgs: Vec<Uuid> = pairs.iter().map(|p| p.0).collect();
     let times: Vec<DateTime<Utc>> = pairs.iter().map(|p| p.1).collect();
-    db.execute(
+    db.query_typed(
         "DELETE FROM client_monthly_reports r
           USING (SELECT DISTINCT o, date_trunc('month', t AT TIME ZONE 'UTC')::date AS m
                    FROM unnest($1::uuid[], $2::timestamptz[]) AS x(o, t)) AS x
           WHERE r.client_org_id = x.o AND r.month = x.m
             AND r.month < date_trunc('month', now() AT TIME ZONE 'UTC')::date",
-        &[&orgs, &times],
+        &[(&orgs, Type::UUID_ARRAY), (&times, Type::TIMESTAMPTZ_ARRAY)],
     )
     .await?;
     Ok(())

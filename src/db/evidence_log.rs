@@ -768,36 +768,6 @@ pub async fn leaf_time(
         .map(|r| (r.get(0), r.get(1))))
 }
 
-/// The statement of [`append_leaf`], for callers that prepare it ahead.
-///
-/// A practice without a log makes it fail (a leaf row without an index
-/// breaks its NOT NULL), so a COMMIT sent right behind it never commits
-/// what it was to log, unlogged.
-pub const APPEND_LEAF: &str = "WITH l AS (
-         UPDATE evidence_logs SET size = size + 1 WHERE client_org_id = $1
-         RETURNING size - 1 AS idx, origin
-     ), leaf AS (
-         INSERT INTO evidence_log_leaves (client_org_id, leaf_index, kind, data, bundle_row)
-         SELECT $1, l.idx, $2, $3, $4 FROM (VALUES (1)) AS one(x) LEFT JOIN l ON true
-     )
-     SELECT idx, origin FROM l";
-
-/// Stores a leaf (of bundle `bundle_row`, if any) at the next index of
-/// the practice's log, in one statement ([`APPEND_LEAF`], as text or
-/// prepared); returns the index and the log's origin. The log's row stays
-/// locked until the transaction ends.
-pub async fn append_leaf(
-    db: &impl GenericClient,
-    statement: &(impl ToStatement + Sync + Send + ?Sized),
-    org_id: Uuid,
-    kind: &str,
-    data: &[u8],
-    bundle_row: Option<Uuid>,
-) -> AppResult<(i64, String)> {
-    let row = db.query_one(statement, &[&org_id, &kind, &data, &bundle_row]).await?;
-    Ok((row.get(0), row.get(1)))
-}
-
 /// A bundle's log index, if it has one yet.
 pub async fn bundle_index_by_row(
     db: &impl GenericClient,
@@ -812,9 +782,11 @@ pub async fn bundle_index_by_row(
         .map(|r| r.get(0)))
 }
 
-/// The statement of [`append_leaves`]: [`APPEND_LEAF`] for several leaves
-/// at once, at consecutive indices (a practice without a log makes it
-/// fail the same way).
+/// The statement of [`append_leaves`], for callers that prepare it ahead.
+///
+/// A practice without a log makes it fail (a leaf row without an index
+/// breaks its NOT NULL), so a COMMIT sent right behind it never commits
+/// what it was to log, unlogged.
 pub const APPEND_LEAVES: &str = "WITH l AS (
          UPDATE evidence_logs SET size = size + cardinality($3::bytea[]) WHERE client_org_id = $1
          RETURNING size - cardinality($3::bytea[]) AS first, origin

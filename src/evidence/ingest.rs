@@ -147,7 +147,7 @@ async fn ingest_with(
         // Prepared now (once per connection) so that it can be sent with
         // the COMMIT at the end.
         async {
-            tx.prepare_cached(crate::db::evidence_log::APPEND_LEAF).await.map_err(AppError::from)
+            tx.prepare_cached(crate::db::evidence_log::APPEND_LEAVES).await.map_err(AppError::from)
         },
     )?;
     // A practice's first logged bundle makes its log, which first logs

@@ -102,10 +102,10 @@ pub async fn append_to(
     leaf: &Leaf,
     bundle_row: Option<Uuid>,
 ) -> AppResult<Logged> {
-    append_with(db, store::APPEND_LEAF, org_id, leaf, bundle_row).await
+    append_with(db, store::APPEND_LEAVES, org_id, leaf, bundle_row).await
 }
 
-/// [`append_to`] with the statement prepared ahead (`store::APPEND_LEAF`),
+/// [`append_to`] with the statement prepared ahead (`store::APPEND_LEAVES`),
 /// so that nothing is sent before it executes.
 pub async fn append_with(
     db: &impl GenericClient,
@@ -115,7 +115,8 @@ pub async fn append_with(
     bundle_row: Option<Uuid>,
 ) -> AppResult<Logged> {
     let (index, origin) =
-        store::append_leaf(db, statement, org_id, kind(leaf), &leaf.encode(), bundle_row).await?;
+        store::append_leaves(db, statement, org_id, kind(leaf), &[&leaf.encode()], &[bundle_row])
+            .await?;
     Ok(Logged { index, origin })
 }
 

@@ -102,24 +102,37 @@ pub struct RawBundle {
     _room: BodyRoom,
 }
 
-impl Payload for RawBundle {
-    const CONTENT_TYPE: &'static str = "application/json";
-
-    fn check_content_type(content_type: &str) -> bool {
-        content_type
-            .split(';')
-            .next()
-            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        BundleDoc::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        BundleDoc::register(registry);
-    }
+/// Whether a Content-Type is JSON (its parameters, such as a charset, and
+/// the case of its letters aside).
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
+
+/// A raw JSON body documented in OpenAPI as the object `$doc`.
+macro_rules! raw_json_payload {
+    ($raw:ty, $doc:ty) => {
+        impl Payload for $raw {
+            const CONTENT_TYPE: &'static str = "application/json";
+
+            fn check_content_type(content_type: &str) -> bool {
+                is_json(content_type)
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                <$doc>::schema_ref()
+            }
+
+            fn register(registry: &mut Registry) {
+                <$doc>::register(registry);
+            }
+        }
+    };
+}
+
+raw_json_payload!(RawBundle, BundleDoc);
 
 impl ParsePayload for RawBundle {
     const IS_REQUIRED: bool = true;
@@ -259,21 +272,7 @@ pub struct RawBatch {
     _room: BodyRoom,
 }
 
-impl Payload for RawBatch {
-    const CONTENT_TYPE: &'static str = "application/json";
-
-    fn check_content_type(content_type: &str) -> bool {
-        RawBundle::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        BatchDoc::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        BatchDoc::register(registry);
-    }
-}
+raw_json_payload!(RawBatch, BatchDoc);
 
 impl ParsePayload for RawBatch {
     const IS_REQUIRED: bool = true;
@@ -387,21 +386,7 @@ pub struct LogRequestDoc {
 /// A log request's body as received, documented as a [`LogRequestDoc`].
 pub struct RawLogRequest(pub Vec<u8>);
 
-impl Payload for RawLogRequest {
-    const CONTENT_TYPE: &'static str = "application/json";
-
-    fn check_content_type(content_type: &str) -> bool {
-        RawBundle::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        LogRequestDoc::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        LogRequestDoc::register(registry);
-    }
-}
+raw_json_payload!(RawLogRequest, LogRequestDoc);
 
 impl ParsePayload for RawLogRequest {
     const IS_REQUIRED: bool = true;
