@@ -164,8 +164,11 @@ async fn a_batch_leaves_what_the_same_bundles_pushed_one_by_one_leave() {
         expect_json(post_bundle(&app, &raw_b, &sign(&b.key, &raw_b)).await, StatusCode::CREATED)
             .await;
     }
-    let answer =
-        expect_json(post_batch(&app, &json!({ "bundles": entries })).await, StatusCode::OK).await;
+    let answer = expect_json(
+        post_batch(&app, &json!({ "bundles": entries, "appliance": "ref-1.0" })).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(statuses(&answer), [201; 6]);
     assert_eq!((answer["created"].as_u64(), answer["refused"].as_u64()), (Some(6), Some(0)));
     let first = &answer["answers"][0]["receipt"];
@@ -279,6 +282,7 @@ async fn a_bad_bundle_never_sinks_the_good_ones() {
     assert!(a[2]["message"].as_str().unwrap().contains("check"), "{}", a[2]);
     assert!(a[4]["message"].as_str().unwrap().contains("already received with different contents"));
     assert!(a[0]["error"].is_null() && a[1]["receipt"].is_null());
+    assert!(a[0].get("error").is_none() && a[1].get("receipt").is_none(), "absent, not null");
     assert_eq!(
         (a[0]["receipt"]["chain_position"].as_i64(), a[11]["receipt"]["chain_position"].as_i64()),
         (Some(1), Some(2))

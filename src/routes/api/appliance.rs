@@ -245,7 +245,6 @@ pub enum IngestResponse {
 
 /// One bundle of a batch: its exact bytes and its signature.
 #[derive(Debug, Object, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BatchItemDoc {
     /// The bundle's exact bytes (a format v1 bundle, at most 1 MiB), in
     /// standard base64 with padding: these bytes are hashed and signed.
@@ -257,7 +256,6 @@ pub struct BatchItemDoc {
 
 /// A batch of signed bundles, each answered on its own.
 #[derive(Debug, Object, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BatchDoc {
     /// 1 to 500 bundles, of one site or several; bundles of one site are
     /// chained in this order.
@@ -294,12 +292,16 @@ pub struct BatchAnswer {
     /// 422, 429).
     pub status: u16,
     /// The receipt, for 200 and 201.
+    #[oai(skip_serializing_if_is_none)]
     pub receipt: Option<ReceiptBody>,
     /// The error's code, as in the single-bundle endpoint's error body.
+    #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
     /// What went wrong and what to do.
+    #[oai(skip_serializing_if_is_none)]
     pub message: Option<String>,
     /// For 429: seconds to wait before sending this bundle again.
+    #[oai(skip_serializing_if_is_none)]
     pub retry_after: Option<u64>,
 }
 
