@@ -75,6 +75,12 @@ pub fn reports_page(user: &NavUser, list: &ReportList, reach: &Reach) -> Markup 
                                 }
                             }
                         }
+                    } @else if reports.is_empty() {
+                        // Every month is being made, or was left unmade
+                        // (the notice above says which): no empty table.
+                        div.card-body {
+                            p.muted id="reports-pending" { "The reports appear here as soon as they are made." }
+                        }
                     } @else {
                         div.table-wrap tabindex="0" role="region" aria-label="Monthly reports" {
                             table.table.reports-table {

@@ -809,6 +809,10 @@ async fn the_reports_page_lists_months_with_download_links() {
     assert!(html.contains("id=\"reports-being-made\""), "{html}");
     assert!(html.contains("3 reports are being made"), "{html}");
     assert!(html.contains("hx-get=\"/client/reports\" hx-trigger=\"load delay:2s\""), "{html}");
+    assert!(
+        html.contains("id=\"reports-pending\"") && !html.contains("<table"),
+        "no empty table: {html}"
+    );
     assert!(!html.contains("No reports yet"));
     portal::reports::settled(s.p.org_id).await;
     let resp = app.get_as(&s.p.viewer, portal::paths::REPORTS).send().await;
