@@ -20,9 +20,20 @@ pub struct Maker<K, V> {
 }
 
 struct Inner<K, V> {
-    /// Keys with a run queued or running, each with what wakes its waiters.
-    running: HashMap<K, Arc<Notify>>,
+    /// Keys with a run queued or running.
+    running: HashMap<K, Run>,
     made: HashMap<K, (V, Instant)>,
+    /// Numbers the runs, so a queued background run can tell whether a
+    /// caller took its key over meanwhile.
+    next_ticket: u64,
+}
+
+/// A key's run: what wakes its waiters, whether it has started, and whose
+/// it is.
+struct Run {
+    ended: Arc<Notify>,
+    started: bool,
+    ticket: u64,
 }
 
 impl<K, V> Maker<K, V>
@@ -32,7 +43,11 @@ where
 {
     pub fn new(parallel: usize) -> Self {
         Maker {
-            inner: Mutex::new(Inner { running: HashMap::new(), made: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                running: HashMap::new(),
+                made: HashMap::new(),
+                next_ticket: 0,
+            }),
             slots: Arc::new(Semaphore::new(parallel.max(1))),
             ended: Notify::new(),
         }
@@ -60,27 +75,44 @@ where
     where
         F: Future<Output = Option<V>> + Send + 'static,
     {
-        {
+        let ticket = {
             let mut inner = self.lock();
             if inner.running.contains_key(&key) {
                 return false;
             }
-            inner.running.insert(key.clone(), Arc::new(Notify::new()));
-        }
+            inner.next_ticket += 1;
+            let ticket = inner.next_ticket;
+            inner.running.insert(
+                key.clone(),
+                Run { ended: Arc::new(Notify::new()), started: false, ticket },
+            );
+            ticket
+        };
         let slots = self.slots.clone();
         tokio::spawn(async move {
-            let value = match slots.acquire_owned().await {
-                Ok(_permit) => work.await,
-                Err(_) => None,
+            let Ok(_permit) = slots.acquire_owned().await else {
+                self.end(&key, None);
+                return;
             };
+            // Unless a caller took the key over while this waited (its run
+            // then ends the key).
+            {
+                let mut inner = self.lock();
+                match inner.running.get_mut(&key) {
+                    Some(run) if run.ticket == ticket && !run.started => run.started = true,
+                    _ => return,
+                }
+            }
+            let value = work.await;
             self.end(&key, value);
         });
         true
     }
 
-    /// Runs `work` for `key` now, without waiting for a background slot;
-    /// when a run of the key is already queued or running, waits for it to
-    /// end first (then `work` finds what it made).
+    /// Runs `work` for `key` now, without waiting for a background slot:
+    /// a background run of the key still queued is taken over (it will not
+    /// run), and one already running is waited for first (then `work`
+    /// finds what it made).
     pub async fn run<F, T>(&self, key: K, work: F) -> T
     where
         F: Future<Output = (T, Option<V>)>,
@@ -88,10 +120,20 @@ where
         loop {
             let waiting = {
                 let mut inner = self.lock();
-                match inner.running.get(&key) {
-                    Some(notify) => notify.clone(),
+                inner.next_ticket += 1;
+                let ticket = inner.next_ticket;
+                match inner.running.get_mut(&key) {
+                    Some(run) if run.started => run.ended.clone(),
+                    Some(run) => {
+                        run.started = true;
+                        run.ticket = ticket;
+                        break;
+                    }
                     None => {
-                        inner.running.insert(key.clone(), Arc::new(Notify::new()));
+                        inner.running.insert(
+                            key.clone(),
+                            Run { ended: Arc::new(Notify::new()), started: true, ticket },
+                        );
                         break;
                     }
                 }
@@ -133,8 +175,8 @@ where
             }
             inner.running.remove(key)
         };
-        if let Some(n) = notify {
-            n.notify_waiters();
+        if let Some(run) = notify {
+            run.ended.notify_waiters();
         }
         self.ended.notify_waiters();
     }
@@ -183,5 +225,37 @@ mod tests {
         assert_eq!(waiter.await.unwrap(), Some("made in the background"));
         MAKER.settled(|_| true).await;
         assert!(!MAKER.is_running(&1));
+    }
+
+    /// A caller never waits behind other keys' queued background runs: it
+    /// takes its key's queued run over, and that run does not happen.
+    #[tokio::test]
+    async fn a_caller_takes_over_its_keys_queued_run() {
+        static MAKER: std::sync::LazyLock<Maker<u32, u32>> =
+            std::sync::LazyLock::new(|| Maker::new(1));
+        static QUEUED_RAN: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        // Key 1 holds the only background slot; key 2 queues behind it.
+        assert!(MAKER.start(1, async move {
+            let _ = wait.await;
+            Some(1)
+        }));
+        tokio::task::yield_now().await;
+        assert!(MAKER.start(2, async {
+            QUEUED_RAN.store(true, std::sync::atomic::Ordering::SeqCst);
+            Some(20)
+        }));
+        // Done at once, though key 1 still runs and key 2 was queued.
+        assert_eq!(MAKER.run(2, async { ("now", Some(2)) }).await, "now");
+        assert!(!MAKER.is_running(&2));
+        go.send(()).unwrap();
+        MAKER.settled(|_| true).await;
+        assert!(
+            !QUEUED_RAN.load(std::sync::atomic::Ordering::SeqCst),
+            "the queued run was taken over"
+        );
+        assert_eq!(MAKER.latest(&2).map(|(v, _)| v), Some(2));
+        assert_eq!(MAKER.latest(&1).map(|(v, _)| v), Some(1));
     }
 }
