@@ -109,8 +109,8 @@ fn format_error(e: bundle::FormatError) -> AppError {
 }
 
 /// Ingests a batch (at most [`MAX_BATCH_BUNDLES`]): one answer per item,
-/// in order. An `Err` of the whole call (the database failing) means
-/// nothing of the batch was stored.
+/// in order. An `Err` of the whole call (too many items, or the database
+/// failing) means nothing of the batch was stored.
 pub async fn ingest_batch(
     state: &AppState,
     items: Vec<Item>,
