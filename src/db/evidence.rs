@@ -27,22 +27,7 @@ fn array32(bytes: &[u8], what: &str) -> AppResult<[u8; 32]> {
 }
 
 pub async fn site_key(db: &impl GenericClient, site_id: Uuid) -> AppResult<Option<SiteKey>> {
-    let row = db
-        .query_typed_opt(
-            "SELECT s.client_org_id, s.agent_public_key, o.status = 'active'
-               FROM sites s JOIN client_orgs o ON o.id = s.client_org_id WHERE s.id = $1",
-            &[(&site_id, Type::UUID)],
-        )
-        .await?;
-    row.map(|r| {
-        Ok(SiteKey {
-            site_id,
-            org_id: r.get(0),
-            public_key: array32(r.get::<_, &[u8]>(1), "public key")?,
-            org_active: r.get(2),
-        })
-    })
-    .transpose()
+    Ok(site_keys(db, &[site_id]).await?.remove(&site_id))
 }
 
 /// A site's name, for notifications about it.
@@ -59,14 +44,10 @@ pub struct ChainHead {
 }
 
 pub async fn lock_chain_head(db: &impl GenericClient, site_id: Uuid) -> AppResult<ChainHead> {
-    let row = db
-        .query_typed_one(
-            "SELECT chain_length, chain_head_hash FROM sites WHERE id = $1 FOR UPDATE",
-            &[(&site_id, Type::UUID)],
-        )
-        .await?;
-    let head: Option<&[u8]> = row.get(1);
-    Ok(ChainHead { length: row.get(0), head: head.map(|h| array32(h, "chain head")).transpose()? })
+    lock_chain_heads(db, &[site_id])
+        .await?
+        .remove(&site_id)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no site {site_id} to append to")))
 }
 
 /// What was recorded for a bundle id, to answer a resend.
@@ -350,10 +331,10 @@ pub async fn site_keys(
     site_ids: &[Uuid],
 ) -> AppResult<std::collections::HashMap<Uuid, SiteKey>> {
     let rows = db
-        .query(
+        .query_typed(
             "SELECT s.id, s.client_org_id, s.agent_public_key, o.status = 'active'
                FROM sites s JOIN client_orgs o ON o.id = s.client_org_id WHERE s.id = ANY($1)",
-            &[&site_ids],
+            &[(&site_ids, Type::UUID_ARRAY)],
         )
         .await?;
     rows.iter()
@@ -380,10 +361,10 @@ pub async fn lock_chain_heads(
     site_ids: &[Uuid],
 ) -> AppResult<std::collections::HashMap<Uuid, ChainHead>> {
     let rows = db
-        .query(
+        .query_typed(
             "SELECT id, chain_length, chain_head_hash FROM sites WHERE id = ANY($1)
               ORDER BY id FOR UPDATE",
-            &[&site_ids],
+            &[(&site_ids, Type::UUID_ARRAY)],
         )
         .await?;
     rows.iter()

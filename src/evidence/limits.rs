@@ -159,6 +159,18 @@ impl IngestLimits {
     pub fn failed(&self, address: &str) {
         let _ = self.failures.hit(address.to_owned(), u32::MAX, Instant::now());
     }
+
+    /// Counts `refusal` against the client address when it is one that
+    /// guessing or a broken appliance causes: a bad signature, a malformed
+    /// or oversized bundle.
+    pub fn refused(&self, address: &str, refusal: &AppError) {
+        if matches!(
+            refusal,
+            AppError::Unauthorized(_) | AppError::BadRequest(_) | AppError::PayloadTooLarge(_)
+        ) {
+            self.failed(address);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -468,14 +468,7 @@ impl ApplianceApi {
         let receipt = match ingest::ingest(&state, &body.bytes, &signature.0).await {
             Ok(r) => r,
             Err(e) => {
-                if matches!(
-                    e,
-                    AppError::Unauthorized(_)
-                        | AppError::BadRequest(_)
-                        | AppError::PayloadTooLarge(_)
-                ) {
-                    limits.failed(&address);
-                }
+                limits.refused(&address, &e);
                 return Err(e.into());
             }
         };
@@ -569,14 +562,7 @@ impl ApplianceApi {
                     }
                 }
                 Err(e) => {
-                    if matches!(
-                        e,
-                        AppError::Unauthorized(_)
-                            | AppError::BadRequest(_)
-                            | AppError::PayloadTooLarge(_)
-                    ) {
-                        limits.failed(&address);
-                    }
+                    limits.refused(&address, &e);
                     out.refused += 1;
                     let retry_after = match &e {
                         AppError::TooManyRequests { retry_after_secs, .. } => {
