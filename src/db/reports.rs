@@ -472,31 +472,43 @@ pub async fn month_notifications(
     Ok((items, groups, total))
 }
 
-/// A failure streak of one check on one host that was open at some time
-/// in the month.
+/// The failures of one check on one host in the month: its failure
+/// streaks open at some time in it, summed up (a check that flaps makes
+/// one row however often it fails, so a report's size follows its checks,
+/// not their results).
 #[derive(Debug, Clone)]
-pub struct MonthIncident {
+pub struct MonthIncidents {
     pub site_id: Uuid,
     pub check_type: String,
     pub host: String,
+    /// The control named by its latest failing result.
     pub hipaa_control: Option<String>,
-    /// The first failing result of the streak (before the month when it
-    /// was already failing as the month began).
-    pub started: DateTime<Utc>,
-    /// The first result after it that did not fail; None when it was still
-    /// failing at the month's end.
-    pub ended: Option<DateTime<Utc>>,
+    /// How many failure streaks were open at some time in the month.
+    pub failures: i64,
+    /// The first failing result of the first of them (before the month
+    /// when it was already failing as the month began).
+    pub first_started: DateTime<Utc>,
+    /// The first result that did not fail after the last of them; None
+    /// when that one was still failing at `until`.
+    pub last_ended: Option<DateTime<Utc>>,
+    /// The time spent failing, streak by streak, an open one up to `until`
+    /// (a streak begun before the month counts from its start).
+    pub failing_seconds: i64,
 }
 
-/// Every failure streak open at any time in `[start, end)`: the month's
-/// results of each (site, check, host) checked in it, with the latest
-/// result before the month, as runs of failing and not-failing results.
+/// The month's failure streaks per (site, check, host) checked in
+/// `[start, end)`: the month's results of each pair with the latest one
+/// before the month, as runs of failing and not-failing results, summed up
+/// in SQL so that only one row per failing pair comes back. A streak still
+/// failing counts up to `until` (the month's end, or when a month to date
+/// was complete).
 pub async fn month_incidents(
     db: &impl GenericClient,
     org_id: Uuid,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> AppResult<Vec<MonthIncident>> {
+    until: DateTime<Utc>,
+) -> AppResult<Vec<MonthIncidents>> {
     let rows = db
         .query(
             &format!(
@@ -533,29 +545,40 @@ pub async fn month_incidents(
                  SELECT site_id, check_type, host, run, bool_and(status = 'fail') AS failing,
                         min(checked_at) AS first_at,
                         (array_agg(hipaa_control ORDER BY checked_at DESC, id DESC))[1] AS control
-                   FROM runs GROUP BY site_id, check_type, host, run)
-             SELECT f.site_id, f.check_type, f.host, f.control,
-                    CASE WHEN f.first_at >= $2 THEN f.first_at ELSE {} END,
-                    n.first_at
-               FROM spans f
-               LEFT JOIN spans n ON n.site_id = f.site_id AND n.check_type = f.check_type
-                                AND n.host = f.host AND n.run = f.run + 1
-              WHERE f.failing
-              ORDER BY 5, f.site_id, f.check_type, f.host",
+                   FROM runs GROUP BY site_id, check_type, host, run),
+             streaks AS (
+                 SELECT f.site_id, f.check_type, f.host, f.run, f.control,
+                        CASE WHEN f.first_at >= $2 THEN f.first_at ELSE {} END AS started,
+                        n.first_at AS ended
+                   FROM spans f
+                   LEFT JOIN spans n ON n.site_id = f.site_id AND n.check_type = f.check_type
+                                    AND n.host = f.host AND n.run = f.run + 1
+                  WHERE f.failing)
+             SELECT site_id, check_type, host,
+                    (array_agg(control ORDER BY run DESC))[1],
+                    count(*),
+                    min(started),
+                    (array_agg(ended ORDER BY run DESC))[1],
+                    sum(floor(extract(epoch FROM coalesce(ended, $4) - started)))::int8
+               FROM streaks
+              GROUP BY site_id, check_type, host
+              ORDER BY 6, site_id, check_type, host",
                 streak_start("f", "$2")
             ),
-            &[&org_id, &start, &end],
+            &[&org_id, &start, &end, &until],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| MonthIncident {
+        .map(|r| MonthIncidents {
             site_id: r.get(0),
             check_type: r.get(1),
             host: r.get(2),
             hipaa_control: r.get(3),
-            started: r.get(4),
-            ended: r.get(5),
+            failures: r.get(4),
+            first_started: r.get(5),
+            last_ended: r.get(6),
+            failing_seconds: r.get::<_, i64>(7).max(0),
         })
         .collect())
 }

@@ -101,18 +101,47 @@ pub struct FailingRow {
     pub last_checked: DateTime<Utc>,
 }
 
-/// A failure streak open at some time in the month, as the report lists it.
+/// One check on one host that failed at some time in the month, as the
+/// report lists it: its failure streaks summed up.
 #[derive(Debug, Clone)]
 pub struct IncidentRow {
     pub site: String,
     pub host: String,
     pub check_type: String,
     pub control: Option<String>,
-    /// Its first failing result (maybe before the month).
+    /// How many times it failed: failure streaks open at some time in the
+    /// month (one begun before the month counts).
+    pub failures: i64,
+    /// The first failing result of the first streak (maybe before the
+    /// month).
     pub started: DateTime<Utc>,
-    /// Its first result that did not fail; None: still failing at the
-    /// month's end (or so far).
+    /// The first result that did not fail after the last streak; None:
+    /// still failing at the month's end (or so far).
     pub ended: Option<DateTime<Utc>>,
+    /// Time spent failing in all, each streak from its first failing
+    /// result to its first result that did not fail (or the month's end).
+    pub time_failing: chrono::TimeDelta,
+}
+
+impl IncidentRow {
+    pub fn still_failing(&self) -> bool {
+        self.ended.is_none()
+    }
+}
+
+/// The month's failures in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IncidentCounts {
+    /// Failure streaks open at some time in the month.
+    pub failures: i64,
+    /// Of them, still failing at the month's end (at most one per row).
+    pub open: i64,
+}
+
+impl IncidentCounts {
+    pub fn recovered(&self) -> i64 {
+        self.failures - self.open
+    }
 }
 
 /// One practice's month.
@@ -138,7 +167,8 @@ pub struct ReportData {
     pub unmapped: Tally,
     /// By site, check and host.
     pub failing: Vec<FailingRow>,
-    /// Every failure streak open at any time in the month, oldest first.
+    /// Every check on a host that failed at any time in the month, by its
+    /// first failure.
     pub incidents: Vec<IncidentRow>,
     /// Bundles checked in the month that arrived after it ended (none for
     /// a month to date).
@@ -190,7 +220,6 @@ impl ReportData {
         let checks = queries::month_checks(db, org_id, start, end).await?;
         let (notifications, notification_groups, notifications_total) =
             queries::month_notifications(db, org_id, start, end, MAX_NOTIFICATIONS).await?;
-        let incidents = queries::month_incidents(db, org_id, start, end).await?;
         let evidence = queries::month_evidence(db, org_id, start, end).await?;
         let late = match month_to_date {
             true => queries::MonthEvidence { count: 0, last_received: None },
@@ -200,6 +229,9 @@ impl ReportData {
             (true, Some(last)) => last,
             (_, last) => last.map_or(end, |l| l.max(end)),
         };
+        // A check still failing failed until the month's end, or so far.
+        let until = if month_to_date { as_of } else { end };
+        let incidents = queries::month_incidents(db, org_id, start, end, until).await?;
 
         let mut per_site: BTreeMap<Uuid, Tally> = BTreeMap::new();
         let mut controls: BTreeMap<String, Tally> = BTreeMap::new();
@@ -241,8 +273,10 @@ impl ReportData {
                     host: i.host,
                     check_type: i.check_type,
                     control: i.hipaa_control,
-                    started: i.started,
-                    ended: i.ended,
+                    failures: i.failures,
+                    started: i.first_started,
+                    ended: i.last_ended,
+                    time_failing: chrono::TimeDelta::seconds(i.failing_seconds),
                 }
             })
             .collect();
@@ -279,6 +313,14 @@ impl ReportData {
             zone: crate::practice::zone_setting(db, org_id).await?.zone,
             log: super::log_copy::load(db, org_id, month, month_to_date).await?,
         }))
+    }
+
+    /// The month's failures in all, over every row of [`Self::incidents`].
+    pub fn incident_counts(&self) -> IncidentCounts {
+        self.incidents.iter().fold(IncidentCounts::default(), |c, i| IncidentCounts {
+            failures: c.failures + i.failures,
+            open: c.open + i64::from(i.still_failing()),
+        })
     }
 
     /// The overall score; None when no check was counted.

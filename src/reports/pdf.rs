@@ -581,8 +581,8 @@ fn score_figures(data: &ReportData) -> [(Font, f32, Ink, String); 5] {
 /// The month's failures in one line beside the headline, so a month whose
 /// failures recovered never reads as a clean one.
 fn incident_line(data: &ReportData) -> (Font, f32, Ink, String) {
-    let n = data.incidents.len();
-    if n == 0 {
+    let counts = data.incident_counts();
+    if counts.failures == 0 {
         let clean = by_period(
             data,
             "No check has failed so far this month.",
@@ -590,16 +590,15 @@ fn incident_line(data: &ReportData) -> (Font, f32, Ink, String) {
         );
         return (Font::Regular, 9.0, TEXT, clean.to_owned());
     }
-    let open = data.incidents.iter().filter(|i| i.ended.is_none()).count();
     (
         Font::Bold,
         9.0,
         RED,
         format!(
             "Incidents: {}, {} recovered, {} {}",
-            plural(n as i128, "failure", "failures"),
-            thousands((n - open) as i128),
-            thousands(open as i128),
+            plural(i128::from(counts.failures), "failure", "failures"),
+            thousands(i128::from(counts.recovered())),
+            thousands(i128::from(counts.open)),
             by_period(data, "still failing", "open at month end")
         ),
     )
@@ -907,13 +906,14 @@ fn notifications(w: &mut Writer, data: &ReportData) {
     }
 }
 
-const INCIDENT_COLS: [Col; 6] = [
-    col("Site", 95.0, Align::Left),
-    col("Host", 65.0, Align::Left),
-    col("Check", 110.0, Align::Left),
+const INCIDENT_COLS: [Col; 7] = [
+    col("Site", 80.0, Align::Left),
+    col("Host", 72.0, Align::Left),
+    col("Check", 92.0, Align::Left),
     col("HIPAA control", 84.0, Align::Left),
-    col("From - to", 95.0, Align::Left),
-    col("Duration", 50.28, Align::Right),
+    col("Failed", 38.0, Align::Right),
+    col("From - to", 88.0, Align::Left),
+    col("Failing", 45.28, Align::Right),
 ];
 
 /// A span of time in words: "45 min", "26 h", "3 days".
@@ -926,11 +926,13 @@ fn duration(d: chrono::TimeDelta) -> String {
     }
 }
 
-/// Every failure streak open at any time in the month, recovered or not,
-/// and the evidence that arrived after the month ended: a month whose
-/// failures recovered never reads as a clean one.
+/// Every check on a host that failed at any time in the month, recovered
+/// or not, one row each however often it failed, and the evidence that
+/// arrived after the month ended: a month whose failures recovered never
+/// reads as a clean one.
 fn incidents(w: &mut Writer, data: &ReportData) {
     w.heading(by_period(data, "Incidents so far this month", "Incidents this month"));
+    let counts = data.incident_counts();
     if data.incidents.is_empty() {
         w.paragraph(
             by_period(
@@ -943,14 +945,16 @@ fn incidents(w: &mut Writer, data: &ReportData) {
             TEXT,
         );
     } else {
-        let open = data.incidents.iter().filter(|i| i.ended.is_none()).count();
         w.paragraph(
             &format!(
-                "{}: {} recovered, {} {}. Each is one check on one host failing from its first \
-                 failing result to the first result that did not fail.",
-                plural(data.incidents.len() as i128, "failure", "failures"),
-                thousands((data.incidents.len() - open) as i128),
-                thousands(open as i128),
+                "{} of {}: {} recovered, {} {}. A failure is one check on one host failing from its \
+                 first failing result to the first result that did not fail. Each row is one check \
+                 on one host: how often it failed, from its first failure to the end of its last, \
+                 and its time spent failing in all.",
+                plural(i128::from(counts.failures), "failure", "failures"),
+                plural(data.incidents.len() as i128, "check", "checks"),
+                thousands(i128::from(counts.recovered())),
+                thousands(i128::from(counts.open)),
                 by_period(data, "still failing", "still failing at month end"),
             ),
             Font::Regular,
@@ -958,7 +962,6 @@ fn incidents(w: &mut Writer, data: &ReportData) {
             MUTED,
         );
         w.gap(4.0);
-        let until = if data.month_to_date { data.as_of } else { data.month.end() };
         let rows: Vec<Vec<Cell>> = data
             .incidents
             .iter()
@@ -967,18 +970,21 @@ fn incidents(w: &mut Writer, data: &ReportData) {
                     Some(t) => (local(t).format("%b %-d %H:%M").to_string(), TEXT),
                     None => ("still failing".to_owned(), RED),
                 };
-                let lasted = duration(i.ended.unwrap_or(until) - i.started);
                 vec![
                     cell(&i.site),
                     cell_with(&i.host, Font::Mono, TEXT),
                     cell(format!("{} ({})", check_label(&i.check_type), i.check_type)),
                     cell(i.control.as_deref().unwrap_or("-")),
+                    cell(match i.failures {
+                        1 => "once".to_owned(),
+                        n => format!("{} times", thousands(i128::from(n))),
+                    }),
                     cell_with(
                         format!("{} - {to}", local(i.started).format("%b %-d %H:%M")),
                         Font::Regular,
                         ink,
                     ),
-                    cell(lasted),
+                    cell(duration(i.time_failing)),
                 ]
             })
             .collect();
@@ -1355,8 +1361,10 @@ mod tests {
                 host: "SRV-01".into(),
                 check_type: "backup_status".into(),
                 control: Some("164.308(a)(7)(ii)(A)".into()),
+                failures: 2,
                 started: at - chrono::TimeDelta::hours(30),
                 ended: Some(at - chrono::TimeDelta::hours(4)),
+                time_failing: chrono::TimeDelta::hours(20),
             }],
             late: crate::db::reports::MonthEvidence { count: 2, last_received: Some(at) },
             notifications: vec![ReportNotification {

@@ -955,3 +955,46 @@ async fn the_list_never_waits_and_a_download_waits_for_its_month_only() {
     let month = listed.iter().find(|r| r["month"] == MONTH).expect("the month is listed");
     assert_eq!(month["pdf_sha256"], sha, "the download and the list are the same file");
 }
+
+/// A check that fails again and again makes one row of the incidents, with
+/// how often it failed and its time spent failing in all: the report's
+/// size follows the practice's checks, not how often they flap.
+#[tokio::test]
+async fn a_check_that_fails_again_and_again_is_one_incident_row_with_its_count() {
+    let app = spawn_app().await;
+    let p = app.practice("Flap Clinic").await;
+    let s = site(&app, p.org_id, "Main").await;
+    // The firewall: failing since Aug 30, back on Sep 2, failing Sep 10 to
+    // 11, and again from Sep 20 on: 3 failures, 3 + 1 + 10.5 days.
+    // The backup: one failure of a day.
+    for (date, firewall, backup) in [
+        ("2026-08-30", "fail", "pass"),
+        ("2026-09-02", "pass", "pass"),
+        ("2026-09-05", "pass", "fail"),
+        ("2026-09-06", "pass", "pass"),
+        ("2026-09-10", "fail", "pass"),
+        ("2026-09-11", "pass", "pass"),
+        ("2026-09-20", "fail", "pass"),
+        ("2026-09-25", "fail", "pass"),
+    ] {
+        insert_bundle(
+            &app,
+            &s,
+            day(date),
+            &[
+                check("firewall_status", "GW-01", firewall, Some(FIREWALL)),
+                check("backup_status", "NAS-01", backup, Some(BACKUP)),
+            ],
+        )
+        .await;
+    }
+    let text = pdf_text(&download(&app, &p.owner, MONTH).await.body);
+    assert!(text.contains("Incidents: 4 failures, 3 recovered, 1 open at month end"), "{text}");
+    assert!(text.contains("4 failures of 2 checks: 3 recovered, 1 still failing"), "{text}");
+    let section = text.split("Incidents this month").nth(1).expect("the incidents section");
+    let section = &section[..section.find("Late evidence").expect("late evidence is reported")];
+    // A long cell wraps onto the next line: its start is on the row's.
+    line_with(section, &["GW-01", "3 times", "Aug 30 12:00 - still", "14 days"]);
+    line_with(section, &["NAS-01", "once", "Sep 5 12:00 - Sep", "24 h"]);
+    assert_eq!(section.matches("GW-01").count(), 1, "one row for the firewall: {section}");
+}
