@@ -4,14 +4,17 @@
 //! (`routes/api/audit.rs`) and the page (`routes/pages/audit.rs`) alike. SQL
 //! lives in `db::audit`; the table is append-only.
 
+use std::time::Duration;
+
 use chrono::{NaiveDate, Utc};
 use serde_json::Value;
+use tokio::sync::{SemaphorePermit, mpsc, oneshot};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::auth::Role;
 use crate::auth::current::{ClientInfo, CurrentUser};
-use crate::db::audit::{self, ActionFilter, ActorFilter, Cursor, Filter, Page};
+use crate::db::audit::{self, ActionFilter, ActorFilter, Cursor, Extent, Filter, Page};
 use crate::error::{AppError, AppResult};
 use crate::reach::Reach;
 use crate::views::audit as views;
@@ -68,6 +71,20 @@ pub const DEFAULT_PAGE: u32 = 100;
 
 /// Most entries in one CSV export.
 pub const EXPORT_CAP: u32 = 50_000;
+
+/// Entries read and sent per chunk of a CSV export, so memory stays flat
+/// whatever its size.
+const EXPORT_PAGE: u32 = 1_000;
+
+/// CSV exports streaming at once, each reading on a database connection of
+/// its own (in one snapshot); another waits up to [`EXPORT_WAIT`] for one
+/// to finish.
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+const EXPORT_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a download that stopped reading may hold its connection
+/// before the export gives up (the client sees a cut response).
+const EXPORT_STALL: Duration = Duration::from_secs(60);
 
 /// Longest action (or prefix) accepted in a filter.
 pub const MAX_ACTION_CHARS: usize = 100;
@@ -147,12 +164,17 @@ pub fn describe(filter: &Filter) -> Value {
     Value::Object(m)
 }
 
-/// A CSV export, ready to send.
-#[derive(Debug, Clone)]
+/// The chunks of a CSV export's body as they are read; an error ends the
+/// body early (the download is cut, never silently short).
+pub type CsvChunks = mpsc::Receiver<std::io::Result<bytes::Bytes>>;
+
+/// A CSV export, ready to send: its facts are known before its body is
+/// read, from the same snapshot.
+#[derive(Debug)]
 pub struct CsvExport {
     pub file_name: String,
-    pub body: String,
-    pub rows: usize,
+    pub body: CsvChunks,
+    pub rows: i64,
     /// More entries matched than [`EXPORT_CAP`].
     pub truncated: bool,
     /// Where the rest starts when truncated.
@@ -165,48 +187,106 @@ fn export_file_name(practice: &str, day: NaiveDate) -> String {
     format!("audit-log-{}-{}.csv", slug(practice), day.format("%Y-%m-%d"))
 }
 
-/// Every entry of the caller's practice matching `filter` (after `after`),
-/// up to [`EXPORT_CAP`], as CSV.
-async fn export(
-    db: &impl tokio_postgres::GenericClient,
-    user: &CurrentUser,
-    filter: &Filter,
-    after: Option<&Cursor>,
-) -> AppResult<CsvExport> {
-    let page = audit::list(db, user.org_id, filter, after, EXPORT_CAP).await?;
-    let truncated = page.next.is_some();
-    let next_cursor = page.next.map(|c| c.encode());
-    let note = next_cursor.as_ref().map(|c| {
-        format!(
-            "# Export cut at {EXPORT_CAP} entries: more match these filters. Export again with \
-             cursor={c} (or a narrower date range) for the rest."
-        )
-    });
-    let body = views::csv(&page.entries, note.as_deref());
-    Ok(CsvExport {
-        file_name: export_file_name(&user.org_name, Utc::now().date_naive()),
-        body,
-        rows: page.entries.len(),
-        truncated,
-        next_cursor,
-    })
+/// The last line of an export cut at [`EXPORT_CAP`].
+fn cut_note(next: &str) -> String {
+    format!(
+        "# Export cut at {EXPORT_CAP} entries: more match these filters. Export again with \
+         cursor={next} (or a narrower date range) for the rest."
+    )
 }
 
-/// The practice's whole audit log as one CSV, newest first (a full
-/// export; not capped, read a page at a time).
-pub async fn full_csv(db: &impl GenericClient, org_id: Uuid) -> AppResult<String> {
-    let mut out = String::new();
-    let mut after = None;
+/// Every entry of `org_id` matching `filter` (after `after`), up to
+/// [`EXPORT_CAP`], as CSV streamed a page at a time from one REPEATABLE
+/// READ snapshot on a connection of its own: its extent goes to `head`
+/// first, then the chunks to `chunks`. It stops when the download goes
+/// away, or gives up when it stops reading for [`EXPORT_STALL`].
+async fn stream_csv(
+    mut conn: deadpool_postgres::Object,
+    _permit: SemaphorePermit<'static>,
+    org_id: Uuid,
+    filter: Filter,
+    after: Option<Cursor>,
+    head: oneshot::Sender<AppResult<Extent>>,
+    chunks: mpsc::Sender<std::io::Result<bytes::Bytes>>,
+) {
+    let snapshot = conn
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await;
+    let t = match snapshot {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = head.send(Err(e.into()));
+            return;
+        }
+    };
+    let extent = match audit::extent(&*t, org_id, &filter, after.as_ref(), EXPORT_CAP).await {
+        Ok(extent) => extent,
+        Err(e) => {
+            let _ = head.send(Err(e));
+            return;
+        }
+    };
+    if head.send(Ok(extent.clone())).is_err() {
+        return;
+    }
+    let send = |chunk: std::io::Result<String>| {
+        let chunks = chunks.clone();
+        async move {
+            let sent = tokio::time::timeout(EXPORT_STALL, chunks.send(chunk.map(Into::into)));
+            matches!(sent.await, Ok(Ok(())))
+        }
+    };
+    if !send(Ok(views::csv_header())).await {
+        return;
+    }
+    let Some(last) = extent.last else { return };
+    let mut cursor = after;
     loop {
-        let page = audit::list(db, org_id, &Filter::default(), after.as_ref(), EXPORT_CAP).await?;
-        let csv = views::csv(&page.entries, None);
-        match out.is_empty() {
-            true => out.push_str(&csv),
-            false => out.push_str(csv.split_once('\n').map_or("", |(_, rows)| rows)),
+        let page =
+            audit::list_down_to(&*t, org_id, &filter, cursor.as_ref(), Some(&last), EXPORT_PAGE)
+                .await;
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e.detail(), "an audit export stopped: the download is cut");
+                send(Err(std::io::Error::other("the export stopped"))).await;
+                return;
+            }
+        };
+        if !send(Ok(views::csv_rows(&page.entries))).await {
+            return;
         }
         match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    if extent.more {
+        send(Ok(views::csv_note(&cut_note(&last.encode())))).await;
+    }
+}
+
+/// The practice's whole audit log as CSV, newest first, written to `out` a
+/// page at a time (a full export, not capped; for packs). Returns the
+/// entries written.
+pub async fn write_full_csv(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    out: &mut impl std::io::Write,
+) -> AppResult<u64> {
+    out.write_all(views::csv_header().as_bytes()).map_err(AppError::internal)?;
+    let mut after = None;
+    let mut rows = 0u64;
+    loop {
+        let page = audit::list(db, org_id, &Filter::default(), after.as_ref(), EXPORT_PAGE).await?;
+        out.write_all(views::csv_rows(&page.entries).as_bytes()).map_err(AppError::internal)?;
+        rows += page.entries.len() as u64;
+        match page.next {
             Some(next) => after = Some(next),
-            None => return Ok(out),
+            None => return Ok(rows),
         }
     }
 }
@@ -255,31 +335,61 @@ pub async fn list(
 }
 
 /// The CSV export of every matching entry (up to [`EXPORT_CAP`]), recorded
-/// as `audit.exported` with its filters.
+/// as `audit.exported` with its filters; its body streams from `pool`.
 pub async fn export_csv(
+    pool: &deadpool_postgres::Pool,
     db: &impl GenericClient,
     user: &CurrentUser,
     filter: &Filter,
     after: Option<&Cursor>,
     client: &ClientInfo,
 ) -> AppResult<CsvExport> {
-    let filter = &readable(db, user, &Reach::of(db, user).await?, filter).await?;
-    let export = export(db, user, filter, after).await?;
+    let filter = readable(db, user, &Reach::of(db, user).await?, filter).await?;
+    let busy = || {
+        AppError::Unavailable(anyhow::anyhow!(
+            "other audit exports are being downloaded; try again in a minute"
+        ))
+    };
+    let permit = tokio::time::timeout(EXPORT_WAIT, EXPORTS.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    let conn = pool.get().await?;
+    let (head, extent) = oneshot::channel();
+    let (chunks, body) = mpsc::channel(2);
+    tokio::spawn(stream_csv(
+        conn,
+        permit,
+        user.org_id,
+        filter.clone(),
+        after.cloned(),
+        head,
+        chunks,
+    ));
+    let extent = extent.await.map_err(|_| {
+        AppError::internal(anyhow::anyhow!("the audit export stopped before it began"))
+    })??;
     audit::record(
         db,
         &audit::Entry {
             target_type: Some("audit_log"),
             details: serde_json::json!({
                 "format": "csv",
-                "rows": export.rows,
-                "truncated": export.truncated,
-                "filters": describe(filter),
+                "rows": extent.rows,
+                "truncated": extent.more,
+                "filters": describe(&filter),
             }),
             ..user_entry(user, client, "audit.exported")
         },
     )
     .await?;
-    Ok(export)
+    Ok(CsvExport {
+        file_name: export_file_name(&user.org_name, Utc::now().date_naive()),
+        body,
+        rows: extent.rows,
+        truncated: extent.more,
+        next_cursor: extent.last.filter(|_| extent.more).map(|c| c.encode()),
+    })
 }
 
 #[cfg(test)]

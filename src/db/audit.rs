@@ -157,10 +157,18 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: u32,
 ) -> AppResult<Page> {
-    let limit = i64::from(limit.clamp(1, 100_000));
-    let fetch = limit + 1;
-    let bound = Bound::of(filter);
-    let (mut st, _) = Statement::where_eq("client_org_id", &org_id);
+    list_down_to(db, org_id, filter, after, None, limit).await
+}
+
+/// The matching entries of `filter` after `after`, newest first: the
+/// statement's text and parameters, for [`list_down_to`] and [`extent`].
+fn matching<'a>(
+    org_id: &'a Uuid,
+    bound: &'a Bound,
+    filter: &'a Filter,
+    after: Option<&'a Cursor>,
+) -> Statement<'a> {
+    let (mut st, _) = Statement::where_eq("client_org_id", org_id);
     st.and_if(&bound.user_id, |p| format!("actor_user_id = {p}"));
     st.and_if(&bound.email, |p| format!("lower(actor_email) = {p}"));
     st.and_if(&bound.exact, |p| format!("action = {p}"));
@@ -170,6 +178,27 @@ pub async fn list(
     if let Some(after) = after {
         let (at, id) = (st.bind(&after.at), st.bind(&after.id));
         st.text += &format!(" AND (created_at, id) < ({at}, {id})");
+    }
+    st
+}
+
+/// [`list`], stopping at `down_to` (inclusive) when given: the pages of an
+/// export whose last entry [`extent`] found.
+pub async fn list_down_to(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    filter: &Filter,
+    after: Option<&Cursor>,
+    down_to: Option<&Cursor>,
+    limit: u32,
+) -> AppResult<Page> {
+    let limit = i64::from(limit.clamp(1, 100_000));
+    let fetch = limit + 1;
+    let bound = Bound::of(filter);
+    let mut st = matching(&org_id, &bound, filter, after);
+    if let Some(last) = down_to {
+        let (at, id) = (st.bind(&last.at), st.bind(&last.id));
+        st.text += &format!(" AND (created_at, id) >= ({at}, {id})");
     }
     let limit_param = st.bind(&fetch);
     let sql = format!(
@@ -184,7 +213,50 @@ pub async fn list(
     Ok(Page { entries, next })
 }
 
-/// Whether `user_id` is (or was) a user of the practice.
+/// How much an export of at most `cap` entries takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extent {
+    /// Entries it holds: all that match, or `cap`.
+    pub rows: i64,
+    /// Its oldest entry (None: nothing matches).
+    pub last: Option<Cursor>,
+    /// More entries than `cap` match.
+    pub more: bool,
+}
+
+/// The extent of the entries of `filter` after `after`, capped at `cap`,
+/// without reading them: the oldest two keys of the first `cap + 1`, with
+/// their rank, in one statement over the index.
+pub async fn extent(
+    db: &impl GenericClient,
+    org_id: Uuid,
+    filter: &Filter,
+    after: Option<&Cursor>,
+    cap: u32,
+) -> AppResult<Extent> {
+    let bound = Bound::of(filter);
+    let mut st = matching(&org_id, &bound, filter, after);
+    let cap = i64::from(cap.max(1));
+    let fetch = cap + 1;
+    let limit_param = st.bind(&fetch);
+    let sql = format!(
+        "SELECT created_at, id, n FROM (
+             SELECT created_at, id, row_number() OVER (ORDER BY created_at DESC, id DESC) AS n
+               FROM (SELECT created_at, id FROM client_audit_log {}
+                      ORDER BY created_at DESC, id DESC LIMIT {limit_param}) k) r
+          ORDER BY n DESC LIMIT 2",
+        st.text
+    );
+    let rows = db.query_typed(&sql, &st.params).await?;
+    let key = |r: &tokio_postgres::Row| Cursor { at: r.get(0), id: r.get(1) };
+    let oldest_rank: i64 = rows.first().map_or(0, |r| r.get(2));
+    Ok(match oldest_rank > cap {
+        // One more than the cap matched: the last one kept is the next oldest.
+        true => Extent { rows: cap, last: rows.get(1).map(key), more: true },
+        false => Extent { rows: oldest_rank, last: rows.first().map(key), more: false },
+    })
+}
+
 pub async fn user_in_org(db: &impl GenericClient, org_id: Uuid, user_id: Uuid) -> AppResult<bool> {
     Ok(db
         .query_opt(

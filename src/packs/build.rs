@@ -72,20 +72,26 @@ fn spawn_writer(
             .compression_level(Some(3))
             .unix_permissions(0o644);
         let mut manifest = String::new();
-        let mut add =
-            |zip: &mut zip::ZipWriter<_>, name: &str, bytes: &[u8]| -> anyhow::Result<()> {
-                let o = if name == layout::VERIFY_SH { opts.unix_permissions(0o755) } else { opts };
-                zip.start_file(format!("{top}/{name}"), o)?;
-                zip.write_all(bytes)?;
-                manifest.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
-                Ok(())
-            };
+        // Each file is copied into the archive as it is hashed, a buffer at
+        // a time: a file on disk is never read whole into memory.
+        let mut add = |zip: &mut zip::ZipWriter<_>,
+                       name: &str,
+                       mut bytes: &mut dyn std::io::Read|
+         -> anyhow::Result<()> {
+            let o = if name == layout::VERIFY_SH { opts.unix_permissions(0o755) } else { opts };
+            zip.start_file(format!("{top}/{name}"), o)?;
+            let mut hashed = Hashed { inner: &mut *zip, hasher: Sha256::new() };
+            std::io::copy(&mut bytes, &mut hashed)?;
+            let digest = hashed.hasher.finalize();
+            manifest.push_str(&format!("{}  {name}\n", hex::encode(digest)));
+            Ok(())
+        };
         while let Some(entry) = rx.blocking_recv() {
             match entry {
-                Entry::Bytes(name, bytes) => add(&mut zip, &name, &bytes)?,
+                Entry::Bytes(name, bytes) => add(&mut zip, &name, &mut bytes.as_slice())?,
                 Entry::Path(name, path) => {
-                    let bytes = std::fs::read(&path)?;
-                    add(&mut zip, &name, &bytes)?;
+                    let mut file = std::io::BufReader::new(std::fs::File::open(&path)?);
+                    add(&mut zip, &name, &mut file)?;
                     let _ = std::fs::remove_file(&path);
                 }
             }
@@ -108,6 +114,23 @@ fn spawn_writer(
         }
         Ok((bytes, hasher.finalize().into()))
     })
+}
+
+/// A writer that hashes what goes through it.
+struct Hashed<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct Sink {
@@ -374,7 +397,12 @@ pub async fn build(
         }
 
         if scope.audit_log {
-            sink.put(layout::AUDIT_LOG.into(), crate::audit::full_csv(db, org_id).await?).await?;
+            let path = out.with_extension("audit.csv");
+            let mut file =
+                std::io::BufWriter::new(std::fs::File::create(&path).map_err(AppError::internal)?);
+            crate::audit::write_full_csv(db, org_id, &mut file).await?;
+            file.into_inner().map_err(|e| AppError::internal(e.into_error()))?;
+            sink.put_path(layout::AUDIT_LOG.into(), path).await?;
         }
 
         let left_out = total - done;

@@ -65,10 +65,16 @@ fn csv_line(out: &mut String, cells: impl IntoIterator<Item = String>) {
     out.push_str("\r\n");
 }
 
-/// RFC 4180 CSV of `rows` with a header row; `note` (a `# ...` line) ends the file.
-pub fn csv(rows: &[Row], note: Option<&str>) -> String {
-    let mut out = String::with_capacity(64 + rows.len() * 200);
+/// The header row of the RFC 4180 CSV export.
+pub fn csv_header() -> String {
+    let mut out = String::new();
     csv_line(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
+    out
+}
+
+/// `rows` as lines of the CSV export (after [`csv_header`]).
+pub fn csv_rows(rows: &[Row]) -> String {
+    let mut out = String::with_capacity(rows.len() * 200);
     for r in rows {
         csv_line(
             &mut out,
@@ -86,11 +92,13 @@ pub fn csv(rows: &[Row], note: Option<&str>) -> String {
             ],
         );
     }
-    if let Some(note) = note {
-        // One line, whatever it says.
-        out.extend(note.chars().map(|c| if c.is_control() { ' ' } else { c }));
-        out.push_str("\r\n");
-    }
+    out
+}
+
+/// A `# ...` line that ends the CSV export: one line, whatever it says.
+pub fn csv_note(note: &str) -> String {
+    let mut out: String = note.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    out.push_str("\r\n");
     out
 }
 

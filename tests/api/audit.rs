@@ -452,6 +452,45 @@ async fn a_large_export_is_capped_and_says_how_to_continue() {
     assert_eq!(rows[1][1], "2020-01-01T00:00:01.000000Z", "the oldest entry is the rest");
 }
 
+/// An export streams a page at a time from one snapshot: entries written
+/// while it is being read (here among the oldest, which its last page
+/// reads) are not in it, and its row count header matches its body.
+#[tokio::test]
+async fn an_export_reads_one_snapshot_while_it_streams() {
+    let app = spawn_app().await;
+    let a = app.practice("Stream Clinic").await;
+    let db = app.db_client().await;
+    // Raw SQL on purpose: 5,000 entries (five pages) in one statement.
+    db.execute(
+        "INSERT INTO client_audit_log (client_org_id, action, created_at)
+         SELECT $1, 'bulk.row', timestamptz '2020-01-01 00:00:00Z' + g * interval '1 second'
+           FROM generate_series(1, 5000) g",
+        &[&a.org_id],
+    )
+    .await
+    .unwrap();
+    let resp = app.get_as(&a.owner, "/api/client/audit-log?action=bulk.&format=csv").send().await;
+    resp.assert_status_is_ok();
+    resp.assert_header("x-audit-rows", "5000");
+    // The body is not read yet: at most its first pages are. Entries among
+    // the oldest, which its last page would list, arrive now.
+    db.execute(
+        "INSERT INTO client_audit_log (client_org_id, action, created_at)
+         SELECT $1, 'bulk.late', timestamptz '2020-01-01 00:00:00.5Z' + g * interval '1 second'
+           FROM generate_series(1, 7) g",
+        &[&a.org_id],
+    )
+    .await
+    .unwrap();
+    let rows = parse_csv(&body_text(resp).await);
+    assert_eq!(rows.len(), 1 + 5000, "header and the entries of the snapshot");
+    assert!(rows.iter().all(|r| r[4] != "bulk.late"), "written after the export began");
+    assert_eq!(rows[5000][1], "2020-01-01T00:00:01.000000Z", "oldest last");
+    let resp = app.get_as(&a.owner, "/api/client/audit-log?action=bulk.&format=csv").send().await;
+    resp.assert_header("x-audit-rows", "5007");
+    assert_eq!(parse_csv(&body_text(resp).await).len(), 1 + 5007, "a new export has them");
+}
+
 #[tokio::test]
 async fn the_log_is_append_only() {
     let app = spawn_app().await;

@@ -240,7 +240,10 @@ impl IntoResponse for AuditLogResponse {
                 if let Some(next) = &c.next_cursor {
                     b = b.header("X-Next-Cursor", next.as_str());
                 }
-                b.body(c.body)
+                let chunks = futures_util::stream::unfold(c.body, |mut rx| async move {
+                    rx.recv().await.map(|chunk| (chunk, rx))
+                });
+                b.body(poem::Body::from_bytes_stream(chunks))
             }
         }
     }
@@ -372,9 +375,15 @@ impl AuditApi {
             }
             AuditFormat::Csv => {
                 crate::auth::csrf::refuse_cross_site(req)?;
-                let export =
-                    audit::export_csv(&**db, &user, &filter, after.as_ref(), &ClientInfo::of(req))
-                        .await?;
+                let export = audit::export_csv(
+                    state.pool(),
+                    &**db,
+                    &user,
+                    &filter,
+                    after.as_ref(),
+                    &ClientInfo::of(req),
+                )
+                .await?;
                 Ok(AuditLogResponse::Csv(export))
             }
         }
