@@ -35,6 +35,8 @@ struct Inner {
     ingest_limits: Arc<crate::evidence::limits::IngestLimits>,
     /// The readiness probe's connection (outside the pool).
     probe: Arc<crate::db::Probe>,
+    /// Single bundles waiting to be stored together.
+    together: crate::evidence::batch::Together,
 }
 
 /// What the server keeps outside the database.
@@ -57,6 +59,7 @@ impl AppState {
                 links: Default::default(),
                 known_logs: Default::default(),
                 probe: Default::default(),
+                together: Default::default(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
                 )),
@@ -77,6 +80,7 @@ impl AppState {
                 links: i.links.clone(),
                 known_logs: i.known_logs.clone(),
                 probe: i.probe.clone(),
+                together: Default::default(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
                 )),
@@ -106,6 +110,11 @@ impl AppState {
     /// This process's ingest limits.
     pub fn ingest_limits(&self) -> &crate::evidence::limits::IngestLimits {
         &self.inner.ingest_limits
+    }
+
+    /// Single bundles waiting to be stored together.
+    pub fn together(&self) -> &crate::evidence::batch::Together {
+        &self.inner.together
     }
 
     /// Whether practice `org_id` is known to have an evidence log.

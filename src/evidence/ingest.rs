@@ -62,8 +62,14 @@ pub(crate) async fn authenticate(
 /// Ingests one bundle: `raw` are the exact bytes received and `signature`
 /// the `X-Agent-Signature` header. Nothing is stored unless every check
 /// passes; the same bundle sent again answers with the original receipt.
+/// Bundles arriving at once are stored together ([`super::batch::ingest_one`]).
 pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<Receipt> {
-    ingest_with(state, raw, signature, true).await
+    let item = super::batch::Item {
+        raw: raw.to_vec(),
+        signature: signature.to_owned(),
+        received_at: None,
+    };
+    super::batch::ingest_one(state, item).await
 }
 
 /// [`ingest`] without the evidence log, for the benchmark that measures

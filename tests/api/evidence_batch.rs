@@ -412,3 +412,56 @@ async fn the_reference_client_flushes_a_backlog_in_batches() {
     assert!(again.iter().all(|p| !p.created));
     assert_eq!(again[9].chain_position, 9);
 }
+
+/// Single bundles pushed at the same moment are stored together (one
+/// batch for those that wait while another is stored): each is answered
+/// as if alone, a bad one sinks none of the others, and every chain and
+/// the log stay whole.
+#[tokio::test]
+async fn single_bundles_pushed_at_once_are_each_answered_and_chained() {
+    let app = spawn_app().await;
+    let p = app.practice("Busy Clinic").await;
+    let a = create_site(&app, p.org_id, "Main Street").await;
+    let b = create_site(&app, p.org_id, "Side Street").await;
+    let start = Utc::now() - Duration::hours(3);
+    let mut pushes = Vec::new();
+    for n in 0..24 {
+        let site = if n % 2 == 0 { &a } else { &b };
+        let raw = bundle(site.id, &format!("CB-{n}"), start + Duration::minutes(n), &day(n % 6));
+        // Bundle 7 is signed with the other site's key.
+        let key = if n == 7 { &a.key } else { &site.key };
+        pushes.push((raw.clone(), sign(key, &raw)));
+    }
+    let answers = futures_util::future::join_all(pushes.iter().map(|(raw, sig)| async {
+        let resp = post_bundle(&app, raw, sig).await;
+        let status = resp.0.status();
+        (status, crate::helpers::body_json(resp).await)
+    }))
+    .await;
+    for (n, (status, body)) in answers.iter().enumerate() {
+        let want = if n == 7 { StatusCode::UNAUTHORIZED } else { StatusCode::CREATED };
+        assert_eq!(*status, want, "bundle {n}: {body}");
+    }
+    assert!(
+        answers[7].1["message"].as_str().unwrap().contains("does not verify"),
+        "{:?}",
+        answers[7]
+    );
+    for site in [&a, &b] {
+        let mut positions: Vec<i64> = answers
+            .iter()
+            .filter(|(s, body)| *s == StatusCode::CREATED && body["site_id"] == site.id.to_string())
+            .map(|(_, body)| body["chain_position"].as_i64().unwrap())
+            .collect();
+        positions.sort();
+        let want = if site.id == a.id { 12 } else { 11 };
+        assert_eq!(positions, (0..want).collect::<Vec<i64>>(), "one chain, no gap");
+    }
+    let job = portal::evidence::integrity::verify_now(&app.state, p.org_id, None).await.unwrap();
+    assert_eq!(job.valid, Some(true), "{:?}", job.problems);
+    assert_eq!(job.size, 2 + 23, "two site keys and 23 bundles");
+    // The same bundle again: its original receipt.
+    let (raw, sig) = &pushes[0];
+    let again = expect_json(post_bundle(&app, raw, sig).await, StatusCode::OK).await;
+    assert_eq!(again["chain_hash"], answers[0].1["chain_hash"]);
+}
