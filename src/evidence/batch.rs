@@ -64,7 +64,7 @@ struct Waiting {
 /// it: the same rules as one bundle on its own. The batch is stored by a
 /// task of its own, so a caller that goes away stops no one else's bundle.
 pub async fn ingest_one(state: &AppState, item: Item) -> AppResult<Receipt> {
-    let together = state.together();
+    let together = state.extension::<Together>();
     let (answer, answered) = oneshot::channel();
     lock(&together.waiting).push(Waiting { item, answer });
     let permit = together.storing.clone().acquire_owned().await.map_err(AppError::internal)?;

@@ -465,7 +465,12 @@ impl ApplianceApi {
         // The body's extractor has checked the address already.
         let address = ClientInfo::of(req).ip_key();
         let limits = state.ingest_limits();
-        let receipt = match ingest::ingest(&state, &body.bytes, &signature.0).await {
+        let item = batch::Item {
+            raw: body.bytes.to_vec(),
+            signature: signature.0.clone(),
+            received_at: None,
+        };
+        let receipt = match batch::ingest_one(&state, item).await {
             Ok(r) => r,
             Err(e) => {
                 limits.refused(&address, &e);
