@@ -446,7 +446,7 @@ impl ApplianceApi {
         state: Data<&AppState>,
         req: &Request,
         #[oai(name = "X-Agent-Signature")] signature: Header<String>,
-        body: RawBundle,
+        mut body: RawBundle,
     ) -> Result<
         IngestResponse,
         ApiError<
@@ -465,8 +465,10 @@ impl ApplianceApi {
         // The body's extractor has checked the address already.
         let address = ClientInfo::of(req).ip_key();
         let limits = state.ingest_limits();
+        // The bytes move into the batch; the body's room is held until the
+        // answer, as its bytes are still in memory.
         let item = batch::Item {
-            raw: body.bytes.to_vec(),
+            raw: std::mem::take(&mut body.bytes),
             signature: signature.0.clone(),
             received_at: None,
         };
