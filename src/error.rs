@@ -67,27 +67,6 @@ impl AppError {
         AppError::Internal(e.into())
     }
 
-    /// The same error again (for each of several callers it befell); a
-    /// server-side cause is kept as its whole message.
-    pub fn copy(&self) -> Self {
-        let cause = |e: &anyhow::Error| anyhow::anyhow!("{e:#}");
-        match self {
-            AppError::BadRequest(m) => AppError::BadRequest(m.clone()),
-            AppError::Unauthorized(m) => AppError::Unauthorized(m.clone()),
-            AppError::Forbidden(m) => AppError::Forbidden(m.clone()),
-            AppError::NotFound(m) => AppError::NotFound(m.clone()),
-            AppError::Conflict(m) => AppError::Conflict(m.clone()),
-            AppError::Unprocessable(m) => AppError::Unprocessable(m.clone()),
-            AppError::PayloadTooLarge(m) => AppError::PayloadTooLarge(m.clone()),
-            AppError::TooManyRequests { message, retry_after_secs } => AppError::TooManyRequests {
-                message: message.clone(),
-                retry_after_secs: *retry_after_secs,
-            },
-            AppError::Unavailable(e) => AppError::Unavailable(cause(e)),
-            AppError::Internal(e) => AppError::Internal(cause(e)),
-        }
-    }
-
     /// The whole message, the internal cause included (for operators and
     /// logs; responses never show it).
     pub fn detail(&self) -> String {

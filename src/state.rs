@@ -35,9 +35,6 @@ struct Inner {
     ingest_limits: Arc<crate::evidence::limits::IngestLimits>,
     /// The readiness probe's connection (outside the pool).
     probe: Arc<crate::db::Probe>,
-    /// Values that modules above the state keep per state, made on first
-    /// use ([`AppState::extension`]), so the state imports none of them.
-    extensions: std::sync::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// What the server keeps outside the database.
@@ -60,7 +57,6 @@ impl AppState {
                 links: Default::default(),
                 known_logs: Default::default(),
                 probe: Default::default(),
-                extensions: Default::default(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
                 )),
@@ -81,7 +77,6 @@ impl AppState {
                 links: i.links.clone(),
                 known_logs: i.known_logs.clone(),
                 probe: i.probe.clone(),
-                extensions: Default::default(),
                 ingest_limits: Arc::new(crate::evidence::limits::IngestLimits::new(
                     config.ingest_per_site,
                 )),
@@ -111,19 +106,6 @@ impl AppState {
     /// This process's ingest limits.
     pub fn ingest_limits(&self) -> &crate::evidence::limits::IngestLimits {
         &self.inner.ingest_limits
-    }
-
-    /// This state's value of type `T`, made on first use (the single
-    /// bundles waiting in `evidence::batch`).
-    pub fn extension<T: std::any::Any + Send + Sync + Default>(&self) -> Arc<T> {
-        let mut all =
-            self.inner.extensions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(found) = all.iter().find_map(|e| e.clone().downcast::<T>().ok()) {
-            return found;
-        }
-        let made = Arc::new(T::default());
-        all.push(made.clone());
-        made
     }
 
     /// Whether practice `org_id` is known to have an evidence log.

@@ -11,19 +11,10 @@
 //! known id, its site over its rate) is left out and answered with its
 //! error; the others are stored. Bundles of one site are chained in the
 //! order they appear in the batch.
-//!
-//! Single bundles (`POST /api/appliance/evidence`) go the same way
-//! ([`ingest_one`]): those that arrive while others are being stored wait
-//! and are then stored together, in one batch (a group commit), so many
-//! appliances pushing at once cost a transaction per batch, not per bundle.
-//! One bundle alone is stored at once.
 
 use std::collections::{BTreeSet, HashMap};
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
-use tokio::sync::{Semaphore, oneshot};
 use uuid::Uuid;
 
 use super::bundle::{self, Bundle};
@@ -35,81 +26,6 @@ use crate::state::AppState;
 
 /// Most bundles in one batch.
 pub const MAX_BATCH_BUNDLES: usize = 500;
-
-/// Batches of single bundles stored at once (each holds a connection).
-const STORING_AT_ONCE: usize = 2;
-
-/// Single bundles waiting to be stored together, and the right to store.
-pub struct Together {
-    waiting: std::sync::Mutex<Vec<Waiting>>,
-    storing: Arc<Semaphore>,
-}
-
-impl Default for Together {
-    fn default() -> Self {
-        Together { waiting: Default::default(), storing: Arc::new(Semaphore::new(STORING_AT_ONCE)) }
-    }
-}
-
-/// A single bundle and where its answer goes.
-struct Waiting {
-    item: Item,
-    answer: oneshot::Sender<AppResult<Receipt>>,
-}
-
-/// Ingests one bundle with whatever others are waiting: it joins the queue,
-/// and once a batch may be stored, the queue (its bundle and those that came
-/// meanwhile, up to [`MAX_BATCH_BUNDLES`]) is stored as one batch, or its
-/// bundle has gone in an earlier one. The answer is what the batch answered
-/// it: the same rules as one bundle on its own. The batch is stored by a
-/// task of its own, so a caller that goes away stops no one else's bundle.
-pub async fn ingest_one(state: &AppState, item: Item) -> AppResult<Receipt> {
-    let together = state.extension::<Together>();
-    let (answer, answered) = oneshot::channel();
-    lock(&together.waiting).push(Waiting { item, answer });
-    let permit = together.storing.clone().acquire_owned().await.map_err(AppError::internal)?;
-    let waiting: Vec<Waiting> = {
-        let mut queue = lock(&together.waiting);
-        let n = queue.len().min(MAX_BATCH_BUNDLES);
-        queue.drain(..n).collect()
-    };
-    if waiting.is_empty() {
-        // An earlier batch took it.
-        drop(permit);
-    } else {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            store_together(&state, waiting).await;
-        });
-    }
-    answered.await.unwrap_or_else(|_| {
-        Err(AppError::internal(anyhow::anyhow!("the batch this bundle went in with stopped")))
-    })
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Stores single bundles as one batch and answers each.
-async fn store_together(state: &AppState, waiting: Vec<Waiting>) {
-    let (items, answers): (Vec<Item>, Vec<_>) =
-        waiting.into_iter().map(|w| (w.item, w.answer)).unzip();
-    match ingest_batch(state, items).await {
-        Ok(results) => {
-            for (answer, result) in answers.into_iter().zip(results) {
-                let _ = answer.send(result);
-            }
-        }
-        // The whole batch failed (the database): each bundle gets it.
-        Err(e) => {
-            for answer in answers {
-                let _ = answer.send(Err(e.copy()));
-            }
-        }
-    }
-}
 
 /// One bundle of a batch: its exact bytes and the hex signature of them.
 pub struct Item {
@@ -175,9 +91,6 @@ struct Leaves {
 /// statements' buffers); glibc keeps freed memory in its arenas unless
 /// asked to return it, and the portal's resident memory stays bounded only
 /// if it does (`scripts/bench` measures the peak while ingesting).
-/// Batches of at least this many bundle bytes give freed memory back.
-const TRIM_AFTER_BYTES: usize = 256 * 1024;
-
 fn give_back_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the kernel; it is
@@ -208,7 +121,6 @@ pub async fn ingest_batch(
             items.len()
         )));
     }
-    let bytes: usize = items.iter().map(|i| i.raw.len()).sum();
     // Only the site id and the signature are read before the signature is
     // checked: nothing else of an unauthenticated body is processed.
     let mut answers: Vec<Option<AppResult<Receipt>>> = (0..items.len()).map(|_| None).collect();
@@ -315,10 +227,7 @@ pub async fn ingest_batch(
         }
     }
     drop(items);
-    // A few single bundles free too little to be worth the walk.
-    if bytes >= TRIM_AFTER_BYTES {
-        give_back_freed_memory();
-    }
+    give_back_freed_memory();
     answers
         .into_iter()
         .map(|a| a.ok_or_else(|| AppError::internal(anyhow::anyhow!("a batch item had no answer"))))

@@ -62,10 +62,6 @@ pub(crate) async fn authenticate(
 /// Ingests one bundle: `raw` are the exact bytes received and `signature`
 /// the `X-Agent-Signature` header. Nothing is stored unless every check
 /// passes; the same bundle sent again answers with the original receipt.
-/// This stores the bundle on its own, in a transaction of its own: the
-/// reference the benchmarks compare with. The endpoint stores single
-/// bundles arriving at once together (`evidence::batch::ingest_one`), by
-/// the same rules.
 pub async fn ingest(state: &AppState, raw: &[u8], signature: &str) -> AppResult<Receipt> {
     ingest_with(state, raw, signature, true).await
 }

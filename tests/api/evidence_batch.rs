@@ -413,10 +413,9 @@ async fn the_reference_client_flushes_a_backlog_in_batches() {
     assert_eq!(again[9].chain_position, 9);
 }
 
-/// Single bundles pushed at the same moment are stored together (one
-/// batch for those that wait while another is stored): each is answered
-/// as if alone, a bad one sinks none of the others, and every chain and
-/// the log stay whole.
+/// Single bundles pushed at the same moment, to two sites of one
+/// practice: each is answered as if alone, a bad one sinks none of the
+/// others, and every chain and the log stay whole.
 #[tokio::test]
 async fn single_bundles_pushed_at_once_are_each_answered_and_chained() {
     let app = spawn_app().await;

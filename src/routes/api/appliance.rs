@@ -446,7 +446,7 @@ impl ApplianceApi {
         state: Data<&AppState>,
         req: &Request,
         #[oai(name = "X-Agent-Signature")] signature: Header<String>,
-        mut body: RawBundle,
+        body: RawBundle,
     ) -> Result<
         IngestResponse,
         ApiError<
@@ -465,14 +465,7 @@ impl ApplianceApi {
         // The body's extractor has checked the address already.
         let address = ClientInfo::of(req).ip_key();
         let limits = state.ingest_limits();
-        // The bytes move into the batch; the body's room is held until the
-        // answer, as its bytes are still in memory.
-        let item = batch::Item {
-            raw: std::mem::take(&mut body.bytes),
-            signature: signature.0.clone(),
-            received_at: None,
-        };
-        let receipt = match batch::ingest_one(&state, item).await {
+        let receipt = match ingest::ingest(&state, &body.bytes, &signature.0).await {
             Ok(r) => r,
             Err(e) => {
                 limits.refused(&address, &e);
